@@ -1,0 +1,129 @@
+"""The event envelope: CloudEvents 1.0 Kafka protocol binding, binary content mode.
+
+Attributes travel as `ce_*` record headers, the body is the event's JSON, the record key is the
+aggregate id. shebao adds `correlation-id`, `causation-id` and the W3C `traceparent` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+H_ID = "ce_id"
+H_TYPE = "ce_type"
+H_SOURCE = "ce_source"
+H_TIME = "ce_time"
+H_SPECVERSION = "ce_specversion"
+H_SUBJECT = "ce_subject"
+H_CONTENT_TYPE = "content-type"
+H_CORRELATION = "correlation-id"
+H_CAUSATION = "causation-id"
+H_TRACEPARENT = "traceparent"
+
+REQUIRED_HEADERS = (H_ID, H_TYPE, H_SOURCE, H_TIME, H_SPECVERSION)
+
+
+class Message(BaseModel):
+    """Base of every message on a shebao topic: an immutable pydantic model with a CloudEvents type.
+
+    Unknown fields are ignored so that a consumer keeps working when a producer adds an optional
+    field (the compatible way to grow a `.v1` contract).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+    TYPE: ClassVar[str]
+    """CloudEvents `type`, e.g. `shebao.enrollment.PersonRegistered`."""
+
+
+class EnvelopeError(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+    def header_pairs(self) -> list[tuple[str, str]]:
+        headers = [
+            (H_SPECVERSION, SPECVERSION),
+            (H_ID, self.id),
+            (H_TYPE, self.type),
+            (H_SOURCE, self.source),
+            (H_TIME, format_time(self.time)),
+            (H_CONTENT_TYPE, CONTENT_TYPE),
+        ]
+        if self.subject:
+            headers.append((H_SUBJECT, self.subject))
+        if self.correlation_id:
+            headers.append((H_CORRELATION, self.correlation_id))
+        if self.causation_id:
+            headers.append((H_CAUSATION, self.causation_id))
+        if self.traceparent:
+            headers.append((H_TRACEPARENT, self.traceparent))
+        return headers
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        """Kafka record headers (binary content mode)."""
+        return [(k, v.encode()) for k, v in self.header_pairs()]
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str]) -> Envelope:
+        missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
+        if missing:
+            raise EnvelopeError("missing_header", f"missing CloudEvents header(s): {', '.join(missing)}")
+        if headers[H_SPECVERSION] != SPECVERSION:
+            raise EnvelopeError(
+                "unsupported_specversion", f"ce_specversion {headers[H_SPECVERSION]!r} is not 1.0"
+            )
+        ctype = headers.get(H_CONTENT_TYPE)
+        if ctype and not ctype.startswith(CONTENT_TYPE):
+            raise EnvelopeError("unsupported_content_type", f"content-type {ctype!r} is not JSON")
+        try:
+            when = parse_time(headers[H_TIME])
+        except ValueError:
+            raise EnvelopeError(
+                "invalid_time", f"ce_time {headers[H_TIME][:40]!r} is not an RFC 3339 timestamp"
+            ) from None
+        return cls(
+            id=headers[H_ID],
+            type=headers[H_TYPE],
+            source=headers[H_SOURCE],
+            time=when,
+            subject=headers.get(H_SUBJECT),
+            correlation_id=headers.get(H_CORRELATION),
+            causation_id=headers.get(H_CAUSATION),
+            traceparent=headers.get(H_TRACEPARENT),
+        )
+
+    def but(self, **changes: object) -> Envelope:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def format_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("event times are timezone-aware")
+    return value.isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("no offset")
+    return value

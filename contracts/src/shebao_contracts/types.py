@@ -1,0 +1,197 @@
+"""Shared value types of every contract: money, citizen ID, region code, person reference.
+
+Each validation failure carries a named reason (the pydantic error type), which the runtime
+returns to the partner and writes into the dead-letter headers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+FEN = Decimal("0.01")
+
+# ---------------------------------------------------------------------------------------------
+# Money: Decimal yuan, two places, ROUND_HALF_UP in arithmetic; a JSON string on the wire.
+
+_MONEY_TEXT = re.compile(r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """Quantise an amount to the fen, rounding half up. The one place where amounts are rounded."""
+    return Decimal(value).quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def _parse_money(value: Any) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        # A float on the wire has already lost fen; refusing it is the only safe answer.
+        raise PydanticCustomError(
+            "money_not_string", "money must be a decimal string such as \"12.30\", not a float"
+        )
+    if isinstance(value, int):
+        return money(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.quantize(FEN, rounding=ROUND_HALF_UP):
+            raise PydanticCustomError("money_precision", "money has more than two decimal places")
+        return money(value)
+    if isinstance(value, str):
+        if not _MONEY_TEXT.match(value):
+            raise PydanticCustomError(
+                "money_format",
+                "money must be a decimal string with at most two decimal places, got {value!r}",
+                {"value": value[:40]},
+            )
+        try:
+            return money(value)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only valid numbers
+            raise PydanticCustomError("money_format", "not a decimal amount") from exc
+    raise PydanticCustomError("money_format", "money must be a decimal string")
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_parse_money),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _MONEY_TEXT.pattern,
+            "description": "Amount in yuan as a decimal string with at most two decimal places.",
+            "examples": ["1622.00"],
+        }
+    ),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Citizen ID (GB 11643-1999): the social-security number.
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def citizen_id_check_char(first17: str) -> str:
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def citizen_id_birth_date(citizen_id: str) -> date:
+    return date(int(citizen_id[6:10]), int(citizen_id[10:12]), int(citizen_id[12:14]))
+
+
+def validate_citizen_id(value: Any) -> str:
+    """Return the ID upper-cased, or raise with the reason it is not a valid 18-character ID."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("citizen_id_type", "citizen ID must be a string")
+    text = value.strip().upper()
+    if len(text) == 15 and text.isdigit():
+        raise PydanticCustomError(
+            "citizen_id_legacy_15",
+            "15-digit first-generation IDs are not accepted; give the 18-character ID",
+        )
+    if len(text) != 18:
+        raise PydanticCustomError(
+            "citizen_id_length", "citizen ID must have 18 characters, got {n}", {"n": len(text)}
+        )
+    if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+        raise PydanticCustomError(
+            "citizen_id_characters", "citizen ID must be 17 digits and a digit or X"
+        )
+    try:
+        born = citizen_id_birth_date(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "citizen_id_birth_date", "citizen ID holds no valid birth date"
+        ) from None
+    if born.year < 1850:
+        raise PydanticCustomError("citizen_id_birth_date", "citizen ID birth year before 1850")
+    if citizen_id_check_char(text[:17]) != text[17]:
+        raise PydanticCustomError("citizen_id_checksum", "citizen ID check character is wrong")
+    return text
+
+
+CitizenId = Annotated[
+    str,
+    BeforeValidator(validate_citizen_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{17}[0-9X]$",
+            "description": (
+                "18-character citizen ID (GB 11643-1999) with a valid birth date and MOD 11-2 "
+                "check character. Only on topics whose partner needs it."
+            ),
+            "examples": ["11010519491231002X"],
+        }
+    ),
+]
+
+
+def mask_citizen_id(citizen_id: str) -> str:
+    """320102********1234: area code and the last four kept, the birth date hidden."""
+    if len(citizen_id) == 18:
+        return f"{citizen_id[:6]}********{citizen_id[-4:]}"
+    return "*" * len(citizen_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Codes and references.
+
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[1-8][0-9]{5}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[1-8][0-9]{5}$",
+            "description": "6-digit administrative division code of a pooling region, e.g. 320100",
+            "examples": ["320100"],
+        }
+    ),
+]
+
+PersonRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{32}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9a-f]{32}$",
+            "description": (
+                "Pseudonymous person reference: keyed HMAC-SHA256 of the citizen ID, first 128 "
+                "bits in hex. Stable for a person; not reversible without the key."
+            ),
+            "examples": ["9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f"],
+        }
+    ),
+]
+
+EmployerCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9A-Z]{18}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9A-Z]{18}$",
+            "description": "Unified social credit code of the employer (18 characters)",
+            "examples": ["91320100MA1XXXXX0Y"],
+        }
+    ),
+]
+
+PartnerCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,30}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9-]{1,30}$",
+            "description": "A partner's code as it appears in its topic names",
+            "examples": ["h320102001"],
+        }
+    ),
+]

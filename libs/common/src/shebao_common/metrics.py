@@ -1,0 +1,54 @@
+"""Prometheus metrics of the runtime, in a registry per service so tests can run several at once."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class RuntimeMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.service = service
+        r = self.registry
+        self.records = Counter(
+            "shebao_records_total",
+            "Records consumed, by outcome: applied, dead_lettered, duplicate, ignored, stale",
+            ["subscription", "outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "shebao_dead_letters_total", "Records sent to a DLQ, by reason", ["topic", "reason"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "shebao_batch_seconds",
+            "Time to process and commit one batch",
+            ["subscription"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "shebao_batch_records", "Records per batch", ["subscription"],
+            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000), registry=r,
+        )
+        self.commit_retries = Counter(
+            "shebao_commit_retries_total",
+            "Batch commits retried, by reason: fenced, duplicate, conflict, transient",
+            ["subscription", "reason"],
+            registry=r,
+        )
+        self.published = Counter(
+            "shebao_outbox_published_total", "Outbox entries acknowledged by the broker", registry=r
+        )
+        self.publish_failures = Counter(
+            "shebao_outbox_publish_failures_total", "Relay publish failures (retried)", registry=r
+        )
+        self.outbox_pending = Gauge(
+            "shebao_outbox_pending", "Outbox entries committed but not yet acknowledged", registry=r
+        )
+        self.assigned_partitions = Gauge(
+            "shebao_assigned_partitions", "Partitions this process owns", ["subscription"], registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

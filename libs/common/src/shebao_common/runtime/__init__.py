@@ -1,0 +1,34 @@
+"""The shared service runtime: exactly-once effects for Kafka handlers, state and outbox in Redis."""
+
+from .model import (
+    NOTHING,
+    Context,
+    Decision,
+    Emit,
+    Entity,
+    HandlerTable,
+    Increment,
+    RejectedRecord,
+    State,
+    StateKey,
+    StateModel,
+    Subscription,
+)
+from .service import ServiceRuntime, serve
+
+__all__ = [
+    "NOTHING",
+    "Context",
+    "Decision",
+    "Emit",
+    "Entity",
+    "HandlerTable",
+    "Increment",
+    "RejectedRecord",
+    "ServiceRuntime",
+    "State",
+    "StateKey",
+    "StateModel",
+    "Subscription",
+    "serve",
+]

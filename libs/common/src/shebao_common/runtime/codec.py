@@ -1,0 +1,251 @@
+"""Records in, outbox entries out: envelope and contract validation, dead letters, event ids."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from shebao_contracts.envelope import Envelope, EnvelopeError, Message
+from shebao_contracts.topics import Registry, Topic, dlq_name
+
+from ..logging import mask_ids
+from .model import Context, Emit, Handler, HandlerTable, StateKey
+from .store import OutboxEntry, StreamId
+
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a55-4d1e-5b8a-9c3e-2b7d9e0a1f4c")
+
+# Reasons a record is dead-lettered by the runtime (the domain adds its own rejection reasons).
+R_TOO_LARGE = "record_too_large"
+R_EMPTY = "empty_body"
+R_HEADER_ENCODING = "invalid_header_encoding"
+R_UNKNOWN_TOPIC = "unknown_topic"
+R_UNKNOWN_TYPE = "unknown_event_type"
+R_MALFORMED_JSON = "malformed_json"
+R_SCHEMA = "schema_violation"
+R_HANDLER_ERROR = "handler_error"
+
+_BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
+
+
+def derived_event_id(cause_id: str, index: int) -> str:
+    """The id of the index-th event caused by cause_id: the same on every replay."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{cause_id}/{index}"))
+
+
+def record_time(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+
+
+@dataclass(slots=True)
+class Item:
+    """One consumed record and what became of it."""
+
+    record: Any  # aiokafka ConsumerRecord
+    headers: dict[str, str]
+    event_id: str
+    topic_fields: Mapping[str, str]
+    envelope: Envelope | None = None
+    message: Message | None = None
+    handler: Handler | None = None
+    ctx: Context | None = None
+    needs: list[StateKey[Any]] = field(default_factory=list)
+    reason: str | None = None
+    detail: str = ""
+    skip: str | None = None  # "duplicate" or "ignored": consumed, nothing to apply
+
+    @property
+    def tp(self) -> tuple[str, int]:
+        return (self.record.topic, self.record.partition)
+
+
+def classify_validation_error(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    first = errors[0]["type"] if errors else R_SCHEMA
+    if first in _BUILTIN_JSON_ERRORS:
+        reason = R_MALFORMED_JSON
+    elif "_" in first and first.split("_", 1)[0] in {"citizen", "money"}:
+        reason = first  # a named reason of a shebao value type, e.g. citizen_id_checksum
+    else:
+        reason = R_SCHEMA
+    parts = []
+    for e in errors[:10]:
+        loc = ".".join(str(x) for x in e["loc"]) or "(body)"
+        parts.append(f"{loc}: {e['msg']} [{e['type']}]")
+    if len(errors) > 10:
+        parts.append(f"... {len(errors) - 10} more")
+    return reason, mask_ids("; ".join(parts))[:2000]
+
+
+class Decoder:
+    """Turns a consumed record into an Item: valid message with its handler, or a named reason."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        handlers: HandlerTable,
+        *,
+        trust_event_ids: bool,
+        max_record_bytes: int,
+        policy: Any,
+    ) -> None:
+        self.registry = registry
+        self.handlers = handlers
+        self.trust_event_ids = trust_event_ids
+        self.max_record_bytes = max_record_bytes
+        self.policy = policy
+        self._topics: dict[str, tuple[Topic | None, Mapping[str, str]]] = {}
+
+    def _topic(self, name: str) -> tuple[Topic | None, Mapping[str, str]]:
+        hit = self._topics.get(name)
+        if hit is None:
+            t = self.registry.get(name)
+            hit = (t, (t.match(name) or {}) if t is not None and t.is_template else {})
+            self._topics[name] = hit
+        return hit
+
+    def decode(self, r: Any) -> Item:
+        headers: dict[str, str] = {}
+        bad_header = False
+        for k, v in r.headers:
+            try:
+                headers[k] = v.decode() if v is not None else ""
+            except UnicodeDecodeError:
+                bad_header = True
+        topic, fields = self._topic(r.topic)
+        position_id = f"{r.topic}/{r.partition}/{r.offset}"
+        item = Item(record=r, headers=headers, event_id=position_id, topic_fields=fields)
+        value = r.value
+        size = len(value) if value is not None else 0
+        if bad_header:
+            return self._fail(item, R_HEADER_ENCODING, "a header value is not UTF-8")
+        if size > self.max_record_bytes:
+            return self._fail(
+                item, R_TOO_LARGE, f"record of {size} bytes exceeds the limit of {self.max_record_bytes}"
+            )
+        try:
+            env = Envelope.from_headers(headers)
+        except EnvelopeError as exc:
+            return self._fail(item, exc.reason, exc.detail)
+        item.envelope = env
+        if self.trust_event_ids:
+            item.event_id = env.id
+        if topic is None:
+            return self._fail(item, R_UNKNOWN_TOPIC, f"{r.topic} is not in the topic registry")
+        mtype = topic.message_type(env.type)
+        if mtype is None:
+            return self._fail(
+                item, R_UNKNOWN_TYPE, f"{env.type[:100]!r} is not a message type of {topic.name}"
+            )
+        if not value:
+            return self._fail(item, R_EMPTY, "the record has no body")
+        try:
+            item.message = mtype.model_validate_json(value)
+        except ValidationError as exc:
+            reason, detail = classify_validation_error(exc)
+            return self._fail(item, reason, detail)
+        handler = self.handlers.get(env.type)
+        if handler is None:
+            item.skip = "ignored"  # a valid event this service has no interest in
+            return item
+        item.handler = handler
+        key = r.key.decode(errors="replace") if r.key is not None else None
+        item.ctx = Context(
+            envelope=env,
+            event_id=item.event_id,
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            key=key,
+            policy=self.policy,
+            topic_fields=fields,
+        )
+        try:
+            item.needs = list(handler.needs(item.message, item.ctx))
+        except Exception as exc:  # a bug in the service's needs(): parked like a handler error
+            return self._fail(item, R_HANDLER_ERROR, mask_ids(f"needs: {type(exc).__name__}: {exc}"))
+        return item
+
+    @staticmethod
+    def _fail(item: Item, reason: str, detail: str) -> Item:
+        item.reason = reason
+        item.detail = detail
+        return item
+
+
+def _headers_json(pairs: list[tuple[str, str]]) -> bytes:
+    return orjson.dumps(pairs)
+
+
+class Encoder:
+    """Builds outbox entries: events caused by a record, its dead letter, its rejection."""
+
+    def __init__(self, service: str, dlq_max_value_bytes: int) -> None:
+        self.service = service
+        self.source = f"/shebao/{service}"
+        self.dlq_max_value_bytes = dlq_max_value_bytes
+
+    def event(
+        self,
+        emit: Emit,
+        cause: Item,
+        index: int,
+        stream: str,
+        stream_id: StreamId,
+        traceparent: str | None,
+    ) -> OutboxEntry:
+        cause_env = cause.envelope
+        when = emit.time or (cause_env.time if cause_env else record_time(cause.record.timestamp))
+        eid = derived_event_id(cause.event_id, index)
+        env = Envelope(
+            id=eid,
+            type=emit.message.TYPE,
+            source=self.source,
+            time=when,
+            subject=emit.subject,
+            correlation_id=(cause_env.correlation_id or cause_env.id) if cause_env else cause.event_id,
+            causation_id=cause_env.id if cause_env else cause.event_id,
+            traceparent=traceparent,
+        )
+        pairs = env.header_pairs()
+        return OutboxEntry(
+            stream=stream,
+            id=stream_id,
+            topic=emit.topic,
+            key=emit.key.encode(),
+            value=emit.message.model_dump_json().encode(),
+            headers=_headers_json(pairs),
+        )
+
+    def dead_letter(self, item: Item, stream: str, stream_id: StreamId) -> OutboxEntry:
+        r = item.record
+        value: bytes = r.value or b""
+        pairs = [(k, v) for k, v in item.headers.items() if not k.startswith("dlq-")]
+        truncated = len(value) > self.dlq_max_value_bytes
+        if truncated:
+            digest = hashlib.sha256(value).hexdigest()
+            pairs.append(("dlq-original-size", str(len(value))))
+            pairs.append(("dlq-original-sha256", digest))
+            value = value[: self.dlq_max_value_bytes]
+        pairs += [
+            ("dlq-reason", item.reason or R_SCHEMA),
+            ("dlq-detail", mask_ids(item.detail)[:2000]),
+            ("dlq-topic", r.topic),
+            ("dlq-partition", str(r.partition)),
+            ("dlq-offset", str(r.offset)),
+            ("dlq-service", self.service),
+            ("dlq-truncated", "true" if truncated else "false"),
+        ]
+        return OutboxEntry(
+            stream=stream,
+            id=stream_id,
+            topic=dlq_name(r.topic),
+            key=r.key or b"",
+            value=value,
+            headers=_headers_json(pairs),
+        )

@@ -1,0 +1,213 @@
+"""What a service writes: pure handlers over declared state, returning a Decision.
+
+A handler is a plain function `(state, message, ctx) -> Decision`. It may read only the state keys
+its `needs` function declared for the message (the runtime loads them for a whole batch in one
+round trip), never does I/O, never reads the clock: time is `ctx.time`, the event's own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from shebao_contracts.envelope import Envelope, Message
+from shebao_contracts.topics import Topic
+
+
+class StateModel(BaseModel):
+    """Base of stored state: immutable, so a cached value can be shared and never edited in place."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+S = TypeVar("S", bound=StateModel)
+M = TypeVar("M", bound=Message)
+M_contra = TypeVar("M_contra", bound=Message, contravariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity(Generic[S]):
+    """A kind of stored state, e.g. `Entity("person", PersonState)`."""
+
+    kind: str
+    model: type[S]
+
+    def key(self, *parts: str) -> StateKey[S]:
+        return StateKey(self, ":".join(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey(Generic[S]):
+    entity: Entity[S]
+    id: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.entity.kind}:{self.id}"
+
+
+class State(Protocol):
+    def get(self, key: StateKey[S]) -> S | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """An event to publish: goes to the outbox atomically with the state change."""
+
+    topic: str
+    key: str
+    message: Message
+    time: datetime | None = None
+    """Event time; defaults to the time of the event that caused it."""
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """A commutative counter change (statistics), applied atomically with the rest."""
+
+    counter: str
+    field: str
+    by: int
+
+
+@dataclass(slots=True)
+class Decision:
+    writes: dict[StateKey[Any], StateModel | None] = field(default_factory=dict)
+    emits: list[Emit] = field(default_factory=list)
+    increments: list[Increment] = field(default_factory=list)
+
+    def put(self, key: StateKey[S], value: S) -> Decision:
+        self.writes[key] = value
+        return self
+
+    def delete(self, key: StateKey[Any]) -> Decision:
+        self.writes[key] = None
+        return self
+
+    def emit(
+        self,
+        topic: str | Topic,
+        key: str,
+        message: Message,
+        *,
+        time: datetime | None = None,
+        subject: str | None = None,
+    ) -> Decision:
+        name = topic.name if isinstance(topic, Topic) else topic
+        self.emits.append(Emit(name, key, message, time, subject))
+        return self
+
+    def incr(self, counter: str, field: str, by: int = 1) -> Decision:
+        self.increments.append(Increment(counter, field, by))
+        return self
+
+
+NOTHING = Decision()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler knows besides state and message: the event's envelope and where it came from."""
+
+    envelope: Envelope
+    event_id: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    policy: Any
+    topic_fields: Mapping[str, str]
+    """Template fields of a partner topic name, e.g. {"code": "h320102001"}."""
+
+    @property
+    def time(self) -> datetime:
+        return self.envelope.time
+
+
+class HandlerFn(Protocol[M_contra]):
+    def __call__(self, state: State, message: M_contra, ctx: Context, /) -> Decision: ...
+
+
+NeedsFn = Callable[[Any, Context], Iterable[StateKey[Any]]]
+
+
+def _needs_nothing(message: Any, ctx: Context) -> Iterable[StateKey[Any]]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    message: type[Message]
+    fn: HandlerFn[Any]
+    needs: NeedsFn
+
+
+class HandlerTable:
+    """The explicit table of handlers of one subscription: a message type has exactly one handler."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, Handler] = {}
+
+    def on(
+        self, message: type[M], *, needs: NeedsFn = _needs_nothing
+    ) -> Callable[[HandlerFn[M]], HandlerFn[M]]:
+        def register(fn: HandlerFn[M]) -> HandlerFn[M]:
+            if message.TYPE in self._by_type:
+                raise ValueError(f"{message.TYPE} already has a handler")
+            self._by_type[message.TYPE] = Handler(message, fn, needs)
+            return fn
+
+        return register
+
+    def get(self, ce_type: str) -> Handler | None:
+        return self._by_type.get(ce_type)
+
+    def __contains__(self, ce_type: str) -> bool:
+        return ce_type in self._by_type
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A record that could not be decoded or validated, as given to a subscription's rejecter."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    headers: Mapping[str, str]
+    envelope: Envelope | None
+    reason: str
+    detail: str
+    event_id: str
+    time: datetime
+    topic_fields: Mapping[str, str]
+
+
+Rejecter = Callable[[RejectedRecord], Emit | None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumer (group) of a service: the topics it reads and the handlers it runs.
+
+    `topics` are registry topics; a template (partner) topic is subscribed by pattern so that a
+    new partner needs no deployment. `trust_event_ids` is True on internal topics, where `ce_id`
+    is unique and producers may republish (so duplicates are dropped by it); on partner topics a
+    record's identity is its topic, partition and offset, and duplicates are a domain matter.
+    """
+
+    name: str
+    topics: tuple[Topic, ...]
+    handlers: HandlerTable
+    trust_event_ids: bool = True
+    reject: Rejecter | None = None
+    max_record_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        templates = [t for t in self.topics if t.is_template]
+        if templates and len(self.topics) > 1:
+            raise ValueError("a pattern subscription reads exactly one template topic")

@@ -1,0 +1,336 @@
+"""The outbox relay: publishes committed outbox entries with an idempotent producer.
+
+Entries reach the relay in memory right after their batch commits (so the hot path never reads
+them back from Redis) and from Redis when a partition is assigned or a publish failed. Sends are
+not awaited one by one: each batch of sends is handed to an acknowledger that waits for the broker
+in order; only entries the broker acknowledged are trimmed from the outbox. A republish after a
+crash carries the same event ids, which every consumer drops as duplicates.
+
+The relay owns an aiokafka producer instead of FastStream's: FastStream's producer belongs to its
+broker and cannot be replaced after a fatal idempotence error (OutOfOrderSequenceNumber), and its
+per-message publish path re-encodes bodies and runs middlewares that outbox entries, already
+encoded, do not need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from ..metrics import RuntimeMetrics
+from .store import OutboxEntry, Store, StreamId
+
+log = logging.getLogger("shebao.relay")
+
+
+@dataclass(slots=True)
+class _Publish:
+    entries: list[OutboxEntry]
+
+
+@dataclass(slots=True)
+class _Recover:
+    streams: list[str]
+
+
+@dataclass(slots=True)
+class _Inflight:
+    stream: str
+    last: StreamId
+    count: int
+    futures: list[asyncio.Future[Any]]
+
+
+class Relay:
+    def __init__(
+        self,
+        store: Store,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        metrics: RuntimeMetrics,
+        *,
+        max_pending: int = 20_000,
+        trim_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.producer_factory = producer_factory
+        self.metrics = metrics
+        self.max_pending = max_pending
+        self.trim_interval = trim_interval
+        self._producer: AIOKafkaProducer | None = None
+        self._queue: asyncio.Queue[_Publish | _Recover] = asyncio.Queue()
+        self._inflight: deque[_Inflight] = deque()
+        self._inflight_changed = asyncio.Event()
+        self._published: dict[str, StreamId] = {}
+        self._acked: dict[str, StreamId] = {}
+        self._trims: dict[str, StreamId] = {}
+        self._pending = 0
+        self._capacity = asyncio.Condition()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failed = asyncio.Event()
+        self._running = False
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._producer = await self._new_producer()
+        self._running = True
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="relay-send"),
+            asyncio.create_task(self._ack_loop(), name="relay-ack"),
+            asyncio.create_task(self._trim_loop(), name="relay-trim"),
+        ]
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            await self.flush(timeout=timeout)
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+        await self._trim_now()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+    async def _new_producer(self) -> AIOKafkaProducer:
+        delay = 0.1
+        while True:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+                return producer
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("relay producer cannot start, retrying: %s", exc)
+                await asyncio.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 5.0)
+
+    # what the processor calls ------------------------------------------------------------------
+
+    async def submit(self, entries: list[OutboxEntry]) -> None:
+        """Hand over committed entries; waits while too many are unacknowledged (backpressure)."""
+        if not entries:
+            return
+        async with self._capacity:
+            await self._capacity.wait_for(lambda: self._pending < self.max_pending)
+        self._pending += len(entries)
+        self.metrics.outbox_pending.set(self._pending)
+        self._idle.clear()
+        self._queue.put_nowait(_Publish(entries))
+
+    def recover(self, streams: Iterable[str]) -> None:
+        """Republish whatever an earlier owner of these outboxes left unacknowledged."""
+        streams = list(streams)
+        if streams:
+            self._idle.clear()
+            self._queue.put_nowait(_Recover(streams))
+
+    def take_trims(self) -> dict[str, StreamId]:
+        """Acknowledged positions to trim, for the processor to fold into its next commit."""
+        trims, self._trims = self._trims, {}
+        return trims
+
+    def return_trims(self, trims: dict[str, StreamId]) -> None:
+        for s, last in trims.items():
+            cur = self._trims.get(s)
+            if cur is None or cur < last:
+                self._trims[s] = last
+
+    def forget(self, streams: Iterable[str]) -> None:
+        """The partitions were revoked: another owner continues their outboxes."""
+        for s in streams:
+            self._published.pop(s, None)
+            self._acked.pop(s, None)
+
+    async def flush(self, timeout: float) -> None:
+        """Wait until every submitted entry is acknowledged, then trim."""
+        await asyncio.wait_for(self._wait_idle(), timeout)
+        await self._trim_now()
+
+    async def _wait_idle(self) -> None:
+        while True:
+            await self._idle.wait()
+            if self._queue.empty() and not self._inflight:
+                return
+            self._idle.clear()
+
+    # loops ---------------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while self._running:
+            job = await self._queue.get()
+            try:
+                if isinstance(job, _Recover):
+                    await self._recover(job.streams)
+                else:
+                    await self._send(job.entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a broken producer: rebuild it and republish from Redis
+                log.warning("relay send failed, republishing from the outbox: %s", exc)
+                await self._reset()
+            finally:
+                self._maybe_idle()
+
+    async def _send(self, entries: list[OutboxEntry], from_store: bool = False) -> None:
+        producer = self._producer
+        assert producer is not None
+        counted = 0 if from_store else len(entries)
+        by_stream: dict[str, list[asyncio.Future[Any]]] = {}
+        last: dict[str, StreamId] = {}
+        try:
+            for e in entries:
+                done = self._published.get(e.stream)
+                if done is not None and e.id <= done:
+                    continue  # already sent by a recovery that read it from Redis
+                headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
+                fut = await producer.send(e.topic, value=e.value, key=e.key or None, headers=headers)
+                by_stream.setdefault(e.stream, []).append(fut)
+                last[e.stream] = e.id
+                self._published[e.stream] = e.id
+        except BaseException:
+            # Nothing of this job is tracked: the reset republishes it from Redis.
+            self._release(counted)
+            raise
+        sent = sum(len(f) for f in by_stream.values())
+        if not from_store:
+            self._release(counted - sent)
+        for s, futs in by_stream.items():
+            self._inflight.append(_Inflight(s, last[s], 0 if from_store else len(futs), futs))
+        self._inflight_changed.set()
+
+    async def _recover(self, streams: list[str]) -> None:
+        for s in streams:
+            after = self._acked.get(s)
+            self._published.pop(s, None)
+            if after is not None:
+                self._published[s] = after
+            while True:
+                rows = await self._store_call(self.store.outbox_range, s, self._published.get(s))
+                if not rows:
+                    break
+                await self._send(rows, from_store=True)
+
+    async def _store_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        delay = 0.05
+        while True:
+            try:
+                return await fn(*args)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay cannot read the outbox, retrying: %s", exc)
+                await asyncio.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _ack_loop(self) -> None:
+        while self._running:
+            if not self._inflight:
+                self._inflight_changed.clear()
+                self._maybe_idle()
+                await self._inflight_changed.wait()
+                continue
+            head = self._inflight[0]
+            try:
+                await asyncio.gather(*head.futures)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                continue  # a reset dropped these sends; they are republished from Redis
+            except Exception as exc:
+                self.metrics.publish_failures.inc()
+                log.warning("broker did not acknowledge outbox entries, republishing: %s", exc)
+                await self._reset()
+                continue
+            if self._inflight and self._inflight[0] is head:
+                self._inflight.popleft()
+            prev = self._acked.get(head.stream)
+            if prev is None or prev < head.last:
+                self._acked[head.stream] = head.last
+                cur = self._trims.get(head.stream)
+                if cur is None or cur < head.last:
+                    self._trims[head.stream] = head.last
+            self.metrics.published.inc(len(head.futures))
+            self._release(head.count)
+
+    async def _reset(self) -> None:
+        """Drop in-flight sends, rebuild the producer, republish every owned outbox from Redis."""
+        if self._failed.is_set():
+            return
+        self._failed.set()
+        try:
+            streams = {i.stream for i in self._inflight} | set(self._published)
+            released = sum(i.count for i in self._inflight)
+            for i in self._inflight:
+                for f in i.futures:
+                    f.cancel()
+            self._inflight.clear()
+            self._release(released)
+            old = self._producer
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.stop()
+            self._producer = await self._new_producer()
+            for st in streams:  # resend from what the broker acknowledged
+                acked = self._acked.get(st)
+                if acked is None:
+                    self._published.pop(st, None)
+                else:
+                    self._published[st] = acked
+            # The recovery goes ahead of queued jobs, so that order per outbox is kept.
+            queued: list[_Publish | _Recover] = []
+            while not self._queue.empty():
+                queued.append(self._queue.get_nowait())
+            self._queue.put_nowait(_Recover(sorted(streams)))
+            for job in queued:
+                self._queue.put_nowait(job)
+        finally:
+            self._failed.clear()
+
+    def _release(self, n: int) -> None:
+        if n <= 0:
+            return
+        self._pending = max(0, self._pending - n)
+        self.metrics.outbox_pending.set(self._pending)
+
+        async def notify() -> None:
+            async with self._capacity:
+                self._capacity.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
+
+    def _maybe_idle(self) -> None:
+        if self._queue.empty() and not self._inflight:
+            self._idle.set()
+
+    async def _trim_loop(self) -> None:
+        while self._running:
+            await asyncio.sleep(self.trim_interval)
+            await self._trim_now()
+
+    async def _trim_now(self) -> None:
+        trims = self.take_trims()
+        if not trims:
+            return
+        try:
+            await self.store.trim(trims.items())
+        except Exception as exc:
+            log.debug("outbox trim postponed: %s", exc)
+            self.return_trims(trims)

@@ -1,0 +1,74 @@
+"""Settings for every knob, from the environment (pydantic-settings).
+
+KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are shared by every service of a deployment; everything
+else is prefixed per service, e.g. SHEBAO_ENROLLMENT_BATCH_MAX_RECORDS.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development and tests only; production refuses to start without a key of its own.
+DEV_PSEUDONYM_KEY = "shebao-development-pseudonym-key-not-for-production"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("SHEBAO_ENVIRONMENT")
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL"))
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SHEBAO_PSEUDONYM_KEY"),
+        description="HMAC key that turns citizen IDs into person references; one per deployment",
+    )
+
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    http_port: int = 8080
+    log_level: str = "INFO"
+    log_json: bool = True
+    tracing_exporter: Literal["none", "console", "otlp"] = "none"
+
+    batch_max_records: int = Field(500, ge=1, le=10_000)
+    batch_timeout_ms: int = Field(100, ge=1)
+    max_record_bytes: int = Field(512 * 1024, description="larger partner records are refused")
+    dlq_max_value_bytes: int = Field(256 * 1024, description="longer dead-letter copies are cut")
+    dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    state_cache_entries: int = Field(100_000, ge=100)
+    outbox_max_pending: int = Field(20_000, ge=100)
+    producer_linger_ms: int = 5
+    producer_max_batch_bytes: int = 512 * 1024
+    metadata_max_age_ms: int = Field(30_000, description="how soon a new partner topic is seen")
+    session_timeout_ms: int = 30_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    shutdown_grace_seconds: float = Field(25.0, description="finish, flush and leave within this")
+    create_topics: bool = Field(True, description="create the service's topics at start-up")
+    topic_partitions: int = Field(12, ge=1)
+    topic_replication: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _key_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and (
+            self.pseudonym_key is None
+            or self.pseudonym_key.get_secret_value() in ("", DEV_PSEUDONYM_KEY)
+            or len(self.pseudonym_key.get_secret_value()) < 32
+        ):
+            raise ValueError(
+                "production needs its own pseudonym_key of at least 32 characters "
+                "(SHEBAO_PSEUDONYM_KEY)"
+            )
+        return self
+
+    def pseudonym_secret(self) -> bytes:
+        if self.pseudonym_key is None:
+            return DEV_PSEUDONYM_KEY.encode()
+        return self.pseudonym_key.get_secret_value().encode()

@@ -1,0 +1,117 @@
+"""shebao-infra: start and stop real Kafka and Redis for development (make infra-up / infra-down).
+
+  shebao-infra up      start them (Docker compose where an engine answers, else local processes)
+  shebao-infra down    stop what `up` started
+  shebao-infra env     print the export lines for KAFKA_BOOTSTRAP_SERVERS and REDIS_URL
+  shebao-infra jars    resolve the Kafka jars from Maven Central (done by `up` when needed)
+
+State lives in .infra/ under the current folder (the repository root when run by make).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from .infra import choose_mode
+from .local import InfraError, LocalKafka, LocalRedis, ensure_kafka_jars, free_port, stop_pid
+
+STATE_DIR = Path(".infra")
+STATE = STATE_DIR / "state.json"
+ENV_FILE = STATE_DIR / "env"
+
+
+def _port_or_free(port: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
+def _write_env(bootstrap: str, redis_url: str) -> None:
+    ENV_FILE.write_text(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n")
+
+
+def up() -> int:
+    STATE_DIR.mkdir(exist_ok=True)
+    if STATE.exists():
+        print(f"already up (see {STATE}); `shebao-infra down` first", file=sys.stderr)
+        print(ENV_FILE.read_text(), end="")
+        return 0
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("REDIS_URL"):
+        print("KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are set: using them, starting nothing")
+        _write_env(os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["REDIS_URL"])
+        return 0
+    mode = choose_mode()
+    if mode == "docker":
+        subprocess.run(["docker", "compose", "up", "-d", "--wait", "kafka", "redis"], check=True)
+        STATE.write_text(json.dumps({"mode": "docker"}))
+        _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0")
+    else:
+        data = (STATE_DIR / "data").resolve()
+        kafka = LocalKafka(data / "kafka", port=_port_or_free(9092), controller_port=_port_or_free(9093))
+        kafka.start()
+        try:
+            redis = LocalRedis(data / "redis", port=_port_or_free(6379)).start()
+        except BaseException:
+            kafka.stop()
+            raise
+        STATE.write_text(json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid}))
+        _write_env(kafka.bootstrap, redis.url)
+    print(f"infrastructure up ({mode}):")
+    print(ENV_FILE.read_text(), end="")
+    return 0
+
+
+def down() -> int:
+    if not STATE.exists():
+        print("nothing to stop")
+        return 0
+    state = json.loads(STATE.read_text())
+    if state["mode"] == "docker":
+        subprocess.run(["docker", "compose", "down", "-v"], check=False)
+    else:
+        for key in ("kafka_pid", "redis_pid"):
+            if state.get(key):
+                stop_pid(int(state[key]), timeout=30)
+    STATE.unlink()
+    ENV_FILE.unlink(missing_ok=True)
+    import shutil
+
+    shutil.rmtree(STATE_DIR / "data", ignore_errors=True)
+    print("infrastructure stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    cmd = args[0] if args else "help"
+    try:
+        if cmd == "up":
+            return up()
+        if cmd == "down":
+            return down()
+        if cmd == "env":
+            if ENV_FILE.exists():
+                print(ENV_FILE.read_text(), end="")
+                return 0
+            print("not up", file=sys.stderr)
+            return 1
+        if cmd == "jars":
+            print(ensure_kafka_jars())
+            return 0
+    except InfraError as exc:
+        print(f"shebao-infra: {exc}", file=sys.stderr)
+        return 2
+    print(__doc__)
+    return 0 if cmd in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

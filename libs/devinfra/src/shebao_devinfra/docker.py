@@ -1,0 +1,103 @@
+"""The Docker path: the same Apache Kafka 3.9 (KRaft) and Redis 7 (AOF), as containers via testcontainers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from .local import free_port
+from .probe import wait_for_kafka, wait_for_redis
+
+KAFKA_IMAGE = "apache/kafka:3.9.1"
+REDIS_IMAGE = "redis:7.4"
+
+
+def docker_engine_answers() -> bool:
+    """True when a Docker engine runs, not merely when the client is installed."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        proc = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+@dataclass
+class DockerKafka:
+    container: Any = None
+    port: int = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> DockerKafka:
+        from testcontainers.core.container import DockerContainer
+
+        # The advertised listener must name the host port, so the port is chosen before start.
+        self.port = free_port()
+        env = {
+            "KAFKA_NODE_ID": "1",
+            "KAFKA_PROCESS_ROLES": "broker,controller",
+            "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
+            "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+            "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+            "KAFKA_NUM_PARTITIONS": "4",
+        }
+        c = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, self.port)
+        for k, v in env.items():
+            c = c.with_env(k, v)
+        self.container = c.start()
+        wait_for_kafka(self.bootstrap, timeout=120)
+        return self
+
+    def stop(self) -> None:
+        if self.container is not None:
+            self.container.stop()
+            self.container = None
+
+
+@dataclass
+class DockerRedis:
+    container: Any = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> DockerRedis:
+        from testcontainers.core.container import DockerContainer
+
+        self.port = free_port()
+        self.container = (
+            DockerContainer(REDIS_IMAGE)
+            .with_bind_ports(6379, self.port)
+            .with_command("redis-server --appendonly yes --appendfsync everysec --save ''")
+            .start()
+        )
+        wait_for_redis(self.url, timeout=60)
+        return self
+
+    def restart(self) -> None:
+        wrapped = self.container.get_wrapped_container()
+        wrapped.restart(timeout=20)
+        wait_for_redis(self.url, timeout=60)
+
+    def stop(self) -> None:
+        if self.container is not None:
+            self.container.stop()
+            self.container = None

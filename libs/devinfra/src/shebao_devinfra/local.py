@@ -1,0 +1,279 @@
+"""The no-Docker path: a real Apache Kafka broker from Maven Central jars and a real redis-server.
+
+Both run as plain processes on loopback, on free ports, with their data in a folder of their own,
+and are stopped by their own pid. Nothing here is a stand-in: it is the broker and the server a
+user runs in production, started without a container engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .probe import wait_for_kafka, wait_for_redis
+
+KAFKA_VERSION = "3.9.2"
+
+
+class InfraError(RuntimeError):
+    """Kafka or Redis could not be provided; the message says what to install or set."""
+
+
+def cache_home() -> Path:
+    base = os.environ.get("SHEBAO_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "shebao"
+    )
+    return Path(base)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _log(msg: str) -> None:
+    print(f"[shebao-infra] {msg}", file=sys.stderr, flush=True)
+
+
+def ensure_kafka_jars() -> Path:
+    """Resolve the broker's runtime jars with Maven into the cache, once."""
+    target = cache_home() / f"kafka-{KAFKA_VERSION}" / "libs"
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise InfraError(
+            "Maven (mvn) is needed to fetch Kafka's jars from Maven Central; "
+            "install it (apt-get install maven) or set KAFKA_BOOTSTRAP_SERVERS"
+        )
+    if shutil.which("java") is None:
+        raise InfraError("Java 17 is needed to run the Kafka broker (apt-get install openjdk-17-jre)")
+    target.mkdir(parents=True, exist_ok=True)
+    pom = resources.files("shebao_devinfra") / "kafka" / "pom.xml"
+    with resources.as_file(pom) as pom_path:
+        _log(f"resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central into {target}")
+        proc = subprocess.run(
+            [
+                mvn, "-B", "-q", "-f", str(pom_path),
+                f"-Dkafka.version={KAFKA_VERSION}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise InfraError(f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout}\n{proc.stderr}")
+    if not any(target.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        raise InfraError(f"mvn finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {target}")
+    marker.touch()
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_pid(pid: int, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
+    """Stop a process we started (by its own pid), escalating to SIGKILL after timeout."""
+    if not _pid_alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Reap it if it is our child, so it does not linger as a zombie that still "exists".
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+@dataclass
+class LocalKafka:
+    """Apache Kafka in KRaft combined mode (broker + controller, one node) on loopback."""
+
+    data_dir: Path
+    port: int = 0
+    controller_port: int = 0
+    partitions: int = 4
+    pid: int | None = None
+    heap: str = "768m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> LocalKafka:
+        libs = ensure_kafka_jars()
+        self.port = self.port or free_port()
+        self.controller_port = self.controller_port or free_port()
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        props = self.data_dir / "server.properties"
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data_dir / 'data'}",
+                    f"num.partitions={self.partitions}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+        java = shutil.which("java") or "java"
+        cp = f"{libs}/*"
+        log4j = resources.files("shebao_devinfra") / "kafka" / "log4j.properties"
+        log4j_path = self.data_dir / "log4j.properties"
+        log4j_path.write_text(log4j.read_text())
+        jvm = [
+            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j_path}", f"-Dkafka.logs.dir={logs}",
+            "-cp", cp,
+        ]
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            fmt = subprocess.run(
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                 "-c", str(props), "--ignore-formatted"],
+                capture_output=True, text=True, check=False,
+            )
+            if fmt.returncode != 0:
+                raise InfraError(f"kafka storage format failed:\n{fmt.stdout}\n{fmt.stderr}")
+        out = open(logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child process
+        proc = subprocess.Popen(
+            [*jvm, "kafka.Kafka", str(props)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self.pid = proc.pid
+        try:
+            wait_for_kafka(self.bootstrap, timeout=timeout, alive=lambda: proc.poll() is None)
+        except Exception as exc:
+            self.stop()
+            tail = _tail(logs / "server.log") + _tail(logs / "stdout.log")
+            raise InfraError(f"Kafka did not come up on {self.bootstrap}: {exc}\n{tail}") from exc
+        return self
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_pid(self.pid, timeout=30.0)
+            self.pid = None
+
+
+def _cluster_id() -> str:
+    # A KRaft cluster id is 16 random bytes, base64url without padding (what StorageTool random-uuid prints).
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def ensure_redis_server() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise InfraError(
+            "redis-server is not installed; `make bootstrap` installs it "
+            "(apt-get install redis-server), or set REDIS_URL"
+        )
+    return exe
+
+
+@dataclass
+class LocalRedis:
+    """redis-server with the append-only file on, so a restart keeps every acknowledged write."""
+
+    data_dir: Path
+    port: int = 0
+    pid: int | None = None
+    _argv: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 30.0) -> LocalRedis:
+        exe = ensure_redis_server()
+        self.port = self.port or free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._argv = [
+            exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--daemonize", "no", "--protected-mode", "yes",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        self._spawn(timeout)
+        return self
+
+    def _spawn(self, timeout: float) -> None:
+        proc = subprocess.Popen(
+            self._argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.pid = proc.pid
+        try:
+            wait_for_redis(self.url, timeout=timeout, alive=lambda: proc.poll() is None)
+        except Exception as exc:
+            self.stop()
+            raise InfraError(
+                f"redis-server did not come up on {self.url}: {exc}\n"
+                f"{_tail(self.data_dir / 'redis.log')}"
+            ) from exc
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Stop the server (SIGTERM: it fsyncs the AOF) and start it again on the same port and data."""
+        self.stop()
+        self._spawn(timeout)
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_pid(self.pid, timeout=20.0)
+            self.pid = None
