@@ -6,9 +6,10 @@ aggregate id. shebao adds `correlation-id`, `causation-id` and the W3C `tracepar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +41,12 @@ class Message(BaseModel):
 
     TYPE: ClassVar[str]
     """CloudEvents `type`, e.g. `shebao.enrollment.PersonRegistered`."""
+
+    EXAMPLE: ClassVar[Mapping[str, Any] | Message | None] = None
+    """A typical message (JSON-like dict or instance), published as the contract's example.
+
+    Required for messages on partner topics: a partner builds against the example first.
+    """
 
 
 class EnvelopeError(ValueError):
@@ -87,7 +94,9 @@ class Envelope:
     def from_headers(cls, headers: dict[str, str]) -> Envelope:
         missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
         if missing:
-            raise EnvelopeError("missing_header", f"missing CloudEvents header(s): {', '.join(missing)}")
+            raise EnvelopeError(
+                "missing_header", f"missing CloudEvents header(s): {', '.join(missing)}"
+            )
         if headers[H_SPECVERSION] != SPECVERSION:
             raise EnvelopeError(
                 "unsupported_specversion", f"ce_specversion {headers[H_SPECVERSION]!r} is not 1.0"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from .envelope import Message
 
@@ -19,7 +19,7 @@ _TEMPLATE_FIELD = re.compile(r"\{([a-z_]+)\}")
 _PARTNER_CODE = r"[a-z0-9][a-z0-9-]{1,30}"
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     INTERNAL = "internal"
     PARTNER_IN = "partner-in"  # written by a partner, read by the platform
     PARTNER_OUT = "partner-out"  # written by the platform, read by a partner

@@ -28,10 +28,10 @@ def money(value: Decimal | int | str) -> Decimal:
 
 
 def _parse_money(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         # A float on the wire has already lost fen; refusing it is the only safe answer.
         raise PydanticCustomError(
-            "money_not_string", "money must be a decimal string such as \"12.30\", not a float"
+            "money_not_string", 'money must be a decimal string such as "12.30", not a float'
         )
     if isinstance(value, int):
         return money(value)

@@ -1,16 +1,20 @@
 """A small ledger service on the shared runtime, used by the runtime's integration tests.
 
-Run as a process: `python ledger_app.py` with KAFKA_BOOTSTRAP_SERVERS and REDIS_URL set.
+Run as a process: `python ledger_app.py` with KAFKA_BOOTSTRAP_SERVERS, REDIS_URL and LEDGER_ID
+set; LEDGER_ID keeps the topics and Redis keys of one test apart from another's.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic_settings import SettingsConfigDict
 from shebao_common.runtime import (
     Context,
     Decision,
+    Emit,
     Entity,
     HandlerTable,
     RejectedRecord,
@@ -18,14 +22,12 @@ from shebao_common.runtime import (
     State,
     StateModel,
     Subscription,
-    Emit,
     serve,
 )
 from shebao_common.settings import ServiceSettings
 from shebao_contracts.envelope import Message
 from shebao_contracts.topics import Registry, Topic
 from shebao_contracts.types import Money, money
-from pydantic_settings import SettingsConfigDict
 
 
 class Deposit(Message):
@@ -48,58 +50,74 @@ class DepositRejected(Message):
     offset: int
 
 
-COMMANDS = Topic(
-    "test.ledger.commands.v1", owner="ledger", key="account", messages=(Deposit,),
-    description="deposits", partitions=4,
-)
-EVENTS = Topic(
-    "test.ledger.events.v1", owner="ledger", key="account", messages=(Deposited, DepositRejected),
-    description="ledger events", partitions=4,
-)
-REGISTRY = Registry([COMMANDS, EVENTS])
-
-
 class Account(StateModel):
     balance: Money = Decimal("0.00")
     applied: int = 0
 
 
 ACCOUNT = Entity("account", Account)
-handlers = HandlerTable()
 
 
-@handlers.on(Deposit, needs=lambda m, ctx: [ACCOUNT.key(m.account)])
-def deposit(state: State, m: Deposit, ctx: Context) -> Decision:
-    acct = state.get(ACCOUNT.key(m.account)) or Account()
-    new = Account(balance=money(acct.balance + m.amount), applied=acct.applied + 1)
-    return (
-        Decision()
-        .put(ACCOUNT.key(m.account), new)
-        .emit(EVENTS, m.account, Deposited(account=m.account, amount=m.amount,
-                                           balance=new.balance, applied=new.applied))
-        .incr("ledger", "deposits")
-        .incr("ledger", "fen", int(m.amount * 100))
+@dataclass(frozen=True)
+class Ledger:
+    ledger_id: str
+    commands: Topic
+    events: Topic
+    registry: Registry
+
+    @property
+    def service(self) -> str:
+        return f"ledger-{self.ledger_id}"
+
+
+def ledger(ledger_id: str) -> Ledger:
+    commands = Topic(
+        f"test.ledger.{ledger_id}.commands.v1", owner="ledger", key="account",
+        messages=(Deposit,), description="deposits", partitions=4,
     )
+    events = Topic(
+        f"test.ledger.{ledger_id}.events.v1", owner="ledger", key="account",
+        messages=(Deposited, DepositRejected), description="ledger events", partitions=4,
+    )
+    return Ledger(ledger_id, commands, events, Registry([commands, events]))
 
 
-def reject(r: RejectedRecord) -> Emit | None:
-    return Emit(EVENTS.name, r.key or "unknown", DepositRejected(reason=r.reason, offset=r.offset))
+def handlers_for(lg: Ledger) -> HandlerTable:
+    handlers = HandlerTable()
+
+    @handlers.on(Deposit, needs=lambda m, ctx: [ACCOUNT.key(m.account)])
+    def deposit(state: State, m: Deposit, ctx: Context) -> Decision:
+        acct = state.get(ACCOUNT.key(m.account)) or Account()
+        new = Account(balance=money(acct.balance + m.amount), applied=acct.applied + 1)
+        return (
+            Decision()
+            .put(ACCOUNT.key(m.account), new)
+            .emit(lg.events, m.account, Deposited(
+                account=m.account, amount=m.amount, balance=new.balance, applied=new.applied))
+            .incr("ledger", "deposits")
+            .incr("ledger", "fen", int(m.amount * 100))
+        )
+
+    return handlers
 
 
 class LedgerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHEBAO_LEDGER_", extra="ignore", frozen=True)
 
 
-def runtime(settings: LedgerSettings | None = None) -> ServiceRuntime:
+def runtime(lg: Ledger, settings: ServiceSettings | None = None) -> ServiceRuntime:
+    def reject(r: RejectedRecord) -> Emit | None:
+        return Emit(lg.events.name, r.key or "unknown", DepositRejected(reason=r.reason, offset=r.offset))
+
     return ServiceRuntime(
-        name="ledger",
+        name=lg.service,
         settings=settings or LedgerSettings(),
-        registry=REGISTRY,
-        subscriptions=[Subscription("commands", (COMMANDS,), handlers, reject=reject)],
-        produces=[EVENTS],
+        registry=lg.registry,
+        subscriptions=[Subscription("commands", (lg.commands,), handlers_for(lg), reject=reject)],
+        produces=[lg.events],
     )
 
 
 if __name__ == "__main__":
-    rt = runtime()
+    rt = runtime(ledger(os.environ.get("LEDGER_ID", "main")))
     serve(rt.build_app(), rt.settings)

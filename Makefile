@@ -1,0 +1,52 @@
+# shebao: `make demo` runs the platform with a realistic workload; `make test` runs every test.
+# Both install what they need first (scripts/bootstrap.sh) and stop what they start.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap test test-fast lint contracts contracts-check demo bench infra-up infra-down clean
+
+help:
+	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
+	@echo "make test        install what is missing, lint, check contracts, run every test suite"
+	@echo "make test-fast   unit tests only (no broker)"
+	@echo "make bench       measure throughput and latency, write BENCHMARKS.md"
+	@echo "make lint        ruff and mypy"
+	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
+	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+lint: bootstrap
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy contracts/src libs/common/src libs/devinfra/src $(wildcard services/*/src)
+
+contracts: bootstrap
+	$(UV) run python -m shebao_contracts.gen write
+
+contracts-check: bootstrap
+	$(UV) run python -m shebao_contracts.gen check
+
+test: bootstrap lint contracts-check
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+demo: bootstrap
+	$(UV) run python scripts/demo.py
+
+bench: bootstrap
+	$(UV) run python scripts/bench.py
+
+infra-up: bootstrap
+	@$(UV) run shebao-infra up
+
+infra-down:
+	@$(UV) run shebao-infra down
+
+clean: infra-down
+	rm -rf .tools .venv .pytest_cache .mypy_cache .ruff_cache

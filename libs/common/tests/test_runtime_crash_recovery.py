@@ -1,0 +1,154 @@
+"""Exactly-once effects survive SIGKILLed consumers and a Redis restart (real Kafka, real Redis).
+
+10,000 deposits (plus 300 republished duplicates) flow into the ledger service while it is
+SIGKILLed at five random moments and restarted, and Redis is restarted once from its AOF.
+Afterwards every account's balance and count equal the expected totals exactly, every expected
+output event id is on the events topic, and each account's `applied` sequence is 1..n without
+a gap or a repeat: no effect was lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from ledger_harness import (
+    LedgerProcess,
+    create_topics,
+    deposit_record,
+    new_id,
+    producer,
+    read_all,
+)
+from shebao_common.runtime.codec import derived_event_id
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+N_EVENTS = 10_000
+N_DUPLICATES = 300
+N_ACCOUNTS = 97
+N_KILLS = 5
+
+
+async def _counter(r: aioredis.Redis, service: str) -> int:
+    for _ in range(100):  # the test's own client rides out the Redis restart too
+        try:
+            v = await r.hget(f"shebao:{service}:c:ledger", "deposits")
+            return int(v or 0)
+        except (aioredis.ConnectionError, aioredis.BusyLoadingError):
+            await asyncio.sleep(0.2)
+    raise TimeoutError("Redis did not come back")
+
+
+async def test_ten_thousand_events_through_kills_and_a_redis_restart(
+    infra, restartable_redis, tmp_path: Path
+) -> None:
+    rng = random.Random(20261129)
+    ledger_id = f"chaos{rng.randrange(10**6)}"
+    service = f"ledger-{ledger_id}"
+    commands = f"test.ledger.{ledger_id}.commands.v1"
+    events = f"test.ledger.{ledger_id}.events.v1"
+    await create_topics(infra.kafka_bootstrap, [commands, events, commands + ".dlq"])
+
+    expected_balance: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    expected_count: Counter[str] = Counter()
+    records = []
+    for i in range(N_EVENTS):
+        account = f"acct-{rng.randrange(N_ACCOUNTS):03d}"
+        amount = Decimal(rng.randint(1, 500_000)) / 100
+        cmd_id = new_id()
+        expected_balance[account] += amount
+        expected_count[account] += 1
+        records.append((cmd_id, deposit_record(cmd_id, account, amount, i)))
+    # Republished commands (same ce_id, same body), as an upstream relay does after a crash.
+    plan = list(records)
+    for _ in range(N_DUPLICATES):
+        plan.insert(rng.randrange(len(plan)), rng.choice(records))
+
+    proc = LedgerProcess(ledger_id, infra.kafka_bootstrap, restartable_redis.url, tmp_path)
+    r = aioredis.Redis.from_url(restartable_redis.url)
+    prod = await producer(infra.kafka_bootstrap, linger_ms=5)
+
+    async def feed() -> None:
+        # A steady trickle (~250/s), so that work keeps arriving across all the kills.
+        for n, (_, (key, value, headers)) in enumerate(plan):
+            await prod.send(commands, key=key, value=value, headers=headers)
+            if n % 25 == 0:
+                await asyncio.sleep(0.1)
+        await prod.flush()
+
+    async def processing_resumed() -> int:
+        """Wait until the (restarted) service applies deposits again; a kill then lands mid-work."""
+        base = await _counter(r, service)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = await _counter(r, service)
+            if now > base or now >= N_EVENTS:
+                return now
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the service did not resume processing")
+
+    try:
+        proc.start()
+        await proc.wait_ready()
+        feeding = asyncio.create_task(feed())
+        for kill in range(1, N_KILLS + 1):
+            await processing_resumed()
+            await asyncio.sleep(rng.uniform(0.05, 0.8))
+            at = await _counter(r, service)
+            proc.kill()
+            print(f"SIGKILL {kill} at {at} deposits applied")
+            proc.start()
+            await proc.wait_ready()
+        # Redis restarts from its append-only file while the consumer is applying deposits.
+        await processing_resumed()
+        await asyncio.sleep(rng.uniform(0.05, 0.5))
+        restartable_redis.restart()
+        print(f"redis restarted at {await _counter(r, service)} deposits")
+        await feeding
+        deadline = time.monotonic() + 180
+        while await _counter(r, service) < N_EVENTS and time.monotonic() < deadline:
+            assert proc.alive, "the service process died"
+            await asyncio.sleep(0.5)
+        assert proc.terminate() < 30, "SIGTERM must finish, flush and leave within 30 s"
+    finally:
+        proc.stop()
+        await prod.stop()
+
+    # Totals: every deposit applied exactly once.
+    counters = await r.hgetall(f"shebao:{service}:c:ledger")
+    assert int(counters[b"deposits"]) == N_EVENTS
+    total_fen = sum(int(v * 100) for v in expected_balance.values())
+    assert int(counters[b"fen"]) == total_fen
+    for account, balance in expected_balance.items():
+        raw = await r.hget(f"shebao:{service}:s:account:{account}", "d")
+        state = json.loads(raw)
+        assert Decimal(state["balance"]) == balance, account
+        assert state["applied"] == expected_count[account], account
+    await r.aclose()
+
+    # Downstream: every expected event id is there; duplicates only as identical republishes.
+    out = await read_all(infra.kafka_bootstrap, events)
+    by_id: dict[str, bytes] = {}
+    for rec in out:
+        eid = dict(rec.headers)["ce_id"].decode()
+        if eid in by_id:
+            assert by_id[eid] == rec.value, "a republished event must be byte-identical"
+        by_id[eid] = rec.value
+    expected_ids = {derived_event_id(cmd_id, 0) for cmd_id, _ in records}
+    assert expected_ids <= set(by_id), f"{len(expected_ids - set(by_id))} output events missing"
+    assert len(by_id) == N_EVENTS, "an output event id that no input explains"
+    applied: dict[str, list[int]] = defaultdict(list)
+    for value in by_id.values():
+        ev = json.loads(value)
+        applied[ev["account"]].append(ev["applied"])
+    for account, seqs in applied.items():
+        assert sorted(seqs) == list(range(1, expected_count[account] + 1)), account
+    print(f"{len(out)} records on the events topic for {N_EVENTS} distinct events")

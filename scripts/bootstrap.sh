@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what `make test`, `make demo` and `make bench` need on a fresh machine, and nothing twice:
+# uv (from PyPI, into .tools/ when it is not on PATH), the Python workspace from uv.lock,
+# redis-server and Java/Maven (Debian packages, when missing), and Apache Kafka's jars
+# (Maven Central, into ~/.cache/shebao). With a Docker engine the last two are not needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+UV_VERSION="0.13.9"
+if command -v uv >/dev/null 2>&1; then
+  UV=$(command -v uv)
+elif [ -x .tools/venv/bin/uv ]; then
+  UV=.tools/venv/bin/uv
+else
+  say "installing uv $UV_VERSION from PyPI into .tools/"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  UV=.tools/venv/bin/uv
+fi
+
+say "syncing the workspace from uv.lock"
+"$UV" sync --all-packages --locked --quiet
+
+docker_up=false
+if [ -z "${SHEBAO_INFRA:-}" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  docker_up=true
+fi
+[ "${SHEBAO_INFRA:-}" = "docker" ] && docker_up=true
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      say "cannot install $* without root: install it yourself, or set KAFKA_BOOTSTRAP_SERVERS/REDIS_URL"
+      exit 1
+    fi
+  fi
+  if [ ! -f .tools/.apt-updated ]; then
+    $sudo apt-get update -qq
+    mkdir -p .tools && touch .tools/.apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ "$docker_up" = false ]; then
+  if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+    say "installing redis-server (Debian package)"
+    apt_install redis-server
+    # The package starts a system redis on 6379; ours run on their own ports, so stop it.
+    (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
+  fi
+  if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    command -v java >/dev/null 2>&1 || { say "installing Java 17"; apt_install openjdk-17-jre-headless; }
+    command -v mvn >/dev/null 2>&1 || { say "installing Maven"; apt_install maven; }
+    "$UV" run --quiet shebao-infra jars >/dev/null
+  fi
+fi
+say "ready"
