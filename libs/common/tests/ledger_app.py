@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic_settings import SettingsConfigDict
+
 from shebao_common.runtime import (
     Context,
     Decision,
@@ -72,12 +73,20 @@ class Ledger:
 
 def ledger(ledger_id: str) -> Ledger:
     commands = Topic(
-        f"test.ledger.{ledger_id}.commands.v1", owner="ledger", key="account",
-        messages=(Deposit,), description="deposits", partitions=4,
+        f"test.ledger.{ledger_id}.commands.v1",
+        owner="ledger",
+        key="account",
+        messages=(Deposit,),
+        description="deposits",
+        partitions=4,
     )
     events = Topic(
-        f"test.ledger.{ledger_id}.events.v1", owner="ledger", key="account",
-        messages=(Deposited, DepositRejected), description="ledger events", partitions=4,
+        f"test.ledger.{ledger_id}.events.v1",
+        owner="ledger",
+        key="account",
+        messages=(Deposited, DepositRejected),
+        description="ledger events",
+        partitions=4,
     )
     return Ledger(ledger_id, commands, events, Registry([commands, events]))
 
@@ -92,8 +101,13 @@ def handlers_for(lg: Ledger) -> HandlerTable:
         return (
             Decision()
             .put(ACCOUNT.key(m.account), new)
-            .emit(lg.events, m.account, Deposited(
-                account=m.account, amount=m.amount, balance=new.balance, applied=new.applied))
+            .emit(
+                lg.events,
+                m.account,
+                Deposited(
+                    account=m.account, amount=m.amount, balance=new.balance, applied=new.applied
+                ),
+            )
             .incr("ledger", "deposits")
             .incr("ledger", "fen", int(m.amount * 100))
         )
@@ -107,7 +121,9 @@ class LedgerSettings(ServiceSettings):
 
 def runtime(lg: Ledger, settings: ServiceSettings | None = None) -> ServiceRuntime:
     def reject(r: RejectedRecord) -> Emit | None:
-        return Emit(lg.events.name, r.key or "unknown", DepositRejected(reason=r.reason, offset=r.offset))
+        return Emit(
+            lg.events.name, r.key or "unknown", DepositRejected(reason=r.reason, offset=r.offset)
+        )
 
     return ServiceRuntime(
         name=lg.service,

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from shebao_contracts.envelope import Envelope
 from shebao_devinfra.local import free_port
 
@@ -58,7 +59,10 @@ class LedgerProcess:
         self.log_path = self.log_dir / f"{self.ledger_id}-{self.port}-{self.starts}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(APP)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, str(APP)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
@@ -71,7 +75,9 @@ class LedgerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive:
-                raise RuntimeError(f"ledger process exited with {self.proc and self.proc.returncode}")
+                raise RuntimeError(
+                    f"ledger process exited with {self.proc and self.proc.returncode}"
+                )
             status, _ = await http_get(f"http://127.0.0.1:{self.port}/readyz")
             if status == 200:
                 return
@@ -106,7 +112,7 @@ class LedgerProcess:
 async def http_get(url: str) -> tuple[int, Any]:
     def call() -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(url, timeout=3) as r:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(url, timeout=3) as r:
                 body = r.read()
                 return r.status, body
         except urllib.error.HTTPError as e:
@@ -133,8 +139,11 @@ def deposit_record(
     cmd_id: str, account: str, amount: Decimal, seq: int = 0
 ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     env = Envelope(
-        id=cmd_id, type="test.ledger.Deposit", source="/test/teller",
-        time=T0 + timedelta(seconds=seq), correlation_id=cmd_id,
+        id=cmd_id,
+        type="test.ledger.Deposit",
+        source="/test/teller",
+        time=T0 + timedelta(seconds=seq),
+        correlation_id=cmd_id,
     )
     body = json.dumps({"account": account, "amount": f"{amount:.2f}"}).encode()
     return account.encode(), body, env.to_headers()
@@ -154,7 +163,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[An
         parts = c.partitions_for_topic(topic)
         deadline = time.monotonic() + timeout
         while not parts and time.monotonic() < deadline:
-            await c._client.force_metadata_update()  # noqa: SLF001 - test helper
+            await c._client.force_metadata_update()
             parts = c.partitions_for_topic(topic)
         tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
         c.assign(tps)

@@ -43,11 +43,21 @@ def bad_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
         ("schema_violation", b'{"account": 5, "amount": "1.00"}', _headers(new_id())),
         ("schema_violation", b'{"account": "a1"}', _headers(new_id())),
         ("record_too_large", near_1mb, _headers(new_id())),
-        ("unknown_event_type", b'{"account": "a1", "amount": "1.00"}',
-         _headers(new_id(), "test.ledger.Withdraw")),
-        ("missing_header", b'{"account": "a1", "amount": "1.00"}', [("content-type", b"application/json")]),
-        ("invalid_header_encoding", b'{"account": "a1", "amount": "1.00"}',
-         [*_headers(new_id()), ("x-note", b"\xff\xfe\xfd")]),
+        (
+            "unknown_event_type",
+            b'{"account": "a1", "amount": "1.00"}',
+            _headers(new_id(), "test.ledger.Withdraw"),
+        ),
+        (
+            "missing_header",
+            b'{"account": "a1", "amount": "1.00"}',
+            [("content-type", b"application/json")],
+        ),
+        (
+            "invalid_header_encoding",
+            b'{"account": "a1", "amount": "1.00"}',
+            [*_headers(new_id()), ("x-note", b"\xff\xfe\xfd")],
+        ),
         ("money_not_string", b'{"account": "a1", "amount": 12.5}', _headers(new_id())),
         ("money_format", b'{"account": "a1", "amount": "1.005"}', _headers(new_id())),
         ("empty_body", None, _headers(new_id())),
@@ -105,13 +115,16 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
         assert got == sent_bad
 
         rejections = [
-            json.loads(rec.value) for rec in await read_all(infra.kafka_bootstrap, events)
+            json.loads(rec.value)
+            for rec in await read_all(infra.kafka_bootstrap, events)
             if dict(rec.headers)["ce_type"] == b"test.ledger.DepositRejected"
         ]
         assert sorted(x["reason"] for x in rejections) == sorted(sent_bad.values())
 
         metrics = (await http_get(f"http://127.0.0.1:{proc.port}/metrics"))[1].decode()
-        assert 'shebao_records_total{outcome="dead_lettered",subscription="commands"} 10.0' in metrics
+        assert (
+            'shebao_records_total{outcome="dead_lettered",subscription="commands"} 10.0' in metrics
+        )
         await r.aclose()
     finally:
         proc.stop()

@@ -27,6 +27,7 @@ from ledger_harness import (
     producer,
     read_all,
 )
+
 from shebao_common.runtime.codec import derived_event_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -51,9 +51,9 @@ class JsonFormatter(logging.Formatter):
         trace_id = _current_trace_id()
         if trace_id:
             out["trace_id"] = trace_id
-        for k, v in record.__dict__.items():
-            if k not in _STD and not k.startswith("_"):
-                out[k] = v
+        out.update(
+            {k: v for k, v in record.__dict__.items() if k not in _STD and not k.startswith("_")}
+        )
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return mask_ids(json.dumps(out, ensure_ascii=False, default=str))

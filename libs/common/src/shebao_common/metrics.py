@@ -17,7 +17,9 @@ class RuntimeMetrics:
             registry=r,
         )
         self.dead_letters = Counter(
-            "shebao_dead_letters_total", "Records sent to a DLQ, by reason", ["topic", "reason"],
+            "shebao_dead_letters_total",
+            "Records sent to a DLQ, by reason",
+            ["topic", "reason"],
             registry=r,
         )
         self.batch_seconds = Histogram(
@@ -28,8 +30,11 @@ class RuntimeMetrics:
             registry=r,
         )
         self.batch_records = Histogram(
-            "shebao_batch_records", "Records per batch", ["subscription"],
-            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000), registry=r,
+            "shebao_batch_records",
+            "Records per batch",
+            ["subscription"],
+            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000),
+            registry=r,
         )
         self.commit_retries = Counter(
             "shebao_commit_retries_total",
@@ -47,7 +52,10 @@ class RuntimeMetrics:
             "shebao_outbox_pending", "Outbox entries committed but not yet acknowledged", registry=r
         )
         self.assigned_partitions = Gauge(
-            "shebao_assigned_partitions", "Partitions this process owns", ["subscription"], registry=r
+            "shebao_assigned_partitions",
+            "Partitions this process owns",
+            ["subscription"],
+            registry=r,
         )
 
     def exposition(self) -> bytes:

@@ -35,7 +35,9 @@ def _port_or_free(port: int) -> int:
 
 
 def _write_env(bootstrap: str, redis_url: str) -> None:
-    ENV_FILE.write_text(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n")
+    ENV_FILE.write_text(
+        f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n"
+    )
 
 
 def up() -> int:
@@ -55,14 +57,18 @@ def up() -> int:
         _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0")
     else:
         data = (STATE_DIR / "data").resolve()
-        kafka = LocalKafka(data / "kafka", port=_port_or_free(9092), controller_port=_port_or_free(9093))
+        kafka = LocalKafka(
+            data / "kafka", port=_port_or_free(9092), controller_port=_port_or_free(9093)
+        )
         kafka.start()
         try:
             redis = LocalRedis(data / "redis", port=_port_or_free(6379)).start()
         except BaseException:
             kafka.stop()
             raise
-        STATE.write_text(json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid}))
+        STATE.write_text(
+            json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid})
+        )
         _write_env(kafka.bootstrap, redis.url)
     print(f"infrastructure up ({mode}):")
     print(ENV_FILE.read_text(), end="")

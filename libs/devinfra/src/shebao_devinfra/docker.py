@@ -1,4 +1,4 @@
-"""The Docker path: the same Apache Kafka 3.9 (KRaft) and Redis 7 (AOF), as containers via testcontainers."""
+"""The Docker path: the same Apache Kafka 3.9 (KRaft) and Redis 7 (AOF), via testcontainers."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ def docker_engine_answers() -> bool:
     try:
         proc = subprocess.run(
             [docker, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

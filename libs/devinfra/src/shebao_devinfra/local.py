@@ -59,14 +59,20 @@ def ensure_kafka_jars() -> Path:
             "install it (apt-get install maven) or set KAFKA_BOOTSTRAP_SERVERS"
         )
     if shutil.which("java") is None:
-        raise InfraError("Java 17 is needed to run the Kafka broker (apt-get install openjdk-17-jre)")
+        raise InfraError(
+            "Java 17 is needed to run the Kafka broker (apt-get install openjdk-17-jre)"
+        )
     target.mkdir(parents=True, exist_ok=True)
     pom = resources.files("shebao_devinfra") / "kafka" / "pom.xml"
     with resources.as_file(pom) as pom_path:
         _log(f"resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central into {target}")
         proc = subprocess.run(
             [
-                mvn, "-B", "-q", "-f", str(pom_path),
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom_path),
                 f"-Dkafka.version={KAFKA_VERSION}",
                 "dependency:copy-dependencies",
                 f"-DoutputDirectory={target}",
@@ -77,7 +83,9 @@ def ensure_kafka_jars() -> Path:
             check=False,
         )
     if proc.returncode != 0:
-        raise InfraError(f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout}\n{proc.stderr}")
+        raise InfraError(
+            f"mvn could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout}\n{proc.stderr}"
+        )
     if not any(target.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
         raise InfraError(f"mvn finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {target}")
     marker.touch()
@@ -168,23 +176,41 @@ class LocalKafka:
         log4j_path = self.data_dir / "log4j.properties"
         log4j_path.write_text(log4j.read_text())
         jvm = [
-            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{log4j_path}", f"-Dkafka.logs.dir={logs}",
-            "-cp", cp,
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j_path}",
+            f"-Dkafka.logs.dir={logs}",
+            "-cp",
+            cp,
         ]
         if not (self.data_dir / "data" / "meta.properties").exists():
             fmt = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                 "-c", str(props), "--ignore-formatted"],
-                capture_output=True, text=True, check=False,
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if fmt.returncode != 0:
                 raise InfraError(f"kafka storage format failed:\n{fmt.stdout}\n{fmt.stderr}")
         out = open(logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child process
         proc = subprocess.Popen(
             [*jvm, "kafka.Kafka", str(props)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         out.close()
@@ -204,7 +230,7 @@ class LocalKafka:
 
 
 def _cluster_id() -> str:
-    # A KRaft cluster id is 16 random bytes, base64url without padding (what StorageTool random-uuid prints).
+    # A KRaft cluster id: 16 random bytes, base64url, no padding (as StorageTool random-uuid).
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -245,18 +271,36 @@ class LocalRedis:
         self.port = self.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._argv = [
-            exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes",
-            "--logfile", str(self.data_dir / "redis.log"),
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         self._spawn(timeout)
         return self
 
     def _spawn(self, timeout: float) -> None:
         proc = subprocess.Popen(
-            self._argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self._argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.pid = proc.pid
         try:
@@ -269,7 +313,7 @@ class LocalRedis:
             ) from exc
 
     def restart(self, timeout: float = 30.0) -> None:
-        """Stop the server (SIGTERM: it fsyncs the AOF) and start it again on the same port and data."""
+        """Stop (SIGTERM: the AOF is fsynced) and start again on the same port and data."""
         self.stop()
         self._spawn(timeout)
 

@@ -1,4 +1,4 @@
-"""Readiness probes: a broker is up when it answers a metadata request, Redis when it answers PING."""
+"""Readiness: a broker is up when it answers a metadata request, Redis when it answers PING."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def wait_for_kafka(
     raise TimeoutError(f"no metadata answer from {bootstrap} within {timeout:.0f}s")
 
 
-def wait_for_redis(url: str, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True) -> None:
+def wait_for_redis(
+    url: str, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True
+) -> None:
     import redis
 
     deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""The shared service runtime: exactly-once effects for Kafka handlers, state and outbox in Redis."""
+"""The shared service runtime: exactly-once effects for Kafka handlers, via Redis."""
 
 from .model import (
     NOTHING,

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+
 from shebao_contracts.envelope import Envelope, EnvelopeError, Message
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
@@ -126,7 +127,9 @@ class Decoder:
             return self._fail(item, R_HEADER_ENCODING, "a header value is not UTF-8")
         if size > self.max_record_bytes:
             return self._fail(
-                item, R_TOO_LARGE, f"record of {size} bytes exceeds the limit of {self.max_record_bytes}"
+                item,
+                R_TOO_LARGE,
+                f"record of {size} bytes exceeds the limit of {self.max_record_bytes}",
             )
         try:
             env = Envelope.from_headers(headers)
@@ -168,7 +171,9 @@ class Decoder:
         try:
             item.needs = list(handler.needs(item.message, item.ctx))
         except Exception as exc:  # a bug in the service's needs(): parked like a handler error
-            return self._fail(item, R_HANDLER_ERROR, mask_ids(f"needs: {type(exc).__name__}: {exc}"))
+            return self._fail(
+                item, R_HANDLER_ERROR, mask_ids(f"needs: {type(exc).__name__}: {exc}")
+            )
         return item
 
     @staticmethod
@@ -208,7 +213,9 @@ class Encoder:
             source=self.source,
             time=when,
             subject=emit.subject,
-            correlation_id=(cause_env.correlation_id or cause_env.id) if cause_env else cause.event_id,
+            correlation_id=(cause_env.correlation_id or cause_env.id)
+            if cause_env
+            else cause.event_id,
             causation_id=cause_env.id if cause_env else cause.event_id,
             traceparent=traceparent,
         )

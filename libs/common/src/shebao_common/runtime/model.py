@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contracts.topics import Topic
 
 
 class StateModel(BaseModel):
-    """Base of stored state: immutable, so a cached value can be shared and never edited in place."""
+    """Base of stored state: immutable, so a cached value is shared and never edited in place."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -111,7 +112,7 @@ NOTHING = Decision()
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a handler knows besides state and message: the event's envelope and where it came from."""
+    """What a handler knows besides state and message: the envelope and where it came from."""
 
     envelope: Envelope
     event_id: str
@@ -125,7 +126,8 @@ class Context:
 
     @property
     def time(self) -> datetime:
-        return self.envelope.time
+        when: datetime = self.envelope.time
+        return when
 
 
 class HandlerFn(Protocol[M_contra]):
@@ -147,7 +149,7 @@ class Handler:
 
 
 class HandlerTable:
-    """The explicit table of handlers of one subscription: a message type has exactly one handler."""
+    """The explicit table of handlers of one subscription: one handler per message type."""
 
     def __init__(self) -> None:
         self._by_type: dict[str, Handler] = {}

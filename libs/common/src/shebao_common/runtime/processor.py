@@ -24,6 +24,7 @@ from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from shebao_contracts.topics import Registry
 
 from .. import tracing
@@ -154,7 +155,10 @@ class Processor:
         async with self.lock:
             self.cache.clear()
             stored = await self._retry(
-                "load offsets", self.store.load_offsets, self.sub.name, [self._field(t) for t in tps]
+                "load offsets",
+                self.store.load_offsets,
+                self.sub.name,
+                [self._field(t) for t in tps],
             )
             consumer = self.consumer_getter()
             for tp, off in zip(tps, stored, strict=True):
@@ -170,8 +174,11 @@ class Processor:
             if tps:
                 log.info(
                     "partitions assigned",
-                    extra={"subscription": self.sub.name, "partitions": [self._field(t) for t in tps],
-                           "offsets": stored},
+                    extra={
+                        "subscription": self.sub.name,
+                        "partitions": [self._field(t) for t in tps],
+                        "offsets": stored,
+                    },
                 )
 
     async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -247,7 +254,11 @@ class Processor:
             if self._gap_seen.get(tp) == expected:
                 log.error(
                     "records %s..%s of %s:%s are gone from the broker; continuing after them",
-                    expected, off - 1, tp[0], tp[1], extra={"subscription": self.sub.name},
+                    expected,
+                    off - 1,
+                    tp[0],
+                    tp[1],
+                    extra={"subscription": self.sub.name},
                 )
                 self._gap_seen.pop(tp, None)
                 continue
@@ -276,7 +287,9 @@ class Processor:
                 result = await self.store.commit(plan)
             except TRANSIENT as exc:
                 if self.stopping:
-                    log.warning("stopping with a batch uncommitted; its records will be redelivered")
+                    log.warning(
+                        "stopping with a batch uncommitted; its records will be redelivered"
+                    )
                     return
                 self.metrics.commit_retries.labels(self.sub.name, "transient").inc()
                 log.warning("Redis unavailable, retrying the batch: %s", exc)
@@ -315,7 +328,10 @@ class Processor:
         for tp, off in zip(tps, stored, strict=True):
             if off != self.next_offset.get(tp):
                 log.warning(
-                    "partition %s:%s was moved to %s by another consumer", tp[0], tp[1], off,
+                    "partition %s:%s was moved to %s by another consumer",
+                    tp[0],
+                    tp[1],
+                    off,
                     extra={"subscription": self.sub.name},
                 )
                 self.next_offset[tp] = off
@@ -349,7 +365,9 @@ class Processor:
             names = list(missing)
             rows = await self.store.load_state([self.store.state_key(n) for n in names])
             for name, (version, data) in zip(names, rows, strict=True):
-                value = None if data is None else missing[name].entity.model.model_validate_json(data)
+                value = (
+                    None if data is None else missing[name].entity.model.model_validate_json(data)
+                )
                 snapshot[name] = (version, value)
                 self.cache.put(name, version, value)
         return snapshot
@@ -382,23 +400,31 @@ class Processor:
                         )
                         n += 1
                     for inc in decision.increments:
-                        plan.increments.append((self.store.counter_key(inc.counter), inc.field, inc.by))
+                        plan.increments.append(
+                            (self.store.counter_key(inc.counter), inc.field, inc.by)
+                        )
                     if self.sub.trust_event_ids:
                         plan.marks.append(self.store.mark_key(it.event_id))
             if it.reason is not None:
                 entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
                 n += 1
                 if self.sub.reject is not None:
-                    emit = self.sub.reject(self._rejected(it))
-                    if emit is not None:
-                        entries.append(self.encoder.event(emit, it, 0, stream, StreamId(base, n), None))
+                    rejection = self.sub.reject(self._rejected(it))
+                    if rejection is not None:
+                        entries.append(
+                            self.encoder.event(rejection, it, 0, stream, StreamId(base, n), None)
+                        )
                         n += 1
             seq[tp] = n
         for tp, last in last_offset.items():
             expected = self.next_offset.get(tp)
             plan.offsets.append(
-                (self._offsets_key, self._field(tp), "" if expected is None else str(expected),
-                 str(last + 1))
+                (
+                    self._offsets_key,
+                    self._field(tp),
+                    "" if expected is None else str(expected),
+                    str(last + 1),
+                )
             )
         updates: dict[str, tuple[int, StateModel | None]] = {}
         for name, slot in working.items():
@@ -430,9 +456,15 @@ class Processor:
         assert env is not None
         parent = tracing.parent_context(env.traceparent)
         span = tracing.tracer.start_span(
-            f"process {it.record.topic}", context=parent, kind=tracing.CONSUMER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": it.record.topic,
-                        "messaging.kafka.offset": it.record.offset, "cloudevents.event_type": env.type},
+            f"process {it.record.topic}",
+            context=parent,
+            kind=tracing.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": it.record.topic,
+                "messaging.kafka.offset": it.record.offset,
+                "cloudevents.event_type": env.type,
+            },
         )
         traceparent = tracing.format_traceparent(span) or env.traceparent
         token = trace_id_var.set(tracing.trace_id_of(traceparent))
@@ -452,8 +484,12 @@ class Processor:
             it.detail = mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
             log.exception(
                 "handler failed; record dead-lettered",
-                extra={"subscription": self.sub.name, "topic": it.record.topic,
-                       "offset": it.record.offset, "event_type": env.type},
+                extra={
+                    "subscription": self.sub.name,
+                    "topic": it.record.topic,
+                    "offset": it.record.offset,
+                    "event_type": env.type,
+                },
             )
             return None, None
         finally:
@@ -497,9 +533,14 @@ class Processor:
                 self.metrics.dead_letters.labels(it.record.topic, it.reason).inc()
                 log.warning(
                     "record dead-lettered",
-                    extra={"subscription": self.sub.name, "topic": it.record.topic,
-                           "partition": it.record.partition, "offset": it.record.offset,
-                           "reason": it.reason, "detail": it.detail},
+                    extra={
+                        "subscription": self.sub.name,
+                        "topic": it.record.topic,
+                        "partition": it.record.partition,
+                        "offset": it.record.offset,
+                        "reason": it.reason,
+                        "detail": it.detail,
+                    },
                 )
             else:
                 m["applied"].inc()

@@ -200,7 +200,9 @@ class Relay:
                 if done is not None and e.id <= done:
                     continue  # already sent by a recovery that read it from Redis
                 headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
-                fut = await producer.send(e.topic, value=e.value, key=e.key or None, headers=headers)
+                fut = await producer.send(
+                    e.topic, value=e.value, key=e.key or None, headers=headers
+                )
                 by_stream.setdefault(e.stream, []).append(fut)
                 last[e.stream] = e.id
                 self._published[e.stream] = e.id

@@ -23,6 +23,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..logging import setup_logging
@@ -60,7 +61,9 @@ async def _raw_parser(records: tuple[Any, ...], original: Any) -> Any:
         headers={},
         batch_headers=[],
         raw_message=records,
-        message_id=f"{records[0].topic}-{records[0].partition}-{records[0].offset}" if records else "",
+        message_id=f"{records[0].topic}-{records[0].partition}-{records[0].offset}"
+        if records
+        else "",
         consumer=None,  # type: ignore[arg-type]
     )
 
@@ -187,7 +190,7 @@ class ServiceRuntime:
             subscriber = self.broker.subscriber(*[t.name for t in sub.topics], **common)
         proc.consumer_getter = lambda: subscriber.consumer
 
-        @subscriber
+        @subscriber  # type: ignore[untyped-decorator]
         async def handle(msg: KafkaMessage) -> None:
             await proc.process(msg.raw_message)
 
@@ -203,7 +206,7 @@ class ServiceRuntime:
         log.info("service started", extra={"subscriptions": [p.sub.name for p in self.processors]})
 
     async def _on_shutdown(self) -> None:
-        """SIGTERM: finish the batch in progress, flush the outbox; then FastStream leaves the group."""
+        """On SIGTERM: finish the batch, flush the outbox; FastStream then leaves the group."""
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         for p in self.processors:
             p.stopping = True
@@ -251,7 +254,9 @@ class ServiceRuntime:
         try:
             existing = set(await admin.list_topics())
             new = [
-                NewTopic(n, num_partitions=s.topic_partitions, replication_factor=s.topic_replication)
+                NewTopic(
+                    n, num_partitions=s.topic_partitions, replication_factor=s.topic_replication
+                )
                 for n in sorted(names - existing)
             ]
             if new:
@@ -260,7 +265,7 @@ class ServiceRuntime:
         finally:
             await admin.close()
 
-    # HTTP ------------------------------------------------------------------------------------------
+    # HTTP ----------------------------------------------------------------------------------------
 
     def _healthz(self) -> Any:
         @get(include_in_schema=False)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -221,30 +221,32 @@ class Store:
         return out
 
     async def get_state(self, name: str) -> bytes | None:
-        return await self.client.hget(self.state_key(name), "d") or None  # type: ignore[no-any-return]
+        raw = cast("bytes | None", await self.client.hget(self.state_key(name), "d"))
+        return raw or None
 
     async def counters(self, name: str) -> dict[str, int]:
-        raw = await self.client.hgetall(self.counter_key(name))
+        raw = cast("dict[bytes, bytes]", await self.client.hgetall(self.counter_key(name)))
         return {k.decode(): int(v) for k, v in raw.items()}
 
     async def outbox_range(
         self, stream: str, after: StreamId | None, count: int = 1000
     ) -> list[OutboxEntry]:
         start = "-" if after is None else f"({after}"
-        rows = await self.client.xrange(stream, min=start, max="+", count=count)
-        out = []
-        for rid, f in rows:
-            out.append(
-                OutboxEntry(
-                    stream=stream,
-                    id=StreamId.parse(rid),
-                    topic=f[b"t"].decode(),
-                    key=f[b"k"],
-                    value=f[b"v"],
-                    headers=f[b"h"],
-                )
+        rows = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await self.client.xrange(stream, min=start, max="+", count=count),
+        )
+        return [
+            OutboxEntry(
+                stream=stream,
+                id=StreamId.parse(rid),
+                topic=f[b"t"].decode(),
+                key=f[b"k"],
+                value=f[b"v"],
+                headers=f[b"h"],
             )
-        return out
+            for rid, f in rows
+        ]
 
     # writes
     async def commit(self, plan: CommitPlan) -> CommitResult:
@@ -257,7 +259,7 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         n = 0
         for stream, last in trims:
-            pipe.xtrim(stream, minid=str(last.next()))
+            pipe.xtrim(stream, minid=str(last.next()), approximate=False)
             n += 1
         if n:
             await pipe.execute()

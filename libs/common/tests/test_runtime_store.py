@@ -1,0 +1,105 @@
+"""The commit script's guarantees, checked against a real Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from shebao_common.runtime.store import CommitPlan, OutboxEntry, Store, StreamId
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store(infra):
+    client = aioredis.Redis.from_url(infra.redis_url)
+    yield Store(client, f"storetest-{uuid.uuid4().hex[:8]}")
+    await client.aclose()
+
+
+def _plan(store: Store, expected: str, new: str, **kw) -> CommitPlan:
+    plan = CommitPlan(ttl=60, **kw)
+    plan.offsets.append((store.offsets_key("s"), "t:0", expected, new))
+    return plan
+
+
+async def test_commit_writes_everything_or_nothing(store: Store) -> None:
+    k = store.state_key("acct:1")
+    entry = OutboxEntry(store.outbox_key("s", "t", 0), StreamId(1, 0), "out", b"k", b"v", b"[]")
+    plan = _plan(
+        store,
+        "",
+        "1",
+        marks=[store.mark_key("e1")],
+        reads=[(k, 0)],
+        writes=[(k, 1, b'{"x":1}')],
+        outbox=[entry],
+        increments=[(store.counter_key("c"), "n", 3)],
+    )
+    assert (await store.commit(plan)).status == "OK"
+    assert await store.load_offsets("s", ["t:0"]) == [1]
+    assert await store.load_state([k]) == [(1, b'{"x":1}')]
+    assert await store.counters("c") == {"n": 3}
+    rows = await store.outbox_range(entry.stream, None)
+    assert [(r.id, r.value) for r in rows] == [(StreamId(1, 0), b"v")]
+
+    # The same batch again (a retry after a lost reply) is recognised, not applied twice.
+    assert (await store.commit(plan)).status == "ALREADY"
+    assert await store.counters("c") == {"n": 3}
+
+
+async def test_fenced_when_another_consumer_moved_the_partition(store: Store) -> None:
+    assert (await store.commit(_plan(store, "", "5"))).status == "OK"
+    k = store.state_key("acct:2")
+    stale = _plan(store, "3", "4", writes=[(k, 1, b"{}")], reads=[(k, 0)])
+    result = await store.commit(stale)
+    assert result.status == "FENCED"
+    assert await store.load_state([k]) == [(0, None)], "nothing of a fenced batch is written"
+
+
+async def test_duplicate_event_refuses_the_batch(store: Store) -> None:
+    assert (await store.commit(_plan(store, "", "1", marks=[store.mark_key("e9")]))).status == "OK"
+    again = _plan(
+        store,
+        "1",
+        "2",
+        marks=[store.mark_key("e9"), store.mark_key("e10")],
+        increments=[(store.counter_key("c"), "n", 1)],
+    )
+    result = await store.commit(again)
+    assert result.status == "DUPLICATE"
+    assert result.items == (store.mark_key("e9"),)
+    assert await store.counters("c") == {}
+
+
+async def test_conflict_when_a_read_key_changed(store: Store) -> None:
+    k = store.state_key("acct:3")
+    assert (
+        await store.commit(_plan(store, "", "1", reads=[(k, 0)], writes=[(k, 1, b"{}")]))
+    ).status == "OK"
+    # A writer that read version 0 must not overwrite version 1.
+    result = await store.commit(_plan(store, "1", "2", reads=[(k, 0)], writes=[(k, 1, b'{"y":2}')]))
+    assert result.status == "CONFLICT"
+    assert result.items == (k,)
+    assert await store.load_state([k]) == [(1, b"{}")]
+
+
+async def test_trim_removes_only_acknowledged_entries(store: Store) -> None:
+    stream = store.outbox_key("s", "t", 0)
+    entries = [
+        OutboxEntry(stream, StreamId(o, 0), "out", b"k", b"%d" % o, b"[]") for o in (1, 2, 3)
+    ]
+    assert (await store.commit(_plan(store, "", "3", outbox=entries))).status == "OK"
+    await store.trim([(stream, StreamId(2, 0))])
+    rows = await store.outbox_range(stream, None)
+    assert [r.id for r in rows] == [StreamId(3, 0)]
+
+
+async def test_delete_leaves_a_versioned_tombstone(store: Store) -> None:
+    k = store.state_key("acct:4")
+    await store.commit(_plan(store, "", "1", reads=[(k, 0)], writes=[(k, 1, b"{}")]))
+    await store.commit(_plan(store, "1", "2", reads=[(k, 1)], writes=[(k, 2, b"")]))
+    assert await store.load_state([k]) == [(2, None)]
+    assert await store.client.ttl(k) > 0
