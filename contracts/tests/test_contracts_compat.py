@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
+
 from shebao_contracts.compat import breaking_changes, topic_breaking_changes
 from shebao_contracts.envelope import Message
 from shebao_contracts.gen import message_schema
@@ -44,8 +45,9 @@ class Payment(Message):
     note: str | None = None
 
 
-TOPIC = Topic("test.compat.events.v1", owner="compat", key="person", messages=(Payment,),
-              description="test")  # fmt: skip
+TOPIC = Topic(
+    "test.compat.events.v1", owner="compat", key="person", messages=(Payment,), description="test"
+)
 
 
 @pytest.fixture
@@ -120,7 +122,7 @@ BREAKING: list[tuple[Callable[[Schema], None], str]] = [
     (_nested_field_removed, "property 'items[].amount' removed"),
     (_nullable_becomes_non_nullable, "property 'note': no longer nullable"),
     (_pattern_changed, "property 'citizen_id': pattern changed from"),
-    (_const_changed, "property 'version': const changed from \"1\" to \"2\""),
+    (_const_changed, 'property \'version\': const changed from "1" to "2"'),
     (_string_to_integer_in_array, "property 'items[]': type changed from object to integer"),
 ]
 
@@ -237,7 +239,8 @@ class PaymentGrown(Message):
 
 
 def _schema(model: type[Message]) -> Schema:
-    return message_schema(Topic("t.v1", owner="x", key="k", messages=(model,), description=""), model)
+    topic = Topic("t.v1", owner="x", key="k", messages=(model,), description="")
+    return message_schema(topic, model)
 
 
 def test_model_changes_through_pydantic(base: Schema) -> None:
