@@ -2,7 +2,8 @@
 
 Malformed JSON, wrong types, missing fields, a record near the broker's 1 MB limit, an unknown
 event type, missing CloudEvents headers, a non-UTF-8 header, a float amount, an amount with three
-decimals and an empty body are interleaved with valid deposits. Every bad record lands in
+decimals, an empty body and a reused command id with another body are interleaved with valid
+deposits (and one exact resend, which is dropped). Every bad record lands in
 `<topic>.dlq` with its reason, origin and offset; the sender gets a rejection event with the
 reason; every valid deposit is applied once; the service process stays up and ready.
 """
@@ -88,6 +89,12 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
                 meta = await prod.send_and_wait(commands, key=b"a1", value=body, headers=hdrs)
                 sent_bad[meta.offset * 10 + meta.partition] = reason
         assert not bad, "every kind of bad record was sent"
+        # The last deposit sent again: with the same body it is dropped as a duplicate, with
+        # another body under the same id it is refused as an id conflict.
+        await prod.send_and_wait(commands, key=key, value=value, headers=headers)
+        changed = value.replace(b'"2.50"', b'"9.99"')
+        meta = await prod.send_and_wait(commands, key=key, value=changed, headers=headers)
+        sent_bad[meta.offset * 10 + meta.partition] = "id_conflict"
 
         r = aioredis.Redis.from_url(infra.redis_url)
         deadline = time.monotonic() + 60
@@ -123,7 +130,7 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
 
         metrics = (await http_get(f"http://127.0.0.1:{proc.port}/metrics"))[1].decode()
         assert (
-            'shebao_records_total{outcome="dead_lettered",subscription="commands"} 10.0' in metrics
+            'shebao_records_total{outcome="dead_lettered",subscription="commands"} 11.0' in metrics
         )
         await r.aclose()
     finally:

@@ -32,7 +32,7 @@ async def test_commit_writes_everything_or_nothing(store: Store) -> None:
         store,
         "",
         "1",
-        marks=[store.mark_key("e1")],
+        marks=[(store.mark_key("e1"), "f1")],
         reads=[(k, 0)],
         writes=[(k, 1, b'{"x":1}')],
         outbox=[entry],
@@ -60,17 +60,19 @@ async def test_fenced_when_another_consumer_moved_the_partition(store: Store) ->
 
 
 async def test_duplicate_event_refuses_the_batch(store: Store) -> None:
-    assert (await store.commit(_plan(store, "", "1", marks=[store.mark_key("e9")]))).status == "OK"
+    assert (
+        await store.commit(_plan(store, "", "1", marks=[(store.mark_key("e9"), "f9")]))
+    ).status == "OK"
     again = _plan(
         store,
         "1",
         "2",
-        marks=[store.mark_key("e9"), store.mark_key("e10")],
+        marks=[(store.mark_key("e9"), "f9"), (store.mark_key("e10"), "f10")],
         increments=[(store.counter_key("c"), "n", 1)],
     )
     result = await store.commit(again)
     assert result.status == "DUPLICATE"
-    assert result.items == (store.mark_key("e9"),)
+    assert result.items == (store.mark_key("e9"), "f9")
     assert await store.counters("c") == {}
 
 

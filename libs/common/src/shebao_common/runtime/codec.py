@@ -30,6 +30,7 @@ R_UNKNOWN_TYPE = "unknown_event_type"
 R_MALFORMED_JSON = "malformed_json"
 R_SCHEMA = "schema_violation"
 R_HANDLER_ERROR = "handler_error"
+R_ID_CONFLICT = "id_conflict"  # an event or command id reused for a different body
 
 _BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
 
@@ -59,6 +60,7 @@ class Item:
     reason: str | None = None
     detail: str = ""
     skip: str | None = None  # "duplicate" or "ignored": consumed, nothing to apply
+    fingerprint: str = ""  # of type and canonical body: tells a resend from a reused id
 
     @property
     def tp(self) -> tuple[str, int]:
@@ -152,6 +154,9 @@ class Decoder:
         except ValidationError as exc:
             reason, detail = classify_validation_error(exc)
             return self._fail(item, reason, detail)
+        if self.trust_event_ids:
+            canonical = env.type.encode() + b"\n" + item.message.model_dump_json().encode()
+            item.fingerprint = hashlib.blake2b(canonical, digest_size=12).hexdigest()
         handler = self.handlers.get(env.type)
         if handler is None:
             item.skip = "ignored"  # a valid event this service has no interest in

@@ -200,6 +200,8 @@ class Subscription:
     new partner needs no deployment. `trust_event_ids` is True on internal topics, where `ce_id`
     is unique and producers may republish (so duplicates are dropped by it); on partner topics a
     record's identity is its topic, partition and offset, and duplicates are a domain matter.
+    An id seen again with the same body is dropped; with a different body it is refused as
+    `id_conflict` (dead letter and rejection), which makes commands idempotent by command id.
     """
 
     name: str
@@ -208,6 +210,8 @@ class Subscription:
     trust_event_ids: bool = True
     reject: Rejecter | None = None
     max_record_bytes: int | None = None
+    dedupe_ttl: int | None = None
+    """How long an event id is remembered; commands want longer than the default week."""
 
     def __post_init__(self) -> None:
         templates = [t for t in self.topics if t.is_template]

@@ -30,7 +30,7 @@ from shebao_contracts.topics import Registry
 from .. import tracing
 from ..logging import mask_ids, trace_id_var
 from ..metrics import RuntimeMetrics
-from .codec import R_HANDLER_ERROR, Decoder, Encoder, Item, record_time
+from .codec import R_HANDLER_ERROR, R_ID_CONFLICT, Decoder, Encoder, Item, record_time
 from .model import Decision, RejectedRecord, StateKey, StateModel, Subscription
 from .relay import Relay
 from .store import CommitPlan, CommitResult, OutboxEntry, Store, StreamId
@@ -270,13 +270,14 @@ class Processor:
         return gaps
 
     async def _apply(self, items: list[Item]) -> None:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for it in items:  # the same event twice in one batch: apply it once
             if it.skip or it.reason is not None or not self.sub.trust_event_ids:
                 continue
             if it.event_id in seen:
-                it.skip = "duplicate"
-            seen.add(it.event_id)
+                self._seen_before(it, seen[it.event_id])
+            else:
+                seen[it.event_id] = it.fingerprint
         delay = 0.05
         while items:
             try:
@@ -309,16 +310,27 @@ class Processor:
             self.relay.return_trims(dict(plan.trims))
             self.metrics.commit_retries.labels(self.sub.name, result.status.lower()).inc()
             if result.status == "DUPLICATE":
-                marks = set(result.items)
+                stored = dict(zip(result.items[::2], result.items[1::2], strict=True))
                 for it in items:
-                    if self.sub.trust_event_ids and self.store.mark_key(it.event_id) in marks:
-                        it.skip = "duplicate"
+                    if it.skip or it.reason is not None or not self.sub.trust_event_ids:
+                        continue
+                    fingerprint = stored.get(self.store.mark_key(it.event_id))
+                    if fingerprint is not None:
+                        self._seen_before(it, fingerprint)
             elif result.status == "CONFLICT":
                 self.cache.drop(k.removeprefix(self.store.state_key("")) for k in result.items)
             elif result.status == "FENCED":
                 items = await self._refence(items)
             else:  # pragma: no cover - the script returns nothing else
                 raise RuntimeError(f"unexpected commit result {result}")
+
+    @staticmethod
+    def _seen_before(it: Item, fingerprint: str) -> None:
+        if fingerprint == it.fingerprint:
+            it.skip = "duplicate"
+        else:
+            it.reason = R_ID_CONFLICT
+            it.detail = f"id {it.event_id} was already used for a different body"
 
     async def _refence(self, items: list[Item]) -> list[Item]:
         """Another consumer moved a partition on: adopt its position, drop what it processed."""
@@ -375,7 +387,7 @@ class Processor:
     def _plan(
         self, items: list[Item], snapshot: dict[str, tuple[int, StateModel | None]]
     ) -> tuple[CommitPlan, list[OutboxEntry], dict[str, tuple[int, StateModel | None]]]:
-        plan = CommitPlan(ttl=self.dedupe_ttl)
+        plan = CommitPlan(ttl=self.sub.dedupe_ttl or self.dedupe_ttl)
         working: dict[str, _Slot] = {}
         entries: list[OutboxEntry] = []
         last_offset: dict[TP, int] = {}
@@ -404,7 +416,7 @@ class Processor:
                             (self.store.counter_key(inc.counter), inc.field, inc.by)
                         )
                     if self.sub.trust_event_ids:
-                        plan.marks.append(self.store.mark_key(it.event_id))
+                        plan.marks.append((self.store.mark_key(it.event_id), it.fingerprint))
             if it.reason is not None:
                 entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
                 n += 1

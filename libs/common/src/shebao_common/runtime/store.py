@@ -2,7 +2,7 @@
 
 Layout under the service prefix `shebao:<service>`:
   s:<kind>:<id>            hash {v: version, d: JSON}    state (a tombstone keeps v, d = "")
-  dd:<event id>            "1" with a TTL               the event was applied
+  dd:<event id>            body fingerprint, with a TTL  the event was applied
   off:<subscription>       hash {<topic>:<partition>: next offset}
   ob:<sub>:<topic>:<part>  stream {t, k, v, h}          outbox, ids <input offset + 1>-<n>
   c:<name>                 hash {field: integer}        counters
@@ -47,16 +47,17 @@ if already > 0 then
   if already == n then return {'ALREADY'} end
   return {'FENCED', '', ''}
 end
--- 2. dedupe marks
+-- 2. dedupe marks: an event id seen before returns its stored body fingerprint
 n = tonumber(nxt())
 local marks = {}
 local dups = {'DUPLICATE'}
 for _ = 1, n do
-  local k = nxt()
-  if redis.call('EXISTS', k) == 1 then
-    if #dups < 1000 then dups[#dups + 1] = k end
+  local k, fp = nxt(), nxt()
+  local seen = redis.call('GET', k)
+  if seen then
+    if #dups < 2000 then dups[#dups + 1] = k; dups[#dups + 1] = seen end
   end
-  marks[#marks + 1] = k
+  marks[#marks + 1] = {k, fp}
 end
 if #dups > 1 then return dups end
 -- 3. read-set validation: every key read still has the version read
@@ -73,7 +74,7 @@ end
 if #conflicts > 1 then return conflicts end
 -- every check passed: from here on only writes, which cannot fail on valid arguments
 for _, o in ipairs(offs) do redis.call('HSET', o[1], o[2], o[3]) end
-for _, k in ipairs(marks) do redis.call('SET', k, '1', 'EX', ttl) end
+for _, m in ipairs(marks) do redis.call('SET', m[1], m[2], 'EX', ttl) end
 -- 4. state writes: key, new version, data ('' = delete, kept as a tombstone with a TTL)
 n = tonumber(nxt())
 for _ = 1, n do
@@ -142,7 +143,7 @@ class OutboxEntry:
 class CommitPlan:
     ttl: int
     offsets: list[tuple[str, str, str, str]] = field(default_factory=list)
-    marks: list[str] = field(default_factory=list)
+    marks: list[tuple[str, str]] = field(default_factory=list)
     reads: list[tuple[str, int]] = field(default_factory=list)
     writes: list[tuple[str, int, bytes]] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
@@ -154,7 +155,8 @@ class CommitPlan:
         for h, f, expected, new in self.offsets:
             a += (h, f, expected, new)
         a.append(len(self.marks))
-        a += self.marks
+        for k, fp in self.marks:
+            a += (k, fp)
         a.append(len(self.reads))
         for k, v in self.reads:
             a += (k, v)
