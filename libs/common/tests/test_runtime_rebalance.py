@@ -57,6 +57,7 @@ async def test_two_instances_share_and_hand_over_partitions(infra, tmp_path: Pat
             await asyncio.sleep(0.3)
         assert await applied() == N
         assert b.alive
+        b.terminate()  # flushes the outbox before the events topic is read
     finally:
         a.stop()
         b.stop()

@@ -1,0 +1,267 @@
+"""Test helpers shared by every service's integration tests and the end-to-end suite.
+
+A service under test runs as a real process (its console entry point) against real Kafka and
+Redis; tests talk to it only through topics and its HTTP endpoints, as a user would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from .local import free_port
+
+
+class ServiceProcess:
+    """A service started as `python -m <module>`, with its log in a file of its own."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        *,
+        kafka: str,
+        redis_url: str,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.kafka = kafka
+        self.redis_url = redis_url
+        self.log_dir = log_dir
+        self.env = dict(env or {})
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.log_path = log_dir / f"{name}-{self.port}-0.log"
+
+    @property
+    def prefix(self) -> str:
+        return "SHEBAO_" + self.name.upper().replace("-", "_") + "_"
+
+    def start(self) -> None:
+        self.starts += 1
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
+            "REDIS_URL": self.redis_url,
+            "SHEBAO_ENVIRONMENT": "test",
+            f"{self.prefix}HTTP_PORT": str(self.port),
+            f"{self.prefix}HTTP_HOST": "127.0.0.1",
+            f"{self.prefix}TOPIC_PARTITIONS": "4",
+            f"{self.prefix}SESSION_TIMEOUT_MS": "6000",
+            f"{self.prefix}HEARTBEAT_INTERVAL_MS": "1000",
+            f"{self.prefix}METADATA_MAX_AGE_MS": "3000",
+            **self.env,
+        }
+        self.log_path = self.log_dir / f"{self.name}-{self.port}-{self.starts}.log"
+        log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive:
+                code = self.proc.returncode if self.proc else None
+                raise RuntimeError(f"{self.name} exited with {code}:\n{self.log_tail()}")
+            status, _ = await http_get(f"{self.url}/readyz")
+            if status == 200:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready:\n{self.log_tail()}")
+
+    def log_text(self) -> str:
+        return "".join(
+            p.read_text(errors="replace")
+            for p in sorted(self.log_dir.glob(f"{self.name}-{self.port}-*.log"))
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> float:
+        """SIGTERM; the seconds until the process was gone after a graceful shutdown."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        seconds = time.monotonic() - started
+        # uvicorn re-raises the signal it handled once shutdown is complete, hence -SIGTERM.
+        assert rc in (0, -signal.SIGTERM), f"exit status {rc}"
+        log = self.log_path.read_text()
+        assert "batches finished and outbox flushed" in log, log[-2000:]
+        assert "service stopped" in log, log[-2000:]
+        return seconds
+
+    def stop(self) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(10)
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """Sum of a Prometheus metric's samples whose labels include the given ones."""
+        _, body = await http_get(f"{self.url}/metrics")
+        total = 0.0
+        for line in body.decode().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        import json
+
+        status, body = await http_get(self.url + path)
+        return status, json.loads(body) if body else None
+
+
+async def http_get(url: str) -> tuple[int, bytes]:
+    def call() -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback test URL
+                return int(r.status), r.read()
+        except urllib.error.HTTPError as e:
+            return int(e.code), e.read()
+        except OSError:
+            return 0, b""
+
+    return await asyncio.to_thread(call)
+
+
+async def recreate_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
+    """Delete the topics if they exist and create them empty, so a test starts from nothing."""
+    names = list(names)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+            deadline = time.monotonic() + 30
+            while set(await admin.list_topics()) & set(doomed):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics not deleted: {doomed}")
+                await asyncio.sleep(0.2)
+        for _ in range(50):
+            try:
+                await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+                break
+            except Exception as exc:  # deletion can still be settling
+                if "TopicAlreadyExists" not in type(exc).__name__ and "exists" not in str(exc):
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+async def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **kw)
+    await p.start()
+    return p
+
+
+def message_record(
+    message: Any,
+    *,
+    message_id: str,
+    time: datetime,
+    source: str = "/test",
+    key: str | None = None,
+) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a contract message in CloudEvents binary mode."""
+    from shebao_contracts.envelope import Envelope
+
+    env = Envelope(
+        id=message_id, type=message.TYPE, source=source, time=time, correlation_id=message_id
+    )
+    return (key.encode() if key else None, message.model_dump_json().encode(), env.to_headers())
+
+
+async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
+    """Every record of a topic, from the beginning to its end offsets as of the call."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await c.start()
+    try:
+        deadline = time.monotonic() + timeout
+        parts = c.partitions_for_topic(topic)
+        while not parts and time.monotonic() < deadline:
+            await c._client.force_metadata_update()
+            parts = c.partitions_for_topic(topic)
+            if not parts:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
+        if not tps:
+            return []
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        end = await c.end_offsets(tps)
+        out: list[Any] = []
+        while time.monotonic() < deadline:
+            if all([await c.position(tp) >= end[tp] for tp in tps]):
+                return out
+            batch = await c.getmany(timeout_ms=500, max_records=10_000)
+            for recs in batch.values():
+                out.extend(recs)
+        raise TimeoutError(f"could not read {topic} to its end")
+    finally:
+        await c.stop()
+
+
+async def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> None:
+    """Await an async predicate until it holds; fail with a timeout otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise TimeoutError("condition not met in time")
