@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import enrollment
 from .topics import Registry, ServiceContract, Topic
 
-# One import per service module, e.g. `from . import enrollment`.
-
 CONTRACTS: list[ServiceContract] = [
-    # enrollment.CONTRACT,
+    enrollment.CONTRACT,
 ]
 
 
