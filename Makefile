@@ -4,8 +4,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
+SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast lint contracts contracts-check demo bench infra-up infra-down clean
+.PHONY: help bootstrap test test-fast lint k8s-check contracts contracts-check demo bench infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
@@ -13,6 +14,7 @@ help:
 	@echo "make test-fast   unit tests only (no broker)"
 	@echo "make bench       measure throughput and latency, write BENCHMARKS.md"
 	@echo "make lint        ruff and mypy"
+	@echo "make k8s-check   render every Kustomize overlay and component and check the manifests"
 	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
 	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
 
@@ -22,7 +24,7 @@ bootstrap:
 lint: bootstrap
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy contracts/src libs/common/src libs/devinfra/src $(wildcard services/*/src)
+	$(UV) run mypy -p shebao_contracts -p shebao_common -p shebao_devinfra $(SERVICE_PACKAGES)
 
 contracts: bootstrap
 	$(UV) run python -m shebao_contracts.gen write
@@ -30,7 +32,10 @@ contracts: bootstrap
 contracts-check: bootstrap
 	$(UV) run python -m shebao_contracts.gen check
 
-test: bootstrap lint contracts-check
+k8s-check:
+	scripts/k8s-check.sh
+
+test: bootstrap lint contracts-check k8s-check
 	$(UV) run pytest $(PYTEST_ARGS)
 
 test-fast: bootstrap

@@ -1,0 +1,1 @@
+"""shebao enrollment service: persons, employers, scheme membership, transfer, card, coverage."""

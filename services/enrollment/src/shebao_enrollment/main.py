@@ -1,0 +1,63 @@
+"""Composition root of the enrollment service."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from pydantic_settings import SettingsConfigDict
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.settings import ServiceSettings
+from shebao_contracts import enrollment as c
+from shebao_contracts.catalog import all_topics
+
+from .domain.rules import Env
+from .handlers import handlers, reject_invalid
+from .readside import ReadSide
+
+SERVICE = "enrollment"
+
+
+class EnrollmentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SHEBAO_ENROLLMENT_", extra="ignore", frozen=True)
+
+    command_id_ttl_days: int = 90
+    """How long a command id is remembered: a resend within it is harmless."""
+
+
+def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
+    settings = settings or EnrollmentSettings()
+    policy = Policy.load()
+    refs = Pseudonymizer(settings.pseudonym_secret())
+    read = ReadSide(policy, refs)
+    return ServiceRuntime(
+        name=SERVICE,
+        settings=settings,
+        registry=all_topics(),
+        subscriptions=[
+            Subscription(
+                "commands",
+                (c.COMMANDS,),
+                handlers,
+                reject=reject_invalid,
+                dedupe_ttl=settings.command_id_ttl_days * 86400,
+            )
+        ],
+        produces=[c.EVENTS],
+        policy=Env(policy, refs),
+        routes=[
+            ("/persons", read.person),
+            ("/employers", read.employer),
+            ("/coverage", read.coverage),
+        ],
+    )
+
+
+def create_app() -> AsgiFastStream:
+    return create_runtime().build_app()
+
+
+def main() -> None:
+    rt = create_runtime()
+    serve(rt.build_app(), rt.settings)

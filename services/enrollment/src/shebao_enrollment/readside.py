@@ -1,0 +1,114 @@
+"""HTTP read side: a person's memberships and history (for the counter), coverage statistics."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from shebao_common.policy import MissingParameter, Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import ServiceRuntime
+from shebao_contracts.enrollment import Insurance
+from shebao_contracts.types import mask_citizen_id, validate_citizen_id
+
+from .domain.model import EMPLOYER, PERSON, Employer, Person
+from .handlers import coverage_counter
+
+
+class ReadSide:
+    def __init__(self, policy: Policy, refs: Pseudonymizer) -> None:
+        self.policy = policy
+        self.refs = refs
+
+    async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /persons?citizen_id=...: current memberships, employment, card and history."""
+        try:
+            citizen_id = validate_citizen_id(query.get("citizen_id", ""))
+        except PydanticCustomError as exc:
+            return 400, {"error": exc.type, "detail": exc.message()}
+        assert rt.store is not None
+        raw = await rt.store.get_state(PERSON.key(self.refs.person_ref(citizen_id)).name)
+        if raw is None:
+            return 404, {"error": "person_not_registered"}
+        p = Person.model_validate_json(raw)
+        return 200, {
+            "person": p.ref,
+            "citizen_id": mask_citizen_id(p.citizen_id),
+            "name": p.name,
+            "birth_date": p.birth_date,
+            "sex": p.sex,
+            "hukou_region": p.hukou_region,
+            "residence": p.residence,
+            "deceased_on": p.deceased_on,
+            "employment": p.employment.model_dump(mode="json") if p.employment else None,
+            "card": p.card.model_dump(mode="json") if p.card else None,
+            "memberships": [
+                {
+                    **m.model_dump(mode="json"),
+                    "insurance": m.insurance.value,
+                    "status": "active" if m.active else "suspended",
+                }
+                for m in p.memberships
+            ],
+            "pending_transfers": [t.model_dump(mode="json") for t in p.pending_transfers],
+            "history": [h.model_dump(mode="json") for h in p.history],
+        }
+
+    async def employer(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /employers?code=..."""
+        assert rt.store is not None
+        raw = await rt.store.get_state(EMPLOYER.key(query.get("code", "")).name)
+        if raw is None:
+            return 404, {"error": "employer_not_registered"}
+        return 200, Employer.model_validate_json(raw).model_dump(mode="json")
+
+    async def coverage(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /coverage[?region=320100][&on=YYYY-MM-DD]: insured counts, population, rate."""
+        assert rt.store is not None and rt.redis is not None
+        try:
+            on = date.fromisoformat(query["on"]) if "on" in query else datetime.now(UTC).date()
+        except ValueError:
+            return 400, {"error": "invalid_date"}
+        if "region" in query:
+            regions = [query["region"]]
+        else:
+            prefix = rt.store.counter_key(coverage_counter(""))
+            regions = sorted(
+                [k.decode().removeprefix(prefix) async for k in rt.redis.scan_iter(prefix + "*")]
+            )
+        out = []
+        for region in regions:
+            counts = await rt.store.counters(coverage_counter(region))
+            out.append(self._region(region, counts, on))
+        return 200, {"on": on, "regions": out}
+
+    def _region(self, region: str, counts: dict[str, int], on: date) -> dict[str, Any]:
+        try:
+            population = self.policy.table("coverage.population", region, on)
+            target = self.policy.decimal("coverage.target_rate", region, on)
+        except MissingParameter:
+            population, target = {}, Decimal("0.95")
+        rows = []
+        for ins in Insurance:
+            insured = counts.get(ins.value, 0)
+            pop = int(population.get(ins.value, 0))
+            rate = (
+                (Decimal(insured) / pop).quantize(Decimal("0.0001"), ROUND_HALF_UP) if pop else None
+            )
+            rows.append(
+                {
+                    "insurance": ins.value,
+                    "insured": insured,
+                    "population": pop,
+                    "rate": str(rate) if rate is not None else None,
+                    "target": str(target),
+                    "above_target": rate is not None and rate >= target,
+                }
+            )
+        schemes = {
+            k.removeprefix("scheme:"): v for k, v in counts.items() if k.startswith("scheme:")
+        }
+        return {"region": region, "insurances": rows, "schemes": schemes}
