@@ -1,0 +1,61 @@
+# One image per service, built from the repository root:
+#   docker build --build-arg SERVICE=enrollment -t shebao/enrollment:dev .
+# The runtime image holds the Python interpreter and one virtual environment, nothing else of
+# ours: no uv, no sources, no tests. It runs as 10001 on a read-only root filesystem.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- manifests: only pyproject.toml files and uv.lock, so the dependency layer below is rebuilt
+# when a dependency changes, not when a source file does (COPY --from is cached by content).
+FROM ${PYTHON_IMAGE} AS manifests
+WORKDIR /src
+COPY . .
+RUN find . -type f ! -name pyproject.toml ! -name uv.lock -delete \
+ && find . -depth -type d -empty -delete
+
+# --- builder: uv from PyPI, the locked dependencies, then the workspace packages themselves.
+FROM ${PYTHON_IMAGE} AS builder
+ARG SERVICE
+RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<service>" >&2; exit 1; }
+RUN PIP_ROOT_USER_ACTION=ignore pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
+# Compile bytecode now: at run time the root filesystem is read-only and writes are disabled.
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+# --locked needs every workspace member's pyproject.toml (the lock covers the whole workspace).
+COPY --from=manifests /src/ ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --package "shebao-${SERVICE}" --no-install-workspace
+COPY contracts/ contracts/
+COPY libs/ libs/
+COPY services/${SERVICE}/ services/${SERVICE}/
+# --no-editable: the workspace packages are installed into the venv, so /src is not needed later.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --package "shebao-${SERVICE}" --no-editable
+# Exec-form ENTRYPOINT does not expand build arguments, so the service's console script gets a
+# fixed name; the symlink also fails the build early when the script is missing.
+RUN test -x "/app/.venv/bin/shebao-${SERVICE}" \
+ && ln -s "shebao-${SERVICE}" /app/.venv/bin/shebao-service
+
+# --- runtime
+FROM ${PYTHON_IMAGE}
+ARG SERVICE
+LABEL org.opencontainers.image.title="shebao-${SERVICE}"
+# Bytecode for the standard library too, where the base image left it out (the root filesystem
+# is read-only at run time); up-to-date files are skipped, and a few are not meant to compile.
+RUN python -m compileall -q -j 0 /usr/local/lib/python3.11 >/dev/null || true
+COPY --from=builder /app/.venv /app/.venv
+ENV PATH="/app/.venv/bin:${PATH}" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
+WORKDIR /tmp
+USER 10001:10001
+EXPOSE 8080
+# The service finishes its batch, flushes the outbox and leaves its consumer groups on SIGTERM
+# (within shutdown_grace_seconds, 25 s): give it that long before SIGKILL (see compose.yaml).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["shebao-service"]

@@ -1,0 +1,334 @@
+"""Check one rendered kustomize combination (YAML on stdin) against the platform's rules.
+
+    kustomize build deploy/k8s/overlays/production \\
+      | python scripts/k8s_check.py --name overlays/production --profile production
+
+Prints one summary line (`ok` or `FAIL` with the problems under it) and exits 1 on any problem.
+Run by scripts/k8s-check.sh for every combination; needs PyYAML (`uv run --with pyyaml`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BASE = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "base"
+UID = 10001
+MIN_GRACE_SECONDS = 40  # shutdown_grace_seconds (25) + uvicorn's extra 5 + slack
+MAX_MEMORY_LIMIT = 300 * 2**20
+PARTITIONS = 12  # per topic: more consumers than this in one group sit idle
+SECRET = "shebao-pseudonym-key"  # noqa: S105 - the Secret's name, not its value
+TMP = "/tmp"  # noqa: S108 - the path mounted in the container, not used here
+
+PRODUCTION_REPLICAS = {"medical-settlement": 3}  # every other service: 2
+PRODUCTION_DEFAULT_REPLICAS = 2
+HPA = {"medical-settlement": (2, 12)}  # min, max
+
+Obj = dict[str, Any]
+
+
+def services_in_base() -> set[str]:
+    """A service is a folder base/<name>/ holding <name>.yaml."""
+    return {d.name for d in BASE.iterdir() if (d / f"{d.name}.yaml").is_file()}
+
+
+def quantity_bytes(q: str | int) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 1e3, "M": 1e6, "G": 1e9}
+    m = re.fullmatch(r"([0-9.]+)([KMG]i?)?", str(q))
+    if m is None:
+        raise ValueError(f"unreadable quantity {q!r}")
+    return float(m.group(1)) * units.get(m.group(2) or "", 1)
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+class Check:
+    def __init__(self, docs: list[Obj]) -> None:
+        self.docs = docs
+        self.problems: list[str] = []
+        self.by_kind: dict[str, list[Obj]] = {}
+        for d in docs:
+            self.by_kind.setdefault(d["kind"], []).append(d)
+
+    def of(self, kind: str) -> list[Obj]:
+        return self.by_kind.get(kind, [])
+
+    def fail(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}")
+
+    # every combination ---------------------------------------------------------------------
+
+    def deployments(self) -> None:
+        configmaps = {c["metadata"]["name"]: c for c in self.of("ConfigMap")}
+        accounts = {a["metadata"]["name"] for a in self.of("ServiceAccount")}
+        for dep in self.of("Deployment"):
+            name = dep["metadata"]["name"]
+            where = f"Deployment/{name}"
+            pod = dep["spec"]["template"]["spec"]
+            self._pod_security(where, pod.get("securityContext") or {})
+            grace = pod.get("terminationGracePeriodSeconds", 30)
+            if grace < MIN_GRACE_SECONDS:
+                self.fail(where, f"terminationGracePeriodSeconds {grace} < {MIN_GRACE_SECONDS}")
+            if pod.get("automountServiceAccountToken") is not False:
+                self.fail(where, "automountServiceAccountToken is not false")
+            if pod.get("serviceAccountName") not in accounts:
+                self.fail(where, f"ServiceAccount {pod.get('serviceAccountName')!r} not rendered")
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            containers = pod.get("initContainers", []) + pod.get("containers", [])
+            if not pod.get("containers"):
+                self.fail(where, "no containers")
+            for c in containers:
+                cwhere = f"{where}/{c['name']}"
+                self._container_security(cwhere, c.get("securityContext") or {})
+                self._resources(cwhere, c.get("resources") or {})
+                self._tmp(cwhere, c, volumes)
+                self._config_refs(cwhere, c, configmaps)
+            for c in pod.get("containers", []):
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    if not c.get(probe):
+                        self.fail(f"{where}/{c['name']}", f"no {probe}")
+                paths = {
+                    p: (c.get(p) or {}).get("httpGet", {}).get("path")
+                    for p in ("livenessProbe", "readinessProbe")
+                }
+                if paths != {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}:
+                    self.fail(f"{where}/{c['name']}", f"probe paths {paths}")
+
+    def _pod_security(self, where: str, sc: Obj) -> None:
+        if sc.get("runAsNonRoot") is not True:
+            self.fail(where, "pod runAsNonRoot is not true")
+        if sc.get("runAsUser") != UID:
+            self.fail(where, f"pod runAsUser {sc.get('runAsUser')} != {UID}")
+        if (sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            self.fail(where, "pod seccompProfile is not RuntimeDefault")
+
+    def _container_security(self, where: str, sc: Obj) -> None:
+        expected = {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+        }
+        for key, value in expected.items():
+            if sc.get(key) is not value:
+                self.fail(where, f"securityContext.{key} is not {str(value).lower()}")
+        if sc.get("privileged"):
+            self.fail(where, "privileged")
+        if sc.get("runAsUser", UID) == 0:
+            self.fail(where, "runs as root")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            self.fail(where, "capabilities do not drop ALL")
+        if caps.get("add"):
+            self.fail(where, f"adds capabilities {caps['add']}")
+        if (sc.get("seccompProfile") or {}).get("type", "RuntimeDefault") != "RuntimeDefault":
+            self.fail(where, "container seccompProfile is not RuntimeDefault")
+
+    def _resources(self, where: str, res: Obj) -> None:
+        for kind in ("requests", "limits"):
+            for r in ("cpu", "memory"):
+                if r not in (res.get(kind) or {}):
+                    self.fail(where, f"no {kind}.{r}")
+        memory = (res.get("limits") or {}).get("memory")
+        if memory is not None and quantity_bytes(memory) > MAX_MEMORY_LIMIT:
+            self.fail(where, f"memory limit {memory} > 300Mi")
+
+    def _tmp(self, where: str, c: Obj, volumes: dict[str, Obj]) -> None:
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        if "emptyDir" not in volumes.get(mounts.get(TMP, ""), {}):
+            self.fail(where, f"{TMP} is not an emptyDir")
+
+    def _config_refs(self, where: str, c: Obj, configmaps: dict[str, Obj]) -> None:
+        for src in c.get("envFrom", []):
+            ref = (src.get("configMapRef") or {}).get("name")
+            if ref is not None and ref not in configmaps:
+                self.fail(where, f"envFrom ConfigMap {ref} not rendered")
+        env = {e["name"]: e for e in c.get("env", [])}
+        for e in env.values():
+            ref = (e.get("valueFrom") or {}).get("configMapKeyRef")
+            if ref and ref.get("key") not in (configmaps.get(ref["name"]) or {}).get("data", {}):
+                self.fail(where, f"{e['name']}: ConfigMap key {ref['name']}/{ref['key']} missing")
+        secret = ((env.get("SHEBAO_PSEUDONYM_KEY") or {}).get("valueFrom") or {}).get(
+            "secretKeyRef"
+        )
+        if not secret or not secret.get("name", "").startswith(SECRET):
+            self.fail(where, f"SHEBAO_PSEUDONYM_KEY does not come from the Secret {SECRET}")
+
+    def selectors(self) -> None:
+        """Every Service, PDB and HPA points at a rendered Deployment of its namespace."""
+        pods = [
+            (d["metadata"].get("namespace"), d["spec"]["template"]["metadata"].get("labels", {}))
+            for d in self.of("Deployment")
+        ]
+        deployments = {
+            (d["metadata"].get("namespace"), d["metadata"]["name"]): d
+            for d in self.of("Deployment")
+        }
+        for svc in self.of("Service"):
+            ns, sel = svc["metadata"].get("namespace"), svc["spec"].get("selector") or {}
+            if not any(n == ns and selects(sel, labels) for n, labels in pods):
+                self.fail(f"Service/{svc['metadata']['name']}", f"selects no Deployment: {sel}")
+        for pdb in self.of("PodDisruptionBudget"):
+            ns, sel = pdb["metadata"].get("namespace"), pdb["spec"]["selector"]["matchLabels"]
+            if not any(n == ns and selects(sel, labels) for n, labels in pods):
+                self.fail(f"PodDisruptionBudget/{pdb['metadata']['name']}", "selects no pods")
+        for hpa in self.of("HorizontalPodAutoscaler"):
+            ref = hpa["spec"]["scaleTargetRef"]
+            if (hpa["metadata"].get("namespace"), ref["name"]) not in deployments:
+                self.fail(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}", "no target")
+
+    def all_services(self) -> None:
+        rendered = {d["metadata"]["name"] for d in self.of("Deployment")}
+        for missing in sorted(services_in_base() - rendered):
+            self.fail(f"Deployment/{missing}", "base folder exists but is not rendered")
+        for kind in ("Service", "ServiceAccount", "PodDisruptionBudget"):
+            names = {o["metadata"]["name"] for o in self.of(kind)}
+            for missing in sorted(rendered - names):
+                self.fail(f"Deployment/{missing}", f"has no {kind}")
+
+    # per profile and component -------------------------------------------------------------
+
+    def network_policies(self) -> None:
+        policies = self.of("NetworkPolicy")
+        deny = [
+            p
+            for p in policies
+            if p["spec"].get("podSelector") in ({}, None)
+            and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+        ]
+        if not deny:
+            self.fail("NetworkPolicy", "no deny-all (empty podSelector, Ingress+Egress, no rules)")
+        shebao = {"app.kubernetes.io/part-of": "shebao"}
+        flows = {
+            "egress to kafka:9092": ("egress", {"app.kubernetes.io/name": "kafka"}, 9092),
+            "egress to redis:6379": ("egress", {"app.kubernetes.io/name": "redis"}, 6379),
+            "egress to DNS:53": ("egress", None, 53),
+            "ingress on 8080": ("ingress", None, 8080),
+        }
+        for what, (direction, peer, port) in flows.items():
+            if not any(self._allows(p, shebao, direction, peer, port) for p in policies):
+                self.fail("NetworkPolicy", f"shebao pods have no {what}")
+        for server, port in (("kafka", 9092), ("redis", 6379)):
+            labels = {"app.kubernetes.io/name": server}
+            if not any(self._allows(p, labels, "ingress", shebao, port) for p in policies):
+                self.fail("NetworkPolicy", f"{server} pods admit no shebao traffic on {port}")
+
+    @staticmethod
+    def _allows(
+        policy: Obj, pod: dict[str, str], direction: str, peer: dict[str, str] | None, port: int
+    ) -> bool:
+        sel = policy["spec"].get("podSelector") or {}
+        if not all(pod.get(k) == v for k, v in (sel.get("matchLabels") or {}).items()):
+            return False
+        side = "to" if direction == "egress" else "from"
+        for rule in policy["spec"].get(direction) or []:
+            if port not in {p.get("port") for p in rule.get("ports", [])}:
+                continue
+            if peer is None:
+                return True
+            for target in rule.get(side, []):
+                ps = (target.get("podSelector") or {}).get("matchLabels") or {}
+                if "namespaceSelector" not in target and selects(ps, peer):
+                    return True
+        return False
+
+    def hpa(self) -> None:
+        hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in self.of("HorizontalPodAutoscaler")}
+        for name, (low, high) in HPA.items():
+            h = hpas.get(name)
+            if h is None:
+                self.fail(f"HorizontalPodAutoscaler/{name}", "missing")
+                continue
+            got = (h["spec"].get("minReplicas"), h["spec"]["maxReplicas"])
+            if got != (low, high):
+                self.fail(f"HorizontalPodAutoscaler/{name}", f"min/max {got} != {(low, high)}")
+        for h in hpas.values():
+            if h["spec"]["maxReplicas"] > PARTITIONS:
+                self.fail(f"HorizontalPodAutoscaler/{h['metadata']['name']}", "max > partitions")
+
+    def profile(self, profile: str) -> None:
+        """dev and production: replicas, image tags and the platform ConfigMap."""
+        settings = {
+            "dev": ("development", "true"),
+            "production": ("production", "false"),
+        }[profile]
+        cms = [c for c in self.of("ConfigMap") if c["metadata"]["name"].startswith("shebao-")]
+        for cm in cms:
+            data = cm.get("data", {})
+            got = (data.get("SHEBAO_ENVIRONMENT"), data.get("SHEBAO_CREATE_TOPICS"))
+            if got != settings:
+                self.fail(f"ConfigMap/{cm['metadata']['name']}", f"environment {got}")
+        if not cms:
+            self.fail("ConfigMap", "no shebao-platform")
+        for dep in self.of("Deployment"):
+            name = dep["metadata"]["name"]
+            want = (
+                1
+                if profile == "dev"
+                else PRODUCTION_REPLICAS.get(name, PRODUCTION_DEFAULT_REPLICAS)
+            )
+            if dep["spec"].get("replicas", 1) != want:
+                self.fail(f"Deployment/{name}", f"replicas {dep['spec'].get('replicas')} != {want}")
+            for c in dep["spec"]["template"]["spec"]["containers"]:
+                image = c["image"]
+                tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else None
+                if profile == "dev" and tag != "dev":
+                    self.fail(f"Deployment/{name}", f"image {image} is not tagged dev")
+                pinned = "@sha256:" in image or tag not in (None, "latest", "dev")
+                if profile == "production" and not pinned:
+                    self.fail(f"Deployment/{name}", f"image {image} is not pinned")
+        secrets = {s["metadata"]["name"] for s in self.of("Secret")}
+        if profile == "production" and any(s.startswith(SECRET) for s in secrets):
+            self.fail(f"Secret/{SECRET}", "rendered in production: it must not live in git")
+        if profile == "dev" and not any(s.startswith(SECRET) for s in secrets):
+            self.fail(f"Secret/{SECRET}", "dev renders no development key")
+
+
+def summary(docs: Iterable[Obj]) -> str:
+    counts = Counter(d["kind"] for d in docs)
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", required=True, help="the combination, for the summary line")
+    ap.add_argument("--profile", choices=["base", "dev", "production"], default="base")
+    ap.add_argument("--component", action="append", default=[], choices=["network-policies", "hpa"])
+    args = ap.parse_args(argv)
+
+    docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+    check = Check(docs)
+    check.deployments()
+    check.selectors()
+    check.all_services()
+    components = set(args.component)
+    if args.profile == "production":
+        components |= {"network-policies", "hpa"}  # production enables both
+    if "network-policies" in components:
+        check.network_policies()
+    if "hpa" in components:
+        check.hpa()
+    if args.profile != "base":
+        check.profile(args.profile)
+
+    if check.problems:
+        print(f"FAIL {args.name}: {len(check.problems)} problem(s) in {summary(docs)}")
+        for p in check.problems:
+            print(f"     {p}")
+        return 1
+    print(f"ok   {args.name}: {summary(docs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
