@@ -42,7 +42,7 @@ test-fast: bootstrap
 	$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 demo: bootstrap
-	$(UV) run python scripts/demo.py
+	$(UV) run python scripts/demo.py $(ARGS)
 
 bench: bootstrap
 	$(UV) run python scripts/bench.py
