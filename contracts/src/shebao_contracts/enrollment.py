@@ -513,6 +513,9 @@ class MembershipStarted(Message):
     expropriation_record: str | None = None
     birth_date: date
     sex: Sex
+    active: bool = Field(
+        True, description="false when it starts suspended (an employee relationship transferred in)"
+    )
 
 
 class MembershipSuspended(Message):

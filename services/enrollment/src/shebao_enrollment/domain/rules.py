@@ -131,6 +131,7 @@ class _Tx:
                 expropriation_record=m.expropriation_record,
                 birth_date=self.p.birth_date,
                 sex=self.p.sex,
+                active=m.active,
             ),
             m.since,
             "enrolled" if m.active else "enrolled (suspended)",
