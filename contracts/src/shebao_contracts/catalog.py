@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import enrollment
+from . import enrollment, medical, welfare
 from .topics import Registry, ServiceContract, Topic
 
 CONTRACTS: list[ServiceContract] = [
     enrollment.CONTRACT,
+    medical.CONTRACT,
+    welfare.CONTRACT,
 ]
 
 

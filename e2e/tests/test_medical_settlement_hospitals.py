@@ -1,0 +1,457 @@
+"""Three hospitals of different levels in two regions, through real Kafka and Redis.
+
+Enrollment and medical settlement run as processes. The test is the counters (enrollment
+commands), the welfare office (a 低保 decision on the welfare stream, until the welfare service
+exists), the scheduler (hospital registry, month close) and three hospitals: it only writes to
+and reads from topics and the services' read-side HTTP routes. Every expected amount below is
+worked out by hand from the policy parameters, not by calling the service's code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from shebao_contracts import enrollment as en
+from shebao_contracts import medical as m
+from shebao_contracts.types import citizen_id_check_char
+from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
+from shebao_contracts.welfare import RecipientStatusChanged
+from shebao_devinfra.testing import (
+    ServiceProcess,
+    message_record,
+    producer,
+    read_all,
+    recreate_topics,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)
+NJ, SQ = "320100", "321300"
+H3, H2, H1 = "h320102001", "h320105002", "h321302003"  # tertiary and secondary in Nanjing,
+EMPLOYER = "91320100MA00000001"  # primary in Suqian
+
+
+def cid(n: int, born: date = date(1982, 4, 9)) -> str:
+    first17 = f"320102{born:%Y%m%d}{(2 * n + 1):03d}"
+    return first17 + citizen_id_check_char(first17)
+
+
+E1, E2, R1, P1, X = cid(1), cid(2), cid(3), cid(4), cid(5)
+
+
+def line(category: str, amount: str, qty: str = "1") -> dict[str, str]:
+    unit = (Decimal(amount) / Decimal(qty)).quantize(Decimal("0.01"))
+    return {
+        "item_code": f"IT-{category}",
+        "category": category,
+        "quantity": qty,
+        "unit_price": str(unit),
+        "amount": amount,
+    }
+
+
+def claim(
+    hospital: str,
+    claim_id: str,
+    patient: str,
+    lines: list[dict[str, str]],
+    *,
+    visit: str = "inpatient",
+    admitted: str = "2025-01-08",
+    discharged: str | None = "2025-01-15",
+    total: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "hospital": hospital,
+        "claim_id": claim_id,
+        "patient_citizen_id": patient,
+        "visit_type": visit,
+        "admission_date": admitted,
+        "discharge_date": discharged if visit == "inpatient" else None,
+        "diagnosis_code": "J18.9",
+        "lines": lines,
+        "total": total or str(sum(Decimal(x["amount"]) for x in lines)),
+    }
+
+
+EXAMPLE_LINES = [
+    line("class_a_drug", "125.00", "10"),
+    line("class_b_drug", "1720.00", "2"),
+    line("treatment", "1600.00", "5"),
+    line("material", "2400.00"),
+    line("outside_scope", "900.00", "6"),
+]
+
+
+class Hospitals:
+    def __init__(self, prod: Any) -> None:
+        self.prod = prod
+        self.n = 0
+
+    async def send(
+        self,
+        topic_code: str,
+        body: dict[str, Any] | bytes,
+        key: str,
+        ce_type: str = m.ClaimSubmitted.TYPE,
+    ) -> None:
+        self.n += 1
+        _, _, headers = message_record(
+            m.ClaimSubmitted.model_construct(),
+            message_id=f"{topic_code}-{self.n}",
+            time=T0 + timedelta(minutes=self.n),
+            source=f"/partners/{topic_code}",
+        )
+        headers = [(k, ce_type.encode() if k == "ce_type" else v) for k, v in headers]
+        value = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await self.prod.send(
+            m.CLAIMS.named(code=topic_code), key=key.encode(), value=value, headers=headers
+        )
+        await self.prod.flush()
+
+
+async def answers(bootstrap: str, hospital: str) -> list[tuple[str, dict[str, Any]]]:
+    recs = await read_all(bootstrap, m.SETTLEMENTS.named(code=hospital))
+    return [
+        (dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1], json.loads(r.value)) for r in recs
+    ]
+
+
+async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/4"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    hospitals = (H3, H2, H1)
+    await recreate_topics(
+        infra.kafka_bootstrap,
+        [
+            en.COMMANDS.name,
+            en.EVENTS.name,
+            en.COMMANDS.dlq,
+            WELFARE_EVENTS.name,
+            m.COMMANDS.name,
+            m.EVENTS.name,
+            *[m.CLAIMS.named(code=h) for h in hospitals],
+            *[m.CLAIMS.named(code=h) + ".dlq" for h in hospitals],
+            *[m.SETTLEMENTS.named(code=h) for h in hospitals],
+        ],
+    )
+    enrollment = ServiceProcess(
+        "enrollment",
+        "shebao_enrollment",
+        kafka=infra.kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+    )
+    medical = ServiceProcess(
+        "medical-settlement",
+        "shebao_medical_settlement",
+        kafka=infra.kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+    )
+    prod = await producer(infra.kafka_bootstrap)
+    try:
+        enrollment.start()
+        medical.start()
+        await enrollment.wait_ready()
+        await medical.wait_ready()
+
+        # The scheduler registers the hospitals; the counters enrol the people.
+        n = 0
+
+        async def command(topic: str, msg: Any, key: str) -> None:
+            nonlocal n
+            n += 1
+            k, v, h = message_record(msg, message_id=f"setup-{n}", time=T0, key=key)
+            await prod.send(topic, key=k, value=v, headers=h)
+
+        for code, level, region in (
+            (H3, "tertiary", NJ),
+            (H2, "secondary", NJ),
+            (H1, "primary", SQ),
+        ):
+            await command(
+                m.COMMANDS.name,
+                m.RegisterHospital(
+                    hospital=code,
+                    name=f"医院{code}",
+                    level=level,
+                    region=region,
+                    designated_from=date(2015, 1, 1),
+                ),
+                code,
+            )
+        await command(
+            en.COMMANDS.name,
+            en.RegisterEmployer(
+                employer=EMPLOYER,
+                name="南京示例",
+                region=NJ,
+                ownership="private",
+                risk_class=2,
+                registered_on=date(2020, 1, 1),
+            ),
+            EMPLOYER,
+        )
+        await prod.flush()
+
+        async def employer_known() -> bool:
+            return (await enrollment.get_json(f"/employers?code={EMPLOYER}"))[0] == 200
+
+        await wait_until(employer_known)
+        for person, region in ((E1, NJ), (E2, NJ), (R1, SQ), (P1, SQ), (X, NJ)):
+            await command(
+                en.COMMANDS.name,
+                en.RegisterPerson(
+                    citizen_id=person,
+                    name="患者",
+                    hukou_region=region,
+                    residence="urban",
+                    registered_on=date(2023, 1, 1),
+                ),
+                person,
+            )
+        for person in (E1, E2):
+            await command(
+                en.COMMANDS.name,
+                en.StartEmployment(
+                    citizen_id=person,
+                    employer=EMPLOYER,
+                    start_date=date(2024, 3, 1),
+                    monthly_wage=Decimal("9000.00"),
+                ),
+                person,
+            )
+        for person in (R1, P1):
+            await command(
+                en.COMMANDS.name,
+                en.EnrolResidentMedical(citizen_id=person, region=SQ, start_date=date(2024, 1, 1)),
+                person,
+            )
+        await prod.flush()
+
+        refs = {}
+        for person in (E1, E2, R1, P1, X):
+
+            async def registered(p: str = person) -> bool:
+                status, body = await enrollment.get_json(f"/persons?citizen_id={p}")
+                if status == 200:
+                    refs[p] = body["person"]
+                return status == 200
+
+            await wait_until(registered)
+        # The welfare office's decision: P1 receives the minimum living allowance.
+        await command(
+            WELFARE_EVENTS.name,
+            RecipientStatusChanged(
+                person=refs[P1],
+                status="minimum_living_allowance",
+                region=SQ,
+                effective_from=date(2024, 7, 1),
+            ),
+            refs[P1],
+        )
+        await prod.flush()
+
+        async def coverage_known() -> bool:
+            for p in (E1, E2, R1, P1):
+                status, body = await medical.get_json(f"/coverage?person={refs[p]}")
+                if status != 200 or not body["periods"]:
+                    return False
+            status, body = await medical.get_json(f"/coverage?person={refs[P1]}")
+            hospitals_known = [
+                (await medical.get_json(f"/hospitals?code={h}"))[0] for h in hospitals
+            ]
+            return bool(body["assistance"]) and hospitals_known == [200, 200, 200]
+
+        await wait_until(coverage_known, timeout=60)
+
+        # The hospitals send their claims.
+        desk = Hospitals(prod)
+        await desk.send(H3, claim(H3, "ZY-1", E1, EXAMPLE_LINES), "ZY-1")
+        await desk.send(H2, claim(H2, "ZY-2", E2, [line("treatment", "10000.00")]), "ZY-2")
+        await desk.send(
+            H1,
+            claim(
+                H1,
+                "MZ-3",
+                R1,
+                [line("class_a_drug", "300.00", "3")],
+                visit="outpatient",
+                admitted="2025-01-10",
+            ),
+            "MZ-3",
+        )
+        await desk.send(H1, claim(H1, "ZY-4", P1, [line("treatment", "30000.00")]), "ZY-4")
+        await desk.send(H3, claim(H3, "ZY-5", X, [line("treatment", "500.00")]), "ZY-5")
+        # E2's claim is cancelled and resubmitted corrected
+        await desk.send(
+            H2,
+            {
+                "hospital": H2,
+                "claim_id": "ZY-2",
+                "patient_citizen_id": E2,
+                "reason": "wrong quantities",
+            },
+            "ZY-2",
+            m.ClaimCancellation.TYPE,
+        )
+        await desk.send(H2, claim(H2, "ZY-2", E2, [line("treatment", "8000.00")]), "ZY-2")
+        # ZY-1 resent identically, then once more with another body
+        await desk.send(H3, claim(H3, "ZY-1", E1, EXAMPLE_LINES), "ZY-1")
+        await desk.send(H3, claim(H3, "ZY-1", E1, [line("treatment", "99.00")]), "ZY-1")
+        # what hospitals get wrong
+        await desk.send(H2, b'{"hospital": "h320105002", "claim_id": "ZY-9", "lines": [', "ZY-9")
+        await desk.send(H3, claim(H2, "ZY-10", E1, [line("treatment", "100.00")]), "ZY-10")
+        await desk.send(
+            H3, claim(H3, "ZY-11", E1, [line("treatment", "100.00")], total="100.10"), "ZY-11"
+        )
+        await desk.send(
+            H3,
+            claim(
+                H3,
+                "ZY-12",
+                E1[:17] + ("0" if E1[17] != "0" else "1"),
+                [line("treatment", "100.00")],
+            ),
+            "ZY-12",
+        )
+
+        expected_counts = {H3: 7, H2: 4, H1: 2}
+
+        async def all_answered() -> bool:
+            for h, count in expected_counts.items():
+                if len(await answers(infra.kafka_bootstrap, h)) < count:
+                    return False
+            return True
+
+        await wait_until(all_answered, timeout=90, interval=0.5)
+        got = {h: await answers(infra.kafka_bootstrap, h) for h in hospitals}
+
+        def amounts_of(result: dict[str, Any]) -> dict[str, str]:
+            assert result["outcome"] == "settled", result
+            return result["amounts"]
+
+        def by_claim(hospital: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+            """Answers per claim id, in order (one claim's answers are ordered; claims of
+            different patients are settled in parallel, so their order is not)."""
+            out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+            for kind, body in got[hospital]:
+                out.setdefault(body["claim_id"], []).append((kind, body))
+            return out
+
+        h3 = by_claim(H3)
+        zy1 = [a for _, a in h3["ZY-1"]]
+        # ZY-1: employee, tertiary. 6745 submitted, 900 outside scope, class-B 1720 x 10% = 172,
+        # eligible 5673, deductible 800, fund (5673 - 800) x 80% = 3898.40
+        assert amounts_of(zy1[0]) == {
+            "submitted": "6745.00",
+            "outside_scope": "900.00",
+            "class_b_self_pay": "172.00",
+            "eligible": "5673.00",
+            "deductible": "800.00",
+            "fund_payment": "3898.40",
+            "serious_illness_payment": "0.00",
+            "medical_assistance_payment": "0.00",
+            "patient_payable": "2846.60",
+        }
+        assert zy1[0]["ytd_fund_paid"] == "3898.40" and zy1[0]["year"] == 2025
+        assert zy1[1] == zy1[0]  # the identical resend: the same answer, nothing paid twice
+        assert zy1[2]["reasons"] == ["duplicate_claim_different_body"]
+        assert [a["reasons"] for _, a in h3["ZY-5"]] == [["not_insured_on_service_date"]]
+        assert [a["reasons"] for _, a in h3["ZY-10"]] == [["hospital_mismatch"]]
+        assert [a["reasons"] for _, a in h3["ZY-11"]] == [["totals_do_not_add_up"]]
+        assert [a["reasons"] for _, a in h3["ZY-12"]] == [["citizen_id_checksum"]]
+
+        h2 = by_claim(H2)
+        assert [k for k, _ in h2["ZY-2"]] == [
+            "SettlementResult",
+            "CancellationResult",
+            "SettlementResult",
+        ]
+        zy2 = [a for _, a in h2["ZY-2"]]
+        # ZY-2: employee, secondary: (10000 - 500) x 85% = 8075.00
+        assert amounts_of(zy2[0])["fund_payment"] == "8075.00"
+        assert zy2[0]["amounts"]["patient_payable"] == "1925.00"
+        assert zy2[1]["outcome"] == "cancelled"
+        assert zy2[1]["reversed"]["fund_payment"] == "8075.00"
+        assert zy2[1]["ytd_fund_paid"] == "0.00"
+        # resubmitted: (8000 - 500) x 85% = 6375.00, against totals corrected to zero
+        assert amounts_of(zy2[2])["fund_payment"] == "6375.00"
+        assert zy2[2]["ytd_fund_paid"] == "6375.00"
+        assert [a["reasons"] for _, a in h2["ZY-9"]] == [["malformed_json"]]
+
+        h1 = by_claim(H1)
+        # MZ-3: resident outpatient at primary care: 50% of 300 = 150.00
+        assert amounts_of(h1["MZ-3"][0][1])["fund_payment"] == "150.00"
+        # ZY-4: 低保 resident, primary: deductible 200, fund (30000 - 200) x 80% = 23840.00;
+        # out of pocket 6160 below the halved serious-illness threshold (10000);
+        # medical assistance 70% x 6160 = 4312.00; patient 1848.00
+        assert amounts_of(h1["ZY-4"][0][1]) == {
+            "submitted": "30000.00",
+            "outside_scope": "0.00",
+            "class_b_self_pay": "0.00",
+            "eligible": "30000.00",
+            "deductible": "200.00",
+            "fund_payment": "23840.00",
+            "serious_illness_payment": "0.00",
+            "medical_assistance_payment": "4312.00",
+            "patient_payable": "1848.00",
+        }
+
+        # Bad messages are also in the dead-letter topics with their reasons.
+        dlq = await read_all(infra.kafka_bootstrap, m.CLAIMS.named(code=H2) + ".dlq")
+        assert [dict(d.headers)["dlq-reason"].decode() for d in dlq] == ["malformed_json"]
+        dlq3 = await read_all(infra.kafka_bootstrap, m.CLAIMS.named(code=H3) + ".dlq")
+        assert [dict(d.headers)["dlq-reason"].decode() for d in dlq3] == ["citizen_id_checksum"]
+
+        # The month closes: each hospital gets its statement.
+        await command(m.COMMANDS.name, m.CloseMonth(month="2025-01"), "2025-01")
+        await prod.flush()
+
+        async def statements() -> bool:
+            return all(
+                [
+                    any(k == "MonthlyStatement" for k, _ in await answers(infra.kafka_bootstrap, h))
+                    for h in hospitals
+                ]
+            )
+
+        await wait_until(statements, timeout=60)
+        s3 = next(a for k, a in await answers(infra.kafka_bootstrap, H3) if k == "MonthlyStatement")
+        assert (s3["claims_settled"], s3["claims_rejected"], s3["fund_payment"]) == (
+            1,
+            2,
+            "3898.40",
+        )
+        s2 = next(a for k, a in await answers(infra.kafka_bootstrap, H2) if k == "MonthlyStatement")
+        assert (s2["claims_settled"], s2["claims_cancelled"], s2["fund_payment"]) == (
+            2,
+            1,
+            "6375.00",
+        )
+
+        # No raw citizen ID leaves the partner topics: not on the internal streams, not in logs.
+        raw = [p.encode() for p in (E1, E2, R1, P1, X)]
+        for topic in (m.COMMANDS.name, m.EVENTS.name, en.EVENTS.name):
+            for rec in await read_all(infra.kafka_bootstrap, topic):
+                blob = (rec.key or b"") + rec.value + b"".join(v for _, v in rec.headers)
+                assert not any(x in blob for x in raw), f"raw citizen ID on {topic}"
+        for svc in (enrollment, medical):
+            log = svc.log_text().encode()
+            assert not any(x in log for x in raw), f"raw citizen ID in the {svc.name} log"
+    finally:
+        enrollment.stop()
+        medical.stop()
+        await prod.stop()

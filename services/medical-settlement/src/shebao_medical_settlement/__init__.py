@@ -1,0 +1,1 @@
+"""shebao medical settlement: hospital claims in, adjudication, settlement results out."""

@@ -1,0 +1,1 @@
+"""Medical settlement's pure domain: coverage projection, adjudication, statements."""

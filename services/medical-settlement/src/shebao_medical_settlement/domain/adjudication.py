@@ -1,0 +1,184 @@
+"""Adjudication: a pure function of (coverage, the year's totals, hospital, claim, policy).
+
+Order of the rules, each parameter read for the insured's pooling region on the service date:
+1. coverage on the service date (admission or visit): an active medical membership, not
+   suspended, contributions not in arrears beyond the grace period;
+2. items outside the policy scope are the patient's; class-B drugs carry a self-pay share;
+   what remains is eligible (in scope);
+3. inpatient: the deductible per admission by hospital level, then the scheme's ratio by level,
+   capped by what is left of the yearly fund limit; the in-scope out-of-pocket (deductible,
+   co-insurance, anything above the cap) accumulates over the year, and the part of the yearly
+   total above the serious-illness threshold is reimbursed again at its ratio; for 低保 / 特困
+   persons the threshold is lowered and the ratio raised, and medical assistance pays its ratio
+   of what still remains, up to its yearly limit;
+4. outpatient: pooling at the scheme's ratio up to its small yearly limit, at the allowed levels.
+Every amount is rounded to the fen (half up) where a ratio is applied; the patient pays the
+rest, so fund + serious illness + assistance + patient = submitted exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from shebao_common.policy import Policy
+from shebao_contracts.medical import (
+    Amounts,
+    ClaimLine,
+    ClaimReceived,
+    ClaimRejection,
+    ItemCategory,
+    VisitType,
+)
+from shebao_contracts.types import money
+from shebao_contracts.welfare import AssistanceStatus
+
+from .model import ZERO, Coverage, Hospital, YearTotals
+
+R = ClaimRejection
+
+
+@dataclass(frozen=True)
+class Settled:
+    amounts: Amounts
+    delta: YearTotals
+    """What this claim added to the year's totals (a cancellation subtracts exactly this)."""
+    scheme: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: ClaimRejection
+    detail: str
+
+
+def claim_year(claim: ClaimReceived) -> int:
+    """The calendar year a claim counts in: that of discharge (inpatient) or of the visit."""
+    return (claim.discharge_date or claim.admission_date).year
+
+
+def claim_month(claim: ClaimReceived) -> str:
+    day = claim.discharge_date or claim.admission_date
+    return f"{day:%Y-%m}"
+
+
+def months_after(first: date, day: date) -> int:
+    return (day.year - first.year) * 12 + day.month - first.month
+
+
+def _sum(lines: list[ClaimLine], category: ItemCategory) -> Decimal:
+    return sum((line.amount for line in lines if line.category == category), ZERO)
+
+
+def _positive(x: Decimal) -> Decimal:
+    return x if x > 0 else ZERO
+
+
+def adjudicate(
+    claim: ClaimReceived,
+    coverage: Coverage,
+    totals: YearTotals,
+    hospital: Hospital,
+    policy: Policy,
+) -> Settled | Refused:
+    day = claim.admission_date
+    period = coverage.on(day)
+    if period is None:
+        return Refused(R.NOT_INSURED_ON_SERVICE_DATE, f"no medical membership on {day}")
+    if not period.active:
+        return Refused(R.MEMBERSHIP_SUSPENDED, f"{period.scheme.value} suspended on {day}")
+    region, scheme = period.region, period.scheme.value
+    if coverage.arrears_since is not None:
+        grace = int(policy.get("medical.arrears_grace_months", region, day))
+        late = months_after(coverage.arrears_since, day)
+        if late >= grace:
+            return Refused(
+                R.CONTRIBUTIONS_IN_ARREARS,
+                f"contributions unpaid since {coverage.arrears_since:%Y-%m} ({late} months)",
+            )
+
+    submitted = claim.total
+    outside = _sum(claim.lines, ItemCategory.OUTSIDE_SCOPE)
+    class_b = _sum(claim.lines, ItemCategory.CLASS_B_DRUG)
+    b_ratio = policy.decimal("medical.class_b_self_pay_ratio", region, day)
+    b_self_pay = money(class_b * b_ratio)
+    eligible = submitted - outside - b_self_pay
+    cap = Decimal(policy.table("medical.yearly_fund_cap", region, day)[scheme])
+    fund_left = _positive(cap - totals.fund)
+    level = hospital.level.value
+
+    if claim.visit_type == VisitType.OUTPATIENT:
+        pool = policy.table("medical.outpatient_pooling", region, day)[scheme]
+        fund = ZERO
+        if level in pool["levels"]:
+            pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
+            fund = min(money(eligible * Decimal(pool["ratio"])), pool_left, fund_left)
+        amounts = Amounts(
+            submitted=submitted,
+            outside_scope=outside,
+            class_b_self_pay=b_self_pay,
+            eligible=eligible,
+            deductible=ZERO,
+            fund_payment=fund,
+            serious_illness_payment=ZERO,
+            medical_assistance_payment=ZERO,
+            patient_payable=submitted - fund,
+        )
+        return Settled(amounts, YearTotals(fund=fund, outpatient_pool=fund), scheme, region)
+
+    deductible = min(
+        eligible, Decimal(policy.table("medical.inpatient_deductible", region, day)[scheme][level])
+    )
+    ratio = Decimal(policy.table("medical.inpatient_ratio", region, day)[scheme][level])
+    fund = min(money((eligible - deductible) * ratio), fund_left)
+    out_of_pocket = eligible - fund  # in scope: deductible, co-insurance, above the cap
+
+    status = coverage.assistance_on(day)
+    serious_p = policy.table("medical.serious_illness", region, day)[scheme]
+    threshold = Decimal(serious_p["threshold"])
+    serious_ratio = Decimal(serious_p["ratio"])
+    assist_p = None
+    if status != AssistanceStatus.NONE:
+        assist_p = policy.table("medical.assistance", region, day)[status.value]
+        threshold = money(threshold * Decimal(assist_p["serious_threshold_factor"]))
+        serious_ratio += Decimal(assist_p["serious_ratio_bonus"])
+    before = totals.in_scope_out_of_pocket
+    above = _positive(before + out_of_pocket - threshold) - _positive(before - threshold)
+    serious = min(money(above * serious_ratio), out_of_pocket)
+
+    assistance = ZERO
+    if assist_p is not None:
+        left = _positive(Decimal(assist_p["yearly_cap"]) - totals.assistance)
+        assistance = min(money((out_of_pocket - serious) * Decimal(assist_p["ratio"])), left)
+
+    amounts = Amounts(
+        submitted=submitted,
+        outside_scope=outside,
+        class_b_self_pay=b_self_pay,
+        eligible=eligible,
+        deductible=deductible,
+        fund_payment=fund,
+        serious_illness_payment=serious,
+        medical_assistance_payment=assistance,
+        patient_payable=submitted - fund - serious - assistance,
+    )
+    delta = YearTotals(
+        fund=fund,
+        in_scope_out_of_pocket=out_of_pocket,
+        serious_illness=serious,
+        assistance=assistance,
+    )
+    return Settled(amounts, delta, scheme, region)
+
+
+def add(totals: YearTotals, delta: YearTotals, sign: int = 1) -> YearTotals:
+    """The year's totals with a claim's delta added (sign 1) or reversed (sign -1)."""
+    return YearTotals(
+        fund=totals.fund + sign * delta.fund,
+        in_scope_out_of_pocket=totals.in_scope_out_of_pocket + sign * delta.in_scope_out_of_pocket,
+        serious_illness=totals.serious_illness + sign * delta.serious_illness,
+        assistance=totals.assistance + sign * delta.assistance,
+        outpatient_pool=totals.outpatient_pool + sign * delta.outpatient_pool,
+    )

@@ -1,0 +1,61 @@
+"""The coverage projection: enrollment, welfare and contributions events folded into Coverage.
+
+Period ends are inclusive: a membership suspended or ended on a day still covers that day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from shebao_contracts import enrollment as e
+from shebao_contracts.welfare import RecipientStatusChanged
+
+from .model import Coverage, Period, StatusPeriod
+
+MEDICAL = frozenset({e.Scheme.EMPLOYEE_MEDICAL, e.Scheme.RESIDENT_MEDICAL})
+
+
+def _close(cov: Coverage, scheme: e.Scheme, region: str, on: date) -> tuple[Period, ...]:
+    """Periods with the scheme's open period ended on `on` (the day itself still covered)."""
+    out = []
+    for p in cov.periods:
+        if p.scheme == scheme and p.region == region and p.end is None:
+            p = p.model_copy(update={"end": max(on, p.start)})
+        out.append(p)
+    return tuple(out)
+
+
+def started(cov: Coverage, ev: e.MembershipStarted) -> Coverage:
+    periods = _close(cov, ev.scheme, ev.region, ev.since - timedelta(days=1))
+    new = Period(scheme=ev.scheme, region=ev.region, active=ev.active, start=ev.since)
+    return cov.model_copy(update={"periods": (*periods, new)})
+
+
+def suspended(cov: Coverage, ev: e.MembershipSuspended) -> Coverage:
+    periods = _close(cov, ev.scheme, ev.region, ev.on)
+    new = Period(scheme=ev.scheme, region=ev.region, active=False, start=ev.on + timedelta(days=1))
+    return cov.model_copy(update={"periods": (*periods, new)})
+
+
+def resumed(cov: Coverage, ev: e.MembershipResumed) -> Coverage:
+    periods = _close(cov, ev.scheme, ev.region, ev.on - timedelta(days=1))
+    new = Period(scheme=ev.scheme, region=ev.region, active=True, start=ev.on)
+    return cov.model_copy(update={"periods": (*periods, new)})
+
+
+def ended(cov: Coverage, ev: e.MembershipEnded) -> Coverage:
+    return cov.model_copy(update={"periods": _close(cov, ev.scheme, ev.region, ev.on)})
+
+
+def deceased(cov: Coverage, ev: e.PersonDeceased) -> Coverage:
+    periods = tuple(
+        p.model_copy(update={"end": max(ev.on, p.start)}) if p.end is None else p
+        for p in cov.periods
+    )
+    return cov.model_copy(update={"periods": periods, "deceased_on": ev.on})
+
+
+def assistance(cov: Coverage, ev: RecipientStatusChanged) -> Coverage:
+    kept = tuple(s for s in cov.assistance if s.start != ev.effective_from)
+    new = StatusPeriod(status=ev.status, start=ev.effective_from)
+    return cov.model_copy(update={"assistance": (*kept, new)})

@@ -1,0 +1,128 @@
+"""Medical settlement's state: a person's coverage and yearly accumulators, claims, hospitals."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from shebao_common.runtime import Entity, StateModel
+from shebao_contracts.enrollment import Scheme
+from shebao_contracts.medical import Amounts, HospitalLevel
+from shebao_contracts.welfare import AssistanceStatus
+
+ZERO = Decimal("0.00")
+
+
+class Period(StateModel):
+    """A stretch of a medical membership, both ends inclusive; `end` None = still running."""
+
+    scheme: Scheme
+    region: str
+    active: bool
+    start: date
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+class StatusPeriod(StateModel):
+    status: AssistanceStatus
+    start: date
+
+
+class Coverage(StateModel):
+    """What adjudication needs to know about a person, projected from other services' events."""
+
+    periods: tuple[Period, ...] = ()
+    assistance: tuple[StatusPeriod, ...] = ()
+    arrears_since: date | None = None
+    """First unpaid month of medical contributions still in arrears, if any."""
+    deceased_on: date | None = None
+
+    def on(self, day: date) -> Period | None:
+        """The membership period covering the day: an active one first."""
+        hits = [p for p in self.periods if p.covers(day)]
+        return next((p for p in hits if p.active), hits[0] if hits else None)
+
+    def assistance_on(self, day: date) -> AssistanceStatus:
+        status = AssistanceStatus.NONE
+        for s in sorted(self.assistance, key=lambda s: s.start):
+            if s.start <= day:
+                status = s.status
+        return status
+
+
+class YearTotals(StateModel):
+    """A person's running totals for one calendar year; never negative."""
+
+    fund: Decimal = ZERO
+    in_scope_out_of_pocket: Decimal = ZERO
+    serious_illness: Decimal = ZERO
+    assistance: Decimal = ZERO
+    outpatient_pool: Decimal = ZERO
+
+
+class Accumulators(StateModel):
+    """Yearly totals per calendar year (only recent years are kept)."""
+
+    years: dict[int, YearTotals] = {}
+
+    def year(self, y: int) -> YearTotals:
+        return self.years.get(y, YearTotals())
+
+
+class ClaimRecord(StateModel):
+    """The last submission of a hospital's claim id and what became of it."""
+
+    person: str
+    fingerprint: str
+    status: str  # settled, rejected, cancelled
+    year: int | None = None
+    month: str | None = None
+    amounts: Amounts | None = None
+    delta: YearTotals | None = None
+    """What the settlement added to the year's totals; a cancellation subtracts exactly this."""
+    ytd_fund_paid: Decimal | None = None
+    reasons: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class Hospital(StateModel):
+    code: str
+    name: str
+    level: HospitalLevel
+    region: str
+    designated_from: date
+    designated_to: date | None = None
+
+    def designated_on(self, day: date) -> bool:
+        return self.designated_from <= day and (
+            self.designated_to is None or day <= self.designated_to
+        )
+
+
+class HospitalIndex(StateModel):
+    codes: tuple[str, ...] = ()
+
+
+class HospitalMonth(StateModel):
+    settled: int = 0
+    cancelled: int = 0
+    rejected: int = 0
+    fund: Decimal = ZERO
+    serious_illness: Decimal = ZERO
+    assistance: Decimal = ZERO
+
+
+class HospitalYear(StateModel):
+    fund: Decimal = ZERO
+
+
+COVERAGE = Entity("coverage", Coverage)
+ACCUMULATORS = Entity("accumulators", Accumulators)
+CLAIM = Entity("claim", ClaimRecord)
+HOSPITAL = Entity("hospital", Hospital)
+HOSPITAL_INDEX = Entity("hospital-index", HospitalIndex)
+HOSPITAL_MONTH = Entity("hospital-month", HospitalMonth)
+HOSPITAL_YEAR = Entity("hospital-year", HospitalYear)

@@ -1,0 +1,512 @@
+"""Handler tables of the four stages: ingest, adjudicate, coverage projection, statements.
+
+- ingest reads every hospital's claims topic (by pattern), checks the message, pseudonymises the
+  patient and re-keys the claim by person onto the commands topic, or answers the hospital;
+- adjudicate reads the commands topic keyed by person, so one person's claims are settled in
+  order and the yearly totals never race; it answers on the hospital's settlements topic;
+- coverage folds enrollment and welfare events into each person's coverage;
+- statements aggregates settlements per hospital and month and answers month closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import (
+    NOTHING,
+    Context,
+    Decision,
+    Emit,
+    HandlerTable,
+    RejectedRecord,
+    State,
+)
+from shebao_contracts import enrollment as e
+from shebao_contracts import medical as m
+from shebao_contracts.welfare import RecipientStatusChanged
+
+from .domain import coverage as cov
+from .domain.adjudication import Refused, add, adjudicate, claim_month, claim_year
+from .domain.intake import check_cancellation, check_claim
+from .domain.model import (
+    ACCUMULATORS,
+    CLAIM,
+    COVERAGE,
+    HOSPITAL,
+    HOSPITAL_INDEX,
+    HOSPITAL_MONTH,
+    HOSPITAL_YEAR,
+    ZERO,
+    Accumulators,
+    ClaimRecord,
+    Coverage,
+    Hospital,
+    HospitalIndex,
+    HospitalMonth,
+    HospitalYear,
+)
+
+YEARS_KEPT = 3  # calendar years of totals kept per person: enough for late cancellations
+
+
+@dataclass(frozen=True)
+class Env:
+    policy: Policy
+    refs: Pseudonymizer
+
+
+def _env(ctx: Context) -> Env:
+    env = ctx.policy
+    assert isinstance(env, Env)
+    return env
+
+
+def answer_topic(hospital: str) -> str:
+    return m.SETTLEMENTS.named(code=hospital)
+
+
+def rejected_result(hospital: str, claim_id: str, reason: str, detail: str) -> m.SettlementResult:
+    return m.SettlementResult(
+        hospital=hospital,
+        claim_id=claim_id,
+        outcome=m.Outcome.REJECTED,
+        reasons=[reason],
+        detail=detail,
+    )
+
+
+def rejected_cancellation(
+    hospital: str, claim_id: str, reason: str, detail: str
+) -> m.CancellationResult:
+    return m.CancellationResult(
+        hospital=hospital,
+        claim_id=claim_id,
+        outcome=m.CancellationOutcome.REJECTED,
+        reasons=[reason],
+        detail=detail,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# ingest
+
+ingest = HandlerTable()
+
+
+def _topic_hospital(msg: Any, ctx: Context) -> list[Any]:
+    return [HOSPITAL.key(ctx.topic_fields["code"])]
+
+
+@ingest.on(m.ClaimSubmitted, needs=_topic_hospital)
+def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context) -> Decision:
+    code = ctx.topic_fields["code"]
+    refused = check_claim(claim, code, state.get(HOSPITAL.key(code)))
+    if refused is not None:
+        return Decision().emit(
+            answer_topic(code),
+            claim.claim_id,
+            rejected_result(code, claim.claim_id, refused.reason.value, refused.detail),
+        )
+    person = _env(ctx).refs.person_ref(claim.patient_citizen_id)
+    received = m.ClaimReceived(
+        hospital=code,
+        claim_id=claim.claim_id,
+        person=person,
+        visit_type=claim.visit_type,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
+        diagnosis_code=claim.diagnosis_code,
+        lines=claim.lines,
+        total=claim.total,
+    )
+    return Decision().emit(m.COMMANDS, person, received)
+
+
+@ingest.on(m.ClaimCancellation)
+def receive_cancellation(state: State, c: m.ClaimCancellation, ctx: Context) -> Decision:
+    code = ctx.topic_fields["code"]
+    refused = check_cancellation(c, code)
+    if refused is not None:
+        return Decision().emit(
+            answer_topic(code),
+            c.claim_id,
+            rejected_cancellation(code, c.claim_id, refused.reason.value, refused.detail),
+        )
+    person = _env(ctx).refs.person_ref(c.patient_citizen_id)
+    return Decision().emit(
+        m.COMMANDS,
+        person,
+        m.CancellationReceived(hospital=code, claim_id=c.claim_id, person=person),
+    )
+
+
+def reject_hospital_record(r: RejectedRecord) -> Emit | None:
+    """A message a hospital sent that could not be read: answered by name on its own topic."""
+    code = r.topic_fields.get("code")
+    if not code:
+        return None
+    claim_id = (r.key or "")[:64]
+    if r.envelope is not None and r.envelope.type == m.ClaimCancellation.TYPE:
+        answer: Any = rejected_cancellation(code, claim_id, r.reason, r.detail)
+    else:
+        answer = rejected_result(code, claim_id, r.reason, r.detail)
+    return Emit(answer_topic(code), claim_id or "unknown", answer)
+
+
+# ------------------------------------------------------------------------------------------------
+# adjudicate
+
+adjudication = HandlerTable()
+
+
+def fingerprint(claim: m.ClaimReceived) -> str:
+    """Of the pseudonymised claim, so a resend is recognised without keeping the citizen ID."""
+    return hashlib.blake2b(claim.model_dump_json().encode(), digest_size=16).hexdigest()
+
+
+def _claim_keys(c: Any, ctx: Context) -> list[Any]:
+    return [
+        COVERAGE.key(c.person),
+        ACCUMULATORS.key(c.person),
+        CLAIM.key(c.hospital, c.claim_id),
+        HOSPITAL.key(c.hospital),
+    ]
+
+
+@adjudication.on(m.ClaimReceived, needs=_claim_keys)
+def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Decision:
+    record = state.get(CLAIM.key(claim.hospital, claim.claim_id))
+    fp = fingerprint(claim)
+    topic = answer_topic(claim.hospital)
+    if record is not None and record.status == "settled":
+        if record.fingerprint == fp and record.person == claim.person:
+            # the same claim again: the same answer again, and nothing paid twice
+            return Decision().emit(
+                topic, claim.claim_id, _settled_result(claim.hospital, claim.claim_id, record)
+            )
+        return _refuse_claim(
+            claim,
+            fp,
+            Refused(
+                m.ClaimRejection.DUPLICATE_CLAIM_DIFFERENT_BODY,
+                f"claim {claim.claim_id} was settled with a different body; "
+                "cancel it before resubmitting",
+            ),
+            keep=record,
+        )
+    hospital = state.get(HOSPITAL.key(claim.hospital))
+    if hospital is None:
+        return _refuse_claim(
+            claim,
+            fp,
+            Refused(
+                m.ClaimRejection.HOSPITAL_NOT_DESIGNATED, f"{claim.hospital} is not registered"
+            ),
+        )
+    acc = state.get(ACCUMULATORS.key(claim.person)) or Accumulators()
+    year = claim_year(claim)
+    totals = acc.year(year)
+    coverage = state.get(COVERAGE.key(claim.person)) or Coverage()
+    result = adjudicate(claim, coverage, totals, hospital, _env(ctx).policy)
+    if isinstance(result, Refused):
+        return _refuse_claim(claim, fp, result)
+    new_totals = add(totals, result.delta)
+    years = {y: t for y, t in acc.years.items() if y > year - YEARS_KEPT}
+    years[year] = new_totals
+    month = claim_month(claim)
+    settled = ClaimRecord(
+        person=claim.person,
+        fingerprint=fp,
+        status="settled",
+        year=year,
+        month=month,
+        amounts=result.amounts,
+        delta=result.delta,
+        ytd_fund_paid=new_totals.fund,
+    )
+    a = result.amounts
+    return (
+        Decision()
+        .put(ACCUMULATORS.key(claim.person), Accumulators(years=years))
+        .put(CLAIM.key(claim.hospital, claim.claim_id), settled)
+        .emit(topic, claim.claim_id, _settled_result(claim.hospital, claim.claim_id, settled))
+        .emit(
+            m.EVENTS,
+            claim.hospital,
+            m.SettlementRecorded(
+                hospital=claim.hospital,
+                claim_id=claim.claim_id,
+                month=month,
+                kind="settled",
+                fund_payment=a.fund_payment,
+                serious_illness_payment=a.serious_illness_payment,
+                medical_assistance_payment=a.medical_assistance_payment,
+            ),
+        )
+    )
+
+
+def _settled_result(hospital: str, claim_id: str, record: ClaimRecord) -> m.SettlementResult:
+    return m.SettlementResult(
+        hospital=hospital,
+        claim_id=claim_id,
+        outcome=m.Outcome.SETTLED,
+        amounts=record.amounts,
+        ytd_fund_paid=record.ytd_fund_paid,
+        year=record.year,
+    )
+
+
+def _refuse_claim(
+    claim: m.ClaimReceived, fp: str, refused: Refused, keep: ClaimRecord | None = None
+) -> Decision:
+    d = Decision()
+    if keep is None:  # a settled claim's record stays as it is; others remember the refusal
+        d.put(
+            CLAIM.key(claim.hospital, claim.claim_id),
+            ClaimRecord(
+                person=claim.person,
+                fingerprint=fp,
+                status="rejected",
+                reasons=(refused.reason.value,),
+                detail=refused.detail,
+            ),
+        )
+    return d.emit(
+        answer_topic(claim.hospital),
+        claim.claim_id,
+        rejected_result(claim.hospital, claim.claim_id, refused.reason.value, refused.detail),
+    ).emit(
+        m.EVENTS,
+        claim.hospital,
+        m.SettlementRecorded(
+            hospital=claim.hospital,
+            claim_id=claim.claim_id,
+            month=claim_month(claim),
+            kind="rejected",
+        ),
+    )
+
+
+@adjudication.on(
+    m.CancellationReceived,
+    needs=lambda c, ctx: [ACCUMULATORS.key(c.person), CLAIM.key(c.hospital, c.claim_id)],
+)
+def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context) -> Decision:
+    record = state.get(CLAIM.key(c.hospital, c.claim_id))
+    topic = answer_topic(c.hospital)
+    R = m.ClaimRejection
+    if record is None or record.person != c.person or record.status == "rejected":
+        return Decision().emit(
+            topic,
+            c.claim_id,
+            rejected_cancellation(
+                c.hospital,
+                c.claim_id,
+                R.UNKNOWN_CLAIM.value,
+                f"no settled claim {c.claim_id} for this patient",
+            ),
+        )
+    if record.status == "cancelled":
+        return Decision().emit(
+            topic,
+            c.claim_id,
+            rejected_cancellation(
+                c.hospital,
+                c.claim_id,
+                R.CLAIM_ALREADY_CANCELLED.value,
+                f"claim {c.claim_id} was cancelled before",
+            ),
+        )
+    assert record.year is not None and record.delta is not None and record.amounts is not None
+    acc = state.get(ACCUMULATORS.key(c.person)) or Accumulators()
+    reversed_totals = add(acc.year(record.year), record.delta, -1)
+    years = {**acc.years, record.year: reversed_totals}
+    a = record.amounts
+    return (
+        Decision()
+        .put(ACCUMULATORS.key(c.person), Accumulators(years=years))
+        .put(CLAIM.key(c.hospital, c.claim_id), record.model_copy(update={"status": "cancelled"}))
+        .emit(
+            topic,
+            c.claim_id,
+            m.CancellationResult(
+                hospital=c.hospital,
+                claim_id=c.claim_id,
+                outcome=m.CancellationOutcome.CANCELLED,
+                reversed=a,
+                ytd_fund_paid=reversed_totals.fund,
+                year=record.year,
+            ),
+        )
+        .emit(
+            m.EVENTS,
+            c.hospital,
+            m.SettlementRecorded(
+                hospital=c.hospital,
+                claim_id=c.claim_id,
+                month=record.month or "",
+                kind="cancelled",
+                fund_payment=a.fund_payment,
+                serious_illness_payment=a.serious_illness_payment,
+                medical_assistance_payment=a.medical_assistance_payment,
+            ),
+        )
+    )
+
+
+@adjudication.on(
+    m.RegisterHospital, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), HOSPITAL_INDEX.key("all")]
+)
+def register_hospital(state: State, h: m.RegisterHospital, ctx: Context) -> Decision:
+    index = state.get(HOSPITAL_INDEX.key("all")) or HospitalIndex()
+    d = Decision().put(
+        HOSPITAL.key(h.hospital),
+        Hospital(
+            code=h.hospital,
+            name=h.name,
+            level=h.level,
+            region=h.region,
+            designated_from=h.designated_from,
+            designated_to=h.designated_to,
+        ),
+    )
+    if h.hospital not in index.codes:
+        d.put(HOSPITAL_INDEX.key("all"), HospitalIndex(codes=(*index.codes, h.hospital)))
+    return d
+
+
+@adjudication.on(m.CloseMonth, needs=lambda c, ctx: [HOSPITAL_INDEX.key("all")])
+def close_month(state: State, c: m.CloseMonth, ctx: Context) -> Decision:
+    index = state.get(HOSPITAL_INDEX.key("all")) or HospitalIndex()
+    d = Decision()
+    for code in index.codes:
+        d.emit(m.EVENTS, code, m.StatementDue(hospital=code, month=c.month))
+    return d
+
+
+# ------------------------------------------------------------------------------------------------
+# coverage projection
+
+coverage = HandlerTable()
+
+
+def _person(ev: Any, ctx: Context) -> list[Any]:
+    return [COVERAGE.key(ev.person)]
+
+
+def _fold(state: State, person: str, new: Any) -> Decision:
+    return Decision().put(COVERAGE.key(person), new)
+
+
+@coverage.on(e.MembershipStarted, needs=_person)
+def membership_started(state: State, ev: e.MembershipStarted, ctx: Context) -> Decision:
+    if ev.scheme not in cov.MEDICAL:
+        return NOTHING
+    return _fold(
+        state, ev.person, cov.started(state.get(COVERAGE.key(ev.person)) or Coverage(), ev)
+    )
+
+
+@coverage.on(e.MembershipSuspended, needs=_person)
+def membership_suspended(state: State, ev: e.MembershipSuspended, ctx: Context) -> Decision:
+    if ev.scheme not in cov.MEDICAL:
+        return NOTHING
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.suspended(current, ev))
+
+
+@coverage.on(e.MembershipResumed, needs=_person)
+def membership_resumed(state: State, ev: e.MembershipResumed, ctx: Context) -> Decision:
+    if ev.scheme not in cov.MEDICAL:
+        return NOTHING
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.resumed(current, ev))
+
+
+@coverage.on(e.MembershipEnded, needs=_person)
+def membership_ended(state: State, ev: e.MembershipEnded, ctx: Context) -> Decision:
+    if ev.scheme not in cov.MEDICAL:
+        return NOTHING
+    return _fold(state, ev.person, cov.ended(state.get(COVERAGE.key(ev.person)) or Coverage(), ev))
+
+
+@coverage.on(e.PersonDeceased, needs=_person)
+def person_deceased(state: State, ev: e.PersonDeceased, ctx: Context) -> Decision:
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.deceased(current, ev))
+
+
+@coverage.on(RecipientStatusChanged, needs=_person)
+def recipient_status(state: State, ev: RecipientStatusChanged, ctx: Context) -> Decision:
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.assistance(current, ev))
+
+
+# ------------------------------------------------------------------------------------------------
+# statements
+
+statements = HandlerTable()
+
+
+def _month_keys(ev: Any, ctx: Context) -> list[Any]:
+    return [HOSPITAL_MONTH.key(ev.hospital, ev.month), HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])]
+
+
+@statements.on(m.SettlementRecorded, needs=_month_keys)
+def settlement_recorded(state: State, ev: m.SettlementRecorded, ctx: Context) -> Decision:
+    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or HospitalMonth()
+    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or HospitalYear()
+    if ev.kind == "rejected":
+        month = month.model_copy(update={"rejected": month.rejected + 1})
+        return Decision().put(HOSPITAL_MONTH.key(ev.hospital, ev.month), month)
+    sign = 1 if ev.kind == "settled" else -1
+    month = HospitalMonth(
+        settled=month.settled + (sign > 0),
+        cancelled=month.cancelled + (sign < 0),
+        rejected=month.rejected,
+        fund=month.fund + sign * ev.fund_payment,
+        serious_illness=month.serious_illness + sign * ev.serious_illness_payment,
+        assistance=month.assistance + sign * ev.medical_assistance_payment,
+    )
+    year = HospitalYear(fund=year.fund + sign * ev.fund_payment)
+    return (
+        Decision()
+        .put(HOSPITAL_MONTH.key(ev.hospital, ev.month), month)
+        .put(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4]), year)
+    )
+
+
+@statements.on(m.StatementDue, needs=_month_keys)
+def statement_due(state: State, ev: m.StatementDue, ctx: Context) -> Decision:
+    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or HospitalMonth()
+    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or HospitalYear()
+    first_day = date(int(ev.month[:4]), int(ev.month[5:7]), 1)
+    budget = _env(ctx).policy.decimal("medical.hospital_annual_budget", ev.hospital, first_day)
+    used = (year.fund / budget).quantize(Decimal("0.0001"), ROUND_HALF_UP) if budget else None
+    return Decision().emit(
+        answer_topic(ev.hospital),
+        ev.month,
+        m.MonthlyStatement(
+            hospital=ev.hospital,
+            month=ev.month,
+            claims_settled=month.settled,
+            claims_cancelled=month.cancelled,
+            claims_rejected=month.rejected,
+            fund_payment=month.fund,
+            serious_illness_payment=month.serious_illness,
+            medical_assistance_payment=month.assistance,
+            year_to_date_fund_payment=year.fund,
+            annual_budget=budget if budget else None,
+            budget_used=str(used) if used is not None else None,
+        ),
+    )
+
+
+__all__ = ["ZERO", "Env", "adjudication", "coverage", "ingest", "statements"]

@@ -1,0 +1,91 @@
+"""Composition root of the medical settlement service.
+
+The four stages can run in one process (the default) or be split across deployments with
+SHEBAO_MEDICAL_SETTLEMENT_ROLES, e.g. `ingest` on some pods and `adjudicate` on others; each
+stage is its own consumer group, so it scales with the partitions of the topics it reads.
+"""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from pydantic import field_validator
+from pydantic_settings import SettingsConfigDict
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.settings import ServiceSettings
+from shebao_contracts import enrollment, medical, welfare
+from shebao_contracts.catalog import all_topics
+
+from . import readside
+from .handlers import Env, adjudication, coverage, ingest, reject_hospital_record, statements
+
+SERVICE = "medical-settlement"
+ROLES = ("ingest", "adjudicate", "coverage", "statements")
+
+
+class MedicalSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHEBAO_MEDICAL_SETTLEMENT_", extra="ignore", frozen=True
+    )
+
+    roles: str = ",".join(ROLES)
+    """Which stages this process runs, comma-separated: ingest, adjudicate, coverage, statements."""
+    max_claim_bytes: int = 256 * 1024
+    """A hospital's record larger than this is refused (record_too_large)."""
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: str) -> str:
+        unknown = {r.strip() for r in v.split(",")} - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+        return v
+
+
+def subscriptions(settings: MedicalSettings) -> list[Subscription]:
+    wanted = {r.strip() for r in settings.roles.split(",")}
+    subs = {
+        "ingest": Subscription(
+            "ingest",
+            (medical.CLAIMS,),
+            ingest,
+            trust_event_ids=False,
+            reject=reject_hospital_record,
+            max_record_bytes=settings.max_claim_bytes,
+        ),
+        "adjudicate": Subscription("adjudicate", (medical.COMMANDS,), adjudication),
+        "coverage": Subscription("coverage", (enrollment.EVENTS, welfare.EVENTS), coverage),
+        "statements": Subscription("statements", (medical.EVENTS,), statements),
+    }
+    return [sub for role, sub in subs.items() if role in wanted]
+
+
+def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
+    settings = settings or MedicalSettings()
+    env = Env(Policy.load(), Pseudonymizer(settings.pseudonym_secret()))
+    return ServiceRuntime(
+        name=SERVICE,
+        settings=settings,
+        registry=all_topics(),
+        subscriptions=subscriptions(settings),
+        produces=[medical.COMMANDS, medical.EVENTS],
+        policy=env,
+        routes=[
+            ("/claims", readside.claim),
+            ("/accumulators", readside.accumulators),
+            ("/coverage", readside.coverage),
+            ("/hospitals", readside.hospital),
+            ("/hospital-months", readside.hospital_month),
+        ],
+    )
+
+
+def create_app() -> AsgiFastStream:
+    return create_runtime().build_app()
+
+
+def main() -> None:
+    rt = create_runtime()
+    serve(rt.build_app(), rt.settings)

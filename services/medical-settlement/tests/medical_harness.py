@@ -1,0 +1,161 @@
+"""The four stages' pure handlers over one in-memory state, and claim builders for tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import Emit
+from shebao_common.runtime.testing import HandlerRunner
+from shebao_contracts import enrollment as e
+from shebao_contracts import medical as m
+from shebao_contracts.types import citizen_id_check_char, money
+from shebao_medical_settlement.handlers import Env, adjudication, coverage, ingest, statements
+
+POLICY = Policy.load()
+KEY = b"unit-test-pseudonym-key"
+H3, H2, H1 = "h320102001", "h320105002", "h321302003"  # tertiary, secondary, primary
+
+
+def citizen_id(n: int, born: date = date(1980, 5, 17)) -> str:
+    first17 = f"320102{born:%Y%m%d}{(2 * n + 1) % 1000:03d}"
+    return first17 + citizen_id_check_char(first17)
+
+
+def line(category: str, amount: str, qty: str = "1", code: str = "X") -> dict[str, Any]:
+    unit = Decimal(amount) / Decimal(qty)
+    return {
+        "item_code": code,
+        "category": category,
+        "quantity": qty,
+        "unit_price": str(money(unit)),
+        "amount": amount,
+    }
+
+
+def claim(
+    claim_id: str = "C1",
+    *,
+    hospital: str = H3,
+    patient: str | None = None,
+    visit: str = "inpatient",
+    admitted: date = date(2025, 1, 8),
+    discharged: date | None = date(2025, 1, 15),
+    lines: list[dict[str, Any]] | None = None,
+    total: str | None = None,
+) -> m.ClaimSubmitted:
+    lines = lines or [
+        line("class_a_drug", "125.00", "10"),
+        line("class_b_drug", "1720.00", "2"),
+        line("treatment", "1600.00", "5"),
+        line("material", "2400.00"),
+        line("outside_scope", "900.00", "6"),
+    ]
+    if total is None:
+        total = str(sum(Decimal(x["amount"]) for x in lines))
+    return m.ClaimSubmitted.model_validate(
+        {
+            "hospital": hospital,
+            "claim_id": claim_id,
+            "patient_citizen_id": patient or citizen_id(1),
+            "visit_type": visit,
+            "admission_date": admitted.isoformat(),
+            "discharge_date": discharged.isoformat() if discharged else None,
+            "diagnosis_code": "J18.9",
+            "lines": lines,
+            "total": total,
+        }
+    )
+
+
+class Medical:
+    """Runs ingest -> adjudicate -> statements for claims, and the coverage projection."""
+
+    def __init__(self) -> None:
+        self.env = Env(POLICY, Pseudonymizer(KEY))
+        self.ingest = HandlerRunner(ingest, self.env)
+        self.adjudicate = HandlerRunner(adjudication, self.env)
+        self.coverage = HandlerRunner(coverage, self.env)
+        self.statements = HandlerRunner(statements, self.env)
+        shared: dict[str, Any] = {}
+        for r in (self.ingest, self.adjudicate, self.coverage, self.statements):
+            r.store = shared
+        self.store = shared
+        for code, level, region in (
+            (H3, "tertiary", "320100"),
+            (H2, "secondary", "320100"),
+            (H1, "primary", "321300"),
+        ):
+            self.adjudicate.send(
+                m.RegisterHospital(
+                    hospital=code,
+                    name=code,
+                    level=level,
+                    region=region,
+                    designated_from=date(2015, 1, 1),
+                )
+            )
+
+    def ref(self, cid: str) -> str:
+        return self.env.refs.person_ref(cid)
+
+    def enrol(
+        self,
+        cid: str,
+        scheme: str = "employee_medical",
+        since: date = date(2020, 1, 1),
+        region: str = "320100",
+    ) -> None:
+        self.coverage.send(
+            e.MembershipStarted(
+                person=self.ref(cid),
+                scheme=scheme,
+                insurance="medical",
+                region=region,
+                since=since,
+                first_enrolled=since,
+                basis="employment",
+                birth_date=date(1980, 5, 17),
+                sex="male",
+            )
+        )
+
+    def submit(self, c: m.ClaimSubmitted) -> Any:
+        """The hospital's answer to a claim (after ingest and adjudication)."""
+        return self._through(
+            self.ingest.send(
+                c,
+                topic=m.CLAIMS.named(code=c.hospital),
+                topic_fields={"code": c.hospital},
+                key=c.claim_id,
+            )
+        )
+
+    def cancel(self, c: m.ClaimSubmitted) -> Any:
+        cancellation = m.ClaimCancellation(
+            hospital=c.hospital, claim_id=c.claim_id, patient_citizen_id=c.patient_citizen_id
+        )
+        return self._through(
+            self.ingest.send(
+                cancellation,
+                topic=m.CLAIMS.named(code=c.hospital),
+                topic_fields={"code": c.hospital},
+            )
+        )
+
+    def _through(self, emits: list[Emit]) -> Any:
+        answers = []
+        for em in emits:
+            if em.topic == m.COMMANDS.name:
+                for out in self.adjudicate.send(em.message, topic=em.topic, key=em.key):
+                    if out.topic == m.EVENTS.name:
+                        self.statements.send(out.message, topic=out.topic)
+                    else:
+                        answers.append(out.message)
+            else:
+                answers.append(em.message)
+        (answer,) = answers
+        return answer

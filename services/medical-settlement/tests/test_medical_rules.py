@@ -1,0 +1,380 @@
+"""Every adjudication rule and every rejection reason, computed by hand (unit level)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from medical_harness import H1, H2, H3, Medical, citizen_id, claim, line
+
+from shebao_contracts import enrollment as e
+from shebao_contracts import medical as m
+from shebao_contracts.welfare import RecipientStatusChanged
+from shebao_medical_settlement.domain.model import ACCUMULATORS, COVERAGE
+
+PATIENT = citizen_id(1)
+
+
+@pytest.fixture
+def med() -> Medical:
+    x = Medical()
+    x.enrol(PATIENT)
+    return x
+
+
+def amounts(result: m.SettlementResult) -> dict[str, str]:
+    assert result.outcome == m.Outcome.SETTLED, (result.reasons, result.detail)
+    assert result.amounts is not None
+    return {k: str(v) for k, v in result.amounts.model_dump().items()}
+
+
+def totals(med: Medical, year: int = 2025) -> dict[str, str]:
+    acc = med.store[ACCUMULATORS.key(med.ref(PATIENT)).name]
+    return {k: str(v) for k, v in acc.year(year).model_dump().items()}
+
+
+# ingest ---------------------------------------------------------------------------------------
+
+
+def test_a_claim_on_another_hospitals_topic_is_refused(med: Medical) -> None:
+    c = claim(hospital=H2)
+    answer = med._through(
+        med.ingest.send(c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3})
+    )
+    assert answer.reasons == ["hospital_mismatch"] and answer.hospital == H3
+
+
+def test_lines_must_add_up(med: Medical) -> None:
+    bad_line = claim(
+        lines=[
+            {
+                "item_code": "A",
+                "category": "treatment",
+                "quantity": "3",
+                "unit_price": "33.33",
+                "amount": "100.00",
+            }
+        ]
+    )
+    assert med.submit(bad_line).reasons == ["totals_do_not_add_up"]
+    bad_total = claim(total="6745.01")
+    answer = med.submit(bad_total)
+    assert answer.reasons == ["totals_do_not_add_up"] and "6745.00" in answer.detail
+
+
+def test_dates_must_make_sense(med: Medical) -> None:
+    backwards = claim(admitted=date(2025, 1, 8), discharged=date(2025, 1, 7))
+    assert med.submit(backwards).reasons == ["invalid_dates"]
+    no_discharge = claim(discharged=None)
+    assert med.submit(no_discharge).reasons == ["invalid_dates"]
+
+
+def test_only_designated_hospitals(med: Medical) -> None:
+    unknown = claim(hospital="h999999999")
+    assert med.submit(unknown).reasons == ["hospital_not_designated"]
+    med.adjudicate.send(
+        m.RegisterHospital(
+            hospital=H2,
+            name="x",
+            level="secondary",
+            region="320100",
+            designated_from=date(2015, 1, 1),
+            designated_to=date(2024, 12, 31),
+        )
+    )
+    assert med.submit(claim(hospital=H2)).reasons == ["hospital_not_designated"]
+
+
+def test_ingest_forwards_a_pseudonymised_claim_keyed_by_person(med: Medical) -> None:
+    c = claim()
+    (fwd,) = med.ingest.send(c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3})
+    assert fwd.topic == m.COMMANDS.name and fwd.key == med.ref(PATIENT)
+    assert PATIENT not in fwd.message.model_dump_json()
+
+
+# coverage -----------------------------------------------------------------------------------------
+
+
+def test_not_insured_on_the_service_date(med: Medical) -> None:
+    other = citizen_id(2)
+    med.enrol(other, since=date(2025, 2, 1))
+    answer = med.submit(claim(patient=other, admitted=date(2025, 1, 8)))
+    assert answer.reasons == ["not_insured_on_service_date"]
+
+
+def test_suspended_membership(med: Medical) -> None:
+    med.coverage.send(
+        e.MembershipSuspended(
+            person=med.ref(PATIENT),
+            scheme="employee_medical",
+            insurance="medical",
+            region="320100",
+            on=date(2024, 12, 31),
+            reason="employment_ended",
+        )
+    )
+    assert med.submit(claim()).reasons == ["membership_suspended"]
+    # still covered on the last day of the employment
+    answer = med.submit(claim("C2", admitted=date(2024, 12, 31), discharged=date(2025, 1, 2)))
+    assert answer.outcome == m.Outcome.SETTLED
+
+
+def test_contributions_in_arrears_beyond_the_grace_period(med: Medical) -> None:
+    key = COVERAGE.key(med.ref(PATIENT)).name
+    med.store[key] = med.store[key].model_copy(update={"arrears_since": date(2024, 10, 1)})
+    assert (
+        med.submit(claim(admitted=date(2024, 12, 20), discharged=date(2024, 12, 28))).outcome
+        == m.Outcome.SETTLED
+    )  # two months late: within grace
+    assert med.submit(claim("C2")).reasons == ["contributions_in_arrears"]  # three months
+
+
+# amounts ------------------------------------------------------------------------------------------
+
+
+def test_employee_inpatient_at_a_tertiary_hospital(med: Medical) -> None:
+    # 6745 submitted; 900 outside scope; class-B 1720 x 10% = 172 self-pay; eligible 5673;
+    # deductible 800; fund (5673 - 800) x 80% = 3898.40; patient 6745 - 3898.40 = 2846.60
+    assert amounts(med.submit(claim())) == {
+        "submitted": "6745.00",
+        "outside_scope": "900.00",
+        "class_b_self_pay": "172.00",
+        "eligible": "5673.00",
+        "deductible": "800.00",
+        "fund_payment": "3898.40",
+        "serious_illness_payment": "0.00",
+        "medical_assistance_payment": "0.00",
+        "patient_payable": "2846.60",
+    }
+    assert totals(med)["fund"] == "3898.40"
+    assert totals(med)["in_scope_out_of_pocket"] == "1774.60"
+
+
+def test_resident_at_a_secondary_hospital(med: Medical) -> None:
+    resident = citizen_id(3)
+    med.enrol(resident, scheme="resident_medical")
+    # eligible 5673, deductible 500, ratio 75%: fund 3879.75
+    got = amounts(med.submit(claim(patient=resident, hospital=H2)))
+    assert got["deductible"] == "500.00" and got["fund_payment"] == "3879.75"
+    assert got["patient_payable"] == "2865.25"
+
+
+def test_ratios_round_half_up_to_the_fen(med: Medical) -> None:
+    # class-B 0.05 x 10% = 0.005 -> 0.01; eligible 1000.04 - 0.01 = 1000.03;
+    # (1000.03 - 800) x 0.8 = 160.024 -> 160.02
+    c = claim(lines=[line("class_b_drug", "0.05"), line("treatment", "999.99")])
+    got = amounts(med.submit(c))
+    assert got["class_b_self_pay"] == "0.01"
+    assert got["fund_payment"] == "160.02"
+    assert D(got["fund_payment"]) + D(got["patient_payable"]) == D("1000.04")
+
+
+def test_the_yearly_cap_is_reached_mid_claim(med: Medical) -> None:
+    big = [line("treatment", "300000.00"), line("material", "200000.00")]
+    first = amounts(med.submit(claim("C1", lines=big)))
+    assert first["fund_payment"] == "399360.00"  # (500000 - 800) x 0.8
+    second = amounts(
+        med.submit(
+            claim(
+                "C2",
+                lines=[line("treatment", "10000.00")],
+                admitted=date(2025, 3, 1),
+                discharged=date(2025, 3, 5),
+            )
+        )
+    )
+    assert second["fund_payment"] == "640.00"  # only 400000 - 399360 left of the cap
+    assert totals(med)["fund"] == "400000.00"
+    third = amounts(
+        med.submit(
+            claim(
+                "C3",
+                lines=[line("treatment", "5000.00")],
+                admitted=date(2025, 4, 1),
+                discharged=date(2025, 4, 3),
+            )
+        )
+    )
+    assert third["fund_payment"] == "0.00"
+
+
+def test_serious_illness_pays_again_above_the_yearly_threshold(med: Medical) -> None:
+    # employee threshold 30000 at 60%. Claim 1: eligible 100000, fund (100000-800) x .8 = 79360,
+    # out of pocket 20640. Claim 2: eligible 60000, fund 47360, out of pocket 12640;
+    # year total 33280, 3280 above the threshold -> 1968.00
+    amounts(med.submit(claim("C1", lines=[line("treatment", "100000.00")])))
+    got = amounts(
+        med.submit(
+            claim(
+                "C2",
+                lines=[line("treatment", "60000.00")],
+                admitted=date(2025, 2, 1),
+                discharged=date(2025, 2, 9),
+            )
+        )
+    )
+    assert got["serious_illness_payment"] == "1968.00"
+    assert got["patient_payable"] == str(D("60000.00") - D("47360.00") - D("1968.00"))
+
+
+def test_minimum_living_allowance_recipient_gets_medical_assistance(med: Medical) -> None:
+    resident = citizen_id(4)
+    med.enrol(resident, scheme="resident_medical", region="321300")
+    med.coverage.send(
+        RecipientStatusChanged(
+            person=med.ref(resident),
+            status="minimum_living_allowance",
+            region="321300",
+            effective_from=date(2024, 7, 1),
+        )
+    )
+    # resident, primary: deductible 200, ratio 80%; eligible 30000 -> fund 23840, oop 6160.
+    # 低保: serious threshold 20000 x 0.5 = 10000 (not reached); assistance 70% of 6160 = 4312
+    got = amounts(
+        med.submit(claim(patient=resident, hospital=H1, lines=[line("treatment", "30000.00")]))
+    )
+    assert got["fund_payment"] == "23840.00"
+    assert got["serious_illness_payment"] == "0.00"
+    assert got["medical_assistance_payment"] == "4312.00"
+    assert got["patient_payable"] == "1848.00"
+
+
+def test_outpatient_pooling_for_residents_at_primary_care(med: Medical) -> None:
+    resident = citizen_id(5)
+    med.enrol(resident, scheme="resident_medical", region="321300")
+    visit = {"visit": "outpatient", "discharged": None, "hospital": H1, "patient": resident}
+    got = amounts(med.submit(claim("O1", lines=[line("class_a_drug", "300.00")], **visit)))
+    assert got["fund_payment"] == "150.00" and got["deductible"] == "0.00"
+    got = amounts(
+        med.submit(
+            claim("O2", lines=[line("class_a_drug", "700.00")], admitted=date(2025, 1, 20), **visit)
+        )
+    )
+    assert got["fund_payment"] == "250.00"  # the yearly pool of 400 is used up
+    tertiary = amounts(
+        med.submit(
+            claim(
+                "O3",
+                hospital=H3,
+                patient=resident,
+                visit="outpatient",
+                discharged=None,
+                lines=[line("class_a_drug", "80.00")],
+            )
+        )
+    )
+    assert tertiary["fund_payment"] == "0.00"  # residents' pooling is for primary care only
+
+
+def test_the_year_boundary_starts_new_totals(med: Medical) -> None:
+    amounts(med.submit(claim("C1", admitted=date(2025, 12, 20), discharged=date(2025, 12, 30))))
+    got = amounts(med.submit(claim("C2", admitted=date(2025, 12, 29), discharged=date(2026, 1, 4))))
+    assert got["deductible"] == "800.00"
+    assert totals(med, 2025)["fund"] == "3898.40"
+    assert totals(med, 2026)["fund"] == "3898.40"
+
+
+# duplicates, cancellation, resubmission ---------------------------------------------------------
+
+
+def test_a_resent_identical_claim_gets_the_same_answer_and_no_second_payment(med: Medical) -> None:
+    first = med.submit(claim())
+    again = med.submit(claim())
+    assert again == first
+    assert totals(med)["fund"] == "3898.40"
+
+
+def test_the_same_claim_id_with_another_body_is_refused(med: Medical) -> None:
+    med.submit(claim())
+    changed = claim(lines=[line("treatment", "50.00")])
+    assert med.submit(changed).reasons == ["duplicate_claim_different_body"]
+    assert totals(med)["fund"] == "3898.40"
+
+
+def test_cancellation_after_later_claims_reverses_exactly(med: Medical) -> None:
+    med.submit(claim("C1", lines=[line("treatment", "100000.00")]))
+    later = med.submit(
+        claim(
+            "C2",
+            lines=[line("treatment", "60000.00")],
+            admitted=date(2025, 2, 1),
+            discharged=date(2025, 2, 9),
+        )
+    )
+    cancelled = med.cancel(claim("C1", lines=[line("treatment", "100000.00")]))
+    assert cancelled.outcome == m.CancellationOutcome.CANCELLED
+    assert cancelled.reversed is not None and str(cancelled.reversed.fund_payment) == "79360.00"
+    # only the later claim remains in the totals, with what it was actually paid
+    assert totals(med) == {
+        "fund": "47360.00",
+        "in_scope_out_of_pocket": "12640.00",
+        "serious_illness": str(later.amounts.serious_illness_payment),
+        "assistance": "0.00",
+        "outpatient_pool": "0.00",
+    }
+    assert str(cancelled.ytd_fund_paid) == "47360.00"
+
+
+def test_a_resubmission_is_settled_afresh_against_the_corrected_totals(med: Medical) -> None:
+    big = [line("treatment", "499800.00")]
+    med.submit(claim("C1", lines=big))  # fund 399200
+    med.submit(
+        claim(
+            "C2",
+            lines=[line("treatment", "2000.00")],
+            admitted=date(2025, 2, 1),
+            discharged=date(2025, 2, 3),
+        )
+    )  # only 800 left of the cap
+    med.cancel(
+        claim(
+            "C2",
+            lines=[line("treatment", "2000.00")],
+            admitted=date(2025, 2, 1),
+            discharged=date(2025, 2, 3),
+        )
+    )
+    med.cancel(claim("C1", lines=big))
+    again = amounts(
+        med.submit(
+            claim(
+                "C2",
+                lines=[line("treatment", "2000.00")],
+                admitted=date(2025, 2, 1),
+                discharged=date(2025, 2, 3),
+            )
+        )
+    )
+    assert again["fund_payment"] == "960.00"  # (2000 - 800) x 0.8, the cap no longer in the way
+
+
+def test_cancellation_refusals(med: Medical) -> None:
+    assert med.cancel(claim("NOPE")).reasons == ["unknown_claim"]
+    med.submit(claim())
+    other_patient = claim(patient=citizen_id(9))
+    assert med.cancel(other_patient).reasons == ["unknown_claim"]
+    assert med.cancel(claim()).outcome == m.CancellationOutcome.CANCELLED
+    assert med.cancel(claim()).reasons == ["claim_already_cancelled"]
+    wrong_topic = m.ClaimCancellation(hospital=H2, claim_id="C1", patient_citizen_id=PATIENT)
+    answer = med._through(
+        med.ingest.send(wrong_topic, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3})
+    )
+    assert answer.reasons == ["hospital_mismatch"]
+
+
+# statements ------------------------------------------------------------------------------------
+
+
+def test_monthly_statement_against_the_budget(med: Medical) -> None:
+    med.submit(claim("C1"))
+    med.submit(claim("C2", admitted=date(2025, 1, 20), discharged=date(2025, 1, 25)))
+    med.cancel(claim("C2", admitted=date(2025, 1, 20), discharged=date(2025, 1, 25)))
+    med.submit(claim("C3", patient=citizen_id(8)))  # not insured
+    (due,) = [x for x in med.adjudicate.send(m.CloseMonth(month="2025-01")) if x.key == H3]
+    (statement,) = med.statements.send(due.message)
+    s = statement.message
+    assert (s.claims_settled, s.claims_cancelled, s.claims_rejected) == (2, 1, 1)
+    assert str(s.fund_payment) == "3898.40"
+    assert str(s.annual_budget) == "36000000.00" and s.budget_used == "0.0001"
+    assert statement.topic == m.SETTLEMENTS.named(code=H3)
