@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import enrollment, medical, welfare
+from . import contributions, enrollment, medical, welfare
 from .topics import Registry, ServiceContract, Topic
 
 CONTRACTS: list[ServiceContract] = [
+    contributions.CONTRACT,
     enrollment.CONTRACT,
     medical.CONTRACT,
     welfare.CONTRACT,

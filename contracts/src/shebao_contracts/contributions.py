@@ -1,0 +1,831 @@
+"""Contributions: what is owed, what was paid and what it bought.
+
+The service follows `shebao.enrollment.events.v1` to know every obligation, takes wage
+declarations and the scheduler's period-close commands on `shebao.contributions.commands.v1`,
+tells each region's tax bureau what is due on `partner.tax.<code>.assessments.v1` and books what
+the bureau reports on `partner.tax.<code>.collections.v1`. What happened goes out on
+`shebao.contributions.events.v1`, keyed by the person reference or the employer code; no message
+here carries a citizen ID.
+
+Periods are months `YYYY-MM` (employers, flexible workers) or years `YYYY` (residents, who
+contribute yearly). A period's contribution is due by the next period close of its region: an
+assessment still unpaid then is booked as arrears.
+
+`shebao.contributions.work.v1` is private to the service: the fan-out of a period close (one
+record per directory shard, employer and person) and of a collection (one credit per person), so
+no single handler touches thousands of state keys. Only the contributions service writes or reads
+it; its messages are published here so that the log stays readable.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from . import enrollment
+from .envelope import Message
+from .topics import Direction, ServiceContract, Topic
+from .types import EmployerCode, Money, PartnerCode, PersonRef, RegionCode
+
+SERVICE = "contributions"
+
+Month = Annotated[
+    str,
+    StringConstraints(pattern=r"^[12][0-9]{3}-(0[1-9]|1[0-2])$"),
+    Field(description="A contribution month, YYYY-MM", examples=["2025-03"]),
+]
+Period = Annotated[
+    str,
+    StringConstraints(pattern=r"^[12][0-9]{3}(-(0[1-9]|1[0-2]))?$"),
+    Field(
+        description="A contribution period: a month YYYY-MM, or a year YYYY for yearly payers",
+        examples=["2025-03", "2025"],
+    ),
+]
+NonNegativeMoney = Annotated[Money, Field(ge=0)]
+PositiveMoney = Annotated[Money, Field(gt=0)]
+CollectionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+Insurance = enrollment.Insurance
+
+
+class Rejection(StrEnum):
+    """Why the service refused a command or a bureau's report. The runtime adds malformed_json,
+    schema_violation, the money_* reasons and id_conflict for records it cannot read."""
+
+    # collections from a tax bureau
+    UNKNOWN_ASSESSMENT = "unknown_assessment"
+    WRONG_BUREAU = "wrong_bureau"
+    COLLECTION_ID_CONFLICT = "collection_id_conflict"
+    BREAKDOWN_MISMATCH = "breakdown_mismatch"
+    # commands
+    EMPLOYER_NOT_REGISTERED = "employer_not_registered"
+    PERSON_NOT_EMPLOYED = "person_not_employed"
+    ASSESSMENT_IN_COLLECTION = "assessment_in_collection"
+    PERIOD_ALREADY_CLOSED = "period_already_closed"
+    PERIOD_OUT_OF_ORDER = "period_out_of_order"
+    NO_TAX_BUREAU = "no_tax_bureau"
+    PERSON_NOT_KNOWN = "person_not_known"
+    NOT_INTERRUPTED = "not_interrupted"
+    ADVANCE_ID_IN_USE = "advance_id_in_use"
+    NOTHING_TO_ADVANCE = "nothing_to_advance"
+
+
+class PayerKind(StrEnum):
+    EMPLOYER = "employer"
+    PERSON = "person"
+
+
+class PaymentOutcome(StrEnum):
+    SETTLED = "settled"
+    """The amount due is paid in full: the persons' months are credited."""
+    UNDERPAID = "underpaid"
+    """Less than due: arrears are booked, nothing is credited."""
+    OVERPAID = "overpaid"
+    """More than due: the period is settled and the excess is held as a credit."""
+
+
+class ClosedBy(StrEnum):
+    ARREARS_PAID = "arrears_paid"
+    RESUMED = "resumed"
+    ADVANCED = "advanced"
+
+
+_EMPLOYER = "91320100MA1XXXXX0Y"
+_REF = "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f"
+_REF2 = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+
+
+class Part(BaseModel):
+    """A part of a message (a line, an amount): immutable, unknown fields ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+class WageLine(Part):
+    """One person's monthly wage in a declaration."""
+
+    person: PersonRef
+    wage: NonNegativeMoney
+
+
+class DeclareWages(Message):
+    """An employer declares its employees' wages for a month (the contribution wage).
+
+    A later declaration for the same employer and month supersedes the earlier one for every
+    person it lists; persons it does not list keep their earlier line. Before the month is
+    assessed this simply changes what will be assessed; after, while the bureau has reported no
+    collection for it, the assessment is revised and re-issued; once collection has started the
+    correction is refused (`assessment_in_collection`). A month without a declaration is assessed
+    on each person's most recent wage.
+    """
+
+    TYPE = "shebao.contributions.DeclareWages"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "wages": [{"person": _REF, "wage": "8500.00"}, {"person": _REF2, "wage": "6200.00"}],
+    }
+    employer: EmployerCode
+    month: Month
+    wages: Annotated[list[WageLine], Field(min_length=1, max_length=20_000)]
+
+
+class ClosePeriod(Message):
+    """The scheduler closes a month for a region: everything owed for it is assessed.
+
+    A region's months close in order, each once; the close of a month is also what moves the
+    region's clock (arrears and interruptions are judged at closes, never by the wall clock).
+    """
+
+    TYPE = "shebao.contributions.ClosePeriod"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"region": "320100", "month": "2025-03"}
+    region: RegionCode
+    month: Month
+
+
+class AdvanceContributions(Message):
+    """ "Advance now, recover later" (先垫付后回收): a fund pays an interrupted person's missing
+    pension months now, so the person resumes; the amount is recorded as an advance to recover.
+
+    It covers every uncredited month of the open interruption up to the last judged month, at
+    the flexible-worker pension rate on the floor base (employee pension) or the lowest tier
+    (resident pension, per uncredited year). A later regular payment of such a month recovers
+    the advance for it.
+    """
+
+    TYPE = "shebao.contributions.AdvanceContributions"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "advance_id": "ADV-320100-2025-0042",
+        "funded_by": "320100-employment-assistance-fund",
+    }
+    person: PersonRef
+    advance_id: CollectionId
+    funded_by: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+# --------------------------------------------------------------------------------------------
+# Tax bureau: collections in, assessments and rejections out
+
+
+class PersonAmount(Part):
+    """One person's share of a collection, when the bureau reports one."""
+
+    person: PersonRef
+    amount: NonNegativeMoney
+
+
+class EmployerContributionsCollected(Message):
+    """The bureau collected an employer's contributions for a month.
+
+    `collection_id` is the bureau's own id for the payment: reporting the same id again is
+    harmless, reusing it with another amount is refused. Payments add up: the month is settled
+    (its persons credited) once what was paid reaches the amount due. `persons`, when given,
+    must add up to `amount` and name only assessed persons; it is checked, but there is no rule
+    for crediting part of an assessment, so an underpayment credits nobody.
+    """
+
+    TYPE = "shebao.contributions.EmployerContributionsCollected"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "collection_id": "SWJ-320100-20250415-000123",
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "amount": "4301.25",
+    }
+    collection_id: CollectionId
+    employer: EmployerCode
+    month: Month
+    amount: PositiveMoney
+    persons: list[PersonAmount] | None = None
+
+
+class PersonContributionsCollected(Message):
+    """The bureau collected a flexible worker's month or a resident's year from the person."""
+
+    TYPE = "shebao.contributions.PersonContributionsCollected"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "collection_id": "SWJ-320100-20250410-004711",
+        "person": _REF,
+        "period": "2025",
+        "amount": "820.00",
+    }
+    collection_id: CollectionId
+    person: PersonRef
+    period: Period
+    amount: PositiveMoney
+
+
+class InsuranceAmounts(Part):
+    """What one insurance contributes to an assessment or a credit."""
+
+    insurance: Insurance
+    employer_part: Money
+    employee_part: Money
+
+
+class PersonAssessment(Part):
+    """One person's line of an employer's assessment."""
+
+    person: PersonRef
+    base: Money = Field(description="the wage clamped to 60%-300% of the regional average wage")
+    employer_part: Money
+    employee_part: Money
+
+
+class AssessmentIssued(Message):
+    """What is due for a period: to the region's tax bureau, and as an event.
+
+    Issued at a period close; issued again with a higher `revision` when a wage correction
+    changes it before collection started (the latest revision is the one to collect). An
+    employer's overpayment credit is applied first: collect `amount_due`, not `total`. To the
+    bureau the person lines travel in parts of at most 1,000 (`part` of `parts`); every part
+    repeats the totals. On the events topic the lines are left out.
+    """
+
+    TYPE = "shebao.contributions.AssessmentIssued"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "assessment_id": f"E-{_EMPLOYER}-2025-03",
+        "revision": 1,
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "region": "320100",
+        "bureau": "t320100",
+        "period": "2025-03",
+        "total": "4301.25",
+        "credit_applied": "0.00",
+        "amount_due": "4301.25",
+        "by_insurance": [
+            {"insurance": "pension", "employer_part": "1360.00", "employee_part": "680.00"},
+            {"insurance": "medical", "employer_part": "680.00", "employee_part": "170.00"},
+        ],
+        "persons": [
+            {
+                "person": _REF,
+                "base": "8500.00",
+                "employer_part": "2040.00",
+                "employee_part": "850.00",
+            }
+        ],
+        "person_count": 1,
+        "part": 1,
+        "parts": 1,
+    }
+    assessment_id: str
+    revision: Annotated[int, Field(ge=1)]
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    region: RegionCode
+    bureau: PartnerCode
+    period: Period
+    total: Money
+    credit_applied: Money
+    amount_due: Money
+    by_insurance: list[InsuranceAmounts]
+    persons: list[PersonAssessment] = Field(default_factory=list)
+    person_count: int
+    part: int = 1
+    parts: int = 1
+
+
+class CollectionRejected(Message):
+    """A bureau's collection record was refused, with a reason code (a `Rejection` value or a
+    runtime reason such as malformed_json or schema_violation). `partition` and `offset` name the
+    record on the bureau's collections topic; the record key is the collection id when known."""
+
+    TYPE = "shebao.contributions.CollectionRejected"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "bureau": "t320100",
+        "reason": "unknown_assessment",
+        "detail": f"no assessment for {_EMPLOYER} in 2031-01",
+        "collection_id": "SWJ-320100-20250415-000999",
+        "employer": _EMPLOYER,
+        "period": "2031-01",
+        "partition": 3,
+        "offset": 1042,
+    }
+    bureau: PartnerCode
+    reason: str
+    detail: str = ""
+    collection_id: str | None = None
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    period: str | None = None
+    partition: int
+    offset: int
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+
+
+class PeriodClosed(Message):
+    """A region's month was closed; its assessments follow."""
+
+    TYPE = "shebao.contributions.PeriodClosed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "region": "320100",
+        "month": "2025-03",
+        "bureau": "t320100",
+    }
+    region: RegionCode
+    month: Month
+    bureau: PartnerCode
+
+
+class WagesDeclared(Message):
+    """An employer's wage declaration was recorded; `corrected` lists superseded lines."""
+
+    TYPE = "shebao.contributions.WagesDeclared"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "declared": 2,
+        "corrected": [_REF],
+    }
+    employer: EmployerCode
+    month: Month
+    declared: int
+    corrected: list[PersonRef] = Field(default_factory=list)
+
+
+class PaymentBooked(Message):
+    """A collection was booked against an assessment."""
+
+    TYPE = "shebao.contributions.PaymentBooked"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "assessment_id": f"E-{_EMPLOYER}-2025-03",
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "period": "2025-03",
+        "bureau": "t320100",
+        "collection_id": "SWJ-320100-20250415-000123",
+        "amount": "4301.25",
+        "paid_total": "4301.25",
+        "amount_due": "4301.25",
+        "outcome": "settled",
+    }
+    assessment_id: str
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    period: Period
+    bureau: PartnerCode
+    collection_id: str
+    amount: Money
+    paid_total: Money
+    amount_due: Money
+    outcome: PaymentOutcome
+
+
+class ArrearsBooked(Message):
+    """A period is not paid in full by its due date (the next close), or a payment fell short:
+    nothing of it is credited until the arrears are paid."""
+
+    TYPE = "shebao.contributions.ArrearsBooked"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "period": "2025-03",
+        "amount_due": "4301.25",
+        "paid": "4000.00",
+        "arrears": "301.25",
+    }
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    period: Period
+    amount_due: Money
+    paid: Money
+    arrears: Money
+
+
+class ArrearsCleared(Message):
+    """Arrears of a period were paid: the period is settled and credited."""
+
+    TYPE = "shebao.contributions.ArrearsCleared"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "period": "2025-03",
+        "paid": "4301.25",
+    }
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    period: Period
+    paid: Money
+
+
+class OverpaymentHeld(Message):
+    """More than due was paid: the excess is held as a credit against the next assessment."""
+
+    TYPE = "shebao.contributions.OverpaymentHeld"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "period": "2025-03",
+        "excess": "98.75",
+        "credit_balance": "98.75",
+    }
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    period: Period
+    excess: Money
+    credit_balance: Money
+
+
+class CreditedInsurance(Part):
+    """One insurance's part of a credited contribution."""
+
+    insurance: Insurance
+    scheme: enrollment.Scheme
+    base: Money
+    employer_part: Money
+    employee_part: Money
+    subsidy: Money = Field(
+        Decimal("0.00"), description="government subsidy and incentives (resident pension)"
+    )
+    into_account: Money
+    account_balance_after: Money | None = Field(
+        None, description="the personal account after this credit (pension, medical)"
+    )
+
+
+class ContributionCredited(Message):
+    """A person's contribution for a period was credited: months counted, accounts credited."""
+
+    TYPE = "shebao.contributions.ContributionCredited"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "period": "2025-03",
+        "months": 1,
+        "source": "employer",
+        "employer": _EMPLOYER,
+        "assessment_id": f"E-{_EMPLOYER}-2025-03",
+        "insurances": [
+            {
+                "insurance": "pension",
+                "scheme": "employee_pension",
+                "base": "8500.00",
+                "employer_part": "1360.00",
+                "employee_part": "680.00",
+                "subsidy": "0.00",
+                "into_account": "680.00",
+                "account_balance_after": "20400.00",
+            }
+        ],
+    }
+    person: PersonRef
+    period: Period
+    months: int = Field(description="contribution months this credit counts (12 for a year)")
+    source: Literal["employer", "person", "advance"]
+    employer: EmployerCode | None = None
+    assessment_id: str | None = None
+    insurances: list[CreditedInsurance]
+
+
+class InterruptionOpened(Message):
+    """断保: an enrolled person has had no credited month for the threshold number of months."""
+
+    TYPE = "shebao.contributions.InterruptionOpened"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "region": "320100",
+        "since": "2025-01",
+        "judged_through": "2025-03",
+        "months_uncredited": 3,
+    }
+    person: PersonRef
+    region: RegionCode
+    since: Month = Field(description="the first uncredited month")
+    judged_through: Month = Field(description="the last month whose payment window has closed")
+    months_uncredited: int
+
+
+class InterruptionClosed(Message):
+    """The interruption ended: arrears paid, contributions resumed, or an advance paid."""
+
+    TYPE = "shebao.contributions.InterruptionClosed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "region": "320100",
+        "since": "2025-01",
+        "closed_by": "arrears_paid",
+        "credited": "2025-01",
+    }
+    person: PersonRef
+    region: RegionCode
+    since: Month
+    closed_by: ClosedBy
+    credited: Period = Field(description="the credit that closed it")
+
+
+class ContributionsAdvanced(Message):
+    """A fund advanced an interrupted person's missing pension months; to be recovered."""
+
+    TYPE = "shebao.contributions.ContributionsAdvanced"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "advance_id": "ADV-320100-2025-0042",
+        "funded_by": "320100-employment-assistance-fund",
+        "periods": ["2025-01", "2025-02", "2025-03"],
+        "amount": "2520.00",
+        "outstanding": "2520.00",
+    }
+    person: PersonRef
+    advance_id: str
+    funded_by: str
+    periods: list[Period]
+    amount: Money
+    outstanding: Money
+
+
+class AdvanceRecovered(Message):
+    """A regular payment arrived for an advanced month: the advance for it is recovered."""
+
+    TYPE = "shebao.contributions.AdvanceRecovered"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "period": "2025-01",
+        "amount": "840.00",
+        "outstanding": "1680.00",
+    }
+    person: PersonRef
+    period: Period
+    amount: Money
+    outstanding: Money
+
+
+class TransferAmountComputed(Message):
+    """What moves with a transfer-out: the whole personal account, and for employee pension a
+    pooled-fund share of the contribution bases since 1998 (12%, a parameter)."""
+
+    TYPE = "shebao.contributions.TransferAmountComputed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "transfer_id": "TR-2025-000123",
+        "from_region": "320100",
+        "to_region": "320500",
+        "on": "2025-07-01",
+        "pension_account": "20400.00",
+        "bases_since_1998": "255000.00",
+        "pooled_share": "30600.00",
+        "medical_account": "3000.00",
+        "total": "54000.00",
+    }
+    person: PersonRef
+    transfer_id: str
+    from_region: RegionCode
+    to_region: RegionCode
+    on: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    pension_account: Money
+    bases_since_1998: Money
+    pooled_share: Money
+    medical_account: Money
+    total: Money
+
+
+class CommandRejected(Message):
+    """A command was refused; the record key is the command id."""
+
+    TYPE = "shebao.contributions.CommandRejected"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "4f0c1c2e-9a8b-4e0d-8f7a-6b5c4d3e2f10",
+        "command_type": "shebao.contributions.ClosePeriod",
+        "reason": "period_already_closed",
+        "detail": "320100 closed 2025-03 already",
+        "region": "320100",
+    }
+    command_id: str
+    command_type: str
+    reason: str = Field(description="a Rejection value, or a validation reason of the runtime")
+    detail: str = ""
+    employer: EmployerCode | None = None
+    person: PersonRef | None = None
+    region: RegionCode | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The service's own fan-out (private)
+
+Shard = Annotated[int, Field(ge=0, lt=4096)]
+
+
+class AssessShard(Message):
+    """Assess everything one directory shard of a region owes for a closed month."""
+
+    TYPE = "shebao.contributions.AssessShard"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"region": "320100", "month": "2025-03", "shard": 7}
+    region: RegionCode
+    month: Month
+    shard: Shard
+
+
+class AssessEmployer(Message):
+    """Assess one employer's roster for a closed month."""
+
+    TYPE = "shebao.contributions.AssessEmployer"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "region": "320100",
+        "month": "2025-03",
+    }
+    employer: EmployerCode
+    region: RegionCode
+    month: Month
+
+
+class AssessPerson(Message):
+    """Assess one person who pays as a person (flexible worker, resident) at a month's close."""
+
+    TYPE = "shebao.contributions.AssessPerson"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"person": _REF, "region": "320100", "month": "2025-03"}
+    person: PersonRef
+    region: RegionCode
+    month: Month
+
+
+class CreditPerson(Message):
+    """Credit one person's line of a settled employer assessment."""
+
+    TYPE = "shebao.contributions.CreditPerson"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "period": "2025-03",
+        "region": "320100",
+        "employer": _EMPLOYER,
+        "assessment_id": f"E-{_EMPLOYER}-2025-03",
+        "insurances": [
+            {
+                "insurance": "pension",
+                "scheme": "employee_pension",
+                "base": "8500.00",
+                "employer_part": "1360.00",
+                "employee_part": "680.00",
+                "into_account": "680.00",
+            }
+        ],
+    }
+    person: PersonRef
+    period: Month
+    region: RegionCode
+    employer: EmployerCode
+    assessment_id: str
+    insurances: list[CreditedInsurance]
+
+
+class CheckInterruption(Message):
+    """Judge whether a person is interrupted as of a region's close of `month`."""
+
+    TYPE = "shebao.contributions.CheckInterruption"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"person": _REF, "region": "320100", "month": "2025-06"}
+    person: PersonRef
+    region: RegionCode
+    month: Month
+
+
+class DirectoryEmployerAdded(Message):
+    """An employer joins its region's directory (the closes reach it through its shard)."""
+
+    TYPE = "shebao.contributions.DirectoryEmployerAdded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"region": "320100", "shard": 7, "employer": _EMPLOYER}
+    region: RegionCode
+    shard: Shard
+    employer: EmployerCode
+
+
+class DirectoryPayerSet(Message):
+    """A person starts or stops paying as a person in a region (`kind` None: stops)."""
+
+    TYPE = "shebao.contributions.DirectoryPayerSet"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "region": "320100",
+        "shard": 3,
+        "person": _REF,
+        "kind": "monthly",
+    }
+    region: RegionCode
+    shard: Shard
+    person: PersonRef
+    kind: Literal["monthly", "yearly"] | None
+
+
+class DirectoryWatchSet(Message):
+    """Check a person who pays nobody's assessment (e.g. after a job ended) at a later close."""
+
+    TYPE = "shebao.contributions.DirectoryWatchSet"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "region": "320100",
+        "shard": 3,
+        "person": _REF,
+        "close": "2025-10",
+    }
+    region: RegionCode
+    shard: Shard
+    person: PersonRef
+    close: Month | None = Field(description="the close at which to check; None cancels")
+
+
+class RosterLeave(Message):
+    """A person leaves an employer's roster without an EmploymentEnded (e.g. on death)."""
+
+    TYPE = "shebao.contributions.RosterLeave"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "person": _REF,
+        "on": "2025-09-30",
+    }
+    employer: EmployerCode
+    person: PersonRef
+    on: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+# --------------------------------------------------------------------------------------------
+# Topics and contract
+
+COMMANDS = Topic(
+    "shebao.contributions.commands.v1",
+    owner=SERVICE,
+    key="employer code (DeclareWages), region code (ClosePeriod), person reference (advances)",
+    messages=(DeclareWages, ClosePeriod, AdvanceContributions),
+    description="Wage declarations from employers, period closes from the scheduler, advances.",
+)
+
+WORK = Topic(
+    "shebao.contributions.work.v1",
+    owner=SERVICE,
+    key="region:shard (shard work), employer code (employer work), person reference (persons)",
+    messages=(
+        AssessShard,
+        AssessEmployer,
+        AssessPerson,
+        CreditPerson,
+        CheckInterruption,
+        DirectoryEmployerAdded,
+        DirectoryPayerSet,
+        DirectoryWatchSet,
+        RosterLeave,
+    ),
+    description="Private fan-out of the contributions service; nobody else reads or writes it.",
+)
+
+EVENTS = Topic(
+    "shebao.contributions.events.v1",
+    owner=SERVICE,
+    key="person reference, employer code, region code (PeriodClosed) or command/collection id "
+    "(rejections)",
+    messages=(
+        PeriodClosed,
+        WagesDeclared,
+        AssessmentIssued,
+        PaymentBooked,
+        ArrearsBooked,
+        ArrearsCleared,
+        OverpaymentHeld,
+        ContributionCredited,
+        InterruptionOpened,
+        InterruptionClosed,
+        ContributionsAdvanced,
+        AdvanceRecovered,
+        TransferAmountComputed,
+        CommandRejected,
+        CollectionRejected,
+    ),
+    description="What was assessed, paid, credited, interrupted and transferred.",
+)
+
+ASSESSMENTS = Topic(
+    "partner.tax.{code}.assessments.v1",
+    owner=SERVICE,
+    key="employer code or person reference (assessments); collection id (rejections)",
+    messages=(AssessmentIssued, CollectionRejected),
+    description="To a tax bureau: what to collect in its regions, and its refused reports.",
+    direction=Direction.PARTNER_OUT,
+)
+
+COLLECTIONS = Topic(
+    "partner.tax.{code}.collections.v1",
+    owner=SERVICE,
+    key="employer code or person reference",
+    messages=(EmployerContributionsCollected, PersonContributionsCollected),
+    description="From a tax bureau: what it collected, per employer and month or per person.",
+    direction=Direction.PARTNER_IN,
+)
+
+CONTRACT = ServiceContract(
+    service=SERVICE,
+    title="shebao contributions",
+    description=__doc__ or "",
+    consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS),
+    produces=(EVENTS, WORK, ASSESSMENTS),
+)
