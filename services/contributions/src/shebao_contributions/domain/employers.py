@@ -1,0 +1,361 @@
+"""An employer's side: roster, wage declarations, monthly assessment, collections.
+
+Who owes a month: the employer that employs the person on the month's last day (so a person
+changing jobs mid-month is assessed once, by the new employer). An employment always carries the
+five employee insurances (enrollment enrols an employee in all of them), so the roster is kept per
+employment, not per scheme. The wage of a month is the declared one, else the person's most
+recent wage (the last declared, or the wage at hiring); a declaration applied at an assessment
+becomes the person's wage for the months after.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.envelope import Message
+
+from . import ledger as lg
+from . import periods
+from .effects import Effects
+from .env import Env
+from .ledger import Ledger, Refusal
+from .model import (
+    EmployerAssessment,
+    EmployerFile,
+    PersonLine,
+    RosterEntry,
+    WageSheet,
+    employer_assessment_id,
+    shard_of,
+)
+from .persons import arrears_booked, booking_events, payment_booked
+from .rates import ZERO, Rates, bureau, interruption_months
+
+R = cc.Rejection
+LINES_PER_PART = 1000
+"""Person lines per AssessmentIssued record to a bureau: 1,000 lines stay far below 1 MB."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Roster from enrollment
+
+
+def _new_employer(code: str, region: str, risk_class: int, env: Env, fx: Effects) -> EmployerFile:
+    shard = shard_of(code, env.shards)
+    fx.fan_out(
+        f"{region}:{shard}", cc.DirectoryEmployerAdded(region=region, shard=shard, employer=code)
+    )
+    return EmployerFile(code=code, region=region, risk_class=risk_class)
+
+
+def apply_enrollment(
+    e: EmployerFile | None, event: Message, env: Env
+) -> tuple[EmployerFile | None, Effects]:
+    """Employer registrations and employments (events of other aggregates may come first: the
+    employer's file is created by whichever arrives first)."""
+    fx = Effects()
+    match event:
+        case ce.EmployerRegistered():
+            e = e or _new_employer(event.employer, event.region, event.risk_class, env, fx)
+            e = e.model_copy(
+                update={
+                    "name": event.name,
+                    "registered_on": event.registered_on,
+                    "risk_class": event.risk_class,
+                }
+            )
+        case ce.EmploymentStarted():
+            e = e or _new_employer(event.employer, event.region, event.risk_class, env, fx)
+            held = e.roster.get(event.person)
+            # a re-hire before the earlier employment's months were assessed continues it
+            since = held.since if held is not None else event.start_date
+            entry = RosterEntry(since=since, wage=event.monthly_wage)
+            e = e.model_copy(update={"roster": {**e.roster, event.person: entry}})
+        case ce.EmploymentEnded():
+            e = leave(e, event.person, event.end_date) if e is not None else None
+        case _:
+            pass
+    return e, fx
+
+
+def leave(e: EmployerFile, person: str, on: date) -> EmployerFile:
+    entry = e.roster.get(person)
+    if entry is None or (entry.until is not None and entry.until <= on):
+        return e
+    return e.model_copy(
+        update={"roster": {**e.roster, person: entry.model_copy(update={"until": on})}}
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Assessment
+
+
+def _lines(
+    roster: dict[str, RosterEntry], wages: dict[str, Decimal], month: str, rates: Rates, risk: int
+) -> tuple[PersonLine, ...]:
+    out = []
+    for person in sorted(roster):
+        entry = roster[person]
+        if not entry.owed(month):
+            continue
+        wage = wages.get(person, entry.wage)
+        base = rates.base(wage)
+        out.append(
+            PersonLine(person=person, wage=wage, base=base, parts=rates.employee_parts(base, risk))
+        )
+    return tuple(out)
+
+
+def assess_employer(
+    e: EmployerFile | None,
+    sheet: WageSheet | None,
+    existing: EmployerAssessment | None,
+    ledger: Ledger | None,
+    region: str,
+    month: str,
+    env: Env,
+) -> tuple[EmployerFile | None, EmployerAssessment | None, Ledger | None, Effects]:
+    """The monthly assessment of one employer at its region's close of `month`.
+
+    Also: last month still unpaid is booked as arrears, and when the employer has left N months
+    in a row unsettled, each of its persons is judged for interruption.
+    """
+    fx = Effects()
+    if (
+        e is None
+        or e.region != region
+        or existing is not None
+        or (e.last_assessed is not None and e.last_assessed >= month)
+    ):
+        return e, existing, ledger, fx
+    code = bureau(env.policy, region, month)
+    if code is None:
+        return e, existing, ledger, fx
+    rates = Rates.of(env.policy, region, month)
+    wages = sheet.wages if sheet is not None else {}
+    ledger = ledger or Ledger()
+    ledger, late = lg.overdue(ledger, periods.shift(month, -1))
+    if late is not None:
+        fx.event(e.code, arrears_booked(late, cc.PayerKind.EMPLOYER, e.code))
+    lines = _lines(e.roster, wages, month, rates, e.risk_class)
+    last = periods.last_day(month)
+    roster = {
+        person: entry.model_copy(update={"wage": wages[person]}) if person in wages else entry
+        for person, entry in e.roster.items()
+        if entry.until is None or entry.until >= last
+    }
+    e = e.model_copy(update={"roster": roster, "last_assessed": month})
+    assessment = None
+    if lines:
+        assessment = EmployerAssessment(
+            employer=e.code,
+            month=month,
+            region=region,
+            bureau=code,
+            risk_class=e.risk_class,
+            lines=lines,
+        )
+        aid = employer_assessment_id(e.code, month)
+        ledger, due = lg.issue(ledger, month, aid, region, code, assessment.total)
+        publish_assessment(assessment, due, fx)
+        if due.settled:  # the held credit covered it
+            fan_out_credits(assessment, due, fx)
+    streak = lg.unsettled_streak(ledger, periods.shift(month, -1))
+    if streak >= interruption_months(env.policy, region, month):
+        for line in lines:
+            fx.fan_out(
+                line.person, cc.CheckInterruption(person=line.person, region=region, month=month)
+            )
+    return e, assessment, ledger, fx
+
+
+def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
+    """The summary as an event; to the bureau with its person lines, in parts."""
+    by_insurance: dict[ce.Insurance, list[Decimal]] = {}
+    for line in a.lines:
+        for part in line.parts:
+            sums = by_insurance.setdefault(part.insurance, [ZERO, ZERO])
+            sums[0] += part.employer_part
+            sums[1] += part.employee_part
+    summary = cc.AssessmentIssued(
+        assessment_id=due.assessment_id,
+        revision=due.revision,
+        payer=cc.PayerKind.EMPLOYER,
+        employer=a.employer,
+        region=a.region,
+        bureau=a.bureau,
+        period=a.month,
+        total=due.total,
+        credit_applied=due.credit_applied,
+        amount_due=due.amount_due,
+        by_insurance=[
+            cc.InsuranceAmounts(insurance=ins, employer_part=er, employee_part=ee)
+            for ins, (er, ee) in by_insurance.items()
+        ],
+        person_count=len(a.lines),
+    )
+    fx.event(a.employer, summary)
+    chunks = [a.lines[i : i + LINES_PER_PART] for i in range(0, len(a.lines), LINES_PER_PART)]
+    for n, chunk in enumerate(chunks, start=1):
+        fx.to_bureau(
+            a.bureau,
+            a.employer,
+            summary.model_copy(
+                update={
+                    "persons": [
+                        cc.PersonAssessment(
+                            person=ln.person,
+                            base=ln.base,
+                            employer_part=ln.employer_part,
+                            employee_part=ln.employee_part,
+                        )
+                        for ln in chunk
+                    ],
+                    "part": n,
+                    "parts": len(chunks),
+                }
+            ),
+        )
+
+
+def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
+    """A settled assessment: one credit per person, applied on the person's own key."""
+    for line in a.lines:
+        fx.fan_out(
+            line.person,
+            cc.CreditPerson(
+                person=line.person,
+                period=a.month,
+                region=a.region,
+                employer=a.employer,
+                assessment_id=due.assessment_id,
+                insurances=[
+                    cc.CreditedInsurance(
+                        insurance=p.insurance,
+                        scheme=p.scheme,
+                        base=p.base,
+                        employer_part=p.employer_part,
+                        employee_part=p.employee_part,
+                        subsidy=p.subsidy,
+                        into_account=p.into_account,
+                    )
+                    for p in line.parts
+                ],
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Wage declarations
+
+
+def declare_wages(
+    e: EmployerFile | None,
+    sheet: WageSheet | None,
+    assessment: EmployerAssessment | None,
+    ledger: Ledger | None,
+    cmd: cc.DeclareWages,
+    env: Env,
+) -> tuple[EmployerFile, WageSheet, EmployerAssessment | None, Ledger | None, Effects]:
+    """Record a declaration; supersede earlier lines; revise an assessment not yet in collection."""
+    if e is None:
+        raise Refusal(R.EMPLOYER_NOT_REGISTERED, f"employer {cmd.employer} is not known")
+    unknown = [w.person for w in cmd.wages if w.person not in e.roster]
+    if unknown:
+        raise Refusal(
+            R.PERSON_NOT_EMPLOYED,
+            f"{len(unknown)} person(s) not employed by {cmd.employer}: {', '.join(unknown[:3])}",
+        )
+    fx = Effects()
+    old = sheet.wages if sheet is not None else {}
+    new = {w.person: w.wage for w in cmd.wages}
+    corrected = sorted(p for p, wage in new.items() if p in old and old[p] != wage)
+    sheet = WageSheet(wages={**old, **new})
+    due = ledger.due(cmd.month) if ledger is not None else None
+    if assessment is not None and ledger is not None and due is not None:
+        rates = Rates.of(env.policy, assessment.region, cmd.month)
+        lines = tuple(
+            _relined(ln, new[ln.person], rates, assessment.risk_class)
+            if ln.person in new and new[ln.person] != ln.wage
+            else ln
+            for ln in assessment.lines
+        )
+        if lines != assessment.lines:
+            ledger, due = lg.revise(ledger, cmd.month, _total(lines))  # refuses once in collection
+            assessment = assessment.model_copy(update={"lines": lines, "revision": due.revision})
+            publish_assessment(assessment, due, fx)
+            if due.settled:
+                fan_out_credits(assessment, due, fx)
+    if e.last_assessed == cmd.month:  # the latest assessed month's wages carry forward
+        roster = {
+            p: entry.model_copy(update={"wage": new[p]}) if p in new else entry
+            for p, entry in e.roster.items()
+        }
+        e = e.model_copy(update={"roster": roster})
+    fx.event(
+        cmd.employer,
+        cc.WagesDeclared(
+            employer=cmd.employer, month=cmd.month, declared=len(new), corrected=corrected
+        ),
+    )
+    return e, sheet, assessment, ledger, fx
+
+
+def _relined(line: PersonLine, wage: Decimal, rates: Rates, risk: int) -> PersonLine:
+    base = rates.base(wage)
+    return PersonLine(
+        person=line.person, wage=wage, base=base, parts=rates.employee_parts(base, risk)
+    )
+
+
+def _total(lines: tuple[PersonLine, ...]) -> Decimal:
+    return sum((ln.employer_part + ln.employee_part for ln in lines), ZERO)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collections
+
+
+def book_employer_collection(
+    assessment: EmployerAssessment | None,
+    ledger: Ledger | None,
+    msg: cc.EmployerContributionsCollected,
+    bureau_code: str,
+    booked_on: date,
+) -> tuple[Ledger, Effects]:
+    """A bureau's report of what an employer paid for a month."""
+    due = ledger.due(msg.month) if ledger is not None else None
+    if assessment is None or ledger is None or due is None:
+        raise Refusal(
+            R.UNKNOWN_ASSESSMENT, f"no assessment for employer {msg.employer} in {msg.month}"
+        )
+    if due.bureau != bureau_code:
+        raise Refusal(
+            R.WRONG_BUREAU,
+            f"{due.assessment_id} ({due.region}) is collected by {due.bureau}, not {bureau_code}",
+        )
+    if msg.persons is not None:
+        assessed = {ln.person for ln in assessment.lines}
+        named = [x.person for x in msg.persons]
+        stray = [p for p in named if p not in assessed]
+        reported = sum((x.amount for x in msg.persons), ZERO)
+        if stray or reported != msg.amount or len(set(named)) != len(named):
+            raise Refusal(
+                R.BREAKDOWN_MISMATCH,
+                f"per-person amounts add up to {reported} for {msg.amount}"
+                + (f"; not assessed: {', '.join(stray[:3])}" if stray else ""),
+            )
+    booking = lg.book(ledger, msg.month, msg.collection_id, msg.amount, bureau_code, booked_on)
+    fx = Effects()
+    if booking.outcome is None:
+        return ledger, fx
+    kind = cc.PayerKind.EMPLOYER
+    fx.event(msg.employer, payment_booked(booking, kind, msg.employer))
+    fx.events += [(msg.employer, ev) for ev in booking_events(booking, kind, msg.employer)]
+    if booking.newly_settled:
+        fan_out_credits(assessment, booking.due, fx)
+    return booking.ledger, fx

@@ -1,0 +1,266 @@
+"""The service's state: persons, employers, assessments, ledgers, the region directory and clock.
+
+Keys and who writes them (the runtime checks versions, so a key written by two subscriptions is
+safe; it only retries):
+  person:<ref>                 PersonFile        enrollment, work (credits, checks), collections,
+                                                 commands (advances)
+  employer:<code>              EmployerFile      enrollment (roster), work (assessment, leave)
+  wages:<code>:<YYYY-MM>       WageSheet         commands (declarations)
+  assessment:<code>:<YYYY-MM>  EmployerAssessment work (issue), commands (revision)
+  ledger:<code>                Ledger            work (issue, overdue), collections, commands
+  directory:<region>:<shard>   Directory         work only
+  clock:<region>               RegionClock       commands (period close)
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from shebao_common.runtime import Entity, StateModel
+from shebao_contracts.enrollment import Basis, Insurance, Scheme
+
+from . import periods
+from .ledger import Ledger
+from .rates import ZERO, Part
+
+PayerKind = Literal["monthly", "yearly"]
+
+PENSION_SCHEMES = frozenset(
+    {Scheme.EMPLOYEE_PENSION, Scheme.RESIDENT_PENSION, Scheme.LAND_EXPROPRIATED_PENSION}
+)
+RESIDENT_SCHEMES = frozenset({Scheme.RESIDENT_PENSION, Scheme.RESIDENT_MEDICAL})
+FLEXIBLE_SCHEMES = frozenset(
+    {Scheme.EMPLOYEE_PENSION, Scheme.EMPLOYEE_MEDICAL, Scheme.UNEMPLOYMENT, Scheme.MATERNITY}
+)
+ENROLLED_INSURANCES = frozenset({Insurance.PENSION, Insurance.MEDICAL})
+"""A live pension or medical membership makes a person 'enrolled' for the interruption rule."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Persons
+
+
+class Obligation(StateModel):
+    """A membership as enrollment reported it: what the person may owe, where, since when."""
+
+    scheme: Scheme
+    region: str
+    basis: Basis
+    active: bool
+    since: date
+    first_enrolled: date
+    employer: str | None = None
+    declared_base: Decimal | None = None
+    yearly_tier: int | None = None
+
+
+class Job(StateModel):
+    employer: str
+    region: str
+    since: date
+
+
+class Interruption(StateModel):
+    region: str
+    since: str
+    """The first uncredited month."""
+    opened_at: str
+    """The last judged month when it opened."""
+
+
+class Advanced(StateModel):
+    """A pension period someone else paid for the person, to be recovered."""
+
+    advance_id: str
+    amount: Decimal
+    part: Part
+
+
+class TransferRecord(StateModel):
+    transfer_id: str
+    on: date
+    from_region: str
+    to_region: str
+    total: Decimal
+
+
+class PersonFile(StateModel):
+    ref: str
+    birth_date: date | None = None
+    deceased_on: date | None = None
+    obligations: dict[Scheme, Obligation] = {}
+    job: Job | None = None
+    obligated_through: str | None = None
+    """The last month a past employment was owed for (judging someone who stopped paying)."""
+    tiers: dict[int, int] = {}
+    """Resident pension tier chosen per year."""
+
+    credited: dict[Insurance, tuple[str, ...]] = {}
+    """Credited months per insurance, sorted."""
+    pension_account: Decimal = ZERO
+    medical_account: Decimal = ZERO
+    pension_bases_since_1998: Decimal = ZERO
+    """Sum of the employee pension bases of credited months from 1998 (the transfer's 12%)."""
+    last_credited: str | None = None
+
+    judged_through: str | None = None
+    interruption: Interruption | None = None
+    watch: str | None = None
+    """The close at which a check is scheduled in the directory, if any."""
+
+    payer: PayerKind | None = None
+    payer_region: str | None = None
+    ledger: Ledger = Ledger()
+    """Periods the person pays alone (flexible months, resident years)."""
+    assessed: dict[str, tuple[Part, ...]] = {}
+    """The parts of those periods' assessments, until credited."""
+
+    advances: dict[str, Advanced] = {}
+    advance_ids: tuple[str, ...] = ()
+    advance_outstanding: Decimal = ZERO
+    transfers: tuple[TransferRecord, ...] = ()
+
+    # derived ---------------------------------------------------------------------------------
+
+    def months(self, insurance: Insurance) -> tuple[str, ...]:
+        return self.credited.get(insurance, ())
+
+    def live(self) -> list[Obligation]:
+        """Memberships that make the person 'enrolled' (pension, medical; active or not)."""
+        return [o for o in self.obligations.values() if o.scheme.insurance in ENROLLED_INSURANCES]
+
+    @property
+    def enrolled_from(self) -> str | None:
+        starts = [o.first_enrolled for o in self.live()]
+        return periods.of(min(starts)) if starts else None
+
+    @property
+    def home_region(self) -> str | None:
+        live = sorted(self.live(), key=lambda o: (not o.active, o.scheme.value))
+        return live[0].region if live else None
+
+    @property
+    def paying(self) -> bool:
+        """Someone assesses this person every period: an employer or the person."""
+        return self.deceased_on is None and (self.job is not None or self.payer is not None)
+
+    @property
+    def pension_years_before(self) -> int:
+        return len(self.months(Insurance.PENSION)) // 12
+
+
+PERSON = Entity("person", PersonFile)
+
+
+# ---------------------------------------------------------------------------------------------
+# Employers
+
+
+class RosterEntry(StateModel):
+    since: date
+    until: date | None = None
+    wage: Decimal
+    """The most recent wage: enrollment's, then each assessed declaration's."""
+
+    def owed(self, month: str) -> bool:
+        """Employed on the month's last day: that employer owes the month."""
+        last = periods.last_day(month)
+        return self.since <= last and (self.until is None or self.until >= last)
+
+
+class EmployerFile(StateModel):
+    code: str
+    region: str
+    risk_class: int
+    name: str | None = None
+    registered_on: date | None = None
+    roster: dict[str, RosterEntry] = {}
+    last_assessed: str | None = None
+
+
+class WageSheet(StateModel):
+    """An employer's declared wages for one month, latest line per person."""
+
+    wages: dict[str, Decimal] = {}
+
+
+class PersonLine(StateModel):
+    person: str
+    wage: Decimal
+    base: Decimal
+    parts: tuple[Part, ...]
+
+    @property
+    def employer_part(self) -> Decimal:
+        return sum((p.employer_part for p in self.parts), ZERO)
+
+    @property
+    def employee_part(self) -> Decimal:
+        return sum((p.employee_part for p in self.parts), ZERO)
+
+
+class EmployerAssessment(StateModel):
+    employer: str
+    month: str
+    region: str
+    bureau: str
+    risk_class: int
+    revision: int = 1
+    lines: tuple[PersonLine, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((ln.employer_part + ln.employee_part for ln in self.lines), ZERO)
+
+    def line(self, person: str) -> PersonLine | None:
+        return next((ln for ln in self.lines if ln.person == person), None)
+
+
+EMPLOYER = Entity("employer", EmployerFile)
+WAGES = Entity("wages", WageSheet)
+ASSESSMENT = Entity("assessment", EmployerAssessment)
+LEDGER = Entity("ledger", Ledger)
+
+
+def employer_assessment_id(employer: str, month: str) -> str:
+    """Readable, unique and derived: the same assessment always has the same id."""
+    return f"E-{employer}-{month}"
+
+
+def person_assessment_id(person: str, period: str) -> str:
+    return f"P-{person}-{period}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions
+
+
+class PayerEntry(StateModel):
+    kind: PayerKind
+    assessed_year: int | None = None
+    """Yearly payers: the last year whose assessment was issued."""
+
+
+class Directory(StateModel):
+    """One shard of a region's directory: who the closes of that region must reach."""
+
+    employers: tuple[str, ...] = ()
+    payers: dict[str, PayerEntry] = {}
+    watches: dict[str, str] = {}
+    """person -> the close at which to check whether the person is interrupted."""
+
+
+def shard_of(identity: str, shards: int) -> int:
+    """A stable shard for an employer code or person reference (never Python's hash())."""
+    return zlib.crc32(identity.encode()) % shards
+
+
+class RegionClock(StateModel):
+    last_closed: str | None = None
+
+
+DIRECTORY = Entity("directory", Directory)
+CLOCK = Entity("clock", RegionClock)

@@ -1,0 +1,672 @@
+"""A person's side: obligations from enrollment, credits, accounts, interruption, transfer.
+
+Interruption (断保). A month's contribution is due by the next close of the region (a resident's
+year by the first close of the next year). At a close of month C the person is judged through
+J = C - 1 (a yearly payer through December of the previous year). The person is interrupted when
+the months from the last credited month (or from enrolment) up to J number at least N (the
+`contributions.interruption_months` parameter): no credited month for N consecutive months. It
+closes when a credit brings that count below N: the arrears were paid, the person resumed paying
+(a later month credited), or a fund advanced the missing months.
+
+Nobody sweeps every person at every close. A person is judged when something reaches him at a
+close: his own assessment (paying alone), his employer's assessment when the employer has not
+settled N months in a row, or a watch set in the region's directory when he stopped paying (a job
+ended): the watch fires at the first close at which he could be interrupted and, if he is not
+yet (a late credit), is set again for the next such close.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.envelope import Message
+from shebao_contracts.types import money
+
+from . import ledger as lg
+from . import periods
+from .effects import Effects
+from .env import Env
+from .ledger import Refusal
+from .model import (
+    RESIDENT_SCHEMES,
+    Advanced,
+    Interruption,
+    Job,
+    Obligation,
+    PayerKind,
+    PersonFile,
+    TransferRecord,
+    person_assessment_id,
+    shard_of,
+)
+from .rates import ZERO, Part, Rates, ResidentRates, TransferRates, bureau, interruption_months
+
+Source = Literal["employer", "person", "advance"]
+R = cc.Rejection
+
+
+# ---------------------------------------------------------------------------------------------
+# Obligations from enrollment events
+
+
+def apply_enrollment(
+    person: PersonFile | None, event: Message, env: Env
+) -> tuple[PersonFile, Effects]:
+    """Follow one enrollment event about a person; keep the region directory in step."""
+    ref: str = getattr(event, "person")  # noqa: B009 - every person event has one
+    before = person or PersonFile(ref=ref)
+    p = before
+    fx = Effects()
+    match event:
+        case ce.PersonRegistered():
+            p = p.model_copy(update={"birth_date": event.birth_date})
+        case ce.MembershipStarted():
+            tiers = dict(p.tiers)
+            if event.yearly_tier is not None:
+                tiers.setdefault(event.since.year, event.yearly_tier)
+            obligation = Obligation(
+                scheme=event.scheme,
+                region=event.region,
+                basis=event.basis,
+                # a relationship transferred in for an employee starts suspended
+                active=getattr(event, "active", True),
+                since=event.since,
+                first_enrolled=event.first_enrolled,
+                employer=event.employer,
+                declared_base=event.declared_base,
+                yearly_tier=event.yearly_tier,
+            )
+            p = _put(p, obligation).model_copy(
+                update={"tiers": tiers, "birth_date": p.birth_date or event.birth_date}
+            )
+        case ce.MembershipSuspended():
+            o = p.obligations.get(event.scheme)
+            if o is not None:
+                p = _put(p, o.model_copy(update={"active": False, "since": event.on}))
+        case ce.MembershipResumed() | ce.MembershipChanged():
+            o = p.obligations.get(event.scheme)
+            if o is not None:
+                update: dict[str, object] = {
+                    "basis": event.basis,
+                    "employer": event.employer,
+                    "declared_base": event.declared_base,
+                }
+                if isinstance(event, ce.MembershipResumed):
+                    update |= {"active": True, "since": event.on}
+                p = _put(p, o.model_copy(update=update))
+        case ce.MembershipEnded():
+            p = p.model_copy(
+                update={
+                    "obligations": {s: o for s, o in p.obligations.items() if s != event.scheme}
+                }
+            )
+        case ce.EmploymentStarted():
+            job = Job(employer=event.employer, region=event.region, since=event.start_date)
+            p = p.model_copy(update={"job": job})
+        case ce.EmploymentEnded():
+            through = periods.later(p.obligated_through, periods.obligated_through(event.end_date))
+            kept = p.job if p.job is not None and p.job.employer != event.employer else None
+            p = p.model_copy(update={"job": kept, "obligated_through": through})
+        case ce.ResidentPensionTierChosen():
+            p = p.model_copy(update={"tiers": {**p.tiers, event.year: event.yearly_tier}})
+        case ce.PersonTransferredOut():
+            p, moved = transfer_out(p, event, env)
+            fx.event(ref, moved)
+        case ce.PersonDeceased():
+            if p.job is not None:
+                fx.fan_out(
+                    p.job.employer,
+                    cc.RosterLeave(employer=p.job.employer, person=ref, on=event.on.isoformat()),
+                )
+            p = p.model_copy(update={"deceased_on": event.on, "job": None})
+        case _:
+            pass
+    p = _reconcile_directory(before, p, env, fx)
+    return p, fx
+
+
+def _put(p: PersonFile, o: Obligation) -> PersonFile:
+    return p.model_copy(update={"obligations": {**p.obligations, o.scheme: o}})
+
+
+def payer_of(p: PersonFile) -> tuple[PayerKind, str] | None:
+    """Who assesses the person: None while an employer does (or nobody does)."""
+    if p.deceased_on is not None or p.job is not None:
+        return None
+    active = sorted((o for o in p.obligations.values() if o.active), key=lambda o: o.scheme.value)
+    flexible = [o for o in active if o.basis == ce.Basis.FLEXIBLE]
+    if flexible:
+        return "monthly", flexible[0].region
+    resident = [o for o in active if o.scheme in RESIDENT_SCHEMES]
+    if resident:
+        return "yearly", resident[0].region
+    return None
+
+
+def _reconcile_directory(before: PersonFile, p: PersonFile, env: Env, fx: Effects) -> PersonFile:
+    now = payer_of(p)
+    was = (before.payer, before.payer_region) if before.payer and before.payer_region else None
+    if now != was:
+        shard = shard_of(p.ref, env.shards)
+        if was is not None and (now is None or now[1] != was[1]):
+            fx.fan_out(
+                f"{was[1]}:{shard}",
+                cc.DirectoryPayerSet(region=was[1], shard=shard, person=p.ref, kind=None),
+            )
+        if now is not None:
+            fx.fan_out(
+                f"{now[1]}:{shard}",
+                cc.DirectoryPayerSet(region=now[1], shard=shard, person=p.ref, kind=now[0]),
+            )
+        p = p.model_copy(
+            update={"payer": now[0] if now else None, "payer_region": now[1] if now else None}
+        )
+    return _schedule_watch(p, env, fx)
+
+
+def _schedule_watch(p: PersonFile, env: Env, fx: Effects) -> PersonFile:
+    """Someone enrolled whom nobody assesses is judged at the first close that could find him
+    interrupted."""
+    region = p.home_region
+    if (
+        p.paying
+        or p.deceased_on is not None
+        or p.interruption is not None
+        or p.watch is not None
+        or region is None
+        or p.enrolled_from is None
+    ):
+        return p
+    start = _streak_start(p)
+    close = periods.shift(start, interruption_months(env.policy, region, start) + 1)
+    shard = shard_of(p.ref, env.shards)
+    fx.fan_out(
+        f"{region}:{shard}",
+        cc.DirectoryWatchSet(region=region, shard=shard, person=p.ref, close=close),
+    )
+    return p.model_copy(update={"watch": close})
+
+
+def _streak_start(p: PersonFile) -> str:
+    """The last month not counted as uncredited: the last credited or owed-by-someone month."""
+    enrolled = p.enrolled_from
+    assert enrolled is not None
+    floor = periods.shift(enrolled, -1)
+    return periods.later(periods.later(p.last_credited, p.obligated_through), floor) or floor
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruption
+
+
+def judged_month(p: PersonFile, close: str) -> str:
+    """The last month whose payment window has closed at the close of `close`."""
+    if p.payer == "yearly":
+        return f"{periods.year(close) - 1:04d}-12"
+    return periods.shift(close, -1)
+
+
+def uncredited_streak(p: PersonFile, through: str) -> int:
+    """Months from the last credited month (or enrolment) up to `through`."""
+    enrolled = p.enrolled_from
+    if enrolled is None:
+        return 0
+    start = periods.later(p.last_credited, periods.shift(enrolled, -1))
+    assert start is not None
+    return max(periods.index(through) - periods.index(start), 0)
+
+
+def judge(
+    p: PersonFile, close: str, env: Env, *, from_watch: bool = False
+) -> tuple[PersonFile, Effects]:
+    """Judge the person at a region's close; open an interruption when N months are uncredited."""
+    fx = Effects()
+    if from_watch and p.watch is not None and p.watch <= close:
+        p = p.model_copy(update={"watch": None})
+    region = p.home_region
+    if p.deceased_on is not None or region is None:
+        return p, fx
+    through = periods.later(p.judged_through, judged_month(p, close))
+    assert through is not None
+    p = p.model_copy(update={"judged_through": through})
+    if p.interruption is None:
+        streak = uncredited_streak(p, through)
+        if streak >= interruption_months(env.policy, region, through):
+            since = periods.shift(through, 1 - streak)
+            p = p.model_copy(
+                update={"interruption": Interruption(region=region, since=since, opened_at=through)}
+            )
+            fx.event(
+                p.ref,
+                cc.InterruptionOpened(
+                    person=p.ref,
+                    region=region,
+                    since=since,
+                    judged_through=through,
+                    months_uncredited=streak,
+                ),
+            )
+    p = _schedule_watch(p, env, fx)
+    return p, fx
+
+
+# ---------------------------------------------------------------------------------------------
+# Credits
+
+
+def credit(
+    p: PersonFile,
+    period: str,
+    parts: tuple[Part, ...] | list[Part],
+    source: Source,
+    env: Env,
+    *,
+    region: str,
+    employer: str | None = None,
+    assessment_id: str | None = None,
+) -> tuple[PersonFile, Effects]:
+    """Count a settled period's months and credit the accounts, each insurance once per month.
+
+    A month already credited is not credited again, except that a regular payment of a month a
+    fund advanced recovers that advance: the account keeps the regular credit, the advance's
+    amount leaves the outstanding balance.
+    """
+    fx = Effects()
+    months = periods.months_of(period)
+    bases_since = TransferRates.of(env.policy, region, periods.start_of(period)).bases_since
+    credited = dict(p.credited)
+    pension, medical, bases = p.pension_account, p.medical_account, p.pension_bases_since_1998
+    advances, outstanding = dict(p.advances), p.advance_outstanding
+    lines: list[cc.CreditedInsurance] = []
+    for part in parts:
+        have = credited.get(part.insurance, ())
+        into, base_added = part.into_account, part.base
+        if set(months) <= set(have):
+            advanced = advances.get(period) if part.insurance == ce.Insurance.PENSION else None
+            if advanced is None or source == "advance":
+                continue  # credited before: a month counts once
+            del advances[period]
+            outstanding -= advanced.amount
+            into -= advanced.part.into_account
+            base_added -= advanced.part.base
+            fx.event(
+                p.ref,
+                cc.AdvanceRecovered(
+                    person=p.ref, period=period, amount=advanced.amount, outstanding=outstanding
+                ),
+            )
+        else:
+            credited[part.insurance] = tuple(sorted(set(have) | set(months)))
+        balance: Decimal | None = None
+        if part.insurance == ce.Insurance.PENSION:
+            pension += into
+            balance = pension
+            if part.scheme == ce.Scheme.EMPLOYEE_PENSION and period >= bases_since:
+                bases += base_added
+        elif part.insurance == ce.Insurance.MEDICAL:
+            medical += into
+            balance = medical
+        lines.append(
+            cc.CreditedInsurance(
+                insurance=part.insurance,
+                scheme=part.scheme,
+                base=part.base,
+                employer_part=part.employer_part,
+                employee_part=part.employee_part,
+                subsidy=part.subsidy,
+                into_account=into,
+                account_balance_after=balance,
+            )
+        )
+    if not lines:
+        return p, fx
+    before = p
+    p = p.model_copy(
+        update={
+            "credited": credited,
+            "pension_account": pension,
+            "medical_account": medical,
+            "pension_bases_since_1998": bases,
+            "advances": advances,
+            "advance_outstanding": outstanding,
+            "last_credited": periods.later(p.last_credited, periods.last_month(period)),
+        }
+    )
+    fx.event(
+        p.ref,
+        cc.ContributionCredited(
+            person=p.ref,
+            period=period,
+            months=len(months),
+            source=source,
+            employer=employer,
+            assessment_id=assessment_id,
+            insurances=lines,
+        ),
+    )
+    if before.interruption is not None and p.judged_through is not None:
+        n = interruption_months(env.policy, before.interruption.region, p.judged_through)
+        if uncredited_streak(p, p.judged_through) < n:
+            closed_by = (
+                cc.ClosedBy.ADVANCED
+                if source == "advance"
+                else cc.ClosedBy.ARREARS_PAID
+                if periods.last_month(period) <= p.judged_through
+                else cc.ClosedBy.RESUMED
+            )
+            fx.event(
+                p.ref,
+                cc.InterruptionClosed(
+                    person=p.ref,
+                    region=before.interruption.region,
+                    since=before.interruption.since,
+                    closed_by=closed_by,
+                    credited=period,
+                ),
+            )
+            p = p.model_copy(update={"interruption": None})
+    return p, fx
+
+
+# ---------------------------------------------------------------------------------------------
+# Persons who pay alone: flexible workers (monthly), residents (yearly)
+
+
+def assess_person(
+    p: PersonFile | None, region: str, month: str, env: Env
+) -> tuple[PersonFile | None, Effects]:
+    """At a region's close: book last period's arrears, judge, and assess what the person owes.
+
+    A flexible worker owes the month for each flexible membership active on its last day, on
+    the declared base clamped like a wage. A resident owes a year once, at the first close of
+    the year he is enrolled at: the year's tier (plus the subsidy, credited on payment) and the
+    resident medical premium.
+    """
+    fx = Effects()
+    if p is None or p.payer is None or p.payer_region != region or p.deceased_on is not None:
+        return p, fx
+    code = bureau(env.policy, region, month)
+    if code is None:
+        return p, fx
+    yearly = p.payer == "yearly"
+    period = str(periods.year(month)) if yearly else month
+    previous = str(periods.year(month) - 1) if yearly else periods.shift(month, -1)
+    ledger, late = lg.overdue(p.ledger, previous)
+    if late is not None:
+        fx.event(p.ref, arrears_booked(late, cc.PayerKind.PERSON, p.ref))
+    p = p.model_copy(update={"ledger": ledger})
+    p, judged = judge(p, month, env)
+    fx.extend(judged)
+    if p.ledger.due(period) is not None:
+        return p, fx
+    parts = (
+        _resident_parts(p, int(period), region, env) if yearly else _flexible_parts(p, month, env)
+    )
+    if not parts:
+        return p, fx
+    total = sum((x.payable for x in parts), ZERO)
+    aid = person_assessment_id(p.ref, period)
+    ledger, due = lg.issue(p.ledger, period, aid, region, code, total)
+    p = p.model_copy(update={"ledger": ledger, "assessed": {**p.assessed, period: parts}})
+    issued = _issued(aid, due, p.ref, parts)
+    fx.event(p.ref, issued)
+    fx.to_bureau(code, p.ref, issued)
+    if due.settled:  # the held credit covered it
+        p, credited = _settle(p, period, region, aid, env)
+        fx.extend(credited)
+    return p, fx
+
+
+def _flexible_parts(p: PersonFile, month: str, env: Env) -> tuple[Part, ...]:
+    last = periods.last_day(month)
+    owed = [
+        o
+        for o in p.obligations.values()
+        if o.active and o.basis == ce.Basis.FLEXIBLE and o.since <= last
+    ]
+    if not owed:
+        return ()
+    rates = Rates.of(env.policy, owed[0].region, month)
+    declared = next((o.declared_base for o in owed if o.declared_base is not None), None)
+    base = rates.base(declared if declared is not None else rates.floor)
+    return rates.flexible_parts(base, [o.scheme for o in owed])
+
+
+def _resident_parts(p: PersonFile, year: int, region: str, env: Env) -> tuple[Part, ...]:
+    rr = ResidentRates.of(env.policy, region, year)
+    end = date(year, 12, 31)
+    parts: list[Part] = []
+    pension = p.obligations.get(ce.Scheme.RESIDENT_PENSION)
+    if pension is not None and pension.active and pension.since <= end:
+        tier = p.tiers.get(year, pension.yearly_tier or min(rr.tiers))
+        parts.append(rr.pension_part(tier, p.pension_years_before))
+    medical = p.obligations.get(ce.Scheme.RESIDENT_MEDICAL)
+    if medical is not None and medical.active and medical.since <= end:
+        part = rr.medical_part()
+        if part is not None:
+            parts.append(part)
+    return tuple(parts)
+
+
+def _issued(aid: str, due: lg.Due, person: str, parts: tuple[Part, ...]) -> cc.AssessmentIssued:
+    return cc.AssessmentIssued(
+        assessment_id=aid,
+        revision=due.revision,
+        payer=cc.PayerKind.PERSON,
+        person=person,
+        region=due.region,
+        bureau=due.bureau,
+        period=due.period,
+        total=due.total,
+        credit_applied=due.credit_applied,
+        amount_due=due.amount_due,
+        by_insurance=[
+            cc.InsuranceAmounts(
+                insurance=x.insurance, employer_part=x.employer_part, employee_part=x.employee_part
+            )
+            for x in parts
+        ],
+        person_count=1,
+    )
+
+
+def _settle(
+    p: PersonFile, period: str, region: str, aid: str, env: Env
+) -> tuple[PersonFile, Effects]:
+    parts = p.assessed.get(period, ())
+    rest = {k: v for k, v in p.assessed.items() if k != period}
+    p = p.model_copy(update={"assessed": rest})
+    return credit(p, period, parts, "person", env, region=region, assessment_id=aid)
+
+
+def book_person_collection(
+    p: PersonFile | None,
+    msg: cc.PersonContributionsCollected,
+    bureau_code: str,
+    booked_on: date,
+    env: Env,
+) -> tuple[PersonFile, Effects]:
+    """A bureau's report of what a person paid for a month or a year."""
+    due = p.ledger.due(msg.period) if p is not None else None
+    if p is None or due is None:
+        raise Refusal(R.UNKNOWN_ASSESSMENT, f"no assessment for person {msg.person} {msg.period}")
+    if due.bureau != bureau_code:
+        raise Refusal(
+            R.WRONG_BUREAU, f"{due.assessment_id} is collected by {due.bureau}, not {bureau_code}"
+        )
+    booking = lg.book(p.ledger, msg.period, msg.collection_id, msg.amount, bureau_code, booked_on)
+    fx = Effects()
+    if booking.outcome is None:
+        return p, fx
+    p = p.model_copy(update={"ledger": booking.ledger})
+    fx.event(p.ref, payment_booked(booking, cc.PayerKind.PERSON, p.ref))
+    fx.events += [(p.ref, e) for e in booking_events(booking, cc.PayerKind.PERSON, p.ref)]
+    if booking.newly_settled:
+        p, credited = _settle(p, msg.period, due.region, due.assessment_id, env)
+        fx.extend(credited)
+    return p, fx
+
+
+# ---------------------------------------------------------------------------------------------
+# Ledger events shared with employers
+
+
+def _payer_fields(kind: cc.PayerKind, payer: str) -> dict[str, str]:
+    return {"employer": payer} if kind == cc.PayerKind.EMPLOYER else {"person": payer}
+
+
+def arrears_booked(due: lg.Due, kind: cc.PayerKind, payer: str) -> cc.ArrearsBooked:
+    return cc.ArrearsBooked(
+        payer=kind,
+        period=due.period,
+        amount_due=due.amount_due,
+        paid=due.paid,
+        arrears=due.arrears,
+        **_payer_fields(kind, payer),
+    )
+
+
+def payment_booked(b: lg.Booking, kind: cc.PayerKind, payer: str) -> cc.PaymentBooked:
+    assert b.payment is not None and b.outcome is not None
+    return cc.PaymentBooked(
+        assessment_id=b.due.assessment_id,
+        payer=kind,
+        period=b.due.period,
+        bureau=b.payment.bureau,
+        collection_id=b.payment.collection_id,
+        amount=b.payment.amount,
+        paid_total=b.due.paid,
+        amount_due=b.due.amount_due,
+        outcome=b.outcome,
+        **_payer_fields(kind, payer),
+    )
+
+
+def booking_events(b: lg.Booking, kind: cc.PayerKind, payer: str) -> list[Message]:
+    out: list[Message] = []
+    if b.outcome == cc.PaymentOutcome.UNDERPAID:
+        out.append(arrears_booked(b.due, kind, payer))
+    if b.arrears_cleared:
+        out.append(
+            cc.ArrearsCleared(
+                payer=kind, period=b.due.period, paid=b.due.paid, **_payer_fields(kind, payer)
+            )
+        )
+    if b.excess > ZERO:
+        out.append(
+            cc.OverpaymentHeld(
+                payer=kind,
+                period=b.due.period,
+                excess=b.excess,
+                credit_balance=b.ledger.credit,
+                **_payer_fields(kind, payer),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Advance now, recover later
+
+
+def advance(
+    p: PersonFile | None, cmd: cc.AdvanceContributions, env: Env
+) -> tuple[PersonFile, Effects]:
+    """A fund pays the interrupted person's missing pension periods now (see the contract)."""
+    if p is None:
+        raise Refusal(R.PERSON_NOT_KNOWN, f"no contributions file for {cmd.person}")
+    if cmd.advance_id in p.advance_ids:
+        raise Refusal(R.ADVANCE_ID_IN_USE, f"advance {cmd.advance_id} was recorded before")
+    gap = p.interruption
+    if gap is None or p.judged_through is None:
+        raise Refusal(R.NOT_INTERRUPTED, "the person is not interrupted")
+    have = set(p.months(ce.Insurance.PENSION))
+    missing = [m for m in periods.span(gap.since, p.judged_through) if m not in have]
+    todo: list[tuple[str, Part, Decimal]] = []
+    if p.obligations.get(ce.Scheme.RESIDENT_PENSION) is not None:
+        years = sorted({periods.year(m) for m in missing})
+        for y in years:
+            rr = ResidentRates.of(env.policy, gap.region, y)
+            part = rr.pension_part(min(rr.tiers), p.pension_years_before)
+            todo.append((str(y), part, part.employee_part))
+    elif p.obligations.get(ce.Scheme.EMPLOYEE_PENSION) is not None:
+        for m in missing:
+            rates = Rates.of(env.policy, gap.region, m)
+            part = rates.flexible_pension_part(rates.floor)
+            todo.append((m, part, part.payable))
+    if not todo:
+        raise Refusal(R.NOTHING_TO_ADVANCE, "no pension membership with missing months")
+    fx = Effects()
+    total = money(sum((amount for _, _, amount in todo), ZERO))
+    advances = dict(p.advances)
+    for period, part, amount in todo:
+        advances[period] = Advanced(advance_id=cmd.advance_id, amount=amount, part=part)
+    p = p.model_copy(
+        update={
+            "advances": advances,
+            "advance_ids": (*p.advance_ids, cmd.advance_id),
+            "advance_outstanding": p.advance_outstanding + total,
+        }
+    )
+    fx.event(
+        p.ref,
+        cc.ContributionsAdvanced(
+            person=p.ref,
+            advance_id=cmd.advance_id,
+            funded_by=cmd.funded_by,
+            periods=[period for period, _, _ in todo],
+            amount=total,
+            outstanding=p.advance_outstanding,
+        ),
+    )
+    for period, part, _ in todo:
+        p, credited = credit(p, period, [part], "advance", env, region=gap.region)
+        fx.extend(credited)
+    return p, fx
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfer out
+
+
+def transfer_out(
+    p: PersonFile, event: ce.PersonTransferredOut, env: Env
+) -> tuple[PersonFile, cc.TransferAmountComputed]:
+    """The whole personal account moves, plus for employee pension a pooled-fund share of the
+    contribution bases since 1998; the medical account moves with a medical relationship.
+
+    The accounts are the person's and follow him (this file is province-wide): the event is what
+    the funds of the two regions settle between them.
+    """
+    schemes = set(event.schemes)
+    rates = TransferRates.of(env.policy, event.from_region, event.on)
+    pension_moves = bool(schemes & {ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.RESIDENT_PENSION})
+    pension = p.pension_account if pension_moves else ZERO
+    bases = p.pension_bases_since_1998 if ce.Scheme.EMPLOYEE_PENSION in schemes else ZERO
+    pooled = money(bases * rates.pooled_share)
+    medical = p.medical_account if ce.Scheme.EMPLOYEE_MEDICAL in schemes else ZERO
+    total = pension + pooled + medical
+    record = TransferRecord(
+        transfer_id=event.transfer_id,
+        on=event.on,
+        from_region=event.from_region,
+        to_region=event.to_region,
+        total=total,
+    )
+    p = p.model_copy(update={"transfers": (*p.transfers, record)})
+    return p, cc.TransferAmountComputed(
+        person=p.ref,
+        transfer_id=event.transfer_id,
+        from_region=event.from_region,
+        to_region=event.to_region,
+        on=event.on.isoformat(),
+        pension_account=pension,
+        bases_since_1998=bases,
+        pooled_share=pooled,
+        medical_account=medical,
+        total=total,
+    )

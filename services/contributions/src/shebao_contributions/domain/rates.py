@@ -1,0 +1,294 @@
+"""The parameters in force for a region and a month, and the contribution arithmetic.
+
+Rounding (one rule everywhere): every amount is the exact product of a base and a rate (or
+rates) quantised ONCE to the fen, half up — per person, per insurance, per part. Totals are sums of
+quantised amounts and are never rounded again. The base itself is the wage (already in fen)
+clamped between the floor and the ceiling, which are quantised to the fen from the average wage.
+So a medical account credit is `money(base * employee_rate) + money(base * employer_rate *
+share)`, and an employer's total is the sum of its persons' quantised parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from shebao_common.policy import MissingParameter, Policy
+from shebao_common.runtime import StateModel
+from shebao_contracts.enrollment import Insurance, Scheme
+from shebao_contracts.types import money
+
+from . import periods
+
+ZERO = Decimal("0.00")
+
+
+class Part(StateModel):
+    """One insurance's contribution for one person and period, as assessed and as credited.
+
+    For a person who pays alone (flexible worker, resident) `employer_part` is the part an
+    employer would otherwise pay (for pension: the pooled part) and `employee_part` the rest;
+    the person pays both. `subsidy` is what the government adds (resident pension).
+    """
+
+    insurance: Insurance
+    scheme: Scheme
+    base: Decimal
+    employer_part: Decimal = ZERO
+    employee_part: Decimal = ZERO
+    subsidy: Decimal = ZERO
+    into_account: Decimal = ZERO
+
+    @property
+    def payable(self) -> Decimal:
+        return self.employer_part + self.employee_part
+
+
+def payable(parts: Iterable[Part]) -> Decimal:
+    return sum((p.payable for p in parts), ZERO)
+
+
+def _d(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Everything an assessment of one region and month needs, read once from the policy."""
+
+    region: str
+    month: str
+    average_wage: Decimal
+    floor: Decimal
+    ceiling: Decimal
+    pension_employer: Decimal
+    pension_employee: Decimal
+    pension_account: Decimal
+    flexible_pension: Decimal
+    flexible_pension_account: Decimal
+    medical_employer: Decimal
+    medical_employee: Decimal
+    medical_account_share: Decimal
+    unemployment_employer: Decimal
+    unemployment_employee: Decimal
+    work_injury_by_class: Mapping[str, Decimal]
+    maternity_employer: Decimal
+
+    @classmethod
+    def of(cls, policy: Policy, region: str, month: str) -> Rates:
+        on = periods.first_day(month)
+
+        def d(name: str) -> Decimal:
+            return policy.decimal(name, region, on)
+
+        average = d("wage.average_monthly")
+        return cls(
+            region=region,
+            month=month,
+            average_wage=average,
+            floor=money(average * d("contributions.base_floor_ratio")),
+            ceiling=money(average * d("contributions.base_ceiling_ratio")),
+            pension_employer=d("pension.employer_rate"),
+            pension_employee=d("pension.employee_rate"),
+            pension_account=d("pension.account_rate"),
+            flexible_pension=d("flexible.pension_rate"),
+            flexible_pension_account=d("flexible.pension_account_rate"),
+            medical_employer=d("medical.employer_rate"),
+            medical_employee=d("medical.employee_rate"),
+            medical_account_share=d("medical.account_share_of_employer"),
+            unemployment_employer=d("unemployment.employer_rate"),
+            unemployment_employee=d("unemployment.employee_rate"),
+            work_injury_by_class={
+                k: _d(v) for k, v in policy.table("work_injury.rate_by_class", region, on).items()
+            },
+            maternity_employer=d("maternity.employer_rate"),
+        )
+
+    # bases -------------------------------------------------------------------------------------
+
+    def base(self, wage: Decimal) -> Decimal:
+        """The contribution base: the wage clamped to [60%, 300%] of the average wage."""
+        return min(max(money(wage), self.floor), self.ceiling)
+
+    # employees ---------------------------------------------------------------------------------
+
+    def employee_parts(self, base: Decimal, risk_class: int) -> tuple[Part, ...]:
+        """The five employee insurances of one person on one base."""
+        return (
+            Part(
+                insurance=Insurance.PENSION,
+                scheme=Scheme.EMPLOYEE_PENSION,
+                base=base,
+                employer_part=money(base * self.pension_employer),
+                employee_part=money(base * self.pension_employee),
+                into_account=money(base * self.pension_account),
+            ),
+            self._medical(base),
+            self._unemployment(base),
+            Part(
+                insurance=Insurance.WORK_INJURY,
+                scheme=Scheme.WORK_INJURY,
+                base=base,
+                employer_part=money(base * self.work_injury_by_class[str(risk_class)]),
+            ),
+            self._maternity(base),
+        )
+
+    def _medical(self, base: Decimal) -> Part:
+        return Part(
+            insurance=Insurance.MEDICAL,
+            scheme=Scheme.EMPLOYEE_MEDICAL,
+            base=base,
+            employer_part=money(base * self.medical_employer),
+            employee_part=money(base * self.medical_employee),
+            into_account=money(base * self.medical_employee)
+            + money(base * self.medical_employer * self.medical_account_share),
+        )
+
+    def _unemployment(self, base: Decimal) -> Part:
+        return Part(
+            insurance=Insurance.UNEMPLOYMENT,
+            scheme=Scheme.UNEMPLOYMENT,
+            base=base,
+            employer_part=money(base * self.unemployment_employer),
+            employee_part=money(base * self.unemployment_employee),
+        )
+
+    def _maternity(self, base: Decimal) -> Part:
+        return Part(
+            insurance=Insurance.MATERNITY,
+            scheme=Scheme.MATERNITY,
+            base=base,
+            employer_part=money(base * self.maternity_employer),
+        )
+
+    # flexible workers --------------------------------------------------------------------------
+
+    def flexible_pension_part(self, base: Decimal) -> Part:
+        """20% of the base, 8% of it into the account; the rest is the pooled part."""
+        return Part(
+            insurance=Insurance.PENSION,
+            scheme=Scheme.EMPLOYEE_PENSION,
+            base=base,
+            employer_part=money(base * (self.flexible_pension - self.flexible_pension_account)),
+            employee_part=money(base * self.flexible_pension_account),
+            into_account=money(base * self.flexible_pension_account),
+        )
+
+    def flexible_parts(self, base: Decimal, schemes: Iterable[Scheme]) -> tuple[Part, ...]:
+        """A flexible worker pays alone: pension at the flexible rate, the other insurances he
+        joined at the employee schemes' employer and employee rates together."""
+        out: list[Part] = []
+        for scheme in sorted(set(schemes), key=_SCHEME_ORDER.index):
+            if scheme == Scheme.EMPLOYEE_PENSION:
+                out.append(self.flexible_pension_part(base))
+            elif scheme == Scheme.EMPLOYEE_MEDICAL:
+                out.append(self._medical(base))
+            elif scheme == Scheme.UNEMPLOYMENT:
+                out.append(self._unemployment(base))
+            elif scheme == Scheme.MATERNITY:
+                out.append(self._maternity(base))
+        return tuple(out)
+
+
+_SCHEME_ORDER = list(Scheme)
+
+
+# ---------------------------------------------------------------------------------------------
+# Residents (yearly)
+
+
+@dataclass(frozen=True)
+class ResidentRates:
+    year: int
+    tiers: tuple[int, ...]
+    subsidy_by_tier: Mapping[int, Decimal]
+    incentive_after_years: int
+    incentive_per_year: Decimal
+    medical_premium: Decimal | None
+
+    @classmethod
+    def of(cls, policy: Policy, region: str, year: int) -> ResidentRates:
+        on = date(year, 1, 1)
+        incentive = policy.table("resident_pension.long_contribution_incentive", region, on)
+        try:
+            premium: Decimal | None = policy.decimal("resident_medical.yearly_premium", region, on)
+        except MissingParameter:
+            premium = None
+        return cls(
+            year=year,
+            tiers=tuple(int(t) for t in policy.get("resident_pension.tiers", region, on)),
+            subsidy_by_tier={
+                int(k): _d(v)
+                for k, v in policy.table("resident_pension.subsidy_by_tier", region, on).items()
+            },
+            incentive_after_years=int(incentive["after_years"]),
+            incentive_per_year=_d(incentive["per_year"]),
+            medical_premium=premium,
+        )
+
+    def subsidy(self, tier: int) -> Decimal:
+        """The subsidy of the highest subsidy step not above the tier (30 from 100, 60 from 500)."""
+        steps = [t for t in self.subsidy_by_tier if t <= tier]
+        return money(self.subsidy_by_tier[max(steps)]) if steps else ZERO
+
+    def incentive(self, years_before: int) -> Decimal:
+        """The longer-contribution incentive for a year that is the (years_before + 1)-th."""
+        return (
+            money(self.incentive_per_year) if years_before >= self.incentive_after_years else ZERO
+        )
+
+    def pension_part(self, tier: int, years_before: int) -> Part:
+        subsidy = self.subsidy(tier) + self.incentive(years_before)
+        amount = money(tier)
+        return Part(
+            insurance=Insurance.PENSION,
+            scheme=Scheme.RESIDENT_PENSION,
+            base=amount,
+            employee_part=amount,
+            subsidy=subsidy,
+            into_account=amount + subsidy,
+        )
+
+    def medical_part(self) -> Part | None:
+        if self.medical_premium is None:
+            return None
+        premium = money(self.medical_premium)
+        return Part(
+            insurance=Insurance.MEDICAL,
+            scheme=Scheme.RESIDENT_MEDICAL,
+            base=premium,
+            employee_part=premium,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Other parameters
+
+
+def bureau(policy: Policy, region: str, month: str) -> str | None:
+    """The partner code of the tax bureau collecting for the region that month."""
+    try:
+        return str(policy.get("tax.bureau", region, periods.first_day(month)))
+    except MissingParameter:
+        return None
+
+
+def interruption_months(policy: Policy, region: str, month: str) -> int:
+    return int(policy.get("contributions.interruption_months", region, periods.first_day(month)))
+
+
+@dataclass(frozen=True)
+class TransferRates:
+    pooled_share: Decimal
+    bases_since: str
+
+    @classmethod
+    def of(cls, policy: Policy, region: str, on: date) -> TransferRates:
+        return cls(
+            pooled_share=policy.decimal("transfer.pooled_share", region, on),
+            bases_since=str(policy.get("transfer.bases_since", region, on)),
+        )

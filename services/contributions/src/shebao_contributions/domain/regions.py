@@ -1,0 +1,100 @@
+"""A region's clock and directory: what a period close must reach, and how it fans out.
+
+The close of a month is the region's "now": a scheduler sends it, the region's months close in
+order, each once. It fans out in two steps so that no handler touches more than one shard's
+worth of keys: close -> one AssessShard per directory shard -> one AssessEmployer per employer,
+one AssessPerson per person paying alone, one CheckInterruption per watch that is due.
+"""
+
+from __future__ import annotations
+
+from shebao_contracts import contributions as cc
+
+from . import periods
+from .effects import Effects
+from .env import Env
+from .ledger import Refusal
+from .model import Directory, PayerEntry, RegionClock
+from .rates import bureau
+
+R = cc.Rejection
+
+
+def close_period(
+    clock: RegionClock | None, cmd: cc.ClosePeriod, env: Env
+) -> tuple[RegionClock, Effects]:
+    last = clock.last_closed if clock is not None else None
+    if last is not None and cmd.month <= last:
+        raise Refusal(R.PERIOD_ALREADY_CLOSED, f"{cmd.region} closed {last} already")
+    if last is not None and cmd.month != periods.shift(last, 1):
+        raise Refusal(
+            R.PERIOD_OUT_OF_ORDER,
+            f"{cmd.region} closed {last}; {periods.shift(last, 1)} closes before {cmd.month}",
+        )
+    code = bureau(env.policy, cmd.region, cmd.month)
+    if code is None:
+        raise Refusal(R.NO_TAX_BUREAU, f"no tax bureau collects for {cmd.region} in {cmd.month}")
+    fx = Effects()
+    for shard in range(env.shards):
+        fx.fan_out(
+            f"{cmd.region}:{shard}",
+            cc.AssessShard(region=cmd.region, month=cmd.month, shard=shard),
+        )
+    fx.event(cmd.region, cc.PeriodClosed(region=cmd.region, month=cmd.month, bureau=code))
+    return RegionClock(last_closed=cmd.month), fx
+
+
+def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | None, Effects]:
+    fx = Effects()
+    if d is None:
+        return d, fx
+    for employer in d.employers:
+        fx.fan_out(
+            employer, cc.AssessEmployer(employer=employer, region=msg.region, month=msg.month)
+        )
+    year = periods.year(msg.month)
+    payers = dict(d.payers)
+    for person, entry in sorted(d.payers.items()):
+        if entry.kind == "yearly":
+            if entry.assessed_year is not None and entry.assessed_year >= year:
+                continue
+            payers[person] = entry.model_copy(update={"assessed_year": year})
+        fx.fan_out(person, cc.AssessPerson(person=person, region=msg.region, month=msg.month))
+    watches = {}
+    for person, close in sorted(d.watches.items()):
+        if close <= msg.month:
+            fx.fan_out(
+                person, cc.CheckInterruption(person=person, region=msg.region, month=msg.month)
+            )
+        else:
+            watches[person] = close
+    return d.model_copy(update={"payers": payers, "watches": watches}), fx
+
+
+def add_employer(d: Directory | None, msg: cc.DirectoryEmployerAdded) -> Directory:
+    d = d or Directory()
+    if msg.employer in d.employers:
+        return d
+    return d.model_copy(update={"employers": tuple(sorted((*d.employers, msg.employer)))})
+
+
+def set_payer(d: Directory | None, msg: cc.DirectoryPayerSet) -> Directory:
+    d = d or Directory()
+    payers = dict(d.payers)
+    if msg.kind is None:
+        payers.pop(msg.person, None)
+    else:
+        held = payers.get(msg.person)
+        if held is None or held.kind != msg.kind:
+            payers[msg.person] = PayerEntry(kind=msg.kind)
+    return d.model_copy(update={"payers": payers})
+
+
+def set_watch(d: Directory | None, msg: cc.DirectoryWatchSet) -> Directory:
+    d = d or Directory()
+    watches = dict(d.watches)
+    if msg.close is None:
+        watches.pop(msg.person, None)
+    else:
+        watches[msg.person] = msg.close
+    return d.model_copy(update={"watches": watches})

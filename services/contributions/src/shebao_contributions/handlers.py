@@ -1,0 +1,416 @@
+"""The handler tables, one per subscription: each message to its rule, with its keys declared.
+
+Handlers translate: state in, rule called, the rule's effects turned into state writes and emits
+(events, the service's own fan-out, the bureau's assessments topic). A refusal of a command is a
+CommandRejected keyed by the command id; a refused bureau report goes back to the bureau on its
+assessments topic as a CollectionRejected (and to the events topic), keyed by the collection id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from shebao_common.runtime import (
+    Context,
+    Decision,
+    Emit,
+    HandlerTable,
+    RejectedRecord,
+    State,
+    StateKey,
+)
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.envelope import Message
+
+from .domain import employers, persons, regions
+from .domain.effects import Effects
+from .domain.env import Env
+from .domain.ledger import Ledger, Refusal
+from .domain.model import (
+    ASSESSMENT,
+    CLOCK,
+    DIRECTORY,
+    EMPLOYER,
+    LEDGER,
+    PERSON,
+    WAGES,
+    EmployerAssessment,
+    EmployerFile,
+    PersonFile,
+    WageSheet,
+)
+from .domain.rates import Part
+
+enrollment_handlers = HandlerTable()
+command_handlers = HandlerTable()
+work_handlers = HandlerTable()
+collection_handlers = HandlerTable()
+
+
+def _env(ctx: Context) -> Env:
+    env = ctx.policy
+    assert isinstance(env, Env)
+    return env
+
+
+def _effects(d: Decision, fx: Effects) -> Decision:
+    for key, message in fx.events:
+        d.emit(cc.EVENTS, key, message)
+    for key, message in fx.work:
+        d.emit(cc.WORK, key, message)
+    for code, key, message in fx.bureau:
+        d.emit(cc.ASSESSMENTS.named(code=code), key, message)
+    return d
+
+
+def _person(m: Any, ctx: Context) -> list[StateKey[Any]]:
+    return [PERSON.key(m.person)]
+
+
+EmployerMonthKeys = tuple[
+    StateKey[EmployerFile], StateKey[WageSheet], StateKey[EmployerAssessment], StateKey[Ledger]
+]
+
+
+def _employer_month_keys(employer: str, month: str) -> EmployerMonthKeys:
+    return (
+        EMPLOYER.key(employer),
+        WAGES.key(employer, month),
+        ASSESSMENT.key(employer, month),
+        LEDGER.key(employer),
+    )
+
+
+def _employer_month(m: Any, ctx: Context) -> list[StateKey[Any]]:
+    return list(_employer_month_keys(m.employer, m.month))
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.enrollment.events.v1
+
+
+_PERSON_EVENTS: tuple[type[Message], ...] = (
+    ce.PersonRegistered,
+    ce.MembershipStarted,
+    ce.MembershipSuspended,
+    ce.MembershipResumed,
+    ce.MembershipChanged,
+    ce.MembershipEnded,
+    ce.ResidentPensionTierChosen,
+    ce.PersonTransferredOut,
+    ce.PersonDeceased,
+)
+
+
+def _follow_person(state: State, event: Message, ctx: Context) -> Decision:
+    key = PERSON.key(event.person)  # type: ignore[attr-defined]
+    p, fx = persons.apply_enrollment(state.get(key), event, _env(ctx))
+    return _effects(Decision().put(key, p), fx)
+
+
+for _event in _PERSON_EVENTS:
+    enrollment_handlers.on(_event, needs=_person)(_follow_person)
+
+
+@enrollment_handlers.on(ce.EmployerRegistered, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context) -> Decision:
+    key = EMPLOYER.key(event.employer)
+    e, fx = employers.apply_enrollment(state.get(key), event, _env(ctx))
+    d = Decision()
+    if e is not None:
+        d.put(key, e)
+    return _effects(d, fx)
+
+
+def _person_and_employer(m: Any, ctx: Context) -> list[StateKey[Any]]:
+    return [PERSON.key(m.person), EMPLOYER.key(m.employer)]
+
+
+def _employment(state: State, event: Message, ctx: Context) -> Decision:
+    env = _env(ctx)
+    pkey, ekey = PERSON.key(event.person), EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
+    p, pfx = persons.apply_enrollment(state.get(pkey), event, env)
+    e, efx = employers.apply_enrollment(state.get(ekey), event, env)
+    d = Decision().put(pkey, p)
+    if e is not None:
+        d.put(ekey, e)
+    pfx.extend(efx)
+    return _effects(d, pfx)
+
+
+enrollment_handlers.on(ce.EmploymentStarted, needs=_person_and_employer)(_employment)
+enrollment_handlers.on(ce.EmploymentEnded, needs=_person_and_employer)(_employment)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.contributions.commands.v1
+
+
+def command_rejected(ctx: Context, cmd: Message, refusal: Refusal) -> Decision:
+    return Decision().emit(
+        cc.EVENTS,
+        ctx.event_id,
+        cc.CommandRejected(
+            command_id=ctx.event_id,
+            command_type=cmd.TYPE,
+            reason=refusal.reason.value,
+            detail=refusal.detail,
+            employer=getattr(cmd, "employer", None),
+            person=getattr(cmd, "person", None),
+            region=getattr(cmd, "region", None),
+        ),
+    )
+
+
+def reject_invalid_command(r: RejectedRecord) -> Emit | None:
+    """A command that could not be read: answered by name, keyed by its command id."""
+    command_id = r.envelope.id if r.envelope is not None else r.event_id
+    return Emit(
+        cc.EVENTS.name,
+        command_id,
+        cc.CommandRejected(
+            command_id=command_id,
+            command_type=r.envelope.type if r.envelope is not None else "",
+            reason=r.reason,
+            detail=r.detail,
+        ),
+    )
+
+
+def _refusable(ctx: Context, cmd: Message, decide: Callable[[], Decision]) -> Decision:
+    try:
+        return decide()
+    except Refusal as refusal:
+        return command_rejected(ctx, cmd, refusal)
+
+
+@command_handlers.on(cc.DeclareWages, needs=_employer_month)
+def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context) -> Decision:
+    keys = _employer_month_keys(cmd.employer, cmd.month)
+
+    def decide() -> Decision:
+        e, sheet, assessment, ledger, fx = employers.declare_wages(
+            state.get(keys[0]),
+            state.get(keys[1]),
+            state.get(keys[2]),
+            state.get(keys[3]),
+            cmd,
+            _env(ctx),
+        )
+        d = Decision().put(keys[0], e).put(keys[1], sheet)
+        if assessment is not None:
+            d.put(keys[2], assessment)
+        if ledger is not None:
+            d.put(keys[3], ledger)
+        return _effects(d, fx)
+
+    return _refusable(ctx, cmd, decide)
+
+
+@command_handlers.on(cc.ClosePeriod, needs=lambda m, ctx: [CLOCK.key(m.region)])
+def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context) -> Decision:
+    key = CLOCK.key(cmd.region)
+
+    def decide() -> Decision:
+        clock, fx = regions.close_period(state.get(key), cmd, _env(ctx))
+        return _effects(Decision().put(key, clock), fx)
+
+    return _refusable(ctx, cmd, decide)
+
+
+@command_handlers.on(cc.AdvanceContributions, needs=_person)
+def advance_contributions(state: State, cmd: cc.AdvanceContributions, ctx: Context) -> Decision:
+    key = PERSON.key(cmd.person)
+
+    def decide() -> Decision:
+        p, fx = persons.advance(state.get(key), cmd, _env(ctx))
+        return _effects(Decision().put(key, p), fx)
+
+    return _refusable(ctx, cmd, decide)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.contributions.work.v1 (the service's own fan-out)
+
+
+def _shard(m: Any, ctx: Context) -> list[StateKey[Any]]:
+    return [DIRECTORY.key(m.region, str(m.shard))]
+
+
+@work_handlers.on(cc.AssessShard, needs=_shard)
+def assess_shard(state: State, msg: cc.AssessShard, ctx: Context) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    directory, fx = regions.assess_shard(state.get(key), msg)
+    d = Decision()
+    if directory is not None:
+        d.put(key, directory)
+    return _effects(d, fx)
+
+
+@work_handlers.on(cc.AssessEmployer, needs=_employer_month)
+def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context) -> Decision:
+    keys = _employer_month_keys(msg.employer, msg.month)
+    e, assessment, ledger, fx = employers.assess_employer(
+        state.get(keys[0]),
+        state.get(keys[1]),
+        state.get(keys[2]),
+        state.get(keys[3]),
+        msg.region,
+        msg.month,
+        _env(ctx),
+    )
+    d = Decision()
+    if e is not None:
+        d.put(keys[0], e)
+    if assessment is not None:
+        d.put(keys[2], assessment)
+    if ledger is not None:
+        d.put(keys[3], ledger)
+    return _effects(d, fx)
+
+
+@work_handlers.on(cc.AssessPerson, needs=_person)
+def assess_person(state: State, msg: cc.AssessPerson, ctx: Context) -> Decision:
+    key = PERSON.key(msg.person)
+    p, fx = persons.assess_person(state.get(key), msg.region, msg.month, _env(ctx))
+    d = Decision()
+    if p is not None:
+        d.put(key, p)
+    return _effects(d, fx)
+
+
+@work_handlers.on(cc.CreditPerson, needs=_person)
+def credit_person(state: State, msg: cc.CreditPerson, ctx: Context) -> Decision:
+    key = PERSON.key(msg.person)
+    p = state.get(key) or PersonFile(ref=msg.person)
+    parts = [Part.model_validate(x.model_dump()) for x in msg.insurances]
+    p, fx = persons.credit(
+        p,
+        msg.period,
+        parts,
+        "employer",
+        _env(ctx),
+        region=msg.region,
+        employer=msg.employer,
+        assessment_id=msg.assessment_id,
+    )
+    return _effects(Decision().put(key, p), fx)
+
+
+@work_handlers.on(cc.CheckInterruption, needs=_person)
+def check_interruption(state: State, msg: cc.CheckInterruption, ctx: Context) -> Decision:
+    key = PERSON.key(msg.person)
+    p = state.get(key)
+    if p is None:
+        return Decision()
+    p, fx = persons.judge(p, msg.month, _env(ctx), from_watch=True)
+    return _effects(Decision().put(key, p), fx)
+
+
+@work_handlers.on(cc.DirectoryEmployerAdded, needs=_shard)
+def directory_employer(state: State, msg: cc.DirectoryEmployerAdded, ctx: Context) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    return Decision().put(key, regions.add_employer(state.get(key), msg))
+
+
+@work_handlers.on(cc.DirectoryPayerSet, needs=_shard)
+def directory_payer(state: State, msg: cc.DirectoryPayerSet, ctx: Context) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    return Decision().put(key, regions.set_payer(state.get(key), msg))
+
+
+@work_handlers.on(cc.DirectoryWatchSet, needs=_shard)
+def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    return Decision().put(key, regions.set_watch(state.get(key), msg))
+
+
+@work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context) -> Decision:
+    key = EMPLOYER.key(msg.employer)
+    e = state.get(key)
+    if e is None:
+        return Decision()
+    return Decision().put(key, employers.leave(e, msg.person, date.fromisoformat(msg.on)))
+
+
+# ---------------------------------------------------------------------------------------------
+# partner.tax.<code>.collections.v1
+
+
+def _bureau(ctx: Context) -> str:
+    return ctx.topic_fields["code"]
+
+
+def collection_rejected(
+    ctx: Context, msg: Message, refusal: Refusal, *, employer: str | None = None
+) -> Decision:
+    code = _bureau(ctx)
+    rejection = cc.CollectionRejected(
+        bureau=code,
+        reason=refusal.reason.value,
+        detail=refusal.detail,
+        collection_id=getattr(msg, "collection_id", None),
+        employer=getattr(msg, "employer", None),
+        person=getattr(msg, "person", None),
+        period=getattr(msg, "month", None) or getattr(msg, "period", None),
+        partition=ctx.partition,
+        offset=ctx.offset,
+    )
+    key = rejection.collection_id or f"{ctx.partition}/{ctx.offset}"
+    return (
+        Decision()
+        .emit(cc.ASSESSMENTS.named(code=code), key, rejection)
+        .emit(cc.EVENTS, key, rejection)
+    )
+
+
+def reject_invalid_collection(r: RejectedRecord) -> Emit | None:
+    """A bureau record the runtime could not read (malformed JSON, schema, money format...):
+    the bureau hears it by name on its own assessments topic."""
+    code = r.topic_fields.get("code")
+    if code is None:
+        return None
+    return Emit(
+        cc.ASSESSMENTS.named(code=code),
+        r.key or f"{r.partition}/{r.offset}",
+        cc.CollectionRejected(
+            bureau=code,
+            reason=r.reason,
+            detail=r.detail,
+            partition=r.partition,
+            offset=r.offset,
+        ),
+    )
+
+
+@collection_handlers.on(
+    cc.EmployerContributionsCollected,
+    needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month), LEDGER.key(m.employer)],
+)
+def employer_collected(
+    state: State, msg: cc.EmployerContributionsCollected, ctx: Context
+) -> Decision:
+    akey, lkey = ASSESSMENT.key(msg.employer, msg.month), LEDGER.key(msg.employer)
+    try:
+        ledger, fx = employers.book_employer_collection(
+            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time.date()
+        )
+    except Refusal as refusal:
+        return collection_rejected(ctx, msg, refusal)
+    return _effects(Decision().put(lkey, ledger), fx)
+
+
+@collection_handlers.on(cc.PersonContributionsCollected, needs=_person)
+def person_collected(state: State, msg: cc.PersonContributionsCollected, ctx: Context) -> Decision:
+    key = PERSON.key(msg.person)
+    try:
+        p, fx = persons.book_person_collection(
+            state.get(key), msg, _bureau(ctx), ctx.time.date(), _env(ctx)
+        )
+    except Refusal as refusal:
+        return collection_rejected(ctx, msg, refusal)
+    return _effects(Decision().put(key, p), fx)

@@ -1,0 +1,87 @@
+"""Composition root of the contributions service: four subscriptions, one runtime.
+
+- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters, transfers);
+- `commands`: wage declarations, period closes, advances;
+- `work`: the service's own fan-out (shards, employers, persons, credits, directory);
+- `collections`: every tax bureau's partner.tax.<code>.collections.v1, by topic pattern, so a new
+  bureau needs no deployment. Record identity there is topic/partition/offset (a bureau's ids are
+  not trusted to be unique); a resent collection is recognised by its collection id instead.
+"""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from pydantic_settings import SettingsConfigDict
+
+from shebao_common.policy import Policy
+from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.settings import ServiceSettings
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.catalog import all_topics
+
+from .domain.env import Env
+from .handlers import (
+    collection_handlers,
+    command_handlers,
+    enrollment_handlers,
+    reject_invalid_collection,
+    reject_invalid_command,
+    work_handlers,
+)
+from .readside import ReadSide
+
+SERVICE = "contributions"
+
+
+class ContributionsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHEBAO_CONTRIBUTIONS_", extra="ignore", frozen=True
+    )
+
+    command_id_ttl_days: int = 90
+    """How long a command id is remembered: a resend within it is harmless."""
+
+
+def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRuntime:
+    settings = settings or ContributionsSettings()
+    read = ReadSide()
+    return ServiceRuntime(
+        name=SERVICE,
+        settings=settings,
+        registry=all_topics(),
+        subscriptions=[
+            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
+            Subscription(
+                "commands",
+                (cc.COMMANDS,),
+                command_handlers,
+                reject=reject_invalid_command,
+                dedupe_ttl=settings.command_id_ttl_days * 86400,
+            ),
+            Subscription("work", (cc.WORK,), work_handlers),
+            Subscription(
+                "collections",
+                (cc.COLLECTIONS,),
+                collection_handlers,
+                trust_event_ids=False,
+                reject=reject_invalid_collection,
+            ),
+        ],
+        produces=[cc.EVENTS, cc.WORK],
+        policy=Env(Policy.load()),
+        routes=[
+            ("/persons", read.person),
+            ("/employers", read.employer),
+            ("/regions", read.region),
+        ],
+    )
+
+
+def create_app() -> AsgiFastStream:
+    return create_runtime().build_app()
+
+
+def main() -> None:
+    rt = create_runtime()
+    serve(rt.build_app(), rt.settings)

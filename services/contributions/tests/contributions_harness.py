@@ -1,0 +1,272 @@
+"""Runs the contributions handlers over an in-memory state, the way the runtime does per record.
+
+Unit-level only: no broker, no Redis. A message goes to the handler table of its topic; `needs`
+is computed first and the handler sees exactly those keys; writes are applied; what it emits on
+the service's own work topic is run next (in order, like one partition), what it emits on the
+events topic and to the bureaus is collected for the test to read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from shebao_common.policy import Policy
+from shebao_common.runtime import Context, HandlerTable
+from shebao_common.runtime.testing import HandlerRunner
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.envelope import Envelope, Message
+from shebao_contributions.domain.env import Env
+from shebao_contributions.domain.ledger import Ledger
+from shebao_contributions.domain.model import (
+    ASSESSMENT,
+    DIRECTORY,
+    EMPLOYER,
+    LEDGER,
+    PERSON,
+    Directory,
+    EmployerAssessment,
+    EmployerFile,
+    PersonFile,
+)
+from shebao_contributions.handlers import (
+    collection_handlers,
+    command_handlers,
+    enrollment_handlers,
+    work_handlers,
+)
+
+POLICY = Policy.load()
+_ids = itertools.count(1)
+
+TABLES: dict[str, HandlerTable] = {
+    ce.EVENTS.name: enrollment_handlers,
+    cc.COMMANDS.name: command_handlers,
+    cc.WORK.name: work_handlers,
+}
+
+
+Routed = tuple[str, str, Message]
+"""(topic, record key, message)"""
+
+
+def ref(n: int) -> str:
+    return f"{n:032x}"
+
+
+def employer_code(n: int, region: str = "320100") -> str:
+    return f"91{region}MA{n:08d}"
+
+
+class Service:
+    def __init__(self, shards: int = 4) -> None:
+        self.env = Env(POLICY, shards=shards)
+        self.store: dict[str, Any] = {}
+        # one runner per subscription, all over one store, as one Redis holds the service's state
+        self.runners = {
+            name: HandlerRunner(table, self.env)
+            for name, table in (*TABLES.items(), ("collections", collection_handlers))
+        }
+        for runner in self.runners.values():
+            runner.store = self.store
+        self.events: list[tuple[str, Message]] = []
+        self.bureau: list[tuple[str, str, Message]] = []
+        self.work_count = 0
+        self.max_keys = 0
+
+    # sending ---------------------------------------------------------------------------------
+
+    def send(self, topic: str, message: Message, when: date | None = None) -> list[Message]:
+        """Run a message and everything it fans out; the events and bureau records it caused."""
+        start_events, start_bureau = len(self.events), len(self.bureau)
+        queue: deque[tuple[str, Message]] = deque([(topic, message)])
+        moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
+        while queue:
+            t, m = queue.popleft()
+            for out_topic, key, out in self._run(t, m, moment):
+                if out_topic == cc.WORK.name:
+                    self.work_count += 1
+                    queue.append((out_topic, out))
+                elif out_topic == cc.EVENTS.name:
+                    self.events.append((key, out))
+                else:
+                    fields = cc.ASSESSMENTS.match(out_topic)
+                    assert fields is not None, out_topic
+                    self.bureau.append((fields["code"], key, out))
+        return [m for _, m in self.events[start_events:]] + [
+            m for _, _, m in self.bureau[start_bureau:]
+        ]
+
+    def _run(
+        self, topic: str, message: Message, moment: datetime
+    ) -> list[tuple[str, str, Message]]:
+        fields = cc.COLLECTIONS.match(topic)
+        runner = self.runners["collections" if fields is not None else topic]
+        handler = runner.table.get(message.TYPE)
+        if handler is not None:  # how many keys one record declares: the fan-out's bound
+            ctx = Context(
+                Envelope(id="x", type=message.TYPE, source="/test", time=moment),
+                "x",
+                topic,
+                0,
+                0,
+                None,
+                self.env,
+                fields or {},
+            )
+            self.max_keys = max(self.max_keys, len(list(handler.needs(message, ctx))))
+        emits = runner.send(message, topic=topic, topic_fields=fields, when=moment)
+        return [(e.topic, e.key, e.message) for e in emits]
+
+    def enrol(self, event: Message, when: date | None = None) -> list[Message]:
+        return self.send(ce.EVENTS.name, event, when)
+
+    def command(self, cmd: Message, when: date | None = None) -> list[Message]:
+        return self.send(cc.COMMANDS.name, cmd, when)
+
+    def collect(self, bureau: str, report: Message, when: date | None = None) -> list[Message]:
+        return self.send(cc.COLLECTIONS.named(code=bureau), report, when)
+
+    def close(self, region: str, month: str) -> list[Message]:
+        return self.command(cc.ClosePeriod(region=region, month=month))
+
+    # scenario helpers ------------------------------------------------------------------------
+
+    def employer(
+        self, code: str, region: str = "320100", risk_class: int = 1, on: date = date(2018, 1, 1)
+    ) -> None:
+        self.enrol(
+            ce.EmployerRegistered(
+                employer=code,
+                name="示例单位",
+                region=region,
+                ownership=ce.Ownership.PRIVATE,
+                risk_class=risk_class,
+                registered_on=on,
+            )
+        )
+
+    def hire(
+        self,
+        person: str,
+        employer: str,
+        wage: Decimal | str,
+        start: date,
+        *,
+        region: str = "320100",
+        risk_class: int = 1,
+        register: bool = True,
+    ) -> None:
+        wage = Decimal(wage)
+        if register:
+            self.enrol(
+                ce.PersonRegistered(
+                    person=person,
+                    birth_date=date(1985, 5, 5),
+                    sex=ce.Sex.FEMALE,
+                    hukou_region=region,
+                    residence=ce.Residence.URBAN,
+                    registered_on=start,
+                )
+            )
+        self.enrol(
+            ce.EmploymentStarted(
+                person=person,
+                employer=employer,
+                region=region,
+                start_date=start,
+                monthly_wage=wage,
+                risk_class=risk_class,
+            )
+        )
+        for scheme in ce.EMPLOYEE_SCHEMES:
+            self.enrol(
+                ce.MembershipStarted(
+                    person=person,
+                    scheme=scheme,
+                    insurance=scheme.insurance,
+                    region=region,
+                    since=start,
+                    first_enrolled=start,
+                    basis=ce.Basis.EMPLOYMENT,
+                    employer=employer,
+                    declared_base=wage,
+                    risk_class=risk_class if scheme == ce.Scheme.WORK_INJURY else None,
+                    birth_date=date(1985, 5, 5),
+                    sex=ce.Sex.FEMALE,
+                )
+            )
+
+    def leave(self, person: str, employer: str, end: date, region: str = "320100") -> None:
+        self.enrol(
+            ce.EmploymentEnded(
+                person=person,
+                employer=employer,
+                region=region,
+                end_date=end,
+                separation=ce.Separation.INVOLUNTARY,
+            )
+        )
+        for scheme in ce.EMPLOYEE_SCHEMES:
+            self.enrol(
+                ce.MembershipSuspended(
+                    person=person,
+                    scheme=scheme,
+                    insurance=scheme.insurance,
+                    region=region,
+                    on=end,
+                    reason=ce.StopReason.EMPLOYMENT_ENDED,
+                )
+            )
+
+    def pay_employer(
+        self, code: str, month: str, amount: Decimal | str | None = None, *, bureau: str = "t320100"
+    ) -> list[Message]:
+        due = self.ledger(code).dues[month]
+        value = Decimal(amount) if amount is not None else due.amount_due
+        return self.collect(
+            bureau,
+            cc.EmployerContributionsCollected(
+                collection_id=f"C-{next(_ids)}", employer=code, month=month, amount=value
+            ),
+        )
+
+    # state -----------------------------------------------------------------------------------
+
+    def person(self, r: str) -> PersonFile:
+        p = self.store.get(PERSON.key(r).name)
+        assert isinstance(p, PersonFile)
+        return p
+
+    def employer_file(self, code: str) -> EmployerFile:
+        e = self.store.get(EMPLOYER.key(code).name)
+        assert isinstance(e, EmployerFile)
+        return e
+
+    def ledger(self, code: str) -> Ledger:
+        led = self.store.get(LEDGER.key(code).name)
+        assert isinstance(led, Ledger)
+        return led
+
+    def assessment(self, code: str, month: str) -> EmployerAssessment:
+        a = self.store.get(ASSESSMENT.key(code, month).name)
+        assert isinstance(a, EmployerAssessment)
+        return a
+
+    def directory(self, region: str, shard: int) -> Directory | None:
+        d = self.store.get(DIRECTORY.key(region, str(shard)).name)
+        return d if isinstance(d, Directory) else None
+
+    def of_type(self, kind: type[Message]) -> list[Any]:
+        return [m for _, m in self.events if isinstance(m, kind)]
+
+    def to_bureau(self, code: str, kind: type[Message] = cc.AssessmentIssued) -> list[Any]:
+        return [m for c, _, m in self.bureau if c == code and isinstance(m, kind)]
+
+
+def of_type(messages: list[Message], kind: type[Message]) -> list[Any]:
+    return [m for m in messages if isinstance(m, kind)]
