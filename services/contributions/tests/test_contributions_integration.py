@@ -1,0 +1,428 @@
+"""The contributions service as a process, through real Kafka and Redis, with two tax bureaus.
+
+The test plays enrollment (it writes enrollment events as that service would) and two bureaus
+(Nanjing t320100, Suzhou t320500): it reads their assessments topics and answers on their
+collections topics, with good reports and every kind of bad one. Each bad report comes back to
+the bureau that sent it as a named CollectionRejected; the unreadable ones are in the DLQ too;
+the good ones are booked and credited; the service stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts.envelope import Message
+from shebao_devinfra.testing import (
+    ServiceProcess,
+    message_record,
+    producer,
+    read_all,
+    recreate_topics,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+BUREAUS = {"320100": "t320100", "320500": "t320500"}
+T0 = datetime(2019, 4, 1, 8, tzinfo=UTC)
+
+
+def ref(n: int) -> str:
+    return f"{n:032x}"
+
+
+def employer(region: str) -> str:
+    return f"91{region}MA00000001"
+
+
+class Bureaus:
+    """Reads every bureau's assessments topic in the background."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.records: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await c.start()
+        tps = [
+            TopicPartition(cc.ASSESSMENTS.named(code=code), p)
+            for code in BUREAUS.values()
+            for p in range(4)
+        ]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        self._consumer = c
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for tp, recs in batch.items():
+                code = cc.ASSESSMENTS.match(tp.topic)["code"]  # type: ignore[index]
+                for r in recs:
+                    headers = {k: v.decode() for k, v in r.headers}
+                    self.records.append((code, json.loads(r.value), headers))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def of(self, code: str, kind: type[Message]) -> list[dict[str, Any]]:
+        return [body for c, body, h in self.records if c == code and h["ce_type"] == kind.TYPE]
+
+
+def enrollment_events() -> list[tuple[str, Message]]:
+    """Two employers with ten employees each, two flexible workers, two residents."""
+    out: list[tuple[str, Message]] = []
+    for region in BUREAUS:
+        out.append(
+            (
+                employer(region),
+                ce.EmployerRegistered(
+                    employer=employer(region),
+                    name="单位",
+                    region=region,
+                    ownership=ce.Ownership.PRIVATE,
+                    risk_class=4,
+                    registered_on=date(2018, 1, 1),
+                ),
+            )
+        )
+    born = {"birth_date": date(1980, 1, 1), "sex": ce.Sex.MALE}
+    for i in range(20):
+        region = "320100" if i < 10 else "320500"
+        wage = Decimal(3000 + 1000 * i)
+        out.append(
+            (
+                ref(i),
+                ce.EmploymentStarted(
+                    person=ref(i),
+                    employer=employer(region),
+                    region=region,
+                    start_date=date(2019, 3, 1),
+                    monthly_wage=wage,
+                    risk_class=4,
+                ),
+            )
+        )
+        for scheme in ce.EMPLOYEE_SCHEMES:
+            out.append(
+                (
+                    ref(i),
+                    ce.MembershipStarted(
+                        person=ref(i),
+                        scheme=scheme,
+                        insurance=scheme.insurance,
+                        region=region,
+                        since=date(2019, 3, 1),
+                        first_enrolled=date(2019, 3, 1),
+                        basis=ce.Basis.EMPLOYMENT,
+                        employer=employer(region),
+                        declared_base=wage,
+                        **born,  # type: ignore[arg-type]
+                    ),
+                )
+            )
+    for i in (100, 101):
+        for scheme in (ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.EMPLOYEE_MEDICAL):
+            out.append(
+                (
+                    ref(i),
+                    ce.MembershipStarted(
+                        person=ref(i),
+                        scheme=scheme,
+                        insurance=scheme.insurance,
+                        region="320100",
+                        since=date(2019, 3, 1),
+                        first_enrolled=date(2019, 3, 1),
+                        basis=ce.Basis.FLEXIBLE,
+                        declared_base=Decimal("6000.00"),
+                        **born,  # type: ignore[arg-type]
+                    ),
+                )
+            )
+    for i in (200, 201):
+        for scheme in (ce.Scheme.RESIDENT_PENSION, ce.Scheme.RESIDENT_MEDICAL):
+            out.append(
+                (
+                    ref(i),
+                    ce.MembershipStarted(
+                        person=ref(i),
+                        scheme=scheme,
+                        insurance=scheme.insurance,
+                        region="320500",
+                        since=date(2019, 1, 1),
+                        first_enrolled=date(2019, 1, 1),
+                        basis=ce.Basis.RESIDENT,
+                        yearly_tier=500 if scheme == ce.Scheme.RESIDENT_PENSION else None,
+                        **born,  # type: ignore[arg-type]
+                    ),
+                )
+            )
+    return out
+
+
+async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
+    infra: Any, tmp_path: Path
+) -> None:
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/5"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    partner = [
+        t
+        for code in BUREAUS.values()
+        for t in (
+            cc.ASSESSMENTS.named(code=code),
+            cc.COLLECTIONS.named(code=code),
+            cc.COLLECTIONS.named(code=code) + ".dlq",
+        )
+    ]
+    await recreate_topics(
+        infra.kafka_bootstrap,
+        [
+            ce.EVENTS.name,
+            ce.EVENTS.dlq,
+            cc.COMMANDS.name,
+            cc.COMMANDS.dlq,
+            cc.WORK.name,
+            cc.WORK.dlq,
+            cc.EVENTS.name,
+            *partner,
+        ],
+    )
+    svc = ServiceProcess(
+        "contributions",
+        "shebao_contributions",
+        kafka=infra.kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+    )
+    prod = await producer(infra.kafka_bootstrap, linger_ms=5)
+    bureaus = Bureaus(infra.kafka_bootstrap)
+    sent = 0
+
+    async def send(topic: str, key: str, message: Message, ce_id: str | None = None) -> None:
+        nonlocal sent
+        sent += 1
+        k, v, h = message_record(
+            message, message_id=ce_id or f"it-{sent}", time=T0 + timedelta(seconds=sent), key=key
+        )
+        await prod.send(topic, key=k, value=v, headers=h)
+
+    async def raw(topic: str, key: str, kind: type[Message], body: bytes) -> None:
+        nonlocal sent
+        sent += 1
+        k, _, h = message_record(kind.model_construct(), message_id=f"raw-{sent}", time=T0, key=key)
+        await prod.send(topic, key=k, value=body, headers=h)
+
+    async def until(check: Callable[[], bool], timeout: float = 60) -> None:
+        async def ok() -> bool:
+            return check()
+
+        await wait_until(ok, timeout=timeout)
+
+    try:
+        svc.start()
+        await svc.wait_ready()
+        await bureaus.start()
+        events = enrollment_events()
+        for key, event in events:
+            await send(ce.EVENTS.name, key, event)
+        await prod.flush()
+
+        async def enrolled() -> bool:
+            return await svc.metric("shebao_records_total", subscription="enrollment") >= len(
+                events
+            )
+
+        await wait_until(enrolled, timeout=60)
+        for region in BUREAUS:
+            await send(cc.COMMANDS.name, region, cc.ClosePeriod(region=region, month="2019-04"))
+        await prod.flush()
+
+        nj, sz = "t320100", "t320500"
+        # Nanjing: one employer and two flexible workers; Suzhou: one employer, two residents
+        await until(
+            lambda: (
+                len(bureaus.of(nj, cc.AssessmentIssued)) == 3
+                and len(bureaus.of(sz, cc.AssessmentIssued)) == 3
+            )
+        )
+        by_payer = {
+            (a.get("employer") or a["person"]): a
+            for code in (nj, sz)
+            for a in bureaus.of(code, cc.AssessmentIssued)
+        }
+        # Nanjing 2019: floor 4,800, ceiling 24,000; April: pension 20% + 8%, medical 8% + 2%,
+        # unemployment 0.5% + 0.5%, work injury class 4 0.9%, maternity 0.8% = 40.7%
+        nj_bases = [
+            max(min(Decimal(3000 + 1000 * i), Decimal(24000)), Decimal(4800)) for i in range(10)
+        ]
+        nj_total = sum(b * Decimal("0.407") for b in nj_bases)
+        assert Decimal(by_payer[employer("320100")]["total"]) == nj_total
+        assert by_payer[employer("320100")]["person_count"] == 10
+        assert Decimal(by_payer[ref(100)]["total"]) == Decimal("1800.00")  # 20% + 10% of 6,000
+        assert (by_payer[ref(200)]["period"], by_payer[ref(200)]["total"]) == ("2019", "750.00")
+
+        # Good reports
+        good: list[tuple[str, str, Message]] = [
+            (
+                nj,
+                employer("320100"),
+                cc.EmployerContributionsCollected(
+                    collection_id="NJ-1",
+                    employer=employer("320100"),
+                    month="2019-04",
+                    amount=nj_total,
+                ),
+            ),
+            (
+                nj,
+                ref(100),
+                cc.PersonContributionsCollected(
+                    collection_id="NJ-2", person=ref(100), period="2019-04", amount=Decimal(1800)
+                ),
+            ),
+            (
+                sz,
+                ref(200),
+                cc.PersonContributionsCollected(
+                    collection_id="SZ-1", person=ref(200), period="2019", amount=Decimal(750)
+                ),
+            ),
+            (
+                sz,
+                employer("320500"),
+                cc.EmployerContributionsCollected(
+                    collection_id="SZ-2",
+                    employer=employer("320500"),
+                    month="2019-04",
+                    amount=Decimal(by_payer[employer("320500")]["amount_due"]) - 1,
+                ),
+            ),
+        ]
+        # Bad reports: booked as nothing, answered by name
+        bad: list[tuple[str, str, Message]] = [
+            (
+                nj,
+                employer("320100"),
+                cc.EmployerContributionsCollected(
+                    collection_id="NJ-X", employer=employer("320100"), month="2031-01", amount=1
+                ),
+            ),
+            (
+                sz,
+                employer("320100"),
+                cc.EmployerContributionsCollected(
+                    collection_id="SZ-X", employer=employer("320100"), month="2019-04", amount=1
+                ),
+            ),
+        ]
+        for code, key, msg in good + bad:
+            await send(cc.COLLECTIONS.named(code=code), key, msg)
+        coll_nj = cc.COLLECTIONS.named(code=nj)
+        kind = cc.EmployerContributionsCollected
+        await raw(coll_nj, "k1", kind, b'{"collection_id": "B-1", "employer": ')
+        await raw(coll_nj, "k2", kind, b'{"collection_id": "B-2", "month": "2019-04"}')
+        await raw(
+            coll_nj,
+            "k3",
+            kind,
+            json.dumps(
+                {
+                    "collection_id": "B-3",
+                    "employer": employer("320100"),
+                    "month": "2019-04",
+                    "amount": 12.5,
+                }
+            ).encode(),
+        )
+        await raw(
+            coll_nj,
+            "k4",
+            kind,
+            json.dumps(
+                {
+                    "collection_id": "B-4",
+                    "employer": employer("320100"),
+                    "month": "2019-04",
+                    "amount": "1.005",
+                }
+            ).encode(),
+        )
+        await prod.flush()
+
+        await until(
+            lambda: (
+                len(bureaus.of(nj, cc.CollectionRejected)) == 5
+                and len(bureaus.of(sz, cc.CollectionRejected)) == 1
+            )
+        )
+        reasons = sorted(x["reason"] for x in bureaus.of(nj, cc.CollectionRejected))
+        assert reasons == sorted(
+            [
+                "unknown_assessment",
+                "malformed_json",
+                "schema_violation",
+                "money_not_string",
+                "money_format",
+            ]
+        )
+        assert [x["reason"] for x in bureaus.of(sz, cc.CollectionRejected)] == ["wrong_bureau"]
+        unknown = next(
+            x for x in bureaus.of(nj, cc.CollectionRejected) if x["reason"] == "unknown_assessment"
+        )
+        assert (unknown["collection_id"], unknown["period"]) == ("NJ-X", "2031-01")
+
+        async def credited() -> bool:
+            status, body = await svc.get_json(f"/persons?ref={ref(9)}")
+            return status == 200 and body["accounts"]["pension"] != "0.00"
+
+        await wait_until(credited, timeout=60)
+        _, p9 = await svc.get_json(f"/persons?ref={ref(9)}")
+        assert p9["accounts"]["pension"] == "960.00"  # 8% of 12,000
+        assert p9["insurances"][0]["months"] == ["2019-04"]
+        _, flex = await svc.get_json(f"/persons?ref={ref(100)}")
+        assert flex["accounts"]["pension"] == "480.00"
+        _, res = await svc.get_json(f"/persons?ref={ref(200)}")
+        assert res["accounts"]["pension"] == "560.00"  # tier 500 + subsidy 60
+        assert res["insurances"][0]["months_credited"] == 12
+        _, p15 = await svc.get_json(f"/persons?ref={ref(15)}")
+        assert p15["accounts"]["pension"] == "0.00"  # Suzhou's employer underpaid
+        _, sz_employer = await svc.get_json(f"/employers?code={employer('320500')}")
+        assert sz_employer["arrears"] == "1.00"
+        assert sz_employer["assessments"][0]["status"] == "arrears"
+        _, nj_employer = await svc.get_json(f"/employers?code={employer('320100')}")
+        assert nj_employer["payments"][0]["outcome"] == "settled"
+        assert (await svc.get_json("/regions?region=320100"))[1]["last_closed"] == "2019-04"
+
+        dlq = await read_all(infra.kafka_bootstrap, coll_nj + ".dlq")
+        assert sorted(dict(d.headers)["dlq-reason"].decode() for d in dlq) == sorted(
+            ["malformed_json", "schema_violation", "money_not_string", "money_format"]
+        )
+        assert svc.alive
+        svc.terminate()
+        assert "handler failed" not in svc.log_text()
+    finally:
+        svc.stop()
+        await bureaus.stop()
+        await prod.stop()
+        await r.aclose()
