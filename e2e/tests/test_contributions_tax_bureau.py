@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 import tomllib
 from collections import Counter, defaultdict
@@ -213,6 +214,9 @@ class Model:
 # The test's view of the topics
 
 
+CITIZEN_ID = re.compile(rb"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
+
+
 class Listener:
     """Reads the bureaus' assessments topics and the contributions events in the background."""
 
@@ -222,6 +226,7 @@ class Listener:
         self.rejections: list[tuple[str, dict[str, Any]]] = []
         self.counts: Counter[str] = Counter()
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.citizen_ids_seen = 0
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -243,6 +248,8 @@ class Listener:
             batch = await self._consumer.getmany(timeout_ms=100, max_records=5000)
             for tp, records in batch.items():
                 for r in records:
+                    if CITIZEN_ID.search(r.value) or (r.key and CITIZEN_ID.search(r.key)):
+                        self.citizen_ids_seen += 1
                     kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
                     if tp.topic == cc.EVENTS.name:
                         self.counts[kind] += 1
@@ -614,6 +621,7 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
             ("arrears_paid", "2019-01")
         }
         assert listener.counts["CommandRejected"] == 0
+        assert listener.citizen_ids_seen == 0, "a citizen ID left the platform"
         assert listener.counts["ContributionCredited"] == N_PERSONS * len(MONTHS)
 
         # -- every person's months and accounts, to the fen ------------------------------------

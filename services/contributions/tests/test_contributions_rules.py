@@ -16,6 +16,7 @@ from contributions_harness import POLICY, Service, employer_code, of_type, ref
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contributions.domain import ledger as lg
+from shebao_contributions.domain.model import shard_of
 from shebao_contributions.domain.rates import Rates, ResidentRates
 
 D = Decimal
@@ -679,3 +680,64 @@ def test_ledger_payments_add_up_to_settlement() -> None:
     assert b.ledger.credit == D("10.00")
     led, due = lg.issue(b.ledger, "2019-03", "E-x-2019-03", NJ, "t320100", D("5.00"))
     assert due.settled and due.credit_applied == D("5.00") and led.credit == D("5.00")
+
+
+def test_a_land_expropriated_farmer_owes_no_months_and_is_never_interrupted() -> None:
+    s = Service()
+    s.enrol(
+        ce.MembershipStarted(
+            person=ref(1),
+            scheme=ce.Scheme.LAND_EXPROPRIATED_PENSION,
+            insurance=ce.Insurance.PENSION,
+            region=NJ,
+            since=date(2019, 1, 1),
+            first_enrolled=date(2019, 1, 1),
+            basis=ce.Basis.LAND_EXPROPRIATED,
+            expropriation_record="ZD-1",
+            birth_date=date(1965, 1, 1),
+            sex=ce.Sex.MALE,
+        )
+    )
+    assert s.person(ref(1)).watch is None
+    for m in ("2019-01", "2019-02", "2019-03", "2019-04", "2019-05", "2019-06"):
+        s.close(NJ, m)
+    assert not s.of_type(cc.InterruptionOpened) and not s.to_bureau("t320100")
+
+
+def test_a_relationship_transferred_in_suspended_is_watched_in_its_new_region() -> None:
+    s = Service()
+    s.enrol(
+        ce.MembershipStarted(
+            person=ref(1),
+            scheme=ce.Scheme.EMPLOYEE_PENSION,
+            insurance=ce.Insurance.PENSION,
+            region="320500",
+            since=date(2019, 3, 10),
+            first_enrolled=date(2015, 1, 1),
+            basis=ce.Basis.EMPLOYMENT,
+            transfer_id="TR-1",
+            birth_date=date(1980, 1, 1),
+            sex=ce.Sex.MALE,
+            active=False,
+        )
+    )
+    p = s.person(ref(1))
+    assert p.payer is None and p.watch is not None
+    directory = s.directory("320500", shard_of(ref(1), s.env.shards))
+    assert directory is not None and directory.watches == {ref(1): p.watch}
+
+
+def test_a_correction_of_an_assessment_settled_by_a_held_credit_is_refused() -> None:
+    s = _one_employee()
+    s.close(NJ, "2019-02")
+    due = s.ledger(E1).dues["2019-02"].amount_due
+    s.pay_employer(E1, "2019-02", 3 * due)  # two months' worth held as credit
+    s.close(NJ, "2019-03")
+    assert s.ledger(E1).dues["2019-03"].settled  # covered by the credit, credited at once
+    assert s.person(ref(1)).months(ce.Insurance.PENSION) == ("2019-02", "2019-03")
+    out = s.command(
+        cc.DeclareWages(
+            employer=E1, month="2019-03", wages=[cc.WageLine(person=ref(1), wage=D("12000.00"))]
+        )
+    )
+    assert of_type(out, cc.CommandRejected)[0].reason == "assessment_in_collection"

@@ -107,10 +107,11 @@ def issue(
 def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
     """A corrected assessment before any collection: the credit is applied afresh."""
     old = ledger.dues[period]
-    if old.paid != ZERO or old.collections:
+    if old.paid != ZERO or old.collections or old.settled:
         raise Refusal(
             Rejection.ASSESSMENT_IN_COLLECTION,
-            f"{old.assessment_id} has collections; a correction needs a supplementary assessment",
+            f"{old.assessment_id} is {'settled' if old.settled else 'in collection'}; "
+            "a correction now needs a supplementary assessment",
         )
     pool = ledger.credit + old.credit_applied
     applied = min(pool, total)
@@ -119,7 +120,7 @@ def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
             "revision": old.revision + 1,
             "total": total,
             "credit_applied": applied,
-            "status": "settled" if total - applied == ZERO else old.status,
+            "status": "settled" if total == applied else old.status,
         }
     )
     return ledger.model_copy(update={"credit": pool - applied}).with_due(due), due

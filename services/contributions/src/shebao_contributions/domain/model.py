@@ -129,8 +129,14 @@ class PersonFile(StateModel):
         return self.credited.get(insurance, ())
 
     def live(self) -> list[Obligation]:
-        """Memberships that make the person 'enrolled' (pension, medical; active or not)."""
-        return [o for o in self.obligations.values() if o.scheme.insurance in ENROLLED_INSURANCES]
+        """Memberships that make the person 'enrolled' (pension, medical; active or not). The
+        land-expropriated pension is funded from the compensation, so nobody owes months for it."""
+        return [
+            o
+            for o in self.obligations.values()
+            if o.scheme.insurance in ENROLLED_INSURANCES
+            and o.scheme != Scheme.LAND_EXPROPRIATED_PENSION
+        ]
 
     @property
     def enrolled_from(self) -> str | None:
