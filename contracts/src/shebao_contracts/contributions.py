@@ -19,6 +19,7 @@ it; its messages are published here so that the log stays readable.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -587,7 +588,7 @@ class TransferAmountComputed(Message):
     transfer_id: str
     from_region: RegionCode
     to_region: RegionCode
-    on: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    on: date
     pension_account: Money
     bases_since_1998: Money
     pooled_share: Money
@@ -747,7 +748,7 @@ class RosterLeave(Message):
     }
     employer: EmployerCode
     person: PersonRef
-    on: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    on: date
 
 
 # --------------------------------------------------------------------------------------------

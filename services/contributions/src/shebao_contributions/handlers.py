@@ -9,7 +9,6 @@ assessments topic as a CollectionRejected (and to the events topic), keyed by th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from shebao_common.runtime import (
@@ -334,7 +333,7 @@ def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context) -> Decision:
     e = state.get(key)
     if e is None:
         return Decision()
-    return Decision().put(key, employers.leave(e, msg.person, date.fromisoformat(msg.on)))
+    return Decision().put(key, employers.leave(e, msg.person, msg.on))
 
 
 # ---------------------------------------------------------------------------------------------

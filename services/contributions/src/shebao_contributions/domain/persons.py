@@ -73,7 +73,7 @@ def apply_enrollment(
                 region=event.region,
                 basis=event.basis,
                 # a relationship transferred in for an employee starts suspended
-                active=getattr(event, "active", True),
+                active=event.active,
                 since=event.since,
                 first_enrolled=event.first_enrolled,
                 employer=event.employer,
@@ -120,7 +120,7 @@ def apply_enrollment(
             if p.job is not None:
                 fx.fan_out(
                     p.job.employer,
-                    cc.RosterLeave(employer=p.job.employer, person=ref, on=event.on.isoformat()),
+                    cc.RosterLeave(employer=p.job.employer, person=ref, on=event.on),
                 )
             p = p.model_copy(update={"deceased_on": event.on, "job": None})
         case _:
@@ -663,7 +663,7 @@ def transfer_out(
         transfer_id=event.transfer_id,
         from_region=event.from_region,
         to_region=event.to_region,
-        on=event.on.isoformat(),
+        on=event.on,
         pension_account=pension,
         bases_since_1998=bases,
         pooled_share=pooled,
