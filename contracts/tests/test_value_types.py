@@ -178,3 +178,32 @@ def test_money_rounds_to_the_fen(value: Decimal) -> None:
     rounded = money(value)
     assert rounded.as_tuple().exponent == -2
     assert abs(rounded - value) <= Decimal("0.005")
+
+
+def test_no_contract_puts_a_numeric_bound_on_money() -> None:
+    """Money's validator replaces pydantic's decimal one, so Field(ge=...) on a Money field
+    would be silently ignored: bounded amounts use NonNegativeMoney or PositiveMoney."""
+    import annotated_types
+
+    from shebao_contracts.catalog import all_topics
+    from shebao_contracts.types import _parse_money
+
+    def money_fields(model: type) -> list[tuple[str, object]]:
+        out = []
+        for name, f in model.model_fields.items():  # type: ignore[attr-defined]
+            validators = [getattr(m, "func", None) for m in f.metadata]
+            if _parse_money in validators:
+                out.append((f"{model.__name__}.{name}", f))
+            for arg in getattr(f.annotation, "__args__", ()) or ():
+                if isinstance(arg, type) and hasattr(arg, "model_fields"):
+                    out += money_fields(arg)
+        return out
+
+    bounds = (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt)
+    offenders = []
+    for topic in all_topics():
+        for message in topic.messages:
+            for name, f in money_fields(message):
+                if any(isinstance(m, bounds) for m in f.metadata):
+                    offenders.append(name)
+    assert offenders == []

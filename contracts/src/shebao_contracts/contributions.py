@@ -29,7 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from . import enrollment
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
-from .types import EmployerCode, Money, PartnerCode, PersonRef, RegionCode
+from .types import (
+    EmployerCode,
+    Money,
+    NonNegativeMoney,
+    PartnerCode,
+    PersonRef,
+    PositiveMoney,
+    RegionCode,
+)
 
 SERVICE = "contributions"
 
@@ -46,8 +54,6 @@ Period = Annotated[
         examples=["2025-03", "2025"],
     ),
 ]
-NonNegativeMoney = Annotated[Money, Field(ge=0)]
-PositiveMoney = Annotated[Money, Field(gt=0)]
 CollectionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 Insurance = enrollment.Insurance

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import enrollment, welfare
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
-from .types import CitizenId, Money, PartnerCode, PersonRef, RegionCode
+from .types import CitizenId, Money, NonNegativeMoney, PartnerCode, PersonRef, RegionCode
 
 SERVICE = "medical-settlement"
 
@@ -151,8 +151,8 @@ class ClaimLine(Part):
     item_code: Annotated[str, Field(min_length=1, max_length=40)]
     category: ItemCategory
     quantity: Quantity
-    unit_price: Money = Field(ge=0)
-    amount: Money = Field(ge=0)
+    unit_price: NonNegativeMoney
+    amount: NonNegativeMoney
 
 
 class ClaimSubmitted(Message):
@@ -168,7 +168,7 @@ class ClaimSubmitted(Message):
     discharge_date: date | None = Field(None, description="required for inpatient stays")
     diagnosis_code: DiagnosisCode
     lines: list[ClaimLine] = Field(min_length=1, max_length=1000)
-    total: Money = Field(ge=0, description="sum of the line amounts")
+    total: NonNegativeMoney = Field(description="sum of the line amounts")
 
 
 class ClaimCancellation(Message):
@@ -352,7 +352,8 @@ class CancellationReceived(Message):
 
 
 class SettlementRecorded(Message):
-    """What a settlement or cancellation did to a hospital's month (internal, keyed by hospital)."""
+    """Deprecated, no longer emitted: hospital months are counters now. Kept because the
+    published `.v1` topic may still hold such records."""
 
     TYPE = "shebao.medical.SettlementRecorded"
     hospital: PartnerCode

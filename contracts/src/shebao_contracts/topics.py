@@ -38,6 +38,8 @@ class Topic:
     direction: Direction = Direction.INTERNAL
     partitions: int = 12
     _by_type: dict[str, type[Message]] = field(init=False, repr=False, compare=False)
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _names: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_type: dict[str, type[Message]] = {}
@@ -46,6 +48,8 @@ class Topic:
                 raise ValueError(f"{self.name}: two messages declare type {m.TYPE}")
             by_type[m.TYPE] = m
         object.__setattr__(self, "_by_type", by_type)
+        object.__setattr__(self, "_regex", re.compile(self.pattern))
+        object.__setattr__(self, "_names", {})  # partner code -> concrete name, on the hot path
 
     @property
     def is_template(self) -> bool:
@@ -65,14 +69,20 @@ class Topic:
         """The concrete topic name for a partner: `CLAIMS.named(code="h320102001")`."""
         if not self.is_template:
             return self.name
+        cache_key = values.get("code", "") if len(values) == 1 else repr(sorted(values.items()))
+        known = self._names.get(cache_key)
+        if known is not None:
+            return known
         name = self.name.format(**values)
-        if not re.match(self.pattern, name):
+        if not self._regex.match(name):
             raise ValueError(f"{values} does not make a valid name for {self.name}")
+        if len(self._names) < 100_000:
+            self._names[cache_key] = name
         return name
 
     def match(self, concrete: str) -> dict[str, str] | None:
         """The template fields of a concrete name, or None when it is not this topic."""
-        m = re.match(self.pattern, concrete)
+        m = self._regex.match(concrete)
         if m is None:
             return None
         return dict(zip(_TEMPLATE_FIELD.findall(self.name), m.groups(), strict=True))

@@ -29,6 +29,7 @@ from ledger_harness import (
 )
 
 from shebao_common.runtime.codec import derived_event_id
+from shebao_common.runtime.store import split_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -129,7 +130,7 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
     total_fen = sum(int(v * 100) for v in expected_balance.values())
     assert int(counters[b"fen"]) == total_fen
     for account, balance in expected_balance.items():
-        raw = await r.hget(f"shebao:{service}:s:account:{account}", "d")
+        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{account}"))
         state = json.loads(raw)
         assert Decimal(state["balance"]) == balance, account
         assert state["applied"] == expected_count[account], account

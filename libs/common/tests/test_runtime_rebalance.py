@@ -13,6 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 from ledger_harness import LedgerProcess, create_topics, deposit_record, new_id, producer, read_all
 
+from shebao_common.runtime.store import split_state
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 4000
@@ -68,7 +70,7 @@ async def test_two_instances_share_and_hand_over_partitions(infra, tmp_path: Pat
         ev = json.loads(rec.value)
         seqs[ev["account"]].add(ev["applied"])
     for acct, n in expected.items():
-        raw = await r.hget(f"shebao:{service}:s:account:{acct}", "d")
+        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{acct}"))
         assert json.loads(raw)["applied"] == n
         assert seqs[acct] == set(range(1, n + 1))
     await r.aclose()

@@ -42,6 +42,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 handlers,
                 reject=reject_invalid,
                 dedupe_ttl=settings.command_id_ttl_days * 86400,
+                canonical_fingerprints=True,
             )
         ],
         produces=[c.EVENTS],

@@ -3,6 +3,7 @@
 from .model import (
     NOTHING,
     Context,
+    Counters,
     Decision,
     Emit,
     Entity,
@@ -13,12 +14,14 @@ from .model import (
     StateKey,
     StateModel,
     Subscription,
+    counter_set,
 )
 from .service import ServiceRuntime, serve
 
 __all__ = [
     "NOTHING",
     "Context",
+    "Counters",
     "Decision",
     "Emit",
     "Entity",
@@ -30,5 +33,6 @@ __all__ = [
     "StateKey",
     "StateModel",
     "Subscription",
+    "counter_set",
     "serve",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from ..logging import mask_ids
 from .model import Context, Emit, Handler, HandlerTable, StateKey
 from .store import OutboxEntry, StreamId
 
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a55-4d1e-5b8a-9c3e-2b7d9e0a1f4c")
+_ID_KEY = b"shebao-derived-event-id"
 
 # Reasons a record is dead-lettered by the runtime (the domain adds its own rejection reasons).
 R_TOO_LARGE = "record_too_large"
@@ -36,8 +35,13 @@ _BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
 
 
 def derived_event_id(cause_id: str, index: int) -> str:
-    """The id of the index-th event caused by cause_id: the same on every replay."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{cause_id}/{index}"))
+    """The id of the index-th event caused by cause_id: the same on every replay.
+
+    A keyed BLAKE2b of the cause, shaped as a UUID (version 8, RFC 9562's custom layout):
+    unique per cause and index, and about ten times cheaper than uuid5 on the hot path."""
+    h = hashlib.blake2b(f"{cause_id}/{index}".encode(), digest_size=16, key=_ID_KEY).hexdigest()
+    variant = "89ab"[int(h[16], 16) & 0x3]
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 def record_time(timestamp_ms: int) -> datetime:
@@ -96,10 +100,12 @@ class Decoder:
         trust_event_ids: bool,
         max_record_bytes: int,
         policy: Any,
+        canonical_fingerprints: bool = False,
     ) -> None:
         self.registry = registry
         self.handlers = handlers
         self.trust_event_ids = trust_event_ids
+        self.canonical_fingerprints = canonical_fingerprints
         self.max_record_bytes = max_record_bytes
         self.policy = policy
         self._topics: dict[str, tuple[Topic | None, Mapping[str, str]]] = {}
@@ -155,8 +161,12 @@ class Decoder:
             reason, detail = classify_validation_error(exc)
             return self._fail(item, reason, detail)
         if self.trust_event_ids:
-            canonical = env.type.encode() + b"\n" + item.message.model_dump_json().encode()
-            item.fingerprint = hashlib.blake2b(canonical, digest_size=12).hexdigest()
+            # Commands from people and portals are compared by content (a resend may be
+            # formatted differently); events from our own producers by their bytes.
+            body = item.message.model_dump_json().encode() if self.canonical_fingerprints else value
+            item.fingerprint = hashlib.blake2b(
+                env.type.encode() + b"\n" + body, digest_size=12
+            ).hexdigest()
         handler = self.handlers.get(env.type)
         if handler is None:
             item.skip = "ignored"  # a valid event this service has no interest in
@@ -172,6 +182,7 @@ class Decoder:
             key=key,
             policy=self.policy,
             topic_fields=fields,
+            body=value,
         )
         try:
             item.needs = list(handler.needs(item.message, item.ctx))
@@ -232,6 +243,7 @@ class Encoder:
             key=emit.key.encode(),
             value=emit.message.model_dump_json().encode(),
             headers=_headers_json(pairs),
+            header_list=[(k, v.encode()) for k, v in pairs],
         )
 
     def dead_letter(self, item: Item, stream: str, stream_id: StreamId) -> OutboxEntry:

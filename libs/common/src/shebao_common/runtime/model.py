@@ -7,10 +7,11 @@ round trip), never does I/O, never reads the clock: time is `ctx.time`, the even
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,19 +36,38 @@ class Entity(Generic[S]):
 
     kind: str
     model: type[S]
+    counters: bool = False
+    """Counters (see `counter_set`): incremented with `Decision.incr`, read as a snapshot."""
 
     def key(self, *parts: str) -> StateKey[S]:
-        return StateKey(self, ":".join(parts))
+        ident = ":".join(parts)
+        return StateKey(self, ident, f"{self.kind}:{ident}")
 
 
-@dataclass(frozen=True, slots=True)
-class StateKey(Generic[S]):
+class Counters(StateModel):
+    """A snapshot of a counter set: commutative totals many partitions add to at once.
+
+    Handlers add with `Decision.incr(key, field, by)` and may declare the key in `needs` to
+    read the totals; a read is not version-checked (nobody owns a counter) and is never cached.
+    """
+
+    values: dict[str, int] = {}
+
+    def get(self, field: str) -> int:
+        return self.values.get(field, 0)
+
+
+def counter_set(kind: str) -> Entity[Counters]:
+    return Entity(kind, Counters, counters=True)
+
+
+class StateKey(NamedTuple, Generic[S]):
+    """A key of stored state. A tuple, because handlers make several per record."""
+
     entity: Entity[S]
     id: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.entity.kind}:{self.id}"
+    name: str
+    """`<kind>:<id>`, the key's name in the store."""
 
 
 class State(Protocol):
@@ -102,8 +122,9 @@ class Decision:
         self.emits.append(Emit(name, key, message, time, subject))
         return self
 
-    def incr(self, counter: str, field: str, by: int = 1) -> Decision:
-        self.increments.append(Increment(counter, field, by))
+    def incr(self, counter: str | StateKey[Counters], field: str, by: int = 1) -> Decision:
+        name = counter if isinstance(counter, str) else counter.name
+        self.increments.append(Increment(name, field, by))
         return self
 
 
@@ -123,6 +144,13 @@ class Context:
     policy: Any
     topic_fields: Mapping[str, str]
     """Template fields of a partner topic name, e.g. {"code": "h320102001"}."""
+    body: bytes = b""
+    """The record's value as received."""
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the record's bytes: tells a resend of the same content."""
+        return hashlib.blake2b(self.body, digest_size=16).hexdigest()
 
     @property
     def time(self) -> datetime:
@@ -212,6 +240,8 @@ class Subscription:
     max_record_bytes: int | None = None
     dedupe_ttl: int | None = None
     """How long an event id is remembered; commands want longer than the default week."""
+    canonical_fingerprints: bool = False
+    """Compare a reused id's body by content rather than bytes (commands typed by people)."""
 
     def __post_init__(self) -> None:
         templates = [t for t in self.topics if t.is_template]

@@ -31,7 +31,7 @@ from .. import tracing
 from ..logging import mask_ids, trace_id_var
 from ..metrics import RuntimeMetrics
 from .codec import R_HANDLER_ERROR, R_ID_CONFLICT, Decoder, Encoder, Item, record_time
-from .model import Decision, RejectedRecord, StateKey, StateModel, Subscription
+from .model import Counters, Decision, RejectedRecord, StateKey, StateModel, Subscription
 from .relay import Relay
 from .store import CommitPlan, CommitResult, OutboxEntry, Store, StreamId
 
@@ -125,6 +125,7 @@ class Processor:
             trust_event_ids=subscription.trust_event_ids,
             max_record_bytes=subscription.max_record_bytes or max_record_bytes,
             policy=policy,
+            canonical_fingerprints=subscription.canonical_fingerprints,
         )
         self.encoder = Encoder(service, dlq_max_value_bytes)
         self.cache = StateCache(state_cache_entries)
@@ -373,6 +374,11 @@ class Processor:
                 missing[name] = k
             else:
                 snapshot[name] = hit
+        tallies = [n for n, k in missing.items() if k.entity.counters]
+        if tallies:  # counters: a fresh snapshot every batch, never cached, never version-checked
+            for name, values in zip(tallies, await self.store.load_counters(tallies), strict=True):
+                snapshot[name] = (-1, Counters(values=values))
+                del missing[name]
         if missing:
             names = list(missing)
             rows = await self.store.load_state([self.store.state_key(n) for n in names])
@@ -440,6 +446,8 @@ class Processor:
             )
         updates: dict[str, tuple[int, StateModel | None]] = {}
         for name, slot in working.items():
+            if slot.version < 0:
+                continue  # a counter snapshot: read without a version check
             key = self.store.state_key(name)
             plan.reads.append((key, slot.version))
             if slot.dirty:
@@ -485,6 +493,8 @@ class Processor:
             for key, value in decision.writes.items():
                 if key.name not in names:
                     raise UndeclaredState(f"write of {key.name} not declared in needs()")
+                if key.entity.counters:
+                    raise UndeclaredState(f"{key.name} is a counter set: use Decision.incr")
                 slot = working[key.name]
                 slot.value = value
                 slot.dirty = True

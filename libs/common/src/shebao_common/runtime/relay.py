@@ -199,7 +199,9 @@ class Relay:
                 done = self._published.get(e.stream)
                 if done is not None and e.id <= done:
                     continue  # already sent by a recovery that read it from Redis
-                headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
+                headers = e.header_list
+                if headers is None:  # read back from Redis
+                    headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
                 fut = await producer.send(
                     e.topic, value=e.value, key=e.key or None, headers=headers
                 )

@@ -15,19 +15,22 @@ from typing import Any
 
 from shebao_contracts.envelope import Envelope, Message
 
-from .model import Context, Emit, HandlerTable, StateKey
+from .model import Context, Counters, Emit, HandlerTable, StateKey
 
 _ids = itertools.count(1)
 
 
 class _View:
-    def __init__(self, store: dict[str, Any], allowed: set[str]) -> None:
+    def __init__(self, store: dict[str, Any], allowed: set[str], counters: Any) -> None:
         self._store = store
         self._allowed = allowed
+        self._counters = counters
 
     def get(self, key: StateKey[Any]) -> Any:
         if key.name not in self._allowed:
             raise AssertionError(f"undeclared read of {key.name}")
+        if key.entity.counters:
+            return Counters(values=self._counters(key.name))
         return self._store.get(key.name)
 
 
@@ -58,9 +61,19 @@ class HandlerRunner:
         elif not isinstance(when, datetime):
             when = datetime.combine(when, time(9), UTC)
         env = Envelope(id=f"msg-{n}", type=message.TYPE, source="/test", time=when)
-        ctx = Context(env, env.id, topic, 0, n, key, self.env, dict(topic_fields or {}))
+        ctx = Context(
+            env,
+            env.id,
+            topic,
+            0,
+            n,
+            key,
+            self.env,
+            dict(topic_fields or {}),
+            body=message.model_dump_json().encode(),
+        )
         needs = {k.name for k in handler.needs(message, ctx)}
-        decision = handler.fn(_View(self.store, needs), message, ctx)
+        decision = handler.fn(_View(self.store, needs, self.counter_values), message, ctx)
         for k, value in decision.writes.items():
             if k.name not in needs:
                 raise AssertionError(f"undeclared write of {k.name}")
@@ -72,3 +85,6 @@ class HandlerRunner:
 
     def get(self, key: StateKey[Any]) -> Any:
         return self.store.get(key.name)
+
+    def counter_values(self, name: str) -> dict[str, int]:
+        return {f: v for (c, f), v in self.counters.items() if c == name}
