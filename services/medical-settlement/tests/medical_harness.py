@@ -83,6 +83,7 @@ class Medical:
         shared: dict[str, Any] = {}
         for r in (self.ingest, self.adjudicate, self.coverage, self.statements):
             r.store = shared
+            r.counters = self.adjudicate.counters
         self.store = shared
         for code, level, region in (
             (H3, "tertiary", "320100"),

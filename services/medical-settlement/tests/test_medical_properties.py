@@ -85,6 +85,8 @@ def test_settlements_add_up_and_totals_never_go_negative(
             assert sum(parts) == a.submitted
             assert all(x >= 0 for x in parts)
             assert a.eligible + a.outside_scope + a.class_b_self_pay == a.submitted
+            # built without re-validation on the hot path: every amount must still be in fen
+            assert all(v.as_tuple().exponent == -2 for v in a.model_dump().values())
         acc = med.store.get(ACCUMULATORS.key(med.ref(PATIENT)).name)
         if acc is None:
             continue

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +20,7 @@ from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import (
     NOTHING,
     Context,
+    Counters,
     Decision,
     Emit,
     HandlerTable,
@@ -48,8 +48,6 @@ from .domain.model import (
     Coverage,
     Hospital,
     HospitalIndex,
-    HospitalMonth,
-    HospitalYear,
 )
 
 YEARS_KEPT = 3  # calendar years of totals kept per person: enough for late cancellations
@@ -165,11 +163,6 @@ def reject_hospital_record(r: RejectedRecord) -> Emit | None:
 adjudication = HandlerTable()
 
 
-def fingerprint(claim: m.ClaimReceived) -> str:
-    """Of the pseudonymised claim, so a resend is recognised without keeping the citizen ID."""
-    return hashlib.blake2b(claim.model_dump_json().encode(), digest_size=16).hexdigest()
-
-
 def _claim_keys(c: Any, ctx: Context) -> list[Any]:
     return [
         COVERAGE.key(c.person),
@@ -182,7 +175,7 @@ def _claim_keys(c: Any, ctx: Context) -> list[Any]:
 @adjudication.on(m.ClaimReceived, needs=_claim_keys)
 def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Decision:
     record = state.get(CLAIM.key(claim.hospital, claim.claim_id))
-    fp = fingerprint(claim)
+    fp = ctx.digest  # of the pseudonymised claim as ingest wrote it: a resend has the same
     topic = answer_topic(claim.hospital)
     if record is not None and record.status == "settled":
         if record.fingerprint == fp and record.person == claim.person:
@@ -220,7 +213,7 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
     years = {y: t for y, t in acc.years.items() if y > year - YEARS_KEPT}
     years[year] = new_totals
     month = claim_month(claim)
-    settled = ClaimRecord(
+    settled = ClaimRecord.model_construct(
         person=claim.person,
         fingerprint=fp,
         status="settled",
@@ -230,36 +223,40 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
         delta=result.delta,
         ytd_fund_paid=new_totals.fund,
     )
-    a = result.amounts
-    return (
+    d = (
         Decision()
-        .put(ACCUMULATORS.key(claim.person), Accumulators(years=years))
+        .put(ACCUMULATORS.key(claim.person), Accumulators.model_construct(years=years))
         .put(CLAIM.key(claim.hospital, claim.claim_id), settled)
         .emit(topic, claim.claim_id, _settled_result(claim.hospital, claim.claim_id, settled))
-        .emit(
-            m.EVENTS,
-            claim.hospital,
-            m.SettlementRecorded(
-                hospital=claim.hospital,
-                claim_id=claim.claim_id,
-                month=month,
-                kind="settled",
-                fund_payment=a.fund_payment,
-                serious_illness_payment=a.serious_illness_payment,
-                medical_assistance_payment=a.medical_assistance_payment,
-            ),
-        )
     )
+    return _tally(d, claim.hospital, month, "settled", result.amounts)
+
+
+def _tally(
+    d: Decision, hospital: str, month: str, kind: str, a: m.Amounts | None = None, sign: int = 1
+) -> Decision:
+    """Count the claim in its hospital's month (and the year's fund), in fen."""
+    month_key = HOSPITAL_MONTH.key(hospital, month)
+    d.incr(month_key, kind, 1)
+    if a is not None:
+        d.incr(month_key, "fund_fen", sign * int(a.fund_payment * 100))
+        d.incr(month_key, "serious_illness_fen", sign * int(a.serious_illness_payment * 100))
+        d.incr(month_key, "assistance_fen", sign * int(a.medical_assistance_payment * 100))
+        d.incr(HOSPITAL_YEAR.key(hospital, month[:4]), "fund_fen", sign * int(a.fund_payment * 100))
+    return d
 
 
 def _settled_result(hospital: str, claim_id: str, record: ClaimRecord) -> m.SettlementResult:
-    return m.SettlementResult(
+    # built from a record this service wrote: nothing to validate again on the hot path
+    return m.SettlementResult.model_construct(
         hospital=hospital,
         claim_id=claim_id,
         outcome=m.Outcome.SETTLED,
         amounts=record.amounts,
         ytd_fund_paid=record.ytd_fund_paid,
         year=record.year,
+        reasons=[],  # given, not defaulted: a default_factory makes model_construct inspect it
+        detail="",
     )
 
 
@@ -278,20 +275,12 @@ def _refuse_claim(
                 detail=refused.detail,
             ),
         )
-    return d.emit(
+    d.emit(
         answer_topic(claim.hospital),
         claim.claim_id,
         rejected_result(claim.hospital, claim.claim_id, refused.reason.value, refused.detail),
-    ).emit(
-        m.EVENTS,
-        claim.hospital,
-        m.SettlementRecorded(
-            hospital=claim.hospital,
-            claim_id=claim.claim_id,
-            month=claim_month(claim),
-            kind="rejected",
-        ),
     )
+    return _tally(d, claim.hospital, claim_month(claim), "rejected")
 
 
 @adjudication.on(
@@ -328,8 +317,7 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context) -> Decis
     acc = state.get(ACCUMULATORS.key(c.person)) or Accumulators()
     reversed_totals = add(acc.year(record.year), record.delta, -1)
     years = {**acc.years, record.year: reversed_totals}
-    a = record.amounts
-    return (
+    d = (
         Decision()
         .put(ACCUMULATORS.key(c.person), Accumulators(years=years))
         .put(CLAIM.key(c.hospital, c.claim_id), record.model_copy(update={"status": "cancelled"}))
@@ -340,25 +328,13 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context) -> Decis
                 hospital=c.hospital,
                 claim_id=c.claim_id,
                 outcome=m.CancellationOutcome.CANCELLED,
-                reversed=a,
+                reversed=record.amounts,
                 ytd_fund_paid=reversed_totals.fund,
                 year=record.year,
             ),
         )
-        .emit(
-            m.EVENTS,
-            c.hospital,
-            m.SettlementRecorded(
-                hospital=c.hospital,
-                claim_id=c.claim_id,
-                month=record.month or "",
-                kind="cancelled",
-                fund_payment=a.fund_payment,
-                serious_illness_payment=a.serious_illness_payment,
-                medical_assistance_payment=a.medical_assistance_payment,
-            ),
-        )
     )
+    return _tally(d, c.hospital, record.month or "", "cancelled", record.amounts, sign=-1)
 
 
 @adjudication.on(
@@ -459,50 +435,31 @@ def _month_keys(ev: Any, ctx: Context) -> list[Any]:
     return [HOSPITAL_MONTH.key(ev.hospital, ev.month), HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])]
 
 
-@statements.on(m.SettlementRecorded, needs=_month_keys)
-def settlement_recorded(state: State, ev: m.SettlementRecorded, ctx: Context) -> Decision:
-    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or HospitalMonth()
-    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or HospitalYear()
-    if ev.kind == "rejected":
-        month = month.model_copy(update={"rejected": month.rejected + 1})
-        return Decision().put(HOSPITAL_MONTH.key(ev.hospital, ev.month), month)
-    sign = 1 if ev.kind == "settled" else -1
-    month = HospitalMonth(
-        settled=month.settled + (sign > 0),
-        cancelled=month.cancelled + (sign < 0),
-        rejected=month.rejected,
-        fund=month.fund + sign * ev.fund_payment,
-        serious_illness=month.serious_illness + sign * ev.serious_illness_payment,
-        assistance=month.assistance + sign * ev.medical_assistance_payment,
-    )
-    year = HospitalYear(fund=year.fund + sign * ev.fund_payment)
-    return (
-        Decision()
-        .put(HOSPITAL_MONTH.key(ev.hospital, ev.month), month)
-        .put(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4]), year)
-    )
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 @statements.on(m.StatementDue, needs=_month_keys)
 def statement_due(state: State, ev: m.StatementDue, ctx: Context) -> Decision:
-    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or HospitalMonth()
-    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or HospitalYear()
+    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or Counters()
+    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or Counters()
     first_day = date(int(ev.month[:4]), int(ev.month[5:7]), 1)
     budget = _env(ctx).policy.decimal("medical.hospital_annual_budget", ev.hospital, first_day)
-    used = (year.fund / budget).quantize(Decimal("0.0001"), ROUND_HALF_UP) if budget else None
+    ytd = _yuan(year.get("fund_fen"))
+    used = (ytd / budget).quantize(Decimal("0.0001"), ROUND_HALF_UP) if budget else None
     return Decision().emit(
         answer_topic(ev.hospital),
         ev.month,
         m.MonthlyStatement(
             hospital=ev.hospital,
             month=ev.month,
-            claims_settled=month.settled,
-            claims_cancelled=month.cancelled,
-            claims_rejected=month.rejected,
-            fund_payment=month.fund,
-            serious_illness_payment=month.serious_illness,
-            medical_assistance_payment=month.assistance,
-            year_to_date_fund_payment=year.fund,
+            claims_settled=month.get("settled"),
+            claims_cancelled=month.get("cancelled"),
+            claims_rejected=month.get("rejected"),
+            fund_payment=_yuan(month.get("fund_fen")),
+            serious_illness_payment=_yuan(month.get("serious_illness_fen")),
+            medical_assistance_payment=_yuan(month.get("assistance_fen")),
+            year_to_date_fund_payment=ytd,
             annual_budget=budget if budget else None,
             budget_used=str(used) if used is not None else None,
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,7 +20,6 @@ from .domain.model import (
     ClaimRecord,
     Coverage,
     Hospital,
-    HospitalMonth,
 )
 
 
@@ -62,8 +62,15 @@ async def hospital(query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]
 
 
 async def hospital_month(query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
-    """GET /hospital-months?hospital=...&month=YYYY-MM"""
-    found = await _load(rt, HOSPITAL_MONTH, query.get("hospital", ""), query.get("month", ""))
-    if not isinstance(found, HospitalMonth):
+    """GET /hospital-months?hospital=...&month=YYYY-MM: the month's counts and payments so far."""
+    assert rt.store is not None
+    name = HOSPITAL_MONTH.key(query.get("hospital", ""), query.get("month", "")).name
+    counts = await rt.store.counters(name)
+    if not counts:
         return 404, {"error": "no_settlements"}
-    return 200, found.model_dump(mode="json")
+    return 200, {
+        k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(Decimal("0.01")))
+        if k.endswith("_fen")
+        else v
+        for k, v in sorted(counts.items())
+    }

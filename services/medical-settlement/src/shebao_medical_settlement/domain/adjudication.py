@@ -14,6 +14,9 @@ Order of the rules, each parameter read for the insured's pooling region on the 
 4. outpatient: pooling at the scheme's ratio up to its small yearly limit, at the allowed levels.
 Every amount is rounded to the fen (half up) where a ratio is applied; the patient pays the
 rest, so fund + serious illness + assistance + patient = submitted exactly.
+
+Results are built with `model_construct`: every value is a Decimal this module computed from
+validated input, and validating them again cost more than the rules themselves.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def claim_year(claim: ClaimReceived) -> int:
 
 def claim_month(claim: ClaimReceived) -> str:
     day = claim.discharge_date or claim.admission_date
-    return f"{day:%Y-%m}"
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def months_after(first: date, day: date) -> int:
@@ -105,7 +108,7 @@ def adjudicate(
     b_ratio = policy.decimal("medical.class_b_self_pay_ratio", region, day)
     b_self_pay = money(class_b * b_ratio)
     eligible = submitted - outside - b_self_pay
-    cap = Decimal(policy.table("medical.yearly_fund_cap", region, day)[scheme])
+    cap = money(policy.table("medical.yearly_fund_cap", region, day)[scheme])
     fund_left = _positive(cap - totals.fund)
     level = hospital.level.value
 
@@ -115,7 +118,7 @@ def adjudicate(
         if level in pool["levels"]:
             pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
             fund = min(money(eligible * Decimal(pool["ratio"])), pool_left, fund_left)
-        amounts = Amounts(
+        amounts = Amounts.model_construct(
             submitted=submitted,
             outside_scope=outside,
             class_b_self_pay=b_self_pay,
@@ -126,11 +129,11 @@ def adjudicate(
             medical_assistance_payment=ZERO,
             patient_payable=submitted - fund,
         )
-        return Settled(amounts, YearTotals(fund=fund, outpatient_pool=fund), scheme, region)
+        delta = YearTotals.model_construct(fund=fund, outpatient_pool=fund)
+        return Settled(amounts, delta, scheme, region)
 
-    deductible = min(
-        eligible, Decimal(policy.table("medical.inpatient_deductible", region, day)[scheme][level])
-    )
+    deductibles = policy.table("medical.inpatient_deductible", region, day)[scheme]
+    deductible = min(eligible, money(deductibles[level]))
     ratio = Decimal(policy.table("medical.inpatient_ratio", region, day)[scheme][level])
     fund = min(money((eligible - deductible) * ratio), fund_left)
     out_of_pocket = eligible - fund  # in scope: deductible, co-insurance, above the cap
@@ -153,7 +156,7 @@ def adjudicate(
         left = _positive(Decimal(assist_p["yearly_cap"]) - totals.assistance)
         assistance = min(money((out_of_pocket - serious) * Decimal(assist_p["ratio"])), left)
 
-    amounts = Amounts(
+    amounts = Amounts.model_construct(
         submitted=submitted,
         outside_scope=outside,
         class_b_self_pay=b_self_pay,
@@ -164,7 +167,7 @@ def adjudicate(
         medical_assistance_payment=assistance,
         patient_payable=submitted - fund - serious - assistance,
     )
-    delta = YearTotals(
+    delta = YearTotals.model_construct(
         fund=fund,
         in_scope_out_of_pocket=out_of_pocket,
         serious_illness=serious,
@@ -175,7 +178,7 @@ def adjudicate(
 
 def add(totals: YearTotals, delta: YearTotals, sign: int = 1) -> YearTotals:
     """The year's totals with a claim's delta added (sign 1) or reversed (sign -1)."""
-    return YearTotals(
+    return YearTotals.model_construct(
         fund=totals.fund + sign * delta.fund,
         in_scope_out_of_pocket=totals.in_scope_out_of_pocket + sign * delta.in_scope_out_of_pocket,
         serious_illness=totals.serious_illness + sign * delta.serious_illness,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from shebao_common.runtime import Entity, StateModel
+from shebao_common.runtime import Entity, StateModel, counter_set
 from shebao_contracts.enrollment import Scheme
 from shebao_contracts.medical import Amounts, HospitalLevel
 from shebao_contracts.welfare import AssistanceStatus
@@ -106,23 +106,12 @@ class HospitalIndex(StateModel):
     codes: tuple[str, ...] = ()
 
 
-class HospitalMonth(StateModel):
-    settled: int = 0
-    cancelled: int = 0
-    rejected: int = 0
-    fund: Decimal = ZERO
-    serious_illness: Decimal = ZERO
-    assistance: Decimal = ZERO
-
-
-class HospitalYear(StateModel):
-    fund: Decimal = ZERO
-
-
 COVERAGE = Entity("coverage", Coverage)
 ACCUMULATORS = Entity("accumulators", Accumulators)
 CLAIM = Entity("claim", ClaimRecord)
 HOSPITAL = Entity("hospital", Hospital)
 HOSPITAL_INDEX = Entity("hospital-index", HospitalIndex)
-HOSPITAL_MONTH = Entity("hospital-month", HospitalMonth)
-HOSPITAL_YEAR = Entity("hospital-year", HospitalYear)
+# A hospital's month and year as counters (fen and claim counts): every partition of the
+# adjudication adds to them at once, so they are commutative increments, not owned state.
+HOSPITAL_MONTH = counter_set("hospital-month")
+HOSPITAL_YEAR = counter_set("hospital-year")
