@@ -1,0 +1,71 @@
+"""The physical limit of this stack: a raw aiokafka consume -> JSON decode -> produce loop.
+
+No validation, no state, no exactly-once: what any Python consumer on this machine can do at
+best. Reads `--source` from the beginning until `--count` records are forwarded to `--sink`
+(keyed as they came), then prints one JSON line with the count and the seconds it took, from
+the first record consumed to the last send acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+    )
+    await consumer.start()
+    await producer.start()
+    done = 0
+    started = None
+    pending: list[asyncio.Future[object]] = []
+    try:
+        while done < count:
+            batch = await consumer.getmany(timeout_ms=200, max_records=2000)
+            for records in batch.values():
+                if started is None:
+                    started = time.perf_counter()
+                for r in records:
+                    body = orjson.loads(r.value)
+                    body["forwarded"] = True
+                    pending.append(await producer.send(sink, orjson.dumps(body), key=r.key))
+                done += len(records)
+            if len(pending) > 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    print(json.dumps({"records": done, "seconds": elapsed}))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--source", required=True)
+    p.add_argument("--sink", required=True)
+    p.add_argument("--count", type=int, required=True)
+    a = p.parse_args()
+    asyncio.run(main(a.bootstrap, a.source, a.sink, a.count))
