@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import enrollment, welfare
+from . import contributions, enrollment, welfare
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
 from .types import CitizenId, Money, NonNegativeMoney, PartnerCode, PersonRef, RegionCode
@@ -414,6 +414,6 @@ CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao medical settlement",
     description=__doc__ or "",
-    consumes=(CLAIMS, COMMANDS, EVENTS, enrollment.EVENTS, welfare.EVENTS),
+    consumes=(CLAIMS, COMMANDS, EVENTS, enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS),
     produces=(SETTLEMENTS, COMMANDS, EVENTS),
 )

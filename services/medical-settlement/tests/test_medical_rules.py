@@ -378,3 +378,29 @@ def test_monthly_statement_against_the_budget(med: Medical) -> None:
     assert str(s.fund_payment) == "3898.40"
     assert str(s.annual_budget) == "36000000.00" and s.budget_used == "0.0001"
     assert statement.topic == m.SETTLEMENTS.named(code=H3)
+
+
+def test_an_interruption_of_contributions_refuses_claims_after_the_grace(med: Medical) -> None:
+    from shebao_contracts import contributions as k
+
+    ref = med.ref(PATIENT)
+    med.coverage.send(
+        k.InterruptionOpened(
+            person=ref,
+            region="320100",
+            since="2024-10",
+            judged_through="2024-12",
+            months_uncredited=3,
+        )
+    )
+    assert med.submit(claim()).reasons == ["contributions_in_arrears"]
+    med.coverage.send(
+        k.InterruptionClosed(
+            person=ref,
+            region="320100",
+            since="2024-10",
+            closed_by="arrears_paid",
+            credited="2024-10",
+        )
+    )
+    assert med.submit(claim()).outcome == m.Outcome.SETTLED

@@ -27,6 +27,7 @@ from shebao_common.runtime import (
     RejectedRecord,
     State,
 )
+from shebao_contracts import contributions as k
 from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
 from shebao_contracts.welfare import RecipientStatusChanged
@@ -417,6 +418,18 @@ def membership_ended(state: State, ev: e.MembershipEnded, ctx: Context) -> Decis
 def person_deceased(state: State, ev: e.PersonDeceased, ctx: Context) -> Decision:
     current = state.get(COVERAGE.key(ev.person)) or Coverage()
     return _fold(state, ev.person, cov.deceased(current, ev))
+
+
+@coverage.on(k.InterruptionOpened, needs=_person)
+def interruption_opened(state: State, ev: k.InterruptionOpened, ctx: Context) -> Decision:
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.interrupted(current, ev))
+
+
+@coverage.on(k.InterruptionClosed, needs=_person)
+def interruption_closed(state: State, ev: k.InterruptionClosed, ctx: Context) -> Decision:
+    current = state.get(COVERAGE.key(ev.person)) or Coverage()
+    return _fold(state, ev.person, cov.resumed_paying(current, ev))
 
 
 @coverage.on(RecipientStatusChanged, needs=_person)

@@ -15,7 +15,7 @@ from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
 from shebao_common.settings import ServiceSettings
-from shebao_contracts import enrollment, medical, welfare
+from shebao_contracts import contributions, enrollment, medical, welfare
 from shebao_contracts.catalog import all_topics
 
 from . import readside
@@ -56,7 +56,9 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
             max_record_bytes=settings.max_claim_bytes,
         ),
         "adjudicate": Subscription("adjudicate", (medical.COMMANDS,), adjudication),
-        "coverage": Subscription("coverage", (enrollment.EVENTS, welfare.EVENTS), coverage),
+        "coverage": Subscription(
+            "coverage", (enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS), coverage
+        ),
         "statements": Subscription("statements", (medical.EVENTS,), statements),
     }
     return [sub for role, sub in subs.items() if role in wanted]

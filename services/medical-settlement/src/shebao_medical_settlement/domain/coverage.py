@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from shebao_contracts import contributions as k
 from shebao_contracts import enrollment as e
 from shebao_contracts.welfare import RecipientStatusChanged
 
@@ -59,3 +60,13 @@ def assistance(cov: Coverage, ev: RecipientStatusChanged) -> Coverage:
     kept = tuple(s for s in cov.assistance if s.start != ev.effective_from)
     new = StatusPeriod(status=ev.status, start=ev.effective_from)
     return cov.model_copy(update={"assistance": (*kept, new)})
+
+
+def interrupted(cov: Coverage, ev: k.InterruptionOpened) -> Coverage:
+    """Contributions stopped (断保): claims are refused once the grace period is over."""
+    since = date(int(ev.since[:4]), int(ev.since[5:7]), 1)
+    return cov.model_copy(update={"arrears_since": since})
+
+
+def resumed_paying(cov: Coverage, ev: k.InterruptionClosed) -> Coverage:
+    return cov.model_copy(update={"arrears_since": None})
