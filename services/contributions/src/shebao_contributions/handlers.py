@@ -285,7 +285,18 @@ def assess_person(state: State, msg: cc.AssessPerson, ctx: Context) -> Decision:
 def credit_person(state: State, msg: cc.CreditPerson, ctx: Context) -> Decision:
     key = PERSON.key(msg.person)
     p = state.get(key) or PersonFile(ref=msg.person)
-    parts = [Part.model_validate(x.model_dump()) for x in msg.insurances]
+    parts = [
+        Part.of(
+            x.insurance,
+            x.scheme,
+            x.base,
+            employer_part=x.employer_part,
+            employee_part=x.employee_part,
+            subsidy=x.subsidy,
+            into_account=x.into_account,
+        )
+        for x in msg.insurances
+    ]
     p, fx = persons.credit(
         p,
         msg.period,

@@ -35,6 +35,10 @@ from .persons import arrears_booked, booking_events, payment_booked
 from .rates import ZERO, Rates, bureau, interruption_months
 
 R = cc.Rejection
+# Lines and amounts inside messages are built with model_construct from values this module
+# computed (quantised Decimals, enums): one close makes tens of thousands of them, and
+# validating them again cost more than the assessment itself. The runtime validates every
+# message it reads, so a mistake here would still be caught, by the reader.
 LINES_PER_PART = 1000
 """Person lines per AssessmentIssued record to a bureau: 1,000 lines stay far below 1 MB."""
 
@@ -193,7 +197,7 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
         credit_applied=due.credit_applied,
         amount_due=due.amount_due,
         by_insurance=[
-            cc.InsuranceAmounts(insurance=ins, employer_part=er, employee_part=ee)
+            cc.InsuranceAmounts.model_construct(insurance=ins, employer_part=er, employee_part=ee)
             for ins, (er, ee) in by_insurance.items()
         ],
         person_count=len(a.lines),
@@ -207,7 +211,7 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
             summary.model_copy(
                 update={
                     "persons": [
-                        cc.PersonAssessment(
+                        cc.PersonAssessment.model_construct(
                             person=ln.person,
                             base=ln.base,
                             employer_part=ln.employer_part,
@@ -234,7 +238,7 @@ def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
                 employer=a.employer,
                 assessment_id=due.assessment_id,
                 insurances=[
-                    cc.CreditedInsurance(
+                    cc.CreditedInsurance.model_construct(
                         insurance=p.insurance,
                         scheme=p.scheme,
                         base=p.base,

@@ -311,7 +311,7 @@ def credit(
             medical += into
             balance = medical
         lines.append(
-            cc.CreditedInsurance(
+            cc.CreditedInsurance.model_construct(  # from a validated part (see employers.py)
                 insurance=part.insurance,
                 scheme=part.scheme,
                 base=part.base,

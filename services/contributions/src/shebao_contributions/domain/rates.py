@@ -46,6 +46,30 @@ class Part(StateModel):
     def payable(self) -> Decimal:
         return self.employer_part + self.employee_part
 
+    @classmethod
+    def of(
+        cls,
+        insurance: Insurance,
+        scheme: Scheme,
+        base: Decimal,
+        *,
+        employer_part: Decimal = ZERO,
+        employee_part: Decimal = ZERO,
+        subsidy: Decimal = ZERO,
+        into_account: Decimal = ZERO,
+    ) -> Part:
+        """A part from amounts quantised here. Built without re-validation: an assessment makes
+        five per person, and validating them again was most of the CPU of a period close."""
+        return cls.model_construct(
+            insurance=insurance,
+            scheme=scheme,
+            base=base,
+            employer_part=employer_part,
+            employee_part=employee_part,
+            subsidy=subsidy,
+            into_account=into_account,
+        )
+
 
 def payable(parts: Iterable[Part]) -> Decimal:
     return sum((p.payable for p in parts), ZERO)
@@ -118,7 +142,7 @@ class Rates:
     def employee_parts(self, base: Decimal, risk_class: int) -> tuple[Part, ...]:
         """The five employee insurances of one person on one base."""
         return (
-            Part(
+            Part.of(
                 insurance=Insurance.PENSION,
                 scheme=Scheme.EMPLOYEE_PENSION,
                 base=base,
@@ -128,7 +152,7 @@ class Rates:
             ),
             self._medical(base),
             self._unemployment(base),
-            Part(
+            Part.of(
                 insurance=Insurance.WORK_INJURY,
                 scheme=Scheme.WORK_INJURY,
                 base=base,
@@ -138,7 +162,7 @@ class Rates:
         )
 
     def _medical(self, base: Decimal) -> Part:
-        return Part(
+        return Part.of(
             insurance=Insurance.MEDICAL,
             scheme=Scheme.EMPLOYEE_MEDICAL,
             base=base,
@@ -149,7 +173,7 @@ class Rates:
         )
 
     def _unemployment(self, base: Decimal) -> Part:
-        return Part(
+        return Part.of(
             insurance=Insurance.UNEMPLOYMENT,
             scheme=Scheme.UNEMPLOYMENT,
             base=base,
@@ -158,7 +182,7 @@ class Rates:
         )
 
     def _maternity(self, base: Decimal) -> Part:
-        return Part(
+        return Part.of(
             insurance=Insurance.MATERNITY,
             scheme=Scheme.MATERNITY,
             base=base,
@@ -169,7 +193,7 @@ class Rates:
 
     def flexible_pension_part(self, base: Decimal) -> Part:
         """20% of the base, 8% of it into the account; the rest is the pooled part."""
-        return Part(
+        return Part.of(
             insurance=Insurance.PENSION,
             scheme=Scheme.EMPLOYEE_PENSION,
             base=base,
@@ -244,7 +268,7 @@ class ResidentRates:
     def pension_part(self, tier: int, years_before: int) -> Part:
         subsidy = self.subsidy(tier) + self.incentive(years_before)
         amount = money(tier)
-        return Part(
+        return Part.of(
             insurance=Insurance.PENSION,
             scheme=Scheme.RESIDENT_PENSION,
             base=amount,
@@ -257,7 +281,7 @@ class ResidentRates:
         if self.medical_premium is None:
             return None
         premium = money(self.medical_premium)
-        return Part(
+        return Part.of(
             insurance=Insurance.MEDICAL,
             scheme=Scheme.RESIDENT_MEDICAL,
             base=premium,
