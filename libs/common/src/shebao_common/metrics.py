@@ -36,6 +36,12 @@ class RuntimeMetrics:
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000),
             registry=r,
         )
+        self.phase_seconds = Counter(
+            "shebao_batch_phase_seconds_total",
+            "Time spent per phase of batch processing: decode, load, plan, commit, handover",
+            ["subscription", "phase"],
+            registry=r,
+        )
         self.commit_retries = Counter(
             "shebao_commit_retries_total",
             "Batch commits retried, by reason: fenced, duplicate, conflict, transient",

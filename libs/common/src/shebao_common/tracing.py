@@ -38,6 +38,11 @@ def setup_tracing(service: str, exporter: str = "none") -> None:
     _installed = True
 
 
+def enabled() -> bool:
+    """Whether spans are recorded (an SDK provider was installed by setup_tracing)."""
+    return _installed
+
+
 def trace_id_of(traceparent: str | None) -> str | None:
     if traceparent:
         m = _TRACEPARENT.match(traceparent)

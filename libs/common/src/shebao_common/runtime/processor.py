@@ -137,6 +137,10 @@ class Processor:
         self._last_kafka_commit = 0.0
         self._gap_seen: dict[TP, int] = {}
         self._offsets_key = store.offsets_key(subscription.name)
+        self._phase = {
+            p: metrics.phase_seconds.labels(subscription.name, p)
+            for p in ("decode", "load", "plan", "commit", "handover")
+        }
         self._m_records = {
             o: metrics.records.labels(subscription.name, o)
             for o in ("applied", "dead_lettered", "duplicate", "ignored", "stale")
@@ -230,7 +234,9 @@ class Processor:
                 kept = [r for r in kept if (r.topic, r.partition) not in gaps]
             if not kept:
                 return
+            t0 = time.perf_counter()
             items = [self.decoder.decode(r) for r in kept]
+            self._phase["decode"].inc(time.perf_counter() - t0)
             await self._apply(items)
             now = time.monotonic()
             if now - self._last_kafka_commit >= self.commit_kafka_every:
@@ -282,11 +288,18 @@ class Processor:
         delay = 0.05
         while items:
             try:
+                t0 = time.perf_counter()
                 snapshot = await self._load(
                     [k for it in items if not it.skip and it.reason is None for k in it.needs]
                 )
+                t1 = time.perf_counter()
                 plan, entries, updates = self._plan(items, snapshot)
+                t2 = time.perf_counter()
                 result = await self.store.commit(plan)
+                t3 = time.perf_counter()
+                self._phase["load"].inc(t1 - t0)
+                self._phase["plan"].inc(t2 - t1)
+                self._phase["commit"].inc(t3 - t2)
             except TRANSIENT as exc:
                 if self.stopping:
                     log.warning(
@@ -306,7 +319,9 @@ class Processor:
                 raise
             if result.status in ("OK", "ALREADY"):
                 self._committed(items, plan, entries, updates)
+                t0 = time.perf_counter()
                 await self.relay.submit(entries)
+                self._phase["handover"].inc(time.perf_counter() - t0)
                 return
             self.relay.return_trims(dict(plan.trims))
             self.metrics.commit_retries.labels(self.sub.name, result.status.lower()).inc()
@@ -474,19 +489,21 @@ class Processor:
                 working[name] = _Slot(version, value)
         env = it.envelope
         assert env is not None
-        parent = tracing.parent_context(env.traceparent)
-        span = tracing.tracer.start_span(
-            f"process {it.record.topic}",
-            context=parent,
-            kind=tracing.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": it.record.topic,
-                "messaging.kafka.offset": it.record.offset,
-                "cloudevents.event_type": env.type,
-            },
-        )
-        traceparent = tracing.format_traceparent(span) or env.traceparent
+        span = None
+        traceparent = env.traceparent
+        if tracing.enabled():  # without an SDK the trace is passed on as it came, at no cost
+            span = tracing.tracer.start_span(
+                f"process {it.record.topic}",
+                context=tracing.parent_context(env.traceparent),
+                kind=tracing.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": it.record.topic,
+                    "messaging.kafka.offset": it.record.offset,
+                    "cloudevents.event_type": env.type,
+                },
+            )
+            traceparent = tracing.format_traceparent(span) or env.traceparent
         token = trace_id_var.set(tracing.trace_id_of(traceparent))
         try:
             decision = it.handler.fn(_View(working, names), it.message, it.ctx)
@@ -502,7 +519,8 @@ class Processor:
         except Exception as exc:
             # A pure handler that raises on a valid message is a bug: the record is parked in the
             # DLQ with the exception, the partition moves on, the process stays up.
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             it.detail = mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
             log.exception(
                 "handler failed; record dead-lettered",
@@ -516,7 +534,8 @@ class Processor:
             return None, None
         finally:
             trace_id_var.reset(token)
-            span.end()
+            if span is not None:
+                span.end()
 
     def _rejected(self, it: Item) -> RejectedRecord:
         r = it.record
