@@ -577,13 +577,16 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
                 120,
                 f"payments of {month}",
             )
-            credited = len(model.settled) * 25
-            await until(
-                lambda n=credited: listener.counts["ContributionCredited"] >= n,
-                180,
-                f"credits of {month}",
-            )
-            assert listener.counts["ContributionCredited"] == credited
+            # Credits run on while the next month closes; only the close that judges the
+            # defaulter's employees needs every earlier credit in (and the end, everything).
+            if month in ("2019-03", MONTHS[-1]):
+                credited = len(model.settled) * 25
+                await until(
+                    lambda n=credited: listener.counts["ContributionCredited"] >= n,
+                    180,
+                    f"credits through {month}",
+                )
+                assert listener.counts["ContributionCredited"] == credited
         months_at = time.monotonic() - started
 
         # -- what the bureaus heard back -----------------------------------------------------
