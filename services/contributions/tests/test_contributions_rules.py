@@ -741,3 +741,61 @@ def test_a_correction_of_an_assessment_settled_by_a_held_credit_is_refused() -> 
         )
     )
     assert of_type(out, cc.CommandRejected)[0].reason == "assessment_in_collection"
+
+
+def _flexible(s: Service, person: str, since: date) -> None:
+    for scheme in (ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.EMPLOYEE_MEDICAL):
+        s.enrol(
+            ce.MembershipStarted(
+                person=person,
+                scheme=scheme,
+                insurance=scheme.insurance,
+                region=NJ,
+                since=since,
+                first_enrolled=since,
+                basis=ce.Basis.FLEXIBLE,
+                declared_base=D("6000.00"),
+                birth_date=date(1980, 1, 1),
+                sex=ce.Sex.MALE,
+            )
+        )
+
+
+def test_a_flexible_worker_who_stops_paying_is_interrupted_at_his_own_assessment() -> None:
+    s = Service()
+    _flexible(s, ref(1), date(2019, 1, 1))
+    s.close(NJ, "2019-01")
+    s.collect(
+        "t320100",
+        cc.PersonContributionsCollected(
+            collection_id="F-1", person=ref(1), period="2019-01", amount=D("1800.00")
+        ),
+    )
+    for m in ("2019-02", "2019-03", "2019-04"):
+        s.close(NJ, m)
+    late = [(a.person, a.period) for a in s.of_type(cc.ArrearsBooked)]
+    assert late == [(ref(1), "2019-02"), (ref(1), "2019-03")]
+    assert not s.of_type(cc.InterruptionOpened)
+    out = s.close(NJ, "2019-05")
+    opened = of_type(out, cc.InterruptionOpened)
+    assert [(o.since, o.judged_through) for o in opened] == [("2019-02", "2019-04")]
+
+
+def test_a_resident_is_judged_on_whole_years() -> None:
+    s = Service()
+    _resident(s, ref(1), 200, date(2019, 1, 1), medical=False)
+    for m in range(1, 13):
+        s.close(NJ, f"2019-{m:02d}")
+    assert len(s.to_bureau("t320100")) == 1  # one yearly assessment
+    assert not s.of_type(cc.InterruptionOpened)  # 2019 is not judged before 2020
+    out = s.close(NJ, "2020-01")
+    opened = of_type(out, cc.InterruptionOpened)
+    assert [(o.since, o.judged_through, o.months_uncredited) for o in opened] == [
+        ("2019-01", "2019-12", 12)
+    ]
+    assert [a.period for a in of_type(out, cc.ArrearsBooked)] == ["2019"]
+    out = s.command(cc.AdvanceContributions(person=ref(1), advance_id="A-1", funded_by="fund"))
+    adv = of_type(out, cc.ContributionsAdvanced)[0]
+    assert (adv.periods, adv.amount) == (["2019"], D("100.00"))  # the lowest tier
+    assert [c.closed_by for c in of_type(out, cc.InterruptionClosed)] == ["advanced"]
+    assert s.person(ref(1)).pension_account == D("130.00")  # 100 + subsidy 30
