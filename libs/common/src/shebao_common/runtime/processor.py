@@ -237,7 +237,19 @@ class Processor:
             t0 = time.perf_counter()
             items = [self.decoder.decode(r) for r in kept]
             self._phase["decode"].inc(time.perf_counter() - t0)
-            await self._apply(items)
+            delay = 0.5
+            while True:
+                try:
+                    await self._apply(items)
+                    break
+                except Exception:
+                    # A fault of the runtime itself: hold the partition and say so, rather than
+                    # let the consumer move past records that were never applied.
+                    log.exception("batch failed; retrying", extra={"subscription": self.sub.name})
+                    if self.stopping:
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
             now = time.monotonic()
             if now - self._last_kafka_commit >= self.commit_kafka_every:
                 self._last_kafka_commit = now
@@ -287,6 +299,7 @@ class Processor:
                 seen[it.event_id] = it.fingerprint
         delay = 0.05
         while items:
+            plan: CommitPlan | None = None
             try:
                 t0 = time.perf_counter()
                 snapshot = await self._load(
@@ -301,6 +314,8 @@ class Processor:
                 self._phase["plan"].inc(t2 - t1)
                 self._phase["commit"].inc(t3 - t2)
             except TRANSIENT as exc:
+                if plan is not None:
+                    self.relay.return_trims(dict(plan.trims))
                 if self.stopping:
                     log.warning(
                         "stopping with a batch uncommitted; its records will be redelivered"
@@ -311,12 +326,20 @@ class Processor:
                 await asyncio.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            except ResponseError as exc:
-                if "LOADING" in str(exc) or "BUSY" in str(exc):
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                raise
+            except (ResponseError, RedisError) as exc:
+                # LOADING/BUSY after a restart, or a refused script: never skip the batch. A
+                # fault that persists holds the partition (visible as lag and in the log)
+                # instead of losing records.
+                if plan is not None:
+                    self.relay.return_trims(dict(plan.trims))
+                if self.stopping:
+                    return
+                self.metrics.commit_retries.labels(self.sub.name, "redis_error").inc()
+                if "LOADING" not in str(exc) and "BUSY" not in str(exc):
+                    log.error("batch commit refused by Redis, retrying: %s", exc)
+                await asyncio.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 5.0)
+                continue
             if result.status in ("OK", "ALREADY"):
                 self._committed(items, plan, entries, updates)
                 t0 = time.perf_counter()
@@ -423,15 +446,12 @@ class Processor:
             base = r.offset + 1
             n = 0
             if it.reason is None:
-                decision, traceparent = self._run(it, working, snapshot)
+                decision, encoded = self._run(it, working, snapshot, stream, base)
                 if decision is None:
                     it.reason = R_HANDLER_ERROR  # recorded by _run; dead-lettered below
                 else:
-                    for i, emit in enumerate(decision.emits):
-                        entries.append(
-                            self.encoder.event(emit, it, i, stream, StreamId(base, n), traceparent)
-                        )
-                        n += 1
+                    entries.extend(encoded)
+                    n += len(encoded)
                     for inc in decision.increments:
                         plan.increments.append(
                             (self.store.counter_key(inc.counter), inc.field, inc.by)
@@ -478,7 +498,10 @@ class Processor:
         it: Item,
         working: dict[str, _Slot],
         snapshot: dict[str, tuple[int, StateModel | None]],
-    ) -> tuple[Decision | None, str | None]:
+        stream: str,
+        base: int,
+    ) -> tuple[Decision | None, list[OutboxEntry]]:
+        """Run the handler and encode what it emits; a failure in either parks the record."""
         assert it.handler is not None and it.ctx is not None and it.message is not None
         names = set()
         for k in it.needs:
@@ -507,15 +530,22 @@ class Processor:
         token = trace_id_var.set(tracing.trace_id_of(traceparent))
         try:
             decision = it.handler.fn(_View(working, names), it.message, it.ctx)
-            for key, value in decision.writes.items():
+            # Encoded before any write is applied: an event that cannot be serialised is a
+            # handler bug, and its record must leave the working state untouched.
+            encoded = [
+                self.encoder.event(emit, it, i, stream, StreamId(base, i), traceparent)
+                for i, emit in enumerate(decision.emits)
+            ]
+            for key in decision.writes:
                 if key.name not in names:
                     raise UndeclaredState(f"write of {key.name} not declared in needs()")
                 if key.entity.counters:
                     raise UndeclaredState(f"{key.name} is a counter set: use Decision.incr")
+            for key, value in decision.writes.items():
                 slot = working[key.name]
                 slot.value = value
                 slot.dirty = True
-            return decision, traceparent
+            return decision, encoded
         except Exception as exc:
             # A pure handler that raises on a valid message is a bug: the record is parked in the
             # DLQ with the exception, the partition moves on, the process stays up.
@@ -531,7 +561,7 @@ class Processor:
                     "event_type": env.type,
                 },
             )
-            return None, None
+            return None, []
         finally:
             trace_id_var.reset(token)
             if span is not None:
