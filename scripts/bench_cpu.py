@@ -1,0 +1,162 @@
+"""CPU per claim of the settlement stages, without Kafka or Redis in the way.
+
+Decodes and plans batches of synthetic claims through the real ingest and adjudication
+processors (the commit itself is not sent anywhere) and prints the CPU time (process time, not
+wall time, so other load on the machine matters less) per record of each phase. This is the
+figure to watch while optimising the runtime or the rules; `make bench` gives the end-to-end
+picture on the real broker.
+
+    uv run python scripts/bench_cpu.py [--claims 5000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections import namedtuple
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench
+import orjson
+
+from shebao_common.metrics import RuntimeMetrics
+from shebao_common.runtime.processor import Processor
+from shebao_common.runtime.store import Store
+from shebao_contracts import medical as m
+from shebao_contracts.catalog import all_topics
+from shebao_medical_settlement.domain.model import (
+    COVERAGE,
+    HOSPITAL,
+    Coverage,
+    Hospital,
+    Period,
+)
+from shebao_medical_settlement.main import MedicalSettings, create_runtime
+
+Record = namedtuple("Record", "topic partition offset key value headers timestamp")
+
+
+class _Relay:
+    def take_trims(self) -> dict[str, Any]:
+        return {}
+
+
+class _Store(Store):
+    def __init__(self) -> None:  # names only: nothing is sent to Redis
+        self.prefix = "shebao:bench"
+
+
+def processor(subscription: Any, env: Any) -> Processor:
+    return Processor(
+        service="medical-settlement",
+        subscription=subscription,
+        registry=all_topics(),
+        store=_Store(),
+        relay=_Relay(),
+        metrics=RuntimeMetrics("bench"),  # type: ignore[arg-type]
+        policy=env,
+        dedupe_ttl=3600,
+        max_record_bytes=1 << 20,
+        dlq_max_value_bytes=1 << 18,
+        state_cache_entries=1 << 20,
+    )
+
+
+def run(n: int, rng: random.Random) -> dict[str, float]:
+    rt = create_runtime(MedicalSettings())
+    subs = {s.name: s for s in rt.subscriptions}
+    hospitals = [
+        Hospital(
+            code=code, name=code, level=level, region="320100", designated_from=date(2015, 1, 1)
+        )
+        for code, level in bench.HOSPITALS
+    ]
+    covered = Coverage(
+        periods=(
+            Period(scheme="employee_medical", region="320100", active=True, start=date(2020, 1, 1)),
+        )
+    )
+    records = []
+    for i in range(n):
+        code, _ = bench.HOSPITALS[i % len(bench.HOSPITALS)]
+        cid = f"C{i}"
+        records.append(
+            Record(
+                m.CLAIMS.named(code=code),
+                i % 4,
+                i,
+                cid.encode(),
+                bench.claim_body(rng, cid, code, bench.citizen_id(i % 2000)),
+                bench.headers(cid, code),
+                0,
+            )
+        )
+    out: dict[str, float] = {}
+    ingest = processor(subs["ingest"], rt.policy)
+    for h in hospitals:
+        ingest.cache.put(HOSPITAL.key(h.code).name, 1, h)
+    t0 = time.process_time()
+    items = [ingest.decoder.decode(r) for r in records]
+    t1 = time.process_time()
+    snapshot = {k.name: ingest.cache.get(k.name) for it in items for k in it.needs}
+    plan, entries, _ = ingest._plan(items, snapshot)
+    t2 = time.process_time()
+    plan.packed()
+    t3 = time.process_time()
+    out["ingest decode"], out["ingest plan"], out["ingest pack"] = t1 - t0, t2 - t1, t3 - t2
+
+    adjudicate = processor(subs["adjudicate"], rt.policy)
+    for h in hospitals:
+        adjudicate.cache.put(HOSPITAL.key(h.code).name, 1, h)
+    forwarded = [
+        Record(
+            e.topic, 0, i, e.key, e.value, [(k, v.encode()) for k, v in orjson.loads(e.headers)], 0
+        )
+        for i, e in enumerate(entries)
+    ]
+    t0 = time.process_time()
+    items = [adjudicate.decoder.decode(r) for r in forwarded]
+    t1 = time.process_time()
+    snapshot = {}
+    for it in items:
+        for k in it.needs:
+            hit = adjudicate.cache.get(k.name)
+            if hit is None:
+                hit = (1, covered) if k.entity is COVERAGE else (0, None)
+            snapshot[k.name] = hit
+    t2 = time.process_time()
+    plan, _, _ = adjudicate._plan(items, snapshot)
+    t3 = time.process_time()
+    plan.packed()
+    t4 = time.process_time()
+    out["adjudicate decode"], out["adjudicate plan"] = t1 - t0, t3 - t2
+    out["adjudicate pack"] = t4 - t3
+    return {k: 1e6 * v / n for k, v in out.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--claims", type=int, default=5000)
+    p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args()
+    rng = random.Random(7)
+    runs = [run(a.claims, rng) for _ in range(a.repeat)]
+    print(f"CPU microseconds per claim, median of {a.repeat} runs of {a.claims:,} claims:")
+    total = 0.0
+    for phase in runs[0]:
+        value = statistics.median(r[phase] for r in runs)
+        total += value
+        print(f"  {phase:<18} {value:7.1f}")
+    print(f"  {'total':<18} {total:7.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
