@@ -42,7 +42,9 @@ class ServiceSettings(BaseSettings):
     max_record_bytes: int = Field(512 * 1024, description="larger partner records are refused")
     dlq_max_value_bytes: int = Field(256 * 1024, description="longer dead-letter copies are cut")
     dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
-    state_cache_entries: int = Field(100_000, ge=100)
+    state_cache_entries: int = Field(
+        50_000, ge=100, description="decoded state kept per subscription (memory vs reads)"
+    )
     outbox_max_pending: int = Field(20_000, ge=100)
     producer_linger_ms: int = 5
     producer_max_batch_bytes: int = 512 * 1024

@@ -38,6 +38,9 @@ class Entity(Generic[S]):
     model: type[S]
     counters: bool = False
     """Counters (see `counter_set`): incremented with `Decision.incr`, read as a snapshot."""
+    cached: bool = True
+    """Keep values in the processor's cache. Off for write-mostly state (one key per claim,
+    say), which would only crowd out what is read again."""
 
     def key(self, *parts: str) -> StateKey[S]:
         ident = ":".join(parts)

@@ -49,6 +49,7 @@ class UndeclaredState(RuntimeError):
 class _Slot:
     version: int
     value: StateModel | None
+    cached: bool = True
     dirty: bool = False
 
 
@@ -425,7 +426,8 @@ class Processor:
                     None if data is None else missing[name].entity.model.model_validate_json(data)
                 )
                 snapshot[name] = (version, value)
-                self.cache.put(name, version, value)
+                if missing[name].entity.cached:
+                    self.cache.put(name, version, value)
         return snapshot
 
     def _plan(
@@ -488,7 +490,8 @@ class Processor:
             if slot.dirty:
                 data = b"" if slot.value is None else slot.value.model_dump_json().encode()
                 plan.writes.append((key, slot.version + 1, data))
-                updates[name] = (slot.version + 1, slot.value)
+                if slot.cached:
+                    updates[name] = (slot.version + 1, slot.value)
         plan.outbox = entries
         plan.trims = list(self.relay.take_trims().items())
         return plan, entries, updates
@@ -509,7 +512,7 @@ class Processor:
             names.add(name)
             if name not in working:
                 version, value = snapshot[name]
-                working[name] = _Slot(version, value)
+                working[name] = _Slot(version, value, k.entity.cached)
         env = it.envelope
         assert env is not None
         span = None

@@ -108,7 +108,7 @@ class HospitalIndex(StateModel):
 
 COVERAGE = Entity("coverage", Coverage)
 ACCUMULATORS = Entity("accumulators", Accumulators)
-CLAIM = Entity("claim", ClaimRecord)
+CLAIM = Entity("claim", ClaimRecord, cached=False)  # one per claim, rarely read again
 HOSPITAL = Entity("hospital", Hospital)
 HOSPITAL_INDEX = Entity("hospital-index", HospitalIndex)
 # A hospital's month and year as counters (fen and claim counts): every partition of the
