@@ -423,7 +423,7 @@ async def enrollment_report(bootstrap: str, story: dict[str, Any], svc: ServiceP
     story["events"] = events
     by_type = Counter(kind_of(e) for e in events)
     say(f"{story['total']} commands in, {len(events)} events out on {c.EVENTS.name}:")
-    for t, n in sorted(by_type.items(), key=lambda x: -x[1]):
+    for t, n in sorted(by_type.items(), key=lambda x: (-x[1], x[0])):
         say(f"  {n:>5}  {t}")
     rejected = [json.loads(e.value) for e in events if kind_of(e) == "CommandRejected"]
     say("refused, with the reason sent back:")
@@ -506,9 +506,9 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
     )
     lines = sum(b["declared"] for b in w.tap.of(cc.EVENTS.name, "WagesDeclared"))
     say(
-        f"{declared} employers declared {MONTH} wages for {lines} employees (half of them with a "
-        f"3% raise); {silent} declared nothing: assessed on last known wages"
+        f"{declared} employers declared {MONTH} wages for {lines} employees (some with a 3% raise);"
     )
+    say(f"{silent} declared nothing: its employees are assessed on their last known wage")
 
     # The scheduler closes the month per region.
     for region in REGIONS:
@@ -630,14 +630,17 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
         )
     resent = next(r for r in reports if r[2] == twice)
     n_booked = sum(1 for b in w.tap.of(cc.EVENTS.name, "PaymentBooked") if b["employer"] == twice)
-    say(f"{resent[1]} was reported twice and booked {n_booked} time(s)")
+    say(
+        f"{resent[1]} was reported twice: booked "
+        + ("once" if n_booked == 1 else f"{n_booked} times (expected once)")
+    )
     for bureau, topic in ((b, cc.ASSESSMENTS.named(code=b)) for b in BUREAUS.values()):
         for r in w.tap.of(topic, "CollectionRejected"):
             say(f"back to {bureau} on {topic}: CollectionRejected {r['reason']}")
             say(f"  {r['collection_id']}: {r['detail']}")
     events = Counter(k for k, _, _ in w.tap.records[cc.EVENTS.name])
     say(f"events on {cc.EVENTS.name}:")
-    for t, n in sorted(events.items(), key=lambda x: -x[1]):
+    for t, n in sorted(events.items(), key=lambda x: (-x[1], x[0])):
         say(f"  {n:>5}  {t}")
 
     head("Read side: an employee's contributions, an employer's ledger")
