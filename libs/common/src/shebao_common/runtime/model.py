@@ -220,7 +220,8 @@ class RejectedRecord:
     topic_fields: Mapping[str, str]
 
 
-Rejecter = Callable[[RejectedRecord], Emit | None]
+Rejecter = Callable[[RejectedRecord], "Emit | list[Emit] | None"]
+"""Answers to an unreadable record: to its sender, and to the service's own stream if wanted."""
 
 
 @dataclass(frozen=True)

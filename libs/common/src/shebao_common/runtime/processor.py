@@ -31,7 +31,15 @@ from .. import tracing
 from ..logging import mask_ids, trace_id_var
 from ..metrics import RuntimeMetrics
 from .codec import R_HANDLER_ERROR, R_ID_CONFLICT, Decoder, Encoder, Item, record_time
-from .model import Counters, Decision, RejectedRecord, StateKey, StateModel, Subscription
+from .model import (
+    Counters,
+    Decision,
+    Emit,
+    RejectedRecord,
+    StateKey,
+    StateModel,
+    Subscription,
+)
 from .relay import Relay
 from .store import CommitPlan, CommitResult, OutboxEntry, Store, StreamId
 
@@ -464,10 +472,13 @@ class Processor:
                 entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
                 n += 1
                 if self.sub.reject is not None:
-                    rejection = self.sub.reject(self._rejected(it))
-                    if rejection is not None:
+                    answer = self.sub.reject(self._rejected(it))
+                    answers = (
+                        [] if answer is None else [answer] if isinstance(answer, Emit) else answer
+                    )
+                    for i, rejection in enumerate(answers):
                         entries.append(
-                            self.encoder.event(rejection, it, 0, stream, StreamId(base, n), None)
+                            self.encoder.event(rejection, it, i, stream, StreamId(base, n), None)
                         )
                         n += 1
             seq[tp] = n
