@@ -1,37 +1,61 @@
-"""make bench: the settlement pipeline against the raw limit of this stack, same broker, same run.
+"""make bench: the platform's two busiest flows against the raw limit of this stack.
 
+Medical settlement (`--only medical`), against the same broker in the same run:
 1. the limit: scripts/bench_raw.py, a raw aiokafka consume -> JSON decode -> produce loop;
 2. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
    validation, state and exactly-once effects, in three layouts: one process with every stage,
    ingest and adjudication in separate processes, and two adjudication instances.
 Throughput is measured on a backlog (claims produced first, services started after), from the
 Kafka timestamps of the first and last settlement; latency from each claim's produce timestamp
-to its settlement's, at a fixed offered load of 1,000 claims/s and above saturation. Each figure
-is the median of several runs with the spread. Results go to BENCHMARKS.md.
+to its settlement's, at a fixed offered load of 1,000 claims/s and above saturation.
+
+Contributions collection (`--only contributions`): a synthetic population of employers and
+employees is loaded as enrollment events produced straight onto shebao.enrollment.events.v1
+(what enrollment would publish: employer registered, person registered, employment started, five
+memberships), so the measurement does not include enrollment. Each month the employers declare
+wages and the scheduler closes the month in four regions, so assessments exist; then the tax
+bureaus' EmployerContributionsCollected reports are measured through payment booking and the
+fan-out to one ContributionCredited per person:
+- throughput on a backlog: a month's reports produced while the service is stopped, then the
+  service started; from the Kafka timestamp of the first PaymentBooked to that of the last
+  ContributionCredited (collections/s and person-months credited/s);
+- latency at a fixed offered load (`--collection-rate`, reports/s, service running): from a
+  report's produce timestamp to that of the last credit of the employer's month;
+- peak RSS of the contributions process.
+
+Each figure is the median of several runs with the spread. Results go to BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
 import random
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shebao_common.policy import Policy
+from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Envelope
 from shebao_contracts.types import citizen_id_check_char
-from shebao_devinfra.infra import provision
+from shebao_devinfra.infra import Infra, provision
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -106,10 +130,11 @@ class Figures:
     rss: dict[str, list[float]] = field(default_factory=dict)
 
 
-def med(values: list[float]) -> str:
+def med(values: list[float], digits: int = 0) -> str:
     if not values:
         return "-"
-    return f"{statistics.median(values):,.0f} ({min(values):,.0f}–{max(values):,.0f})"
+    f = f",.{digits}f"
+    return f"{statistics.median(values):{f}} ({min(values):{f}}–{max(values):{f}})"
 
 
 def med_ms(values: list[float]) -> str:
@@ -127,15 +152,15 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, infra: Infra, logs: Path) -> None:
         self.args = args
+        self.infra = infra
         self.rng = random.Random(20261129)
         self.run_id = 0
-        self.logs = Path(tempfile.mkdtemp(prefix="shebao-bench-"))
+        self.logs = logs
+        self.expected_settlements = 0
 
     async def setup(self) -> None:
-        self.infra = await asyncio.to_thread(provision)
-        say(f"Kafka {self.infra.kafka_bootstrap}, Redis {self.infra.redis_url} ({self.infra.mode})")
         topics = [en.EVENTS.name, m.COMMANDS.name, m.EVENTS.name, "shebao.welfare.events.v1"]
         for code, _ in HOSPITALS:
             topics += [
@@ -310,8 +335,7 @@ class Bench:
         """Throughput on a backlog, then latency at 1,000/s, for one layout."""
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
-        for p in procs:
-            p.start()
+        launch(*procs)
         for p in procs:
             await p.wait_ready()
         await self.wait_settled(ids, timeout=600)
@@ -337,8 +361,7 @@ class Bench:
 
     async def saturation_latency(self, rate: float) -> tuple[float, float, float]:
         procs = self.services("ingest + adjudicate")
-        for p in procs:
-            p.start()
+        launch(*procs)
         for p in procs:
             await p.wait_ready()
         ids = await self.produce_claims(int(rate * 10), rate=rate)
@@ -350,16 +373,445 @@ class Bench:
         return q[49], q[94], q[98]
 
 
-async def main(args: argparse.Namespace) -> int:
-    bench = Bench(args)
-    bench.expected_settlements = 0
+# ---------------------------------------------------------------------------------------------
+# Contributions: bureau collections -> payments booked -> per-person credits
+
+CONTRIB_REGIONS = ["320100", "320200", "320500", "321300"]
+STARTED: list[ServiceProcess] = []
+"""Every service process this run started: a failure stops what is left of them."""
+
+
+def launch(*procs: ServiceProcess) -> None:
+    for p in procs:
+        STARTED.append(p)
+        p.start()
+
+
+@dataclass
+class ContributionFigures:
+    collections: list[float] = field(default_factory=list)
+    credits: list[float] = field(default_factory=list)
+    bookings: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p95: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+
+
+class Offsets:
+    """End offsets of topics, and what was appended to a topic since given offsets."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def ends(self, topic: str) -> dict[int, int]:
+        assert self.consumer is not None
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return {tp.partition: n for tp, n in (await self.consumer.end_offsets(tps)).items()}
+
+    async def total(self, *topics: str) -> int:
+        return sum([sum((await self.ends(t)).values()) for t in topics])
+
+    async def read(self, topic: str, since: dict[int, int], timeout: float = 120) -> list[Any]:
+        """The records appended to the topic after `since`, up to its end offsets now."""
+        c = self.consumer
+        assert c is not None
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        c.assign(tps)
+        for tp in tps:
+            c.seek(tp, since.get(tp.partition, 0))
+        end = await c.end_offsets(tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while not all([await c.position(tp) >= end[tp] for tp in tps]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end")
+            batch = await c.getmany(*tps, timeout_ms=500, max_records=10_000)
+            for tp, recs in batch.items():
+                out.extend(r for r in recs if r.offset < end[tp])
+        return out
+
+
+def ce_type(record: Any) -> str:
+    return dict(record.headers)["ce_type"].decode().rsplit(".", 1)[1]
+
+
+class Contributions:
+    """One contributions process, its synthetic population, and a month per measurement."""
+
+    def __init__(self, args: argparse.Namespace, infra: Infra, logs: Path) -> None:
+        self.args = args
+        self.infra = infra
+        self.logs = logs
+        policy = Policy.load()
+        self.bureau = {
+            r: str(policy.get("tax.bureau", r, date(2025, 1, 1))) for r in CONTRIB_REGIONS
+        }
+        n = len(CONTRIB_REGIONS)
+        self.employers = [
+            (f"91{CONTRIB_REGIONS[k % n]}MA{k:08d}", CONTRIB_REGIONS[k % n])
+            for k in range(args.employers)
+        ]
+        self.staff = {
+            code: [self.person(k * args.employees + j) for j in range(args.employees)]
+            for k, (code, _) in enumerate(self.employers)
+        }
+        self.wage = {
+            ref: Decimal(3000 + (i * 7919) % 25000) + Decimal(i % 100) / 100
+            for i, ref in enumerate(r for refs in self.staff.values() for r in refs)
+        }
+        self.months = 0
+        self.sent = 0
+        self.offsets = Offsets(infra.kafka_bootstrap)
+        self.svc: ServiceProcess | None = None
+        self.collections = [cc.COLLECTIONS.named(code=b) for b in self.bureau.values()]
+        self.assessments = [cc.ASSESSMENTS.named(code=b) for b in self.bureau.values()]
+        self.inputs = [en.EVENTS.name, cc.COMMANDS.name, cc.WORK.name, *self.collections]
+
+    @staticmethod
+    def person(i: int) -> str:
+        """A person reference (what enrollment derives from a citizen ID), 32 hex digits."""
+        return hashlib.sha256(f"bench-employee-{i}".encode()).hexdigest()[:32]
+
+    async def send(self, topic: str, key: str, message: Any, at: datetime) -> None:
+        self.sent += 1
+        k, v, h = message_record(message, message_id=f"cb-{self.sent}", time=at, key=key)
+        await self.prod.send(topic, key=k, value=v, headers=h)
+
+    async def setup(self) -> None:
+        consumed = [*self.inputs, *self.assessments, cc.EVENTS.name]
+        await recreate_topics(
+            self.infra.kafka_bootstrap,
+            [*consumed, *(t + ".dlq" for t in self.inputs)],
+            partitions=PARTITIONS,
+        )
+        self.prod = await producer(
+            self.infra.kafka_bootstrap, linger_ms=10, max_batch_size=1024 * 1024
+        )
+        await self.offsets.start()
+        say(
+            f"loading {len(self.employers)} employers and {len(self.wage):,} employees as "
+            "enrollment events"
+        )
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        since = date(2024, 1, 1)
+        for k, (code, region) in enumerate(self.employers):
+            await self.send(
+                en.EVENTS.name,
+                code,
+                en.EmployerRegistered(
+                    employer=code,
+                    name=f"单位{k}",
+                    region=region,
+                    ownership="private",
+                    risk_class=1 + k % 8,
+                    registered_on=date(2020, 1, 1),
+                ),
+                at,
+            )
+        for k, (code, region) in enumerate(self.employers):
+            for ref in self.staff[code]:
+                born, sex = date(1970 + k % 30, 1 + k % 12, 1), ("male", "female")[k % 2]
+                await self.send(
+                    en.EVENTS.name,
+                    ref,
+                    en.PersonRegistered(
+                        person=ref,
+                        birth_date=born,
+                        sex=sex,
+                        hukou_region=region,
+                        residence="urban",
+                        registered_on=date(2020, 1, 1),
+                    ),
+                    at,
+                )
+                await self.send(
+                    en.EVENTS.name,
+                    ref,
+                    en.EmploymentStarted(
+                        person=ref,
+                        employer=code,
+                        region=region,
+                        start_date=since,
+                        monthly_wage=self.wage[ref],
+                        risk_class=1 + k % 8,
+                    ),
+                    at,
+                )
+                for scheme, insurance in (
+                    ("employee_pension", "pension"),
+                    ("employee_medical", "medical"),
+                    ("unemployment", "unemployment"),
+                    ("work_injury", "work_injury"),
+                    ("maternity", "maternity"),
+                ):
+                    await self.send(
+                        en.EVENTS.name,
+                        ref,
+                        en.MembershipStarted(
+                            person=ref,
+                            scheme=scheme,
+                            insurance=insurance,
+                            region=region,
+                            since=since,
+                            first_enrolled=since,
+                            basis="employment",
+                            employer=code,
+                            declared_base=self.wage[ref],
+                            risk_class=1 + k % 8 if scheme == "work_injury" else None,
+                            birth_date=born,
+                            sex=sex,
+                        ),
+                        at,
+                    )
+        await self.prod.flush()
+        self.start()
+        assert self.svc is not None
+        await self.svc.wait_ready()
+        started = time.monotonic()
+        await self.caught_up(timeout=900)
+        say(f"population applied in {time.monotonic() - started:.0f}s")
+
+    def start(self) -> None:
+        self.svc = ServiceProcess(
+            "contributions",
+            "shebao_contributions",
+            kafka=self.infra.kafka_bootstrap,
+            redis_url=self.infra.redis_url,
+            log_dir=self.logs,
+        )
+        launch(self.svc)
+
+    async def caught_up(self, timeout: float) -> None:
+        """The process committed every record of its input topics and emptied its outbox."""
+        svc = self.svc
+        assert svc is not None
+        calm = 0
+
+        async def idle() -> bool:
+            nonlocal calm
+            if not svc.alive:
+                raise RuntimeError(f"contributions exited:\n{svc.log_tail()}")
+            produced = await self.offsets.total(*self.inputs)
+            # "stale" records were fetched again after a rebalance and are counted once more
+            consumed = await svc.metric("shebao_records_total") - await svc.metric(
+                "shebao_records_total", outcome="stale"
+            )
+            pending = await svc.metric("shebao_outbox_pending")
+            calm = calm + 1 if consumed >= produced and pending == 0 else 0
+            return calm >= 3
+
+        await wait_until(idle, timeout=timeout, interval=0.5)
+
+    async def events_after(self, base: int, count: int, what: str, timeout: float) -> None:
+        """Wait until `count` more events are on the events topic; fail on a refusal."""
+        svc = self.svc
+        assert svc is not None
+
+        async def there() -> bool:
+            if not svc.alive:
+                raise RuntimeError(f"contributions exited:\n{svc.log_tail()}")
+            return await self.offsets.total(cc.EVENTS.name) >= base + count
+
+        try:
+            await wait_until(there, timeout=timeout, interval=0.25)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{what}: {await self.offsets.total(cc.EVENTS.name) - base} of {count} events "
+                f"after {timeout:.0f}s (a refusal? see {svc.log_path})"
+            ) from None
+
+    async def next_month(self) -> tuple[str, dict[str, Decimal]]:
+        """Wages declared and the month closed in every region: what each employer owes."""
+        year, month = 2025 + self.months // 12, 1 + self.months % 12
+        self.months += 1
+        period = f"{year}-{month:02d}"
+        first_of_next = date(year + month // 12, month % 12 + 1, 1)
+        events = await self.offsets.ends(cc.EVENTS.name)
+        base = sum(events.values())
+        assessed = {t: await self.offsets.ends(t) for t in self.assessments}
+        for code, _ in self.employers:
+            wages = [
+                cc.WageLine(person=ref, wage=self.wage[ref] + 10 * self.months)
+                for ref in self.staff[code]
+            ]
+            await self.send(
+                cc.COMMANDS.name,
+                code,
+                cc.DeclareWages(employer=code, month=period, wages=wages),
+                datetime(year, month, 20, tzinfo=UTC),
+            )
+        await self.prod.flush()
+        n = len(self.employers)
+        await self.events_after(base, n, f"wage declarations of {period}", 300)
+        for region in CONTRIB_REGIONS:
+            await self.send(
+                cc.COMMANDS.name,
+                region,
+                cc.ClosePeriod(region=region, month=period),
+                datetime.combine(first_of_next, datetime.min.time(), UTC),
+            )
+        await self.prod.flush()
+        # WagesDeclared, then PeriodClosed per region and AssessmentIssued per employer
+        await self.events_after(base, 2 * n + len(CONTRIB_REGIONS), f"close of {period}", 300)
+        kinds = Counter(ce_type(r) for r in await self.offsets.read(cc.EVENTS.name, events))
+        if set(kinds) - {"WagesDeclared", "PeriodClosed", "AssessmentIssued"}:
+            raise RuntimeError(f"unexpected events at the close of {period}: {dict(kinds)}")
+        dues: dict[str, Decimal] = {}
+        for topic, since in assessed.items():
+            for r in await self.offsets.read(topic, since):
+                body = json.loads(r.value)
+                if ce_type(r) == "AssessmentIssued" and body["period"] == period:
+                    dues[body["employer"]] = Decimal(body["amount_due"])
+        if len(dues) != n:
+            raise RuntimeError(f"{len(dues)} assessments for {n} employers in {period}")
+        return period, dues
+
+    async def collect(
+        self, period: str, dues: dict[str, Decimal], rate: float | None = None
+    ) -> None:
+        """Each bureau reports what each of its employers paid: the full amount due."""
+        year, month = int(period[:4]), int(period[5:])
+        at = datetime(year + month // 12, month % 12 + 1, 15, tzinfo=UTC)
+        started = time.perf_counter()
+        for i, (code, region) in enumerate(self.employers):
+            bureau = self.bureau[region]
+            await self.send(
+                cc.COLLECTIONS.named(code=bureau),
+                code,
+                cc.EmployerContributionsCollected(
+                    collection_id=f"{bureau}-{period}-{i:06d}",
+                    employer=code,
+                    month=period,
+                    amount=dues[code],
+                ),
+                at,
+            )
+            if rate is not None and i % 5 == 4:
+                ahead = (i + 1) / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await self.prod.flush()
+
+    async def flow(
+        self, period: str, events: dict[int, int], timeout: float
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """Wait for a payment per employer and a credit per person; (employer, Kafka timestamp)
+        of each PaymentBooked and of each ContributionCredited."""
+        n = len(self.employers)
+        credits = n * self.args.employees
+        await self.events_after(sum(events.values()), n + credits, f"credits of {period}", timeout)
+        booked: list[tuple[str, int]] = []
+        credited: list[tuple[str, int]] = []
+        other: Counter[str] = Counter()
+        for r in await self.offsets.read(cc.EVENTS.name, events):
+            kind, body = ce_type(r), json.loads(r.value)
+            if kind == "PaymentBooked" and body["outcome"] == "settled":
+                booked.append((body["employer"], r.timestamp))
+            elif kind == "ContributionCredited" and body["period"] == period:
+                credited.append((body["employer"], r.timestamp))
+            else:
+                other[kind] += 1
+        if other or len(booked) != n or len(credited) != credits:
+            raise RuntimeError(
+                f"{period}: {len(booked)} payments, {len(credited)} credits, other {dict(other)}"
+            )
+        return booked, credited
+
+    async def backlog(self, figures: ContributionFigures) -> None:
+        period, dues = await self.next_month()
+        assert self.svc is not None
+        self.svc.terminate()  # the reports queue up while the service is down
+        events = await self.offsets.ends(cc.EVENTS.name)
+        await self.collect(period, dues)
+        self.start()
+        assert self.svc is not None
+        await self.svc.wait_ready()
+        booked, credited = await self.flow(period, events, timeout=900)
+        first = min(t for _, t in booked)
+        span = (max(t for _, t in credited) - first) / 1000
+        booking = (max(t for _, t in booked) - first) / 1000
+        figures.collections.append(len(booked) / span if span else float("nan"))
+        figures.credits.append(len(credited) / span if span else float("nan"))
+        figures.bookings.append(len(booked) / booking if booking else float("nan"))
+
+    async def latency(self, figures: ContributionFigures) -> None:
+        period, dues = await self.next_month()
+        events = await self.offsets.ends(cc.EVENTS.name)
+        reported = {t: await self.offsets.ends(t) for t in self.collections}
+        await self.collect(period, dues, rate=self.args.collection_rate)
+        _, credited = await self.flow(period, events, timeout=900)
+        sent: dict[str, int] = {}
+        for topic, since in reported.items():
+            for r in await self.offsets.read(topic, since):
+                sent[r.key.decode()] = r.timestamp
+        last: dict[str, int] = {}
+        for employer, t in credited:
+            last[employer] = max(t, last.get(employer, t))
+        lat = sorted(last[e] - sent[e] for e in last)
+        q = statistics.quantiles(lat, n=100, method="inclusive")
+        figures.p50.append(q[49])
+        figures.p95.append(q[94])
+        figures.p99.append(q[98])
+
+    async def close(self) -> None:
+        if self.svc is not None and self.svc.alive:
+            self.svc.terminate()
+        await self.offsets.stop()
+        if hasattr(self, "prod"):
+            await self.prod.stop()
+
+
+async def contributions(args: argparse.Namespace, infra: Infra, logs: Path) -> ContributionFigures:
+    bench = Contributions(args, infra, logs)
+    figures = ContributionFigures()
+    try:
+        await bench.setup()
+        for run in range(1, args.runs + 1):
+            await bench.backlog(figures)
+            line = (
+                f"run {run}: contributions backlog {figures.collections[-1]:,.1f} collections/s, "
+                f"{figures.credits[-1]:,.0f} credits/s"
+            )
+            if args.latency:
+                await bench.latency(figures)
+                line += f", p99 {figures.p99[-1]:.0f} ms at {args.collection_rate:g} reports/s"
+            assert bench.svc is not None and bench.svc.proc is not None
+            figures.rss.append(peak_rss_mb(bench.svc.proc.pid))
+            say(line)
+    finally:
+        await bench.close()
+    return figures
+
+
+@dataclass
+class Medical:
+    raw: Figures
+    results: dict[str, Figures]
+    saturation: tuple[float, float, float]
+    best: float
+
+
+async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical:
+    bench = Bench(args, infra, logs)
     await bench.setup()
     try:
         say(f"loading {args.persons} insured persons and {len(HOSPITALS)} hospitals")
         await bench.load_population()
         # One warm-up start applies the population before anything is measured.
         warm = bench.services("one process")[0]
-        warm.start()
+        launch(warm)
         await warm.wait_ready()
 
         async def population_loaded() -> bool:
@@ -388,10 +840,46 @@ async def main(args: argparse.Namespace) -> int:
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3)
-        write_report(args, raw, results, saturation, best)
+        return Medical(raw, results, saturation, best)
     finally:
         await bench.prod.stop()
-        bench.infra.stop()
+
+
+async def measure(args: argparse.Namespace, infra: Infra, logs: Path, started: float) -> None:
+    med = con = None
+    if args.only in (None, "medical"):
+        say("== medical settlement")
+        med = await medical(args, infra, logs)
+    if args.only in (None, "contributions"):
+        say("== contributions collection")
+        con = await contributions(args, infra, logs)
+    write_report(args, med, con, time.monotonic() - started)
+
+
+def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    # Kafka and Redis start with Ctrl-C held back, so that they are never left half-started.
+    held: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        infra = provision()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    say(f"Kafka {infra.kafka_bootstrap}, Redis {infra.redis_url} ({infra.mode})")
+    logs = Path(tempfile.mkdtemp(prefix="shebao-bench-"))
+    try:
+        if held:
+            raise KeyboardInterrupt
+        asyncio.run(measure(args, infra, logs, started))
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the cleanup is not to be cut short
+        for p in STARTED:
+            p.stop()  # what a failure or Ctrl-C left running
+        infra.stop()
+        say(f"stopped what this run started; service logs in {logs}")
     return 0
 
 
@@ -410,30 +898,36 @@ def machine() -> str:
     )
 
 
-def write_report(
-    args: argparse.Namespace,
-    raw: Figures,
-    results: dict[str, Figures],
-    saturation: tuple[float, float, float],
-    best: float,
-) -> None:
-    raw_med = statistics.median(raw.throughput)
-    today = datetime.now(UTC).date().isoformat()
+def command_line(args: argparse.Namespace) -> str:
+    parts = [f"--runs {args.runs}"]
+    if args.only:
+        parts.append(f"--only {args.only}")
+    if args.only in (None, "medical"):
+        parts.append(f"--claims {args.claims} --persons {args.persons}")
+    if args.only in (None, "contributions"):
+        parts.append(
+            f"--employers {args.employers} --employees {args.employees} "
+            f"--collection-rate {args.collection_rate:g}"
+        )
+    if not args.latency:
+        parts.append("--no-latency")
+    return "scripts/bench.py " + " ".join(parts)
+
+
+def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
+    raw_med = statistics.median(r.raw.throughput)
     lines = [
-        f"## Run of {today}",
+        "### Medical settlement: claims to settlements",
         "",
-        f"Command: `make bench` (`scripts/bench.py --runs {args.runs} --claims {args.claims} "
-        f"--persons {args.persons}`)  ",
-        f"Machine: {machine()}  ",
         f"Workload: {args.claims:,} inpatient claims (3–6 lines each) over {len(HOSPITALS)} "
         f"hospital topics of {PARTITIONS} partitions, {args.persons:,} insured persons; "
         f"internal topics of {PARTITIONS} partitions. Median of {args.runs} runs (min–max).",
         "",
         "| what | claims/s | ratio to raw | p50 ms @1,000/s | p95 | p99 |",
         "|---|---|---|---|---|---|",
-        f"| raw aiokafka consume → decode → produce | {med(raw.throughput)} | 1.00 | | | |",
+        f"| raw aiokafka consume → decode → produce | {med(r.raw.throughput)} | 1.00 | | | |",
     ]
-    for name, f in results.items():
+    for name, f in r.results.items():
         ratio = statistics.median(f.throughput) / raw_med
         lines.append(
             f"| platform: {name} | {med(f.throughput)} | {ratio:.2f} | "
@@ -441,14 +935,72 @@ def write_report(
         )
     lines += [
         "",
-        f"Latency above saturation (offered {best * 1.3:,.0f} claims/s for 10 s, ingest + "
-        f"adjudicate): p50 {saturation[0]:.0f} ms, p95 {saturation[1]:.0f} ms, "
-        f"p99 {saturation[2]:.0f} ms (queueing: the backlog grows while offered > served).",
+        f"Latency above saturation (offered {r.best * 1.3:,.0f} claims/s for 10 s, ingest + "
+        f"adjudicate): p50 {r.saturation[0]:.0f} ms, p95 {r.saturation[1]:.0f} ms, "
+        f"p99 {r.saturation[2]:.0f} ms (queueing: the backlog grows while offered > served).",
         "",
         "Peak RSS (VmHWM) per service process, MB: "
-        + "; ".join(f"{roles}: {med(v)}" for f in results.values() for roles, v in f.rss.items()),
+        + "; ".join(
+            f"{name} / {roles}: {med(v)}"
+            for name, f in r.results.items()
+            for roles, v in f.rss.items()
+        ),
         "",
     ]
+    return lines
+
+
+def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> list[str]:
+    persons = args.employers * args.employees
+    return [
+        "### Contributions: bureau collections to payments and credits",
+        "",
+        f"Workload: {args.employers:,} employers of {args.employees} employees ({persons:,} "
+        f"persons) in {len(CONTRIB_REGIONS)} regions, one tax bureau each; per month a wage "
+        "declaration per employer and a close per region, then one "
+        "EmployerContributionsCollected per employer (the full amount due), each booked "
+        f"(PaymentBooked) and fanned out to {args.employees} ContributionCredited. Population "
+        "loaded as enrollment events, not through enrollment. Topics of "
+        f"{PARTITIONS} partitions; one contributions process. Median of {args.runs} runs "
+        "(min–max).",
+        "",
+        "| what | collections/s | credits (person-months)/s | payments booked/s "
+        f"| p50 ms @{args.collection_rate:g}/s | p95 | p99 |",
+        "|---|---|---|---|---|---|---|",
+        f"| backlog of {args.employers:,} reports, service started after | "
+        f"{med(r.collections, 1)} | {med(r.credits)} | {med(r.bookings)} | | | |",
+        f"| offered {args.collection_rate:g} reports/s "
+        f"({args.collection_rate * args.employees:,.0f} credits/s), service running | | | | "
+        f"{med_ms(r.p50)} | {med_ms(r.p95)} | {med_ms(r.p99)} |",
+        "",
+        "Backlog: collections and credits per second over the same span, from the Kafka "
+        "timestamp of the first PaymentBooked to that of the last ContributionCredited; payments "
+        "booked/s from the first to the last PaymentBooked. Latency: from a report's produce "
+        "timestamp to that of the last credit of its employer's month.",
+        "",
+        f"Peak RSS (VmHWM) of the contributions process, MB: {med(r.rss)}",
+        "",
+    ]
+
+
+def write_report(
+    args: argparse.Namespace,
+    medical: Medical | None,
+    contributions: ContributionFigures | None,
+    seconds: float,
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    lines = [
+        f"## Run of {today}",
+        "",
+        f"Command: `make bench` (`{command_line(args)}`), {seconds / 60:.0f} minutes  ",
+        f"Machine: {machine()}",
+        "",
+    ]
+    if medical is not None:
+        lines += medical_report(args, medical)
+    if contributions is not None:
+        lines += contributions_report(args, contributions)
     path = ROOT / "BENCHMARKS.md"
     header = path.read_text() if path.exists() else "# Benchmarks\n\n"
     marker = "<!-- runs -->\n"
@@ -461,10 +1013,23 @@ def write_report(
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--claims", type=int, default=20_000)
-    p.add_argument("--persons", type=int, default=20_000)
-    p.add_argument("--latency-claims", type=int, default=10_000)
+    p.add_argument(
+        "--only", choices=["medical", "contributions"], help="measure one flow (default: both)"
+    )
     p.add_argument("--no-latency", dest="latency", action="store_false")
-    sys.exit(asyncio.run(main(p.parse_args())))
+    g = p.add_argument_group("medical settlement")
+    g.add_argument("--claims", type=int, default=20_000)
+    g.add_argument("--persons", type=int, default=20_000)
+    g.add_argument("--latency-claims", type=int, default=10_000)
+    g = p.add_argument_group("contributions")
+    g.add_argument("--employers", type=int, default=200, help="employers (default 200)")
+    g.add_argument("--employees", type=int, default=50, help="employees per employer (default 50)")
+    g.add_argument(
+        "--collection-rate",
+        type=float,
+        default=10.0,
+        help="reports/s offered for the latency measurement (default 10)",
+    )
+    sys.exit(main(p.parse_args()))
