@@ -72,6 +72,28 @@ class DockerKafka:
             self.container.stop()
             self.container = None
 
+    # outages, for tests of how clients ride them out ------------------------------------------
+
+    def down(self, *, kill: bool = False) -> None:
+        """Stop the container (SIGTERM, or SIGKILL with `kill`) without removing it: its port
+        binding and its data (the container's file system) are kept for `up()`."""
+        wrapped = self.container.get_wrapped_container()
+        if kill:
+            wrapped.kill()
+        else:
+            wrapped.stop(timeout=30)
+
+    def up(self, timeout: float = 120.0) -> DockerKafka:
+        """Start the stopped container again; the image skips formatting already formatted
+        storage, so the broker comes back with its topics and offsets."""
+        self.container.get_wrapped_container().start()
+        wait_for_kafka(self.bootstrap, timeout=timeout)
+        return self
+
+    def restart(self, *, kill: bool = False, timeout: float = 120.0) -> None:
+        self.down(kill=kill)
+        self.up(timeout=timeout)
+
 
 @dataclass
 class DockerRedis:

@@ -228,6 +228,29 @@ class LocalKafka:
             stop_pid(self.pid, timeout=30.0)
             self.pid = None
 
+    # outages, for tests of how clients ride them out ------------------------------------------
+
+    def down(self, *, kill: bool = False) -> None:
+        """Take the broker away and keep its ports and data directory for `up()`.
+
+        SIGTERM is a controlled shutdown (logs flushed, clean-shutdown marker written); `kill`
+        sends SIGKILL instead, so the next start recovers its logs and producer state from disk.
+        """
+        if self.pid is not None:
+            stop_pid(self.pid, timeout=30.0, sig=signal.SIGKILL if kill else signal.SIGTERM)
+            self.pid = None
+
+    def up(self, timeout: float = 90.0) -> LocalKafka:
+        """Start the broker again after `down()`: same ports, same data (no re-format)."""
+        if not self.port or not self.controller_port:
+            raise InfraError("LocalKafka.up() needs a broker started before (its ports)")
+        return self.start(timeout=timeout)
+
+    def restart(self, *, kill: bool = False, timeout: float = 90.0) -> None:
+        """`down()` then `up()`: the same broker on the same ports with the same data."""
+        self.down(kill=kill)
+        self.up(timeout=timeout)
+
 
 def _cluster_id() -> str:
     # A KRaft cluster id: 16 random bytes, base64url, no padding (as StorageTool random-uuid).

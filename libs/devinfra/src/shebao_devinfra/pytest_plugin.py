@@ -2,20 +2,23 @@
 
 `infra` gives one broker and one Redis for the whole session (started lazily, only when an
 integration test asks). `restartable_redis` gives a Redis owned by this session that a test may
-restart, for crash-recovery tests.
+restart, for crash-recovery tests; `restartable_kafka` likewise a broker of the test's own that
+it may take down and bring back on the same port with the same data, for broker-outage tests.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .docker import DockerRedis
+from .docker import DockerKafka, DockerRedis
 from .infra import Infra, choose_mode, provision
-from .local import InfraError, LocalRedis
+from .local import InfraError, LocalKafka, LocalRedis
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +71,57 @@ def restartable_redis() -> Iterator[RestartableRedis]:
         yield RestartableRedis(server)
     finally:
         server.stop()
+
+
+class RestartableKafka:
+    """A single-node broker owned by one test: `down()` takes it away (SIGTERM, or SIGKILL with
+    `kill=True`), `up()` brings it back on the same port with the same data, so clients that
+    keep the bootstrap address reconnect to the same cluster, topics and offsets."""
+
+    def __init__(self, server: LocalKafka | DockerKafka, mode: str) -> None:
+        self._server = server
+        self.mode = mode  # "local" or "docker"
+
+    @property
+    def bootstrap(self) -> str:
+        return self._server.bootstrap
+
+    def down(self, *, kill: bool = False) -> None:
+        self._server.down(kill=kill)
+
+    def up(self) -> None:
+        self._server.up()
+
+    def restart(self, *, kill: bool = False) -> None:
+        self._server.restart(kill=kill)
+
+
+@pytest.fixture
+def restartable_kafka() -> Iterator[RestartableKafka]:
+    """A broker of the test's own (Docker container or local process, as `infra` would choose);
+    skipped, with the reason, where neither can be started but KAFKA_BOOTSTRAP_SERVERS names a
+    broker this process cannot restart."""
+    server: LocalKafka | DockerKafka
+    mode = choose_mode()
+    tmp: Path | None = None
+    try:
+        if mode == "docker":
+            server = DockerKafka().start()
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="shebao-kafka-"))
+            server = LocalKafka(tmp).start()
+    except InfraError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            pytest.skip(
+                "needs a Kafka broker it can stop and start (a Docker engine, or Java and Maven "
+                f"for a local broker); KAFKA_BOOTSTRAP_SERVERS cannot be restarted: {exc}"
+            )
+        pytest.fail(f"a restartable Kafka broker could not be started: {exc}")
+    try:
+        yield RestartableKafka(server, mode)
+    finally:
+        server.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
