@@ -254,9 +254,15 @@ class LocalKafka:
 
 def _cluster_id() -> str:
     # A KRaft cluster id: 16 random bytes, base64url, no padding (as StorageTool random-uuid).
+    # One in 64 starts with "-", which StorageTool's parser takes for an option ("argument
+    # --cluster-id/-t: expected one argument") and the broker never starts; Kafka's own
+    # Uuid.randomUuid() draws again in that case, and so do we.
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _tail(path: Path, lines: int = 30) -> str:
