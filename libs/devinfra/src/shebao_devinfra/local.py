@@ -133,6 +133,8 @@ class LocalKafka:
     partitions: int = 4
     pid: int | None = None
     heap: str = "768m"
+    properties: dict[str, str] = field(default_factory=dict)
+    """Extra server.properties entries; they come last, so they override the defaults."""
 
     @property
     def bootstrap(self) -> str:
@@ -166,6 +168,7 @@ class LocalKafka:
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.retention.hours=168",
+                    *(f"{k}={v}" for k, v in self.properties.items()),
                     "",
                 ]
             )

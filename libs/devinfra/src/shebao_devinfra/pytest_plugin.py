@@ -96,6 +96,9 @@ class RestartableKafka:
         self._server.restart(kill=kill)
 
 
+_QUICK_BROKER_SESSION = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
+
+
 @pytest.fixture
 def restartable_kafka() -> Iterator[RestartableKafka]:
     """A broker of the test's own (Docker container or local process, as `infra` would choose);
@@ -109,7 +112,10 @@ def restartable_kafka() -> Iterator[RestartableKafka]:
             server = DockerKafka().start()
         else:
             tmp = Path(tempfile.mkdtemp(prefix="shebao-kafka-"))
-            server = LocalKafka(tmp).start()
+            # After a SIGKILL the controller accepts the broker's new incarnation only once the
+            # old one's session expired (broker.session.timeout.ms, 9 s by default): a shorter
+            # session brings a killed broker back ~6 s sooner.
+            server = LocalKafka(tmp, properties=_QUICK_BROKER_SESSION).start()
     except InfraError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
