@@ -32,6 +32,38 @@ from .store import OutboxEntry, Store, StreamId
 log = logging.getLogger("shebao.relay")
 
 
+def _back_off_failed_metadata(producer: AIOKafkaProducer) -> None:
+    """Make the producer wait before retrying a metadata refresh that reached no broker.
+
+    aiokafka 0.14's sender, while a batch waits for a partition whose leader is unknown, asks for
+    a metadata refresh and loops as soon as it fails, without any backoff: after a controlled
+    broker shutdown (the broker's last metadata names no leader) the relay spun at up to a full
+    core and logged two ERROR lines per attempt, thousands a second, until the broker was back
+    (test_runtime_broker_outage; the same symptom is reported upstream, aio-libs/aiokafka#496).
+    The client's one metadata synchroniser now sleeps 0.1 s, doubling to 1 s, after each failed
+    refresh, so every waiter retries at that pace; a success resets it, and the broker's return
+    is noticed within a second. `_metadata_update` is a private method of aiokafka's client
+    (aiokafka is pinned <0.15): if it is missing, the producer is left as it is.
+    """
+    client: Any = getattr(producer, "client", None)
+    update = getattr(client, "_metadata_update", None)
+    if client is None or update is None:
+        return
+    delay = 0.1
+
+    async def backed_off(cluster_metadata: Any, topics: Any) -> Any:
+        nonlocal delay
+        ok = await update(cluster_metadata, topics)
+        if ok:
+            delay = 0.1
+        else:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        return ok
+
+    client._metadata_update = backed_off
+
+
 @dataclass(slots=True)
 class _Publish:
     entries: list[OutboxEntry]
@@ -111,6 +143,7 @@ class Relay:
         delay = 0.1
         while True:
             producer = self.producer_factory()
+            _back_off_failed_metadata(producer)
             try:
                 await producer.start()
                 return producer
