@@ -64,6 +64,35 @@ class MaskingTextFormatter(logging.Formatter):
         return mask_ids(super().format(record))
 
 
+class RepeatFilter(logging.Filter):
+    """Lets the same message of a library through once per interval, then counts the rest.
+
+    While a broker is away aiokafka logs the same connection error dozens of times a second;
+    one line every few seconds, with how many were held back, says the same thing.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(("aiokafka", "kafka")):
+            return True
+        key = (record.name, str(record.msg))
+        now = record.created
+        last, held = self._last.get(key, (0.0, 0))
+        if now - last < self.interval:
+            self._last[key] = (last, held + 1)
+            return False
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last {self.interval:.0f}s)"
+        self._last[key] = (now, 0)
+        if len(self._last) > 1000:
+            self._last.clear()
+        return True
+
+
 def setup_logging(service: str, level: str = "INFO", as_json: bool = True) -> None:
     """Route every logger (ours, FastStream's, aiokafka's) through one masked handler."""
     handler = logging.StreamHandler(sys.stderr)
@@ -73,6 +102,7 @@ def setup_logging(service: str, level: str = "INFO", as_json: bool = True) -> No
         handler.setFormatter(
             MaskingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -63,14 +63,18 @@ class RestartableRedis:
 @pytest.fixture
 def restartable_redis() -> Iterator[RestartableRedis]:
     server: LocalRedis | DockerRedis
+    data: Path | None = None
     if choose_mode() == "docker":
         server = DockerRedis().start()
     else:
-        server = LocalRedis(Path(tempfile.mkdtemp(prefix="shebao-redis-"))).start()
+        data = Path(tempfile.mkdtemp(prefix="shebao-redis-"))
+        server = LocalRedis(data).start()
     try:
         yield RestartableRedis(server)
     finally:
         server.stop()
+        if data is not None:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 class RestartableKafka:
