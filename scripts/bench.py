@@ -668,6 +668,15 @@ class Contributions:
         kinds = Counter(ce_type(r) for r in await self.offsets.read(cc.EVENTS.name, events))
         if set(kinds) - {"WagesDeclared", "PeriodClosed", "AssessmentIssued"}:
             raise RuntimeError(f"unexpected events at the close of {period}: {dict(kinds)}")
+        # The bureaus' copies (with the person lines, in parts of 1,000) are published by the
+        # same outbox but acknowledged on their own: wait for them too.
+        parts = n * -(-self.args.employees // 1000)
+        base_assessed = sum(sum(ends.values()) for ends in assessed.values())
+
+        async def sent_to_bureaus() -> bool:
+            return await self.offsets.total(*self.assessments) >= base_assessed + parts
+
+        await wait_until(sent_to_bureaus, timeout=60, interval=0.25)
         dues: dict[str, Decimal] = {}
         for topic, since in assessed.items():
             for r in await self.offsets.read(topic, since):
