@@ -178,6 +178,14 @@ class Tap:
         except TimeoutError:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}") from None
 
+    async def drained(self, offsets: Offsets) -> None:
+        """Everything on the watched topics so far has been read (offsets are contiguous: the
+        producers are idempotent, not transactional)."""
+        ends = {t: await offsets.total([t]) for t in self.topics}
+        await self.until(
+            lambda: all(len(self.records[t]) >= n for t, n in ends.items()), "the topics"
+        )
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -425,7 +433,10 @@ async def enrollment_report(bootstrap: str, story: dict[str, Any], svc: ServiceP
     say(f"{story['total']} commands in, {len(events)} events out on {c.EVENTS.name}:")
     for t, n in sorted(by_type.items(), key=lambda x: (-x[1], x[0])):
         say(f"  {n:>5}  {t}")
-    rejected = [json.loads(e.value) for e in events if kind_of(e) == "CommandRejected"]
+    rejected = sorted(
+        (json.loads(e.value) for e in events if kind_of(e) == "CommandRejected"),
+        key=lambda r: (r["command_type"], r["reason"]),
+    )
     say("refused, with the reason sent back:")
     for r in rejected[:12]:
         say(f"  {r['command_type'].rsplit('.', 1)[1]:<22} {r['reason']:<28} {r['detail'][:60]}")
@@ -532,6 +543,7 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
         lambda: set(employer_assessments()) >= with_staff, "the employers' assessments"
     )
     await caught_up(svc, w.inputs["contributions"], w.offsets, "the close to fan out")
+    await w.tap.drained(w.offsets)
     say(f"closed {MONTH} in {len(REGIONS)} regions; what each tax bureau was asked to collect:")
     say(
         f"  {'bureau':<9}{'topic':<36}{'employers':>9}{'employees':>10}{'employers owe':>15}"
@@ -608,11 +620,13 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
         lambda: (
             w.tap.count(cc.EVENTS.name, "PaymentBooked") >= len(dues)
             and w.tap.count(cc.EVENTS.name, "ContributionCredited") >= credits
-            and w.tap.count(cc.EVENTS.name, "CollectionRejected") >= 1
+            and w.tap.count(cc.EVENTS.name, "ArrearsBooked") >= 1
+            and w.tap.count(cc.ASSESSMENTS.named(code=stray[0]), "CollectionRejected") >= 1
         ),
         "payments and credits",
     )
     await caught_up(svc, w.inputs["contributions"], w.offsets, "the credits")
+    await w.tap.drained(w.offsets)
     booked = {b["employer"]: b for b in w.tap.of(cc.EVENTS.name, "PaymentBooked")}
     say(f"the bureaus reported {len(reports) + 1} collections; booked:")
     say(f"  {'employer':<20}{'bureau':<9}{'employees':>9}{'amount due':>14}{'paid':>14}  outcome")
