@@ -961,7 +961,7 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
 
 def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> list[str]:
     persons = args.employers * args.employees
-    return [
+    lines = [
         "### Contributions: bureau collections to payments and credits",
         "",
         f"Workload: {args.employers:,} employers of {args.employees} employees ({persons:,} "
@@ -978,9 +978,14 @@ def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> li
         "|---|---|---|---|---|---|---|",
         f"| backlog of {args.employers:,} reports, service started after | "
         f"{med(r.collections, 1)} | {med(r.credits)} | {med(r.bookings)} | | | |",
-        f"| offered {args.collection_rate:g} reports/s "
-        f"({args.collection_rate * args.employees:,.0f} credits/s), service running | | | | "
-        f"{med_ms(r.p50)} | {med_ms(r.p95)} | {med_ms(r.p99)} |",
+    ]
+    if r.p50:
+        lines.append(
+            f"| offered {args.collection_rate:g} reports/s "
+            f"({args.collection_rate * args.employees:,.0f} credits/s), service running | | | | "
+            f"{med_ms(r.p50)} | {med_ms(r.p95)} | {med_ms(r.p99)} |"
+        )
+    lines += [
         "",
         "Backlog: collections and credits per second over the same span, from the Kafka "
         "timestamp of the first PaymentBooked to that of the last ContributionCredited; payments "
@@ -990,6 +995,7 @@ def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> li
         f"Peak RSS (VmHWM) of the contributions process, MB: {med(r.rss)}",
         "",
     ]
+    return lines
 
 
 def write_report(
