@@ -43,7 +43,7 @@ class ServiceSettings(BaseSettings):
     dlq_max_value_bytes: int = Field(256 * 1024, description="longer dead-letter copies are cut")
     dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     state_cache_entries: int = Field(
-        50_000, ge=100, description="decoded state kept per subscription (memory vs reads)"
+        10_000, ge=100, description="decoded state kept per subscription (memory vs reads)"
     )
     outbox_max_pending: int = Field(20_000, ge=100)
     producer_linger_ms: int = 5

@@ -220,7 +220,10 @@ class LocalKafka:
         self.pid = proc.pid
         try:
             wait_for_kafka(self.bootstrap, timeout=timeout, alive=lambda: proc.poll() is None)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # Ctrl-C while waiting: do not leave it running
+                self.stop()
+                raise
             self.stop()
             tail = _tail(logs / "server.log") + _tail(logs / "stdout.log")
             raise InfraError(f"Kafka did not come up on {self.bootstrap}: {exc}\n{tail}") from exc
@@ -337,7 +340,10 @@ class LocalRedis:
         self.pid = proc.pid
         try:
             wait_for_redis(self.url, timeout=timeout, alive=lambda: proc.poll() is None)
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # Ctrl-C while waiting: do not leave it running
+                self.stop()
+                raise
             self.stop()
             raise InfraError(
                 f"redis-server did not come up on {self.url}: {exc}\n"
