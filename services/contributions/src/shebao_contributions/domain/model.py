@@ -226,8 +226,10 @@ class EmployerAssessment(StateModel):
 
 
 EMPLOYER = Entity("employer", EmployerFile)
-WAGES = Entity("wages", WageSheet)
-ASSESSMENT = Entity("assessment", EmployerAssessment)
+# A month's wage sheet and assessment are written at the close and read again once or twice (a
+# correction, the collection): large (a line per employee) and not worth keeping decoded.
+WAGES = Entity("wages", WageSheet, cached=False)
+ASSESSMENT = Entity("assessment", EmployerAssessment, cached=False)
 LEDGER = Entity("ledger", Ledger)
 
 
