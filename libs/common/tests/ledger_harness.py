@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
+from shebao_common.runtime.codec import derived_event_id
+from shebao_common.runtime.store import split_state
 from shebao_contracts.envelope import Envelope
 from shebao_devinfra.testing import (  # re-exported for the runtime tests
     ServiceProcess,
@@ -19,6 +25,7 @@ from shebao_devinfra.testing import (  # re-exported for the runtime tests
 
 __all__ = [
     "LedgerProcess",
+    "assert_applied_exactly_once",
     "create_topics",
     "deposit_record",
     "http_get",
@@ -63,3 +70,45 @@ def deposit_record(
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+async def assert_applied_exactly_once(
+    r: aioredis.Redis,
+    service: str,
+    bootstrap: str,
+    events_topic: str,
+    command_ids: Iterable[str],
+    expected_balance: Mapping[str, Decimal],
+    expected_count: Mapping[str, int],
+) -> int:
+    """Every deposit applied once: counters, balances and each account's `applied` count in
+    Redis; downstream every expected event id present, republishes byte-identical, no id that
+    no input explains, and each account's sequence 1..n without a gap or a repeat. Returns the
+    number of records on the events topic."""
+    n = sum(expected_count.values())
+    counters = await r.hgetall(f"shebao:{service}:c:ledger")
+    assert int(counters[b"deposits"]) == n
+    assert int(counters[b"fen"]) == sum(int(v * 100) for v in expected_balance.values())
+    for account, balance in expected_balance.items():
+        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{account}"))
+        state = json.loads(raw or b"{}")
+        assert Decimal(state["balance"]) == balance, account
+        assert state["applied"] == expected_count[account], account
+
+    out = await read_all(bootstrap, events_topic)
+    by_id: dict[str, bytes] = {}
+    for rec in out:
+        eid = dict(rec.headers)["ce_id"].decode()
+        if eid in by_id:
+            assert by_id[eid] == rec.value, "a republished event must be byte-identical"
+        by_id[eid] = rec.value
+    expected_ids = {derived_event_id(cmd_id, 0) for cmd_id in command_ids}
+    assert expected_ids <= set(by_id), f"{len(expected_ids - set(by_id))} output events missing"
+    assert len(by_id) == n, "an output event id that no input explains"
+    applied: dict[str, list[int]] = defaultdict(list)
+    for value in by_id.values():
+        ev = json.loads(value)
+        applied[ev["account"]].append(ev["applied"])
+    for account, seqs in applied.items():
+        assert sorted(seqs) == list(range(1, expected_count[account] + 1)), account
+    return len(out)

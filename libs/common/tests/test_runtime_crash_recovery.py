@@ -10,7 +10,6 @@ a gap or a repeat: no effect was lost or applied twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter, defaultdict
@@ -21,15 +20,12 @@ import pytest
 import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
+    assert_applied_exactly_once,
     create_topics,
     deposit_record,
     new_id,
     producer,
-    read_all,
 )
-
-from shebao_common.runtime.codec import derived_event_id
-from shebao_common.runtime.store import split_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -124,33 +120,15 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
         proc.stop()
         await prod.stop()
 
-    # Totals: every deposit applied exactly once.
-    counters = await r.hgetall(f"shebao:{service}:c:ledger")
-    assert int(counters[b"deposits"]) == N_EVENTS
-    total_fen = sum(int(v * 100) for v in expected_balance.values())
-    assert int(counters[b"fen"]) == total_fen
-    for account, balance in expected_balance.items():
-        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{account}"))
-        state = json.loads(raw)
-        assert Decimal(state["balance"]) == balance, account
-        assert state["applied"] == expected_count[account], account
+    # Every deposit applied exactly once, in Redis and downstream.
+    out = await assert_applied_exactly_once(
+        r,
+        service,
+        infra.kafka_bootstrap,
+        events,
+        [cmd_id for cmd_id, _ in records],
+        expected_balance,
+        expected_count,
+    )
     await r.aclose()
-
-    # Downstream: every expected event id is there; duplicates only as identical republishes.
-    out = await read_all(infra.kafka_bootstrap, events)
-    by_id: dict[str, bytes] = {}
-    for rec in out:
-        eid = dict(rec.headers)["ce_id"].decode()
-        if eid in by_id:
-            assert by_id[eid] == rec.value, "a republished event must be byte-identical"
-        by_id[eid] = rec.value
-    expected_ids = {derived_event_id(cmd_id, 0) for cmd_id, _ in records}
-    assert expected_ids <= set(by_id), f"{len(expected_ids - set(by_id))} output events missing"
-    assert len(by_id) == N_EVENTS, "an output event id that no input explains"
-    applied: dict[str, list[int]] = defaultdict(list)
-    for value in by_id.values():
-        ev = json.loads(value)
-        applied[ev["account"]].append(ev["applied"])
-    for account, seqs in applied.items():
-        assert sorted(seqs) == list(range(1, expected_count[account] + 1)), account
-    print(f"{len(out)} records on the events topic for {N_EVENTS} distinct events")
+    print(f"{out} records on the events topic for {N_EVENTS} distinct events")
