@@ -7,7 +7,7 @@ event keyed by the command id; nothing else changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from shebao_common.runtime import (
@@ -221,7 +221,3 @@ def replace_card(state: State, cmd: c.ReplaceCard, ctx: Context) -> Decision:
 def record_death(state: State, cmd: c.RecordDeath, ctx: Context) -> Decision:
     person = state.get(_person_key(cmd, ctx))
     return _decision(ctx, cmd, person, lambda: rules.record_death(person, cmd))
-
-
-def handled_types() -> Iterable[str]:
-    return [m.TYPE for m in c.COMMANDS.messages if m.TYPE in handlers]

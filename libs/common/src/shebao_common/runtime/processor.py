@@ -445,7 +445,6 @@ class Processor:
         working: dict[str, _Slot] = {}
         entries: list[OutboxEntry] = []
         last_offset: dict[TP, int] = {}
-        seq: dict[TP, int] = {}
         for it in items:
             r = it.record
             tp = it.tp
@@ -481,7 +480,6 @@ class Processor:
                             self.encoder.event(rejection, it, i, stream, StreamId(base, n), None)
                         )
                         n += 1
-            seq[tp] = n
         for tp, last in last_offset.items():
             expected = self.next_offset.get(tp)
             plan.offsets.append(
