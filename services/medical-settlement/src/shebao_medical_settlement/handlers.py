@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -378,64 +379,31 @@ def _person(ev: Any, ctx: Context) -> list[Any]:
     return [COVERAGE.key(ev.person)]
 
 
-def _fold(state: State, person: str, new: Any) -> Decision:
-    return Decision().put(COVERAGE.key(person), new)
+def _projection(fold: Callable[[Coverage, Any], Coverage], medical_only: bool) -> Any:
+    """A handler folding one kind of event into the person's coverage."""
+
+    def handle(state: State, ev: Any, ctx: Context) -> Decision:
+        if medical_only and ev.scheme not in cov.MEDICAL:
+            return NOTHING
+        current = state.get(COVERAGE.key(ev.person)) or Coverage()
+        return Decision().put(COVERAGE.key(ev.person), fold(current, ev))
+
+    return handle
 
 
-@coverage.on(e.MembershipStarted, needs=_person)
-def membership_started(state: State, ev: e.MembershipStarted, ctx: Context) -> Decision:
-    if ev.scheme not in cov.MEDICAL:
-        return NOTHING
-    return _fold(
-        state, ev.person, cov.started(state.get(COVERAGE.key(ev.person)) or Coverage(), ev)
-    )
-
-
-@coverage.on(e.MembershipSuspended, needs=_person)
-def membership_suspended(state: State, ev: e.MembershipSuspended, ctx: Context) -> Decision:
-    if ev.scheme not in cov.MEDICAL:
-        return NOTHING
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.suspended(current, ev))
-
-
-@coverage.on(e.MembershipResumed, needs=_person)
-def membership_resumed(state: State, ev: e.MembershipResumed, ctx: Context) -> Decision:
-    if ev.scheme not in cov.MEDICAL:
-        return NOTHING
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.resumed(current, ev))
-
-
-@coverage.on(e.MembershipEnded, needs=_person)
-def membership_ended(state: State, ev: e.MembershipEnded, ctx: Context) -> Decision:
-    if ev.scheme not in cov.MEDICAL:
-        return NOTHING
-    return _fold(state, ev.person, cov.ended(state.get(COVERAGE.key(ev.person)) or Coverage(), ev))
-
-
-@coverage.on(e.PersonDeceased, needs=_person)
-def person_deceased(state: State, ev: e.PersonDeceased, ctx: Context) -> Decision:
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.deceased(current, ev))
-
-
-@coverage.on(k.InterruptionOpened, needs=_person)
-def interruption_opened(state: State, ev: k.InterruptionOpened, ctx: Context) -> Decision:
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.interrupted(current, ev))
-
-
-@coverage.on(k.InterruptionClosed, needs=_person)
-def interruption_closed(state: State, ev: k.InterruptionClosed, ctx: Context) -> Decision:
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.resumed_paying(current, ev))
-
-
-@coverage.on(RecipientStatusChanged, needs=_person)
-def recipient_status(state: State, ev: RecipientStatusChanged, ctx: Context) -> Decision:
-    current = state.get(COVERAGE.key(ev.person)) or Coverage()
-    return _fold(state, ev.person, cov.assistance(current, ev))
+# event -> how it changes coverage; membership events count only for the medical schemes
+_FOLDS: tuple[tuple[type[Any], Callable[[Coverage, Any], Coverage], bool], ...] = (
+    (e.MembershipStarted, cov.started, True),
+    (e.MembershipSuspended, cov.suspended, True),
+    (e.MembershipResumed, cov.resumed, True),
+    (e.MembershipEnded, cov.ended, True),
+    (e.PersonDeceased, cov.deceased, False),
+    (k.InterruptionOpened, cov.interrupted, False),
+    (k.InterruptionClosed, cov.resumed_paying, False),
+    (RecipientStatusChanged, cov.assistance, False),
+)
+for _message, _fold, _medical_only in _FOLDS:
+    coverage.on(_message, needs=_person)(_projection(_fold, _medical_only))
 
 
 # ------------------------------------------------------------------------------------------------
