@@ -338,7 +338,11 @@ class Bench:
         launch(*procs)
         for p in procs:
             await p.wait_ready()
+        spies = await self.profile(layout, procs)
         await self.wait_settled(ids, timeout=600)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            await spy.wait()
         times = await self.settlement_times(ids)
         settled_at = sorted(t for _, t in times.values())
         span = (settled_at[-1] - settled_at[0]) / 1000
@@ -359,6 +363,29 @@ class Bench:
         for p in procs:
             p.terminate()
 
+    async def profile(
+        self, layout: str, procs: list[ServiceProcess]
+    ) -> list[asyncio.subprocess.Process]:
+        """With --profile DIR: py-spy samples each process while it works off the backlog."""
+        if self.args.profile is None:
+            return []
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        spies = []
+        for n, p in enumerate(procs):
+            assert p.proc is not None
+            name = f"{layout.replace(' ', '')}-{n}-{p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}"
+            out = self.args.profile / f"{name.replace(',', '+')}.txt"
+            spies.append(
+                await asyncio.create_subprocess_exec(
+                    str(Path(sys.executable).parent / "py-spy"),
+                    *("record", "--pid", str(p.proc.pid), "--format", "raw"),
+                    *("--rate", "200", "--nonblocking", "-o", str(out)),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+        return spies
+
     async def saturation_latency(self, rate: float) -> tuple[float, float, float]:
         procs = self.services("ingest + adjudicate")
         launch(*procs)
@@ -377,6 +404,7 @@ class Bench:
 # Contributions: bureau collections -> payments booked -> per-person credits
 
 CONTRIB_REGIONS = ["320100", "320200", "320500", "321300"]
+LAYOUTS = ["one process", "ingest + adjudicate", "ingest + 2 x adjudicate"]
 STARTED: list[ServiceProcess] = []
 """Every service process this run started: a failure stops what is left of them."""
 
@@ -808,7 +836,7 @@ async def contributions(args: argparse.Namespace, infra: Infra, logs: Path) -> C
 class Medical:
     raw: Figures
     results: dict[str, Figures]
-    saturation: tuple[float, float, float]
+    saturation: tuple[float, float, float] | None
     best: float
 
 
@@ -835,7 +863,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         warm.terminate()
 
         raw = Figures()
-        layouts = ["one process", "ingest + adjudicate", "ingest + 2 x adjudicate"]
+        layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
             await bench.raw(raw)
@@ -848,7 +876,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     + (f", p99 {f.p99[-1]:.0f} ms at 1,000/s" if f.p99 else "")
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
-        saturation = await bench.saturation_latency(rate=best * 1.3)
+        saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
         return Medical(raw, results, saturation, best)
     finally:
         await bench.prod.stop()
@@ -942,12 +970,15 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
             f"| platform: {name} | {med(f.throughput)} | {ratio:.2f} | "
             f"{med_ms(f.p50)} | {med_ms(f.p95)} | {med_ms(f.p99)} |"
         )
+    lines.append("")
+    if r.saturation is not None:
+        lines += [
+            f"Latency above saturation (offered {r.best * 1.3:,.0f} claims/s for 10 s, ingest + "
+            f"adjudicate): p50 {r.saturation[0]:.0f} ms, p95 {r.saturation[1]:.0f} ms, "
+            f"p99 {r.saturation[2]:.0f} ms (queueing: the backlog grows while offered > served).",
+            "",
+        ]
     lines += [
-        "",
-        f"Latency above saturation (offered {r.best * 1.3:,.0f} claims/s for 10 s, ingest + "
-        f"adjudicate): p50 {r.saturation[0]:.0f} ms, p95 {r.saturation[1]:.0f} ms, "
-        f"p99 {r.saturation[2]:.0f} ms (queueing: the backlog grows while offered > served).",
-        "",
         "Peak RSS (VmHWM) per service process, MB: "
         + "; ".join(
             f"{name} / {roles}: {med(v)}"
@@ -1016,6 +1047,9 @@ def write_report(
         lines += medical_report(args, medical)
     if contributions is not None:
         lines += contributions_report(args, contributions)
+    if not args.write:
+        say("\n".join(lines))
+        return
     path = ROOT / "BENCHMARKS.md"
     header = path.read_text() if path.exists() else "# Benchmarks\n\n"
     marker = "<!-- runs -->\n"
@@ -1034,10 +1068,22 @@ if __name__ == "__main__":
         "--only", choices=["medical", "contributions"], help="measure one flow (default: both)"
     )
     p.add_argument("--no-latency", dest="latency", action="store_false")
+    p.add_argument(
+        "--no-write", dest="write", action="store_false", help="do not add the run to BENCHMARKS.md"
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write py-spy samples (collapsed stacks) of each settlement process to DIR",
+    )
     g = p.add_argument_group("medical settlement")
     g.add_argument("--claims", type=int, default=20_000)
     g.add_argument("--persons", type=int, default=20_000)
     g.add_argument("--latency-claims", type=int, default=10_000)
+    g.add_argument(
+        "--layout", action="append", choices=LAYOUTS, help="measure this layout (default: all)"
+    )
     g = p.add_argument_group("contributions")
     g.add_argument("--employers", type=int, default=200, help="employers (default 200)")
     g.add_argument("--employees", type=int, default=50, help="employees per employer (default 50)")

@@ -28,7 +28,9 @@ import orjson
 
 from shebao_common.metrics import RuntimeMetrics
 from shebao_common.runtime.processor import Processor
+from shebao_common.runtime.service import tune_gc
 from shebao_common.runtime.store import Store
+from shebao_common.settings import ServiceSettings
 from shebao_contracts import medical as m
 from shebao_contracts.catalog import all_topics
 from shebao_medical_settlement.domain.model import (
@@ -145,7 +147,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--claims", type=int, default=5000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--gc-gen0", type=int, default=ServiceSettings().gc_gen0_threshold, help="as the services"
+    )
     a = p.parse_args()
+    tune_gc(a.gc_gen0)
     rng = random.Random(7)
     runs = [run(a.claims, rng) for _ in range(a.repeat)]
     print(f"CPU microseconds per claim, median of {a.repeat} runs of {a.claims:,} claims:")

@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     state_cache_entries: int = Field(
         10_000, ge=100, description="decoded state kept per subscription (memory vs reads)"
     )
+    gc_gen0_threshold: int = Field(
+        50_000, ge=700, description="allocations between young-generation garbage collections"
+    )
     outbox_max_pending: int = Field(20_000, ge=100)
     producer_linger_ms: int = 5
     producer_max_batch_bytes: int = 512 * 1024
