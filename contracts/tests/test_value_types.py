@@ -97,6 +97,20 @@ def test_invalid_citizen_id_reasons(value: Any, expected: str) -> None:
     assert reason(CITIZEN_ID, value) == expected
 
 
+@given(st.text("0123456789", min_size=17, max_size=17))
+def test_check_character_follows_gb_11643(first17: str) -> None:
+    """The fast check character agrees with the standard's definition, written plainly."""
+    weights = [2 ** (17 - i) % 11 for i in range(17)]  # 7, 9, 10, 5, 8, 4, 2, 1, 6, 3, ...
+    total = sum(int(c) * w for c, w in zip(first17, weights, strict=True))
+    assert citizen_id_check_char(first17) == "10X98765432"[total % 11]
+
+
+def test_non_ascii_digits_are_refused() -> None:
+    arabic_indic = "".join(chr(0x660 + int(c)) if c.isdigit() else c for c in VALID_IDS[1])
+    assert arabic_indic[:17].isdigit()
+    assert reason(CITIZEN_ID, arabic_indic) == "citizen_id_characters"
+
+
 @given(st.text("0123456789", min_size=15, max_size=15))
 def test_every_15_digit_id_is_legacy(value: str) -> None:
     assert reason(CITIZEN_ID, value) == "citizen_id_legacy_15"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import mul
 from typing import Annotated, Any
 
 from pydantic import (
@@ -136,9 +137,14 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+_ID_ZEROS = 48 * sum(_ID_WEIGHTS)  # the weighted sum of seventeen ASCII "0" characters
+
+
 def citizen_id_check_char(first17: str) -> str:
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
+    """The MOD 11-2 check character of 17 ASCII digits (weights applied to the byte values)."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise ValueError("the first 17 characters of a citizen ID are ASCII digits")
+    return _ID_CHECK[(sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_ZEROS) % 11]
 
 
 def citizen_id_birth_date(citizen_id: str) -> date:
@@ -159,7 +165,7 @@ def validate_citizen_id(value: Any) -> str:
         raise PydanticCustomError(
             "citizen_id_length", "citizen ID must have 18 characters, got {n}", {"n": len(text)}
         )
-    if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+    if not text.isascii() or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
         raise PydanticCustomError(
             "citizen_id_characters", "citizen ID must be 17 digits and a digit or X"
         )
