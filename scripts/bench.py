@@ -128,6 +128,10 @@ class Figures:
     p95: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     rss: dict[str, list[float]] = field(default_factory=dict)
+    gc_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Per process role: time in garbage collection over a run (backlog and latency), ms."""
+    gc_longest: dict[str, list[float]] = field(default_factory=dict)
+    """Per process role: upper bound of the longest collection's histogram bucket, ms."""
 
 
 def med(values: list[float], digits: int = 0) -> str:
@@ -149,6 +153,15 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+async def longest_gc_ms(p: ServiceProcess) -> float:
+    """The upper bound (ms) of the smallest gc-pause bucket holding every collection."""
+    total = await p.metric("shebao_gc_pause_seconds_count")
+    for le in ("0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25"):
+        if await p.metric("shebao_gc_pause_seconds_bucket", le=le) >= total:
+            return float(le) * 1000
+    return float("inf")
 
 
 class Bench:
@@ -360,6 +373,10 @@ class Bench:
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             assert p.proc is not None
             figures.rss.setdefault(roles, []).append(peak_rss_mb(p.proc.pid))
+            figures.gc_ms.setdefault(roles, []).append(
+                1000 * await p.metric("shebao_gc_pause_seconds_sum")
+            )
+            figures.gc_longest.setdefault(roles, []).append(await longest_gc_ms(p))
         for p in procs:
             p.terminate()
 
@@ -984,6 +1001,13 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
             f"{name} / {roles}: {med(v)}"
             for name, f in r.results.items()
             for roles, v in f.rss.items()
+        ),
+        "",
+        "Garbage collection per service process over a run, ms in all / longest pause at most: "
+        + "; ".join(
+            f"{name} / {roles}: {med(v)} / {med(f.gc_longest[roles], 1)}"
+            for name, f in r.results.items()
+            for roles, v in f.gc_ms.items()
         ),
         "",
     ]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import time
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -63,6 +67,31 @@ class RuntimeMetrics:
             ["subscription"],
             registry=r,
         )
+
+        self.gc_pause_seconds = Histogram(
+            "shebao_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector, by generation (a collection stops the loop)",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+            registry=r,
+        )
+        self._gc_started = 0.0
+        self._gc_pause = [self.gc_pause_seconds.labels(str(g)) for g in range(3)]
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self._gc_pause[info["generation"]].observe(time.perf_counter() - self._gc_started)
+
+    def watch_gc(self) -> None:
+        """Time every garbage collection of this process until `unwatch_gc`."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

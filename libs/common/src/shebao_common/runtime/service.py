@@ -199,6 +199,7 @@ class ServiceRuntime:
 
     async def _on_startup(self) -> None:
         assert self.relay is not None
+        self.metrics.watch_gc()
         if self.settings.create_topics:
             await self.ensure_topics()
         await self.relay.start()
@@ -226,6 +227,7 @@ class ServiceRuntime:
             await self.relay.stop(timeout=2.0)
         if self.redis is not None:
             await self.redis.aclose()
+        self.metrics.unwatch_gc()
         log.info("service stopped")
 
     async def ensure_topics(self) -> None:
