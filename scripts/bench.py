@@ -345,7 +345,7 @@ class Bench:
         figures.throughput.append(result["records"] / result["seconds"])
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
-        """Throughput on a backlog, then latency at 1,000/s, for one layout."""
+        """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
         launch(*procs)
@@ -362,7 +362,7 @@ class Bench:
         figures.throughput.append(len(settled_at) / span if span else float("nan"))
 
         if self.args.latency:
-            ids = await self.produce_claims(self.args.latency_claims, rate=1000)
+            ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
             await self.wait_settled(ids, timeout=300)
             lat = sorted(t1 - t0 for t0, t1 in (await self.settlement_times(ids)).values())
             q = statistics.quantiles(lat, n=100, method="inclusive")
@@ -890,7 +890,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                 f = results[name]
                 say(
                     f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
-                    + (f", p99 {f.p99[-1]:.0f} ms at 1,000/s" if f.p99 else "")
+                    + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
@@ -958,6 +958,10 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--only {args.only}")
     if args.only in (None, "medical"):
         parts.append(f"--claims {args.claims} --persons {args.persons}")
+        if args.rate != 1000:
+            parts.append(f"--rate {args.rate:g}")
+        if args.layout:
+            parts += [f"--layout '{name}'" for name in args.layout]
     if args.only in (None, "contributions"):
         parts.append(
             f"--employers {args.employers} --employees {args.employees} "
@@ -977,7 +981,7 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         f"hospital topics of {PARTITIONS} partitions, {args.persons:,} insured persons; "
         f"internal topics of {PARTITIONS} partitions. Median of {args.runs} runs (min–max).",
         "",
-        "| what | claims/s | ratio to raw | p50 ms @1,000/s | p95 | p99 |",
+        f"| what | claims/s | ratio to raw | p50 ms @{args.rate:,.0f}/s | p95 | p99 |",
         "|---|---|---|---|---|---|",
         f"| raw aiokafka consume → decode → produce | {med(r.raw.throughput)} | 1.00 | | | |",
     ]
@@ -1105,6 +1109,9 @@ if __name__ == "__main__":
     g.add_argument("--claims", type=int, default=20_000)
     g.add_argument("--persons", type=int, default=20_000)
     g.add_argument("--latency-claims", type=int, default=10_000)
+    g.add_argument(
+        "--rate", type=float, default=1000.0, help="claims/s offered for latency (default 1,000)"
+    )
     g.add_argument(
         "--layout", action="append", choices=LAYOUTS, help="measure this layout (default: all)"
     )
