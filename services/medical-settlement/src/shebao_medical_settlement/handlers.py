@@ -31,6 +31,7 @@ from shebao_common.runtime import (
 from shebao_contracts import contributions as k
 from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
+from shebao_contracts.trusted import trusted
 from shebao_contracts.welfare import RecipientStatusChanged
 
 from .domain import coverage as cov
@@ -215,7 +216,8 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
     years = {y: t for y, t in acc.years.items() if y > year - YEARS_KEPT}
     years[year] = new_totals
     month = claim_month(claim)
-    settled = ClaimRecord.model_construct(
+    settled = trusted(
+        ClaimRecord,
         person=claim.person,
         fingerprint=fp,
         status="settled",
@@ -224,10 +226,12 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
         amounts=result.amounts,
         delta=result.delta,
         ytd_fund_paid=new_totals.fund,
+        reasons=(),
+        detail="",
     )
     d = (
         Decision()
-        .put(ACCUMULATORS.key(claim.person), Accumulators.model_construct(years=years))
+        .put(ACCUMULATORS.key(claim.person), trusted(Accumulators, years=years))
         .put(CLAIM.key(claim.hospital, claim.claim_id), settled)
         .emit(topic, claim.claim_id, _settled_result(claim.hospital, claim.claim_id, settled))
     )
@@ -250,14 +254,15 @@ def _tally(
 
 def _settled_result(hospital: str, claim_id: str, record: ClaimRecord) -> m.SettlementResult:
     # built from a record this service wrote: nothing to validate again on the hot path
-    return m.SettlementResult.model_construct(
+    return trusted(
+        m.SettlementResult,
         hospital=hospital,
         claim_id=claim_id,
         outcome=m.Outcome.SETTLED,
         amounts=record.amounts,
         ytd_fund_paid=record.ytd_fund_paid,
         year=record.year,
-        reasons=[],  # given, not defaulted: a default_factory makes model_construct inspect it
+        reasons=[],
         detail="",
     )
 

@@ -15,8 +15,8 @@ Order of the rules, each parameter read for the insured's pooling region on the 
 Every amount is rounded to the fen (half up) where a ratio is applied; the patient pays the
 rest, so fund + serious illness + assistance + patient = submitted exactly.
 
-Results are built with `model_construct`: every value is a Decimal this module computed from
-validated input, and validating them again cost more than the rules themselves.
+Results are built with `trusted` (shebao_contracts.trusted): every value is a Decimal this module
+computed from validated input, and validating them again cost more than the rules themselves.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from shebao_contracts.medical import (
     ItemCategory,
     VisitType,
 )
+from shebao_contracts.trusted import trusted
 from shebao_contracts.types import money
 from shebao_contracts.welfare import AssistanceStatus
 
@@ -118,7 +119,8 @@ def adjudicate(
         if level in pool["levels"]:
             pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
             fund = min(money(eligible * Decimal(pool["ratio"])), pool_left, fund_left)
-        amounts = Amounts.model_construct(
+        amounts = trusted(
+            Amounts,
             submitted=submitted,
             outside_scope=outside,
             class_b_self_pay=b_self_pay,
@@ -129,7 +131,14 @@ def adjudicate(
             medical_assistance_payment=ZERO,
             patient_payable=submitted - fund,
         )
-        delta = YearTotals.model_construct(fund=fund, outpatient_pool=fund)
+        delta = trusted(
+            YearTotals,
+            fund=fund,
+            in_scope_out_of_pocket=ZERO,
+            serious_illness=ZERO,
+            assistance=ZERO,
+            outpatient_pool=fund,
+        )
         return Settled(amounts, delta, scheme, region)
 
     deductibles = policy.table("medical.inpatient_deductible", region, day)[scheme]
@@ -156,7 +165,8 @@ def adjudicate(
         left = _positive(Decimal(assist_p["yearly_cap"]) - totals.assistance)
         assistance = min(money((out_of_pocket - serious) * Decimal(assist_p["ratio"])), left)
 
-    amounts = Amounts.model_construct(
+    amounts = trusted(
+        Amounts,
         submitted=submitted,
         outside_scope=outside,
         class_b_self_pay=b_self_pay,
@@ -167,18 +177,21 @@ def adjudicate(
         medical_assistance_payment=assistance,
         patient_payable=submitted - fund - serious - assistance,
     )
-    delta = YearTotals.model_construct(
+    delta = trusted(
+        YearTotals,
         fund=fund,
         in_scope_out_of_pocket=out_of_pocket,
         serious_illness=serious,
         assistance=assistance,
+        outpatient_pool=ZERO,
     )
     return Settled(amounts, delta, scheme, region)
 
 
 def add(totals: YearTotals, delta: YearTotals, sign: int = 1) -> YearTotals:
     """The year's totals with a claim's delta added (sign 1) or reversed (sign -1)."""
-    return YearTotals.model_construct(
+    return trusted(
+        YearTotals,
         fund=totals.fund + sign * delta.fund,
         in_scope_out_of_pocket=totals.in_scope_out_of_pocket + sign * delta.in_scope_out_of_pocket,
         serious_illness=totals.serious_illness + sign * delta.serious_illness,
