@@ -246,6 +246,9 @@ class Subscription:
     """How long an event id is remembered; commands want longer than the default week."""
     canonical_fingerprints: bool = False
     """Compare a reused id's body by content rather than bytes (commands typed by people)."""
+    max_records: int | None = None
+    """Records per batch instead of the service's batch_max_records: for records that fan out
+    (one record, many events), whose batch holds every decoded state and outbox entry at once."""
 
     def __post_init__(self) -> None:
         templates = [t for t in self.topics if t.is_template]

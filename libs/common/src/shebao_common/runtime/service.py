@@ -170,7 +170,7 @@ class ServiceRuntime:
         self.processors.append(proc)
         common: dict[str, Any] = {
             "batch": True,
-            "max_records": s.batch_max_records,
+            "max_records": sub.max_records or s.batch_max_records,
             "batch_timeout_ms": s.batch_timeout_ms,
             "group_id": f"shebao.{self.name}.{sub.name}",
             "ack_policy": AckPolicy.MANUAL,
