@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from shebao_contracts.types import (
     CitizenId,
     Money,
+    NonNegativeMoney,
     citizen_id_check_char,
     mask_citizen_id,
     money,
@@ -137,6 +138,33 @@ def test_money_accepts_a_two_place_string() -> None:
 @pytest.mark.parametrize("value", ["12.345", "12.", ".5", "1e3", "01.00", "12,30", " 12.30", ""])
 def test_money_rejects_malformed_text(value: str) -> None:
     assert reason(MONEY, value) == "money_format"
+
+
+NON_NEGATIVE: TypeAdapter[Decimal] = TypeAdapter(NonNegativeMoney)
+MONEY_ALPHABET = "0123456789.-+eE ,\n\u0660\u0669"
+
+
+@given(
+    st.one_of(
+        st.text(MONEY_ALPHABET, max_size=22),
+        st.from_regex(r"\A-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?\Z"),
+    )
+)
+def test_money_text_is_exactly_the_published_pattern(text: str) -> None:
+    """Money and NonNegativeMoney accept a string iff the schema's pattern matches it, and
+    read it as its value to the fen."""
+    published = re.fullmatch(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?", text, flags=re.ASCII)
+    if published is None:
+        assert reason(MONEY, text) == "money_format"
+        assert reason(NON_NEGATIVE, text) == "money_format"
+        return
+    value = MONEY.validate_python(text)
+    assert value == Decimal(text) and value.as_tuple().exponent == -2
+    if value < 0:
+        assert reason(NON_NEGATIVE, text) == "money_negative"
+    else:
+        kept = NON_NEGATIVE.validate_python(text)
+        assert kept == value and str(kept) == str(value)
 
 
 @pytest.mark.parametrize("value", [12.3, 12.0, True])
