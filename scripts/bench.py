@@ -285,6 +285,17 @@ class Bench:
                     out[cid] = (sent[cid], r.timestamp)
         return out
 
+    async def received_times(self, ids: list[str]) -> dict[str, int]:
+        """claim id -> produce ms of its ClaimReceived (ingest's output, adjudication's input)."""
+        wanted = set(ids)
+        out: dict[str, int] = {}
+        for r in await read_all(self.infra.kafka_bootstrap, m.COMMANDS.name):
+            if r.value and b'"claim_id"' in r.value:
+                cid = json.loads(r.value)["claim_id"]
+                if cid in wanted and cid not in out:
+                    out[cid] = r.timestamp
+        return out
+
     async def wait_settled(self, ids: list[str], timeout: float) -> None:
         async def done() -> bool:
             total = 0
@@ -364,8 +375,15 @@ class Bench:
         if self.args.latency:
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
             await self.wait_settled(ids, timeout=300)
-            lat = sorted(t1 - t0 for t0, t1 in (await self.settlement_times(ids)).values())
+            times = await self.settlement_times(ids)
+            lat = sorted(t1 - t0 for t0, t1 in times.values())
             q = statistics.quantiles(lat, n=100, method="inclusive")
+            received = await self.received_times(ids)
+            hop1 = sorted(received[c] - t0 for c, (t0, _) in times.items() if c in received)
+            hop2 = sorted(t1 - received[c] for c, (_, t1) in times.items() if c in received)
+            for name, hop in (("ingest", hop1), ("adjudicate", hop2)):
+                h = statistics.quantiles(hop, n=100, method="inclusive")
+                say(f"  {layout}: {name} hop p50 {h[49]:.0f} ms, p95 {h[94]:.0f}, p99 {h[98]:.0f}")
             figures.p50.append(q[49])
             figures.p95.append(q[94])
             figures.p99.append(q[98])
@@ -377,6 +395,29 @@ class Bench:
                 1000 * await p.metric("shebao_gc_pause_seconds_sum")
             )
             figures.gc_longest.setdefault(roles, []).append(await longest_gc_ms(p))
+            per_gen = [
+                f"gen{g}: {await p.metric('shebao_gc_pause_seconds_count', generation=str(g)):.0f}"
+                f" in {1000 * await p.metric('shebao_gc_pause_seconds_sum', generation=str(g)):.0f}"
+                " ms"
+                for g in range(3)
+            ]
+            say(f"  {layout} / {roles}: garbage collections " + ", ".join(per_gen))
+            for sub in roles.split(","):
+                n = await p.metric("shebao_batch_seconds_count", subscription=sub)
+                if not n:
+                    continue
+                secs = await p.metric("shebao_batch_seconds_sum", subscription=sub)
+                recs = await p.metric("shebao_batch_records_sum", subscription=sub)
+                phases = []
+                for ph in ("decode", "load", "plan", "commit", "handover"):
+                    spent = await p.metric(
+                        "shebao_batch_phase_seconds_total", subscription=sub, phase=ph
+                    )
+                    phases.append(f"{ph} {1000 * spent / n:.1f}")
+                say(
+                    f"  {layout} / {sub}: {n:.0f} batches of {recs / n:.0f} records, "
+                    f"{1000 * secs / n:.1f} ms each (ms: {', '.join(phases)})"
+                )
         for p in procs:
             p.terminate()
 
