@@ -48,3 +48,22 @@ def test_outbox_headers_take_their_size_not_a_serialiser_buffer() -> None:
     assert kept[0] == expected
     # orjson's own bytes hold a 4 KiB buffer each; an entry's headers are about 300 bytes here
     assert held < 500 * 2 * len(expected)
+
+
+def test_a_batch_sends_each_counter_field_once() -> None:
+    """Counter changes of a batch are summed before the commit: one HINCRBY per field."""
+    import msgpack
+
+    from shebao_common.runtime.store import CommitPlan
+
+    plan = CommitPlan(ttl=60)
+    for by in (1, 2, -1, 5):
+        plan.incr("c:hospital-month:h1:2025-03", "settled", by)
+    plan.incr("c:hospital-month:h1:2025-03", "fund_fen", 1234)
+    plan.incr("c:hospital-month:h2:2025-03", "settled", 1)
+    counters = msgpack.unpackb(plan.packed(), raw=False)[6]
+    assert sorted(map(tuple, counters)) == [
+        ("c:hospital-month:h1:2025-03", "fund_fen", 1234),
+        ("c:hospital-month:h1:2025-03", "settled", 7),
+        ("c:hospital-month:h2:2025-03", "settled", 1),
+    ]

@@ -36,7 +36,7 @@ async def test_commit_writes_everything_or_nothing(store: Store) -> None:
         reads=[(k, 0)],
         writes=[(k, 1, b'{"x":1}')],
         outbox=[entry],
-        increments=[(store.counter_key("c"), "n", 3)],
+        increments={(store.counter_key("c"), "n"): 3},
     )
     assert (await store.commit(plan)).status == "OK"
     assert await store.load_offsets("s", ["t:0"]) == [1]
@@ -68,7 +68,7 @@ async def test_duplicate_event_refuses_the_batch(store: Store) -> None:
         "1",
         "2",
         marks=[(store.mark_key("e9"), "f9"), (store.mark_key("e10"), "f10")],
-        increments=[(store.counter_key("c"), "n", 1)],
+        increments={(store.counter_key("c"), "n"): 1},
     )
     result = await store.commit(again)
     assert result.status == "DUPLICATE"

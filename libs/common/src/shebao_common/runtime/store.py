@@ -137,8 +137,12 @@ class CommitPlan:
     reads: list[tuple[str, int]] = field(default_factory=list)
     writes: list[tuple[str, int, bytes]] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
-    increments: list[tuple[str, str, int]] = field(default_factory=list)
+    increments: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Counter changes summed per (counter key, field): one HINCRBY each, not one per record."""
     trims: list[tuple[str, StreamId]] = field(default_factory=list)
+
+    def incr(self, key: str, field: str, by: int) -> None:
+        self.increments[(key, field)] = self.increments.get((key, field), 0) + by
 
     def packed(self) -> bytes:
         """The whole batch as one MessagePack argument of the commit script."""
@@ -155,7 +159,7 @@ class CommitPlan:
                         (e.stream, str(e.id), e.topic, e.key, e.value, e.headers)
                         for e in self.outbox
                     ],
-                    self.increments,
+                    [(k, f, by) for (k, f), by in self.increments.items()],
                     [(s, str(last.next())) for s, last in self.trims],
                 ],
                 use_bin_type=False,
