@@ -155,6 +155,14 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def gc_pauses(p: ServiceProcess) -> tuple[float, float]:
+    """(collections, seconds) so far."""
+    return (
+        await p.metric("shebao_gc_pause_seconds_count"),
+        await p.metric("shebao_gc_pause_seconds_sum"),
+    )
+
+
 async def longest_gc_ms(p: ServiceProcess) -> float:
     """The upper bound (ms) of the smallest gc-pause bucket holding every collection."""
     total = await p.metric("shebao_gc_pause_seconds_count")
@@ -386,8 +394,16 @@ class Bench:
         figures.throughput.append(len(settled_at) / span if span else float("nan"))
 
         if self.args.latency:
+            before = [await gc_pauses(p) for p in procs]
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
             await self.wait_settled(ids, timeout=300)
+            for p, (n0, s0) in zip(procs, before, strict=True):
+                n1, s1 = await gc_pauses(p)
+                say(
+                    f"  {layout} / {p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}: while offered "
+                    f"{self.args.rate:,.0f}/s, {n1 - n0:.0f} garbage collections, "
+                    f"{1000 * (s1 - s0):.0f} ms"
+                )
             times = await self.settlement_times(ids)
             lat = sorted(t1 - t0 for t0, t1 in times.values())
             q = statistics.quantiles(lat, n=100, method="inclusive")
