@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import gc
 import logging
 import time
@@ -194,12 +193,7 @@ class ServiceRuntime:
 
         @subscriber  # type: ignore[untyped-decorator]
         async def handle(msg: KafkaMessage) -> None:
-            # The batch runs in a context of its own, without FastStream's: every timer and
-            # task made while processing (Redis timeouts, sends) copies the current context,
-            # and FastStream's holds the message with its whole batch of records, which kept
-            # two or three past batches alive (and in the collector's young generation) for
-            # as long as a 10-second timeout handle was scheduled.
-            await asyncio.create_task(proc.process(msg.raw_message), context=contextvars.Context())
+            await proc.process(msg.raw_message)
 
     # lifecycle -----------------------------------------------------------------------------------
 
