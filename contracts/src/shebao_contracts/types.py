@@ -82,13 +82,8 @@ Money = Annotated[
 
 
 def _parse_non_negative_money(value: Any) -> Decimal:
-    # The hot path of every claim line, in one frame: a well-formed string is parsed here.
-    if type(value) is str and _money_match(value) is not None:
-        amount = Decimal(value)
-        if value[-3:-2] != ".":
-            amount = amount.quantize(FEN)
-    else:
-        amount = _parse_money(value)
+    # The hot path of every claim line: a string goes straight to the text rule.
+    amount = _money_text(value) if type(value) is str else _parse_money(value)
     if amount < 0:
         raise PydanticCustomError("money_negative", "this amount cannot be negative")
     return amount

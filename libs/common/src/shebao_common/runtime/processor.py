@@ -146,7 +146,6 @@ class Processor:
         self._last_kafka_commit = 0.0
         self._gap_seen: dict[TP, int] = {}
         self._offsets_key = store.offsets_key(subscription.name)
-        self._counter_keys: dict[str, str] = {}
         self._phase = {
             p: metrics.phase_seconds.labels(subscription.name, p)
             for p in ("decode", "load", "plan", "commit", "handover")
@@ -155,14 +154,6 @@ class Processor:
             o: metrics.records.labels(subscription.name, o)
             for o in ("applied", "dead_lettered", "duplicate", "ignored", "stale")
         }
-
-    def _counter_key(self, counter: str) -> str:
-        key = self._counter_keys.get(counter)
-        if key is None:
-            if len(self._counter_keys) >= 10_000:  # names are per hospital and month, say
-                self._counter_keys.clear()
-            key = self._counter_keys[counter] = self.store.counter_key(counter)
-        return key
 
     # partitions ------------------------------------------------------------------------------
 
@@ -471,7 +462,7 @@ class Processor:
                     entries.extend(encoded)
                     n += len(encoded)
                     for inc in decision.increments:
-                        plan.incr(self._counter_key(inc.counter), inc.field, inc.by)
+                        plan.incr(self.store.counter_key(inc.counter), inc.field, inc.by)
                     if self.sub.trust_event_ids:
                         plan.marks.append((self.store.mark_key(it.event_id), it.fingerprint))
             if it.reason is not None:
