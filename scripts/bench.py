@@ -57,6 +57,7 @@ from shebao_contracts.envelope import Envelope
 from shebao_contracts.types import citizen_id_check_char
 from shebao_devinfra.infra import Infra, provision
 from shebao_devinfra.testing import (
+    Metrics,
     ServiceProcess,
     message_record,
     producer,
@@ -155,19 +156,16 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def gc_pauses(p: ServiceProcess) -> tuple[float, float]:
+def gc_pauses(m: Metrics) -> tuple[float, float]:
     """(collections, seconds) so far."""
-    return (
-        await p.metric("shebao_gc_pause_seconds_count"),
-        await p.metric("shebao_gc_pause_seconds_sum"),
-    )
+    return m.sum("shebao_gc_pause_seconds_count"), m.sum("shebao_gc_pause_seconds_sum")
 
 
-async def longest_gc_ms(p: ServiceProcess) -> float:
+def longest_gc_ms(m: Metrics) -> float:
     """The upper bound (ms) of the smallest gc-pause bucket holding every collection."""
-    total = await p.metric("shebao_gc_pause_seconds_count")
+    total = m.sum("shebao_gc_pause_seconds_count")
     for le in ("0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25"):
-        if await p.metric("shebao_gc_pause_seconds_bucket", le=le) >= total:
+        if m.sum("shebao_gc_pause_seconds_bucket", le=le) >= total:
             return float(le) * 1000
     return float("inf")
 
@@ -394,11 +392,11 @@ class Bench:
         figures.throughput.append(len(settled_at) / span if span else float("nan"))
 
         if self.args.latency:
-            before = [await gc_pauses(p) for p in procs]
+            before = [gc_pauses(await p.metrics()) for p in procs]
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
             await self.wait_settled(ids, timeout=300)
             for p, (n0, s0) in zip(procs, before, strict=True):
-                n1, s1 = await gc_pauses(p)
+                n1, s1 = gc_pauses(await p.metrics())
                 say(
                     f"  {layout} / {p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}: while offered "
                     f"{self.args.rate:,.0f}/s, {n1 - n0:.0f} garbage collections, "
@@ -420,29 +418,26 @@ class Bench:
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             assert p.proc is not None
             figures.rss.setdefault(roles, []).append(peak_rss_mb(p.proc.pid))
-            figures.gc_ms.setdefault(roles, []).append(
-                1000 * await p.metric("shebao_gc_pause_seconds_sum")
-            )
-            figures.gc_longest.setdefault(roles, []).append(await longest_gc_ms(p))
+            m = await p.metrics()  # one scrape for every figure below
+            figures.gc_ms.setdefault(roles, []).append(1000 * m.sum("shebao_gc_pause_seconds_sum"))
+            figures.gc_longest.setdefault(roles, []).append(longest_gc_ms(m))
             per_gen = [
-                f"gen{g}: {await p.metric('shebao_gc_pause_seconds_count', generation=str(g)):.0f}"
-                f" in {1000 * await p.metric('shebao_gc_pause_seconds_sum', generation=str(g)):.0f}"
-                " ms"
+                f"gen{g}: {m.sum('shebao_gc_pause_seconds_count', generation=str(g)):.0f}"
+                f" in {1000 * m.sum('shebao_gc_pause_seconds_sum', generation=str(g)):.0f} ms"
                 for g in range(3)
             ]
             say(f"  {layout} / {roles}: garbage collections " + ", ".join(per_gen))
             for sub in roles.split(","):
-                n = await p.metric("shebao_batch_seconds_count", subscription=sub)
+                n = m.sum("shebao_batch_seconds_count", subscription=sub)
                 if not n:
                     continue
-                secs = await p.metric("shebao_batch_seconds_sum", subscription=sub)
-                recs = await p.metric("shebao_batch_records_sum", subscription=sub)
-                phases = []
-                for ph in ("decode", "load", "plan", "commit", "handover"):
-                    spent = await p.metric(
-                        "shebao_batch_phase_seconds_total", subscription=sub, phase=ph
-                    )
-                    phases.append(f"{ph} {1000 * spent / n:.1f}")
+                secs = m.sum("shebao_batch_seconds_sum", subscription=sub)
+                recs = m.sum("shebao_batch_records_sum", subscription=sub)
+                phase = "shebao_batch_phase_seconds_total"
+                phases = [
+                    f"{ph} {1000 * m.sum(phase, subscription=sub, phase=ph) / n:.1f}"
+                    for ph in ("decode", "load", "plan", "commit", "handover")
+                ]
                 say(
                     f"  {layout} / {sub}: {n:.0f} batches of {recs / n:.0f} records, "
                     f"{1000 * secs / n:.1f} ms each (ms: {', '.join(phases)})"

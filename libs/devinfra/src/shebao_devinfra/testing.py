@@ -135,21 +135,36 @@ class ServiceProcess:
 
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of a Prometheus metric's samples whose labels include the given ones."""
+        return (await self.metrics()).sum(name, **labels)
+
+    async def metrics(self) -> Metrics:
+        """One scrape of /metrics, to read several values from the same moment."""
         _, body = await http_get(f"{self.url}/metrics")
-        total = 0.0
-        for line in body.decode().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            head, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
+        return Metrics(body.decode())
 
     async def get_json(self, path: str) -> tuple[int, Any]:
         import json
 
         status, body = await http_get(self.url + path)
         return status, json.loads(body) if body else None
+
+
+class Metrics:
+    """A scrape of a service's Prometheus exposition."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def sum(self, name: str, **labels: str) -> float:
+        """Sum of the metric's samples whose labels include the given ones."""
+        total = 0.0
+        for line in self.lines:
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            head, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
 
 
 async def http_get(url: str) -> tuple[int, bytes]:
