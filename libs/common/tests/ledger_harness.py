@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from ledger_app import Ledger, ledger
 
 from shebao_common.runtime.codec import derived_event_id
 from shebao_common.runtime.store import split_state
@@ -24,13 +26,16 @@ from shebao_devinfra.testing import (  # re-exported for the runtime tests
 )
 
 __all__ = [
+    "Deposits",
     "LedgerProcess",
     "assert_applied_exactly_once",
     "create_topics",
     "deposit_record",
     "http_get",
     "new_id",
+    "new_ledger",
     "producer",
+    "random_deposits",
     "read_all",
 ]
 
@@ -72,19 +77,49 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+async def new_ledger(bootstrap: str, name: str, rng: random.Random) -> Ledger:
+    """A ledger of its own (its topics created), so that tests never share state."""
+    lg = ledger(f"{name}{rng.randrange(10**6)}")
+    commands, events = lg.commands.name, lg.events.name
+    await create_topics(bootstrap, [commands, events, commands + ".dlq"])
+    return lg
+
+
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+@dataclass
+class Deposits:
+    """Deposit commands and the balances and counts applying each once must give."""
+
+    records: list[tuple[str, Record]] = field(default_factory=list)
+    """(command id, (key, value, headers)) in the order they were made."""
+    balance: defaultdict[str, Decimal] = field(
+        default_factory=lambda: defaultdict(lambda: Decimal("0.00"))
+    )
+    count: Counter[str] = field(default_factory=Counter)
+
+
+def random_deposits(rng: random.Random, n: int, accounts: int) -> Deposits:
+    d = Deposits()
+    for i in range(n):
+        account = f"acct-{rng.randrange(accounts):03d}"
+        amount = Decimal(rng.randint(1, 500_000)) / 100
+        cmd_id = new_id()
+        d.balance[account] += amount
+        d.count[account] += 1
+        d.records.append((cmd_id, deposit_record(cmd_id, account, amount, i)))
+    return d
+
+
 async def assert_applied_exactly_once(
-    r: aioredis.Redis,
-    service: str,
-    bootstrap: str,
-    events_topic: str,
-    command_ids: Iterable[str],
-    expected_balance: Mapping[str, Decimal],
-    expected_count: Mapping[str, int],
+    r: aioredis.Redis, lg: Ledger, bootstrap: str, deposits: Deposits
 ) -> int:
     """Every deposit applied once: counters, balances and each account's `applied` count in
     Redis; downstream every expected event id present, republishes byte-identical, no id that
     no input explains, and each account's sequence 1..n without a gap or a repeat. Returns the
     number of records on the events topic."""
+    service, expected_balance, expected_count = lg.service, deposits.balance, deposits.count
     n = sum(expected_count.values())
     counters = await r.hgetall(f"shebao:{service}:c:ledger")
     assert int(counters[b"deposits"]) == n
@@ -95,14 +130,14 @@ async def assert_applied_exactly_once(
         assert Decimal(state["balance"]) == balance, account
         assert state["applied"] == expected_count[account], account
 
-    out = await read_all(bootstrap, events_topic)
+    out = await read_all(bootstrap, lg.events.name)
     by_id: dict[str, bytes] = {}
     for rec in out:
         eid = dict(rec.headers)["ce_id"].decode()
         if eid in by_id:
             assert by_id[eid] == rec.value, "a republished event must be byte-identical"
         by_id[eid] = rec.value
-    expected_ids = {derived_event_id(cmd_id, 0) for cmd_id in command_ids}
+    expected_ids = {derived_event_id(cmd_id, 0) for cmd_id, _ in deposits.records}
     assert expected_ids <= set(by_id), f"{len(expected_ids - set(by_id))} output events missing"
     assert len(by_id) == n, "an output event id that no input explains"
     applied: dict[str, list[int]] = defaultdict(list)

@@ -21,8 +21,7 @@ import json
 import os
 import random
 import time
-from collections import Counter, defaultdict
-from decimal import Decimal
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,10 @@ import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
     assert_applied_exactly_once,
-    create_topics,
-    deposit_record,
     http_get,
-    new_id,
+    new_ledger,
     producer,
+    random_deposits,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -78,35 +76,22 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
 ) -> None:
     kafka = restartable_kafka
     rng = random.Random(20260618)
-    ledger_id = f"outage{rng.randrange(10**6)}"
-    service = f"ledger-{ledger_id}"
-    commands = f"test.ledger.{ledger_id}.commands.v1"
-    events = f"test.ledger.{ledger_id}.events.v1"
-    await create_topics(kafka.bootstrap, [commands, events, commands + ".dlq"])
+    lg = await new_ledger(kafka.bootstrap, "outage", rng)
+    deposits = random_deposits(rng, sum(PHASES), N_ACCOUNTS)
+    records = deposits.records
 
-    expected_balance: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    expected_count: Counter[str] = Counter()
-    records = []
-    for i in range(sum(PHASES)):
-        account = f"acct-{rng.randrange(N_ACCOUNTS):03d}"
-        amount = Decimal(rng.randint(1, 500_000)) / 100
-        cmd_id = new_id()
-        expected_balance[account] += amount
-        expected_count[account] += 1
-        records.append((cmd_id, deposit_record(cmd_id, account, amount, i)))
-
-    proc = LedgerProcess(ledger_id, kafka.bootstrap, restartable_redis.url, tmp_path)
+    proc = LedgerProcess(lg.ledger_id, kafka.bootstrap, restartable_redis.url, tmp_path)
     r = aioredis.Redis.from_url(restartable_redis.url)
     fed = 0
     died_at: list[float] = []
     t_start = time.monotonic()
 
     async def applied() -> int:
-        return int(await r.hget(f"shebao:{service}:c:ledger", "deposits") or 0)
+        return int(await r.hget(f"shebao:{lg.service}:c:ledger", "deposits") or 0)
 
     async def outbox_len() -> int:
         total = 0
-        async for key in r.scan_iter(match=f"shebao:{service}:ob:*"):
+        async for key in r.scan_iter(match=f"shebao:{lg.service}:ob:*"):
             total += await r.xlen(key)
         return total
 
@@ -124,7 +109,9 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
             futures = []
             for i in range(fed, fed + n):
                 key, value, headers = records[i][1]
-                futures.append(await prod.send(commands, key=key, value=value, headers=headers))
+                futures.append(
+                    await prod.send(lg.commands.name, key=key, value=value, headers=headers)
+                )
                 if i % 25 == 0:
                     await asyncio.sleep(25 / per_second)
             await asyncio.gather(*futures)
@@ -207,15 +194,7 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
         proc.stop()
 
     n = sum(PHASES)
-    out = await assert_applied_exactly_once(
-        r,
-        service,
-        kafka.bootstrap,
-        events,
-        [cmd_id for cmd_id, _ in records],
-        expected_balance,
-        expected_count,
-    )
+    out = await assert_applied_exactly_once(r, lg, kafka.bootstrap, deposits)
     assert await outbox_len() == 0
     await r.aclose()
     print(f"{out} records on the events topic for {n} distinct events")

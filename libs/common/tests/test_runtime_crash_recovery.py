@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import Counter, defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,10 +19,9 @@ import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
     assert_applied_exactly_once,
-    create_topics,
-    deposit_record,
-    new_id,
+    new_ledger,
     producer,
+    random_deposits,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,45 +46,32 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
     infra, restartable_redis, tmp_path: Path
 ) -> None:
     rng = random.Random(20261129)
-    ledger_id = f"chaos{rng.randrange(10**6)}"
-    service = f"ledger-{ledger_id}"
-    commands = f"test.ledger.{ledger_id}.commands.v1"
-    events = f"test.ledger.{ledger_id}.events.v1"
-    await create_topics(infra.kafka_bootstrap, [commands, events, commands + ".dlq"])
-
-    expected_balance: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    expected_count: Counter[str] = Counter()
-    records = []
-    for i in range(N_EVENTS):
-        account = f"acct-{rng.randrange(N_ACCOUNTS):03d}"
-        amount = Decimal(rng.randint(1, 500_000)) / 100
-        cmd_id = new_id()
-        expected_balance[account] += amount
-        expected_count[account] += 1
-        records.append((cmd_id, deposit_record(cmd_id, account, amount, i)))
+    lg = await new_ledger(infra.kafka_bootstrap, "chaos", rng)
+    deposits = random_deposits(rng, N_EVENTS, N_ACCOUNTS)
+    records = deposits.records
     # Republished commands (same ce_id, same body), as an upstream relay does after a crash.
     plan = list(records)
     for _ in range(N_DUPLICATES):
         plan.insert(rng.randrange(len(plan)), rng.choice(records))
 
-    proc = LedgerProcess(ledger_id, infra.kafka_bootstrap, restartable_redis.url, tmp_path)
+    proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, restartable_redis.url, tmp_path)
     r = aioredis.Redis.from_url(restartable_redis.url)
     prod = await producer(infra.kafka_bootstrap, linger_ms=5)
 
     async def feed() -> None:
         # A steady trickle (~250/s), so that work keeps arriving across all the kills.
         for n, (_, (key, value, headers)) in enumerate(plan):
-            await prod.send(commands, key=key, value=value, headers=headers)
+            await prod.send(lg.commands.name, key=key, value=value, headers=headers)
             if n % 25 == 0:
                 await asyncio.sleep(0.1)
         await prod.flush()
 
     async def processing_resumed() -> int:
         """Wait until the (restarted) service applies deposits again; a kill then lands mid-work."""
-        base = await _counter(r, service)
+        base = await _counter(r, lg.service)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            now = await _counter(r, service)
+            now = await _counter(r, lg.service)
             if now > base or now >= N_EVENTS:
                 return now
             await asyncio.sleep(0.05)
@@ -100,7 +84,7 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
         for kill in range(1, N_KILLS + 1):
             await processing_resumed()
             await asyncio.sleep(rng.uniform(0.05, 0.8))
-            at = await _counter(r, service)
+            at = await _counter(r, lg.service)
             proc.kill()
             print(f"SIGKILL {kill} at {at} deposits applied")
             proc.start()
@@ -109,10 +93,10 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
         await processing_resumed()
         await asyncio.sleep(rng.uniform(0.05, 0.5))
         restartable_redis.restart()
-        print(f"redis restarted at {await _counter(r, service)} deposits")
+        print(f"redis restarted at {await _counter(r, lg.service)} deposits")
         await feeding
         deadline = time.monotonic() + 180
-        while await _counter(r, service) < N_EVENTS and time.monotonic() < deadline:
+        while await _counter(r, lg.service) < N_EVENTS and time.monotonic() < deadline:
             assert proc.alive, "the service process died"
             await asyncio.sleep(0.5)
         assert proc.terminate() < 30, "SIGTERM must finish, flush and leave within 30 s"
@@ -121,14 +105,6 @@ async def test_ten_thousand_events_through_kills_and_a_redis_restart(
         await prod.stop()
 
     # Every deposit applied exactly once, in Redis and downstream.
-    out = await assert_applied_exactly_once(
-        r,
-        service,
-        infra.kafka_bootstrap,
-        events,
-        [cmd_id for cmd_id, _ in records],
-        expected_balance,
-        expected_count,
-    )
+    out = await assert_applied_exactly_once(r, lg, infra.kafka_bootstrap, deposits)
     await r.aclose()
     print(f"{out} records on the events topic for {N_EVENTS} distinct events")
