@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -154,6 +155,91 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def run_queue_wait(pid: int) -> float:
+    """Seconds the process's main thread has spent ready to run but waiting for a core."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+def infra_pids() -> dict[str, list[int]]:
+    """The Kafka broker's and redis-server's processes on this machine, by their command lines."""
+    out: dict[str, list[int]] = {"broker": [], "Redis": []}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"kafka.Kafka" in cmd:
+            out["broker"].append(int(d.name))
+        elif cmd.startswith(b"redis-server") or b"/redis-server" in cmd.split(b"\0")[0]:
+            out["Redis"].append(int(d.name))
+    return out
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy (every core) so far, and stolen by the host
+    (time a virtual core was ready to run but not given a physical one)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    steal = ticks[7] if len(ticks) > 7 else 0
+    return (sum(ticks[:8]) - ticks[3] - ticks[4] - steal) / _TICK, steal / _TICK
+
+
+class CoreUse:
+    """Where the machine's cores went between its creation and report(): each named process
+    (and how long its main thread waited for a core while ready to run), this process (the load
+    generator), the broker, Redis and the rest."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self.infra = infra_pids()
+        self.cpu0 = {n: cpu_seconds(pid) for n, pid in processes.items()}
+        self.wait0 = {n: run_queue_wait(pid) for n, pid in processes.items()}
+        self.infra0 = {k: cpu_of(v) for k, v in self.infra.items()}
+        self.own0, self.busy0, self.wall0 = time.process_time(), machine_busy(), time.monotonic()
+
+    def report(self) -> str:
+        wall = time.monotonic() - self.wall0
+        busy, steal = (b - b0 for b, b0 in zip(machine_busy(), self.busy0, strict=True))
+        own = time.process_time() - self.own0
+        parts = []
+        for n, pid in self.processes.items():
+            cpu = cpu_seconds(pid) - self.cpu0[n]
+            waited = run_queue_wait(pid) - self.wait0[n]
+            parts.append((f"{n} {cpu / wall:.2f} (waited for a core {waited / wall:.2f})", cpu))
+        parts.append((f"load generator {own / wall:.2f}", own))
+        for k, v in self.infra.items():
+            cpu = cpu_of(v) - self.infra0[k]
+            parts.append((f"{k} {cpu / wall:.2f}", cpu))
+        rest = busy - sum(c for _, c in parts)
+        return (
+            f"cores busy over {wall:.1f} s: {busy / wall:.2f} of {os.cpu_count()} (and"
+            f" {steal / wall:.2f} stolen by the host); "
+            + "; ".join(text for text, _ in parts)
+            + f"; the rest {rest / wall:.2f}"
+        )
 
 
 def gc_pauses(m: Metrics) -> tuple[float, float]:
@@ -316,27 +402,20 @@ class Bench:
         return out
 
     async def wait_settled(self, ids: list[str], timeout: float) -> None:
-        async def done() -> bool:
-            total = 0
-            for code, _ in HOSPITALS:
-                c = await self.end_offset(m.SETTLEMENTS.named(code=code))
-                total += c
-            return total >= self.expected_settlements + len(ids)
-
-        await wait_until(done, timeout=timeout, interval=1.0)
-        self.expected_settlements += len(ids)
-
-    async def end_offset(self, topic: str) -> int:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        c = AIOKafkaConsumer(bootstrap_servers=self.infra.kafka_bootstrap, group_id=None)
-        await c.start()
+        # One consumer asks for the end offsets, once a second: starting a client per question
+        # (8 a second) took CPU from the services being measured.
+        offsets = Offsets(self.infra.kafka_bootstrap)
+        await offsets.start()
         try:
-            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            ends = await c.end_offsets(tps)
-            return sum(ends.values())
+            topics = [m.SETTLEMENTS.named(code=code) for code, _ in HOSPITALS]
+
+            async def done() -> bool:
+                return await offsets.total(*topics) >= self.expected_settlements + len(ids)
+
+            await wait_until(done, timeout=timeout, interval=1.0)
         finally:
-            await c.stop()
+            await offsets.stop()
+        self.expected_settlements += len(ids)
 
     # -------------------------------------------------------------------------------------------
 
@@ -381,11 +460,12 @@ class Bench:
         launch(*procs)
         for p in procs:
             await p.wait_ready()
-        spies = await self.profile(layout, procs)
+        spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
         await self.wait_settled(ids, timeout=600)
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
+        spies = []
         times = await self.settlement_times(ids)
         settled_at = sorted(t for _, t in times.values())
         span = (settled_at[-1] - settled_at[0]) / 1000
@@ -393,8 +473,17 @@ class Bench:
 
         if self.args.latency:
             before = [gc_pauses(await p.metrics()) for p in procs]
+            if self.args.profile_phase == "latency":
+                spies = await self.profile(layout, procs)
+            named = {p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]: p.pid for p in procs}
+            say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
+            cores = CoreUse(named)
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
             await self.wait_settled(ids, timeout=300)
+            say(f"  {layout}: while offered {self.args.rate:,.0f}/s, {cores.report()}")
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
             for p, (n0, s0) in zip(procs, before, strict=True):
                 n1, s1 = gc_pauses(await p.metrics())
                 say(
@@ -416,8 +505,7 @@ class Bench:
             figures.p99.append(q[98])
         for p in procs:
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
-            assert p.proc is not None
-            figures.rss.setdefault(roles, []).append(peak_rss_mb(p.proc.pid))
+            figures.rss.setdefault(roles, []).append(peak_rss_mb(p.pid))
             m = await p.metrics()  # one scrape for every figure below
             figures.gc_ms.setdefault(roles, []).append(1000 * m.sum("shebao_gc_pause_seconds_sum"))
             figures.gc_longest.setdefault(roles, []).append(longest_gc_ms(m))
@@ -448,19 +536,18 @@ class Bench:
     async def profile(
         self, layout: str, procs: list[ServiceProcess]
     ) -> list[asyncio.subprocess.Process]:
-        """With --profile DIR: py-spy samples each process while it works off the backlog."""
+        """With --profile DIR: py-spy samples of each process (--profile-phase says when)."""
         if self.args.profile is None:
             return []
         self.args.profile.mkdir(parents=True, exist_ok=True)
         spies = []
         for n, p in enumerate(procs):
-            assert p.proc is not None
             name = f"{layout.replace(' ', '')}-{n}-{p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}"
             out = self.args.profile / f"{name.replace(',', '+')}.txt"
             spies.append(
                 await asyncio.create_subprocess_exec(
                     str(Path(sys.executable).parent / "py-spy"),
-                    *("record", "--pid", str(p.proc.pid), "--format", "raw"),
+                    *("record", "--pid", str(p.pid), "--format", "raw"),
                     *("--rate", "200", "--nonblocking", "-o", str(out)),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
@@ -907,8 +994,8 @@ async def contributions(args: argparse.Namespace, infra: Infra, logs: Path) -> C
             if args.latency:
                 await bench.latency(figures)
                 line += f", p99 {figures.p99[-1]:.0f} ms at {args.collection_rate:g} reports/s"
-            assert bench.svc is not None and bench.svc.proc is not None
-            figures.rss.append(peak_rss_mb(bench.svc.proc.pid))
+            assert bench.svc is not None
+            figures.rss.append(peak_rss_mb(bench.svc.pid))
             say(line)
     finally:
         await bench.close()
@@ -1170,6 +1257,12 @@ if __name__ == "__main__":
         type=Path,
         metavar="DIR",
         help="write py-spy samples (collapsed stacks) of each settlement process to DIR",
+    )
+    p.add_argument(
+        "--profile-phase",
+        choices=["backlog", "latency"],
+        default="backlog",
+        help="profile while the backlog is worked off (default) or while the fixed load is offered",
     )
     g = p.add_argument_group("medical settlement")
     g.add_argument("--claims", type=int, default=20_000)

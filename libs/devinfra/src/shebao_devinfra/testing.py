@@ -80,6 +80,12 @@ class ServiceProcess:
         log.close()
 
     @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self.proc.pid
+
+    @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
