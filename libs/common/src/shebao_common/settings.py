@@ -49,7 +49,12 @@ class ServiceSettings(BaseSettings):
         50_000, ge=700, description="allocations between young-generation garbage collections"
     )
     outbox_max_pending: int = Field(20_000, ge=100)
-    producer_linger_ms: int = 5
+    producer_linger_ms: int = Field(
+        0,
+        ge=0,
+        description="the relay hands a committed batch's entries over at once, so they share a"
+        " produce request without lingering; a linger only delayed every hop",
+    )
     producer_max_batch_bytes: int = 512 * 1024
     metadata_max_age_ms: int = Field(30_000, description="how soon a new partner topic is seen")
     session_timeout_ms: int = 30_000
