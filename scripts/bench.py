@@ -475,7 +475,13 @@ class Bench:
             before = [gc_pauses(await p.metrics()) for p in procs]
             if self.args.profile_phase == "latency":
                 spies = await self.profile(layout, procs)
-            named = {p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]: p.pid for p in procs}
+            named: dict[str, int] = {}
+            instances: Counter[str] = Counter()
+            for p in procs:  # two instances of the same roles are told apart by a number
+                roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+                instances[roles] += 1
+                n = instances[roles]
+                named[roles if n == 1 else f"{roles} #{n}"] = p.pid
             say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
             cores = CoreUse(named)
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
