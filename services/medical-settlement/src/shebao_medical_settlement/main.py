@@ -8,7 +8,7 @@ stage is its own consumer group, so it scales with the partitions of the topics 
 from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
@@ -34,6 +34,12 @@ class MedicalSettings(ServiceSettings):
     """Which stages this process runs, comma-separated: ingest, adjudicate, coverage, statements."""
     max_claim_bytes: int = 256 * 1024
     """A hospital's record larger than this is refused (record_too_large)."""
+    state_cache_entries: int = Field(1_000, ge=100)
+    """Claims spread over a province's insured, so a person's accumulators and coverage are
+    seldom read twice while cached; a large cache of decoded values mostly fed the garbage
+    collector. 1,000 against 10,000 in interleaved `make bench` runs (20,000 persons):
+    adjudication's collections 3 in 113-129 ms against 5 in 219-244 ms over a run, peak RSS 96
+    against 115 MB, throughput 2,082 and 1,939 against 1,905 and 1,709 claims/s."""
 
     @field_validator("roles")
     @classmethod
