@@ -48,6 +48,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shebao_common.policy import Policy
@@ -242,6 +243,26 @@ class CoreUse:
         )
 
 
+async def drop_service_state(redis_url: str, service: str) -> None:
+    """Delete a service's keys in Redis (state, offsets, outboxes, dedupe marks).
+
+    The benchmark re-creates the service's topics, so what the service stored about the old ones
+    goes too: offsets stored for the old topics would point past the new ones' ends (a second
+    `make bench` against the same `make infra-up` Redis waited for records it skipped)."""
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        async for key in r.scan_iter(match=f"shebao:{service}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await r.unlink(*batch)
+                batch.clear()
+        if batch:
+            await r.unlink(*batch)
+    finally:
+        await r.aclose()
+
+
 def gc_pauses(m: Metrics) -> tuple[float, float]:
     """(collections, seconds) so far."""
     return m.sum("shebao_gc_pause_seconds_count"), m.sum("shebao_gc_pause_seconds_sum")
@@ -274,6 +295,7 @@ class Bench:
                 m.CLAIMS.named(code=code) + ".dlq",
             ]
         await recreate_topics(self.infra.kafka_bootstrap, topics, partitions=PARTITIONS)
+        await drop_service_state(self.infra.redis_url, "medical-settlement")
         self.prod = await producer(
             self.infra.kafka_bootstrap, linger_ms=10, max_batch_size=1024 * 1024
         )
@@ -700,6 +722,7 @@ class Contributions:
             [*consumed, *(t + ".dlq" for t in self.inputs)],
             partitions=PARTITIONS,
         )
+        await drop_service_state(self.infra.redis_url, "contributions")
         self.prod = await producer(
             self.infra.kafka_bootstrap, linger_ms=10, max_batch_size=1024 * 1024
         )
