@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -61,6 +60,7 @@ from shebao_devinfra.infra import Infra, provision
 from shebao_devinfra.testing import (
     Metrics,
     ServiceProcess,
+    cpu_seconds,
     message_record,
     producer,
     read_all,
@@ -161,13 +161,6 @@ def peak_rss_mb(pid: int) -> float:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
 def run_queue_wait(pid: int) -> float:
     """Seconds the process's main thread has spent ready to run but waiting for a core."""
     with open(f"/proc/{pid}/schedstat") as f:
@@ -192,11 +185,8 @@ def infra_pids() -> dict[str, list[int]]:
 
 
 def cpu_of(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(pid)
-    return total
+    """CPU seconds these processes have used so far (those still running)."""
+    return sum(c for c in map(cpu_seconds, pids) if c is not None)
 
 
 def machine_busy() -> tuple[float, float]:
@@ -216,7 +206,7 @@ class CoreUse:
     def __init__(self, processes: dict[str, int]) -> None:
         self.processes = processes
         self.infra = infra_pids()
-        self.cpu0 = {n: cpu_seconds(pid) for n, pid in processes.items()}
+        self.cpu0 = {n: cpu_of([pid]) for n, pid in processes.items()}
         self.wait0 = {n: run_queue_wait(pid) for n, pid in processes.items()}
         self.infra0 = {k: cpu_of(v) for k, v in self.infra.items()}
         self.own0, self.busy0, self.wall0 = time.process_time(), machine_busy(), time.monotonic()
@@ -227,7 +217,7 @@ class CoreUse:
         own = time.process_time() - self.own0
         parts = []
         for n, pid in self.processes.items():
-            cpu = cpu_seconds(pid) - self.cpu0[n]
+            cpu = cpu_of([pid]) - self.cpu0[n]
             waited = run_queue_wait(pid) - self.wait0[n]
             parts.append((f"{n} {cpu / wall:.2f} (waited for a core {waited / wall:.2f})", cpu))
         parts.append((f"load generator {own / wall:.2f}", own))

@@ -19,6 +19,7 @@ from shebao_common.runtime.store import split_state
 from shebao_contracts.envelope import Envelope
 from shebao_devinfra.testing import (  # re-exported for the runtime tests
     ServiceProcess,
+    cpu_seconds,
     create_topics,
     http_get,
     producer,
@@ -29,6 +30,7 @@ __all__ = [
     "Deposits",
     "LedgerProcess",
     "assert_applied_exactly_once",
+    "cpu_seconds",
     "create_topics",
     "deposit_record",
     "http_get",

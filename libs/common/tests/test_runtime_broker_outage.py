@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
     assert_applied_exactly_once,
+    cpu_seconds,
     http_get,
     new_ledger,
     producer,
@@ -45,15 +45,6 @@ CATCH_UP_SECONDS = 45.0  # from the broker answering again to everything applied
 # The consumer's retries (fetch, coordinator, metadata every 100 ms) log ~60-80 lines a second;
 # a retry loop without backoff logs thousands.
 MAX_LOG_LINES_PER_SECOND = 200
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), for the report."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _log_lines(proc: LedgerProcess) -> list[dict[str, Any]]:
@@ -142,8 +133,7 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
         before_lines = len(_log_lines(proc))
         at = await applied()
         pending = await outbox_len()
-        assert proc.proc is not None
-        cpu0 = _cpu_seconds(proc.proc.pid)
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.monotonic()
         await asyncio.to_thread(kafka.down, kill=kill)
         stopped = time.monotonic() - t0
@@ -156,7 +146,7 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
         t1 = time.monotonic()
         await asyncio.to_thread(kafka.up)
         t2 = time.monotonic()
-        cpu1 = _cpu_seconds(proc.proc.pid)
+        cpu1 = cpu_seconds(proc.pid)
         during = _log_lines(proc)[before_lines:]
         cpu = "?" if cpu0 is None or cpu1 is None else f"{cpu1 - cpu0:.1f}"
         summary = (

@@ -173,6 +173,15 @@ class Metrics:
         return total
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a process has used so far (Linux /proc); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def http_get(url: str) -> tuple[int, bytes]:
     def call() -> tuple[int, bytes]:
         try:
