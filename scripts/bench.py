@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -122,6 +123,33 @@ def headers(claim_id: str, hospital: str) -> list[tuple[str, bytes]]:
         source=f"/partners/{hospital}",
         time=datetime(2025, 3, 9, 10, tzinfo=UTC),
     ).to_headers()
+
+
+ClaimRecord = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+"""(topic, key, value, headers) of a hospital's claim."""
+
+
+def claim_records(
+    rng: random.Random, claim_ids: list[str], patient: Callable[[int], str]
+) -> list[ClaimRecord]:
+    """A claim per id, the hospitals taking turns; patient(i) is the i-th claim's citizen ID."""
+    out = []
+    for i, claim_id in enumerate(claim_ids):
+        code, _ = HOSPITALS[i % len(HOSPITALS)]
+        body = claim_body(rng, claim_id, code, patient(i))
+        out.append((m.CLAIMS.named(code=code), claim_id.encode(), body, headers(claim_id, code)))
+    return out
+
+
+async def paced(records: list[ClaimRecord], rate: float | None) -> AsyncIterator[ClaimRecord]:
+    """The records, PACE_STEP at a time at `rate` a second (None: all at once)."""
+    started = time.perf_counter()
+    for i, record in enumerate(records):
+        yield record
+        if rate is not None and i % PACE_STEP == PACE_STEP - 1:
+            ahead = (i + 1) / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
 
 
 @dataclass
@@ -360,28 +388,12 @@ class Bench:
         PACE_STEP claims (5 ms at 1,000/s) rather than in bursts.
         """
         self.run_id += 1
-        ids = []
-        records = []
-        for i in range(count):
-            code, _ = HOSPITALS[i % len(HOSPITALS)]
-            claim_id = f"R{self.run_id}-{i}"
-            patient = citizen_id(self.rng.randrange(self.args.persons))
-            records.append(
-                (
-                    m.CLAIMS.named(code=code),
-                    claim_id.encode(),
-                    claim_body(self.rng, claim_id, code, patient),
-                    headers(claim_id, code),
-                )
-            )
-            ids.append(claim_id)
-        started = time.perf_counter()
-        for i, (topic, key, value, hdrs) in enumerate(records):
+        ids = [f"R{self.run_id}-{i}" for i in range(count)]
+        records = claim_records(
+            self.rng, ids, lambda _: citizen_id(self.rng.randrange(self.args.persons))
+        )
+        async for topic, key, value, hdrs in paced(records, rate):
             await self.prod.send(topic, key=key, value=value, headers=hdrs)
-            if rate is not None and i % PACE_STEP == PACE_STEP - 1:
-                ahead = (i + 1) / rate - (time.perf_counter() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
         await self.prod.flush()
         return ids
 

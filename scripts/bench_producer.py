@@ -26,9 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from aiokafka import AIOKafkaProducer
-from bench import HOSPITALS, PACE_STEP, citizen_id, claim_body, headers
+from bench import citizen_id, claim_records, paced
 
-from shebao_contracts import medical as m
 from shebao_devinfra.infra import provision
 
 MODES = ("spread", "one-partition", "pacing")
@@ -39,27 +38,18 @@ async def measure(bootstrap: str, mode: str, count: int, rate: float) -> float:
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=1 << 20)
     await prod.start()
     try:
-        rng = random.Random(1)
         run = time.time_ns()
-        records = []
-        for i in range(count):
-            code, _ = HOSPITALS[i % len(HOSPITALS)]
-            cid = f"P{run}-{i}"
-            body = claim_body(rng, cid, code, citizen_id(i))
-            records.append((m.CLAIMS.named(code=code), cid.encode(), body, headers(cid, code)))
+        ids = [f"P{run}-{i}" for i in range(count)]
+        records = claim_records(random.Random(1), ids, citizen_id)
         for topic, key, value, hdrs in records[:200]:  # metadata and connections first
             await prod.send(topic, key=key, value=value, headers=hdrs)
         await prod.flush()
-        cpu0, started = time.process_time(), time.perf_counter()
-        for i, (topic, key, value, hdrs) in enumerate(records):
+        cpu0 = time.process_time()
+        async for topic, key, value, hdrs in paced(records, rate):
             if mode == "spread":
                 await prod.send(topic, key=key, value=value, headers=hdrs)
             elif mode == "one-partition":
                 await prod.send(records[0][0], key=key, value=value, headers=hdrs, partition=0)
-            if i % PACE_STEP == PACE_STEP - 1:
-                ahead = (i + 1) / rate - (time.perf_counter() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
         await prod.flush()
         return time.process_time() - cpu0
     finally:
