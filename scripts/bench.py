@@ -52,6 +52,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shebao_common.policy import Policy
+from shebao_common.runtime.store import Store
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
@@ -270,7 +271,8 @@ async def drop_service_state(redis_url: str, service: str) -> None:
     r = aioredis.Redis.from_url(redis_url)
     try:
         batch: list[bytes] = []
-        async for key in r.scan_iter(match=f"shebao:{service}:*", count=1000):
+        prefix = Store(r, service).prefix  # the store's key layout, not a copy of it
+        async for key in r.scan_iter(match=f"{prefix}:*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 await r.unlink(*batch)
