@@ -716,7 +716,9 @@ class Contributions:
 
     async def send(self, topic: str, key: str, message: Any, at: datetime) -> None:
         self.sent += 1
-        k, v, h = message_record(message, message_id=f"cb-{self.sent}", time=at, key=key)
+        k, v, h = message_record(
+            message, message_id=f"cb-{self.sent}", time=at, key=key, topic=topic
+        )
         await self.prod.send(topic, key=k, value=v, headers=h)
 
     async def setup(self) -> None:

@@ -106,8 +106,9 @@ class Desk:
             msg,
             message_id=f"demo-{self.n:06d}",
             time=at or T0 + timedelta(seconds=self.n),
-            source="/counter/demo",
+            source=None if topic.startswith("partner.") else "/counter/demo",
             key=key,
+            topic=topic,
         )
         await self.prod.send(topic, key=k, value=v, headers=h)
 

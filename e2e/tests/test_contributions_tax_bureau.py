@@ -327,7 +327,7 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
     async def send(topic: str, key: str, message: Message, at: datetime) -> None:
         nonlocal sent
         sent += 1
-        k, v, h = message_record(message, message_id=f"e2e-{sent}", time=at, key=key)
+        k, v, h = message_record(message, message_id=f"e2e-{sent}", time=at, key=key, topic=topic)
         await prod.send(topic, key=k, value=v, headers=h)
 
     def at(month: str, day: int = 5) -> datetime:
@@ -567,6 +567,7 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
                     message_id="bad-json",
                     time=when,
                     key="x",
+                    topic=cc.COLLECTIONS.named(code=sq),
                 )
                 await prod.send(
                     cc.COLLECTIONS.named(code=sq), key=k, value=b'{"collection_id": "S', headers=h

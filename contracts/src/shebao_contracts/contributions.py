@@ -32,6 +32,7 @@ from .topics import Direction, ServiceContract, Topic
 from .types import (
     EmployerCode,
     Money,
+    NoControlCharacters,
     NonNegativeMoney,
     PartnerCode,
     PersonRef,
@@ -54,7 +55,11 @@ Period = Annotated[
         examples=["2025-03", "2025"],
     ),
 ]
-CollectionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+CollectionId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$"),
+    NoControlCharacters,
+]
 
 Insurance = enrollment.Insurance
 

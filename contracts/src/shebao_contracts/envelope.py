@@ -6,12 +6,23 @@ aggregate id. shebao adds `correlation-id`, `causation-id` and the W3C `tracepar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from .limits import (
+    MAX_HEADER_NAME_BYTES,
+    MAX_HEADER_VALUE_BYTES,
+    MAX_HEADERS,
+    MAX_HEADERS_BYTES,
+    MAX_ID_CHARS,
+    MAX_SUBJECT_CHARS,
+    RecordRefusal,
+)
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -26,8 +37,30 @@ H_CONTENT_TYPE = "content-type"
 H_CORRELATION = "correlation-id"
 H_CAUSATION = "causation-id"
 H_TRACEPARENT = "traceparent"
+H_CE_TRACEPARENT = "ce_traceparent"  # the CloudEvents distributed-tracing extension's name
 
 REQUIRED_HEADERS = (H_ID, H_TYPE, H_SOURCE, H_TIME, H_SPECVERSION)
+READ_HEADERS = frozenset(REQUIRED_HEADERS) | {
+    H_SUBJECT,
+    H_CONTENT_TYPE,
+    H_CORRELATION,
+    H_CAUSATION,
+    H_TRACEPARENT,
+    H_CE_TRACEPARENT,
+}
+"""The headers the platform reads: each may appear once."""
+
+_CHAR_LIMITS = {
+    H_ID: MAX_ID_CHARS,
+    H_TYPE: MAX_ID_CHARS,
+    H_SOURCE: MAX_ID_CHARS,
+    H_CORRELATION: MAX_ID_CHARS,
+    H_CAUSATION: MAX_ID_CHARS,
+    H_SUBJECT: MAX_SUBJECT_CHARS,
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# W3C trace context: version-traceid-parentid-flags; a later version may append fields.
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 class Message(BaseModel):
@@ -93,6 +126,7 @@ class Envelope:
 
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Envelope:
+        """The envelope of headers already read by `read_headers` (or built by the platform)."""
         missing = [h for h in REQUIRED_HEADERS if not headers.get(h)]
         if missing:
             raise EnvelopeError(
@@ -119,7 +153,9 @@ class Envelope:
             subject=headers.get(H_SUBJECT),
             correlation_id=headers.get(H_CORRELATION),
             causation_id=headers.get(H_CAUSATION),
-            traceparent=headers.get(H_TRACEPARENT),
+            traceparent=valid_traceparent(
+                headers.get(H_TRACEPARENT) or headers.get(H_CE_TRACEPARENT)
+            ),
         )
 
     def but(self, **changes: object) -> Envelope:
@@ -137,3 +173,60 @@ def parse_time(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError("no offset")
     return value
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """A W3C traceparent as received, or None for a malformed one, which W3C says to ignore."""
+    if value and _TRACEPARENT.match(value) and value[:2] != "ff":
+        return value
+    return None
+
+
+def read_headers(raw: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """A record's headers as text, within the limits of `shebao_contracts.limits`.
+
+    Raises EnvelopeError naming the first limit broken. Headers the platform does not read are
+    kept (they are copied into a dead letter) but count toward the limits all the same."""
+    headers: dict[str, str] = {}
+    total = 0
+    for count, (name, value) in enumerate(raw, 1):
+        if count > MAX_HEADERS:
+            raise EnvelopeError(
+                RecordRefusal.TOO_MANY_HEADERS, f"a record may carry at most {MAX_HEADERS} headers"
+            )
+        size = len(value) if value is not None else 0
+        total += len(name) + size
+        if len(name.encode()) > MAX_HEADER_NAME_BYTES or size > MAX_HEADER_VALUE_BYTES:
+            raise EnvelopeError(
+                RecordRefusal.HEADER_TOO_LARGE,
+                f"header {name[:MAX_HEADER_NAME_BYTES]!r} of {size} bytes exceeds the limit of"
+                f" {MAX_HEADER_VALUE_BYTES} (names {MAX_HEADER_NAME_BYTES})",
+            )
+        if total > MAX_HEADERS_BYTES:
+            raise EnvelopeError(
+                RecordRefusal.HEADERS_TOO_LARGE,
+                f"headers exceed {MAX_HEADERS_BYTES} bytes in all",
+            )
+        try:
+            text = value.decode() if value is not None else ""
+        except UnicodeDecodeError:
+            raise EnvelopeError(
+                RecordRefusal.INVALID_HEADER_ENCODING, f"header {name!r} is not UTF-8"
+            ) from None
+        if name in headers and name in READ_HEADERS:
+            raise EnvelopeError(
+                RecordRefusal.DUPLICATE_HEADER, f"header {name!r} appears more than once"
+            )
+        limit = _CHAR_LIMITS.get(name)
+        if limit is not None and len(text) > limit:
+            raise EnvelopeError(
+                RecordRefusal.HEADER_TOO_LARGE,
+                f"header {name!r} has {len(text)} characters; at most {limit}",
+            )
+        if name in READ_HEADERS and _CONTROL.search(text):
+            raise EnvelopeError(
+                RecordRefusal.HEADER_CONTROL_CHARACTER,
+                f"header {name!r} contains a control or bidirectional formatting character",
+            )
+        headers[name] = text
+    return headers

@@ -25,7 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import contributions, enrollment, welfare
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
-from .types import CitizenId, Money, NonNegativeMoney, PartnerCode, PersonRef, RegionCode
+from .types import (
+    CitizenId,
+    Money,
+    NoControlCharacters,
+    NonNegativeMoney,
+    PartnerCode,
+    PersonRef,
+    RegionCode,
+)
 
 SERVICE = "medical-settlement"
 
@@ -79,7 +87,9 @@ class ClaimRejection(StrEnum):
     CLAIM_ALREADY_CANCELLED = "claim_already_cancelled"
 
 
-ClaimId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")]
+ClaimId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControlCharacters
+]
 DiagnosisCode = Annotated[
     str,
     Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", description="ICD-10 code, e.g. J18.9"),
@@ -148,7 +158,15 @@ class Part(BaseModel):
 class ClaimLine(Part):
     """One line item of a claim: amount = quantity x unit price, rounded half up to the fen."""
 
-    item_code: Annotated[str, Field(min_length=1, max_length=40)]
+    item_code: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=40,
+            description="the hospital's item code; control characters are refused",
+        ),
+        NoControlCharacters,
+    ]
     category: ItemCategory
     quantity: Quantity
     unit_price: NonNegativeMoney
@@ -184,7 +202,7 @@ class ClaimCancellation(Message):
     hospital: PartnerCode
     claim_id: ClaimId
     patient_citizen_id: CitizenId
-    reason: Annotated[str, Field(max_length=200)] = ""
+    reason: Annotated[str, Field(max_length=200), NoControlCharacters] = ""
 
 
 class Amounts(Part):

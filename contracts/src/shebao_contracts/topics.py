@@ -9,7 +9,7 @@ boundary: ACLs grant a hospital or tax bureau its own topics and nothing else.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -87,12 +87,24 @@ class Topic:
             return None
         return dict(zip(_TEMPLATE_FIELD.findall(self.name), m.groups(), strict=True))
 
+    def partner_source(self, fields: Mapping[str, str]) -> str | None:
+        """The `ce_source` a partner must send on its own topic; None where any source goes."""
+        code = fields.get("code")
+        if self.direction is not Direction.PARTNER_IN or code is None:
+            return None
+        return partner_source(code)
+
     def message_type(self, ce_type: str) -> type[Message] | None:
         return self._by_type.get(ce_type)
 
     @property
     def dlq(self) -> str:
         return dlq_name(self.name)
+
+
+def partner_source(code: str) -> str:
+    """A partner's CloudEvents source: `/partners/<code>`."""
+    return f"/partners/{code}"
 
 
 def dlq_name(topic: str) -> str:

@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .limits import MAX_MONEY_WHOLE_DIGITS
+
 FEN = Decimal("0.01")
 
 # ---------------------------------------------------------------------------------------------
@@ -34,6 +36,16 @@ def money(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(FEN, rounding=ROUND_HALF_UP)
 
 
+_MONEY_LIMIT = 10**MAX_MONEY_WHOLE_DIGITS
+
+
+def _out_of_range() -> PydanticCustomError:
+    return PydanticCustomError(
+        "money_out_of_range",
+        f"money has at most {MAX_MONEY_WHOLE_DIGITS} whole digits",
+    )
+
+
 _money_match = re.compile(_MONEY_TEXT.pattern[1:-1]).fullmatch  # [0-9]: ASCII digits only
 
 
@@ -44,8 +56,8 @@ def _money_text(value: str) -> Decimal:
         return amount if value[-3:-2] == "." else amount.quantize(FEN)
     raise PydanticCustomError(
         "money_format",
-        "money must be a decimal string with at most two decimal places, got {value!r}",
-        {"value": value[:40]},
+        "money must be a decimal string with at most two decimal places, got {value}",
+        {"value": repr(value[:40])},
     )
 
 
@@ -58,9 +70,15 @@ def _parse_money(value: Any) -> Decimal:
             "money_not_string", 'money must be a decimal string such as "12.30", not a float'
         )
     if isinstance(value, int):
-        return money(value)
+        if -_MONEY_LIMIT < value < _MONEY_LIMIT:
+            return money(value)
+        raise _out_of_range()
     if isinstance(value, Decimal):
-        if not value.is_finite() or value != value.quantize(FEN, rounding=ROUND_HALF_UP):
+        if not value.is_finite():
+            raise PydanticCustomError("money_precision", "money must be a finite amount")
+        if value.adjusted() >= MAX_MONEY_WHOLE_DIGITS:
+            raise _out_of_range()
+        if value != value.quantize(FEN, rounding=ROUND_HALF_UP):
             raise PydanticCustomError("money_precision", "money has more than two decimal places")
         return money(value)
     raise PydanticCustomError("money_format", "money must be a decimal string")
@@ -195,6 +213,27 @@ def mask_citizen_id(citizen_id: str) -> str:
     if len(citizen_id) == 18:
         return f"{citizen_id[:6]}********{citizen_id[-4:]}"
     return "*" * len(citizen_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text a partner types: no control or bidirectional formatting characters.
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_control_characters(value: Any) -> Any:
+    # NUL ends strings in many hospital systems, and bidi overrides make a code read differently
+    # on screen than it is stored: both are refused by name before any other check.
+    if type(value) is str and _CONTROL.search(value):
+        raise PydanticCustomError(
+            "text_control_character",
+            "text must not contain control or bidirectional formatting characters",
+        )
+    return value
+
+
+NoControlCharacters = BeforeValidator(_no_control_characters)
+"""Add to `Annotated[str, ...]` of free text from partners; refused as text_control_character."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,9 +3,13 @@
 Malformed JSON, wrong types, missing fields, a record near the broker's 1 MB limit, an unknown
 event type, missing CloudEvents headers, a non-UTF-8 header, a float amount, an amount with three
 decimals, an empty body and a reused command id with another body are interleaved with valid
-deposits (and one exact resend, which is dropped). Every bad record lands in
-`<topic>.dlq` with its reason, origin and offset; the sender gets a rejection event with the
-reason; every valid deposit is applied once; the service process stays up and ready.
+deposits (and one exact resend, which is dropped). So are the records that once stalled the
+runtime (issue 11): a 30-digit integer amount (`decimal.InvalidOperation` escaped the decoder and
+stopped the batch), a 600 KB `ce_id` (copied into the answer's headers, which the broker then
+refused forever), a 100 KB `traceparent` and `correlation-id`, a duplicated `ce_type`, a 100 KB
+key and too many headers. Every bad record lands in `<topic>.dlq` with its reason, origin and
+offset, itself within the broker's limits; the sender gets a rejection event with the reason;
+every valid deposit is applied once; the service process stays up and ready.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -36,8 +41,15 @@ def _headers(cmd_id: str, ce_type: str = "test.ledger.Deposit") -> list[tuple[st
     return [(k, ce_type.encode() if k == "ce_type" else v) for k, v in headers]
 
 
-def bad_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
-    """(expected reason, body, headers) for every kind of bad input a partner can send."""
+DEPOSIT = b'{"account": "a1", "amount": "1.00"}'
+
+
+def _replaced(headers: list[tuple[str, bytes]], name: str, value: bytes) -> list[tuple[str, bytes]]:
+    return [(k, value if k == name else v) for k, v in headers]
+
+
+def bad_records() -> list[tuple[Any, ...]]:
+    """(expected reason, body, headers[, key]) for every kind of bad input a partner can send."""
     near_1mb = json.dumps({"account": "big", "amount": "1.00", "memo": "x" * 1_000_000}).encode()
     return [
         ("malformed_json", b'{"account": "a1", "amount": "1.00"', _headers(new_id())),
@@ -62,6 +74,30 @@ def bad_records() -> list[tuple[str, bytes | None, list[tuple[str, bytes]]]]:
         ("money_not_string", b'{"account": "a1", "amount": 12.5}', _headers(new_id())),
         ("money_format", b'{"account": "a1", "amount": "1.005"}', _headers(new_id())),
         ("empty_body", None, _headers(new_id())),
+        (
+            "money_out_of_range",
+            b'{"account": "a1", "amount": 1' + b"0" * 30 + b"}",
+            _headers(new_id()),
+        ),
+        ("money_not_string", b'{"account": "a1", "amount": 1e309}', _headers(new_id())),
+        ("header_too_large", DEPOSIT, _replaced(_headers(new_id()), "ce_id", b"i" * 600_000)),
+        (
+            "header_too_large",
+            DEPOSIT,
+            [*_headers(new_id()), ("traceparent", b"00-" + b"a" * 100_000)],
+        ),
+        (
+            "header_too_large",
+            DEPOSIT,
+            _replaced(_headers(new_id()), "correlation-id", b"c" * 100_000),
+        ),
+        ("duplicate_header", DEPOSIT, [*_headers(new_id()), ("ce_type", b"test.ledger.Other")]),
+        (
+            "too_many_headers",
+            DEPOSIT,
+            [*_headers(new_id()), *[(f"x-{i}", b"1") for i in range(40)]],
+        ),
+        ("key_too_large", DEPOSIT, _headers(new_id()), b"k" * 100_000),
     ]
 
 
@@ -84,9 +120,11 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
             key, value, headers = deposit_record(cmd, f"a{i % 7}", Decimal("2.50"), i)
             await prod.send_and_wait(commands, key=key, value=value, headers=headers)
             valid += 1
-            if i % 20 == 10 and bad:
-                reason, body, hdrs = bad.pop(0)
-                meta = await prod.send_and_wait(commands, key=b"a1", value=body, headers=hdrs)
+            if i % 10 == 5 and bad:
+                reason, body, hdrs, *bad_key = bad.pop(0)
+                meta = await prod.send_and_wait(
+                    commands, key=bad_key[0] if bad_key else b"a1", value=body, headers=hdrs
+                )
                 sent_bad[meta.offset * 10 + meta.partition] = reason
         assert not bad, "every kind of bad record was sent"
         # The last deposit sent again: with the same body it is dropped as a duplicate, with
@@ -119,6 +157,8 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
         for rec in dlq:
             h = {k: v.decode() for k, v in rec.headers}
             assert h["dlq-topic"] == commands and h["dlq-service"] == service
+            assert sum(len(v) for _, v in rec.headers) < 64 * 1024, "a dead letter stays small"
+            assert len(rec.key or b"") <= 256
             got[int(h["dlq-offset"]) * 10 + int(h["dlq-partition"])] = h["dlq-reason"]
             assert h["dlq-detail"]
             if h["dlq-reason"] == "record_too_large":
@@ -140,7 +180,7 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
 
         metrics = (await http_get(f"http://127.0.0.1:{proc.port}/metrics"))[1].decode()
         assert (
-            'shebao_records_total{outcome="dead_lettered",subscription="commands"} 11.0' in metrics
+            'shebao_records_total{outcome="dead_lettered",subscription="commands"} 19.0' in metrics
         )
         await r.aclose()
     finally:

@@ -223,14 +223,20 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         nonlocal sent
         sent += 1
         k, v, h = message_record(
-            message, message_id=ce_id or f"it-{sent}", time=T0 + timedelta(seconds=sent), key=key
+            message,
+            message_id=ce_id or f"it-{sent}",
+            time=T0 + timedelta(seconds=sent),
+            key=key,
+            topic=topic,
         )
         await prod.send(topic, key=k, value=v, headers=h)
 
     async def raw(topic: str, key: str, kind: type[Message], body: bytes) -> None:
         nonlocal sent
         sent += 1
-        k, _, h = message_record(kind.model_construct(), message_id=f"raw-{sent}", time=T0, key=key)
+        k, _, h = message_record(
+            kind.model_construct(), message_id=f"raw-{sent}", time=T0, key=key, topic=topic
+        )
         await prod.send(topic, key=k, value=body, headers=h)
 
     async def until(check: Callable[[], bool], timeout: float = 60) -> None:

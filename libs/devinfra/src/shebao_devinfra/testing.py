@@ -240,19 +240,36 @@ async def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
     return p
 
 
+def source_of(topic: str | None) -> str:
+    """The `ce_source` a sender uses: on a partner's topic the partner's own, which the
+    platform checks; elsewhere a test's."""
+    from shebao_contracts.topics import partner_source
+
+    parts = (topic or "").split(".")
+    if len(parts) > 3 and parts[0] == "partner":
+        return partner_source(parts[2])
+    return "/test"
+
+
 def message_record(
     message: Any,
     *,
     message_id: str,
     time: datetime,
-    source: str = "/test",
+    source: str | None = None,
     key: str | None = None,
+    topic: str | None = None,
 ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
-    """(key, value, headers) of a contract message in CloudEvents binary mode."""
+    """(key, value, headers) of a contract message in CloudEvents binary mode, as sent to
+    `topic` (which gives the default source)."""
     from shebao_contracts.envelope import Envelope
 
     env = Envelope(
-        id=message_id, type=message.TYPE, source=source, time=time, correlation_id=message_id
+        id=message_id,
+        type=message.TYPE,
+        source=source or source_of(topic),
+        time=time,
+        correlation_id=message_id,
     )
     return (key.encode() if key else None, message.model_dump_json().encode(), env.to_headers())
 

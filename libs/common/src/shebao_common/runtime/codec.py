@@ -11,7 +11,14 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from shebao_contracts.envelope import Envelope, EnvelopeError, Message
+from shebao_contracts.envelope import Envelope, EnvelopeError, Message, read_headers
+from shebao_contracts.limits import (
+    MAX_HEADER_NAME_BYTES,
+    MAX_HEADER_VALUE_BYTES,
+    MAX_HEADERS,
+    MAX_KEY_BYTES,
+    RecordRefusal,
+)
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..logging import mask_ids
@@ -21,16 +28,20 @@ from .store import OutboxEntry, StreamId
 _ID_KEY = b"shebao-derived-event-id"
 
 # Reasons a record is dead-lettered by the runtime (the domain adds its own rejection reasons).
-R_TOO_LARGE = "record_too_large"
-R_EMPTY = "empty_body"
-R_HEADER_ENCODING = "invalid_header_encoding"
-R_UNKNOWN_TOPIC = "unknown_topic"
-R_UNKNOWN_TYPE = "unknown_event_type"
-R_MALFORMED_JSON = "malformed_json"
-R_SCHEMA = "schema_violation"
-R_HANDLER_ERROR = "handler_error"
-R_ID_CONFLICT = "id_conflict"  # an event or command id reused for a different body
+R_TOO_LARGE = RecordRefusal.RECORD_TOO_LARGE
+R_KEY_TOO_LARGE = RecordRefusal.KEY_TOO_LARGE
+R_EMPTY = RecordRefusal.EMPTY_BODY
+R_UNKNOWN_TOPIC = RecordRefusal.UNKNOWN_TOPIC
+R_UNKNOWN_TYPE = RecordRefusal.UNKNOWN_EVENT_TYPE
+R_SOURCE = RecordRefusal.SOURCE_MISMATCH
+R_MALFORMED_JSON = RecordRefusal.MALFORMED_JSON
+R_SCHEMA = RecordRefusal.SCHEMA_VIOLATION
+R_INVALID_VALUE = RecordRefusal.INVALID_VALUE
+R_HANDLER_ERROR = RecordRefusal.HANDLER_ERROR
+R_ID_CONFLICT = RecordRefusal.ID_CONFLICT  # an event or command id reused for a different body
 
+# Value types of the contracts name their own reasons (citizen_id_checksum, money_format, ...).
+_NAMED_VALUE_ERRORS = {"citizen", "money", "text"}
 _BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
 
 
@@ -75,8 +86,8 @@ def classify_validation_error(exc: ValidationError) -> tuple[str, str]:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]["type"] if errors else R_SCHEMA
     if first in _BUILTIN_JSON_ERRORS:
-        reason = R_MALFORMED_JSON
-    elif "_" in first and first.split("_", 1)[0] in {"citizen", "money"}:
+        reason: str = R_MALFORMED_JSON
+    elif "_" in first and first.split("_", 1)[0] in _NAMED_VALUE_ERRORS:
         reason = first  # a named reason of a shebao value type, e.g. citizen_id_checksum
     else:
         reason = R_SCHEMA
@@ -119,25 +130,39 @@ class Decoder:
         return hit
 
     def decode(self, r: Any) -> Item:
-        headers: dict[str, str] = {}
-        bad_header = False
-        for k, v in r.headers:
-            try:
-                headers[k] = v.decode() if v is not None else ""
-            except UnicodeDecodeError:
-                bad_header = True
+        """Whatever a record holds, an Item: read, or failed with a named reason, never raised."""
         topic, fields = self._topic(r.topic)
-        position_id = f"{r.topic}/{r.partition}/{r.offset}"
-        item = Item(record=r, headers=headers, event_id=position_id, topic_fields=fields)
+        item = Item(
+            record=r,
+            headers={},
+            event_id=f"{r.topic}/{r.partition}/{r.offset}",
+            topic_fields=fields,
+        )
+        try:
+            return self._decode(r, item, topic)
+        except Exception as exc:
+            # Every expected failure has a name above; anything else a partner's bytes can cause
+            # (a value no validator foresaw) is still this record's refusal, not the batch's.
+            return self._fail(
+                item, R_INVALID_VALUE, mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
+            )
+
+    def _decode(self, r: Any, item: Item, topic: Topic | None) -> Item:
+        try:
+            item.headers = headers = read_headers(r.headers)
+        except EnvelopeError as exc:
+            return self._fail(item, exc.reason, exc.detail)
         value = r.value
         size = len(value) if value is not None else 0
-        if bad_header:
-            return self._fail(item, R_HEADER_ENCODING, "a header value is not UTF-8")
         if size > self.max_record_bytes:
             return self._fail(
                 item,
                 R_TOO_LARGE,
                 f"record of {size} bytes exceeds the limit of {self.max_record_bytes}",
+            )
+        if r.key is not None and len(r.key) > MAX_KEY_BYTES:
+            return self._fail(
+                item, R_KEY_TOO_LARGE, f"key of {len(r.key)} bytes exceeds {MAX_KEY_BYTES}"
             )
         try:
             env = Envelope.from_headers(headers)
@@ -148,6 +173,13 @@ class Decoder:
             item.event_id = env.id
         if topic is None:
             return self._fail(item, R_UNKNOWN_TOPIC, f"{r.topic} is not in the topic registry")
+        source = topic.partner_source(item.topic_fields)
+        if source is not None and env.source != source:
+            return self._fail(
+                item,
+                R_SOURCE,
+                f"ce_source {env.source[:100]!r} is not {source!r}, the partner of {r.topic}",
+            )
         mtype = topic.message_type(env.type)
         if mtype is None:
             return self._fail(
@@ -181,14 +213,14 @@ class Decoder:
             offset=r.offset,
             key=key,
             policy=self.policy,
-            topic_fields=fields,
+            topic_fields=item.topic_fields,
             body=value,
         )
         try:
             item.needs = list(handler.needs(item.message, item.ctx))
         except Exception as exc:  # a bug in the service's needs(): parked like a handler error
             return self._fail(
-                item, R_HANDLER_ERROR, mask_ids(f"needs: {type(exc).__name__}: {exc}")
+                item, R_HANDLER_ERROR, mask_ids(f"needs: {type(exc).__name__}: {exc}")[:2000]
             )
         return item
 
@@ -203,6 +235,18 @@ def _headers_json(pairs: list[tuple[str, str]]) -> bytes:
     # Copied to its exact size: orjson's bytes keep the 4 KiB buffer they were written in, and a
     # batch holds one per outbox entry until it is published (38 MB for 9,741 entries, measured).
     return bytes(memoryview(orjson.dumps(pairs)))
+
+
+def _copied_headers(raw: Any) -> list[tuple[str, str]]:
+    """The record's own headers for its dead letter, each cut to the limit a sender must keep:
+    a dead letter of a record with a 600 KB header must itself be publishable."""
+    pairs = []
+    for name, value in list(raw or ())[:MAX_HEADERS]:
+        if name.startswith("dlq-"):
+            continue
+        text = (value or b"")[:MAX_HEADER_VALUE_BYTES].decode(errors="replace")
+        pairs.append((name[:MAX_HEADER_NAME_BYTES], text))
+    return pairs
 
 
 class Encoder:
@@ -251,7 +295,7 @@ class Encoder:
     def dead_letter(self, item: Item, stream: str, stream_id: StreamId) -> OutboxEntry:
         r = item.record
         value: bytes = r.value or b""
-        pairs = [(k, v) for k, v in item.headers.items() if not k.startswith("dlq-")]
+        pairs = _copied_headers(r.headers)
         truncated = len(value) > self.dlq_max_value_bytes
         if truncated:
             digest = hashlib.sha256(value).hexdigest()
@@ -271,7 +315,7 @@ class Encoder:
             stream=stream,
             id=stream_id,
             topic=dlq_name(r.topic),
-            key=r.key or b"",
+            key=(r.key or b"")[:MAX_KEY_BYTES],
             value=value,
             headers=_headers_json(pairs),
         )

@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shebao_contracts.limits import MAX_KEY_BYTES
 from shebao_contracts.topics import Registry
 
 from .. import tracing
@@ -469,15 +470,9 @@ class Processor:
                 entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
                 n += 1
                 if self.sub.reject is not None:
-                    answer = self.sub.reject(self._rejected(it))
-                    answers = (
-                        [] if answer is None else [answer] if isinstance(answer, Emit) else answer
-                    )
-                    for i, rejection in enumerate(answers):
-                        entries.append(
-                            self.encoder.event(rejection, it, i, stream, StreamId(base, n), None)
-                        )
-                        n += 1
+                    answers = self._answers(it, stream, base, n)
+                    entries.extend(answers)
+                    n += len(answers)
         for tp, last in last_offset.items():
             expected = self.next_offset.get(tp)
             plan.offsets.append(
@@ -577,13 +572,35 @@ class Processor:
             if span is not None:
                 span.end()
 
+    def _answers(self, it: Item, stream: str, base: int, n: int) -> list[OutboxEntry]:
+        """The rejecter's answers to a refused record, encoded; none if the rejecter fails."""
+        assert self.sub.reject is not None
+        try:
+            answer = self.sub.reject(self._rejected(it))
+            answers = [] if answer is None else [answer] if isinstance(answer, Emit) else answer
+            return [
+                self.encoder.event(a, it, i, stream, StreamId(base, n + i), None)
+                for i, a in enumerate(answers)
+            ]
+        except Exception:
+            # A bug of the service's rejecter: the dead letter still keeps the record, and the
+            # rest of the batch goes on.
+            log.exception(
+                "rejecter failed; record dead-lettered without an answer",
+                extra={"subscription": self.sub.name, "reason": it.reason},
+            )
+            return []
+
     def _rejected(self, it: Item) -> RejectedRecord:
         r = it.record
         return RejectedRecord(
             topic=r.topic,
             partition=r.partition,
             offset=r.offset,
-            key=r.key.decode(errors="replace") if r.key is not None else None,
+            # a key over the limit is not echoed: the answer is keyed by position instead
+            key=r.key.decode(errors="replace")
+            if r.key is not None and len(r.key) <= MAX_KEY_BYTES
+            else None,
             headers=it.headers,
             envelope=it.envelope,
             reason=it.reason or "",
