@@ -12,9 +12,10 @@ from typing import Any
 
 from opentelemetry import trace
 
-# 18-character IDs (17 digits + digit/X) and 15-digit legacy IDs, not inside longer digit runs.
-_ID18 = re.compile(r"(?<![0-9A-Za-z])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
-_ID15 = re.compile(r"(?<![0-9A-Za-z])([1-9][0-9]{5})[0-9]{5}([0-9]{4})(?![0-9A-Za-z])")
+# 18-character IDs (17 digits + digit/X) and 15-digit legacy IDs, not inside longer digit runs;
+# letters around an ID do not protect it ("X320102198204090034" is masked too).
+_ID18 = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+_ID15 = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{5}([0-9]{4})(?![0-9])")
 
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
