@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 BASE = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "base"
+METRICS = BASE.parent.parent.parent / "libs" / "common" / "src" / "shebao_common" / "metrics.py"
 UID = 10001
 MIN_GRACE_SECONDS = 40  # shutdown_grace_seconds (25) + uvicorn's extra 5 + slack
 MAX_MEMORY_LIMIT = 300 * 2**20
@@ -256,6 +257,25 @@ class Check:
             if h["spec"]["maxReplicas"] > PARTITIONS:
                 self.fail(f"HorizontalPodAutoscaler/{h['metadata']['name']}", "max > partitions")
 
+    def alerts(self) -> None:
+        """Every alert reads a metric the runtime exposes, and says what to do."""
+        source = METRICS.read_text()
+        exposed = set(re.findall(r'"(shebao_[a-z_]+)"', source))
+        rules = [
+            r for p in self.of("PrometheusRule") for g in p["spec"]["groups"] for r in g["rules"]
+        ]
+        if not rules:
+            self.fail("PrometheusRule", "no alert rules rendered")
+        for rule in rules:
+            where = f"PrometheusRule alert {rule.get('alert')}"
+            for name in re.findall(r"\bshebao_[a-z_]+", rule["expr"]):
+                if name not in exposed:
+                    self.fail(where, f"reads {name}, which no service exposes")
+            if not (rule.get("annotations") or {}).get("description"):
+                self.fail(where, "no description saying what to do")
+            if (rule.get("labels") or {}).get("severity") not in ("warning", "critical"):
+                self.fail(where, "severity is neither warning nor critical")
+
     def profile(self, profile: str) -> None:
         """dev and production: replicas, image tags and the platform ConfigMap."""
         settings = {
@@ -303,7 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True, help="the combination, for the summary line")
     ap.add_argument("--profile", choices=["base", "dev", "production"], default="base")
-    ap.add_argument("--component", action="append", default=[], choices=["network-policies", "hpa"])
+    ap.add_argument(
+        "--component",
+        action="append",
+        default=[],
+        choices=["network-policies", "hpa", "alerts"],
+    )
     args = ap.parse_args(argv)
 
     docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
@@ -318,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         check.network_policies()
     if "hpa" in components:
         check.hpa()
+    if "alerts" in components:
+        check.alerts()
     if args.profile != "base":
         check.profile(args.profile)
 
