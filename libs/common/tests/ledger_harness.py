@@ -46,7 +46,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class LedgerProcess(ServiceProcess):
-    def __init__(self, ledger_id: str, kafka: str, redis_url: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        ledger_id: str,
+        kafka: str,
+        redis_url: str,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(
             "ledger",
             "ledger_app",
@@ -57,6 +64,7 @@ class LedgerProcess(ServiceProcess):
                 "PYTHONPATH": str(HERE),
                 "LEDGER_ID": ledger_id,
                 "SHEBAO_LEDGER_METADATA_MAX_AGE_MS": "30000",
+                **(env or {}),
             },
         )
 

@@ -58,6 +58,18 @@ class RuntimeMetrics:
         self.publish_failures = Counter(
             "shebao_outbox_publish_failures_total", "Relay publish failures (retried)", registry=r
         )
+        self.parked = Counter(
+            "shebao_outbox_parked_total",
+            "Outbox entries the broker can never take (too large, topic missing, not authorised),"
+            " set aside in the parked stream for an operator to replay",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.parked_now = Gauge(
+            "shebao_outbox_parked_entries",
+            "Entries waiting in the parked stream (python -m shebao_common.parked list)",
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "shebao_outbox_pending", "Outbox entries committed but not yet acknowledged", registry=r
         )

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shebao_contracts.limits import MAX_VALUE_BYTES
+
 # Development and tests only; production refuses to start without a key of its own.
 DEV_PSEUDONYM_KEY = "shebao-development-pseudonym-key-not-for-production"
 
@@ -39,7 +41,15 @@ class ServiceSettings(BaseSettings):
 
     batch_max_records: int = Field(500, ge=1, le=10_000)
     batch_timeout_ms: int = Field(100, ge=1)
-    max_record_bytes: int = Field(512 * 1024, description="larger partner records are refused")
+    max_record_bytes: int = Field(
+        MAX_VALUE_BYTES, description="larger records are refused (record_too_large)"
+    )
+    max_publish_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="the largest record the relay sends; keep it at or below the broker's"
+        " message.max.bytes: a larger output is parked, never retried forever",
+    )
     dlq_max_value_bytes: int = Field(256 * 1024, description="longer dead-letter copies are cut")
     dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     state_cache_entries: int = Field(
@@ -56,6 +66,12 @@ class ServiceSettings(BaseSettings):
         " produce request without lingering; a linger only delayed every hop",
     )
     producer_max_batch_bytes: int = 512 * 1024
+    producer_request_timeout_ms: int = Field(
+        30_000,
+        ge=1000,
+        description="how long the relay waits for an acknowledgement, or for a topic's metadata"
+        " before it asks whether the topic exists at all",
+    )
     metadata_max_age_ms: int = Field(30_000, description="how soon a new partner topic is seen")
     session_timeout_ms: int = 30_000
     heartbeat_interval_ms: int = 3_000

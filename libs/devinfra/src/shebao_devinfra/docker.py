@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .local import free_port
@@ -36,6 +36,8 @@ def docker_engine_answers() -> bool:
 class DockerKafka:
     container: Any = None
     port: int = 0
+    properties: dict[str, str] = field(default_factory=dict)
+    """Extra server.properties entries, passed as the image's KAFKA_* variables."""
 
     @property
     def bootstrap(self) -> str:
@@ -59,6 +61,7 @@ class DockerKafka:
             "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
             "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
             "KAFKA_NUM_PARTITIONS": "4",
+            **{"KAFKA_" + k.upper().replace(".", "_"): v for k, v in self.properties.items()},
         }
         c = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, self.port)
         for k, v in env.items():

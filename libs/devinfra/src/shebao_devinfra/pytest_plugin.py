@@ -8,6 +8,7 @@ it may take down and bring back on the same port with the same data, for broker-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -103,35 +104,48 @@ class RestartableKafka:
 _QUICK_BROKER_SESSION = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
 
 
-@pytest.fixture
-def restartable_kafka() -> Iterator[RestartableKafka]:
-    """A broker of the test's own (Docker container or local process, as `infra` would choose);
-    skipped, with the reason, where neither can be started but KAFKA_BOOTSTRAP_SERVERS names a
-    broker this process cannot restart."""
+@contextlib.contextmanager
+def _own_kafka(properties: dict[str, str]) -> Iterator[RestartableKafka]:
+    """A broker of the calling test's own, with extra server properties."""
     server: LocalKafka | DockerKafka
     mode = choose_mode()
     tmp: Path | None = None
     try:
         if mode == "docker":
-            server = DockerKafka().start()
+            server = DockerKafka(properties=properties).start()
         else:
             tmp = Path(tempfile.mkdtemp(prefix="shebao-kafka-"))
-            # After a SIGKILL the controller accepts the broker's new incarnation only once the
-            # old one's session expired (broker.session.timeout.ms, 9 s by default): a shorter
-            # session brings a killed broker back ~6 s sooner.
-            server = LocalKafka(tmp, properties=_QUICK_BROKER_SESSION).start()
+            server = LocalKafka(tmp, properties=properties).start()
     except InfraError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             pytest.skip(
-                "needs a Kafka broker it can stop and start (a Docker engine, or Java and Maven "
-                f"for a local broker); KAFKA_BOOTSTRAP_SERVERS cannot be restarted: {exc}"
+                "needs a Kafka broker of its own (a Docker engine, or Java and Maven for a local "
+                f"broker); KAFKA_BOOTSTRAP_SERVERS names a shared one: {exc}"
             )
-        pytest.fail(f"a restartable Kafka broker could not be started: {exc}")
+        pytest.fail(f"a Kafka broker of the test's own could not be started: {exc}")
     try:
         yield RestartableKafka(server, mode)
     finally:
         server.stop()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def restartable_kafka() -> Iterator[RestartableKafka]:
+    """A broker of the test's own (Docker container or local process, as `infra` would choose)
+    that the test may take down and bring back."""
+    # After a SIGKILL the controller accepts the broker's new incarnation only once the old
+    # one's session expired (broker.session.timeout.ms, 9 s by default): a shorter session
+    # brings a killed broker back ~6 s sooner.
+    with _own_kafka(_QUICK_BROKER_SESSION) as kafka:
+        yield kafka
+
+
+@pytest.fixture
+def kafka_without_auto_create() -> Iterator[RestartableKafka]:
+    """A broker of the test's own that creates no topic on first use, as production brokers."""
+    with _own_kafka({"auto.create.topics.enable": "false"}) as kafka:
+        yield kafka

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,11 +26,33 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka import errors as kerr
 
 from ..metrics import RuntimeMetrics
 from .store import OutboxEntry, Store, StreamId
 
 log = logging.getLogger("shebao.relay")
+
+# Errors that publishing the same entry again would only repeat: the entry is parked.
+_NEVER_PUBLISHABLE: dict[type[BaseException], str] = {
+    kerr.MessageSizeTooLargeError: "too_large",
+    kerr.RecordListTooLargeError: "too_large",
+    kerr.TopicAuthorizationFailedError: "not_authorised",
+    kerr.InvalidTopicError: "invalid_topic",
+    kerr.PolicyViolationError: "refused_by_broker",
+    kerr.CorruptRecordException: "refused_by_broker",
+}
+# A topic found missing is parked to without waiting on the broker again, until the producer's
+# periodic metadata refresh (metadata_max_age_ms) shows it, or for at most this many seconds.
+MISSING_TOPIC_MEMORY = 300.0
+
+
+def never_publishable(exc: BaseException) -> str | None:
+    """The parking reason for an error no retry can cure, None for a transient one."""
+    for kind, reason in _NEVER_PUBLISHABLE.items():
+        if isinstance(exc, kind):
+            return reason
+    return None
 
 
 def _back_off_failed_metadata(producer: AIOKafkaProducer) -> None:
@@ -64,6 +87,10 @@ def _back_off_failed_metadata(producer: AIOKafkaProducer) -> None:
     client._metadata_update = backed_off
 
 
+def _error(result: object) -> bool:
+    return isinstance(result, BaseException)
+
+
 @dataclass(slots=True)
 class _Publish:
     entries: list[OutboxEntry]
@@ -80,6 +107,7 @@ class _Inflight:
     last: StreamId
     count: int
     futures: list[asyncio.Future[Any]]
+    entries: list[OutboxEntry]
 
 
 class Relay:
@@ -111,10 +139,15 @@ class Relay:
         self._tasks: list[asyncio.Task[None]] = []
         self._failed = asyncio.Event()
         self._running = False
+        self._missing_topics: dict[str, float] = {}  # topic -> until when it counts as missing
+        self.parked = 0
+        """Entries in the parked stream, as last counted (at start and at each park)."""
 
     # lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        with contextlib.suppress(Exception):  # only a count: the next park sets it anyway
+            self._set_parked(await self.store.parked_count())
         self._producer = await self._new_producer()
         self._running = True
         self._tasks = [
@@ -153,6 +186,10 @@ class Relay:
                 log.warning("relay producer cannot start, retrying: %s", exc)
                 await asyncio.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 5.0)
+
+    def _set_parked(self, count: int) -> None:
+        self.parked = count
+        self.metrics.parked_now.set(count)
 
     # what the processor calls ------------------------------------------------------------------
 
@@ -225,7 +262,7 @@ class Relay:
         producer = self._producer
         assert producer is not None
         counted = 0 if from_store else len(entries)
-        by_stream: dict[str, list[asyncio.Future[Any]]] = {}
+        by_stream: dict[str, tuple[list[asyncio.Future[Any]], list[OutboxEntry]]] = {}
         last: dict[str, StreamId] = {}
         try:
             for e in entries:
@@ -235,22 +272,83 @@ class Relay:
                 headers = e.header_list
                 if headers is None:  # read back from Redis
                     headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
-                fut = await producer.send(
-                    e.topic, value=e.value, key=e.key or None, headers=headers
-                )
-                by_stream.setdefault(e.stream, []).append(fut)
+                try:
+                    if self._known_missing(e.topic):
+                        raise kerr.UnknownTopicOrPartitionError(e.topic)
+                    fut = await producer.send(
+                        e.topic, value=e.value, key=e.key or None, headers=headers
+                    )
+                except kerr.UnknownTopicOrPartitionError as exc:
+                    if not await self._topic_missing(producer, e.topic):
+                        raise  # the broker is away, not the topic: republished later
+                    await self._park(e, "topic_missing", f"topic {e.topic} does not exist: {exc}")
+                    self._published[e.stream] = e.id
+                    continue
+                except Exception as exc:
+                    reason = never_publishable(exc)
+                    if reason is None:
+                        raise
+                    await self._park(e, reason, f"{type(exc).__name__}: {exc}")
+                    self._published[e.stream] = e.id
+                    continue
+                futs, sent = by_stream.setdefault(e.stream, ([], []))
+                futs.append(fut)
+                sent.append(e)
                 last[e.stream] = e.id
                 self._published[e.stream] = e.id
         except BaseException:
             # Nothing of this job is tracked: the reset republishes it from Redis.
             self._release(counted)
             raise
-        sent = sum(len(f) for f in by_stream.values())
+        sent_count = sum(len(f) for f, _ in by_stream.values())
         if not from_store:
-            self._release(counted - sent)
-        for s, futs in by_stream.items():
-            self._inflight.append(_Inflight(s, last[s], 0 if from_store else len(futs), futs))
+            self._release(counted - sent_count)
+        for s, (futs, sent) in by_stream.items():
+            count = 0 if from_store else len(futs)
+            self._inflight.append(_Inflight(s, last[s], count, futs, sent))
         self._inflight_changed.set()
+
+    def _known_missing(self, topic: str) -> bool:
+        until = self._missing_topics.get(topic)
+        if until is None:
+            return False
+        producer = self._producer
+        if until < time.monotonic() or (
+            producer is not None and topic in producer.client.cluster.topics()
+        ):
+            del self._missing_topics[topic]
+            return False
+        return True
+
+    async def _topic_missing(self, producer: AIOKafkaProducer, topic: str) -> bool:
+        """True when the broker answers and does not know the topic (not when it is away)."""
+        if self._known_missing(topic):
+            return True
+        try:
+            metadata = await producer.client.fetch_all_metadata()
+        except Exception:
+            return False
+        if topic in metadata.topics():
+            return False
+        self._missing_topics[topic] = time.monotonic() + MISSING_TOPIC_MEMORY
+        return True
+
+    async def _park(self, entry: OutboxEntry, reason: str, detail: str) -> None:
+        """Set an entry the broker can never take aside, so the entries behind it go on."""
+        count = await self._store_call(self.store.park, entry, reason, detail)
+        self.metrics.parked.labels(entry.topic, reason).inc()
+        self._set_parked(count)
+        log.error(
+            "outbox entry parked: it can never be published as it is",
+            extra={
+                "topic": entry.topic,
+                "reason": reason,
+                "detail": detail[:500],
+                "outbox": entry.stream,
+                "entry": str(entry.id),
+                "parked": count,
+            },
+        )
 
     async def _recover(self, streams: list[str]) -> None:
         for s in streams:
@@ -284,16 +382,19 @@ class Relay:
                 await self._inflight_changed.wait()
                 continue
             head = self._inflight[0]
-            try:
-                await asyncio.gather(*head.futures)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
+            results = await asyncio.gather(*head.futures, return_exceptions=True)
+            if any(isinstance(r, asyncio.CancelledError) for r in results):
                 continue  # a reset dropped these sends; they are republished from Redis
-            except Exception as exc:
+            failed = [(e, r) for e, r in zip(head.entries, results, strict=True) if _error(r)]
+            if failed:
                 self.metrics.publish_failures.inc()
-                log.warning("broker did not acknowledge outbox entries, republishing: %s", exc)
+                for e, err in failed:
+                    reason = never_publishable(err)
+                    if reason is not None:  # refused by the broker itself, e.g. a topic's size
+                        await self._park(e, reason, f"{type(err).__name__}: {err}")
+                log.warning(
+                    "broker did not acknowledge outbox entries, republishing: %s", failed[0][1]
+                )
                 await self._reset()
                 continue
             if self._inflight and self._inflight[0] is head:

@@ -6,6 +6,7 @@ Layout under the service prefix `shebao:<service>`:
   off:<subscription>       hash {<topic>:<partition>: next offset}
   ob:<sub>:<topic>:<part>  stream {t, k, v, h}          outbox, ids <input offset + 1>-<n>
   c:<name>                 hash {field: integer}        counters
+  parked                   stream {t, k, v, h, ...}     outputs the broker can never take
 
 One Lua script commits a whole batch: it first checks that every partition's stored offset is
 the one this consumer started from (fencing a zombie), that no event was applied before, and that
@@ -24,6 +25,15 @@ from typing import cast
 
 import msgpack
 import redis.asyncio as aioredis
+
+# An outbox entry that can never be published moves to the parked stream in one step, so it is
+# neither lost nor published twice; the relay then goes on with the entries behind it.
+PARK_LUA = r"""
+redis.call('XADD', KEYS[2], '*', 't', ARGV[2], 'k', ARGV[3], 'v', ARGV[4], 'h', ARGV[5],
+  'reason', ARGV[6], 'detail', ARGV[7], 'outbox', KEYS[1], 'entry', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return redis.call('XLEN', KEYS[2])
+"""
 
 COMMIT_LUA = r"""
 local p = cmsgpack.unpack(ARGV[1])
@@ -178,6 +188,7 @@ class Store:
         self.client = client
         self.prefix = f"shebao:{service}"
         self._commit = client.register_script(COMMIT_LUA)
+        self._park = client.register_script(PARK_LUA)
 
     # names
     def state_key(self, name: str) -> str:
@@ -194,6 +205,10 @@ class Store:
 
     def counter_key(self, name: str) -> str:
         return f"{self.prefix}:c:{name}"
+
+    @property
+    def parked_key(self) -> str:
+        return f"{self.prefix}:parked"
 
     # reads
     async def load_offsets(self, subscription: str, fields: Sequence[str]) -> list[int | None]:
@@ -251,6 +266,25 @@ class Store:
         status = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
         items = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in raw[1:])
         return CommitResult(status, items)
+
+    async def park(self, entry: OutboxEntry, reason: str, detail: str) -> int:
+        """Move an entry from its outbox to the parked stream; the parked count after it."""
+        n = await self._park(
+            keys=[entry.stream, self.parked_key],
+            args=[
+                str(entry.id),
+                entry.topic,
+                entry.key,
+                entry.value,
+                entry.headers,
+                reason,
+                detail[:2000],
+            ],
+        )
+        return int(n)
+
+    async def parked_count(self) -> int:
+        return int(await self.client.xlen(self.parked_key))
 
     async def trim(self, trims: Iterable[tuple[str, StreamId]]) -> None:
         pipe = self.client.pipeline(transaction=False)
