@@ -649,6 +649,8 @@ class Processor:
             try:
                 return await fn(*args)
             except (*TRANSIENT, RedisError) as exc:
+                if self.stopping:  # SIGTERM while Redis is away: give up the partitions now
+                    raise
                 log.warning("%s failed, retrying: %s", what, exc)
                 await asyncio.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 5.0)

@@ -3,7 +3,9 @@
 A service declares its subscriptions (topics + handler tables) and read-side routes; this module
 wires them to FastStream batch subscribers with manual acknowledgement, a rebalance listener that
 seeks to the offsets kept in Redis, the outbox relay, and /healthz, /readyz, /metrics.
-Nothing connects at import time: connections are made in the app's start-up hooks.
+Nothing connects at import time. Start-up (topics, relay, consumers) runs as a background task,
+retried until Kafka and Redis answer: HTTP answers from the first second, /readyz says what
+start-up still waits for, and SIGTERM cancels start-up wherever it is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -20,9 +23,12 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
+from redis.exceptions import RedisError
 
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
@@ -38,6 +44,7 @@ from .store import Store
 log = logging.getLogger("shebao.service")
 
 JsonHandler = Callable[[dict[str, str], "ServiceRuntime"], Awaitable[tuple[int, Any]]]
+ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,6 +79,18 @@ async def _raw_decoder(msg: Any, original: Any) -> Any:
     return msg.raw_message  # the handler's one argument: the batch's records
 
 
+class _App(AsgiFastStream):
+    """FastStream's ASGI app, except that the broker is started by ServiceRuntime._start_up.
+
+    FastStream starts it once, right after the start-up hooks: with Kafka away that start fails at
+    once, FastStream runs its shutdown hooks, and uvicorn goes on serving a process that never
+    consumes.
+    """
+
+    async def _start_broker(self) -> None:
+        return
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -97,7 +116,14 @@ class ServiceRuntime:
         self.processors: list[Processor] = []
         self._routes = list(routes)
         self.broker: KafkaBroker | None = None
-        self._ready_detail: dict[str, Any] = {}
+        # /readyz: every check must hold; a service may append its own (name, async callable).
+        self.readiness_checks: list[tuple[str, ReadinessCheck]] = [
+            ("redis", self._redis_answers),
+            ("kafka", self._kafka_answers),
+            ("started", self._started),
+        ]
+        self._waiting_for: str | None = "start-up"  # what start-up waits for; None once done
+        self._startup: asyncio.Task[None] | None = None
 
     # wiring ----------------------------------------------------------------------------------
 
@@ -131,11 +157,10 @@ class ServiceRuntime:
             ("/metrics", self._metrics()),
         ]
         routes += [(path, self._json_route(fn)) for path, fn in self._routes]
-        return AsgiFastStream(
+        return _App(
             self.broker,
             asgi_routes=routes,
             on_startup=[self._on_startup],
-            after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
             logger=logging.getLogger(f"shebao.{self.name}"),
@@ -150,7 +175,8 @@ class ServiceRuntime:
             enable_idempotence=True,
             linger_ms=s.producer_linger_ms,
             max_batch_size=s.producer_max_batch_bytes,
-            request_timeout_ms=30_000,
+            max_request_size=s.max_publish_bytes,
+            request_timeout_ms=s.producer_request_timeout_ms,
             metadata_max_age_ms=s.metadata_max_age_ms,
         )
 
@@ -201,18 +227,64 @@ class ServiceRuntime:
     # lifecycle -----------------------------------------------------------------------------------
 
     async def _on_startup(self) -> None:
-        assert self.relay is not None
         self.metrics.watch_gc()
-        if self.settings.create_topics:
-            await self.ensure_topics()
-        await self.relay.start()
+        # Not awaited: the ASGI lifespan must complete for uvicorn to serve HTTP and heed SIGTERM.
+        self._startup = asyncio.create_task(self._start_up(), name=f"{self.name}-start-up")
 
-    async def _after_startup(self) -> None:
+    async def _start_up(self) -> None:
+        """Topics, then the relay's producer, then the consumers, each retried until it succeeds.
+
+        The consumers start last, once Redis answers and the relay runs: as with the blocking
+        start-up this replaces, no batch is processed before the relay can publish its outputs.
+        A step that fails leaves nothing half-open for its retry.
+        """
+        assert self.relay is not None
+        if self.settings.create_topics:
+            await self._until_done("kafka (topic creation)", self.ensure_topics)
+        await self._until_done("kafka (relay producer)", self.relay.start)
+        await self._until_done("redis", self._ping_redis)
+        await self._until_done("kafka (consumers)", self._start_consumers)
+        self._waiting_for = None
         log.info("service started", extra={"subscriptions": [p.sub.name for p in self.processors]})
 
+    async def _until_done(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        self._waiting_for = what
+        delay = 0.2
+        while True:
+            try:
+                await step()
+                return
+            except Exception as exc:
+                reason = str(exc) or type(exc).__name__
+                self._waiting_for = f"{what}: {reason}"
+                # An outage is one line; anything else is likely a bug and gets its traceback.
+                bug = not isinstance(exc, KafkaError | OSError | RedisError)
+                log.warning("start-up waits for %s, retrying: %s", what, reason, exc_info=bug)
+                await asyncio.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _ping_redis(self) -> None:
+        assert self.redis is not None
+        async with asyncio.timeout(5):
+            await self.redis.ping()
+
+    async def _start_consumers(self) -> None:
+        assert self.broker is not None
+        try:
+            await self.broker.start()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()  # so that the retry starts every subscriber afresh
+            raise
+
     async def _on_shutdown(self) -> None:
-        """On SIGTERM: finish the batch, flush the outbox; FastStream then leaves the group."""
+        """On SIGTERM: stop start-up, finish the batch, flush the outbox; FastStream then leaves
+        the group."""
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+            await asyncio.wait([self._startup], timeout=max(0.1, deadline - time.monotonic()))
+            log.info("start-up interrupted: %s", self._waiting_for)
         for p in self.processors:
             p.stopping = True
         for p in self.processors:
@@ -234,7 +306,10 @@ class ServiceRuntime:
         log.info("service stopped")
 
     async def ensure_topics(self) -> None:
-        """Create the literal topics this service reads and writes, and their DLQs (idempotent)."""
+        """Create the literal topics this service reads and writes, and their DLQs (idempotent).
+
+        One attempt; start-up retries it while Kafka does not answer.
+        """
         s = self.settings
         names: set[str] = set()
         for sub in self.subscriptions:
@@ -248,16 +323,8 @@ class ServiceRuntime:
         if not names:
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
-        delay = 0.2
-        while True:
-            try:
-                await admin.start()
-                break
-            except Exception as exc:
-                log.warning("Kafka not reachable for topic creation, retrying: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
         try:
+            await admin.start()
             existing = set(await admin.list_topics())
             new = [
                 NewTopic(
@@ -283,21 +350,39 @@ class ServiceRuntime:
     def _readyz(self) -> Any:
         @get(include_in_schema=False)
         async def readyz(scope: Any) -> AsgiResponse:
-            checks: dict[str, bool] = {}
-            try:
-                assert self.redis is not None
-                checks["redis"] = bool(await asyncio.wait_for(self.redis.ping(), 2))
-            except Exception:
-                checks["redis"] = False
-            try:
-                assert self.broker is not None
-                checks["kafka"] = bool(await self.broker.ping(timeout=2))
-            except Exception:
-                checks["kafka"] = False
-            ok = all(checks.values())
-            return _json(200 if ok else 503, {"ready": ok, "checks": checks})
+            checks = self.readiness_checks
+            results = await asyncio.gather(*(_holds(check) for _, check in checks))
+            ok = all(results)
+            body: dict[str, Any] = {
+                "ready": ok,
+                "checks": {name: result for (name, _), result in zip(checks, results, strict=True)},
+            }
+            if self._waiting_for is not None:
+                body["waiting_for"] = self._waiting_for
+            # Said, not failed on: the service works on; an operator replays them (parked.py).
+            body["parked_outputs"] = self.relay.parked if self.relay is not None else 0
+            return _json(200 if ok else 503, body)
 
         return readyz
+
+    async def _redis_answers(self) -> bool:
+        assert self.redis is not None
+        return bool(await self.redis.ping())
+
+    async def _kafka_answers(self) -> bool:
+        assert self.broker is not None
+        if self._waiting_for is None:
+            return bool(await self.broker.ping(timeout=2))
+        # Before the broker is started FastStream has no connection to ask: bootstrap a client.
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        try:
+            await client.bootstrap()
+            return True
+        finally:
+            await client.close()
+
+    async def _started(self) -> bool:
+        return self._waiting_for is None
 
     def _metrics(self) -> Any:
         @get(include_in_schema=False)
@@ -320,6 +405,15 @@ class ServiceRuntime:
             return _json(status, body)
 
         return route
+
+
+async def _holds(check: ReadinessCheck, timeout: float = 2.0) -> bool:
+    """A check that fails, or does not answer within the timeout, does not hold."""
+    try:
+        async with asyncio.timeout(timeout):
+            return bool(await check())
+    except Exception:
+        return False
 
 
 def _json(status: int, body: Any) -> AsgiResponse:
