@@ -224,6 +224,7 @@ class Listener:
         self.bootstrap = bootstrap
         self.assessments: dict[tuple[str, str], dict[str, Any]] = {}  # (payer, period) -> latest
         self.rejections: list[tuple[str, dict[str, Any]]] = []
+        self.bookings: list[tuple[str, dict[str, Any]]] = []  # PaymentBooked, as a bureau hears
         self.counts: Counter[str] = Counter()
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.citizen_ids_seen = 0
@@ -263,6 +264,8 @@ class Listener:
                         held = self.assessments.get(key)
                         if held is None or held["revision"] <= body["revision"]:
                             self.assessments[key] = body
+                    elif kind == "PaymentBooked":
+                        self.bookings.append((code, body))
                     else:
                         self.rejections.append((code, body))
 
@@ -601,6 +604,13 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
         ]
         unknown = [b for c, b in listener.rejections if b["reason"] == "unknown_assessment"]
         assert sorted(b["collection_id"] for b in unknown) == ["NJ-NOPE-1", "NJ-NOPE-2"]
+        # Every booking is also the answer to the bureau that reported the collection.
+        await until(
+            lambda: len(listener.bookings) >= listener.counts["PaymentBooked"], 60, "bookings"
+        )
+        booked = sorted(json.dumps(b, sort_keys=True) for b in listener.events["PaymentBooked"])
+        assert sorted(json.dumps(b, sort_keys=True) for _, b in listener.bookings) == booked
+        assert all(code == b["bureau"] for code, b in listener.bookings)
 
         # -- arrears, overpayment, interruption ----------------------------------------------
         ev = listener.events

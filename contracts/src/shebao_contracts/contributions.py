@@ -370,7 +370,8 @@ class WagesDeclared(Message):
 
 
 class PaymentBooked(Message):
-    """A collection was booked against an assessment."""
+    """A collection was booked against an assessment: on the contributions events, and to the
+    bureau that reported it, as the answer to its report (keyed by the collection id)."""
 
     TYPE = "shebao.contributions.PaymentBooked"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -819,9 +820,10 @@ EVENTS = Topic(
 ASSESSMENTS = Topic(
     "partner.tax.{code}.assessments.v1",
     owner=SERVICE,
-    key="employer code or person reference (assessments); collection id (rejections)",
-    messages=(AssessmentIssued, CollectionRejected),
-    description="To a tax bureau: what to collect in its regions, and its refused reports.",
+    key="employer code or person reference (assessments); collection id (bookings, rejections)",
+    messages=(AssessmentIssued, PaymentBooked, CollectionRejected),
+    description="To a tax bureau: what to collect in its regions, and the answer to each of its"
+    " reports: booked (PaymentBooked) or refused (CollectionRejected).",
     direction=Direction.PARTNER_OUT,
 )
 

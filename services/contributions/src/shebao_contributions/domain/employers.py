@@ -358,7 +358,9 @@ def book_employer_collection(
     if booking.outcome is None:
         return ledger, fx
     kind = cc.PayerKind.EMPLOYER
-    fx.event(msg.employer, payment_booked(booking, kind, msg.employer))
+    booked = payment_booked(booking, kind, msg.employer)
+    fx.event(msg.employer, booked)
+    fx.to_bureau(bureau_code, msg.collection_id, booked)
     fx.events += [(msg.employer, ev) for ev in booking_events(booking, kind, msg.employer)]
     if booking.newly_settled:
         fan_out_credits(assessment, booking.due, fx)

@@ -503,7 +503,9 @@ def book_person_collection(
     if booking.outcome is None:
         return p, fx
     p = p.model_copy(update={"ledger": booking.ledger})
-    fx.event(p.ref, payment_booked(booking, cc.PayerKind.PERSON, p.ref))
+    booked = payment_booked(booking, cc.PayerKind.PERSON, p.ref)
+    fx.event(p.ref, booked)
+    fx.to_bureau(bureau_code, msg.collection_id, booked)
     fx.events += [(p.ref, e) for e in booking_events(booking, cc.PayerKind.PERSON, p.ref)]
     if booking.newly_settled:
         p, credited = _settle(p, msg.period, due.region, due.assessment_id, env)
