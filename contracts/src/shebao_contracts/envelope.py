@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from .limits import (
+    CONTROL_CHARACTERS,
     MAX_HEADER_NAME_BYTES,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
@@ -58,7 +59,6 @@ _CHAR_LIMITS = {
     H_CAUSATION: MAX_ID_CHARS,
     H_SUBJECT: MAX_SUBJECT_CHARS,
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # W3C trace context: version-traceid-parentid-flags; a later version may append fields.
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
@@ -223,7 +223,7 @@ def read_headers(raw: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
                 RecordRefusal.HEADER_TOO_LARGE,
                 f"header {name!r} has {len(text)} characters; at most {limit}",
             )
-        if name in READ_HEADERS and _CONTROL.search(text):
+        if name in READ_HEADERS and CONTROL_CHARACTERS.search(text):
             raise EnvelopeError(
                 RecordRefusal.HEADER_CONTROL_CHARACTER,
                 f"header {name!r} contains a control or bidirectional formatting character",

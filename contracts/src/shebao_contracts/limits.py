@@ -9,6 +9,7 @@ from the services.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 MAX_VALUE_BYTES = 512 * 1024
@@ -40,6 +41,12 @@ MAX_MONEY_WHOLE_DIGITS = 15
 MAX_JSON_DEPTH = 200
 """Nesting of arrays and objects in a body (the parser's limit): deeper is `malformed_json`.
 No message of the contracts nests more than four levels."""
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control and bidirectional formatting characters: refused in the CloudEvents attributes
+(`header_control_character`) and in the text fields partners type (`text_control_character`).
+NUL ends strings in many hospital systems; a bidi override shows a code other than it is."""
 
 
 class RecordRefusal(StrEnum):

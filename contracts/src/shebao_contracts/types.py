@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .limits import MAX_MONEY_WHOLE_DIGITS
+from .limits import CONTROL_CHARACTERS, MAX_MONEY_WHOLE_DIGITS
 
 FEN = Decimal("0.01")
 
@@ -218,13 +218,10 @@ def mask_citizen_id(citizen_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Text a partner types: no control or bidirectional formatting characters.
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
 
 def _no_control_characters(value: Any) -> Any:
-    # NUL ends strings in many hospital systems, and bidi overrides make a code read differently
-    # on screen than it is stored: both are refused by name before any other check.
-    if type(value) is str and _CONTROL.search(value):
+    # Refused by name before the field's own pattern or length is checked.
+    if type(value) is str and CONTROL_CHARACTERS.search(value):
         raise PydanticCustomError(
             "text_control_character",
             "text must not contain control or bidirectional formatting characters",

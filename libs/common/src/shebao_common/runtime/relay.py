@@ -87,10 +87,6 @@ def _back_off_failed_metadata(producer: AIOKafkaProducer) -> None:
     client._metadata_update = backed_off
 
 
-def _error(result: object) -> bool:
-    return isinstance(result, BaseException)
-
-
 @dataclass(slots=True)
 class _Publish:
     entries: list[OutboxEntry]
@@ -278,16 +274,10 @@ class Relay:
                     fut = await producer.send(
                         e.topic, value=e.value, key=e.key or None, headers=headers
                     )
-                except kerr.UnknownTopicOrPartitionError as exc:
-                    if not await self._topic_missing(producer, e.topic):
-                        raise  # the broker is away, not the topic: republished later
-                    await self._park(e, "topic_missing", f"topic {e.topic} does not exist: {exc}")
-                    self._published[e.stream] = e.id
-                    continue
                 except Exception as exc:
-                    reason = never_publishable(exc)
+                    reason = await self._parking_reason(producer, e.topic, exc)
                     if reason is None:
-                        raise
+                        raise  # transient (the broker is away, say): republished from Redis
                     await self._park(e, reason, f"{type(exc).__name__}: {exc}")
                     self._published[e.stream] = e.id
                     continue
@@ -319,6 +309,13 @@ class Relay:
             del self._missing_topics[topic]
             return False
         return True
+
+    async def _parking_reason(
+        self, producer: AIOKafkaProducer, topic: str, exc: Exception
+    ) -> str | None:
+        if isinstance(exc, kerr.UnknownTopicOrPartitionError):
+            return "topic_missing" if await self._topic_missing(producer, topic) else None
+        return never_publishable(exc)
 
     async def _topic_missing(self, producer: AIOKafkaProducer, topic: str) -> bool:
         """True when the broker answers and does not know the topic (not when it is away)."""
@@ -385,7 +382,11 @@ class Relay:
             results = await asyncio.gather(*head.futures, return_exceptions=True)
             if any(isinstance(r, asyncio.CancelledError) for r in results):
                 continue  # a reset dropped these sends; they are republished from Redis
-            failed = [(e, r) for e, r in zip(head.entries, results, strict=True) if _error(r)]
+            failed = [
+                (e, r)
+                for e, r in zip(head.entries, results, strict=True)
+                if isinstance(r, BaseException)
+            ]
             if failed:
                 self.metrics.publish_failures.inc()
                 for e, err in failed:
