@@ -37,7 +37,7 @@ def test_headers_within_the_limits_are_read() -> None:
     ("extra", "reason"),
     [
         ([("x-big", b"x" * (limits.MAX_HEADER_VALUE_BYTES + 1))], "header_too_large"),
-        ([("x" * (limits.MAX_HEADER_NAME_BYTES + 1), b"1")], "header_too_large"),
+        ([("x" * (limits.MAX_HEADER_NAME_CHARS + 1), b"1")], "header_too_large"),
         ([(f"x-{i}", b"1") for i in range(limits.MAX_HEADERS)], "too_many_headers"),
         ([(f"x-{i}", b"v" * 1000) for i in range(9)], "headers_too_large"),
         ([("ce_type", b"shebao.medical.ClaimCancellation")], "duplicate_header"),
@@ -114,3 +114,10 @@ def test_every_money_refusal_detail_is_a_finished_sentence() -> None:
         ClaimSubmitted.model_validate_json(_claim(total="12.345"))
     message = e.value.errors()[0]["msg"]
     assert "{" not in message and "'12.345'" in message
+
+
+def test_every_refused_control_character_is_unprintable() -> None:
+    """read_headers runs the pattern only on text that str.isprintable() refuses."""
+    named = [chr(c) for c in range(0x110000) if limits.CONTROL_CHARACTERS.match(chr(c))]
+    assert len(named) == 76
+    assert not any(ch.isprintable() for ch in named)

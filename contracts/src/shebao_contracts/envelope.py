@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .limits import (
     CONTROL_CHARACTERS,
-    MAX_HEADER_NAME_BYTES,
+    MAX_HEADER_NAME_CHARS,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
     MAX_HEADERS_BYTES,
@@ -187,46 +187,52 @@ def read_headers(raw: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
 
     Raises EnvelopeError naming the first limit broken. Headers the platform does not read are
     kept (they are copied into a dead letter) but count toward the limits all the same."""
+    pairs = raw if isinstance(raw, list | tuple) else list(raw)
+    if len(pairs) > MAX_HEADERS:
+        raise EnvelopeError(
+            RecordRefusal.TOO_MANY_HEADERS, f"a record may carry at most {MAX_HEADERS} headers"
+        )
     headers: dict[str, str] = {}
+    read: list[str] = []  # the values of the headers the platform reads
     total = 0
-    for count, (name, value) in enumerate(raw, 1):
-        if count > MAX_HEADERS:
-            raise EnvelopeError(
-                RecordRefusal.TOO_MANY_HEADERS, f"a record may carry at most {MAX_HEADERS} headers"
-            )
+    for name, value in pairs:
         size = len(value) if value is not None else 0
-        total += len(name) + size
-        if len(name.encode()) > MAX_HEADER_NAME_BYTES or size > MAX_HEADER_VALUE_BYTES:
+        if size > MAX_HEADER_VALUE_BYTES or len(name) > MAX_HEADER_NAME_CHARS:
             raise EnvelopeError(
                 RecordRefusal.HEADER_TOO_LARGE,
-                f"header {name[:MAX_HEADER_NAME_BYTES]!r} of {size} bytes exceeds the limit of"
-                f" {MAX_HEADER_VALUE_BYTES} (names {MAX_HEADER_NAME_BYTES})",
+                f"header {name[:MAX_HEADER_NAME_CHARS]!r} of {size} bytes exceeds the limit of"
+                f" {MAX_HEADER_VALUE_BYTES} (names {MAX_HEADER_NAME_CHARS} characters)",
             )
-        if total > MAX_HEADERS_BYTES:
-            raise EnvelopeError(
-                RecordRefusal.HEADERS_TOO_LARGE,
-                f"headers exceed {MAX_HEADERS_BYTES} bytes in all",
-            )
+        total += len(name) + size
         try:
             text = value.decode() if value is not None else ""
         except UnicodeDecodeError:
             raise EnvelopeError(
                 RecordRefusal.INVALID_HEADER_ENCODING, f"header {name!r} is not UTF-8"
             ) from None
-        if name in headers and name in READ_HEADERS:
-            raise EnvelopeError(
-                RecordRefusal.DUPLICATE_HEADER, f"header {name!r} appears more than once"
-            )
-        limit = _CHAR_LIMITS.get(name)
-        if limit is not None and len(text) > limit:
-            raise EnvelopeError(
-                RecordRefusal.HEADER_TOO_LARGE,
-                f"header {name!r} has {len(text)} characters; at most {limit}",
-            )
-        if name in READ_HEADERS and CONTROL_CHARACTERS.search(text):
-            raise EnvelopeError(
-                RecordRefusal.HEADER_CONTROL_CHARACTER,
-                f"header {name!r} contains a control or bidirectional formatting character",
-            )
+        if name in READ_HEADERS:
+            if name in headers:
+                raise EnvelopeError(
+                    RecordRefusal.DUPLICATE_HEADER, f"header {name!r} appears more than once"
+                )
+            limit = _CHAR_LIMITS.get(name) if size > MAX_ID_CHARS else None  # chars <= bytes
+            if limit is not None and len(text) > limit:
+                raise EnvelopeError(
+                    RecordRefusal.HEADER_TOO_LARGE,
+                    f"header {name!r} has {len(text)} characters; at most {limit}",
+                )
+            read.append(text)
         headers[name] = text
+    if total > MAX_HEADERS_BYTES:
+        raise EnvelopeError(
+            RecordRefusal.HEADERS_TOO_LARGE, f"headers exceed {MAX_HEADERS_BYTES} bytes in all"
+        )
+    joined = "".join(read)
+    # isprintable() is false for every character the pattern names: the pattern runs only then.
+    if not joined.isprintable() and CONTROL_CHARACTERS.search(joined):
+        raise EnvelopeError(
+            RecordRefusal.HEADER_CONTROL_CHARACTER,
+            "a CloudEvents or tracing header contains a control or bidirectional formatting"
+            " character",
+        )
     return headers

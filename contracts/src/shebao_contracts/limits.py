@@ -21,9 +21,9 @@ MAX_KEY_BYTES = 256
 MAX_HEADERS = 32
 """Headers on one record: more is `too_many_headers`."""
 
-MAX_HEADER_NAME_BYTES = 64
+MAX_HEADER_NAME_CHARS = 64
 MAX_HEADER_VALUE_BYTES = 1024
-"""Any one header's name and value: longer is `header_too_large`."""
+"""Any one header's name (characters) and value (bytes): longer is `header_too_large`."""
 
 MAX_HEADERS_BYTES = 8 * 1024
 """All header names and values together: more is `headers_too_large`."""

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from shebao_contracts.envelope import Envelope, EnvelopeError, Message, read_headers
 from shebao_contracts.limits import (
-    MAX_HEADER_NAME_BYTES,
+    MAX_HEADER_NAME_CHARS,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
     MAX_KEY_BYTES,
@@ -100,6 +100,10 @@ def classify_validation_error(exc: ValidationError) -> tuple[str, str]:
     return reason, mask_ids("; ".join(parts))[:2000]
 
 
+_TopicInfo = tuple[Topic | None, Mapping[str, str], str | None]
+"""A consumed topic's registry entry, its template fields and the ce_source its partner sends."""
+
+
 class Decoder:
     """Turns a consumed record into an Item: valid message with its handler, or a named reason."""
 
@@ -119,19 +123,20 @@ class Decoder:
         self.canonical_fingerprints = canonical_fingerprints
         self.max_record_bytes = max_record_bytes
         self.policy = policy
-        self._topics: dict[str, tuple[Topic | None, Mapping[str, str]]] = {}
+        self._topics: dict[str, _TopicInfo] = {}
 
-    def _topic(self, name: str) -> tuple[Topic | None, Mapping[str, str]]:
+    def _topic(self, name: str) -> _TopicInfo:
         hit = self._topics.get(name)
         if hit is None:
             t = self.registry.get(name)
-            hit = (t, (t.match(name) or {}) if t is not None and t.is_template else {})
-            self._topics[name] = hit
+            fields = (t.match(name) or {}) if t is not None and t.is_template else {}
+            source = t.partner_source(fields) if t is not None else None
+            hit = self._topics[name] = (t, fields, source)
         return hit
 
     def decode(self, r: Any) -> Item:
         """Whatever a record holds, an Item: read, or failed with a named reason, never raised."""
-        topic, fields = self._topic(r.topic)
+        topic, fields, source = self._topic(r.topic)
         item = Item(
             record=r,
             headers={},
@@ -139,7 +144,7 @@ class Decoder:
             topic_fields=fields,
         )
         try:
-            return self._decode(r, item, topic)
+            return self._decode(r, item, topic, source)
         except Exception as exc:
             # Every expected failure has a name above; anything else a partner's bytes can cause
             # (a value no validator foresaw) is still this record's refusal, not the batch's.
@@ -147,7 +152,7 @@ class Decoder:
                 item, R_INVALID_VALUE, mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
             )
 
-    def _decode(self, r: Any, item: Item, topic: Topic | None) -> Item:
+    def _decode(self, r: Any, item: Item, topic: Topic | None, source: str | None) -> Item:
         try:
             item.headers = headers = read_headers(r.headers)
         except EnvelopeError as exc:
@@ -173,7 +178,6 @@ class Decoder:
             item.event_id = env.id
         if topic is None:
             return self._fail(item, R_UNKNOWN_TOPIC, f"{r.topic} is not in the topic registry")
-        source = topic.partner_source(item.topic_fields)
         if source is not None and env.source != source:
             return self._fail(
                 item,
@@ -245,7 +249,7 @@ def _copied_headers(raw: Any) -> list[tuple[str, str]]:
         if name.startswith("dlq-"):
             continue
         text = (value or b"")[:MAX_HEADER_VALUE_BYTES].decode(errors="replace")
-        pairs.append((name[:MAX_HEADER_NAME_BYTES], text))
+        pairs.append((name[:MAX_HEADER_NAME_CHARS], text))
     return pairs
 
 
