@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from operator import mul
 from typing import Annotated, Any
 
@@ -24,6 +25,26 @@ from pydantic_core import PydanticCustomError
 from .limits import CONTROL_CHARACTERS, MAX_MONEY_WHOLE_DIGITS
 
 FEN = Decimal("0.01")
+
+
+class ValueRefusal(StrEnum):
+    """Why a value of a shared type was refused: the pydantic error type, which the runtime
+    returns as the reason (described in `shebao_contracts.reasons`)."""
+
+    MONEY_FORMAT = "money_format"
+    MONEY_NOT_STRING = "money_not_string"
+    MONEY_PRECISION = "money_precision"
+    MONEY_OUT_OF_RANGE = "money_out_of_range"
+    MONEY_NEGATIVE = "money_negative"
+    MONEY_NOT_POSITIVE = "money_not_positive"
+    CITIZEN_ID_TYPE = "citizen_id_type"
+    CITIZEN_ID_LEGACY_15 = "citizen_id_legacy_15"
+    CITIZEN_ID_LENGTH = "citizen_id_length"
+    CITIZEN_ID_CHARACTERS = "citizen_id_characters"
+    CITIZEN_ID_BIRTH_DATE = "citizen_id_birth_date"
+    CITIZEN_ID_CHECKSUM = "citizen_id_checksum"
+    TEXT_CONTROL_CHARACTER = "text_control_character"
+
 
 # ---------------------------------------------------------------------------------------------
 # Money: Decimal yuan, two places, ROUND_HALF_UP in arithmetic; a JSON string on the wire.
@@ -41,7 +62,7 @@ _MONEY_LIMIT = 10**MAX_MONEY_WHOLE_DIGITS
 
 def _out_of_range() -> PydanticCustomError:
     return PydanticCustomError(
-        "money_out_of_range",
+        ValueRefusal.MONEY_OUT_OF_RANGE,
         f"money has at most {MAX_MONEY_WHOLE_DIGITS} whole digits",
     )
 
@@ -55,7 +76,7 @@ def _money_text(value: str) -> Decimal:
         amount = Decimal(value)
         return amount if value[-3:-2] == "." else amount.quantize(FEN)
     raise PydanticCustomError(
-        "money_format",
+        ValueRefusal.MONEY_FORMAT,
         "money must be a decimal string with at most two decimal places, got {value}",
         {"value": repr(value[:40])},
     )
@@ -67,7 +88,8 @@ def _parse_money(value: Any) -> Decimal:
     if isinstance(value, (bool, float)):
         # A float on the wire has already lost fen; refusing it is the only safe answer.
         raise PydanticCustomError(
-            "money_not_string", 'money must be a decimal string such as "12.30", not a float'
+            ValueRefusal.MONEY_NOT_STRING,
+            'money must be a decimal string such as "12.30", not a float',
         )
     if isinstance(value, int):
         if -_MONEY_LIMIT < value < _MONEY_LIMIT:
@@ -75,13 +97,15 @@ def _parse_money(value: Any) -> Decimal:
         raise _out_of_range()
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise PydanticCustomError("money_precision", "money must be a finite amount")
+            raise PydanticCustomError(ValueRefusal.MONEY_PRECISION, "money must be a finite amount")
         if value.adjusted() >= MAX_MONEY_WHOLE_DIGITS:
             raise _out_of_range()
         if value != value.quantize(FEN, rounding=ROUND_HALF_UP):
-            raise PydanticCustomError("money_precision", "money has more than two decimal places")
+            raise PydanticCustomError(
+                ValueRefusal.MONEY_PRECISION, "money has more than two decimal places"
+            )
         return money(value)
-    raise PydanticCustomError("money_format", "money must be a decimal string")
+    raise PydanticCustomError(ValueRefusal.MONEY_FORMAT, "money must be a decimal string")
 
 
 Money = Annotated[
@@ -103,14 +127,14 @@ def _parse_non_negative_money(value: Any) -> Decimal:
     # The hot path of every claim line: a string goes straight to the text rule.
     amount = _money_text(value) if type(value) is str else _parse_money(value)
     if amount < 0:
-        raise PydanticCustomError("money_negative", "this amount cannot be negative")
+        raise PydanticCustomError(ValueRefusal.MONEY_NEGATIVE, "this amount cannot be negative")
     return amount
 
 
 def _parse_positive_money(value: Any) -> Decimal:
     amount = _parse_money(value)
     if amount <= 0:
-        raise PydanticCustomError("money_not_positive", "this amount must be above zero")
+        raise PydanticCustomError(ValueRefusal.MONEY_NOT_POSITIVE, "this amount must be above zero")
     return amount
 
 
@@ -163,31 +187,37 @@ def citizen_id_birth_date(citizen_id: str) -> date:
 def validate_citizen_id(value: Any) -> str:
     """Return the ID upper-cased, or raise with the reason it is not a valid 18-character ID."""
     if not isinstance(value, str):
-        raise PydanticCustomError("citizen_id_type", "citizen ID must be a string")
+        raise PydanticCustomError(ValueRefusal.CITIZEN_ID_TYPE, "citizen ID must be a string")
     text = value.strip().upper()
     if len(text) == 15 and text.isdigit():
         raise PydanticCustomError(
-            "citizen_id_legacy_15",
+            ValueRefusal.CITIZEN_ID_LEGACY_15,
             "15-digit first-generation IDs are not accepted; give the 18-character ID",
         )
     if len(text) != 18:
         raise PydanticCustomError(
-            "citizen_id_length", "citizen ID must have 18 characters, got {n}", {"n": len(text)}
+            ValueRefusal.CITIZEN_ID_LENGTH,
+            "citizen ID must have 18 characters, got {n}",
+            {"n": len(text)},
         )
     if not text.isascii() or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
         raise PydanticCustomError(
-            "citizen_id_characters", "citizen ID must be 17 digits and a digit or X"
+            ValueRefusal.CITIZEN_ID_CHARACTERS, "citizen ID must be 17 digits and a digit or X"
         )
     try:
         born = citizen_id_birth_date(text)
     except ValueError:
         raise PydanticCustomError(
-            "citizen_id_birth_date", "citizen ID holds no valid birth date"
+            ValueRefusal.CITIZEN_ID_BIRTH_DATE, "citizen ID holds no valid birth date"
         ) from None
     if born.year < 1850:
-        raise PydanticCustomError("citizen_id_birth_date", "citizen ID birth year before 1850")
+        raise PydanticCustomError(
+            ValueRefusal.CITIZEN_ID_BIRTH_DATE, "citizen ID birth year before 1850"
+        )
     if citizen_id_check_char(text[:17]) != text[17]:
-        raise PydanticCustomError("citizen_id_checksum", "citizen ID check character is wrong")
+        raise PydanticCustomError(
+            ValueRefusal.CITIZEN_ID_CHECKSUM, "citizen ID check character is wrong"
+        )
     return text
 
 
@@ -223,7 +253,7 @@ def _no_control_characters(value: Any) -> Any:
     # Refused by name before the field's own pattern or length is checked.
     if type(value) is str and CONTROL_CHARACTERS.search(value):
         raise PydanticCustomError(
-            "text_control_character",
+            ValueRefusal.TEXT_CONTROL_CHARACTER,
             "text must not contain control or bidirectional formatting characters",
         )
     return value
