@@ -432,3 +432,267 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         await bureaus.stop()
         await prod.stop()
         await r.aclose()
+
+
+# ---------------------------------------------------------------------------------------------
+# Single stories through the running service: a death between a month's end and its close.
+
+
+class Tap:
+    """Reads the contributions events and the Nanjing bureau's assessments in the background."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.records: list[tuple[str, str, dict[str, Any]]] = []  # (topic, type name, body)
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await c.start()
+        topics = (cc.EVENTS.name, cc.ASSESSMENTS.named(code="t320100"))
+        tps = [TopicPartition(t, p) for t in topics for p in range(4)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        self._consumer = c
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for tp, recs in batch.items():
+                for r in recs:
+                    kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
+                    self.records.append((tp.topic, kind, json.loads(r.value)))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def events(self, kind: type[Message], **match: Any) -> list[dict[str, Any]]:
+        name = kind.TYPE.rsplit(".", 1)[1]
+        return [
+            body
+            for topic, k, body in self.records
+            if topic == cc.EVENTS.name
+            and k == name
+            and all(body.get(f) == v for f, v in match.items())
+        ]
+
+
+class Story:
+    """One contributions process on its own topics and Redis database; the test is enrollment,
+    the scheduler, a fund and the Nanjing bureau."""
+
+    def __init__(self, infra: Any, tmp_path: Path) -> None:
+        self.infra = infra
+        self.redis_url = infra.redis_url.rsplit("/", 1)[0] + "/5"
+        self.svc = ServiceProcess(
+            "contributions",
+            "shebao_contributions",
+            kafka=infra.kafka_bootstrap,
+            redis_url=self.redis_url,
+            log_dir=tmp_path,
+        )
+        self.tap = Tap(infra.kafka_bootstrap)
+        self.sent = 0
+        self.enrolled = 0
+
+    async def __aenter__(self) -> Story:
+        r = aioredis.Redis.from_url(self.redis_url)
+        await r.flushdb()
+        await r.aclose()
+        nj = "t320100"
+        await recreate_topics(
+            self.infra.kafka_bootstrap,
+            [
+                ce.EVENTS.name,
+                ce.EVENTS.dlq,
+                cc.COMMANDS.name,
+                cc.COMMANDS.dlq,
+                cc.WORK.name,
+                cc.WORK.dlq,
+                cc.EVENTS.name,
+                cc.ASSESSMENTS.named(code=nj),
+                cc.COLLECTIONS.named(code=nj),
+                cc.COLLECTIONS.named(code=nj) + ".dlq",
+            ],
+        )
+        self.prod = await producer(self.infra.kafka_bootstrap, linger_ms=5)
+        self.svc.start()
+        await self.svc.wait_ready()
+        await self.tap.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.svc.stop()
+        await self.tap.stop()
+        await self.prod.stop()
+
+    async def send(self, topic: str, key: str, message: Message, at: datetime) -> None:
+        self.sent += 1
+        k, v, h = message_record(
+            message, message_id=f"story-{self.sent}", time=at, key=key, topic=topic
+        )
+        await self.prod.send(topic, key=k, value=v, headers=h)
+        await self.prod.flush()
+
+    async def enrol(self, events: list[tuple[str, Message]], at: datetime) -> None:
+        """Enrollment events, then wait until the service has read them all."""
+        for key, event in events:
+            await self.send(ce.EVENTS.name, key, event, at)
+        self.enrolled += len(events)
+
+        async def heard() -> bool:
+            n = await self.svc.metric("shebao_records_total", subscription="enrollment")
+            return n >= self.enrolled
+
+        await wait_until(heard, timeout=60)
+
+    async def close(self, month: str, at: datetime) -> None:
+        await self.send(
+            cc.COMMANDS.name, "320100", cc.ClosePeriod(region="320100", month=month), at
+        )
+
+    async def until(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
+        async def ok() -> bool:
+            return check()
+
+        try:
+            await wait_until(ok, timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def _flexible(person: str, since: date, base: str) -> list[tuple[str, Message]]:
+    return [
+        (
+            person,
+            ce.MembershipStarted(
+                person=person,
+                scheme=scheme,
+                insurance=scheme.insurance,
+                region="320100",
+                since=since,
+                first_enrolled=since,
+                basis=ce.Basis.FLEXIBLE,
+                declared_base=Decimal(base),
+                birth_date=date(1975, 5, 5),
+                sex=ce.Sex.MALE,
+            ),
+        )
+        for scheme in (ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.EMPLOYEE_MEDICAL)
+    ]
+
+
+def _death(person: str, on: date, schemes: tuple[ce.Scheme, ...]) -> list[tuple[str, Message]]:
+    """What enrollment publishes on RecordDeath: every membership ends, then the death."""
+    ended: list[tuple[str, Message]] = [
+        (
+            person,
+            ce.MembershipEnded(
+                person=person,
+                scheme=s,
+                insurance=s.insurance,
+                region="320100",
+                on=on,
+                reason=ce.StopReason.DECEASED,
+            ),
+        )
+        for s in schemes
+    ]
+    return [*ended, (person, ce.PersonDeceased(person=person, on=on))]
+
+
+async def test_a_flexible_worker_who_died_is_assessed_for_the_months_he_lived(
+    infra: Any, tmp_path: Path
+) -> None:
+    """Issue 12: a flexible worker who died on 2024-02-10, recorded before the January close,
+    owes January like an employee who died on 2024-02-20; neither owes February."""
+    flex, employee, code = ref(300), ref(301), "91320100MA00000002"
+    at = datetime(2023, 12, 1, 8, tzinfo=UTC)
+    hired: list[tuple[str, Message]] = [
+        (
+            code,
+            ce.EmployerRegistered(
+                employer=code,
+                name="单位",
+                region="320100",
+                ownership=ce.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2018, 1, 1),
+            ),
+        ),
+        (
+            employee,
+            ce.EmploymentStarted(
+                person=employee,
+                employer=code,
+                region="320100",
+                start_date=date(2023, 12, 1),
+                monthly_wage=Decimal("12000.00"),
+                risk_class=1,
+            ),
+        ),
+    ]
+    hired += [
+        (
+            employee,
+            ce.MembershipStarted(
+                person=employee,
+                scheme=s,
+                insurance=s.insurance,
+                region="320100",
+                since=date(2023, 12, 1),
+                first_enrolled=date(2023, 12, 1),
+                basis=ce.Basis.EMPLOYMENT,
+                employer=code,
+                declared_base=Decimal("12000.00"),
+                birth_date=date(1975, 5, 5),
+                sex=ce.Sex.FEMALE,
+            ),
+        )
+        for s in ce.EMPLOYEE_SCHEMES
+    ]
+    async with Story(infra, tmp_path) as s:
+        await s.enrol(_flexible(flex, date(2023, 12, 1), "9000.00") + hired, at)
+        died = _death(
+            flex, date(2024, 2, 10), (ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.EMPLOYEE_MEDICAL)
+        )
+        died += _death(employee, date(2024, 2, 20), ce.EMPLOYEE_SCHEMES)
+        await s.enrol(died, datetime(2024, 2, 21, 9, tzinfo=UTC))
+
+        await s.close("2024-01", datetime(2024, 2, 26, 9, tzinfo=UTC))
+        await s.until("the employer's January", lambda: bool(s.tap.events(cc.AssessmentIssued)))
+        await s.until(
+            "the flexible worker's January",
+            lambda: bool(s.tap.events(cc.AssessmentIssued, person=flex, period="2024-01")),
+            timeout=15,
+        )
+        (mine,) = s.tap.events(cc.AssessmentIssued, person=flex)
+        # Nanjing 2024 (illustrative): average 10,200, floor 6,120; on his base of 9,000:
+        # pension 20% = 1,800, medical 8% + 2% = 900
+        assert mine["total"] == "2700.00"
+        (theirs,) = s.tap.events(cc.AssessmentIssued, employer=code)
+        assert (theirs["period"], theirs["person_count"]) == ("2024-01", 1)
+
+        # February: January unpaid is arrears for both; nobody owes February
+        await s.close("2024-02", datetime(2024, 3, 26, 9, tzinfo=UTC))
+        await s.until(
+            "January's arrears",
+            lambda: (
+                len([a for a in s.tap.events(cc.ArrearsBooked) if a["period"] == "2024-01"]) == 2
+            ),
+        )
+
+        async def let_go() -> bool:
+            _, body = await s.svc.get_json(f"/persons?ref={flex}")
+            return body["pays_as"] is None
+
+        await wait_until(let_go, timeout=30)
+        assert [a["period"] for a in s.tap.events(cc.AssessmentIssued)] == ["2024-01"] * 2
+        assert s.svc.alive
+        assert "handler failed" not in s.svc.log_text()

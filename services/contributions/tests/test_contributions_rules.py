@@ -159,6 +159,47 @@ def test_a_death_takes_the_person_off_the_roster() -> None:
     assert [ln.person for ln in s.assessment(E1, "2019-02").lines] == [ref(1)]
 
 
+def _dies(s: Service, person: str, on: date, schemes: tuple[ce.Scheme, ...]) -> None:
+    """What enrollment publishes on RecordDeath: every membership ends, then the death."""
+    for scheme in schemes:
+        s.enrol(
+            ce.MembershipEnded(
+                person=person,
+                scheme=scheme,
+                insurance=scheme.insurance,
+                region=NJ,
+                on=on,
+                reason=ce.StopReason.DECEASED,
+            )
+        )
+    s.enrol(ce.PersonDeceased(person=person, on=on))
+
+
+def test_a_flexible_worker_owes_the_months_he_lived_through_like_an_employee() -> None:
+    s = Service()
+    s.employer(E1)
+    s.hire(ref(2), E1, "8000.00", date(2019, 1, 1))
+    _flexible(s, ref(1), date(2019, 1, 1))
+    s.close(NJ, "2019-01")
+    # both die in March, recorded before February closes: February is owed, March is not
+    _dies(s, ref(1), date(2019, 3, 10), (ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.EMPLOYEE_MEDICAL))
+    _dies(s, ref(2), date(2019, 3, 20), ce.EMPLOYEE_SCHEMES)
+    s.close(NJ, "2019-02")
+    assert [ln.person for ln in s.assessment(E1, "2019-02").lines] == [ref(2)]
+    s.close(NJ, "2019-03")
+    s.close(NJ, "2019-04")
+    flexible = [(a.period, a.total) for a in s.to_bureau("t320100") if a.person == ref(1)]
+    assert flexible == [("2019-01", D("1800.00")), ("2019-02", D("1800.00"))]
+    assert [a.period for a in s.to_bureau("t320100") if a.employer == E1] == ["2019-01", "2019-02"]
+    # February unpaid at the March close is arrears; then he leaves the region's directory
+    late = [(a.person, a.period) for a in s.of_type(cc.ArrearsBooked) if a.person == ref(1)]
+    assert late == [(ref(1), "2019-01"), (ref(1), "2019-02")]
+    p = s.person(ref(1))
+    assert p.payer is None and not s.of_type(cc.InterruptionOpened)
+    directory = s.directory(NJ, shard_of(ref(1), s.env.shards))
+    assert directory is not None and ref(1) not in directory.payers
+
+
 # ---------------------------------------------------------------------------------------------
 # Wage declarations and corrections
 

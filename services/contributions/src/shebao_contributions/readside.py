@@ -84,7 +84,7 @@ def person_view(p: PersonFile) -> dict[str, Any]:
                 "scheme": o.scheme.value,
                 "region": o.region,
                 "basis": o.basis.value,
-                "status": "active" if o.active else "suspended",
+                "status": "ended" if o.ended_on else "active" if o.active else "suspended",
             }
             for o in sorted(p.obligations.values(), key=lambda o: o.scheme.value)
         ],

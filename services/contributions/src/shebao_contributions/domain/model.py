@@ -55,6 +55,8 @@ class Obligation(StateModel):
     employer: str | None = None
     declared_base: Decimal | None = None
     yearly_tier: int | None = None
+    ended_on: date | None = None
+    """The day of the person's death, which ended it: the months he lived through stay owed."""
 
 
 class Job(StateModel):

@@ -98,6 +98,10 @@ def apply_enrollment(
                 if isinstance(event, ce.MembershipResumed):
                     update |= {"active": True, "since": event.on}
                 p = _put(p, o.model_copy(update=update))
+        case ce.MembershipEnded() if event.reason == ce.StopReason.DECEASED:
+            o = p.obligations.get(event.scheme)
+            if o is not None:  # kept: a month whose last day he lived is still assessed
+                p = _put(p, o.model_copy(update={"ended_on": event.on}))
         case ce.MembershipEnded():
             p = p.model_copy(
                 update={
@@ -134,9 +138,12 @@ def _put(p: PersonFile, o: Obligation) -> PersonFile:
 
 
 def payer_of(p: PersonFile) -> tuple[PayerKind, str] | None:
-    """Who assesses the person: None while an employer does (or nobody does)."""
-    if p.deceased_on is not None or p.job is not None:
+    """Who assesses the person: None while an employer does (or nobody does). A flexible worker
+    who died stays a monthly payer until the close after his last month (see assess_person)."""
+    if p.job is not None:
         return None
+    if p.deceased_on is not None:
+        return ("monthly", p.payer_region) if p.payer == "monthly" and p.payer_region else None
     active = sorted((o for o in p.obligations.values() if o.active), key=lambda o: o.scheme.value)
     flexible = [o for o in active if o.basis == ce.Basis.FLEXIBLE]
     if flexible:
@@ -382,12 +389,14 @@ def assess_person(
     """At a region's close: book last period's arrears, judge, and assess what the person owes.
 
     A flexible worker owes the month for each flexible membership active on its last day, on
-    the declared base clamped like a wage. A resident owes a year once, at the first close of
-    the year he is enrolled at: the year's tier (plus the subsidy, credited on payment) and the
-    resident medical premium.
+    the declared base clamped like a wage; one who died owes the months whose last day he lived,
+    like an employee, and leaves the directory at the close after the last of them (which books
+    it as arrears if unpaid). A resident owes a year once, at the first close of the year he is
+    enrolled at: the year's tier (plus the subsidy, credited on payment) and the resident
+    medical premium.
     """
     fx = Effects()
-    if p is None or p.payer is None or p.payer_region != region or p.deceased_on is not None:
+    if p is None or p.payer is None or p.payer_region != region:
         return p, fx
     code = bureau(env.policy, region, month)
     if code is None:
@@ -401,6 +410,13 @@ def assess_person(
     p = p.model_copy(update={"ledger": ledger})
     p, judged = judge(p, month, env)
     fx.extend(judged)
+    if p.deceased_on is not None and month > periods.obligated_through(p.deceased_on):
+        shard = shard_of(p.ref, env.shards)
+        fx.fan_out(
+            f"{region}:{shard}",
+            cc.DirectoryPayerSet(region=region, shard=shard, person=p.ref, kind=None),
+        )
+        return p.model_copy(update={"payer": None, "payer_region": None}), fx
     if p.ledger.due(period) is not None:
         return p, fx
     parts = (
@@ -426,7 +442,10 @@ def _flexible_parts(p: PersonFile, month: str, env: Env) -> tuple[Part, ...]:
     owed = [
         o
         for o in p.obligations.values()
-        if o.active and o.basis == ce.Basis.FLEXIBLE and o.since <= last
+        if o.active
+        and o.basis == ce.Basis.FLEXIBLE
+        and o.since <= last
+        and (o.ended_on is None or o.ended_on >= last)
     ]
     if not owed:
         return ()
