@@ -1,8 +1,8 @@
-"""Three hospitals of different levels in two regions, through real Kafka and Redis.
+"""Hospitals of different levels in two regions, through real Kafka and Redis.
 
 Enrollment and medical settlement run as processes. The test is the counters (enrollment
 commands), the welfare office (a 低保 decision on the welfare stream, until the welfare service
-exists), the scheduler (hospital registry, month close) and three hospitals: it only writes to
+exists), the scheduler (hospital registry, month close) and the hospitals: it only writes to
 and reads from topics and the services' read-side HTTP routes. Every expected amount below is
 worked out by hand from the policy parameters, not by calling the service's code.
 """
@@ -10,7 +10,10 @@ worked out by hand from the policy parameters, not by calling the service's code
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import redis.asyncio as aioredis
 
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
+from shebao_contracts.contributions import EVENTS as CONTRIBUTIONS_EVENTS
 from shebao_contracts.types import citizen_id_check_char
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
 from shebao_contracts.welfare import RecipientStatusChanged
@@ -34,7 +38,9 @@ from shebao_devinfra.testing import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)
+T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)  # the counters and the scheduler
+SENT = datetime(2025, 1, 20, 2, tzinfo=UTC)  # the hospitals, after the January stays
+CST = timezone(timedelta(hours=8))
 NJ, SQ = "320100", "321300"
 H3, H2, H1 = "h320102001", "h320105002", "h321302003"  # tertiary and secondary in Nanjing,
 EMPLOYER = "91320100MA00000001"  # primary in Suqian
@@ -46,6 +52,13 @@ def cid(n: int, born: date = date(1982, 4, 9)) -> str:
 
 
 E1, E2, R1, P1, X = cid(1), cid(2), cid(3), cid(4), cid(5)
+
+
+def cst(day: str, hour: int = 10) -> datetime:
+    """A moment in China Standard Time, as a hospital's ce_time."""
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), CST) + timedelta(
+        hours=hour
+    )
 
 
 def line(category: str, amount: str, qty: str = "1") -> dict[str, str]:
@@ -103,12 +116,14 @@ class Hospitals:
         body: dict[str, Any] | bytes,
         key: str,
         ce_type: str = m.ClaimSubmitted.TYPE,
+        at: datetime | None = None,
     ) -> None:
+        """A hospital's record, sent `at` (its ce_time; by default a minute after the last)."""
         self.n += 1
         _, _, headers = message_record(
             m.ClaimSubmitted.model_construct(),
             message_id=f"{topic_code}-{self.n}",
-            time=T0 + timedelta(minutes=self.n),
+            time=at or SENT + timedelta(minutes=self.n),
             source=f"/partners/{topic_code}",
         )
         headers = [(k, ce_type.encode() if k == "ce_type" else v) for k, v in headers]
@@ -126,12 +141,133 @@ async def answers(bootstrap: str, hospital: str) -> list[tuple[str, dict[str, An
     ]
 
 
-async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/4"
+def per_claim(got: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """A hospital's answers per claim id, in order (one claim's answers are ordered; claims of
+    different patients are settled in parallel, so their order is not)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, body in got:
+        if kind != "MonthlyStatement":
+            out.setdefault(body["claim_id"], []).append(body)
+    return out
+
+
+HOSPITALS = ((H3, "tertiary", NJ), (H2, "secondary", NJ), (H1, "primary", SQ))
+
+
+@dataclass
+class Platform:
+    """Enrollment and medical settlement running, with the test's producer."""
+
+    bootstrap: str
+    prod: Any
+    enrollment: ServiceProcess
+    medical: ServiceProcess
+    refs: dict[str, str] = field(default_factory=dict)
+    n: int = 0
+
+    async def command(self, topic: str, msg: Any, key: str, at: datetime = T0) -> None:
+        self.n += 1
+        k, v, h = message_record(msg, message_id=f"setup-{self.n}", time=at, key=key)
+        await self.prod.send(topic, key=k, value=v, headers=h)
+
+    async def enrol(
+        self,
+        employees: Iterable[str] = (),
+        residents: Iterable[str] = (),
+        others: Iterable[str] = (),
+    ) -> None:
+        """Register the people, employ the employees in Nanjing, enrol the residents in Suqian
+        for medical insurance, and wait until medical settlement knows their coverage."""
+        employees, residents, others = list(employees), list(residents), list(others)
+        for person in (*employees, *residents, *others):
+            await self.command(
+                en.COMMANDS.name,
+                en.RegisterPerson(
+                    citizen_id=person,
+                    name="患者",
+                    hukou_region=SQ if person in residents else NJ,
+                    residence="urban",
+                    registered_on=date(2023, 1, 1),
+                ),
+                person,
+            )
+        for person in employees:
+            await self.command(
+                en.COMMANDS.name,
+                en.StartEmployment(
+                    citizen_id=person,
+                    employer=EMPLOYER,
+                    start_date=date(2024, 3, 1),
+                    monthly_wage=Decimal("9000.00"),
+                ),
+                person,
+            )
+        for person in residents:
+            await self.command(
+                en.COMMANDS.name,
+                en.EnrolResidentMedical(citizen_id=person, region=SQ, start_date=date(2024, 1, 1)),
+                person,
+            )
+        await self.prod.flush()
+        for person in (*employees, *residents, *others):
+
+            async def registered(p: str = person) -> bool:
+                status, body = await self.enrollment.get_json(f"/persons?citizen_id={p}")
+                if status == 200:
+                    self.refs[p] = body["person"]
+                return status == 200
+
+            await wait_until(registered)
+
+        async def covered() -> bool:
+            for p in (*employees, *residents):
+                status, body = await self.medical.get_json(f"/coverage?person={self.refs[p]}")
+                if status != 200 or not body["periods"]:
+                    return False
+            return True
+
+        await wait_until(covered, timeout=60)
+
+    async def answered(self, expected: dict[str, int], timeout: float = 90) -> None:
+        """Wait until each hospital has at least so many records on its settlements topic."""
+
+        async def done() -> bool:
+            for h, count in expected.items():
+                if len(await answers(self.bootstrap, h)) < count:
+                    return False
+            return True
+
+        await wait_until(done, timeout=timeout, interval=0.5)
+
+    async def close_month(self, month: str) -> None:
+        await self.command(m.COMMANDS.name, m.CloseMonth(month=month), month)
+        await self.prod.flush()
+
+    async def statement(self, hospital: str, month: str) -> dict[str, Any]:
+        """The hospital's statement of the month (once the month is closed)."""
+        found: list[dict[str, Any]] = []
+
+        async def arrived() -> bool:
+            found[:] = [
+                a
+                for k, a in await answers(self.bootstrap, hospital)
+                if k == "MonthlyStatement" and a["month"] == month
+            ]
+            return bool(found)
+
+        await wait_until(arrived, timeout=60)
+        return found[-1]
+
+
+@asynccontextmanager
+async def platform(infra: Any, tmp_path: Path, redis_db: int) -> AsyncIterator[Platform]:
+    """Fresh topics and Redis database, both services started, the hospitals registered (from
+    2015) and the employer of the employees (Nanjing)."""
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
     await r.aclose()
-    hospitals = (H3, H2, H1)
+    codes = [h for h, _, _ in HOSPITALS]
     await recreate_topics(
         infra.kafka_bootstrap,
         [
@@ -139,49 +275,37 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
             en.EVENTS.name,
             en.COMMANDS.dlq,
             WELFARE_EVENTS.name,
+            CONTRIBUTIONS_EVENTS.name,
             m.COMMANDS.name,
             m.EVENTS.name,
-            *[m.CLAIMS.named(code=h) for h in hospitals],
-            *[m.CLAIMS.named(code=h) + ".dlq" for h in hospitals],
-            *[m.SETTLEMENTS.named(code=h) for h in hospitals],
+            *[m.CLAIMS.named(code=h) for h in codes],
+            *[m.CLAIMS.named(code=h) + ".dlq" for h in codes],
+            *[m.SETTLEMENTS.named(code=h) for h in codes],
         ],
     )
-    enrollment = ServiceProcess(
-        "enrollment",
-        "shebao_enrollment",
-        kafka=infra.kafka_bootstrap,
-        redis_url=redis_url,
-        log_dir=tmp_path,
-    )
-    medical = ServiceProcess(
-        "medical-settlement",
-        "shebao_medical_settlement",
-        kafka=infra.kafka_bootstrap,
-        redis_url=redis_url,
-        log_dir=tmp_path,
-    )
+    services = [
+        ServiceProcess(
+            name,
+            module,
+            kafka=infra.kafka_bootstrap,
+            redis_url=redis_url,
+            log_dir=tmp_path,
+        )
+        for name, module in (
+            ("enrollment", "shebao_enrollment"),
+            ("medical-settlement", "shebao_medical_settlement"),
+        )
+    ]
     prod = await producer(infra.kafka_bootstrap)
     try:
-        enrollment.start()
-        medical.start()
-        await enrollment.wait_ready()
-        await medical.wait_ready()
-
-        # The scheduler registers the hospitals; the counters enrol the people.
-        n = 0
-
-        async def command(topic: str, msg: Any, key: str) -> None:
-            nonlocal n
-            n += 1
-            k, v, h = message_record(msg, message_id=f"setup-{n}", time=T0, key=key)
-            await prod.send(topic, key=k, value=v, headers=h)
-
-        for code, level, region in (
-            (H3, "tertiary", NJ),
-            (H2, "secondary", NJ),
-            (H1, "primary", SQ),
-        ):
-            await command(
+        for svc in services:
+            svc.start()
+        for svc in services:
+            await svc.wait_ready()
+        p = Platform(infra.kafka_bootstrap, prod, *services)
+        # The scheduler registers the hospitals; the counters register the employer.
+        for code, level, region in HOSPITALS:
+            await p.command(
                 m.COMMANDS.name,
                 m.RegisterHospital(
                     hospital=code,
@@ -192,7 +316,7 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
                 ),
                 code,
             )
-        await command(
+        await p.command(
             en.COMMANDS.name,
             en.RegisterEmployer(
                 employer=EMPLOYER,
@@ -206,53 +330,27 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
         )
         await prod.flush()
 
-        async def employer_known() -> bool:
-            return (await enrollment.get_json(f"/employers?code={EMPLOYER}"))[0] == 200
+        async def ready() -> bool:
+            employer = (await p.enrollment.get_json(f"/employers?code={EMPLOYER}"))[0]
+            hospitals = [(await p.medical.get_json(f"/hospitals?code={h}"))[0] for h in codes]
+            return employer == 200 and hospitals == [200] * len(codes)
 
-        await wait_until(employer_known)
-        for person, region in ((E1, NJ), (E2, NJ), (R1, SQ), (P1, SQ), (X, NJ)):
-            await command(
-                en.COMMANDS.name,
-                en.RegisterPerson(
-                    citizen_id=person,
-                    name="患者",
-                    hukou_region=region,
-                    residence="urban",
-                    registered_on=date(2023, 1, 1),
-                ),
-                person,
-            )
-        for person in (E1, E2):
-            await command(
-                en.COMMANDS.name,
-                en.StartEmployment(
-                    citizen_id=person,
-                    employer=EMPLOYER,
-                    start_date=date(2024, 3, 1),
-                    monthly_wage=Decimal("9000.00"),
-                ),
-                person,
-            )
-        for person in (R1, P1):
-            await command(
-                en.COMMANDS.name,
-                en.EnrolResidentMedical(citizen_id=person, region=SQ, start_date=date(2024, 1, 1)),
-                person,
-            )
-        await prod.flush()
+        await wait_until(ready, timeout=60)
+        yield p
+    finally:
+        for svc in services:
+            svc.stop()
+        await prod.stop()
 
-        refs = {}
-        for person in (E1, E2, R1, P1, X):
 
-            async def registered(p: str = person) -> bool:
-                status, body = await enrollment.get_json(f"/persons?citizen_id={p}")
-                if status == 200:
-                    refs[p] = body["person"]
-                return status == 200
-
-            await wait_until(registered)
+async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
+    hospitals = (H3, H2, H1)
+    async with platform(infra, tmp_path, redis_db=4) as p:
+        prod = p.prod
+        await p.enrol(employees=(E1, E2), residents=(R1, P1), others=(X,))
+        refs = p.refs
         # The welfare office's decision: P1 receives the minimum living allowance.
-        await command(
+        await p.command(
             WELFARE_EVENTS.name,
             RecipientStatusChanged(
                 person=refs[P1],
@@ -264,18 +362,11 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
         )
         await prod.flush()
 
-        async def coverage_known() -> bool:
-            for p in (E1, E2, R1, P1):
-                status, body = await medical.get_json(f"/coverage?person={refs[p]}")
-                if status != 200 or not body["periods"]:
-                    return False
-            status, body = await medical.get_json(f"/coverage?person={refs[P1]}")
-            hospitals_known = [
-                (await medical.get_json(f"/hospitals?code={h}"))[0] for h in hospitals
-            ]
-            return bool(body["assistance"]) and hospitals_known == [200, 200, 200]
+        async def assistance_known() -> bool:
+            status, body = await p.medical.get_json(f"/coverage?person={refs[P1]}")
+            return status == 200 and bool(body["assistance"])
 
-        await wait_until(coverage_known, timeout=60)
+        await wait_until(assistance_known, timeout=60)
 
         # The hospitals send their claims.
         desk = Hospitals(prod)
@@ -328,15 +419,7 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
             "ZY-12",
         )
 
-        expected_counts = {H3: 7, H2: 4, H1: 2}
-
-        async def all_answered() -> bool:
-            for h, count in expected_counts.items():
-                if len(await answers(infra.kafka_bootstrap, h)) < count:
-                    return False
-            return True
-
-        await wait_until(all_answered, timeout=90, interval=0.5)
+        await p.answered({H3: 7, H2: 4, H1: 2})
         got = {h: await answers(infra.kafka_bootstrap, h) for h in hospitals}
 
         def amounts_of(result: dict[str, Any]) -> dict[str, str]:
@@ -417,25 +500,14 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
         assert [dict(d.headers)["dlq-reason"].decode() for d in dlq3] == ["citizen_id_checksum"]
 
         # The month closes: each hospital gets its statement.
-        await command(m.COMMANDS.name, m.CloseMonth(month="2025-01"), "2025-01")
-        await prod.flush()
-
-        async def statements() -> bool:
-            return all(
-                [
-                    any(k == "MonthlyStatement" for k, _ in await answers(infra.kafka_bootstrap, h))
-                    for h in hospitals
-                ]
-            )
-
-        await wait_until(statements, timeout=60)
-        s3 = next(a for k, a in await answers(infra.kafka_bootstrap, H3) if k == "MonthlyStatement")
+        await p.close_month("2025-01")
+        s3 = await p.statement(H3, "2025-01")
         assert (s3["claims_settled"], s3["claims_rejected"], s3["fund_payment"]) == (
             1,
             2,
             "3898.40",
         )
-        s2 = next(a for k, a in await answers(infra.kafka_bootstrap, H2) if k == "MonthlyStatement")
+        s2 = await p.statement(H2, "2025-01")
         assert (s2["claims_settled"], s2["claims_cancelled"], s2["fund_payment"]) == (
             2,
             1,
@@ -443,15 +515,51 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
         )
 
         # No raw citizen ID leaves the partner topics: not on the internal streams, not in logs.
-        raw = [p.encode() for p in (E1, E2, R1, P1, X)]
+        raw = [x.encode() for x in (E1, E2, R1, P1, X)]
         for topic in (m.COMMANDS.name, m.EVENTS.name, en.EVENTS.name):
             for rec in await read_all(infra.kafka_bootstrap, topic):
                 blob = (rec.key or b"") + rec.value + b"".join(v for _, v in rec.headers)
                 assert not any(x in blob for x in raw), f"raw citizen ID on {topic}"
-        for svc in (enrollment, medical):
+        for svc in (p.enrollment, p.medical):
             log = svc.log_text().encode()
             assert not any(x in log for x in raw), f"raw citizen ID in the {svc.name} log"
-    finally:
-        enrollment.stop()
-        medical.stop()
-        await prod.stop()
+
+
+async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path: Path) -> None:
+    """Issue 12: what a claim's dates mean, each through the running services.
+
+    The hospitals' ce_time is the moment the platform receives a claim: a stay may not end after
+    it."""
+    async with platform(infra, tmp_path, redis_db=5) as p:
+        await p.enrol(employees=(E1,))
+        desk = Hospitals(p.prod)
+
+        # 1. Sent in December 2026 for a stay of March 2027, and for a visit of January 2027.
+        future = claim(
+            H3,
+            "F-1",
+            E1,
+            [line("treatment", "5000.00")],
+            admitted="2027-03-01",
+            discharged="2027-03-05",
+        )
+        await desk.send(H3, future, "F-1", at=cst("2026-12-10"))
+        visit = claim(
+            H3,
+            "F-2",
+            E1,
+            [line("class_a_drug", "80.00")],
+            visit="outpatient",
+            admitted="2027-01-05",
+        )
+        await desk.send(H3, visit, "F-2", at=cst("2026-12-10"))
+        # the same visit sent on its day is settled: 50% of 80 (employees' outpatient pooling)
+        await desk.send(H3, visit, "F-2", at=cst("2027-01-05", 16))
+
+        await p.answered({H3: 3})
+        h3 = per_claim(await answers(p.bootstrap, H3))
+        assert [a["reasons"] for a in h3["F-1"]] == [["service_date_in_future"]]
+        assert "2027-03-05" in h3["F-1"][0]["detail"]
+        assert [a["outcome"] for a in h3["F-2"]] == ["rejected", "settled"]
+        assert h3["F-2"][0]["reasons"] == ["service_date_in_future"]
+        assert h3["F-2"][1]["amounts"]["fund_payment"] == "40.00"

@@ -83,6 +83,8 @@ class ClaimRejection(StrEnum):
     HOSPITAL_MISMATCH = "hospital_mismatch"
     HOSPITAL_NOT_DESIGNATED = "hospital_not_designated"
     INVALID_DATES = "invalid_dates"
+    # meaning: the stay ends or the visit is after the day of the claim's ce_time. action: correct
+    SERVICE_DATE_IN_FUTURE = "service_date_in_future"
     UNKNOWN_CLAIM = "unknown_claim"
     CLAIM_ALREADY_CANCELLED = "claim_already_cancelled"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,17 @@ from shebao_medical_settlement.handlers import Env, adjudication, coverage, inge
 POLICY = Policy.load()
 KEY = b"unit-test-pseudonym-key"
 H3, H2, H1 = "h320102001", "h320105002", "h321302003"  # tertiary, secondary, primary
+CST = timezone(timedelta(hours=8))
+
+
+def at(day: date, hour: int = 18) -> datetime:
+    """A moment of a day in China Standard Time (a record's ce_time)."""
+    return datetime.combine(day, time(hour), CST)
+
+
+def sent_at(c: m.ClaimSubmitted) -> datetime:
+    """When a hospital sends a claim unless a test says otherwise: at 18:00 on its last day."""
+    return at(c.discharge_date or c.admission_date)
 
 
 def citizen_id(n: int, born: date = date(1980, 5, 17)) -> str:
@@ -74,8 +85,8 @@ def claim(
 class Medical:
     """Runs ingest -> adjudicate -> statements for claims, and the coverage projection."""
 
-    def __init__(self) -> None:
-        self.env = Env(POLICY, Pseudonymizer(KEY))
+    def __init__(self, policy: Policy = POLICY) -> None:
+        self.env = Env(policy, Pseudonymizer(KEY))
         self.ingest = HandlerRunner(ingest, self.env)
         self.adjudicate = HandlerRunner(adjudication, self.env)
         self.coverage = HandlerRunner(coverage, self.env)
@@ -124,36 +135,43 @@ class Medical:
             )
         )
 
-    def submit(self, c: m.ClaimSubmitted) -> Any:
-        """The hospital's answer to a claim (after ingest and adjudication)."""
+    def submit(self, c: m.ClaimSubmitted, when: datetime | None = None) -> Any:
+        """The hospital's answer to a claim (after ingest and adjudication), sent `when`."""
+        when = when or sent_at(c)
         return self._through(
             self.ingest.send(
                 c,
                 topic=m.CLAIMS.named(code=c.hospital),
                 topic_fields={"code": c.hospital},
                 key=c.claim_id,
-            )
+                when=when,
+            ),
+            when,
         )
 
-    def cancel(self, c: m.ClaimSubmitted) -> Any:
+    def cancel(self, c: m.ClaimSubmitted, when: datetime | None = None) -> Any:
         cancellation = m.ClaimCancellation(
             hospital=c.hospital, claim_id=c.claim_id, patient_citizen_id=c.patient_citizen_id
         )
+        when = when or sent_at(c)
         return self._through(
             self.ingest.send(
                 cancellation,
                 topic=m.CLAIMS.named(code=c.hospital),
                 topic_fields={"code": c.hospital},
-            )
+                when=when,
+            ),
+            when,
         )
 
-    def _through(self, emits: list[Emit]) -> Any:
+    def _through(self, emits: list[Emit], when: datetime | None = None) -> Any:
+        """Each emitted message on to its stage, with the time of its cause (as the runtime)."""
         answers = []
         for em in emits:
             if em.topic == m.COMMANDS.name:
-                for out in self.adjudicate.send(em.message, topic=em.topic, key=em.key):
+                for out in self.adjudicate.send(em.message, topic=em.topic, key=em.key, when=when):
                     if out.topic == m.EVENTS.name:
-                        self.statements.send(out.message, topic=out.topic)
+                        self.statements.send(out.message, topic=out.topic, when=when)
                     else:
                         answers.append(out.message)
             else:

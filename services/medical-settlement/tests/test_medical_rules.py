@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
-from medical_harness import H1, H2, H3, Medical, citizen_id, claim, line
+from medical_harness import H1, H2, H3, Medical, at, citizen_id, claim, line, sent_at
 
+from shebao_common import policy as policy_module
+from shebao_common.policy import Policy
 from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
 from shebao_contracts.welfare import RecipientStatusChanged
@@ -70,6 +73,43 @@ def test_dates_must_make_sense(med: Medical) -> None:
     assert med.submit(no_discharge).reasons == ["invalid_dates"]
 
 
+def test_a_stay_that_ends_after_the_claim_was_sent_is_refused(med: Medical) -> None:
+    # issue 12: sent in December 2026 for a stay of March 2027, it was settled for 2027
+    future = claim(admitted=date(2027, 3, 1), discharged=date(2027, 3, 5))
+    answer = med.submit(future, when=at(date(2026, 12, 10), 9))
+    assert answer.reasons == ["service_date_in_future"], answer.detail
+    assert "2027-03-05" in answer.detail
+    # discharged today: not the future
+    assert med.submit(claim("C2"), when=at(date(2025, 1, 15), 0)).outcome == m.Outcome.SETTLED
+    # the day is China's: 2025-01-14T16:00Z is already 15 January there, 15:59Z is not
+    late = claim("C3", admitted=date(2025, 1, 10), discharged=date(2025, 1, 15))
+    utc_eve = datetime(2025, 1, 14, 15, 59, tzinfo=UTC)
+    assert med.submit(late, when=utc_eve).reasons == ["service_date_in_future"]
+    assert med.submit(late, when=utc_eve.replace(hour=16, minute=0)).outcome == m.Outcome.SETTLED
+
+
+def test_an_outpatient_visit_in_the_future_is_refused(med: Medical) -> None:
+    visit = claim("O1", visit="outpatient", admitted=date(2025, 2, 1), discharged=None)
+    assert med.submit(visit, when=at(date(2025, 1, 31), 23)).reasons == ["service_date_in_future"]
+    assert med.submit(visit, when=at(date(2025, 2, 1), 8)).outcome == m.Outcome.SETTLED
+
+
+def test_the_future_tolerance_is_a_parameter(tmp_path: Path) -> None:
+    data = Path(policy_module.__file__).parent / "data"
+    extra = tmp_path / "zz-tolerance.toml"
+    extra.write_text(
+        '[[parameter]]\nname = "medical.future_service_tolerance_days"\nregion = "320100"\n'
+        'from = 2025-01-01\nvalue = 2\nsource = "test"\n',
+        encoding="utf-8",
+    )
+    med = Medical(Policy.load([*sorted(data.glob("*.toml")), extra]))
+    med.enrol(PATIENT)
+    sent = at(date(2025, 1, 13))
+    assert med.submit(claim("C1"), when=sent).outcome == m.Outcome.SETTLED  # two days ahead
+    c2 = claim("C2", admitted=date(2025, 1, 10), discharged=date(2025, 1, 16))
+    assert med.submit(c2, when=sent).reasons == ["service_date_in_future"]
+
+
 def test_only_designated_hospitals(med: Medical) -> None:
     unknown = claim(hospital="h999999999")
     assert med.submit(unknown).reasons == ["hospital_not_designated"]
@@ -88,7 +128,9 @@ def test_only_designated_hospitals(med: Medical) -> None:
 
 def test_ingest_forwards_a_pseudonymised_claim_keyed_by_person(med: Medical) -> None:
     c = claim()
-    (fwd,) = med.ingest.send(c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3})
+    (fwd,) = med.ingest.send(
+        c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3}, when=sent_at(c)
+    )
     assert fwd.topic == m.COMMANDS.name and fwd.key == med.ref(PATIENT)
     assert PATIENT not in fwd.message.model_dump_json()
 

@@ -107,7 +107,9 @@ def _topic_hospital(msg: Any, ctx: Context) -> list[Any]:
 @ingest.on(m.ClaimSubmitted, needs=_topic_hospital)
 def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context) -> Decision:
     code = ctx.topic_fields["code"]
-    refused = check_claim(claim, code, state.get(HOSPITAL.key(code)))
+    # ce_time, not the Kafka timestamp: both are the sender's clock, ce_time alone replays alike
+    received = ctx.time
+    refused = check_claim(claim, code, state.get(HOSPITAL.key(code)), received, _env(ctx).policy)
     if refused is not None:
         return Decision().emit(
             answer_topic(code),
@@ -115,7 +117,7 @@ def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context) -> Decisi
             rejected_result(code, claim.claim_id, refused.reason.value, refused.detail),
         )
     person = _env(ctx).refs.person_ref(claim.patient_citizen_id)
-    received = m.ClaimReceived(
+    forward = m.ClaimReceived(
         hospital=code,
         claim_id=claim.claim_id,
         person=person,
@@ -126,7 +128,7 @@ def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context) -> Decisi
         lines=claim.lines,
         total=claim.total,
     )
-    return Decision().emit(m.COMMANDS, person, received)
+    return Decision().emit(m.COMMANDS, person, forward)
 
 
 @ingest.on(m.ClaimCancellation)

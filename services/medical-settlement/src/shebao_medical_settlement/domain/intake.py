@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from shebao_common.policy import PROVINCE, Policy
 from shebao_contracts.medical import (
     ClaimCancellation,
     ClaimRejection,
@@ -13,14 +15,21 @@ from shebao_contracts.medical import (
 from shebao_contracts.types import money
 
 from .adjudication import Refused
+from .calendar import local_day
 from .model import Hospital
 
 R = ClaimRejection
 
 
 def check_claim(
-    claim: ClaimSubmitted, topic_code: str, hospital: Hospital | None
+    claim: ClaimSubmitted,
+    topic_code: str,
+    hospital: Hospital | None,
+    received: datetime,
+    policy: Policy,
 ) -> Refused | None:
+    """None when the claim may go to adjudication; `received` is the moment the platform got it
+    (the record's time), the `policy` gives the tolerance for service dates after it."""
     if claim.hospital != topic_code:
         return Refused(
             R.HOSPITAL_MISMATCH,
@@ -31,6 +40,9 @@ def check_claim(
             return Refused(R.INVALID_DATES, "an inpatient stay needs discharge on/after admission")
     elif claim.discharge_date not in (None, claim.admission_date):
         return Refused(R.INVALID_DATES, "an outpatient visit has no discharge on another day")
+    future = _in_future(claim, hospital, received, policy)
+    if future is not None:
+        return future
     if hospital is None or not hospital.designated_on(claim.admission_date):
         return Refused(
             R.HOSPITAL_NOT_DESIGNATED, f"{topic_code} is not designated on {claim.admission_date}"
@@ -47,6 +59,25 @@ def check_claim(
     if lines_total != claim.total:
         return Refused(
             R.TOTALS_DO_NOT_ADD_UP, f"lines add up to {lines_total}, the total says {claim.total}"
+        )
+    return None
+
+
+def _in_future(
+    claim: ClaimSubmitted, hospital: Hospital | None, received: datetime, policy: Policy
+) -> Refused | None:
+    """A claim may not describe the future: its last day (discharge, or the visit) must not be
+    after the day it was received, give or take the tolerance in force that day."""
+    today = local_day(received)
+    region = hospital.region if hospital is not None else PROVINCE
+    tolerance = int(policy.get("medical.future_service_tolerance_days", region, today))
+    last = claim.discharge_date or claim.admission_date
+    if last > today + timedelta(days=tolerance):
+        what = "discharge" if claim.visit_type == VisitType.INPATIENT else "visit"
+        return Refused(
+            R.SERVICE_DATE_IN_FUTURE,
+            f"{what} on {last} is after {today}, the day the claim was sent (ce_time)"
+            + (f", by more than {tolerance} days" if tolerance else ""),
         )
     return None
 

@@ -1,0 +1,15 @@
+"""The province's calendar: which day and month a record's time falls in.
+
+Service dates and months are days of China Standard Time (UTC+8, no daylight saving), whatever
+offset a sender writes its ce_time with: 2025-03-31T17:00:00Z is already 1 April in Jiangsu.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def local_day(when: datetime) -> date:
+    return when.astimezone(CHINA).date()
