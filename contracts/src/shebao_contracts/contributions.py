@@ -564,7 +564,12 @@ class ContributionsAdvanced(Message):
 
 
 class AdvanceRecovered(Message):
-    """A regular payment arrived for an advanced month: the advance for it is recovered."""
+    """A regular payment arrived for an advanced period: the advance for it is recovered.
+
+    The period was credited by the advance and is not credited again (no ContributionCredited
+    counts its pension months a second time). It now counts on the regular contribution instead
+    of the advance's: `into_account` is what that adds to the personal account.
+    """
 
     TYPE = "shebao.contributions.AdvanceRecovered"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -572,11 +577,18 @@ class AdvanceRecovered(Message):
         "period": "2025-01",
         "amount": "840.00",
         "outstanding": "1680.00",
+        "into_account": "96.00",
+        "account_balance_after": "20496.00",
     }
     person: PersonRef
     period: Period
-    amount: Money
-    outstanding: Money
+    amount: Money = Field(description="the advance recovered for the period")
+    outstanding: Money = Field(description="what the person's advances still owe after this")
+    into_account: Money = Field(
+        Decimal("0.00"),
+        description="the period's regular credit less the advance's, into the pension account",
+    )
+    account_balance_after: Money | None = Field(None, description="the pension account after it")
 
 
 class TransferAmountComputed(Message):

@@ -435,7 +435,8 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
 
 
 # ---------------------------------------------------------------------------------------------
-# Single stories through the running service: a death between a month's end and its close.
+# Single stories through the running service: a death between a month's end and its close, and
+# a late payment of a month a fund advanced.
 
 
 class Tap:
@@ -696,3 +697,73 @@ async def test_a_flexible_worker_who_died_is_assessed_for_the_months_he_lived(
         assert [a["period"] for a in s.tap.events(cc.AssessmentIssued)] == ["2024-01"] * 2
         assert s.svc.alive
         assert "handler failed" not in s.svc.log_text()
+
+
+async def test_a_late_payment_of_an_advanced_month_recovers_the_advance_once(
+    infra: Any, tmp_path: Path
+) -> None:
+    """Issue 12: a flexible worker pays a month a fund advanced (先垫付后回收): the month stays
+    credited once, the payment recovers the advance."""
+    flex = ref(310)
+    async with Story(infra, tmp_path) as s:
+        await s.enrol(_flexible(flex, date(2019, 2, 1), "6000.00"), T0)
+        for n, month in enumerate(("2019-02", "2019-03", "2019-04", "2019-05")):
+            await s.close(month, datetime(2019, 3 + n, 26, 9, tzinfo=UTC))
+        # nothing paid for 2019-02..04: interrupted at the May close
+        await s.until("the interruption", lambda: bool(s.tap.events(cc.InterruptionOpened)))
+        await s.send(
+            cc.COMMANDS.name,
+            flex,
+            cc.AdvanceContributions(person=flex, advance_id="ADV-1", funded_by="fund-320100"),
+            datetime(2019, 6, 3, 9, tzinfo=UTC),
+        )
+        await s.until("the advance", lambda: bool(s.tap.events(cc.ContributionsAdvanced)))
+        (advanced,) = s.tap.events(cc.ContributionsAdvanced)
+        # 2019-02..04 at the flexible rate 20% on Nanjing's floor 4,800 = 960 a month
+        assert (advanced["periods"], advanced["amount"]) == (
+            ["2019-02", "2019-03", "2019-04"],
+            "2880.00",
+        )
+
+        # the bureau collects March late, in full: pension 20% and medical 10% of 6,000
+        await s.send(
+            cc.COLLECTIONS.named(code="t320100"),
+            flex,
+            cc.PersonContributionsCollected(
+                collection_id="NJ-LATE-1", person=flex, period="2019-03", amount=Decimal(1800)
+            ),
+            datetime(2019, 6, 10, 9, tzinfo=UTC),
+        )
+        await s.until(
+            "the credit of March's medical (the last effect of the payment)",
+            lambda: bool(s.tap.events(cc.ContributionCredited, period="2019-03", source="person")),
+        )
+        assert s.tap.events(cc.PaymentBooked)[0]["outcome"] == "settled"
+        (recovered,) = s.tap.events(cc.AdvanceRecovered)
+        assert (recovered["period"], recovered["amount"], recovered["outstanding"]) == (
+            "2019-03",
+            "960.00",
+            "1920.00",
+        )
+        march = s.tap.events(cc.ContributionCredited, period="2019-03")
+        pension_credits = [
+            (c["source"], c["months"])
+            for c in march
+            for line in c["insurances"]
+            if line["insurance"] == "pension"
+        ]
+        assert pension_credits == [("advance", 1)], march  # the month is credited once
+        medical_credits = [
+            c["source"] for c in march for line in c["insurances"] if line["insurance"] == "medical"
+        ]
+        assert medical_credits == ["person"]
+
+        _, person = await s.svc.get_json(f"/persons?ref={flex}")
+        pension = next(i for i in person["insurances"] if i["insurance"] == "pension")
+        assert pension["months"] == ["2019-02", "2019-03", "2019-04"]
+        # the advance put 3 x 384 (8% of 4,800) into the account; March now counts on the
+        # regular base of 6,000 (480), so the payment adds 96 and the rest recovers the advance
+        assert recovered["into_account"] == "96.00"
+        assert person["accounts"]["pension"] == "1248.00"
+        assert person["advances"] == {"outstanding": "1920.00", "periods": ["2019-02", "2019-04"]}
+        assert s.svc.alive

@@ -635,6 +635,44 @@ def test_an_advance_closes_the_interruption_and_a_later_payment_recovers_it() ->
     assert of_type(again, cc.CommandRejected)[0].reason == "advance_id_in_use"
 
 
+def test_a_flexible_workers_late_payment_of_an_advanced_month_recovers_it_once() -> None:
+    s = Service()
+    _flexible(s, ref(1), date(2019, 2, 1))
+    for m in ("2019-02", "2019-03", "2019-04", "2019-05"):
+        s.close(NJ, m)
+    out = s.command(cc.AdvanceContributions(person=ref(1), advance_id="A-1", funded_by="fund"))
+    assert of_type(out, cc.ContributionsAdvanced)[0].amount == D("2880.00")  # 3 x 960
+    out = s.collect(
+        "t320100",
+        cc.PersonContributionsCollected(
+            collection_id="F-3", person=ref(1), period="2019-03", amount=D("1800.00")
+        ),
+    )
+    assert [b.outcome for b in of_type(out, cc.PaymentBooked)] == ["settled"] * 2  # event, bureau
+    (rec,) = of_type(out, cc.AdvanceRecovered)
+    # the month counts on the regular base: 8% of 6,000 = 480, of which the advance put 384
+    assert (rec.period, rec.amount, rec.outstanding, rec.into_account) == (
+        "2019-03",
+        D("960.00"),
+        D("1920.00"),
+        D("96.00"),
+    )
+    # March is credited once: pension by the advance, medical (not advanced) by the payment
+    (credited,) = of_type(out, cc.ContributionCredited)
+    assert [x.insurance for x in credited.insurances] == [ce.Insurance.MEDICAL]
+    pension = [
+        (c.period, c.source)
+        for c in s.of_type(cc.ContributionCredited)
+        for x in c.insurances
+        if x.insurance == ce.Insurance.PENSION
+    ]
+    assert pension == [("2019-02", "advance"), ("2019-03", "advance"), ("2019-04", "advance")]
+    p = s.person(ref(1))
+    assert p.pension_account == 3 * D("384.00") + D("96.00") == rec.account_balance_after
+    assert p.pension_bases_since_1998 == 2 * D("4800.00") + D("6000.00")
+    assert p.advance_outstanding == D("1920.00") and sorted(p.advances) == ["2019-02", "2019-04"]
+
+
 def test_an_advance_for_someone_not_interrupted_is_refused() -> None:
     s = _one_employee()
     out = s.command(cc.AdvanceContributions(person=ref(1), advance_id="A", funded_by="f"))

@@ -278,9 +278,9 @@ def credit(
 ) -> tuple[PersonFile, Effects]:
     """Count a settled period's months and credit the accounts, each insurance once per month.
 
-    A month already credited is not credited again, except that a regular payment of a month a
-    fund advanced recovers that advance: the account keeps the regular credit, the advance's
-    amount leaves the outstanding balance.
+    A month already credited is not credited again. A regular payment of a month a fund
+    advanced recovers that advance instead: the month stays counted once (by the advance), the
+    account keeps the regular credit, the advance's amount leaves the outstanding balance.
     """
     fx = Effects()
     months = periods.months_of(period)
@@ -289,9 +289,11 @@ def credit(
     pension, medical, bases = p.pension_account, p.medical_account, p.pension_bases_since_1998
     advances, outstanding = dict(p.advances), p.advance_outstanding
     lines: list[cc.CreditedInsurance] = []
+    recovered = False
     for part in parts:
         have = credited.get(part.insurance, ())
         into, base_added = part.into_account, part.base
+        advanced = None
         if set(months) <= set(have):
             advanced = advances.get(period) if part.insurance == ce.Insurance.PENSION else None
             if advanced is None or source == "advance":
@@ -300,12 +302,6 @@ def credit(
             outstanding -= advanced.amount
             into -= advanced.part.into_account
             base_added -= advanced.part.base
-            fx.event(
-                p.ref,
-                cc.AdvanceRecovered(
-                    person=p.ref, period=period, amount=advanced.amount, outstanding=outstanding
-                ),
-            )
         else:
             credited[part.insurance] = tuple(sorted(set(have) | set(months)))
         balance: Decimal | None = None
@@ -317,6 +313,20 @@ def credit(
         elif part.insurance == ce.Insurance.MEDICAL:
             medical += into
             balance = medical
+        if advanced is not None:  # counted by the advance: recovered, not credited again
+            recovered = True
+            fx.event(
+                p.ref,
+                cc.AdvanceRecovered(
+                    person=p.ref,
+                    period=period,
+                    amount=advanced.amount,
+                    outstanding=outstanding,
+                    into_account=into,
+                    account_balance_after=balance,
+                ),
+            )
+            continue
         lines.append(
             cc.CreditedInsurance.model_construct(  # from a validated part (see employers.py)
                 insurance=part.insurance,
@@ -329,7 +339,7 @@ def credit(
                 account_balance_after=balance,
             )
         )
-    if not lines:
+    if not lines and not recovered:
         return p, fx
     before = p
     p = p.model_copy(
@@ -343,18 +353,19 @@ def credit(
             "last_credited": periods.later(p.last_credited, periods.last_month(period)),
         }
     )
-    fx.event(
-        p.ref,
-        cc.ContributionCredited(
-            person=p.ref,
-            period=period,
-            months=len(months),
-            source=source,
-            employer=employer,
-            assessment_id=assessment_id,
-            insurances=lines,
-        ),
-    )
+    if lines:
+        fx.event(
+            p.ref,
+            cc.ContributionCredited(
+                person=p.ref,
+                period=period,
+                months=len(months),
+                source=source,
+                employer=employer,
+                assessment_id=assessment_id,
+                insurances=lines,
+            ),
+        )
     if before.interruption is not None and p.judged_through is not None:
         n = interruption_months(env.policy, before.interruption.region, p.judged_through)
         if uncredited_streak(p, p.judged_through) < n:
