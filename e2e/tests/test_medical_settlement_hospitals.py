@@ -52,6 +52,7 @@ def cid(n: int, born: date = date(1982, 4, 9)) -> str:
 
 
 E1, E2, R1, P1, X = cid(1), cid(2), cid(3), cid(4), cid(5)
+DEAD = cid(6)
 
 
 def cst(day: str, hour: int = 10) -> datetime:
@@ -529,9 +530,9 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
     """Issue 12: what a claim's dates mean, each through the running services.
 
     The hospitals' ce_time is the moment the platform receives a claim: a stay may not end after
-    it."""
+    it. A death is recorded through enrollment, which ends the memberships."""
     async with platform(infra, tmp_path, redis_db=5) as p:
-        await p.enrol(employees=(E1,))
+        await p.enrol(employees=(E1, DEAD))
         desk = Hospitals(p.prod)
 
         # 1. Sent in December 2026 for a stay of March 2027, and for a visit of January 2027.
@@ -563,3 +564,41 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         assert [a["outcome"] for a in h3["F-2"]] == ["rejected", "settled"]
         assert h3["F-2"][0]["reasons"] == ["service_date_in_future"]
         assert h3["F-2"][1]["amounts"]["fund_payment"] == "40.00"
+
+        # 2. DEAD died on 10 February 2025: a stay admitted after it is refused by that name.
+        await p.command(
+            en.COMMANDS.name,
+            en.RecordDeath(citizen_id=DEAD, date_of_death=date(2025, 2, 10)),
+            DEAD,
+            at=cst("2025-02-11"),
+        )
+        await p.prod.flush()
+
+        async def death_known() -> bool:
+            status, body = await p.medical.get_json(f"/coverage?person={p.refs[DEAD]}")
+            return status == 200 and body["deceased_on"] == "2025-02-10"
+
+        await wait_until(death_known, timeout=60)
+        after = claim(
+            H3,
+            "D-1",
+            DEAD,
+            [line("treatment", "900.00")],
+            admitted="2025-02-15",
+            discharged="2025-02-18",
+        )
+        await desk.send(H3, after, "D-1", at=cst("2025-02-18"))
+        # admitted before the death, discharged on its day: covered, (900 - 800) x 80% = 80.00
+        until = claim(
+            H3,
+            "D-2",
+            DEAD,
+            [line("treatment", "900.00")],
+            admitted="2025-02-05",
+            discharged="2025-02-10",
+        )
+        await desk.send(H3, until, "D-2", at=cst("2025-02-12"))
+        await p.answered({H3: 5})
+        h3 = per_claim(await answers(p.bootstrap, H3))
+        assert [a["reasons"] for a in h3["D-1"]] == [["person_deceased"]]
+        assert h3["D-2"][0]["amounts"]["fund_payment"] == "80.00"

@@ -76,6 +76,8 @@ class ClaimRejection(StrEnum):
     unknown_event_type."""
 
     NOT_INSURED_ON_SERVICE_DATE = "not_insured_on_service_date"
+    # meaning: the patient is recorded as deceased before the date of service. action: give_up
+    PERSON_DECEASED = "person_deceased"
     MEMBERSHIP_SUSPENDED = "membership_suspended"
     CONTRIBUTIONS_IN_ARREARS = "contributions_in_arrears"
     DUPLICATE_CLAIM_DIFFERENT_BODY = "duplicate_claim_different_body"

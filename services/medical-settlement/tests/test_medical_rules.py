@@ -145,6 +145,27 @@ def test_not_insured_on_the_service_date(med: Medical) -> None:
     assert answer.reasons == ["not_insured_on_service_date"]
 
 
+def test_a_stay_after_the_patients_death_is_refused_by_name(med: Medical) -> None:
+    ref = med.ref(PATIENT)
+    # what enrollment sends for a death: the membership ends on the day, then the person
+    med.coverage.send(
+        e.MembershipEnded(
+            person=ref,
+            scheme="employee_medical",
+            insurance="medical",
+            region="320100",
+            on=date(2025, 1, 5),
+            reason="deceased",
+        )
+    )
+    med.coverage.send(e.PersonDeceased(person=ref, on=date(2025, 1, 5)))
+    answer = med.submit(claim())  # admitted 2025-01-08
+    assert answer.reasons == ["person_deceased"] and "2025-01-05" in answer.detail
+    # a stay that began before the death is covered, to the day of death
+    died_in_hospital = claim("C2", admitted=date(2025, 1, 2), discharged=date(2025, 1, 5))
+    assert med.submit(died_in_hospital).outcome == m.Outcome.SETTLED
+
+
 def test_suspended_membership(med: Medical) -> None:
     med.coverage.send(
         e.MembershipSuspended(

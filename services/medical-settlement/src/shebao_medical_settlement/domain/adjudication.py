@@ -1,8 +1,9 @@
 """Adjudication: a pure function of (coverage, the year's totals, hospital, claim, policy).
 
 Order of the rules, each parameter read for the insured's pooling region on the service date:
-1. coverage on the service date (admission or visit): an active medical membership, not
-   suspended, contributions not in arrears beyond the grace period;
+1. coverage on the service date (admission or visit): the patient not recorded as deceased
+   before it, an active medical membership, not suspended, contributions not in arrears beyond
+   the grace period;
 2. items outside the policy scope are the patient's; class-B drugs carry a self-pay share;
    what remains is eligible (in scope);
 3. inpatient: the deductible per admission by hospital level, then the scheme's ratio by level,
@@ -88,6 +89,10 @@ def adjudicate(
     policy: Policy,
 ) -> Settled | Refused:
     day = claim.admission_date
+    if coverage.deceased_on is not None and day > coverage.deceased_on:
+        return Refused(
+            R.PERSON_DECEASED, f"the patient is recorded as deceased on {coverage.deceased_on}"
+        )
     period = coverage.on(day)
     if period is None:
         return Refused(R.NOT_INSURED_ON_SERVICE_DATE, f"no medical membership on {day}")
