@@ -309,7 +309,9 @@ class EnrolLandExpropriatedFarmer(Message):
 
 
 class TransferOut(Message):
-    """Move the pension (and medical, unemployment) relationship to another pooling region."""
+    """Move the person's relationships to another pooling region: pension, medical and
+    unemployment, whichever the person holds, unless `insurances` names fewer. Work injury and
+    maternity carry nothing over: they end when the person joins them in the new region."""
 
     TYPE = "shebao.enrollment.TransferOut"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -323,7 +325,11 @@ class TransferOut(Message):
     transfer_id: Annotated[str, Field(min_length=1, max_length=64)]
     to_region: RegionCode
     date: date
-    insurances: tuple[Insurance, ...] = (Insurance.PENSION, Insurance.MEDICAL)
+    insurances: tuple[Insurance, ...] = (
+        Insurance.PENSION,
+        Insurance.MEDICAL,
+        Insurance.UNEMPLOYMENT,
+    )
 
 
 class TransferIn(Message):

@@ -405,3 +405,152 @@ async def test_a_thousand_persons_enrol_transfer_and_replay(infra, tmp_path: Pat
         svc.stop()
         await prod.stop()
         await r.aclose()
+
+
+async def test_a_transfer_moves_every_insurance_and_a_refusal_names_the_transfer_to_send(
+    infra, tmp_path: Path
+) -> None:
+    """Issue 12: a transfer-out with the default insurances takes the unemployment membership
+    too, so the first job in the new region is accepted; a relationship left behind (the office
+    named only pension and medical) is refused with the transfer the office must send."""
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/3"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await recreate_topics(infra.kafka_bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.COMMANDS.dlq])
+    svc = ServiceProcess(
+        "enrollment",
+        "shebao_enrollment",
+        kafka=infra.kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+    )
+    prod = await producer(infra.kafka_bootstrap, linger_ms=5)
+    nj, sz = employer_code("320100", 0), employer_code("320500", 0)
+    mover, partial = person_id(0), person_id(1)
+    employers = [
+        (
+            c.RegisterEmployer(
+                employer=code,
+                name="单位",
+                region=code[2:8],
+                ownership=c.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2020, 1, 1),
+            ),
+            code,
+        )
+        for code in (nj, sz)
+    ]
+    story: list = []
+    for cid, insurances in ((mover, None), (partial, (c.Insurance.PENSION, c.Insurance.MEDICAL))):
+        move = {} if insurances is None else {"insurances": insurances}
+        story += [
+            (
+                c.RegisterPerson(
+                    citizen_id=cid,
+                    name="参保人",
+                    hukou_region="320100",
+                    residence=c.Residence.URBAN,
+                    registered_on=date(2023, 1, 1),
+                ),
+                cid,
+            ),
+            (
+                c.StartEmployment(
+                    citizen_id=cid,
+                    employer=nj,
+                    start_date=date(2024, 3, 1),
+                    monthly_wage=Decimal(8000),
+                ),
+                cid,
+            ),
+            (
+                c.EndEmployment(
+                    citizen_id=cid,
+                    employer=nj,
+                    end_date=date(2024, 12, 31),
+                    separation=c.Separation.VOLUNTARY,
+                ),
+                cid,
+            ),
+            (
+                c.TransferOut(
+                    citizen_id=cid,
+                    transfer_id=f"TR-{cid[-4:]}",
+                    to_region="320500",
+                    date=date(2025, 1, 10),
+                    **move,
+                ),
+                cid,
+            ),
+            (
+                c.TransferIn(
+                    citizen_id=cid,
+                    transfer_id=f"TR-{cid[-4:]}",
+                    region="320500",
+                    from_region="320100",
+                    date=date(2025, 1, 20),
+                ),
+                cid,
+            ),
+            (
+                c.StartEmployment(
+                    citizen_id=cid,
+                    employer=sz,
+                    start_date=date(2025, 2, 1),
+                    monthly_wage=Decimal(9000),
+                ),
+                cid,
+            ),
+        ]
+    try:
+        svc.start()
+        await svc.wait_ready()
+        sent = await _send_all(prod, employers, 0)
+
+        async def employers_known() -> bool:
+            return all([(await svc.get_json(f"/employers?code={k}"))[0] == 200 for k in (nj, sz)])
+
+        await wait_until(employers_known, timeout=60)
+        sent = await _send_all(prod, story, sent)
+
+        async def consumed() -> bool:
+            return await svc.metric("shebao_records_total") >= sent
+
+        await wait_until(consumed, timeout=60)
+        svc.terminate()
+        events = [
+            (dict(e.headers)["ce_type"].decode().rsplit(".", 1)[1], json.loads(e.value))
+            for e in await read_all(infra.kafka_bootstrap, c.EVENTS.name)
+        ]
+        ref_mover = next(
+            body["person"]
+            for kind, body in events
+            if kind == "PersonTransferredOut" and body["transfer_id"] == f"TR-{mover[-4:]}"
+        )
+        moved = next(
+            body["schemes"]
+            for kind, body in events
+            if kind == "PersonTransferredOut" and body["person"] == ref_mover
+        )
+        assert sorted(moved) == ["employee_medical", "employee_pension", "unemployment"]
+        resumed = sorted(
+            body["scheme"]
+            for kind, body in events
+            if kind == "MembershipResumed" and body["person"] == ref_mover
+        )
+        assert resumed == ["employee_medical", "employee_pension", "unemployment"]
+
+        (refused,) = [body for kind, body in events if kind == "CommandRejected"]
+        assert (refused["command_type"], refused["reason"]) == (
+            c.StartEmployment.TYPE,
+            "transfer_required",
+        )
+        assert refused["detail"] == (
+            "unemployment still in region 320100: send TransferOut (to_region 320500, insurances "
+            "[unemployment]) and its TransferIn first"
+        )
+    finally:
+        svc.stop()
+        await prod.stop()
+        await r.aclose()

@@ -598,3 +598,65 @@ def test_rejections_name_the_command_and_never_the_citizen_id(d: Domain) -> None
     assert isinstance(rej, c.CommandRejected)
     assert rej.command_type == c.StartEmployment.TYPE and rej.person == d.ref(ALICE)
     assert ALICE not in rej.model_dump_json()
+
+
+# transfers of every insurance ------------------------------------------------------------------
+
+
+def test_a_transfer_moves_every_insurance_unless_the_command_says_otherwise(d: Domain) -> None:
+    employ(d, ALICE)
+    leave(d, ALICE)
+    out = d.send(
+        c.TransferOut(citizen_id=ALICE, transfer_id="TR-1", to_region=SZ, date=date(2025, 1, 10))
+    )
+    moved = next(e for e in out if isinstance(e, c.PersonTransferredOut))
+    assert set(moved.schemes) == {
+        c.Scheme.EMPLOYEE_PENSION,
+        c.Scheme.EMPLOYEE_MEDICAL,
+        c.Scheme.UNEMPLOYMENT,
+    }
+    d.send(
+        c.TransferIn(
+            citizen_id=ALICE, transfer_id="TR-1", region=SZ, from_region=NJ, date=date(2025, 1, 20)
+        )
+    )
+    events = employ(d, ALICE, EMP_SZ, on=date(2025, 2, 1))
+    assert rejection(events) is None
+    assert active(d, ALICE) == {s.value: SZ for s in c.EMPLOYEE_SCHEMES}
+
+
+def test_a_relationship_left_behind_is_refused_with_the_transfer_to_send(d: Domain) -> None:
+    employ(d, ALICE)
+    leave(d, ALICE)
+    d.send(
+        c.TransferOut(
+            citizen_id=ALICE,
+            transfer_id="TR-1",
+            to_region=SZ,
+            date=date(2025, 1, 10),
+            insurances=(c.Insurance.PENSION, c.Insurance.MEDICAL),
+        )
+    )
+    d.send(
+        c.TransferIn(
+            citizen_id=ALICE, transfer_id="TR-1", region=SZ, from_region=NJ, date=date(2025, 1, 20)
+        )
+    )
+    (refused,) = [
+        e for e in employ(d, ALICE, EMP_SZ, on=date(2025, 2, 1)) if isinstance(e, c.CommandRejected)
+    ]
+    assert refused.reason == "transfer_required"
+    assert refused.detail == (
+        "unemployment still in region 320100: send TransferOut (to_region 320500, insurances "
+        "[unemployment]) and its TransferIn first"
+    )
+    # nothing transferred: every relationship to move is named
+    employ(d, BOB)
+    leave(d, BOB)
+    (refused,) = [
+        e for e in employ(d, BOB, EMP_SZ, date(2025, 2, 1)) if isinstance(e, c.CommandRejected)
+    ]
+    assert refused.detail == (
+        "pension, medical, unemployment still in region 320100: send TransferOut (to_region "
+        "320500, insurances [pension, medical, unemployment]) and its TransferIn first"
+    )

@@ -275,15 +275,30 @@ def _working_age(person: Person, on: date, env: Env, region: str) -> None:
         raise Refused(R.ABOVE_RETIREMENT_AGE, f"aged {age} on {on}, retirement age {retirement}")
 
 
+def _transfer_first(elsewhere: Iterable[Membership], region: str) -> Refused:
+    """Relationships held in another region move before they can continue here: the refusal
+    names the transfer the office must send."""
+    by_region: dict[str, list[str]] = {}
+    for m in sorted(elsewhere, key=lambda m: list(c.Insurance).index(m.insurance)):
+        by_region.setdefault(m.region, []).append(m.insurance.value)
+    held = "; ".join(f"{', '.join(ins)} still in region {r}" for r, ins in by_region.items())
+    insurances = ", ".join(i for ins in by_region.values() for i in ins)
+    return Refused(
+        R.TRANSFER_REQUIRED,
+        f"{held}: send TransferOut (to_region {region}, insurances [{insurances}]) and its "
+        "TransferIn first",
+    )
+
+
 def _region_of_suspended(person: Person, schemes: Iterable[c.Scheme], region: str) -> None:
     """A suspended membership elsewhere must be transferred before it can continue here."""
-    for s in schemes:
-        m = person.membership(s)
-        if m is not None and not m.active and m.region != region:
-            raise Refused(
-                R.TRANSFER_REQUIRED,
-                f"{s.value} is held in region {m.region}; transfer it to {region} first",
-            )
+    elsewhere = [
+        m
+        for s in schemes
+        if (m := person.membership(s)) is not None and not m.active and m.region != region
+    ]
+    if elsewhere:
+        raise _transfer_first(elsewhere, region)
 
 
 def _switch_from(tx: _Tx, group: frozenset[c.Scheme], keep: c.Scheme, on: date) -> None:
@@ -363,13 +378,9 @@ def start_employment(
         raise Refused(R.ALREADY_EMPLOYED, f"employed by {p.employment.employer}")
     on, region = cmd.start_date, employer.region
     _working_age(p, on, env, region)
-    _region_of_suspended(p, _CARRIED, region)
-    for s in _CARRIED:
-        m = p.membership(s)
-        if m is not None and m.active and m.region != region:
-            raise Refused(
-                R.TRANSFER_REQUIRED, f"{s.value} is active in region {m.region} as {m.basis}"
-            )
+    elsewhere = [m for s in _CARRIED if (m := p.membership(s)) is not None and m.region != region]
+    if elsewhere:  # suspended, or active as a flexible worker
+        raise _transfer_first(elsewhere, region)
     tx = _Tx(p)
     tx.set(
         employment=Employment(
