@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.contributions import EVENTS as CONTRIBUTIONS_EVENTS
+from shebao_contracts.contributions import InterruptionOpened
 from shebao_contracts.types import citizen_id_check_char
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
 from shebao_contracts.welfare import RecipientStatusChanged
@@ -52,7 +53,7 @@ def cid(n: int, born: date = date(1982, 4, 9)) -> str:
 
 
 E1, E2, R1, P1, X = cid(1), cid(2), cid(3), cid(4), cid(5)
-DEAD = cid(6)
+DEAD, LATE = cid(6), cid(7)
 
 
 def cst(day: str, hour: int = 10) -> datetime:
@@ -530,9 +531,10 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
     """Issue 12: what a claim's dates mean, each through the running services.
 
     The hospitals' ce_time is the moment the platform receives a claim: a stay may not end after
-    it. A death is recorded through enrollment, which ends the memberships."""
+    it. A death is recorded through enrollment, which ends the memberships. The test writes an
+    interruption of contributions (断保) as the contributions service announces it."""
     async with platform(infra, tmp_path, redis_db=5) as p:
-        await p.enrol(employees=(E1, DEAD))
+        await p.enrol(employees=(E1, DEAD, LATE))
         desk = Hospitals(p.prod)
 
         # 1. Sent in December 2026 for a stay of March 2027, and for a visit of January 2027.
@@ -602,3 +604,40 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         h3 = per_claim(await answers(p.bootstrap, H3))
         assert [a["reasons"] for a in h3["D-1"]] == [["person_deceased"]]
         assert h3["D-2"][0]["amounts"]["fund_payment"] == "80.00"
+
+        # 3. LATE has paid nothing since October 2024; the grace of three months is the months
+        # after the first unpaid one: stays admitted to 31 January 2025 are covered.
+        await p.command(
+            CONTRIBUTIONS_EVENTS.name,
+            InterruptionOpened(
+                person=p.refs[LATE],
+                region=NJ,
+                since="2024-10",
+                judged_through="2024-12",
+                months_uncredited=3,
+            ),
+            p.refs[LATE],
+            at=cst("2025-01-20"),
+        )
+        await p.prod.flush()
+
+        async def interruption_known() -> bool:
+            status, body = await p.medical.get_json(f"/coverage?person={p.refs[LATE]}")
+            return status == 200 and body["arrears_since"] == "2024-10-01"
+
+        await wait_until(interruption_known, timeout=60)
+        for claim_id, admitted in (("G-1", "2025-01-31"), ("G-2", "2025-02-01")):
+            stay = claim(
+                H3,
+                claim_id,
+                LATE,
+                [line("treatment", "900.00")],
+                admitted=admitted,
+                discharged="2025-02-03",
+            )
+            await desk.send(H3, stay, claim_id, at=cst("2025-02-03"))
+        await p.answered({H3: 7})
+        h3 = per_claim(await answers(p.bootstrap, H3))
+        assert [a["outcome"] for a in h3["G-1"]] == ["settled"], h3["G-1"]
+        assert h3["G-1"][0]["amounts"]["fund_payment"] == "80.00"
+        assert [a["reasons"] for a in h3["G-2"]] == [["contributions_in_arrears"]]

@@ -184,13 +184,18 @@ def test_suspended_membership(med: Medical) -> None:
 
 
 def test_contributions_in_arrears_beyond_the_grace_period(med: Medical) -> None:
+    # unpaid since October 2024, grace 3: October itself, then November, December, January
     key = COVERAGE.key(med.ref(PATIENT)).name
     med.store[key] = med.store[key].model_copy(update={"arrears_since": date(2024, 10, 1)})
-    assert (
-        med.submit(claim(admitted=date(2024, 12, 20), discharged=date(2024, 12, 28))).outcome
-        == m.Outcome.SETTLED
-    )  # two months late: within grace
-    assert med.submit(claim("C2")).reasons == ["contributions_in_arrears"]  # three months
+    in_october = claim("C0", admitted=date(2024, 10, 20), discharged=date(2024, 10, 28))
+    assert med.submit(in_october).outcome == m.Outcome.SETTLED
+    # issue 12: admitted exactly three months after the first unpaid month, it was refused
+    last_day = claim("C1", admitted=date(2025, 1, 31), discharged=date(2025, 2, 3))
+    assert med.submit(last_day).outcome == m.Outcome.SETTLED
+    first_day_after = claim("C2", admitted=date(2025, 2, 1), discharged=date(2025, 2, 3))
+    answer = med.submit(first_day_after)
+    assert answer.reasons == ["contributions_in_arrears"]
+    assert "2024-10" in answer.detail and "3 months" in answer.detail
 
 
 # amounts ------------------------------------------------------------------------------------------
@@ -451,8 +456,8 @@ def test_an_interruption_of_contributions_refuses_claims_after_the_grace(med: Me
         k.InterruptionOpened(
             person=ref,
             region="320100",
-            since="2024-10",
-            judged_through="2024-12",
+            since="2024-09",
+            judged_through="2024-11",
             months_uncredited=3,
         )
     )
@@ -461,9 +466,9 @@ def test_an_interruption_of_contributions_refuses_claims_after_the_grace(med: Me
         k.InterruptionClosed(
             person=ref,
             region="320100",
-            since="2024-10",
+            since="2024-09",
             closed_by="arrears_paid",
-            credited="2024-10",
+            credited="2024-09",
         )
     )
     assert med.submit(claim()).outcome == m.Outcome.SETTLED

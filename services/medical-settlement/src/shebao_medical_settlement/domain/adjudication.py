@@ -3,7 +3,8 @@
 Order of the rules, each parameter read for the insured's pooling region on the service date:
 1. coverage on the service date (admission or visit): the patient not recorded as deceased
    before it, an active medical membership, not suspended, contributions not in arrears beyond
-   the grace period;
+   the grace period (the first unpaid month is covered, and the grace is the months after it:
+   with 3, unpaid since October covers stays admitted to the end of January);
 2. items outside the policy scope are the patient's; class-B drugs carry a self-pay share;
    what remains is eligible (in scope);
 3. inpatient: the deductible per admission by hospital level, then the scheme's ratio by level,
@@ -101,11 +102,13 @@ def adjudicate(
     region, scheme = period.region, period.scheme.value
     if coverage.arrears_since is not None:
         grace = int(policy.get("medical.arrears_grace_months", region, day))
+        # the first unpaid month was not late yet: the grace counts the months after it
         late = months_after(coverage.arrears_since, day)
-        if late >= grace:
+        if late > grace:
             return Refused(
                 R.CONTRIBUTIONS_IN_ARREARS,
-                f"contributions unpaid since {coverage.arrears_since:%Y-%m} ({late} months)",
+                f"contributions unpaid since {coverage.arrears_since:%Y-%m}: a stay admitted in "
+                f"{day:%Y-%m} is past the grace of {grace} months after it",
             )
 
     submitted = claim.total
