@@ -641,3 +641,39 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         assert [a["outcome"] for a in h3["G-1"]] == ["settled"], h3["G-1"]
         assert h3["G-1"][0]["amounts"]["fund_payment"] == "80.00"
         assert [a["reasons"] for a in h3["G-2"]] == [["contributions_in_arrears"]]
+
+        # 4. Statements by month of settlement: a stay of February sent in March counts in
+        # March, a cancellation in May of a March claim counts in May, and March is closed after
+        # May's claims exist. Employee at a secondary hospital: (x - 500) x 85%.
+        sends = (
+            ("S-0", "2025-01-10", "2025-01-12", "1000.00", "2025-01-12"),  # 425.00
+            ("S-1", "2025-02-20", "2025-02-26", "2000.00", "2025-03-02"),  # 1275.00
+            ("S-2", "2025-03-03", "2025-03-08", "1500.00", "2025-03-08"),  # 850.00
+            ("S-3", "2025-05-05", "2025-05-09", "3000.00", "2025-05-09"),  # 2125.00
+        )
+        for claim_id, admitted, discharged, amount, sent in sends:
+            body = claim(
+                H2,
+                claim_id,
+                E1,
+                [line("treatment", amount)],
+                admitted=admitted,
+                discharged=discharged,
+            )
+            await desk.send(H2, body, claim_id, at=cst(sent))
+        cancellation = {"hospital": H2, "claim_id": "S-2", "patient_citizen_id": E1}
+        await desk.send(H2, cancellation, "S-2", m.ClaimCancellation.TYPE, at=cst("2025-05-12"))
+        await p.answered({H2: 5})
+        h2 = per_claim(await answers(p.bootstrap, H2))
+        assert [a["amounts"]["fund_payment"] for a in h2["S-1"]] == ["1275.00"]
+        assert h2["S-2"][1]["outcome"] == "cancelled"
+        await p.close_month("2025-03")
+        march = await p.statement(H2, "2025-03")
+        assert (march["claims_settled"], march["claims_cancelled"]) == (2, 0)
+        assert march["fund_payment"] == "2125.00"  # 1275 + 850
+        assert march["year_to_date_fund_payment"] == "2550.00"  # + January's 425, not May's
+        await p.close_month("2025-05")
+        may = await p.statement(H2, "2025-05")
+        assert (may["claims_settled"], may["claims_cancelled"]) == (1, 1)
+        assert may["fund_payment"] == "1275.00"  # 2125 - 850
+        assert may["year_to_date_fund_payment"] == "3825.00"

@@ -448,6 +448,45 @@ def test_monthly_statement_against_the_budget(med: Medical) -> None:
     assert statement.topic == m.SETTLEMENTS.named(code=H3)
 
 
+def _statement(med: Medical, hospital: str, month: str) -> m.MonthlyStatement:
+    (due,) = [x for x in med.adjudicate.send(m.CloseMonth(month=month)) if x.key == hospital]
+    (statement,) = med.statements.send(due.message)
+    return statement.message
+
+
+def test_statements_count_claims_in_the_month_they_were_settled(med: Medical) -> None:
+    # issue 12: a claim counted in the month of its stay, and a March statement closed after
+    # May counted May's claims in its year to date. Employee, secondary: (x - 500) x 85%.
+    def stay(claim_id: str, admitted: date, discharged: date, amount: str) -> m.ClaimSubmitted:
+        lines = [line("treatment", amount)]
+        return claim(claim_id, hospital=H2, lines=lines, admitted=admitted, discharged=discharged)
+
+    january = stay("S0", date(2025, 1, 10), date(2025, 1, 12), "1000.00")  # 425.00
+    med.submit(january, when=at(date(2025, 1, 12)))
+    february = stay("S1", date(2025, 2, 20), date(2025, 2, 26), "2000.00")  # 1275.00
+    med.submit(february, when=at(date(2025, 3, 2)))  # settled in March
+    march = stay("S2", date(2025, 3, 3), date(2025, 3, 8), "1500.00")  # 850.00
+    med.submit(march, when=at(date(2025, 3, 8)))
+    may = stay("S3", date(2025, 5, 5), date(2025, 5, 9), "3000.00")  # 2125.00
+    med.submit(may, when=at(date(2025, 5, 9)))
+    med.cancel(march, when=at(date(2025, 5, 12)))  # reversed in May
+    # 31 March 17:00 UTC is 1 April in China: settled in April
+    april = stay("S4", date(2025, 3, 25), date(2025, 3, 31), "500.00")  # below the deductible
+    med.submit(april, when=datetime(2025, 3, 31, 17, tzinfo=UTC))
+
+    s = _statement(med, H2, "2025-03")
+    assert (s.claims_settled, s.claims_cancelled, s.claims_rejected) == (2, 0, 0)
+    assert str(s.fund_payment) == "2125.00"  # 1275 + 850
+    assert str(s.year_to_date_fund_payment) == "2550.00"  # + January's 425, nothing of May
+    february_s = _statement(med, H2, "2025-02")
+    assert (february_s.claims_settled, str(february_s.fund_payment)) == (0, "0.00")
+    assert str(february_s.year_to_date_fund_payment) == "425.00"
+    assert _statement(med, H2, "2025-04").claims_settled == 1
+    s = _statement(med, H2, "2025-05")
+    assert (s.claims_settled, s.claims_cancelled, str(s.fund_payment)) == (1, 1, "1275.00")
+    assert str(s.year_to_date_fund_payment) == "3825.00"  # 425 + 2125 + 0 + 1275
+
+
 def test_an_interruption_of_contributions_refuses_claims_after_the_grace(med: Medical) -> None:
     from shebao_contracts import contributions as k
 

@@ -5,7 +5,8 @@
 - adjudicate reads the commands topic keyed by person, so one person's claims are settled in
   order and the yearly totals never race; it answers on the hospital's settlements topic;
 - coverage folds enrollment and welfare events into each person's coverage;
-- statements aggregates settlements per hospital and month and answers month closes.
+- statements aggregates settlements per hospital and month and answers month closes; a claim
+  counts in the month it was settled or cancelled in (of its record's time), not of its stay.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from shebao_contracts.trusted import trusted
 from shebao_contracts.welfare import RecipientStatusChanged
 
 from .domain import coverage as cov
-from .domain.adjudication import Refused, add, adjudicate, claim_month, claim_year
+from .domain.adjudication import Refused, add, adjudicate, claim_year
+from .domain.calendar import month_of
 from .domain.intake import check_cancellation, check_claim
 from .domain.model import (
     ACCUMULATORS,
@@ -44,7 +46,6 @@ from .domain.model import (
     HOSPITAL,
     HOSPITAL_INDEX,
     HOSPITAL_MONTH,
-    HOSPITAL_YEAR,
     ZERO,
     Accumulators,
     ClaimRecord,
@@ -181,6 +182,7 @@ def _claim_keys(c: Any, ctx: Context) -> list[Any]:
 def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Decision:
     record = state.get(CLAIM.key(claim.hospital, claim.claim_id))
     fp = ctx.digest  # of the pseudonymised claim as ingest wrote it: a resend has the same
+    month = month_of(ctx.time)  # reconciled in the month it is answered, not that of the stay
     topic = answer_topic(claim.hospital)
     if record is not None and record.status == "settled":
         if record.fingerprint == fp and record.person == claim.person:
@@ -196,6 +198,7 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
                 f"claim {claim.claim_id} was settled with a different body; "
                 "cancel it before resubmitting",
             ),
+            month,
             keep=record,
         )
     hospital = state.get(HOSPITAL.key(claim.hospital))
@@ -206,6 +209,7 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
             Refused(
                 m.ClaimRejection.HOSPITAL_NOT_DESIGNATED, f"{claim.hospital} is not registered"
             ),
+            month,
         )
     acc = state.get(ACCUMULATORS.key(claim.person)) or Accumulators()
     year = claim_year(claim)
@@ -213,11 +217,10 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
     coverage = state.get(COVERAGE.key(claim.person)) or Coverage()
     result = adjudicate(claim, coverage, totals, hospital, _env(ctx).policy)
     if isinstance(result, Refused):
-        return _refuse_claim(claim, fp, result)
+        return _refuse_claim(claim, fp, result, month)
     new_totals = add(totals, result.delta)
     years = {y: t for y, t in acc.years.items() if y > year - YEARS_KEPT}
     years[year] = new_totals
-    month = claim_month(claim)
     settled = trusted(
         ClaimRecord,
         person=claim.person,
@@ -243,14 +246,13 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
 def _tally(
     d: Decision, hospital: str, month: str, kind: str, a: m.Amounts | None = None, sign: int = 1
 ) -> Decision:
-    """Count the claim in its hospital's month (and the year's fund), in fen."""
+    """Count the claim in its hospital's month, in fen."""
     month_key = HOSPITAL_MONTH.key(hospital, month)
     d.incr(month_key, kind, 1)
     if a is not None:
         d.incr(month_key, "fund_fen", sign * int(a.fund_payment * 100))
         d.incr(month_key, "serious_illness_fen", sign * int(a.serious_illness_payment * 100))
         d.incr(month_key, "assistance_fen", sign * int(a.medical_assistance_payment * 100))
-        d.incr(HOSPITAL_YEAR.key(hospital, month[:4]), "fund_fen", sign * int(a.fund_payment * 100))
     return d
 
 
@@ -270,7 +272,11 @@ def _settled_result(hospital: str, claim_id: str, record: ClaimRecord) -> m.Sett
 
 
 def _refuse_claim(
-    claim: m.ClaimReceived, fp: str, refused: Refused, keep: ClaimRecord | None = None
+    claim: m.ClaimReceived,
+    fp: str,
+    refused: Refused,
+    month: str,
+    keep: ClaimRecord | None = None,
 ) -> Decision:
     d = Decision()
     if keep is None:  # a settled claim's record stays as it is; others remember the refusal
@@ -289,7 +295,7 @@ def _refuse_claim(
         claim.claim_id,
         rejected_result(claim.hospital, claim.claim_id, refused.reason.value, refused.detail),
     )
-    return _tally(d, claim.hospital, claim_month(claim), "rejected")
+    return _tally(d, claim.hospital, month, "rejected")
 
 
 @adjudication.on(
@@ -343,7 +349,8 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context) -> Decis
             ),
         )
     )
-    return _tally(d, c.hospital, record.month or "", "cancelled", record.amounts, sign=-1)
+    # the reversal is reconciled in the month of the cancellation, as the payment was in its own
+    return _tally(d, c.hospital, month_of(ctx.time), "cancelled", record.amounts, sign=-1)
 
 
 @adjudication.on(
@@ -419,21 +426,25 @@ for _message, _fold, _medical_only in _FOLDS:
 statements = HandlerTable()
 
 
-def _month_keys(ev: Any, ctx: Context) -> list[Any]:
-    return [HOSPITAL_MONTH.key(ev.hospital, ev.month), HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])]
+def _months_to_date(ev: Any, ctx: Context) -> list[Any]:
+    """The hospital's months of the year, January to the statement's month."""
+    year, last = ev.month[:4], int(ev.month[5:7])
+    return [HOSPITAL_MONTH.key(ev.hospital, f"{year}-{n:02d}") for n in range(1, last + 1)]
 
 
 def _yuan(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
-@statements.on(m.StatementDue, needs=_month_keys)
+@statements.on(m.StatementDue, needs=_months_to_date)
 def statement_due(state: State, ev: m.StatementDue, ctx: Context) -> Decision:
-    month = state.get(HOSPITAL_MONTH.key(ev.hospital, ev.month)) or Counters()
-    year = state.get(HOSPITAL_YEAR.key(ev.hospital, ev.month[:4])) or Counters()
+    """The month's claims and payments as settled in it; the year to date up to this month only,
+    so a month closed late does not count the months after it."""
+    months = [state.get(k) or Counters() for k in _months_to_date(ev, ctx)]
+    month = months[-1]
     first_day = date(int(ev.month[:4]), int(ev.month[5:7]), 1)
     budget = _env(ctx).policy.decimal("medical.hospital_annual_budget", ev.hospital, first_day)
-    ytd = _yuan(year.get("fund_fen"))
+    ytd = _yuan(sum(c.get("fund_fen") for c in months))
     used = (ytd / budget).quantize(Decimal("0.0001"), ROUND_HALF_UP) if budget else None
     return Decision().emit(
         answer_topic(ev.hospital),

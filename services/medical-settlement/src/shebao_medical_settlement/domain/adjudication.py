@@ -65,11 +65,6 @@ def claim_year(claim: ClaimReceived) -> int:
     return (claim.discharge_date or claim.admission_date).year
 
 
-def claim_month(claim: ClaimReceived) -> str:
-    day = claim.discharge_date or claim.admission_date
-    return f"{day.year:04d}-{day.month:02d}"
-
-
 def months_after(first: date, day: date) -> int:
     return (day.year - first.year) * 12 + day.month - first.month
 

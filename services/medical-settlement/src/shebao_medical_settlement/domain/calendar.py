@@ -13,3 +13,9 @@ CHINA = timezone(timedelta(hours=8), "CST")
 
 def local_day(when: datetime) -> date:
     return when.astimezone(CHINA).date()
+
+
+def month_of(when: datetime) -> str:
+    """YYYY-MM of a record's time: the month a settlement is reconciled in."""
+    day = local_day(when)
+    return f"{day.year:04d}-{day.month:02d}"

@@ -80,6 +80,7 @@ class ClaimRecord(StateModel):
     status: str  # settled, rejected, cancelled
     year: int | None = None
     month: str | None = None
+    """The month it was settled in (of the record's time), where the hospital reconciles it."""
     amounts: Amounts | None = None
     delta: YearTotals | None = None
     """What the settlement added to the year's totals; a cancellation subtracts exactly this."""
@@ -111,7 +112,7 @@ ACCUMULATORS = Entity("accumulators", Accumulators)
 CLAIM = Entity("claim", ClaimRecord, cached=False)  # one per claim, rarely read again
 HOSPITAL = Entity("hospital", Hospital)
 HOSPITAL_INDEX = Entity("hospital-index", HospitalIndex)
-# A hospital's month and year as counters (fen and claim counts): every partition of the
-# adjudication adds to them at once, so they are commutative increments, not owned state.
+# A hospital's month as counters (fen and claim counts): every partition of the adjudication
+# adds to them at once, so they are commutative increments, not owned state. A year to date is
+# the sum of its months up to the statement's.
 HOSPITAL_MONTH = counter_set("hospital-month")
-HOSPITAL_YEAR = counter_set("hospital-year")
