@@ -677,3 +677,22 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         assert (may["claims_settled"], may["claims_cancelled"]) == (1, 1)
         assert may["fund_payment"] == "1275.00"  # 2125 - 850
         assert may["year_to_date_fund_payment"] == "3825.00"
+
+        # 5. A stay over New Year counts in the year of discharge: E1's 2025 claims (3825.00)
+        # are not in its totals, and its deductible is charged in full: (5000 - 800) x 80%.
+        over = claim(
+            H3,
+            "X-1",
+            E1,
+            [line("treatment", "5000.00")],
+            admitted="2025-12-29",
+            discharged="2026-01-04",
+        )
+        await desk.send(H3, over, "X-1", at=cst("2026-01-04"))
+        await p.answered({H3: 8})
+        (x1,) = per_claim(await answers(p.bootstrap, H3))["X-1"]
+        assert (x1["year"], x1["ytd_fund_paid"]) == (2026, "3360.00")
+        assert (x1["amounts"]["deductible"], x1["amounts"]["fund_payment"]) == ("800.00", "3360.00")
+        status, years = await p.medical.get_json(f"/accumulators?person={p.refs[E1]}")
+        assert status == 200 and years["2025"]["fund"] == "3825.00"
+        assert years["2026"]["fund"] == "3360.00"

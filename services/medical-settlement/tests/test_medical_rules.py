@@ -94,15 +94,24 @@ def test_an_outpatient_visit_in_the_future_is_refused(med: Medical) -> None:
     assert med.submit(visit, when=at(date(2025, 2, 1), 8)).outcome == m.Outcome.SETTLED
 
 
-def test_the_future_tolerance_is_a_parameter(tmp_path: Path) -> None:
+def policy_with(tmp_path: Path, toml: str) -> Policy:
+    """The packaged policy with the values of `toml` added (a test's own parameters)."""
+    extra = tmp_path / "zz-test.toml"
+    extra.write_text(toml, encoding="utf-8")
     data = Path(policy_module.__file__).parent / "data"
-    extra = tmp_path / "zz-tolerance.toml"
-    extra.write_text(
-        '[[parameter]]\nname = "medical.future_service_tolerance_days"\nregion = "320100"\n'
-        'from = 2025-01-01\nvalue = 2\nsource = "test"\n',
-        encoding="utf-8",
-    )
-    med = Medical(Policy.load([*sorted(data.glob("*.toml")), extra]))
+    return Policy.load([*sorted(data.glob("*.toml")), extra])
+
+
+def test_the_future_tolerance_is_a_parameter(tmp_path: Path) -> None:
+    two_days = """
+[[parameter]]
+name = "medical.future_service_tolerance_days"
+region = "320100"
+from = 2025-01-01
+value = 2
+source = "test"
+"""
+    med = Medical(policy_with(tmp_path, two_days))
     med.enrol(PATIENT)
     sent = at(date(2025, 1, 13))
     assert med.submit(claim("C1"), when=sent).outcome == m.Outcome.SETTLED  # two days ahead
@@ -341,6 +350,50 @@ def test_the_year_boundary_starts_new_totals(med: Medical) -> None:
     assert got["deductible"] == "800.00"
     assert totals(med, 2025)["fund"] == "3898.40"
     assert totals(med, 2026)["fund"] == "3898.40"
+
+
+def test_a_stay_over_new_year_counts_in_the_year_of_discharge(tmp_path: Path) -> None:
+    # issue 12: the totals were the discharge year's, but the deductible and the cap were read
+    # on the admission day. From 2026 (a test policy): deductible 1000, yearly cap 5000.
+    by_level = '{ tertiary = "1000", secondary = "500", primary = "200" }'
+    med = Medical(
+        policy_with(
+            tmp_path,
+            f"""
+[[parameter]]
+name = "medical.inpatient_deductible"
+from = 2026-01-01
+value = {{ employee_medical = {by_level}, resident_medical = {by_level} }}
+source = "test"
+
+[[parameter]]
+name = "medical.yearly_fund_cap"
+from = 2026-01-01
+value = {{ employee_medical = "5000", resident_medical = "300000" }}
+source = "test"
+""",
+        )
+    )
+    med.enrol(PATIENT)
+    december = [line("treatment", "5000.00")]
+    amounts(
+        med.submit(
+            claim("C1", admitted=date(2025, 12, 1), discharged=date(2025, 12, 5), lines=december)
+        )
+    )
+    over = claim(
+        "C2",
+        admitted=date(2025, 12, 29),
+        discharged=date(2026, 1, 4),
+        lines=[line("treatment", "10000.00")],
+    )
+    answer = med.submit(over)
+    got = amounts(answer)
+    # (10000 - 1000) x 80% = 7200, cut to the 2026 cap of 5000
+    assert (got["deductible"], got["fund_payment"]) == ("1000.00", "5000.00")
+    assert answer.year == 2026 and str(answer.ytd_fund_paid) == "5000.00"
+    assert totals(med, 2025)["fund"] == "3360.00"  # (5000 - 800) x 80%, 2025 alone
+    assert totals(med, 2026)["fund"] == "5000.00"
 
 
 # duplicates, cancellation, resubmission ---------------------------------------------------------

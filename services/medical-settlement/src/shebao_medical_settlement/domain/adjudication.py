@@ -1,6 +1,7 @@
 """Adjudication: a pure function of (coverage, the year's totals, hospital, claim, policy).
 
-Order of the rules, each parameter read for the insured's pooling region on the service date:
+Order of the rules, each parameter read for the insured's pooling region (coverage on the
+service date, the amounts on the day the claim counts):
 1. coverage on the service date (admission or visit): the patient not recorded as deceased
    before it, an active medical membership, not suspended, contributions not in arrears beyond
    the grace period (the first unpaid month is covered, and the grace is the months after it:
@@ -14,6 +15,9 @@ Order of the rules, each parameter read for the insured's pooling region on the 
    persons the threshold is lowered and the ratio raised, and medical assistance pays its ratio
    of what still remains, up to its yearly limit;
 4. outpatient: pooling at the scheme's ratio up to its small yearly limit, at the allowed levels.
+A claim counts on its last day, the discharge (or the visit): a stay that spans New Year counts
+in the year of discharge, against that year's totals (caps, deductibles, thresholds) and with
+the amounts' parameters in force on the day of discharge.
 Every amount is rounded to the fen (half up) where a ratio is applied; the patient pays the
 rest, so fund + serious illness + assistance + patient = submitted exactly.
 
@@ -60,9 +64,14 @@ class Refused:
     detail: str
 
 
+def counts_on(claim: ClaimReceived) -> date:
+    """The day a claim counts on: the discharge (inpatient) or the visit."""
+    return claim.discharge_date or claim.admission_date
+
+
 def claim_year(claim: ClaimReceived) -> int:
     """The calendar year a claim counts in: that of discharge (inpatient) or of the visit."""
-    return (claim.discharge_date or claim.admission_date).year
+    return counts_on(claim).year
 
 
 def months_after(first: date, day: date) -> int:
@@ -95,6 +104,7 @@ def adjudicate(
     if not period.active:
         return Refused(R.MEMBERSHIP_SUSPENDED, f"{period.scheme.value} suspended on {day}")
     region, scheme = period.region, period.scheme.value
+    on = counts_on(claim)  # the amounts' parameters are those of the year the claim counts in
     if coverage.arrears_since is not None:
         grace = int(policy.get("medical.arrears_grace_months", region, day))
         # the first unpaid month was not late yet: the grace counts the months after it
@@ -109,15 +119,15 @@ def adjudicate(
     submitted = claim.total
     outside = _sum(claim.lines, ItemCategory.OUTSIDE_SCOPE)
     class_b = _sum(claim.lines, ItemCategory.CLASS_B_DRUG)
-    b_ratio = policy.decimal("medical.class_b_self_pay_ratio", region, day)
+    b_ratio = policy.decimal("medical.class_b_self_pay_ratio", region, on)
     b_self_pay = money(class_b * b_ratio)
     eligible = submitted - outside - b_self_pay
-    cap = money(policy.table("medical.yearly_fund_cap", region, day)[scheme])
+    cap = money(policy.table("medical.yearly_fund_cap", region, on)[scheme])
     fund_left = _positive(cap - totals.fund)
     level = hospital.level.value
 
     if claim.visit_type == VisitType.OUTPATIENT:
-        pool = policy.table("medical.outpatient_pooling", region, day)[scheme]
+        pool = policy.table("medical.outpatient_pooling", region, on)[scheme]
         fund = ZERO
         if level in pool["levels"]:
             pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
@@ -144,19 +154,19 @@ def adjudicate(
         )
         return Settled(amounts, delta, scheme, region)
 
-    deductibles = policy.table("medical.inpatient_deductible", region, day)[scheme]
+    deductibles = policy.table("medical.inpatient_deductible", region, on)[scheme]
     deductible = min(eligible, money(deductibles[level]))
-    ratio = Decimal(policy.table("medical.inpatient_ratio", region, day)[scheme][level])
+    ratio = Decimal(policy.table("medical.inpatient_ratio", region, on)[scheme][level])
     fund = min(money((eligible - deductible) * ratio), fund_left)
     out_of_pocket = eligible - fund  # in scope: deductible, co-insurance, above the cap
 
     status = coverage.assistance_on(day)
-    serious_p = policy.table("medical.serious_illness", region, day)[scheme]
+    serious_p = policy.table("medical.serious_illness", region, on)[scheme]
     threshold = Decimal(serious_p["threshold"])
     serious_ratio = Decimal(serious_p["ratio"])
     assist_p = None
     if status != AssistanceStatus.NONE:
-        assist_p = policy.table("medical.assistance", region, day)[status.value]
+        assist_p = policy.table("medical.assistance", region, on)[status.value]
         threshold = money(threshold * Decimal(assist_p["serious_threshold_factor"]))
         serious_ratio += Decimal(assist_p["serious_ratio_bonus"])
     before = totals.in_scope_out_of_pocket
