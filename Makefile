@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
 SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast lint k8s-check contracts contracts-check demo bench infra-up infra-down clean
+.PHONY: help bootstrap test test-fast lint k8s-check contracts contracts-check docs demo bench infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint        ruff and mypy"
 	@echo "make k8s-check   render every Kustomize overlay and component and check the manifests"
 	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
+	@echo "make docs        validate contracts/asyncapi and render them to docs/contracts/ (HTML, opens offline)"
 	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
 
 bootstrap:
@@ -31,6 +32,9 @@ contracts: bootstrap
 
 contracts-check: bootstrap
 	$(UV) run python -m shebao_contracts.gen check
+
+docs:
+	@scripts/docs.sh
 
 k8s-check:
 	scripts/k8s-check.sh
