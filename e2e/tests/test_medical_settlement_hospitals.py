@@ -231,11 +231,13 @@ class Platform:
         await wait_until(covered, timeout=60)
 
     async def answered(self, expected: dict[str, int], timeout: float = 90) -> None:
-        """Wait until each hospital has at least so many records on its settlements topic."""
+        """Wait until each hospital has at least so many answers to claims and cancellations
+        (statements, which every hospital gets at a month close, not counted)."""
 
         async def done() -> bool:
             for h, count in expected.items():
-                if len(await answers(self.bootstrap, h)) < count:
+                got = [k for k, _ in await answers(self.bootstrap, h) if k != "MonthlyStatement"]
+                if len(got) < count:
                     return False
             return True
 
@@ -534,7 +536,7 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
     it. A death is recorded through enrollment, which ends the memberships. The test writes an
     interruption of contributions (断保) as the contributions service announces it."""
     async with platform(infra, tmp_path, redis_db=5) as p:
-        await p.enrol(employees=(E1, DEAD, LATE))
+        await p.enrol(employees=(E1, DEAD, LATE), residents=(R1,))
         desk = Hospitals(p.prod)
 
         # 1. Sent in December 2026 for a stay of March 2027, and for a visit of January 2027.
@@ -696,3 +698,31 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         status, years = await p.medical.get_json(f"/accumulators?person={p.refs[E1]}")
         assert status == 200 and years["2025"]["fund"] == "3825.00"
         assert years["2026"]["fund"] == "3360.00"
+
+        # 6. A zero answer says why: a resident's visit at a tertiary hospital (residents'
+        # pooling is for primary care), a stay under the deductible, a stay of nothing in scope.
+        zero = (
+            claim(
+                H3,
+                "Z-1",
+                R1,
+                [line("class_a_drug", "80.00")],
+                visit="outpatient",
+                admitted="2025-01-10",
+            ),
+            claim(H3, "Z-2", E1, [line("treatment", "750.00")]),
+            claim(H3, "Z-3", E1, [line("outside_scope", "900.00", "6")]),
+        )
+        for body in zero:
+            await desk.send(H3, body, body["claim_id"], at=cst("2025-01-20"))
+        await p.answered({H3: 11})
+        h3 = per_claim(await answers(p.bootstrap, H3))
+        got = {
+            c: (h3[c][0]["outcome"], h3[c][0]["amounts"]["fund_payment"], h3[c][0]["reasons"])
+            for c in ("Z-1", "Z-2", "Z-3")
+        }
+        assert got == {
+            "Z-1": ("settled", "0.00", ["outpatient_pooling_not_applicable"]),
+            "Z-2": ("settled", "0.00", ["below_deductible"]),
+            "Z-3": ("settled", "0.00", ["all_outside_scope"]),
+        }

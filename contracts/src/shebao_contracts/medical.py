@@ -91,6 +91,22 @@ class ClaimRejection(StrEnum):
     CLAIM_ALREADY_CANCELLED = "claim_already_cancelled"
 
 
+class AdjudicationReason(StrEnum):
+    """Why a settled claim's fund payment is zero, or less than the scheme's ratio gives: the
+    `reasons` of a settled `SettlementResult`, as FHIR ClaimResponse adjudication reasons."""
+
+    # meaning: no line of the claim is in the policy scope, nothing is eligible. action: give_up
+    ALL_OUTSIDE_SCOPE = "all_outside_scope"
+    # meaning: the eligible amount does not exceed the admission's deductible. action: give_up
+    BELOW_DEDUCTIBLE = "below_deductible"
+    # meaning: the scheme's outpatient pooling does not pay at this level. action: give_up
+    OUTPATIENT_POOLING_NOT_APPLICABLE = "outpatient_pooling_not_applicable"
+    # meaning: the patient's yearly outpatient pooling limit is used up. action: give_up
+    OUTPATIENT_POOL_EXHAUSTED = "outpatient_pool_exhausted"
+    # meaning: the patient's yearly fund payment limit is used up. action: give_up
+    ANNUAL_CAP_REACHED = "annual_cap_reached"
+
+
 ClaimId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControlCharacters
 ]
@@ -260,7 +276,11 @@ class SettlementResult(Message):
         None, description="the person's fund payments this calendar year, after this claim"
     )
     year: int | None = Field(None, description="the calendar year the claim counts in")
-    reasons: list[str] = Field(default_factory=list, description="ClaimRejection codes")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="rejected: why (ClaimRejection codes); settled: why the fund paid nothing or "
+        "less than its ratio gives (AdjudicationReason codes), empty when it paid in full",
+    )
     detail: str = ""
 
 

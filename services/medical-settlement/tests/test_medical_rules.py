@@ -263,17 +263,23 @@ def test_the_yearly_cap_is_reached_mid_claim(med: Medical) -> None:
     )
     assert second["fund_payment"] == "640.00"  # only 400000 - 399360 left of the cap
     assert totals(med)["fund"] == "400000.00"
-    third = amounts(
-        med.submit(
-            claim(
-                "C3",
-                lines=[line("treatment", "5000.00")],
-                admitted=date(2025, 4, 1),
-                discharged=date(2025, 4, 3),
-            )
-        )
+    c3 = claim(
+        "C3",
+        lines=[line("treatment", "5000.00")],
+        admitted=date(2025, 4, 1),
+        discharged=date(2025, 4, 3),
     )
-    assert third["fund_payment"] == "0.00"
+    third = med.submit(c3)
+    assert amounts(third)["fund_payment"] == "0.00"
+    assert third.reasons == ["annual_cap_reached"]
+    # the one the cap cut says so too, and a resend says it again
+    c2 = claim(
+        "C2",
+        lines=[line("treatment", "10000.00")],
+        admitted=date(2025, 3, 1),
+        discharged=date(2025, 3, 5),
+    )
+    assert med.submit(c2).reasons == ["annual_cap_reached"]
 
 
 def test_serious_illness_pays_again_above_the_yearly_threshold(med: Medical) -> None:
@@ -342,6 +348,49 @@ def test_outpatient_pooling_for_residents_at_primary_care(med: Medical) -> None:
         )
     )
     assert tertiary["fund_payment"] == "0.00"  # residents' pooling is for primary care only
+
+
+def test_a_zero_or_cut_payment_says_why(med: Medical) -> None:
+    # issue 12: an outpatient visit where pooling does not apply came back settled, fund 0.00
+    # and no reason; the cashier must be able to explain every zero
+    resident = citizen_id(5)
+    med.enrol(resident, scheme="resident_medical", region="321300")
+    visit = {"visit": "outpatient", "discharged": None, "patient": resident}
+
+    def answer(c: m.ClaimSubmitted) -> tuple[str, list[str]]:
+        a = med.submit(c)
+        assert a.outcome == m.Outcome.SETTLED, a.reasons
+        return str(a.amounts.fund_payment), a.reasons
+
+    drugs = [line("class_a_drug", "80.00")]
+    assert answer(claim("O1", hospital=H3, lines=drugs, **visit)) == (
+        "0.00",
+        ["outpatient_pooling_not_applicable"],
+    )
+    nothing_in_scope = [line("outside_scope", "300.00", "2")]
+    assert answer(claim("O2", hospital=H1, lines=nothing_in_scope, **visit)) == (
+        "0.00",
+        ["all_outside_scope"],
+    )
+    # 50% of 900 = 450, but the residents' pool holds 400 a year
+    assert answer(claim("O3", hospital=H1, lines=[line("class_a_drug", "900.00")], **visit)) == (
+        "400.00",
+        ["outpatient_pool_exhausted"],
+    )
+    assert answer(claim("O4", hospital=H1, lines=drugs, admitted=date(2025, 1, 9), **visit)) == (
+        "0.00",
+        ["outpatient_pool_exhausted"],
+    )
+    # inpatient at a tertiary hospital: eligible 750 under the deductible of 800
+    assert answer(claim("I1", lines=[line("treatment", "750.00")])) == (
+        "0.00",
+        ["below_deductible"],
+    )
+    assert answer(claim("I2", lines=[line("outside_scope", "900.00")])) == (
+        "0.00",
+        ["all_outside_scope"],
+    )
+    assert answer(claim("I3")) == ("3898.40", [])  # paid in full: no reason
 
 
 def test_the_year_boundary_starts_new_totals(med: Medical) -> None:

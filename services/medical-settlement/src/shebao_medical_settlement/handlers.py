@@ -231,7 +231,7 @@ def adjudicate_claim(state: State, claim: m.ClaimReceived, ctx: Context) -> Deci
         amounts=result.amounts,
         delta=result.delta,
         ytd_fund_paid=new_totals.fund,
-        reasons=(),
+        reasons=tuple(r.value for r in result.reasons),
         detail="",
     )
     d = (
@@ -266,7 +266,7 @@ def _settled_result(hospital: str, claim_id: str, record: ClaimRecord) -> m.Sett
         amounts=record.amounts,
         ytd_fund_paid=record.ytd_fund_paid,
         year=record.year,
-        reasons=[],
+        reasons=list(record.reasons),
         detail="",
     )
 

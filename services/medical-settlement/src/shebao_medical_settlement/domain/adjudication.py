@@ -19,7 +19,9 @@ A claim counts on its last day, the discharge (or the visit): a stay that spans 
 in the year of discharge, against that year's totals (caps, deductibles, thresholds) and with
 the amounts' parameters in force on the day of discharge.
 Every amount is rounded to the fen (half up) where a ratio is applied; the patient pays the
-rest, so fund + serious illness + assistance + patient = submitted exactly.
+rest, so fund + serious illness + assistance + patient = submitted exactly. A settled claim
+says why the fund paid nothing, or less than its ratio gives (AdjudicationReason): nothing in
+scope, below the deductible, no outpatient pooling at the level, a yearly limit reached.
 
 Results are built with `trusted` (shebao_contracts.trusted): every value is a Decimal this module
 computed from validated input, and validating them again cost more than the rules themselves.
@@ -33,6 +35,7 @@ from decimal import Decimal
 
 from shebao_common.policy import Policy
 from shebao_contracts.medical import (
+    AdjudicationReason,
     Amounts,
     ClaimLine,
     ClaimReceived,
@@ -47,6 +50,7 @@ from shebao_contracts.welfare import AssistanceStatus
 from .model import ZERO, Coverage, Hospital, YearTotals
 
 R = ClaimRejection
+Z = AdjudicationReason
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Settled:
     """What this claim added to the year's totals (a cancellation subtracts exactly this)."""
     scheme: str
     region: str
+    reasons: tuple[AdjudicationReason, ...] = ()
+    """Why the fund paid nothing, or less than its ratio gives; empty when it paid in full."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,17 @@ def adjudicate(
     if claim.visit_type == VisitType.OUTPATIENT:
         pool = policy.table("medical.outpatient_pooling", region, on)[scheme]
         fund = ZERO
-        if level in pool["levels"]:
+        reasons: tuple[AdjudicationReason, ...] = ()
+        if not eligible:
+            reasons = (Z.ALL_OUTSIDE_SCOPE,)
+        elif level not in pool["levels"]:
+            reasons = (Z.OUTPATIENT_POOLING_NOT_APPLICABLE,)
+        else:
             pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
-            fund = min(money(eligible * Decimal(pool["ratio"])), pool_left, fund_left)
+            share = money(eligible * Decimal(pool["ratio"]))
+            fund = min(share, pool_left, fund_left)
+            limits = ((pool_left, Z.OUTPATIENT_POOL_EXHAUSTED), (fund_left, Z.ANNUAL_CAP_REACHED))
+            reasons = _cut_by(share, limits)
         amounts = trusted(
             Amounts,
             submitted=submitted,
@@ -152,12 +166,19 @@ def adjudicate(
             assistance=ZERO,
             outpatient_pool=fund,
         )
-        return Settled(amounts, delta, scheme, region)
+        return Settled(amounts, delta, scheme, region, reasons)
 
     deductibles = policy.table("medical.inpatient_deductible", region, on)[scheme]
     deductible = min(eligible, money(deductibles[level]))
     ratio = Decimal(policy.table("medical.inpatient_ratio", region, on)[scheme][level])
-    fund = min(money((eligible - deductible) * ratio), fund_left)
+    share = money((eligible - deductible) * ratio)
+    fund = min(share, fund_left)
+    if not eligible:
+        reasons = (Z.ALL_OUTSIDE_SCOPE,)
+    elif eligible == deductible:
+        reasons = (Z.BELOW_DEDUCTIBLE,)
+    else:
+        reasons = _cut_by(share, ((fund_left, Z.ANNUAL_CAP_REACHED),))
     out_of_pocket = eligible - fund  # in scope: deductible, co-insurance, above the cap
 
     status = coverage.assistance_on(day)
@@ -198,7 +219,19 @@ def adjudicate(
         assistance=assistance,
         outpatient_pool=ZERO,
     )
-    return Settled(amounts, delta, scheme, region)
+    return Settled(amounts, delta, scheme, region, reasons)
+
+
+def _cut_by(
+    share: Decimal, limits: tuple[tuple[Decimal, AdjudicationReason], ...]
+) -> tuple[AdjudicationReason, ...]:
+    """The yearly limits, in the order they apply, that cut the fund's share of a claim."""
+    out = []
+    for left, reason in limits:
+        if left < share:
+            out.append(reason)
+            share = left
+    return tuple(out)
 
 
 def add(totals: YearTotals, delta: YearTotals, sign: int = 1) -> YearTotals:
