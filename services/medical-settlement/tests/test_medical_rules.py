@@ -86,6 +86,9 @@ def test_a_stay_that_ends_after_the_claim_was_sent_is_refused(med: Medical) -> N
     utc_eve = datetime(2025, 1, 14, 15, 59, tzinfo=UTC)
     assert med.submit(late, when=utc_eve).reasons == ["service_date_in_future"]
     assert med.submit(late, when=utc_eve.replace(hour=16, minute=0)).outcome == m.Outcome.SETTLED
+    # a ce_time from before any tolerance was in force is answered, not a handler error
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert med.submit(claim("C4"), when=epoch).reasons == ["service_date_in_future"]
 
 
 def test_an_outpatient_visit_in_the_future_is_refused(med: Medical) -> None:

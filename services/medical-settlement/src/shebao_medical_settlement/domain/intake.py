@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from shebao_common.policy import PROVINCE, Policy
+from shebao_common.policy import PROVINCE, MissingParameter, Policy
 from shebao_contracts.medical import (
     ClaimCancellation,
     ClaimRejection,
@@ -70,7 +70,10 @@ def _in_future(
     after the day it was received, give or take the tolerance in force that day."""
     today = local_day(received)
     region = hospital.region if hospital is not None else PROVINCE
-    tolerance = int(policy.get("medical.future_service_tolerance_days", region, today))
+    try:
+        tolerance = int(policy.get("medical.future_service_tolerance_days", region, today))
+    except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
+        tolerance = 0
     last = claim.discharge_date or claim.admission_date
     if last > today + timedelta(days=tolerance):
         what = "discharge" if claim.visit_type == VisitType.INPATIENT else "visit"
