@@ -466,7 +466,9 @@ class CreditedInsurance(Part):
     employer_part: Money
     employee_part: Money
     subsidy: Money = Field(
-        Decimal("0.00"), description="government subsidy and incentives (resident pension)"
+        Decimal("0.00"),
+        description="government subsidy and incentives (resident pension), and what the region"
+        " pays on a land-expropriated farmer's behalf",
     )
     into_account: Money
     account_balance_after: Money | None = Field(

@@ -767,3 +767,53 @@ async def test_a_late_payment_of_an_advanced_month_recovers_the_advance_once(
         assert person["accounts"]["pension"] == "1248.00"
         assert person["advances"] == {"outstanding": "1920.00", "periods": ["2019-02", "2019-04"]}
         assert s.svc.alive
+
+
+async def test_a_land_expropriated_farmer_is_assessed_and_credited_what_the_region_pays(
+    infra: Any, tmp_path: Path
+) -> None:
+    """Issue 12: "insure first, then expropriate": the farmer pays his own tier each year and
+    the region pays into his pension on his behalf (illustrative parameters)."""
+    farmer = ref(320)
+    joined = ce.MembershipStarted(
+        person=farmer,
+        scheme=ce.Scheme.LAND_EXPROPRIATED_PENSION,
+        insurance=ce.Insurance.PENSION,
+        region="320100",
+        since=date(2019, 1, 1),
+        first_enrolled=date(2019, 1, 1),
+        basis=ce.Basis.LAND_EXPROPRIATED,
+        expropriation_record="ZD-320100-2019-0001",
+        birth_date=date(1965, 1, 1),
+        sex=ce.Sex.MALE,
+    )
+    async with Story(infra, tmp_path) as s:
+        await s.enrol([(farmer, joined)], datetime(2019, 1, 2, 9, tzinfo=UTC))
+        await s.close("2019-01", datetime(2019, 2, 26, 9, tzinfo=UTC))
+        await s.until(
+            "the farmer's 2019",
+            lambda: bool(s.tap.events(cc.AssessmentIssued, person=farmer)),
+        )
+        (due,) = s.tap.events(cc.AssessmentIssued, person=farmer)
+        assert (due["period"], due["total"]) == ("2019", "100.00")  # his own tier
+        await s.send(
+            cc.COLLECTIONS.named(code="t320100"),
+            farmer,
+            cc.PersonContributionsCollected(
+                collection_id="NJ-LE-1", person=farmer, period="2019", amount=Decimal(100)
+            ),
+            datetime(2019, 3, 5, 9, tzinfo=UTC),
+        )
+        await s.until("the credit", lambda: bool(s.tap.events(cc.ContributionCredited)))
+        (credited,) = s.tap.events(cc.ContributionCredited, person=farmer)
+        (pension,) = credited["insurances"]
+        # tier 100 + resident subsidy 30 + 1,200 the region pays on his behalf
+        assert (credited["months"], pension["subsidy"], pension["into_account"]) == (
+            12,
+            "1230.00",
+            "1330.00",
+        )
+        _, person = await s.svc.get_json(f"/persons?ref={farmer}")
+        assert person["accounts"]["pension"] == "1330.00"
+        assert person["insurances"][0]["months_credited"] == 12
+        assert s.svc.alive

@@ -761,7 +761,7 @@ def test_ledger_payments_add_up_to_settlement() -> None:
     assert due.settled and due.credit_applied == D("5.00") and led.credit == D("5.00")
 
 
-def test_a_land_expropriated_farmer_owes_no_months_and_is_never_interrupted() -> None:
+def test_a_land_expropriated_farmer_pays_his_tier_and_the_region_pays_on_his_behalf() -> None:
     s = Service()
     s.enrol(
         ce.MembershipStarted(
@@ -777,10 +777,34 @@ def test_a_land_expropriated_farmer_owes_no_months_and_is_never_interrupted() ->
             sex=ce.Sex.MALE,
         )
     )
-    assert s.person(ref(1)).watch is None
-    for m in ("2019-01", "2019-02", "2019-03", "2019-04", "2019-05", "2019-06"):
+    for m in ("2019-01", "2019-02"):
         s.close(NJ, m)
-    assert not s.of_type(cc.InterruptionOpened) and not s.to_bureau("t320100")
+    # a yearly payer: his own tier (illustrative 100), once for 2019
+    assert [(a.person, a.period, a.total) for a in s.to_bureau("t320100")] == [
+        (ref(1), "2019", D("100.00"))
+    ]
+    out = s.collect(
+        "t320100",
+        cc.PersonContributionsCollected(
+            collection_id="LE-1", person=ref(1), period="2019", amount=D("100.00")
+        ),
+    )
+    (credited,) = of_type(out, cc.ContributionCredited)
+    (pension,) = credited.insurances
+    # subsidy: 30 on the tier of 100, plus 1,200 the region pays on his behalf (illustrative)
+    assert (credited.months, pension.scheme, pension.subsidy, pension.into_account) == (
+        12,
+        ce.Scheme.LAND_EXPROPRIATED_PENSION,
+        D("1230.00"),
+        D("1330.00"),
+    )
+    assert s.person(ref(1)).pension_account == D("1330.00")
+    # 2020 unpaid: judged like a resident at the first close of 2021
+    for month in [f"2019-{m:02d}" for m in range(3, 13)] + [f"2020-{m:02d}" for m in range(1, 13)]:
+        s.close(NJ, month)
+    out = s.close(NJ, "2021-01")
+    opened = of_type(out, cc.InterruptionOpened)
+    assert [(o.since, o.judged_through) for o in opened] == [("2020-01", "2020-12")]
 
 
 def test_a_relationship_transferred_in_suspended_is_watched_in_its_new_region() -> None:

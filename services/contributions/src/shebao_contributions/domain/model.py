@@ -32,6 +32,8 @@ PENSION_SCHEMES = frozenset(
     {Scheme.EMPLOYEE_PENSION, Scheme.RESIDENT_PENSION, Scheme.LAND_EXPROPRIATED_PENSION}
 )
 RESIDENT_SCHEMES = frozenset({Scheme.RESIDENT_PENSION, Scheme.RESIDENT_MEDICAL})
+YEARLY_SCHEMES = RESIDENT_SCHEMES | {Scheme.LAND_EXPROPRIATED_PENSION}
+"""Schemes a person pays by the year."""
 FLEXIBLE_SCHEMES = frozenset(
     {Scheme.EMPLOYEE_PENSION, Scheme.EMPLOYEE_MEDICAL, Scheme.UNEMPLOYMENT, Scheme.MATERNITY}
 )
@@ -131,14 +133,8 @@ class PersonFile(StateModel):
         return self.credited.get(insurance, ())
 
     def live(self) -> list[Obligation]:
-        """Memberships that make the person 'enrolled' (pension, medical; active or not). The
-        land-expropriated pension is funded from the compensation, so nobody owes months for it."""
-        return [
-            o
-            for o in self.obligations.values()
-            if o.scheme.insurance in ENROLLED_INSURANCES
-            and o.scheme != Scheme.LAND_EXPROPRIATED_PENSION
-        ]
+        """Memberships that make the person 'enrolled' (pension, medical; active or not)."""
+        return [o for o in self.obligations.values() if o.scheme.insurance in ENROLLED_INSURANCES]
 
     @property
     def enrolled_from(self) -> str | None:

@@ -32,7 +32,8 @@ from .effects import Effects
 from .env import Env
 from .ledger import Refusal
 from .model import (
-    RESIDENT_SCHEMES,
+    PENSION_SCHEMES,
+    YEARLY_SCHEMES,
     Advanced,
     Interruption,
     Job,
@@ -148,9 +149,9 @@ def payer_of(p: PersonFile) -> tuple[PayerKind, str] | None:
     flexible = [o for o in active if o.basis == ce.Basis.FLEXIBLE]
     if flexible:
         return "monthly", flexible[0].region
-    resident = [o for o in active if o.scheme in RESIDENT_SCHEMES]
-    if resident:
-        return "yearly", resident[0].region
+    yearly = [o for o in active if o.scheme in YEARLY_SCHEMES]
+    if yearly:
+        return "yearly", yearly[0].region
     return None
 
 
@@ -404,7 +405,8 @@ def assess_person(
     like an employee, and leaves the directory at the close after the last of them (which books
     it as arrears if unpaid). A resident owes a year once, at the first close of the year he is
     enrolled at: the year's tier (plus the subsidy, credited on payment) and the resident
-    medical premium.
+    medical premium. A land-expropriated farmer likewise owes his own tier; what the region pays
+    on his behalf is credited with the subsidy.
     """
     fx = Effects()
     if p is None or p.payer is None or p.payer_region != region:
@@ -474,6 +476,12 @@ def _resident_parts(p: PersonFile, year: int, region: str, env: Env) -> tuple[Pa
     if pension is not None and pension.active and pension.since <= end:
         tier = p.tiers.get(year, pension.yearly_tier or min(rr.tiers))
         parts.append(rr.pension_part(tier, p.pension_years_before))
+    farmer = p.obligations.get(ce.Scheme.LAND_EXPROPRIATED_PENSION)
+    if farmer is not None and farmer.active and farmer.since <= end:
+        tier = p.tiers.get(year, farmer.yearly_tier or rr.land_expropriated_tier or min(rr.tiers))
+        part = rr.land_expropriated_part(tier, p.pension_years_before)
+        if part is not None:
+            parts.append(part)
     medical = p.obligations.get(ce.Scheme.RESIDENT_MEDICAL)
     if medical is not None and medical.active and medical.since <= end:
         part = rr.medical_part()
@@ -676,7 +684,7 @@ def transfer_out(
     """
     schemes = set(event.schemes)
     rates = TransferRates.of(env.policy, event.from_region, event.on)
-    pension_moves = bool(schemes & {ce.Scheme.EMPLOYEE_PENSION, ce.Scheme.RESIDENT_PENSION})
+    pension_moves = bool(schemes & PENSION_SCHEMES)
     pension = p.pension_account if pension_moves else ZERO
     bases = p.pension_bases_since_1998 if ce.Scheme.EMPLOYEE_PENSION in schemes else ZERO
     pooled = money(bases * rates.pooled_share)

@@ -233,6 +233,9 @@ class ResidentRates:
     incentive_after_years: int
     incentive_per_year: Decimal
     medical_premium: Decimal | None
+    land_expropriated_tier: int | None = None
+    paid_on_behalf: Decimal | None = None
+    """What the region pays into a land-expropriated farmer's account for the year."""
 
     @classmethod
     def of(cls, policy: Policy, region: str, year: int) -> ResidentRates:
@@ -242,6 +245,13 @@ class ResidentRates:
             premium: Decimal | None = policy.decimal("resident_medical.yearly_premium", region, on)
         except MissingParameter:
             premium = None
+        try:
+            tier: int | None = int(policy.get("land_expropriated.own_tier", region, on))
+            on_behalf: Decimal | None = policy.decimal(
+                "land_expropriated.yearly_paid_on_behalf", region, on
+            )
+        except MissingParameter:
+            tier, on_behalf = None, None
         return cls(
             year=year,
             tiers=tuple(int(t) for t in policy.get("resident_pension.tiers", region, on)),
@@ -252,6 +262,8 @@ class ResidentRates:
             incentive_after_years=int(incentive["after_years"]),
             incentive_per_year=_d(incentive["per_year"]),
             medical_premium=premium,
+            land_expropriated_tier=tier,
+            paid_on_behalf=on_behalf,
         )
 
     def subsidy(self, tier: int) -> Decimal:
@@ -275,6 +287,22 @@ class ResidentRates:
             employee_part=amount,
             subsidy=subsidy,
             into_account=amount + subsidy,
+        )
+
+    def land_expropriated_part(self, tier: int, years_before: int) -> Part | None:
+        """His own tier as a resident pays it, and what the region pays on his behalf, into
+        the account with the resident subsidy (credited on payment)."""
+        if self.paid_on_behalf is None:
+            return None
+        own = self.pension_part(tier, years_before)
+        on_behalf = money(self.paid_on_behalf)
+        return Part.of(
+            insurance=Insurance.PENSION,
+            scheme=Scheme.LAND_EXPROPRIATED_PENSION,
+            base=own.base,
+            employee_part=own.employee_part,
+            subsidy=own.subsidy + on_behalf,
+            into_account=own.into_account + on_behalf,
         )
 
     def medical_part(self) -> Part | None:
