@@ -33,8 +33,8 @@ def test_every_service_reason_can_come_back_on_some_topic() -> None:
 def test_one_code_one_meaning() -> None:
     codes = [str(m) for e in reasons.REASON_ENUMS for m in e]
     shared = {c for c in codes if codes.count(c) > 1}
-    # employer_not_registered is both enrollment's and contributions' word for the same fact
-    assert shared <= {"employer_not_registered"}
+    # Both enrollment's and contributions' (or medical settlement's) word for the same fact.
+    assert shared <= {"employer_not_registered", "person_deceased"}
 
 
 class Values(BaseModel):

@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shebao_contracts.types import (
+    NON_NEGATIVE_MONEY_PATTERN,
+    POSITIVE_MONEY_PATTERN,
     CitizenId,
     Money,
     NonNegativeMoney,
+    PositiveMoney,
     citizen_id_check_char,
     mask_citizen_id,
     money,
@@ -160,7 +163,7 @@ def test_money_text_is_exactly_the_published_pattern(text: str) -> None:
         return
     value = MONEY.validate_python(text)
     assert value == Decimal(text) and value.as_tuple().exponent == -2
-    if value < 0:
+    if value.is_signed():  # below zero, or "-0.00", which the non-negative pattern refuses
         assert reason(NON_NEGATIVE, text) == "money_negative"
     else:
         kept = NON_NEGATIVE.validate_python(text)
@@ -249,3 +252,31 @@ def test_no_contract_puts_a_numeric_bound_on_money() -> None:
                 if any(isinstance(m, bounds) for m in f.metadata):
                     offenders.append(name)
     assert offenders == []
+
+
+POSITIVE: TypeAdapter[Decimal] = TypeAdapter(PositiveMoney)
+
+
+@given(
+    st.one_of(
+        st.text(MONEY_ALPHABET, max_size=22),
+        st.from_regex(r"\A-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?\Z"),
+        st.from_regex(r"\A0\.[0-9]{1,2}\Z"),
+    )
+)
+def test_bounded_money_accepts_exactly_its_published_pattern(text: str) -> None:
+    """A partner validating a string against the published schema gets the platform's answer:
+    NonNegativeMoney and PositiveMoney accept a string iff their schema's pattern matches it."""
+    for adapter, pattern in (
+        (NON_NEGATIVE, NON_NEGATIVE_MONEY_PATTERN),
+        (POSITIVE, POSITIVE_MONEY_PATTERN),
+    ):
+        published = re.search(pattern, text, flags=re.ASCII) is not None
+        try:
+            adapter.validate_python(text)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == published, (text, pattern)
+        schema = adapter.json_schema(mode="validation")
+        assert schema["pattern"] == pattern

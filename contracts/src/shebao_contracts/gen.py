@@ -5,13 +5,15 @@
 
 `write` regenerates `<root>/schemas/<topic>/<ce type>.json` and `<root>/asyncapi/<service>.json`
 from `catalog.CONTRACTS` and deletes stale `.json` files there; it also writes `REASONS.md` and
-the refusal tables between the markers of the partner guides from `reasons`. It refuses (exit 1, nothing
-written) when a topic that is already published (its name ends in `.vN`) would change in a
+the refusal tables between the markers of the partner guides from `reasons`. It refuses (exit 1,
+nothing written) when a topic that is already published (its name ends in `.vN`) would change in a
 backward-incompatible way (see `compat`): a breaking change goes on a new topic version instead.
 `check` is the CI gate: exit 1 when the files differ from what the code generates, when a
 published topic would break (against `--baseline`, by default the files in `--root`), or when a
 message on a partner topic has no example. A broken contract (an invalid example, two topics
-under one name) exits 2 from both.
+under one name) exits 2 from both. `write --accept-breaking WHY` writes a change the gate calls
+breaking where no real message is affected (a schema catching up with what the platform always
+refused), and records it with WHY in `CHANGES.md`.
 
 Which schema is published for a topic: the side the reader of the document must match. On a
 partner-in topic the partner writes and the platform validates, so the schema is pydantic's
@@ -31,6 +33,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,7 @@ from . import envelope as ce
 from .catalog import CONTRACTS, all_topics
 from .compat import topic_breaking_changes
 from .envelope import Message
-from .reasons import ACTION_TEXT, TOPIC_REFUSALS, refusals
+from .reasons import ACTION_TEXT, SCHEMA_DETECTABLE, TOPIC_REFUSALS, refusals
 from .topics import Direction, ServiceContract, Topic
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -55,6 +58,8 @@ KAFKA_BINDING_VERSION = "0.4.0"  # the newest Kafka binding the AsyncAPI 3.0.0 m
 SCHEMAS_DIR = "schemas"
 ASYNCAPI_DIR = "asyncapi"
 REASONS_FILE = "REASONS.md"
+CHANGES_FILE = "CHANGES.md"
+CHANGES_HEADER = "# What changed in the contracts\n"
 GUIDES = ("HOSPITALS.md", "TAX_BUREAUS.md")
 """Hand-written guides whose refusal tables, between `<!-- refusals: <topic> -->` and
 `<!-- /refusals -->`, are generated."""
@@ -223,6 +228,48 @@ def channel_id(topic_name: str) -> str:
     return topic_name.replace("{", "").replace("}", "")
 
 
+SERVERS: dict[str, Any] = {
+    "province": {
+        "host": "{bootstrap}",
+        "protocol": "kafka",
+        "description": "The province's Kafka cluster. Its bootstrap addresses, and how to"
+        " authenticate, are given at onboarding (HOSPITALS.md, TAX_BUREAUS.md).",
+        "variables": {"bootstrap": {"description": "host:port of a bootstrap broker"}},
+    },
+    "compose": {
+        "host": "127.0.0.1:9092",
+        "protocol": "kafka",
+        "description": "The broker of `docker compose up kafka` on a developer's machine"
+        " (plaintext, loopback only).",
+    },
+}
+"""Where the topics are. No security scheme is declared: the brokers do not authenticate clients
+yet (the security issue brings SASL/TLS, and with it the schemes)."""
+
+PARTNER_VIEWS = {
+    "hospital": "shebao for hospitals",
+    "tax": "shebao for tax bureaus",
+}
+"""Partner kinds (the second part of their topic names) that get a document of their own."""
+
+
+def partner_view(kind: str, topics: Iterable[Topic]) -> ServiceContract | None:
+    """What one kind of partner sends and receives, as a contract seen from the partner's side:
+    it sends (produces) the partner-in topics and receives (consumes) the partner-out ones."""
+    mine = [t for t in topics if t.name.startswith(f"partner.{kind}.")]
+    if not mine:
+        return None
+    return ServiceContract(
+        service=f"partner-{kind}",
+        title=PARTNER_VIEWS[kind],
+        description=f"The topics a {kind} partner writes and reads, seen from its side: `send`"
+        " operations are what it produces, `receive` what it consumes. The topic names carry"
+        " its partner code, which is its identity on the platform.",
+        consumes=tuple(t for t in mine if t.direction is Direction.PARTNER_OUT),
+        produces=tuple(t for t in mine if t.direction is Direction.PARTNER_IN),
+    )
+
+
 def asyncapi_document(
     contract: ServiceContract, schemas: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -292,6 +339,7 @@ def asyncapi_document(
             "description": contract.description,
         },
         "defaultContentType": ce.CONTENT_TYPE,
+        "servers": SERVERS,
         "channels": channels,
         "operations": operations,
         "components": {"schemas": components},
@@ -442,6 +490,11 @@ def generate(contracts: Sequence[ServiceContract] | None = None) -> Generation:
         seen.add(contract.service)
         document = asyncapi_document(contract, schemas)
         files[f"{ASYNCAPI_DIR}/{contract.service}.json"] = dump(document)
+    for kind in PARTNER_VIEWS if real else ():
+        view = partner_view(kind, registry)
+        if view is not None:
+            document = asyncapi_document(view, schemas)
+            files[f"{ASYNCAPI_DIR}/{view.service}.json"] = dump(document)
     if real:
         files[REASONS_FILE] = reasons_document()
     return Generation(files=files, problems=problems)
@@ -449,9 +502,11 @@ def generate(contracts: Sequence[ServiceContract] | None = None) -> Generation:
 
 def refusals_table(topic_name: str) -> str:
     """The markdown table of what a record written to the topic can be refused with."""
-    rows = ["| reason | meaning | what to do |", "|---|---|---|"]
+    rows = ["| reason | meaning | what to do | the schema finds it |", "|---|---|---|---|"]
     rows += [
-        f"| `{r.code}` | {r.meaning} | {ACTION_TEXT[r.action]} |" for r in refusals(topic_name)
+        f"| `{r.code}` | {r.meaning} | {ACTION_TEXT[r.action]} |"
+        f" {'yes' if r.code in SCHEMA_DETECTABLE else 'no'} |"
+        for r in refusals(topic_name)
     ]
     return "\n".join(rows) + "\n"
 
@@ -467,7 +522,10 @@ def reasons_document() -> str:
         "`CollectionRejected` or a `CommandRejected`) and kept on `<topic>.dlq` when it could not",
         "be read at all. What to do: *correct and resend* (change the message), *wait and resend*",
         "(what it depends on has not arrived yet), *give up* (the answer is final), *report to the",
-        "operators* (the platform failed on a valid message).",
+        "operators* (the platform failed on a valid message). *The schema finds it*: a sender",
+        "that validates the body against the published JSON Schema gets the same refusal before",
+        "sending; the others only the platform can find (the record's headers and size, a citizen",
+        "ID's check character and birth date, and the rules that need state or arithmetic).",
         "",
     ]
     for name in sorted(TOPIC_REFUSALS):
@@ -548,18 +606,29 @@ def drift(on_disk: Mapping[str, str], generated: Mapping[str, str]) -> list[str]
     return out
 
 
-def write(root: Path, contracts: Sequence[ServiceContract] | None = None) -> int:
-    """Regenerate the files under root, unless that would break a published topic."""
+def write(
+    root: Path,
+    contracts: Sequence[ServiceContract] | None = None,
+    accept_breaking: str | None = None,
+) -> int:
+    """Regenerate the files under root, unless that would break a published topic.
+
+    `accept_breaking` (why the change breaks no real sender or reader, e.g. the schema now
+    refuses what the platform always refused) writes it anyway and records the changes with that
+    reason in `CHANGES.md`, which partners read."""
     generation = generate(contracts)
     existing = read_files(root)
     broken = breaking_changes_between(existing, generation.files)
-    if broken:
+    if broken and not accept_breaking:
         _report(
             "refusing to write: breaking change(s) to published topics",
             broken,
-            "Keep the change compatible, or publish it as a new topic version (.v2).",
+            "Keep the change compatible, or publish it as a new topic version (.v2); if no"
+            " real message is affected, write with --accept-breaking 'why'.",
         )
         return 1
+    if broken and accept_breaking:
+        record_accepted(root, broken, accept_breaking)
     written = removed = 0
     for path, text in generation.files.items():
         if existing.get(path) != text:
@@ -581,6 +650,22 @@ def write(root: Path, contracts: Sequence[ServiceContract] | None = None) -> int
     unchanged = len(generation.files) - written
     print(f"contracts: {written} written, {removed} removed, {unchanged} unchanged")
     return 0
+
+
+def record_accepted(root: Path, changes: Sequence[str], why: str) -> None:
+    """Append accepted breaking changes, with the reason, to the partners' change log."""
+    log = root / CHANGES_FILE
+    text = log.read_text(encoding="utf-8") if log.is_file() else CHANGES_HEADER
+    today = datetime.now(UTC).date().isoformat()  # a tool's record, not a rule's time
+    entry = [f"### {today}: schema changes accepted as not breaking", "", why, ""]
+    entry += [f"- {_visible(line)}" for line in changes]
+    text = text.rstrip("\n") + "\n\n" + "\n".join(entry) + "\n"
+    log.write_text(text, encoding="utf-8")
+
+
+def _visible(text: str) -> str:
+    """Unprintable characters (a pattern's control or bidi ranges) as \\uXXXX escapes."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def check(
@@ -652,6 +737,13 @@ def main(
         help="the contracts folder (default: contracts)",
     )
     parser.add_argument(
+        "--accept-breaking",
+        metavar="WHY",
+        default=None,
+        help="write only: write a change the gate calls breaking, and record it with WHY in"
+        " CHANGES.md (only where no real message is affected)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         default=None,
@@ -664,7 +756,7 @@ def main(
         if args.command == "write":
             if args.baseline is not None:
                 parser.error("--baseline is for check; write always compares with --root")
-            return write(args.root, contracts)
+            return write(args.root, contracts, args.accept_breaking)
         return check(args.root, contracts, args.baseline)
     except ContractError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -43,10 +43,14 @@ MAX_JSON_DEPTH = 200
 No message of the contracts nests more than four levels."""
 
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_CLASS = "\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+CONTROL_CHARACTERS = re.compile(f"[{_CONTROL_CLASS}]")
 """Control and bidirectional formatting characters: refused in the CloudEvents attributes
 (`header_control_character`) and in the text fields partners type (`text_control_character`).
 NUL ends strings in many hospital systems; a bidi override shows a code other than it is."""
+
+TEXT_PATTERN = f"^[^{_CONTROL_CLASS}]*$"
+"""The published schema's pattern of such text fields: a partner's schema check finds them too."""
 
 
 class RecordRefusal(StrEnum):

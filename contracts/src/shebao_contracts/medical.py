@@ -15,15 +15,18 @@ Records: key = the hospital's claim id; CloudEvents headers in binary mode (`ce_
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from . import contributions, enrollment, welfare
 from .envelope import Message
+from .limits import TEXT_PATTERN
 from .topics import Direction, ServiceContract, Topic
 from .types import (
     CitizenId,
@@ -114,9 +117,41 @@ DiagnosisCode = Annotated[
     str,
     Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", description="ICD-10 code, e.g. J18.9"),
 ]
+_QUANTITY_TEXT = r"^(0\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2})|[1-9][0-9]{0,8}(\.[0-9]{1,3})?)$"
+_quantity_match = re.compile(_QUANTITY_TEXT[1:-1]).fullmatch
+_THOUSANDTH = Decimal("0.001")
+
+
+def _parse_quantity(value: Any) -> Decimal:
+    """Above zero, at most 9 whole digits and 3 places; a string exactly as the schema's pattern
+    says (a partner's schema check gets the platform's answer), or a JSON number."""
+    if type(value) is str:
+        if _quantity_match(value) is not None:
+            return Decimal(value)
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if amount.is_finite() and 0 < amount < 10**9 and amount == amount.quantize(_THOUSANDTH):
+            return amount
+    raise PydanticCustomError(
+        "quantity_format",
+        "quantity must be above zero, with at most 9 whole digits and 3 decimal places",
+    )
+
+
 Quantity = Annotated[
     Decimal,
-    Field(gt=0, max_digits=12, decimal_places=3, description="Quantity, up to 3 decimal places"),
+    PlainValidator(_parse_quantity),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999.999},
+                {"type": "string", "pattern": _QUANTITY_TEXT},
+            ],
+            "description": "Quantity above zero, up to 9 whole digits and 3 decimal places",
+        },
+        mode="validation",
+    ),
 ]
 
 _EXAMPLE_LINES = [
@@ -183,6 +218,7 @@ class ClaimLine(Part):
         Field(
             min_length=1,
             max_length=40,
+            pattern=TEXT_PATTERN,
             description="the hospital's item code; control characters are refused",
         ),
         NoControlCharacters,
@@ -222,7 +258,7 @@ class ClaimCancellation(Message):
     hospital: PartnerCode
     claim_id: ClaimId
     patient_citizen_id: CitizenId
-    reason: Annotated[str, Field(max_length=200), NoControlCharacters] = ""
+    reason: Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN), NoControlCharacters] = ""
 
 
 class Amounts(Part):

@@ -126,7 +126,7 @@ Money = Annotated[
 def _parse_non_negative_money(value: Any) -> Decimal:
     # The hot path of every claim line: a string goes straight to the text rule.
     amount = _money_text(value) if type(value) is str else _parse_money(value)
-    if amount < 0:
+    if amount.is_signed():  # "-0.00" too, as the published pattern says
         raise PydanticCustomError(ValueRefusal.MONEY_NEGATIVE, "this amount cannot be negative")
     return amount
 
@@ -138,7 +138,13 @@ def _parse_positive_money(value: Any) -> Decimal:
     return amount
 
 
-def _bounded_money(parse: Any, description: str) -> Any:
+# What the bounded types accept, as the schema's pattern: a partner validating locally gets the
+# platform's answer (a property test checks each pattern against its validator).
+NON_NEGATIVE_MONEY_PATTERN = r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$"
+POSITIVE_MONEY_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,14}(\.[0-9]{1,2})?)$"
+
+
+def _bounded_money(parse: Any, pattern: str, description: str) -> Any:
     return Annotated[
         Decimal,
         PlainValidator(parse),
@@ -146,9 +152,7 @@ def _bounded_money(parse: Any, description: str) -> Any:
         WithJsonSchema(
             {
                 "type": "string",
-                # The pattern stays Money's: narrowing it on a published topic would read as a
-                # breaking change, though out-of-bound amounts were always refused.
-                "pattern": _MONEY_TEXT.pattern,
+                "pattern": pattern,
                 "description": "Amount in yuan as a decimal string with at most two decimal "
                 f"places; {description}.",
                 "examples": ["1622.00"],
@@ -159,8 +163,10 @@ def _bounded_money(parse: Any, description: str) -> Any:
 
 # Field(ge=0) and friends do not apply to Money: its validator replaces pydantic's decimal
 # validation (for speed), so bounds live in these types; a contract test refuses the others.
-NonNegativeMoney = _bounded_money(_parse_non_negative_money, "not negative")
-PositiveMoney = _bounded_money(_parse_positive_money, "above zero")
+NonNegativeMoney = _bounded_money(
+    _parse_non_negative_money, NON_NEGATIVE_MONEY_PATTERN, "not negative"
+)
+PositiveMoney = _bounded_money(_parse_positive_money, POSITIVE_MONEY_PATTERN, "above zero")
 
 
 # ---------------------------------------------------------------------------------------------
