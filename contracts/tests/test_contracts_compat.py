@@ -342,3 +342,18 @@ def test_unresolvable_ref_is_an_error(base: Schema) -> None:
     del broken["$defs"]["Item"]
     with pytest.raises(ValueError, match="does not resolve"):
         breaking_changes(base, broken)
+
+
+def test_a_new_optional_property_is_compatible_here_but_not_in_a_registry(base: Schema) -> None:
+    """The gate accepts a property added to an open object; a schema registry's BACKWARD check
+    refuses it (PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL), and `registry=True` says so."""
+    new = copy.deepcopy(base)
+    new["properties"]["memo"] = {"type": "string"}
+    assert breaking_changes(base, new) == []
+    registry = breaking_changes(base, new, registry=True)
+    assert len(registry) == 1 and "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" in registry[0]
+    closed = copy.deepcopy(base)
+    closed["additionalProperties"] = False
+    closed_new = copy.deepcopy(closed)
+    closed_new["properties"]["memo"] = {"type": "string"}
+    assert breaking_changes(closed, closed_new, registry=True) == []

@@ -17,6 +17,16 @@ Widening is not breaking: a new optional property, a required property becoming 
 gaining a value, a constraint relaxed, descriptions, titles, defaults and examples edited. These
 can surprise a strict reader that has not been upgraded; the consumer-first rollout is what makes
 them safe, and a change that cannot follow it belongs on a new topic version (`.v2`).
+
+Where this differs from a schema registry: the schemas are open (no `additionalProperties:
+false`), because every shebao reader ignores properties it does not know and a partner may send
+more than the platform reads. A registry checking JSON Schema BACKWARD refuses a property added
+to an open object (Confluent: PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL), since an old record might
+have carried that name with another type. This gate accepts it, and keeps the registry's
+reasoning true by the other half of the rule: a published property is never removed, so a name
+never comes back with another type. `registry=True` reports what a registry would also refuse;
+`python -m shebao_contracts.gen write` prints it, so a team that loads these schemas into a
+registry knows which changes to let through there.
 """
 
 from __future__ import annotations
@@ -33,26 +43,33 @@ _UPPER_BOUNDS = ("maxLength", "maxItems", "maxProperties", "maximum", "exclusive
 _EXACT = ("pattern", "format", "multipleOf")
 
 
-def breaking_changes(old_schema: Schema, new_schema: Schema) -> list[str]:
-    """Every way new_schema breaks old_schema's readers or writers, one readable line each."""
+def breaking_changes(
+    old_schema: Schema, new_schema: Schema, *, registry: bool = False
+) -> list[str]:
+    """Every way new_schema breaks old_schema's readers or writers, one readable line each.
+
+    `registry=True` adds what a schema registry's JSON Schema BACKWARD check also refuses: a
+    property added to an open object (Confluent's PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL)."""
     name = (
         new_schema.get("x-cloudevents-type")
         or old_schema.get("x-cloudevents-type")
         or new_schema.get("title")
         or "message"
     )
-    found = _Comparison(old_schema, new_schema).compare(old_schema, new_schema, "", frozenset())
+    comparison = _Comparison(old_schema, new_schema, registry=registry)
+    found = comparison.compare(old_schema, new_schema, "", frozenset())
     return [f"{name}: {line}" for line in dict.fromkeys(found)]
 
 
 def topic_breaking_changes(
-    topic: str, old: Mapping[str, Schema], new: Mapping[str, Schema]
+    topic: str, old: Mapping[str, Schema], new: Mapping[str, Schema], *, registry: bool = False
 ) -> list[str]:
     """Compare the schemas of one topic, keyed by CloudEvents type: removals and each message."""
     out = [f"{topic}: message type {t} removed from the topic" for t in sorted(old) if t not in new]
     for t in sorted(old):
         if t in new:
-            out.extend(f"{topic}: {line}" for line in breaking_changes(old[t], new[t]))
+            lines = breaking_changes(old[t], new[t], registry=registry)
+            out.extend(f"{topic}: {line}" for line in lines)
     return out
 
 
@@ -64,9 +81,10 @@ class _Resolved:
 
 
 class _Comparison:
-    def __init__(self, old_root: Schema, new_root: Schema) -> None:
+    def __init__(self, old_root: Schema, new_root: Schema, *, registry: bool = False) -> None:
         self.old_root = old_root
         self.new_root = new_root
+        self.registry = registry
 
     def compare(
         self, old: Schema, new: Schema, path: str, active: frozenset[tuple[str, str]]
@@ -175,6 +193,13 @@ class _Comparison:
             if name not in old_props and name in new_required
         )
         old_extra = old.get("additionalProperties", True)
+        if self.registry and old_extra is not False:
+            out.extend(
+                f"new optional {_where(_join(path, name))} on an open object (a registry's"
+                " PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL)"
+                for name in new_props
+                if name not in old_props and name not in new_required
+            )
         new_extra = new.get("additionalProperties", True)
         if new_extra is False and old_extra is not False:
             out.append(f"{_where(path)}: no longer accepts additional properties")

@@ -582,13 +582,20 @@ def published_schemas(files: Mapping[str, str]) -> dict[str, dict[str, dict[str,
     return out
 
 
-def breaking_changes_between(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
-    """Breaking changes on published topics from one set of files to another."""
+def breaking_changes_between(
+    old: Mapping[str, str], new: Mapping[str, str], *, registry: bool = False
+) -> list[str]:
+    """Breaking changes on published topics from one set of files to another (with `registry`,
+    also what a schema registry's BACKWARD check would refuse; see `compat`)."""
     before, after = published_schemas(old), published_schemas(new)
     out: list[str] = []
     for topic in sorted(before):
         try:
-            out.extend(topic_breaking_changes(topic, before[topic], after.get(topic, {})))
+            out.extend(
+                topic_breaking_changes(
+                    topic, before[topic], after.get(topic, {}), registry=registry
+                )
+            )
         except ValueError as exc:  # an unresolvable $ref in a file
             raise ContractError(f"{topic}: {exc}") from None
     return out
@@ -629,6 +636,17 @@ def write(
         return 1
     if broken and accept_breaking:
         record_accepted(root, broken, accept_breaking)
+    registry_only = [
+        line
+        for line in breaking_changes_between(existing, generation.files, registry=True)
+        if line not in broken
+    ]
+    if registry_only:
+        _report(
+            "note: compatible here, but a schema registry's JSON Schema BACKWARD check refuses",
+            registry_only,
+            "See shebao_contracts.compat: a registry holding these schemas must let these through.",
+        )
     written = removed = 0
     for path, text in generation.files.items():
         if existing.get(path) != text:
