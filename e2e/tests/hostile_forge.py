@@ -257,8 +257,8 @@ class Forge(Mutations):
         return self.record(d, tag, expect, payment=payment, answer_kind="PaymentBooked", timed=True)
 
     def valid_refused_collection(self, bureau: str, i: int) -> Rec:
-        if i % 2 == 0:  # a period never assessed
-            employer, month, amount = PAYER[bureau][i], "2030-01", "100.00"
+        if i % 2 == 0:  # a period never assessed (past: a future one is another refusal)
+            employer, month, amount = PAYER[bureau][i], "2024-06", "100.00"
             reasons, tag = frozenset({"unknown_assessment"}), "valid_unknown_assessment"
         else:  # another bureau's employer
             employer = PAYER[next(b for b in BUREAUS if b != bureau)][i]

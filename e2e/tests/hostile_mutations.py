@@ -506,7 +506,7 @@ class Mutations:
         return frozenset({"money_negative"})
 
     def m_unknown_assessment(self, d: Draft) -> frozenset[str]:
-        d.body["month"] = self.rng.choice(["2030-01", "2019-05"])
+        d.body["month"] = self.rng.choice(["2024-06", "2019-05"])  # never assessed, not future
         return frozenset({"unknown_assessment"})
 
     def m_wrong_bureau(self, d: Draft) -> frozenset[str]:

@@ -51,7 +51,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "libs/common/src/shebao_common/policy/data/contributions.toml"
 PSEUDONYM_KEY = "e2e-contributions-pseudonym-key-0123456789"
-T0 = datetime(2018, 9, 1, 8, tzinfo=UTC)
+T0 = datetime(2018, 10, 1, 8, tzinfo=UTC)  # the counters' day: the first employments start
 D = Decimal
 FEN = D("0.01")
 
@@ -541,7 +541,7 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
                     cc.EmployerContributionsCollected(
                         collection_id="NJ-NOPE-1",
                         employer=employer(0),
-                        month="2030-01",
+                        month="2018-09",  # before the first close: never assessed
                         amount=D(1),
                     ),
                     when,
