@@ -8,6 +8,9 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as en
+from shebao_contracts import medical as md
 from shebao_contracts import reasons
 from shebao_contracts.limits import RecordRefusal
 from shebao_contracts.types import (
@@ -34,7 +37,7 @@ def test_one_code_one_meaning() -> None:
     codes = [str(m) for e in reasons.REASON_ENUMS for m in e]
     shared = {c for c in codes if codes.count(c) > 1}
     # Both enrollment's and contributions' (or medical settlement's) word for the same fact.
-    assert shared <= {"employer_not_registered", "person_deceased"}
+    assert shared <= {"employer_not_registered", "person_deceased", "service_date_in_future"}
 
 
 class Values(BaseModel):
@@ -70,3 +73,13 @@ def test_each_value_refusal_detail_is_a_finished_sentence(reason: ValueRefusal) 
     error = e.value.errors()[0]
     assert error["type"] == reason
     assert error["msg"] and "{" not in error["msg"], error["msg"]
+
+
+def test_a_date_in_the_future_has_one_name_on_every_topic_that_carries_dates() -> None:
+    """DOMAIN.md, Dates: a stay, a wage or collected month, a month to close or an event after
+    the record's time is refused by name, the same name wherever it is sent."""
+    topics = (md.CLAIMS.name, cc.COLLECTIONS.name, cc.COMMANDS.name, en.COMMANDS.name)
+    codes = {t: {r.code for r in reasons.refusals(t)} for t in topics}
+    assert {t for t, c in codes.items() if "service_date_in_future" not in c} == set()
+    described = reasons.REASONS["service_date_in_future"]
+    assert "ce_time" in described.meaning and described.action == reasons.Action.CORRECT

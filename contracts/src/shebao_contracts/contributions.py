@@ -73,6 +73,9 @@ class Rejection(StrEnum):
     WRONG_BUREAU = "wrong_bureau"
     COLLECTION_ID_CONFLICT = "collection_id_conflict"
     BREAKDOWN_MISMATCH = "breakdown_mismatch"
+    # both: a wage month not started, a month to close not ended or a collected period not
+    # started on the day of the record's ce_time (China Standard Time)
+    SERVICE_DATE_IN_FUTURE = "service_date_in_future"
     # commands
     EMPLOYER_NOT_REGISTERED = "employer_not_registered"
     PERSON_NOT_EMPLOYED = "person_not_employed"
@@ -136,7 +139,8 @@ class DeclareWages(Message):
     assessed this simply changes what will be assessed; after, while the bureau has reported no
     collection for it, the assessment is revised and re-issued; once collection has started the
     correction is refused (`assessment_in_collection`). A month without a declaration is assessed
-    on each person's most recent wage.
+    on each person's most recent wage. A month is declared from its first day (China Standard
+    Time) of the record's ce_time, not before (`service_date_in_future`).
     """
 
     TYPE = "shebao.contributions.DeclareWages"
@@ -155,6 +159,8 @@ class ClosePeriod(Message):
 
     A region's months close in order, each once; the close of a month is also what moves the
     region's clock (arrears and interruptions are judged at closes, never by the wall clock).
+    A month closes once it is over: from the first day of the next (China Standard Time) of the
+    record's ce_time, not before (`service_date_in_future`).
     """
 
     TYPE = "shebao.contributions.ClosePeriod"
@@ -202,7 +208,9 @@ class EmployerContributionsCollected(Message):
     harmless, reusing it with another amount is refused. Payments add up: the month is settled
     (its persons credited) once what was paid reaches the amount due. `persons`, when given,
     must add up to `amount` and name only assessed persons; it is checked, but there is no rule
-    for crediting part of an assessment, so an underpayment credits nobody.
+    for crediting part of an assessment, so an underpayment credits nobody. A month that
+    begins after the day (China Standard Time) of the report's ce_time is refused
+    (`service_date_in_future`) before any assessment is looked up.
     """
 
     TYPE = "shebao.contributions.EmployerContributionsCollected"
@@ -220,7 +228,11 @@ class EmployerContributionsCollected(Message):
 
 
 class PersonContributionsCollected(Message):
-    """The bureau collected a flexible worker's month or a resident's year from the person."""
+    """The bureau collected a flexible worker's month or a resident's year from the person.
+
+    A period that begins after the day (China Standard Time) of the report's ce_time is refused
+    (`service_date_in_future`); a year is collected during the year, from its first day.
+    """
 
     TYPE = "shebao.contributions.PersonContributionsCollected"
     EXAMPLE: ClassVar[dict[str, Any]] = {

@@ -6,6 +6,12 @@ which stays in the enrollment service. Events go out on `shebao.enrollment.event
 the pseudonymous person reference or the employer code, and never carry the citizen ID.
 Every command id is the CloudEvents `ce_id`: resending a command is harmless, reusing its id for
 another command is refused (`id_conflict`).
+
+A command records what has happened: an event it dates (a registration, the birth in the citizen
+ID, an employment's start or end, an enrolment, a transfer, a card's issue, a death) after the
+day, in China Standard Time, of its ce_time is refused (`service_date_in_future`); the tolerance
+is the policy parameter `enrollment.future_event_tolerance_days`. Only the year of a resident
+pension tier is chosen in advance.
 """
 
 from __future__ import annotations
@@ -149,6 +155,9 @@ class Rejection(StrEnum):
     CARD_ALREADY_ISSUED = "card_already_issued"
     NO_CARD_TO_REPLACE = "no_card_to_replace"
     CARD_NUMBER_IN_USE = "card_number_in_use"
+    # an event (registration, birth, start, end, transfer, card, death) after the day of the
+    # command's ce_time (China Standard Time)
+    SERVICE_DATE_IN_FUTURE = "service_date_in_future"
 
 
 Tier = Annotated[int, Field(ge=1, description="Yearly resident pension contribution tier in yuan")]

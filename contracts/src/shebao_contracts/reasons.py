@@ -56,6 +56,14 @@ R, V, C, E, M = RecordRefusal, ValueRefusal, cc.Rejection, en.Rejection, md.Clai
 Z = md.AdjudicationReason
 A = Action
 
+_IN_FUTURE = (
+    "the message describes the future: what it dates (a stay or visit, a month to declare, pay"
+    " or close, an event) has not happened by the day of its ce_time (China Standard Time)",
+    A.CORRECT,
+)
+"""One code, one meaning: medical settlement, contributions and enrollment refuse a date after
+the record's time by the same name (DOMAIN.md, Dates)."""
+
 _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     # -- the record itself (runtime) ----------------------------------------------------------
     R.RECORD_TOO_LARGE: ("the record's body is larger than the topic allows", A.CORRECT),
@@ -142,10 +150,7 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
         "the patient is recorded as deceased before the date of service",
         A.GIVE_UP,
     ),
-    M.SERVICE_DATE_IN_FUTURE: (
-        "the stay ends, or the visit is, after the day the claim was sent (its ce_time)",
-        A.CORRECT,
-    ),
+    M.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
     M.UNKNOWN_CLAIM: ("no settled claim with this id for this patient", A.GIVE_UP),
     M.CLAIM_ALREADY_CANCELLED: ("the claim was cancelled before", A.GIVE_UP),
     # -- medical settlement: why a settled claim's fund payment is zero or reduced ----------------
@@ -189,6 +194,7 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOT_INTERRUPTED: ("the person has no interrupted contributions to advance", A.GIVE_UP),
     C.ADVANCE_ID_IN_USE: ("the advance id was recorded before", A.CORRECT),
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
+    C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
     # -- enrollment commands ------------------------------------------------------------------
     E.PERSON_NOT_REGISTERED: ("the person is not registered", A.CORRECT),
     E.PERSON_ALREADY_REGISTERED: ("the person is registered already", A.GIVE_UP),
@@ -225,6 +231,7 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     E.CARD_ALREADY_ISSUED: ("the person holds a card already", A.GIVE_UP),
     E.NO_CARD_TO_REPLACE: ("the person holds no card to replace", A.CORRECT),
     E.CARD_NUMBER_IN_USE: ("the card number was issued before", A.CORRECT),
+    E.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
 }
 
 SCHEMA_DETECTABLE: frozenset[str] = frozenset(
@@ -280,6 +287,7 @@ TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
         *_MONEY,
         V.TEXT_CONTROL_CHARACTER,
         *_COLLECTION_ONLY,
+        C.SERVICE_DATE_IN_FUTURE,
     ),
     cc.COMMANDS.name: (
         *_READING,
