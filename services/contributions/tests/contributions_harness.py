@@ -63,8 +63,8 @@ def employer_code(n: int, region: str = "320100") -> str:
 
 
 class Service:
-    def __init__(self, shards: int = 4) -> None:
-        self.env = Env(POLICY, shards=shards)
+    def __init__(self, shards: int = 4, policy: Policy = POLICY) -> None:
+        self.env = Env(policy, shards=shards)
         self.store: dict[str, Any] = {}
         # one runner per subscription, all over one store, as one Redis holds the service's state
         self.runners = {
@@ -80,11 +80,17 @@ class Service:
 
     # sending ---------------------------------------------------------------------------------
 
-    def send(self, topic: str, message: Message, when: date | None = None) -> list[Message]:
-        """Run a message and everything it fans out; the events and bureau records it caused."""
+    def send(
+        self, topic: str, message: Message, when: date | datetime | None = None
+    ) -> list[Message]:
+        """Run a message and everything it fans out; the events and bureau records it caused.
+        `when` is its ce_time (a date: 09:00 UTC that day), by default 2025-01-01."""
         start_events, start_bureau = len(self.events), len(self.bureau)
         queue: deque[tuple[str, Message]] = deque([(topic, message)])
-        moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
+        if isinstance(when, datetime):
+            moment = when
+        else:
+            moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         while queue:
             t, m = queue.popleft()
             for out_topic, key, out in self._run(t, m, moment):
@@ -122,17 +128,19 @@ class Service:
         emits = runner.send(message, topic=topic, topic_fields=fields, when=moment)
         return [(e.topic, e.key, e.message) for e in emits]
 
-    def enrol(self, event: Message, when: date | None = None) -> list[Message]:
+    def enrol(self, event: Message, when: date | datetime | None = None) -> list[Message]:
         return self.send(ce.EVENTS.name, event, when)
 
-    def command(self, cmd: Message, when: date | None = None) -> list[Message]:
+    def command(self, cmd: Message, when: date | datetime | None = None) -> list[Message]:
         return self.send(cc.COMMANDS.name, cmd, when)
 
-    def collect(self, bureau: str, report: Message, when: date | None = None) -> list[Message]:
+    def collect(
+        self, bureau: str, report: Message, when: date | datetime | None = None
+    ) -> list[Message]:
         return self.send(cc.COLLECTIONS.named(code=bureau), report, when)
 
-    def close(self, region: str, month: str) -> list[Message]:
-        return self.command(cc.ClosePeriod(region=region, month=month))
+    def close(self, region: str, month: str, when: date | datetime | None = None) -> list[Message]:
+        return self.command(cc.ClosePeriod(region=region, month=month), when)
 
     # scenario helpers ------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from shebao_devinfra.testing import (
 pytestmark = pytest.mark.integration
 
 BUREAUS = {"320100": "t320100", "320500": "t320500"}
-T0 = datetime(2019, 4, 1, 8, tzinfo=UTC)
+T0 = datetime(2019, 5, 2, 8, tzinfo=UTC)  # after April: the scheduler closes it, bureaus collect
 
 
 def ref(n: int) -> str:
@@ -331,7 +331,7 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
                 nj,
                 employer("320100"),
                 cc.EmployerContributionsCollected(
-                    collection_id="NJ-X", employer=employer("320100"), month="2031-01", amount=1
+                    collection_id="NJ-X", employer=employer("320100"), month="2019-03", amount=1
                 ),
             ),
             (
@@ -396,7 +396,7 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         unknown = next(
             x for x in bureaus.of(nj, cc.CollectionRejected) if x["reason"] == "unknown_assessment"
         )
-        assert (unknown["collection_id"], unknown["period"]) == ("NJ-X", "2031-01")
+        assert (unknown["collection_id"], unknown["period"]) == ("NJ-X", "2019-03")
 
         async def credited() -> bool:
             status, body = await svc.get_json(f"/persons?ref={ref(9)}")
@@ -817,3 +817,104 @@ async def test_a_land_expropriated_farmer_is_assessed_and_credited_what_the_regi
         assert person["accounts"]["pension"] == "1330.00"
         assert person["insurances"][0]["months_credited"] == 12
         assert s.svc.alive
+
+
+async def test_wages_closes_and_collections_may_not_describe_the_future(
+    infra: Any, tmp_path: Path
+) -> None:
+    """Issue 12: a month's wages are declared from its first day, a month is closed once it is
+    over, a bureau reports a collection for a period that has begun, all on the day of the
+    record's ce_time in Nanjing; anything earlier is refused service_date_in_future and changes
+    nothing, even where an assessment would have matched."""
+    person, code = ref(330), "91320100MA00000003"
+    hired: list[tuple[str, Message]] = [
+        (
+            code,
+            ce.EmployerRegistered(
+                employer=code,
+                name="单位",
+                region="320100",
+                ownership=ce.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2018, 1, 1),
+            ),
+        ),
+        (
+            person,
+            ce.EmploymentStarted(
+                person=person,
+                employer=code,
+                region="320100",
+                start_date=date(2019, 1, 1),
+                monthly_wage=Decimal("10000.00"),
+                risk_class=1,
+            ),
+        ),
+    ]
+    eve = datetime(2019, 4, 30, 15, 59, tzinfo=UTC)  # 30 April, 23:59 in Nanjing
+    may_day = datetime(2019, 4, 30, 16, tzinfo=UTC)  # 1 May, 00:00 in Nanjing
+    bureau = cc.COLLECTIONS.named(code="t320100")
+    may = cc.DeclareWages(
+        employer=code, month="2019-05", wages=[cc.WageLine(person=person, wage=Decimal("12000.00"))]
+    )
+
+    def collected(cid: str, month: str, amount: Decimal) -> cc.EmployerContributionsCollected:
+        return cc.EmployerContributionsCollected(
+            collection_id=cid, employer=code, month=month, amount=amount
+        )
+
+    async with Story(infra, tmp_path) as s:
+        await s.enrol(hired, datetime(2019, 1, 2, 9, tzinfo=UTC))
+        await s.send(cc.COMMANDS.name, code, may, eve)
+        await s.close("2019-04", eve)
+        await s.until("two refusals", lambda: len(s.tap.events(cc.CommandRejected)) == 2)
+        refused = {r["command_type"]: r for r in s.tap.events(cc.CommandRejected)}
+        assert {kind: r["reason"] for kind, r in refused.items()} == {
+            cc.DeclareWages.TYPE: "service_date_in_future",
+            cc.ClosePeriod.TYPE: "service_date_in_future",
+        }
+        assert "wage month 2019-05 begins on 2019-05-01" in refused[cc.DeclareWages.TYPE]["detail"]
+        assert "after 2019-04-30" in refused[cc.ClosePeriod.TYPE]["detail"]
+        _, clock = await s.svc.get_json("/regions?region=320100")
+        assert clock["last_closed"] is None
+
+        # a minute later it is May in Nanjing
+        await s.close("2019-04", may_day)
+        await s.send(cc.COMMANDS.name, code, may, may_day)
+        await s.until(
+            "April's assessment and May's wages",
+            lambda: bool(s.tap.events(cc.AssessmentIssued) and s.tap.events(cc.WagesDeclared)),
+        )
+        (april,) = s.tap.events(cc.AssessmentIssued, employer=code)
+        due = Decimal(april["amount_due"])
+
+        # the bureau's reports: April's, dated before April began; 2031; then April's, in May
+        await s.send(bureau, code, collected("NJ-F1", "2019-04", due), eve - timedelta(days=31))
+        await s.send(bureau, code, collected("NJ-F2", "2031-01", due), may_day)
+        await s.send(bureau, code, collected("NJ-OK", "2019-04", due), may_day + timedelta(days=9))
+        await s.until("the booking", lambda: bool(s.tap.events(cc.PaymentBooked)))
+        # (only this bureau's: the process also reads what other tests left on other bureaus')
+        mine = ("NJ-F1", "NJ-F2")
+
+        def rejected() -> list[dict[str, Any]]:
+            return [r for r in s.tap.events(cc.CollectionRejected) if r["collection_id"] in mine]
+
+        await s.until("both refusals", lambda: len(rejected()) == 2)
+        assert sorted((r["collection_id"], r["reason"], r["period"]) for r in rejected()) == [
+            ("NJ-F1", "service_date_in_future", "2019-04"),
+            ("NJ-F2", "service_date_in_future", "2031-01"),
+        ]
+        to_bureau = [
+            body["collection_id"]
+            for topic, kind, body in s.tap.records
+            if topic == cc.ASSESSMENTS.named(code="t320100") and kind == "CollectionRejected"
+        ]
+        assert sorted(to_bureau) == ["NJ-F1", "NJ-F2"]
+        (booked,) = s.tap.events(cc.PaymentBooked)
+        assert (booked["collection_id"], booked["paid_total"], booked["outcome"]) == (
+            "NJ-OK",
+            april["amount_due"],
+            "settled",
+        )
+        assert s.svc.alive
+        assert "handler failed" not in s.svc.log_text()

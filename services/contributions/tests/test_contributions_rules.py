@@ -7,16 +7,19 @@ average monthly wage 7,500 in 2018 and 8,000 in 2019, illustrative), not by call
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from contributions_harness import POLICY, Service, employer_code, of_type, ref
 
+import shebao_common.policy as policy_module
+from shebao_common.policy import Policy
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contributions.domain import ledger as lg
-from shebao_contributions.domain.model import shard_of
+from shebao_contributions.domain.model import CLOCK, WAGES, shard_of
 from shebao_contributions.domain.rates import Rates, ResidentRates
 
 D = Decimal
@@ -428,6 +431,136 @@ def test_months_close_in_order_once_and_need_a_bureau() -> None:
     assert of_type(s.close(NJ, "2019-02"), cc.CommandRejected)[0].reason == "period_already_closed"
     assert of_type(s.close(NJ, "2019-04"), cc.CommandRejected)[0].reason == "period_out_of_order"
     assert of_type(s.close("330100", "2019-02"), cc.CommandRejected)[0].reason == "no_tax_bureau"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates: a record may not describe the future (DOMAIN.md, Dates). "Now" is the record's ce_time,
+# read as a day of China Standard Time: 2019-04-30T16:00Z is already 1 May there.
+
+EVE = datetime(2019, 4, 30, 15, 59, tzinfo=UTC)  # 30 April, 23:59 in Nanjing
+MAY_DAY = datetime(2019, 4, 30, 16, 0, tzinfo=UTC)  # 1 May, 00:00 in Nanjing
+
+
+def _reason(out: list) -> str:
+    (rejected,) = of_type(out, cc.CommandRejected)
+    return rejected.reason
+
+
+def test_wages_for_a_month_that_has_not_begun_are_refused_by_name() -> None:
+    s = _one_employee()
+    wages = [cc.WageLine(person=ref(1), wage=D("12000.00"))]
+    may = cc.DeclareWages(employer=E1, month="2019-05", wages=wages)
+    out = s.command(may, EVE)
+    assert _reason(out) == "service_date_in_future"
+    assert "2019-05-01" in of_type(out, cc.CommandRejected)[0].detail
+    assert s.store.get(WAGES.key(E1, "2019-05").name) is None
+    # the date is wrong whoever declares: an unknown employer hears it first
+    stranger = may.model_copy(update={"employer": employer_code(99)})
+    assert _reason(s.command(stranger, EVE)) == "service_date_in_future"
+    # from the first day of the month, in Nanjing
+    assert of_type(s.command(may, MAY_DAY), cc.WagesDeclared)
+    # a month under way, or past, may be declared
+    april = may.model_copy(update={"month": "2019-04"})
+    assert of_type(s.command(april, EVE), cc.WagesDeclared)
+
+
+def test_a_month_is_closed_only_once_it_is_over() -> None:
+    s = _one_employee()
+    assert of_type(s.close(NJ, "2019-03", date(2019, 4, 1)), cc.PeriodClosed)
+    out = s.close(NJ, "2019-04", EVE)
+    assert _reason(out) == "service_date_in_future"
+    assert "2019-05-01" in of_type(out, cc.CommandRejected)[0].detail
+    assert not of_type(out, cc.AssessmentIssued)
+    assert s.store[CLOCK.key(NJ).name].last_closed == "2019-03"  # the clock stays
+    # a month that has not even begun
+    assert _reason(s.close(NJ, "2019-06", EVE)) == "service_date_in_future"
+    closed = s.close(NJ, "2019-04", MAY_DAY)
+    assert [c.month for c in of_type(closed, cc.PeriodClosed)] == ["2019-04"]
+    assert [a.period for a in of_type(closed, cc.AssessmentIssued)] == ["2019-04"] * 2
+
+
+def _collected(
+    month: str, cid: str = "F-1", amount: str = "10.00"
+) -> cc.EmployerContributionsCollected:
+    return cc.EmployerContributionsCollected(
+        collection_id=cid, employer=E1, month=month, amount=D(amount)
+    )
+
+
+def test_a_collection_for_a_period_after_the_report_is_refused_to_the_bureau_by_name() -> None:
+    s = _one_employee()
+    s.close(NJ, "2019-02", date(2019, 3, 1))
+    s.collect("t320100", _collected("2031-01"), date(2019, 3, 5))
+    (rejected,) = s.to_bureau("t320100", cc.CollectionRejected)
+    assert (rejected.reason, rejected.collection_id, rejected.period) == (
+        "service_date_in_future",
+        "F-1",
+        "2031-01",
+    )
+    assert "2031-01-01" in rejected.detail and "2019-03-05" in rejected.detail
+    # a month that exists but has not begun on the day the bureau says it reported it: the
+    # assessment lookup alone would have booked it (its ce_time is the bureau's clock)
+    due = s.ledger(E1).dues["2019-02"].amount_due
+    s.collect("t320100", _collected("2019-02", "F-2", str(due)), date(2019, 1, 31))
+    assert s.to_bureau("t320100", cc.CollectionRejected)[-1].reason == "service_date_in_future"
+    assert s.ledger(E1).dues["2019-02"].paid == 0 and not s.of_type(cc.PaymentBooked)
+    # a month under way is not the future: no assessment yet, so it is unknown
+    s.collect("t320100", _collected("2019-03", "F-3"), date(2019, 3, 5))
+    assert s.to_bureau("t320100", cc.CollectionRejected)[-1].reason == "unknown_assessment"
+    s.collect("t320100", _collected("2019-02", "F-4", str(due)), date(2019, 3, 5))
+    assert s.ledger(E1).dues["2019-02"].settled
+
+
+def test_a_persons_year_is_paid_from_its_first_day_not_before() -> None:
+    s = Service()
+    _resident(s, ref(1), 500, date(2019, 3, 1))
+    s.close(NJ, "2019-03", date(2019, 4, 1))
+    year = cc.PersonContributionsCollected(
+        collection_id="R-1", person=ref(1), period="2020", amount=D("750.00")
+    )
+    s.collect("t320100", year, date(2019, 12, 20))
+    rejected = s.to_bureau("t320100", cc.CollectionRejected)[-1]
+    assert (rejected.reason, rejected.period) == ("service_date_in_future", "2020")
+    assert "year 2020" in rejected.detail
+    this_year = year.model_copy(update={"collection_id": "R-2", "period": "2019"})
+    s.collect("t320100", this_year, date(2019, 4, 2))  # paid during the year it buys
+    assert len(s.person(ref(1)).months(ce.Insurance.PENSION)) == 12
+    # a flexible worker's month likewise
+    month = year.model_copy(update={"collection_id": "R-3", "period": "2019-05"})
+    s.collect("t320100", month, date(2019, 4, 2))
+    assert s.to_bureau("t320100", cc.CollectionRejected)[-1].reason == "service_date_in_future"
+
+
+def test_a_ce_time_from_before_any_tolerance_is_answered_not_a_handler_error() -> None:
+    s = _one_employee()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert _reason(s.close(NJ, "2019-02", epoch)) == "service_date_in_future"
+
+
+def test_the_future_tolerance_is_a_parameter(tmp_path: Path) -> None:
+    extra = tmp_path / "zz-test.toml"
+    extra.write_text(
+        """
+[[parameter]]
+name = "contributions.future_period_tolerance_days"
+region = "320100"
+from = 2019-01-01
+value = 3
+source = "test"
+""",
+        encoding="utf-8",
+    )
+    data = Path(policy_module.__file__).parent / "data"
+    s = Service(policy=Policy.load([*sorted(data.glob("*.toml")), extra]))
+    s.employer(E1)
+    s.hire(ref(1), E1, "10000.00", date(2019, 1, 1))
+    # three days early in Nanjing: closed; four days early: refused
+    assert _reason(s.close(NJ, "2019-04", date(2019, 4, 27))) == "service_date_in_future"
+    assert of_type(s.close(NJ, "2019-04", date(2019, 4, 28)), cc.PeriodClosed)
+    wages = [cc.WageLine(person=ref(1), wage=D("12000.00"))]
+    june = cc.DeclareWages(employer=E1, month="2019-06", wages=wages)
+    assert _reason(s.command(june, date(2019, 5, 28))) == "service_date_in_future"
+    assert of_type(s.command(june, date(2019, 5, 29)), cc.WagesDeclared)
 
 
 def test_a_close_fans_out_so_no_handler_declares_more_than_a_few_keys() -> None:

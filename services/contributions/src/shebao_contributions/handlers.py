@@ -198,6 +198,7 @@ def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context) -> Decision:
             state.get(keys[3]),
             cmd,
             _env(ctx),
+            ctx.time,
         )
         d = Decision().put(keys[0], e).put(keys[1], sheet)
         if assessment is not None:
@@ -214,7 +215,7 @@ def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context) -> Decision:
     key = CLOCK.key(cmd.region)
 
     def decide() -> Decision:
-        clock, fx = regions.close_period(state.get(key), cmd, _env(ctx))
+        clock, fx = regions.close_period(state.get(key), cmd, _env(ctx), ctx.time)
         return _effects(Decision().put(key, clock), fx)
 
     return _refusable(ctx, cmd, decide)
@@ -407,7 +408,7 @@ def employer_collected(
     akey, lkey = ASSESSMENT.key(msg.employer, msg.month), LEDGER.key(msg.employer)
     try:
         ledger, fx = employers.book_employer_collection(
-            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time.date()
+            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time, _env(ctx)
         )
     except Refusal as refusal:
         return collection_rejected(ctx, msg, refusal)
@@ -419,7 +420,7 @@ def person_collected(state: State, msg: cc.PersonContributionsCollected, ctx: Co
     key = PERSON.key(msg.person)
     try:
         p, fx = persons.book_person_collection(
-            state.get(key), msg, _bureau(ctx), ctx.time.date(), _env(ctx)
+            state.get(key), msg, _bureau(ctx), ctx.time, _env(ctx)
         )
     except Refusal as refusal:
         return collection_rejected(ctx, msg, refusal)

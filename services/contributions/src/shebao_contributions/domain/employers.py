@@ -10,15 +10,17 @@ becomes the person's wage for the months after.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
+from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
 
 from . import ledger as lg
 from . import periods
+from .calendar import not_in_future
 from .effects import Effects
 from .env import Env
 from .ledger import Ledger, Refusal
@@ -264,8 +266,21 @@ def declare_wages(
     ledger: Ledger | None,
     cmd: cc.DeclareWages,
     env: Env,
+    received: datetime,
 ) -> tuple[EmployerFile, WageSheet, EmployerAssessment | None, Ledger | None, Effects]:
-    """Record a declaration; supersede earlier lines; revise an assessment not yet in collection."""
+    """Record a declaration; supersede earlier lines; revise an assessment not yet in collection.
+
+    A month that has not begun on the day the declaration was sent (`received`, its ce_time)
+    has no wages yet: refused whatever else is wrong with it."""
+    region = e.region if e is not None else PROVINCE
+    not_in_future(
+        periods.first_day(cmd.month),
+        received,
+        env.policy,
+        region,
+        f"wage month {cmd.month} begins",
+        "declaration",
+    )
     if e is None:
         raise Refusal(R.EMPLOYER_NOT_REGISTERED, f"employer {cmd.employer} is not known")
     unknown = [w.person for w in cmd.wages if w.person not in e.roster]
@@ -329,10 +344,23 @@ def book_employer_collection(
     ledger: Ledger | None,
     msg: cc.EmployerContributionsCollected,
     bureau_code: str,
-    booked_on: date,
+    received: datetime,
+    env: Env,
 ) -> tuple[Ledger, Effects]:
-    """A bureau's report of what an employer paid for a month."""
+    """A bureau's report of what an employer paid for a month; `received` is its ce_time.
+
+    A month that begins after the day of the report is refused by that name before the
+    assessment is looked up, found or not (one can exist when the report's ce_time is wrong):
+    the bureau's mistake is the date, or its clock, not the payer."""
     due = ledger.due(msg.month) if ledger is not None else None
+    not_in_future(
+        periods.first_day(msg.month),
+        received,
+        env.policy,
+        due.region if due is not None else PROVINCE,
+        f"month {msg.month} begins",
+        "report",
+    )
     if assessment is None or ledger is None or due is None:
         raise Refusal(
             R.UNKNOWN_ASSESSMENT, f"no assessment for employer {msg.employer} in {msg.month}"
@@ -353,7 +381,9 @@ def book_employer_collection(
                 f"per-person amounts add up to {reported} for {msg.amount}"
                 + (f"; not assessed: {', '.join(stray[:3])}" if stray else ""),
             )
-    booking = lg.book(ledger, msg.month, msg.collection_id, msg.amount, bureau_code, booked_on)
+    booking = lg.book(
+        ledger, msg.month, msg.collection_id, msg.amount, bureau_code, received.date()
+    )
     fx = Effects()
     if booking.outcome is None:
         return ledger, fx

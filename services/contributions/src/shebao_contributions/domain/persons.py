@@ -17,10 +17,11 @@ yet (a late credit), is set again for the next such close.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
@@ -28,6 +29,7 @@ from shebao_contracts.types import money
 
 from . import ledger as lg
 from . import periods
+from .calendar import not_in_future
 from .effects import Effects
 from .env import Env
 from .ledger import Refusal
@@ -525,18 +527,30 @@ def book_person_collection(
     p: PersonFile | None,
     msg: cc.PersonContributionsCollected,
     bureau_code: str,
-    booked_on: date,
+    received: datetime,
     env: Env,
 ) -> tuple[PersonFile, Effects]:
-    """A bureau's report of what a person paid for a month or a year."""
+    """A bureau's report of what a person paid for a month or a year; `received` is its
+    ce_time. A period that begins after the day of the report is refused by that name first
+    (see book_employer_collection); a year is paid during the year, from its first day."""
     due = p.ledger.due(msg.period) if p is not None else None
+    not_in_future(
+        periods.start_of(msg.period),
+        received,
+        env.policy,
+        due.region if due is not None else PROVINCE,
+        f"{'year' if periods.is_year(msg.period) else 'month'} {msg.period} begins",
+        "report",
+    )
     if p is None or due is None:
         raise Refusal(R.UNKNOWN_ASSESSMENT, f"no assessment for person {msg.person} {msg.period}")
     if due.bureau != bureau_code:
         raise Refusal(
             R.WRONG_BUREAU, f"{due.assessment_id} is collected by {due.bureau}, not {bureau_code}"
         )
-    booking = lg.book(p.ledger, msg.period, msg.collection_id, msg.amount, bureau_code, booked_on)
+    booking = lg.book(
+        p.ledger, msg.period, msg.collection_id, msg.amount, bureau_code, received.date()
+    )
     fx = Effects()
     if booking.outcome is None:
         return p, fx

@@ -8,9 +8,12 @@ one AssessPerson per person paying alone, one CheckInterruption per watch that i
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shebao_contracts import contributions as cc
 
 from . import periods
+from .calendar import not_in_future
 from .effects import Effects
 from .env import Env
 from .ledger import Refusal
@@ -21,8 +24,18 @@ R = cc.Rejection
 
 
 def close_period(
-    clock: RegionClock | None, cmd: cc.ClosePeriod, env: Env
+    clock: RegionClock | None, cmd: cc.ClosePeriod, env: Env, received: datetime
 ) -> tuple[RegionClock, Effects]:
+    """Close a month: only once it is over on the day the command was sent (`received`, its
+    ce_time), so that no assessment, arrears or interruption is judged on months to come."""
+    not_in_future(
+        periods.first_day(periods.shift(cmd.month, 1)),
+        received,
+        env.policy,
+        cmd.region,
+        f"month {cmd.month} is over",
+        "close",
+    )
     last = clock.last_closed if clock is not None else None
     if last is not None and cmd.month <= last:
         raise Refusal(R.PERIOD_ALREADY_CLOSED, f"{cmd.region} closed {last} already")
