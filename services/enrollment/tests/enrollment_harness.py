@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
@@ -11,7 +11,7 @@ from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import citizen_id_check_char
 from shebao_enrollment.domain.model import PERSON, Person
-from shebao_enrollment.domain.rules import Env
+from shebao_enrollment.domain.rules import Env, event_dates
 from shebao_enrollment.handlers import handlers
 
 POLICY = Policy.load()
@@ -24,10 +24,18 @@ def citizen_id(birth: date, *, male: bool = True, region: str = "320102", n: int
 
 
 class Domain(HandlerRunner):
-    def __init__(self, key: bytes = b"unit-test-pseudonym-key") -> None:
-        super().__init__(handlers, Env(POLICY, Pseudonymizer(key)))
+    def __init__(self, key: bytes = b"unit-test-pseudonym-key", policy: Policy = POLICY) -> None:
+        super().__init__(handlers, Env(policy, Pseudonymizer(key)))
 
-    def send(self, cmd: Message, when: date | None = None) -> list[Message]:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self, cmd: Message, when: date | datetime | None = None
+    ) -> list[Message]:
+        """Apply a command sent `when` (its ce_time; a date is 09:00 UTC, 17:00 in China that
+        day). By default an office sends it on the day of the latest event it dates, as offices
+        do once it has happened; a command dating nothing, at the runner's default time."""
+        if when is None:
+            dates = [on for _, on in event_dates(cmd)]
+            when = max(dates) if dates else None
         return [e.message for e in super().send(cmd, topic=c.COMMANDS.name, when=when)]
 
     @property

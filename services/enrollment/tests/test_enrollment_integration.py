@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 REGIONS = ["320100", "320500", "320300", "321300"]
 N = 1000
-T0 = datetime(2025, 1, 1, 8, tzinfo=UTC)
+T0 = datetime(2025, 7, 2, 8, tzinfo=UTC)  # the counter's day: after every event it records
 
 
 def employer_code(region: str, k: int) -> str:
@@ -550,6 +550,190 @@ async def test_a_transfer_moves_every_insurance_and_a_refusal_names_the_transfer
             "unemployment still in region 320100: send TransferOut (to_region 320500, insurances "
             "[unemployment]) and its TransferIn first"
         )
+    finally:
+        svc.stop()
+        await prod.stop()
+        await r.aclose()
+
+
+async def test_a_command_dating_an_event_after_its_ce_time_is_refused_by_name(
+    infra, tmp_path: Path
+) -> None:
+    """Issue 12: a counter sends on 10 June 2025 (China Standard Time) commands dating events to
+    come (a birth, an employment's start, a planned end, a card, a transfer, a death): each is
+    refused service_date_in_future and changes nothing; the same events dated that day, or
+    sent once they happened, are applied."""
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/3"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await recreate_topics(infra.kafka_bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.COMMANDS.dlq])
+    svc = ServiceProcess(
+        "enrollment",
+        "shebao_enrollment",
+        kafka=infra.kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+    )
+    prod = await producer(infra.kafka_bootstrap, linger_ms=5)
+    sent_at = datetime(2025, 6, 10, 2, tzinfo=UTC)  # 10:00 in Nanjing
+    midnight = datetime(2025, 6, 19, 16, tzinfo=UTC)  # 20 June, 00:00 in Nanjing
+    nj = employer_code("320100", 0)
+    worker, unborn = person_id(0), citizen_id(date(2025, 6, 11), n=1)
+    story = [  # (command id, message, key, ce_time, refused)
+        (
+            "employer",
+            c.RegisterEmployer(
+                employer=nj,
+                name="单位",
+                region="320100",
+                ownership=c.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2020, 1, 1),
+            ),
+            nj,
+            sent_at,
+            False,
+        ),
+        (
+            "register",
+            c.RegisterPerson(
+                citizen_id=worker,
+                name="参保人",
+                hukou_region="320100",
+                residence=c.Residence.URBAN,
+                registered_on=date(2023, 1, 1),
+            ),
+            worker,
+            sent_at,
+            False,
+        ),
+        (
+            "unborn",
+            c.RegisterPerson(
+                citizen_id=unborn,
+                name="未出生",
+                hukou_region="320100",
+                residence=c.Residence.URBAN,
+                registered_on=date(2025, 6, 10),
+            ),
+            unborn,
+            sent_at,
+            True,
+        ),
+        (
+            "hire-next-month",
+            c.StartEmployment(
+                citizen_id=worker,
+                employer=nj,
+                start_date=date(2025, 7, 1),
+                monthly_wage=Decimal(8000),
+            ),
+            worker,
+            sent_at,
+            True,
+        ),
+        (
+            "hire-today",
+            c.StartEmployment(
+                citizen_id=worker,
+                employer=nj,
+                start_date=date(2025, 6, 10),
+                monthly_wage=Decimal(8000),
+            ),
+            worker,
+            sent_at,
+            False,
+        ),
+        (
+            "planned-end",
+            c.EndEmployment(
+                citizen_id=worker,
+                employer=nj,
+                end_date=date(2025, 6, 30),
+                separation=c.Separation.VOLUNTARY,
+            ),
+            worker,
+            sent_at,
+            True,
+        ),
+        (
+            "card",
+            c.IssueCard(citizen_id=worker, card_number="C99000001", issued_on=date(2025, 6, 11)),
+            worker,
+            sent_at,
+            True,
+        ),
+        (
+            "transfer",
+            c.TransferOut(
+                citizen_id=worker, transfer_id="TR-F", to_region="320500", date=date(2025, 7, 1)
+            ),
+            worker,
+            sent_at,
+            True,
+        ),
+        (
+            "death-early",
+            c.RecordDeath(citizen_id=worker, date_of_death=date(2025, 6, 20)),
+            worker,
+            sent_at,
+            True,
+        ),
+        (
+            "death",
+            c.RecordDeath(citizen_id=worker, date_of_death=date(2025, 6, 20)),
+            worker,
+            midnight,
+            False,
+        ),
+    ]
+    try:
+        svc.start()
+        await svc.wait_ready()
+        for command_id, msg, key, at, _ in story:
+            k, v, h = message_record(msg, message_id=command_id, time=at, key=key)
+            await prod.send(c.COMMANDS.name, key=k, value=v, headers=h)
+            await prod.flush()  # in order across keys too: the employer before the hire
+
+        async def consumed() -> bool:
+            return await svc.metric("shebao_records_total") >= len(story)
+
+        await wait_until(consumed, timeout=60)
+        svc.terminate()
+        events = [
+            (dict(e.headers)["ce_type"].decode().rsplit(".", 1)[1], json.loads(e.value))
+            for e in await read_all(infra.kafka_bootstrap, c.EVENTS.name)
+        ]
+        refused = {b["command_id"]: b for kind, b in events if kind == "CommandRejected"}
+        assert {i: b["reason"] for i, b in refused.items()} == {
+            i: "service_date_in_future" for i, _, _, _, no in story if no
+        }
+        assert (
+            "birth (from the citizen ID) on 2025-06-11 is after 2025-06-10"
+            in (refused["unborn"]["detail"])
+        )
+        assert (
+            "employment end on 2025-06-30 is after 2025-06-10" in (refused["planned-end"]["detail"])
+        )
+        assert "death on 2025-06-20 is after 2025-06-10" in refused["death-early"]["detail"]
+        kinds = Counter(kind for kind, _ in events)
+        assert (kinds["PersonRegistered"], kinds["EmploymentStarted"]) == (1, 1)
+        assert (kinds["EmploymentEnded"], kinds["CardIssued"], kinds["PersonTransferredOut"]) == (
+            0,
+            0,
+            0,
+        )
+        (started,) = [b for kind, b in events if kind == "EmploymentStarted"]
+        assert started["start_date"] == "2025-06-10"
+        (died,) = [b for kind, b in events if kind == "PersonDeceased"]
+        assert died["on"] == "2025-06-20"
+        assert all(unborn not in json.dumps(b) for _, b in events)
+
+        svc.start()
+        await svc.wait_ready()
+        status, p = await svc.get_json(f"/persons?citizen_id={worker}")
+        assert status == 200 and p["deceased_on"] == "2025-06-20" and p["card"] is None
+        assert (await svc.get_json(f"/persons?citizen_id={unborn}"))[0] == 404
     finally:
         svc.stop()
         await prod.stop()

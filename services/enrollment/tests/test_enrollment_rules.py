@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from enrollment_harness import Domain, citizen_id, rejection, types
 
+import shebao_common.policy as policy_module
+from shebao_common.policy import Policy
 from shebao_contracts import enrollment as c
+from shebao_contracts.envelope import Message
 
 NJ, SZ, SQ = "320100", "320500", "321300"  # Nanjing, Suzhou, Suqian
 EMP_NJ = "91320100MA1AAAAA1A"
@@ -660,3 +665,234 @@ def test_a_relationship_left_behind_is_refused_with_the_transfer_to_send(d: Doma
         "pension, medical, unemployment still in region 320100: send TransferOut (to_region "
         "320500, insurances [pension, medical, unemployment]) and its TransferIn first"
     )
+
+
+# dates: a command may not describe the future (DOMAIN.md, Dates) --------------------------------
+# "Now" is the command's record time (ce_time), read as a day of China Standard Time.
+
+SENT = date(2025, 6, 10)
+CAROL = citizen_id(date(1970, 8, 8), male=False, n=2)  # a rural resident
+
+
+def _rural(d: Domain) -> None:
+    d.send(
+        c.RegisterPerson(
+            citizen_id=CAROL,
+            name="测试",
+            hukou_region=SQ,
+            residence=c.Residence.RURAL,
+            registered_on=date(2020, 1, 1),
+        )
+    )
+
+
+def _laid_off(d: Domain) -> None:
+    employ(d, ALICE)
+    leave(d, ALICE)
+
+
+def _carded(d: Domain) -> None:
+    d.send(c.IssueCard(citizen_id=ALICE, card_number="A1234567", issued_on=date(2024, 1, 5)))
+
+
+Setup = Callable[[Domain], object] | None
+DATED: dict[str, tuple[Setup, Callable[[date], Message]]] = {
+    "RegisterEmployer": (
+        None,
+        lambda on: c.RegisterEmployer(
+            employer="91320100MA1CCCCC3C",
+            name="新单位",
+            region=NJ,
+            ownership=c.Ownership.PRIVATE,
+            risk_class=1,
+            registered_on=on,
+        ),
+    ),
+    "RegisterPerson": (
+        None,
+        lambda on: c.RegisterPerson(
+            citizen_id=citizen_id(date(1995, 1, 1), n=9),
+            name="新人",
+            hukou_region=NJ,
+            residence=c.Residence.URBAN,
+            registered_on=on,
+        ),
+    ),
+    "StartEmployment": (
+        None,
+        lambda on: c.StartEmployment(
+            citizen_id=ALICE, employer=EMP_NJ, start_date=on, monthly_wage=WAGE
+        ),
+    ),
+    "EndEmployment": (
+        lambda d: employ(d, ALICE),
+        lambda on: c.EndEmployment(
+            citizen_id=ALICE,
+            employer=EMP_NJ,
+            end_date=on,
+            separation=c.Separation.INVOLUNTARY,
+        ),
+    ),
+    "EnrolFlexibleWorker": (
+        None,
+        lambda on: c.EnrolFlexibleWorker(
+            citizen_id=ALICE, region=NJ, start_date=on, declared_base=Decimal("6000.00")
+        ),
+    ),
+    "EnrolResidentPension": (
+        None,
+        lambda on: c.EnrolResidentPension(
+            citizen_id=ALICE, region=NJ, start_date=on, yearly_tier=500
+        ),
+    ),
+    "EnrolResidentMedical": (
+        None,
+        lambda on: c.EnrolResidentMedical(citizen_id=ALICE, region=NJ, start_date=on),
+    ),
+    "EnrolLandExpropriatedFarmer": (
+        _rural,
+        lambda on: c.EnrolLandExpropriatedFarmer(
+            citizen_id=CAROL, region=SQ, start_date=on, expropriation_record="ZD-1"
+        ),
+    ),
+    "TransferOut": (
+        _laid_off,
+        lambda on: c.TransferOut(citizen_id=ALICE, transfer_id="TR-9", to_region=SZ, date=on),
+    ),
+    "TransferIn": (
+        None,
+        lambda on: c.TransferIn(
+            citizen_id=ALICE, transfer_id="TR-X", region=NJ, from_region="110000", date=on
+        ),
+    ),
+    "IssueCard": (
+        None,
+        lambda on: c.IssueCard(citizen_id=ALICE, card_number="A7654321", issued_on=on),
+    ),
+    "ReplaceCard": (
+        _carded,
+        lambda on: c.ReplaceCard(
+            citizen_id=ALICE,
+            card_number="A7654321",
+            issued_on=on,
+            reason=c.CardReplacement.LOST,
+        ),
+    ),
+    "RecordDeath": (None, lambda on: c.RecordDeath(citizen_id=ALICE, date_of_death=on)),
+}
+NOT_AN_EVENT = {"ChooseResidentPensionTier"}  # next year's tier is chosen in advance
+
+
+def test_every_command_dates_an_event_or_is_named_as_dating_none() -> None:
+    assert {m.__name__ for m in c.COMMANDS.messages} == set(DATED) | NOT_AN_EVENT
+
+
+@pytest.mark.parametrize("kind", list(DATED))
+def test_an_event_after_the_day_the_command_is_sent_is_refused(d: Domain, kind: str) -> None:
+    setup, make = DATED[kind]
+    if setup is not None:
+        setup(d)
+    store, counters = dict(d.store), dict(d.counters)
+    tomorrow = SENT + timedelta(days=1)
+    events = d.send(make(tomorrow), when=SENT)
+    assert types(events) == ["CommandRejected"]
+    assert rejection(events) == "service_date_in_future"
+    assert f"on {tomorrow} is after {SENT}" in events[0].detail  # type: ignore[attr-defined]
+    assert (d.store, dict(d.counters)) == (store, counters)  # nothing changed
+    # the same command dating the day it is sent is applied
+    assert rejection(d.send(make(SENT), when=SENT)) is None
+
+
+def test_the_day_is_chinas() -> None:
+    d = Domain()
+    d.send(
+        c.RegisterPerson(
+            citizen_id=ALICE,
+            name="测试",
+            hukou_region=NJ,
+            residence=c.Residence.URBAN,
+            registered_on=date(2020, 1, 1),
+        )
+    )
+    death = c.RecordDeath(citizen_id=ALICE, date_of_death=date(2025, 1, 15))
+    eve = datetime(2025, 1, 14, 15, 59, tzinfo=UTC)  # 14 January, 23:59 in Nanjing
+    assert rejection(d.send(death, when=eve)) == "service_date_in_future"
+    assert rejection(d.send(death, when=eve.replace(hour=16, minute=0))) is None
+
+
+def test_a_person_born_after_the_command_is_refused() -> None:
+    d = Domain()
+    unborn = citizen_id(SENT + timedelta(days=1), n=3)
+    register = c.RegisterPerson(
+        citizen_id=unborn,
+        name="未出生",
+        hukou_region=NJ,
+        residence=c.Residence.URBAN,
+        registered_on=SENT,
+    )
+    (refused,) = d.send(register, when=SENT)
+    assert isinstance(refused, c.CommandRejected)
+    assert refused.reason == "service_date_in_future" and "birth" in refused.detail
+    assert unborn not in refused.model_dump_json()
+    newborn = register.model_copy(update={"citizen_id": citizen_id(SENT, n=3)})
+    assert rejection(d.send(newborn, when=SENT)) is None  # registered on the day of birth
+
+
+def test_next_years_tier_is_chosen_in_advance(d: Domain) -> None:
+    d.send(
+        c.EnrolResidentPension(
+            citizen_id=BOB, region=NJ, start_date=date(2024, 1, 1), yearly_tier=500
+        )
+    )
+    choice = c.ChooseResidentPensionTier(citizen_id=BOB, year=SENT.year + 1, yearly_tier=1000)
+    assert types(d.send(choice, when=SENT)) == ["ResidentPensionTierChosen"]
+
+
+def test_the_date_is_judged_before_anything_the_state_says(d: Domain) -> None:
+    stranger = citizen_id(date(1980, 1, 1), n=11)  # not registered
+    death = c.RecordDeath(citizen_id=stranger, date_of_death=SENT + timedelta(days=30))
+    assert rejection(d.send(death, when=SENT)) == "service_date_in_future"
+    assert rejection(d.send(death, when=SENT + timedelta(days=30))) == "person_not_registered"
+
+
+def test_a_ce_time_from_before_any_tolerance_is_answered_not_a_handler_error(d: Domain) -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    death = c.RecordDeath(citizen_id=BOB, date_of_death=date(2025, 1, 1))
+    assert rejection(d.send(death, when=epoch)) == "service_date_in_future"
+
+
+def test_the_future_tolerance_is_a_parameter_of_the_region(tmp_path: Path) -> None:
+    extra = tmp_path / "zz-test.toml"
+    extra.write_text(
+        """
+[[parameter]]
+name = "enrollment.future_event_tolerance_days"
+region = "320100"
+from = 2025-01-01
+value = 3
+source = "test"
+""",
+        encoding="utf-8",
+    )
+    data = Path(policy_module.__file__).parent / "data"
+    d = Domain(policy=Policy.load([*sorted(data.glob("*.toml")), extra]))
+    d.send(
+        c.RegisterPerson(
+            citizen_id=ALICE,
+            name="测试",
+            hukou_region=NJ,
+            residence=c.Residence.URBAN,
+            registered_on=date(2020, 1, 1),
+        )
+    )
+    in_suqian = c.EnrolResidentMedical(
+        citizen_id=ALICE, region=SQ, start_date=SENT + timedelta(days=3)
+    )
+    assert rejection(d.send(in_suqian, when=SENT)) == "service_date_in_future"
+    in_nanjing = in_suqian.model_copy(update={"region": NJ})
+    assert rejection(d.send(in_nanjing, when=SENT)) is None  # three days ahead in Nanjing
+    later = c.EnrolResidentPension(
+        citizen_id=ALICE, region=NJ, start_date=SENT + timedelta(days=4), yearly_tier=500
+    )
+    (refused,) = d.send(later, when=SENT)
+    assert "by more than 3 days" in refused.detail  # type: ignore[attr-defined]

@@ -74,6 +74,7 @@ def _decision(
     ctx: Context, cmd: Message, before: Person | None, decide: Callable[[], Outcome]
 ) -> Decision:
     try:
+        rules.not_in_future(cmd, ctx.time, _env(ctx))  # before anything the state could say
         out = decide()
     except Refused as refused:
         return rejected(ctx, cmd, refused.reason.value, refused.detail, before)
