@@ -199,7 +199,12 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     E.PERSON_NOT_REGISTERED: ("the person is not registered", A.CORRECT),
     E.PERSON_ALREADY_REGISTERED: ("the person is registered already", A.GIVE_UP),
     E.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
-    E.EMPLOYER_NOT_REGISTERED: ("the employer is not registered", A.CORRECT),
+    E.EMPLOYER_NOT_REGISTERED: (
+        "the employer is not registered (yet): commands on different keys are not ordered, so a"
+        " hire sent right after its employer's registration may be read first; resend it, with"
+        " a new ce_id, once EmployerRegistered is out",
+        A.RETRY,
+    ),
     E.EMPLOYER_ALREADY_REGISTERED: ("the employer is registered already", A.GIVE_UP),
     E.ALREADY_EMPLOYED: ("the person is employed already (end that employment first)", A.CORRECT),
     E.NO_SUCH_EMPLOYMENT: ("the person is not employed by that employer", A.CORRECT),

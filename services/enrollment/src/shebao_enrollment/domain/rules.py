@@ -444,7 +444,11 @@ def start_employment(
 ) -> Outcome:
     p = _alive(person)
     if employer is None:
-        raise Refused(R.EMPLOYER_NOT_REGISTERED, f"employer {cmd.employer} is not registered")
+        raise Refused(
+            R.EMPLOYER_NOT_REGISTERED,
+            f"employer {cmd.employer} is not registered; if its RegisterEmployer was sent, resend"
+            " this command (with a new ce_id) once EmployerRegistered is out",
+        )
     if p.employment is not None:
         raise Refused(R.ALREADY_EMPLOYED, f"employed by {p.employment.employer}")
     on, region = cmd.start_date, employer.region
