@@ -43,6 +43,7 @@ from shebao_medical_settlement.domain.model import (
 from shebao_medical_settlement.main import MedicalSettings, create_runtime
 
 Record = namedtuple("Record", "topic partition offset key value headers timestamp")
+RECEIVED_MS = 1_741_515_000_000  # 2025-03-09T10:10Z, minutes after the claims' ce_time
 
 
 class _Relay:
@@ -97,7 +98,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
                 cid.encode(),
                 bench.claim_body(rng, cid, code, bench.citizen_id(i % 2000)),
                 bench.headers(cid, code),
-                0,
+                RECEIVED_MS,  # when the broker took it: after its ce_time
             )
         )
     out: dict[str, float] = {}

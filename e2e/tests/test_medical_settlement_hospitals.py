@@ -119,8 +119,12 @@ class Hospitals:
         key: str,
         ce_type: str = m.ClaimSubmitted.TYPE,
         at: datetime | None = None,
+        received: datetime | None = None,
     ) -> None:
-        """A hospital's record, sent `at` (its ce_time; by default a minute after the last)."""
+        """A hospital's record, sent `at` (its ce_time; by default a minute after the last).
+
+        The record's timestamp (when the broker took it) is `received`, or `at` when that is
+        still to come on the test machine's clock: the scenario's December 2026 happens later."""
         self.n += 1
         _, _, headers = message_record(
             m.ClaimSubmitted.model_construct(),
@@ -130,8 +134,14 @@ class Hospitals:
         )
         headers = [(k, ce_type.encode() if k == "ce_type" else v) for k, v in headers]
         value = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if received is None and at is not None and at > datetime.now(UTC):
+            received = at
         await self.prod.send(
-            m.CLAIMS.named(code=topic_code), key=key.encode(), value=value, headers=headers
+            m.CLAIMS.named(code=topic_code),
+            key=key.encode(),
+            value=value,
+            headers=headers,
+            timestamp_ms=int(received.timestamp() * 1000) if received else None,
         )
         await self.prod.flush()
 
@@ -560,14 +570,18 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
         await desk.send(H3, visit, "F-2", at=cst("2026-12-10"))
         # the same visit sent on its day is settled: 50% of 80 (employees' outpatient pooling)
         await desk.send(H3, visit, "F-2", at=cst("2027-01-05", 16))
+        # A hospital cannot dodge the rule by dating its record later than the broker took it.
+        await desk.send(H3, future, "F-3", at=cst("2027-03-06"), received=cst("2026-12-10"))
 
-        await p.answered({H3: 3})
+        await p.answered({H3: 4})
         h3 = per_claim(await answers(p.bootstrap, H3))
         assert [a["reasons"] for a in h3["F-1"]] == [["service_date_in_future"]]
         assert "2027-03-05" in h3["F-1"][0]["detail"]
         assert [a["outcome"] for a in h3["F-2"]] == ["rejected", "settled"]
         assert h3["F-2"][0]["reasons"] == ["service_date_in_future"]
         assert h3["F-2"][1]["amounts"]["fund_payment"] == "40.00"
+        assert [a["reasons"] for a in h3["F-3"]] == [["invalid_time"]]
+        assert "later than the broker received" in h3["F-3"][0]["detail"]
 
         # 2. DEAD died on 10 February 2025: a stay admitted after it is refused by that name.
         await p.command(

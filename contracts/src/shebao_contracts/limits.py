@@ -38,6 +38,13 @@ MAX_SUBJECT_CHARS = 256
 MAX_MONEY_WHOLE_DIGITS = 15
 """Whole digits of an amount in yuan (up to 999 trillion): more is `money_out_of_range`."""
 
+MAX_CLOCK_SKEW_SECONDS = 300
+"""On a partner's topic, how much later than the record's broker timestamp its `ce_time` may be:
+later is `invalid_time`. The platform takes `ce_time` as the moment it received a record (a
+replay answers the same), so a sender must not be able to move it into the future; partner
+topics are created with `message.timestamp.type=LogAppendTime`, so that the timestamp is the
+broker's own clock."""
+
 MAX_JSON_DEPTH = 200
 """Nesting of arrays and objects in a body (the parser's limit): deeper is `malformed_json`.
 No message of the contracts nests more than four levels."""

@@ -83,7 +83,11 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     R.MISSING_HEADER: ("a required CloudEvents header is missing or empty", A.CORRECT),
     R.UNSUPPORTED_SPECVERSION: ("ce_specversion is not 1.0", A.CORRECT),
     R.UNSUPPORTED_CONTENT_TYPE: ("content-type is not application/json", A.CORRECT),
-    R.INVALID_TIME: ("ce_time is not an RFC 3339 timestamp with an offset", A.CORRECT),
+    R.INVALID_TIME: (
+        "ce_time is not an RFC 3339 timestamp with an offset, or, on a partner's topic, more than"
+        " 5 minutes later than the broker received the record (check the sender's clock)",
+        A.CORRECT,
+    ),
     R.SOURCE_MISMATCH: (
         "ce_source is not /partners/<code> of the topic the record was written to",
         A.CORRECT,

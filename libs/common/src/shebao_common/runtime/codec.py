@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from shebao_contracts.envelope import Envelope, EnvelopeError, Message, read_headers
 from shebao_contracts.limits import (
+    MAX_CLOCK_SKEW_SECONDS,
     MAX_HEADER_NAME_CHARS,
     MAX_HEADER_VALUE_BYTES,
     MAX_HEADERS,
@@ -37,6 +38,8 @@ R_SOURCE = RecordRefusal.SOURCE_MISMATCH
 R_MALFORMED_JSON = RecordRefusal.MALFORMED_JSON
 R_SCHEMA = RecordRefusal.SCHEMA_VIOLATION
 R_INVALID_VALUE = RecordRefusal.INVALID_VALUE
+R_INVALID_TIME = RecordRefusal.INVALID_TIME
+_CLOCK_SKEW = timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
 R_HANDLER_ERROR = RecordRefusal.HANDLER_ERROR
 R_ID_CONFLICT = RecordRefusal.ID_CONFLICT  # an event or command id reused for a different body
 
@@ -183,6 +186,13 @@ class Decoder:
                 item,
                 R_SOURCE,
                 f"ce_source {env.source[:100]!r} is not {source!r}, the partner of {r.topic}",
+            )
+        if source is not None and env.time > record_time(r.timestamp) + _CLOCK_SKEW:
+            return self._fail(
+                item,
+                R_INVALID_TIME,
+                f"ce_time {env.time.isoformat()} is later than the broker received the record"
+                f" ({record_time(r.timestamp).isoformat(timespec='seconds')})",
             )
         mtype = topic.message_type(env.type)
         if mtype is None:
