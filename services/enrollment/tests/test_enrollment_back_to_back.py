@@ -131,9 +131,14 @@ async def test_a_hire_sent_right_after_its_employers_registration(infra, tmp_pat
         for b in refused:
             k = hires[str(b["command_id"])]
             assert "resend" in str(b["detail"])
-            assert any(
-                kind == "EmployerRegistered" and e["employer"] == employer(k) for kind, e in seen
-            )
+
+            async def registered(k: int = k) -> bool:
+                return any(
+                    kind == "EmployerRegistered" and e["employer"] == employer(k)
+                    for kind, e in await events()
+                )
+
+            await wait_until(registered, timeout=60)
             await send(hire(k), person(k))
             retried += 1
         await prod.flush()
