@@ -589,6 +589,34 @@ def _flexible(person: str, since: date, base: str) -> list[tuple[str, Message]]:
     ]
 
 
+def _hired(employer: str, person: str, since: date, wage: str) -> list[tuple[str, Message]]:
+    """A Nanjing employer (registered in 2018) and one person it hires, as enrollment says."""
+    return [
+        (
+            employer,
+            ce.EmployerRegistered(
+                employer=employer,
+                name="单位",
+                region="320100",
+                ownership=ce.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2018, 1, 1),
+            ),
+        ),
+        (
+            person,
+            ce.EmploymentStarted(
+                person=person,
+                employer=employer,
+                region="320100",
+                start_date=since,
+                monthly_wage=Decimal(wage),
+                risk_class=1,
+            ),
+        ),
+    ]
+
+
 def _death(person: str, on: date, schemes: tuple[ce.Scheme, ...]) -> list[tuple[str, Message]]:
     """What enrollment publishes on RecordDeath: every membership ends, then the death."""
     ended: list[tuple[str, Message]] = [
@@ -615,30 +643,7 @@ async def test_a_flexible_worker_who_died_is_assessed_for_the_months_he_lived(
     owes January like an employee who died on 2024-02-20; neither owes February."""
     flex, employee, code = ref(300), ref(301), "91320100MA00000002"
     at = datetime(2023, 12, 1, 8, tzinfo=UTC)
-    hired: list[tuple[str, Message]] = [
-        (
-            code,
-            ce.EmployerRegistered(
-                employer=code,
-                name="单位",
-                region="320100",
-                ownership=ce.Ownership.PRIVATE,
-                risk_class=1,
-                registered_on=date(2018, 1, 1),
-            ),
-        ),
-        (
-            employee,
-            ce.EmploymentStarted(
-                person=employee,
-                employer=code,
-                region="320100",
-                start_date=date(2023, 12, 1),
-                monthly_wage=Decimal("12000.00"),
-                risk_class=1,
-            ),
-        ),
-    ]
+    hired = _hired(code, employee, date(2023, 12, 1), "12000.00")
     hired += [
         (
             employee,
@@ -827,30 +832,7 @@ async def test_wages_closes_and_collections_may_not_describe_the_future(
     record's ce_time in Nanjing; anything earlier is refused service_date_in_future and changes
     nothing, even where an assessment would have matched."""
     person, code = ref(330), "91320100MA00000003"
-    hired: list[tuple[str, Message]] = [
-        (
-            code,
-            ce.EmployerRegistered(
-                employer=code,
-                name="单位",
-                region="320100",
-                ownership=ce.Ownership.PRIVATE,
-                risk_class=1,
-                registered_on=date(2018, 1, 1),
-            ),
-        ),
-        (
-            person,
-            ce.EmploymentStarted(
-                person=person,
-                employer=code,
-                region="320100",
-                start_date=date(2019, 1, 1),
-                monthly_wage=Decimal("10000.00"),
-                risk_class=1,
-            ),
-        ),
-    ]
+    hired = _hired(code, person, date(2019, 1, 1), "10000.00")
     eve = datetime(2019, 4, 30, 15, 59, tzinfo=UTC)  # 30 April, 23:59 in Nanjing
     may_day = datetime(2019, 4, 30, 16, tzinfo=UTC)  # 1 May, 00:00 in Nanjing
     bureau = cc.COLLECTIONS.named(code="t320100")
