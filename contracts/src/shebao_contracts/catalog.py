@@ -4,20 +4,23 @@ To add a service, write `shebao_contracts/<service>.py` with its messages, its t
 `CONTRACT = ServiceContract(service="<service>", ...)`, then import the module below and append
 `<service>.CONTRACT` to CONTRACTS (keep both lists alphabetical). Nothing else registers a topic:
 a topic no contract names is neither published nor protected against breaking changes.
+
+A contract is listed here once its service has a package under `services/<service>/`, and only
+then: the manifests, compose.yaml and the README describe exactly these services
+(contracts/tests/test_catalog_agreement.py checks this).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import contributions, enrollment, medical, welfare
+from . import contributions, enrollment, medical
 from .topics import Registry, ServiceContract, Topic
 
 CONTRACTS: list[ServiceContract] = [
     contributions.CONTRACT,
     enrollment.CONTRACT,
     medical.CONTRACT,
-    welfare.CONTRACT,
 ]
 
 
