@@ -16,10 +16,10 @@ from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
-from shebao_contracts.catalog import all_topics
 
 from .domain.env import Env
 from .handlers import (
@@ -31,8 +31,6 @@ from .handlers import (
     work_handlers,
 )
 from .readside import ReadSide
-
-SERVICE = "contributions"
 
 
 class ContributionsSettings(ServiceSettings):
@@ -54,10 +52,9 @@ class ContributionsSettings(ServiceSettings):
 def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRuntime:
     settings = settings or ContributionsSettings()
     read = ReadSide()
-    return ServiceRuntime(
-        name=SERVICE,
+    return runtime_for(
+        cc.CONTRACT,
         settings=settings,
-        registry=all_topics(),
         subscriptions=[
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
             Subscription(
@@ -77,7 +74,6 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 max_records=settings.collections_batch_max_records,
             ),
         ],
-        produces=[cc.EVENTS, cc.WORK],
         policy=Env(Policy.load()),
         routes=[
             ("/persons", read.person),

@@ -8,15 +8,13 @@ from pydantic_settings import SettingsConfigDict
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import enrollment as c
-from shebao_contracts.catalog import all_topics
 
 from .domain.rules import Env
 from .handlers import handlers, reject_invalid
 from .readside import ReadSide
-
-SERVICE = "enrollment"
 
 
 class EnrollmentSettings(ServiceSettings):
@@ -31,10 +29,9 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     policy = Policy.load()
     refs = Pseudonymizer(settings.pseudonym_secret())
     read = ReadSide(policy, refs)
-    return ServiceRuntime(
-        name=SERVICE,
+    return runtime_for(
+        c.CONTRACT,
         settings=settings,
-        registry=all_topics(),
         subscriptions=[
             Subscription(
                 "commands",
@@ -45,7 +42,6 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 canonical_fingerprints=True,
             )
         ],
-        produces=[c.EVENTS],
         policy=Env(policy, refs),
         routes=[
             ("/persons", read.person),

@@ -14,14 +14,13 @@ from pydantic_settings import SettingsConfigDict
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions, enrollment, medical, welfare
-from shebao_contracts.catalog import all_topics
 
 from . import readside
 from .handlers import Env, adjudication, coverage, ingest, reject_hospital_record, statements
 
-SERVICE = "medical-settlement"
 ROLES = ("ingest", "adjudicate", "coverage", "statements")
 
 
@@ -51,9 +50,9 @@ class MedicalSettings(ServiceSettings):
 
 
 def subscriptions(settings: MedicalSettings) -> list[Subscription]:
-    wanted = {r.strip() for r in settings.roles.split(",")}
-    subs = {
-        "ingest": Subscription(
+    """Every stage's subscription, named by its role; `roles` picks those a process runs."""
+    return [
+        Subscription(
             "ingest",
             (medical.CLAIMS,),
             ingest,
@@ -61,24 +60,22 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
             reject=reject_hospital_record,
             max_record_bytes=settings.max_claim_bytes,
         ),
-        "adjudicate": Subscription("adjudicate", (medical.COMMANDS,), adjudication),
-        "coverage": Subscription(
+        Subscription("adjudicate", (medical.COMMANDS,), adjudication),
+        Subscription(
             "coverage", (enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS), coverage
         ),
-        "statements": Subscription("statements", (medical.EVENTS,), statements),
-    }
-    return [sub for role, sub in subs.items() if role in wanted]
+        Subscription("statements", (medical.EVENTS,), statements),
+    ]
 
 
 def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
     settings = settings or MedicalSettings()
     env = Env(Policy.load(), Pseudonymizer(settings.pseudonym_secret()))
-    return ServiceRuntime(
-        name=SERVICE,
+    return runtime_for(
+        medical.CONTRACT,
         settings=settings,
-        registry=all_topics(),
         subscriptions=subscriptions(settings),
-        produces=[medical.COMMANDS, medical.EVENTS],
+        running={r.strip() for r in settings.roles.split(",")},
         policy=env,
         routes=[
             ("/claims", readside.claim),
