@@ -7,7 +7,7 @@ a topic no contract names is neither published nor protected against breaking ch
 
 A contract is listed here once its service has a package under `services/<service>/`, and only
 then: the manifests, compose.yaml and the README describe exactly these services
-(contracts/tests/test_catalog_agreement.py checks this).
+(tests/test_catalog_agreement.py checks this).
 """
 
 from __future__ import annotations
