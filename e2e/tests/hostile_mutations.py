@@ -514,7 +514,8 @@ class Mutations:
         return frozenset({"wrong_bureau"})
 
     def m_breakdown(self, d: Draft) -> frozenset[str]:
-        d.body["persons"] = [{"person": "0" * 32, "amount": d.body["amount"]}]
+        # a valid citizen ID of nobody the employer's assessment names
+        d.body["persons"] = [{"citizen_id": "11010519491231002X", "amount": d.body["amount"]}]
         return frozenset({"breakdown_mismatch"})
 
     def m_amount_rules(self, d: Draft) -> frozenset[str]:

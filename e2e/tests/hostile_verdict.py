@@ -82,6 +82,8 @@ class Answers:
             for rec in recs:
                 hdr = dict(rec.headers)
                 kind = hdr.get("ce_type", b"").decode().rsplit(".", 1)[-1]
+                # a bureau's answers are the partner forms (TaxPaymentBooked...) of the events
+                kind = kind.removeprefix("Tax") if topic != cc.EVENTS.name else kind
                 if topic == cc.EVENTS.name and kind != "PaymentBooked":
                     continue
                 if kind in ("AssessmentIssued", "MonthlyStatement"):

@@ -325,7 +325,7 @@ async def populate(
     async def assessed() -> bool:
         for b in BUREAUS:
             for rec in await read_all(bootstrap, cc.ASSESSMENTS.named(code=b)):
-                if dict(rec.headers)["ce_type"].decode() != cc.AssessmentIssued.TYPE:
+                if dict(rec.headers)["ce_type"].decode() != cc.TaxAssessmentIssued.TYPE:
                     continue
                 a = json.loads(rec.value)
                 if a["employer"] in EMPLOYEES and a["period"] == MONTH:

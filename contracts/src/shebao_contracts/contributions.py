@@ -4,8 +4,13 @@ The service follows `shebao.enrollment.events.v1` to know every obligation, take
 declarations and the scheduler's period-close commands on `shebao.contributions.commands.v1`,
 tells each region's tax bureau what is due on `partner.tax.<code>.assessments.v1` and books what
 the bureau reports on `partner.tax.<code>.collections.v1`. What happened goes out on
-`shebao.contributions.events.v1`, keyed by the person reference or the employer code; no message
-here carries a citizen ID.
+`shebao.contributions.events.v1`, keyed by the person reference or the employer code.
+
+A tax bureau knows people by their citizen ID, not by the platform's person reference, which it
+cannot resolve: on the bureau's own topics (`partner.tax.<code>.*`) a person is named by
+`citizen_id`, and the service maps it to and from the reference at that boundary (the reference
+is the keyed pseudonym of the ID, as for hospitals; the way back is the ID enrollment sealed for
+this service). Every other topic names the person by reference only.
 
 Periods are months `YYYY-MM` (employers, flexible workers) or years `YYYY` (residents, who
 contribute yearly). A period's contribution is due by the next period close of its region: an
@@ -30,6 +35,7 @@ from . import enrollment
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
 from .types import (
+    CitizenId,
     EmployerCode,
     Money,
     NoControlCharacters,
@@ -112,6 +118,7 @@ class ClosedBy(StrEnum):
 _EMPLOYER = "91320100MA1XXXXX0Y"
 _REF = "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f"
 _REF2 = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+_CITIZEN = "11010519491231002X"
 
 
 class Part(BaseModel):
@@ -197,7 +204,7 @@ class AdvanceContributions(Message):
 class PersonAmount(Part):
     """One person's share of a collection, when the bureau reports one."""
 
-    person: PersonRef
+    citizen_id: CitizenId
     amount: NonNegativeMoney
 
 
@@ -228,7 +235,8 @@ class EmployerContributionsCollected(Message):
 
 
 class PersonContributionsCollected(Message):
-    """The bureau collected a flexible worker's month or a resident's year from the person.
+    """The bureau collected a flexible worker's month or a resident's year from the person, whom
+    it names by citizen ID (the ID the person's assessment named).
 
     A period that begins after the day (China Standard Time) of the report's ce_time is refused
     (`service_date_in_future`); a year is collected during the year, from its first day.
@@ -237,12 +245,12 @@ class PersonContributionsCollected(Message):
     TYPE = "shebao.contributions.PersonContributionsCollected"
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "collection_id": "SWJ-320100-20250410-004711",
-        "person": _REF,
+        "citizen_id": _CITIZEN,
         "period": "2025",
         "amount": "820.00",
     }
     collection_id: CollectionId
-    person: PersonRef
+    citizen_id: CitizenId
     period: Period
     amount: PositiveMoney
 
@@ -255,23 +263,48 @@ class InsuranceAmounts(Part):
     employee_part: Money
 
 
-class PersonAssessment(Part):
-    """One person's line of an employer's assessment."""
-
-    person: PersonRef
+class _Line(Part):
     base: Money = Field(description="the wage clamped to 60%-300% of the regional average wage")
     employer_part: Money
     employee_part: Money
 
 
-class AssessmentIssued(Message):
-    """What is due for a period: to the region's tax bureau, and as an event.
+class PersonAssessment(_Line):
+    """One person's line of an employer's assessment."""
+
+    person: PersonRef
+
+
+class TaxPersonAssessment(_Line):
+    """One person's line of an employer's assessment, to the bureau: the person by citizen ID."""
+
+    citizen_id: CitizenId
+
+
+class _Assessment(Message):
+    assessment_id: str
+    revision: Annotated[int, Field(ge=1)]
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    region: RegionCode
+    bureau: PartnerCode
+    period: Period
+    total: Money
+    credit_applied: Money
+    amount_due: Money
+    by_insurance: list[InsuranceAmounts]
+    person_count: int
+    part: int = 1
+    parts: int = 1
+
+
+class AssessmentIssued(_Assessment):
+    """What is due for a period, as an event (the bureau gets it as `TaxAssessmentIssued`).
 
     Issued at a period close; issued again with a higher `revision` when a wage correction
     changes it before collection started (the latest revision is the one to collect). An
-    employer's overpayment credit is applied first: collect `amount_due`, not `total`. To the
-    bureau the person lines travel in parts of at most 1,000 (`part` of `parts`); every part
-    repeats the totals. On the events topic the lines are left out.
+    employer's overpayment credit is applied first: collect `amount_due`, not `total`. On the
+    events topic the person lines are left out (`persons` is empty).
     """
 
     TYPE = "shebao.contributions.AssessmentIssued"
@@ -290,9 +323,43 @@ class AssessmentIssued(Message):
             {"insurance": "pension", "employer_part": "1360.00", "employee_part": "680.00"},
             {"insurance": "medical", "employer_part": "680.00", "employee_part": "170.00"},
         ],
+        "person_count": 1,
+    }
+    person: PersonRef | None = None
+    persons: list[PersonAssessment] = Field(default_factory=list)
+
+
+class TaxAssessmentIssued(_Assessment):
+    """What the bureau is to collect for a period: an employer's month, a flexible worker's
+    month or a resident's year.
+
+    Issued at a period close; issued again with a higher `revision` when a wage correction
+    changes it before collection started (the latest revision is the one to collect). An
+    employer's overpayment credit is applied first: collect `amount_due`, not `total`. A person
+    paying alone is named by `citizen_id`; an employer's person lines name each employee by
+    citizen ID and travel in parts of at most 1,000 (`part` of `parts`), every part repeating
+    the totals.
+    """
+
+    TYPE = "shebao.contributions.TaxAssessmentIssued"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "assessment_id": f"E-{_EMPLOYER}-2025-03",
+        "revision": 1,
+        "payer": "employer",
+        "employer": _EMPLOYER,
+        "region": "320100",
+        "bureau": "t320100",
+        "period": "2025-03",
+        "total": "4301.25",
+        "credit_applied": "0.00",
+        "amount_due": "4301.25",
+        "by_insurance": [
+            {"insurance": "pension", "employer_part": "1360.00", "employee_part": "680.00"},
+            {"insurance": "medical", "employer_part": "680.00", "employee_part": "170.00"},
+        ],
         "persons": [
             {
-                "person": _REF,
+                "citizen_id": _CITIZEN,
                 "base": "8500.00",
                 "employer_part": "2040.00",
                 "employee_part": "850.00",
@@ -302,28 +369,26 @@ class AssessmentIssued(Message):
         "part": 1,
         "parts": 1,
     }
-    assessment_id: str
-    revision: Annotated[int, Field(ge=1)]
-    payer: PayerKind
-    employer: EmployerCode | None = None
-    person: PersonRef | None = None
-    region: RegionCode
+    citizen_id: CitizenId | None = None
+    persons: list[TaxPersonAssessment] = Field(default_factory=list)
+
+
+class _CollectionRejected(Message):
     bureau: PartnerCode
-    period: Period
-    total: Money
-    credit_applied: Money
-    amount_due: Money
-    by_insurance: list[InsuranceAmounts]
-    persons: list[PersonAssessment] = Field(default_factory=list)
-    person_count: int
-    part: int = 1
-    parts: int = 1
+    reason: str
+    detail: str = ""
+    collection_id: str | None = None
+    employer: EmployerCode | None = None
+    period: str | None = None
+    partition: int
+    offset: int
 
 
-class CollectionRejected(Message):
-    """A bureau's collection record was refused, with a reason code (a `Rejection` value or a
-    runtime reason such as malformed_json or schema_violation). `partition` and `offset` name the
-    record on the bureau's collections topic; the record key is the collection id when known."""
+class CollectionRejected(_CollectionRejected):
+    """A bureau's collection record was refused (the event; the bureau is answered with a
+    `TaxCollectionRejected`), with a reason code (a `Rejection` value or a runtime reason such as
+    malformed_json or schema_violation). `partition` and `offset` name the record on the bureau's
+    collections topic; the record key is the collection id when known."""
 
     TYPE = "shebao.contributions.CollectionRejected"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -336,15 +401,28 @@ class CollectionRejected(Message):
         "partition": 3,
         "offset": 1042,
     }
-    bureau: PartnerCode
-    reason: str
-    detail: str = ""
-    collection_id: str | None = None
-    employer: EmployerCode | None = None
     person: PersonRef | None = None
-    period: str | None = None
-    partition: int
-    offset: int
+
+
+class TaxCollectionRejected(_CollectionRejected):
+    """The answer to a collection report the platform refused, with a reason code (a `Rejection`
+    value or a runtime reason such as malformed_json or schema_violation; each is listed with
+    what to do in TAX_BUREAUS.md). `partition` and `offset` name the refused record on the
+    bureau's collections topic; the record key is the collection id when it could be read. A
+    person's report is answered with the citizen ID it named."""
+
+    TYPE = "shebao.contributions.TaxCollectionRejected"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "bureau": "t320100",
+        "reason": "unknown_assessment",
+        "detail": "no assessment for the person in 2031-01",
+        "collection_id": "SWJ-320100-20250415-000999",
+        "citizen_id": _CITIZEN,
+        "period": "2031-01",
+        "partition": 3,
+        "offset": 1042,
+    }
+    citizen_id: CitizenId | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,9 +459,22 @@ class WagesDeclared(Message):
     corrected: list[PersonRef] = Field(default_factory=list)
 
 
-class PaymentBooked(Message):
-    """A collection was booked against an assessment: on the contributions events, and to the
-    bureau that reported it, as the answer to its report (keyed by the collection id)."""
+class _PaymentBooked(Message):
+    assessment_id: str
+    payer: PayerKind
+    employer: EmployerCode | None = None
+    period: Period
+    bureau: PartnerCode
+    collection_id: str
+    amount: Money
+    paid_total: Money
+    amount_due: Money
+    outcome: PaymentOutcome
+
+
+class PaymentBooked(_PaymentBooked):
+    """A collection was booked against an assessment (the event; the bureau that reported it is
+    answered with a `TaxPaymentBooked`)."""
 
     TYPE = "shebao.contributions.PaymentBooked"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -398,17 +489,28 @@ class PaymentBooked(Message):
         "amount_due": "4301.25",
         "outcome": "settled",
     }
-    assessment_id: str
-    payer: PayerKind
-    employer: EmployerCode | None = None
     person: PersonRef | None = None
-    period: Period
-    bureau: PartnerCode
-    collection_id: str
-    amount: Money
-    paid_total: Money
-    amount_due: Money
-    outcome: PaymentOutcome
+
+
+class TaxPaymentBooked(_PaymentBooked):
+    """The answer to a collection report the platform booked (keyed by the collection id): what
+    the payer has paid in all for the period, and whether that settles it. A person is named by
+    the citizen ID the report gave."""
+
+    TYPE = "shebao.contributions.TaxPaymentBooked"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "assessment_id": "P-9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f-2025",
+        "payer": "person",
+        "citizen_id": _CITIZEN,
+        "period": "2025",
+        "bureau": "t320100",
+        "collection_id": "SWJ-320100-20250410-004711",
+        "amount": "820.00",
+        "paid_total": "820.00",
+        "amount_due": "820.00",
+        "outcome": "settled",
+    }
+    citizen_id: CitizenId | None = None
 
 
 class ArrearsBooked(Message):
@@ -846,8 +948,8 @@ EVENTS = Topic(
 ASSESSMENTS = Topic(
     "partner.tax.{code}.assessments.v1",
     owner=SERVICE,
-    key="employer code or person reference (assessments); collection id (bookings, rejections)",
-    messages=(AssessmentIssued, PaymentBooked, CollectionRejected),
+    key="employer code or assessment id (assessments); collection id (bookings, rejections)",
+    messages=(TaxAssessmentIssued, TaxPaymentBooked, TaxCollectionRejected),
     description="To a tax bureau: what to collect in its regions, and the answer to each of its"
     " reports: booked (PaymentBooked) or refused (CollectionRejected).",
     direction=Direction.PARTNER_OUT,
@@ -856,7 +958,7 @@ ASSESSMENTS = Topic(
 COLLECTIONS = Topic(
     "partner.tax.{code}.collections.v1",
     owner=SERVICE,
-    key="employer code or person reference",
+    key="employer code, or the collection id for a person's report",
     messages=(EmployerContributionsCollected, PersonContributionsCollected),
     description="From a tax bureau: what it collected, per employer and month or per person.",
     direction=Direction.PARTNER_IN,

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from .envelope import Message
 from .topics import ServiceContract, Topic
-from .types import CitizenId, EmployerCode, Money, PersonRef, RegionCode
+from .types import CitizenId, EmployerCode, Money, PersonRef, RegionCode, SealedCitizenId
 
 SERVICE = "enrollment"
 
@@ -439,7 +439,10 @@ class EmployerRegistered(Message):
 
 
 class PersonRegistered(Message):
-    """A person was registered; birth date and sex come from the citizen ID (rules need them)."""
+    """A person was registered; birth date and sex come from the citizen ID (rules need them).
+
+    `sealed_citizen_id` is the citizen ID encrypted for the one service that must name the person
+    to a partner (contributions, to the tax bureau); no other service can open it."""
 
     TYPE = "shebao.enrollment.PersonRegistered"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -449,6 +452,7 @@ class PersonRegistered(Message):
         "hukou_region": "320100",
         "residence": "urban",
         "registered_on": "2024-03-01",
+        "sealed_citizen_id": "v1.yISbZO1eAkKbiGdegO7dES8eihlaBaVJLpMM_qtVDuyFBA",
     }
     person: PersonRef
     birth_date: date
@@ -456,6 +460,7 @@ class PersonRegistered(Message):
     hukou_region: RegionCode
     residence: Residence
     registered_on: date
+    sealed_citizen_id: SealedCitizenId
 
 
 class EmploymentStarted(Message):

@@ -294,6 +294,7 @@ TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
     cc.COLLECTIONS.name: (
         *_PARTNER,
         *_MONEY,
+        *_CITIZEN_ID,
         V.TEXT_CONTROL_CHARACTER,
         *_COLLECTION_ONLY,
         C.SERVICE_DATE_IN_FUTURE,

@@ -301,6 +301,22 @@ PersonRef = Annotated[
     ),
 ]
 
+SealedCitizenId = Annotated[
+    str,
+    StringConstraints(pattern=r"^v1\.[A-Za-z0-9_-]{40,80}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^v1\\.[A-Za-z0-9_-]{40,80}$",
+            "description": (
+                "The person's citizen ID encrypted by enrollment (AES-SIV, bound to the person "
+                "reference); only a service given the sealing key can open it."
+            ),
+            "examples": ["v1.yISbZO1eAkKbiGdegO7dES8eihlaBaVJLpMM_qtVDuyFBA"],
+        }
+    ),
+]
+
 EmployerCode = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9A-Z]{18}$"),

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from shebao_common.policy import Policy
+from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime import Context, HandlerTable
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Envelope, Message
+from shebao_contracts.types import citizen_id_check_char
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
 from shebao_contributions.domain.model import (
@@ -55,7 +57,41 @@ Routed = tuple[str, str, Message]
 
 
 def ref(n: int) -> str:
+    """Person n's reference: readable and in the order of n (see UnitIds)."""
     return f"{n:032x}"
+
+
+def citizen(n: int) -> str:
+    """Person n's citizen ID (valid check character), the ID a bureau names person n by."""
+    first17 = f"320102{date(1980, 1, 1) + timedelta(days=n // 1000):%Y%m%d}{n % 1000:03d}"
+    return first17 + citizen_id_check_char(first17)
+
+
+class UnitIds(CitizenIds):
+    """The real seal, and references that read as `ref(n)` for `citizen(n)`: unit tests name
+    and sort persons by n. The services use the keyed pseudonym (test_pseudonym covers it)."""
+
+    def __init__(self) -> None:
+        super().__init__(b"unit-test-pseudonym-key", b"unit-test-citizen-id-key")
+        self._refs_of: dict[str, str] = {}
+        self._citizen_of: dict[str, str] = {}
+
+    def person(self, n: int) -> tuple[str, str]:
+        cid, r = citizen(n), ref(n)
+        self._refs_of[cid], self._citizen_of[r] = r, cid
+        return cid, r
+
+    def person_ref(self, citizen_id: str) -> str:
+        return self._refs_of.get(citizen_id) or super().person_ref(citizen_id)
+
+    def sealed(self, person_ref: str) -> str:
+        """The value enrollment would seal for the person `ref(n)`."""
+        n = int(person_ref, 16)
+        cid, _ = self.person(n)
+        return self._seal.seal(cid, person_ref)
+
+
+IDS = UnitIds()
 
 
 def employer_code(n: int, region: str = "320100") -> str:
@@ -64,7 +100,8 @@ def employer_code(n: int, region: str = "320100") -> str:
 
 class Service:
     def __init__(self, shards: int = 4, policy: Policy = POLICY) -> None:
-        self.env = Env(policy, shards=shards)
+        self.env = Env(policy, IDS, shards=shards)
+        self.registered: set[str] = set()
         self.store: dict[str, Any] = {}
         # one runner per subscription, all over one store, as one Redis holds the service's state
         self.runners = {
@@ -129,7 +166,27 @@ class Service:
         return [(e.topic, e.key, e.message) for e in emits]
 
     def enrol(self, event: Message, when: date | datetime | None = None) -> list[Message]:
+        """Follow an enrollment event; like enrollment, a PersonRegistered goes first for a
+        person not seen before (its outputs are not returned)."""
+        person = getattr(event, "person", None)
+        if person is not None and person not in self.registered:
+            self.registered.add(person)
+            if not isinstance(event, ce.PersonRegistered):
+                self.send(ce.EVENTS.name, self.registration(person, date(1985, 5, 5)), when)
         return self.send(ce.EVENTS.name, event, when)
+
+    def registration(
+        self, person: str, born: date, region: str = "320100", on: date = date(2000, 1, 1)
+    ) -> ce.PersonRegistered:
+        return ce.PersonRegistered(
+            person=person,
+            birth_date=born,
+            sex=ce.Sex.FEMALE,
+            hukou_region=region,
+            residence=ce.Residence.URBAN,
+            registered_on=on,
+            sealed_citizen_id=IDS.sealed(person),
+        )
 
     def command(self, cmd: Message, when: date | datetime | None = None) -> list[Message]:
         return self.send(cc.COMMANDS.name, cmd, when)
@@ -171,16 +228,7 @@ class Service:
     ) -> None:
         wage = Decimal(wage)
         if register:
-            self.enrol(
-                ce.PersonRegistered(
-                    person=person,
-                    birth_date=date(1985, 5, 5),
-                    sex=ce.Sex.FEMALE,
-                    hukou_region=region,
-                    residence=ce.Residence.URBAN,
-                    registered_on=start,
-                )
-            )
+            self.enrol(self.registration(person, date(1985, 5, 5), region, start))
         self.enrol(
             ce.EmploymentStarted(
                 person=person,
@@ -272,7 +320,7 @@ class Service:
     def of_type(self, kind: type[Message]) -> list[Any]:
         return [m for _, m in self.events if isinstance(m, kind)]
 
-    def to_bureau(self, code: str, kind: type[Message] = cc.AssessmentIssued) -> list[Any]:
+    def to_bureau(self, code: str, kind: type[Message] = cc.TaxAssessmentIssued) -> list[Any]:
         return [m for c, _, m in self.bureau if c == code and isinstance(m, kind)]
 
 

@@ -21,9 +21,12 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shebao_common.pseudonym import CitizenIds
+from shebao_common.settings import DEV_CITIZEN_ID_KEY, DEV_PSEUDONYM_KEY
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
+from shebao_contracts.types import citizen_id_check_char
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -39,8 +42,50 @@ BUREAUS = {"320100": "t320100", "320500": "t320500"}
 T0 = datetime(2019, 5, 2, 8, tzinfo=UTC)  # after April: the scheduler closes it, bureaus collect
 
 
+# the keys the service runs with when none is configured (development and tests)
+IDS = CitizenIds(DEV_PSEUDONYM_KEY.encode(), DEV_CITIZEN_ID_KEY.encode())
+
+
+def citizen(n: int) -> str:
+    """Person n's citizen ID: what the bureaus name the person by."""
+    first17 = f"320102{date(1980, 1, 1) + timedelta(days=n // 1000):%Y%m%d}{n % 1000:03d}"
+    return first17 + citizen_id_check_char(first17)
+
+
 def ref(n: int) -> str:
-    return f"{n:032x}"
+    """Person n's reference, as enrollment derives it from the citizen ID."""
+    return IDS.person_ref(citizen(n))
+
+
+_CITIZEN_OF = {ref(n): citizen(n) for n in (*range(20), 100, 101, 200, 201, *range(300, 340))}
+
+
+def registered(
+    events: list[tuple[str, Message]], seen: set[str] | None = None
+) -> list[tuple[str, Message]]:
+    """The events with each person's PersonRegistered first, as enrollment sends them."""
+    seen = set() if seen is None else seen
+    out: list[tuple[str, Message]] = []
+    for key, event in events:
+        person = getattr(event, "person", None)
+        if person is not None and person not in seen:
+            seen.add(person)
+            out.append(
+                (
+                    person,
+                    ce.PersonRegistered(
+                        person=person,
+                        birth_date=date(1980, 1, 1),
+                        sex=ce.Sex.MALE,
+                        hukou_region="320100",
+                        residence=ce.Residence.URBAN,
+                        registered_on=date(2000, 1, 1),
+                        sealed_citizen_id=IDS.seal(_CITIZEN_OF[person]),
+                    ),
+                )
+            )
+        out.append((key, event))
+    return out
 
 
 def employer(region: str) -> str:
@@ -249,7 +294,7 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         svc.start()
         await svc.wait_ready()
         await bureaus.start()
-        events = enrollment_events()
+        events = registered(enrollment_events())
         for key, event in events:
             await send(ce.EVENTS.name, key, event)
         await prod.flush()
@@ -268,14 +313,14 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         # Nanjing: one employer and two flexible workers; Suzhou: one employer, two residents
         await until(
             lambda: (
-                len(bureaus.of(nj, cc.AssessmentIssued)) == 3
-                and len(bureaus.of(sz, cc.AssessmentIssued)) == 3
+                len(bureaus.of(nj, cc.TaxAssessmentIssued)) == 3
+                and len(bureaus.of(sz, cc.TaxAssessmentIssued)) == 3
             )
         )
         by_payer = {
-            (a.get("employer") or a["person"]): a
+            (a.get("employer") or a["citizen_id"]): a
             for code in (nj, sz)
-            for a in bureaus.of(code, cc.AssessmentIssued)
+            for a in bureaus.of(code, cc.TaxAssessmentIssued)
         }
         # Nanjing 2019: floor 4,800, ceiling 24,000; April: pension 20% + 8%, medical 8% + 2%,
         # unemployment 0.5% + 0.5%, work injury class 4 0.9%, maternity 0.8% = 40.7%
@@ -285,8 +330,11 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
         nj_total = sum(b * Decimal("0.407") for b in nj_bases)
         assert Decimal(by_payer[employer("320100")]["total"]) == nj_total
         assert by_payer[employer("320100")]["person_count"] == 10
-        assert Decimal(by_payer[ref(100)]["total"]) == Decimal("1800.00")  # 20% + 10% of 6,000
-        assert (by_payer[ref(200)]["period"], by_payer[ref(200)]["total"]) == ("2019", "750.00")
+        assert Decimal(by_payer[citizen(100)]["total"]) == Decimal("1800.00")  # 20% + 10% of 6,000
+        assert (by_payer[citizen(200)]["period"], by_payer[citizen(200)]["total"]) == (
+            "2019",
+            "750.00",
+        )
 
         # Good reports
         good: list[tuple[str, str, Message]] = [
@@ -304,14 +352,20 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
                 nj,
                 ref(100),
                 cc.PersonContributionsCollected(
-                    collection_id="NJ-2", person=ref(100), period="2019-04", amount=Decimal(1800)
+                    collection_id="NJ-2",
+                    citizen_id=citizen(100),
+                    period="2019-04",
+                    amount=Decimal(1800),
                 ),
             ),
             (
                 sz,
                 ref(200),
                 cc.PersonContributionsCollected(
-                    collection_id="SZ-1", person=ref(200), period="2019", amount=Decimal(750)
+                    collection_id="SZ-1",
+                    citizen_id=citizen(200),
+                    period="2019",
+                    amount=Decimal(750),
                 ),
             ),
             (
@@ -378,11 +432,11 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
 
         await until(
             lambda: (
-                len(bureaus.of(nj, cc.CollectionRejected)) == 5
-                and len(bureaus.of(sz, cc.CollectionRejected)) == 1
+                len(bureaus.of(nj, cc.TaxCollectionRejected)) == 5
+                and len(bureaus.of(sz, cc.TaxCollectionRejected)) == 1
             )
         )
-        reasons = sorted(x["reason"] for x in bureaus.of(nj, cc.CollectionRejected))
+        reasons = sorted(x["reason"] for x in bureaus.of(nj, cc.TaxCollectionRejected))
         assert reasons == sorted(
             [
                 "unknown_assessment",
@@ -392,9 +446,11 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
                 "money_format",
             ]
         )
-        assert [x["reason"] for x in bureaus.of(sz, cc.CollectionRejected)] == ["wrong_bureau"]
+        assert [x["reason"] for x in bureaus.of(sz, cc.TaxCollectionRejected)] == ["wrong_bureau"]
         unknown = next(
-            x for x in bureaus.of(nj, cc.CollectionRejected) if x["reason"] == "unknown_assessment"
+            x
+            for x in bureaus.of(nj, cc.TaxCollectionRejected)
+            if x["reason"] == "unknown_assessment"
         )
         assert (unknown["collection_id"], unknown["period"]) == ("NJ-X", "2019-03")
 
@@ -501,6 +557,7 @@ class Story:
         self.tap = Tap(infra.kafka_bootstrap)
         self.sent = 0
         self.enrolled = 0
+        self.registered: set[str] = set()
 
     async def __aenter__(self) -> Story:
         r = aioredis.Redis.from_url(self.redis_url)
@@ -543,6 +600,7 @@ class Story:
 
     async def enrol(self, events: list[tuple[str, Message]], at: datetime) -> None:
         """Enrollment events, then wait until the service has read them all."""
+        events = registered(events, self.registered)
         for key, event in events:
             await self.send(ce.EVENTS.name, key, event, at)
         self.enrolled += len(events)
@@ -735,7 +793,10 @@ async def test_a_late_payment_of_an_advanced_month_recovers_the_advance_once(
             cc.COLLECTIONS.named(code="t320100"),
             flex,
             cc.PersonContributionsCollected(
-                collection_id="NJ-LATE-1", person=flex, period="2019-03", amount=Decimal(1800)
+                collection_id="NJ-LATE-1",
+                citizen_id=citizen(310),
+                period="2019-03",
+                amount=Decimal(1800),
             ),
             datetime(2019, 6, 10, 9, tzinfo=UTC),
         )
@@ -805,7 +866,7 @@ async def test_a_land_expropriated_farmer_is_assessed_and_credited_what_the_regi
             cc.COLLECTIONS.named(code="t320100"),
             farmer,
             cc.PersonContributionsCollected(
-                collection_id="NJ-LE-1", person=farmer, period="2019", amount=Decimal(100)
+                collection_id="NJ-LE-1", citizen_id=citizen(320), period="2019", amount=Decimal(100)
             ),
             datetime(2019, 3, 5, 9, tzinfo=UTC),
         )
@@ -889,7 +950,7 @@ async def test_wages_closes_and_collections_may_not_describe_the_future(
         to_bureau = [
             body["collection_id"]
             for topic, kind, body in s.tap.records
-            if topic == cc.ASSESSMENTS.named(code="t320100") and kind == "CollectionRejected"
+            if topic == cc.ASSESSMENTS.named(code="t320100") and kind == "TaxCollectionRejected"
         ]
         assert sorted(to_bureau) == ["NJ-F1", "NJ-F2"]
         (booked,) = s.tap.events(cc.PaymentBooked)

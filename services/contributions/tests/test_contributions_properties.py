@@ -118,7 +118,7 @@ def test_split_and_resent_payments_credit_once_when_due_is_reached(
             line = s.assessment(E, "2019-02").line(ref(i))
             assert line is not None
             assert s.person(ref(i)).pension_account == line.parts[0].into_account
-    assert not s.to_bureau("t320100", cc.CollectionRejected)
+    assert not s.to_bureau("t320100", cc.TaxCollectionRejected)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from shebao_common.policy import Policy
-from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
@@ -25,7 +25,7 @@ def citizen_id(birth: date, *, male: bool = True, region: str = "320102", n: int
 
 class Domain(HandlerRunner):
     def __init__(self, key: bytes = b"unit-test-pseudonym-key", policy: Policy = POLICY) -> None:
-        super().__init__(handlers, Env(policy, Pseudonymizer(key)))
+        super().__init__(handlers, Env(policy, CitizenIds(key, b"unit-test-citizen-id-key")))
 
     def send(  # type: ignore[override]
         self, cmd: Message, when: date | datetime | None = None
@@ -43,12 +43,12 @@ class Domain(HandlerRunner):
         return [(e.key, e.message) for e in self.emitted]
 
     def person(self, cid: str) -> Person:
-        p = self.store.get(PERSON.key(self.env.refs.person_ref(cid)).name)
+        p = self.store.get(PERSON.key(self.env.ids.person_ref(cid)).name)
         assert p is not None
         return p
 
     def ref(self, cid: str) -> str:
-        return str(self.env.refs.person_ref(cid))
+        return str(self.env.ids.person_ref(cid))
 
 
 def rejection(events: list[Message]) -> str | None:

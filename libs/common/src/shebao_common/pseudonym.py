@@ -1,9 +1,14 @@
-"""Person references: a keyed HMAC-SHA256 of the citizen ID, so events never carry the ID itself."""
+"""Person references: a keyed HMAC-SHA256 of the citizen ID, so events never carry the ID itself;
+and the sealed citizen ID, for the one service that must name a person to a partner."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 
 class Pseudonymizer:
@@ -19,3 +24,62 @@ class Pseudonymizer:
         digest = self._keyed.copy()
         digest.update(citizen_id.strip().upper().encode())
         return digest.hexdigest()[:32]
+
+
+class CitizenIdSeal:
+    """A citizen ID encrypted for one service that must name the person to a partner.
+
+    Enrollment seals the ID it registers (AES-SIV, RFC 5297, bound to the person reference as
+    associated data) and publishes only the sealed value; contributions keeps it and opens it for
+    the one place a raw ID is needed: a record to the tax bureau. Deterministic, so a replay of
+    the log seals the same person to the same value, and the value reveals nothing a pseudonym
+    does not (equal IDs, equal values). Without the key the value is noise; a value moved to
+    another person's reference does not open.
+    """
+
+    PREFIX = "v1."
+
+    def __init__(self, secret: bytes) -> None:
+        if not secret:
+            raise ValueError("a citizen ID sealing key is required")
+        # a 512-bit AES-SIV key from a secret of any length
+        key = hmac.new(secret, b"shebao citizen-id seal v1", hashlib.sha512).digest()
+        self._siv = AESSIV(key)
+
+    def seal(self, citizen_id: str, person_ref: str) -> str:
+        sealed = self._siv.encrypt(citizen_id.strip().upper().encode(), [person_ref.encode()])
+        return self.PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def open(self, sealed: str, person_ref: str) -> str:
+        """The citizen ID; ValueError when the value is not this key's seal of this person."""
+        if not sealed.startswith(self.PREFIX):
+            raise ValueError("not a sealed citizen ID")
+        body = sealed[len(self.PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            return self._siv.decrypt(raw, [person_ref.encode()]).decode()
+        except (InvalidTag, ValueError) as e:
+            raise ValueError(f"sealed citizen ID of {person_ref} does not open") from e
+
+
+class CitizenIds:
+    """The boundary where a partner names a person by citizen ID: to the reference and back.
+
+    A service that reads IDs from a partner turns them into references (`person_ref`); the one
+    that must name a person to a partner opens the ID enrollment sealed for it (`open`).
+    """
+
+    def __init__(self, pseudonym_key: bytes, citizen_id_key: bytes) -> None:
+        self._refs = Pseudonymizer(pseudonym_key)
+        self._seal = CitizenIdSeal(citizen_id_key)
+
+    def person_ref(self, citizen_id: str) -> str:
+        return self._refs.person_ref(citizen_id)
+
+    def seal(self, citizen_id: str) -> str:
+        """The sealed ID of a person, bound to the person's reference."""
+        return self._seal.seal(citizen_id, self.person_ref(citizen_id))
+
+    def open(self, sealed: str, person_ref: str) -> str:
+        """The citizen ID of `person_ref`; ValueError when `sealed` is not that person's."""
+        return self._seal.open(sealed, person_ref)

@@ -15,6 +15,7 @@ from shebao_contracts.limits import MAX_VALUE_BYTES
 
 # Development and tests only; production refuses to start without a key of its own.
 DEV_PSEUDONYM_KEY = "shebao-development-pseudonym-key-not-for-production"
+DEV_CITIZEN_ID_KEY = "shebao-development-citizen-id-key-not-for-production"
 
 
 class ServiceSettings(BaseSettings):
@@ -31,6 +32,12 @@ class ServiceSettings(BaseSettings):
         None,
         validation_alias=AliasChoices("SHEBAO_PSEUDONYM_KEY"),
         description="HMAC key that turns citizen IDs into person references; one per deployment",
+    )
+    citizen_id_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SHEBAO_CITIZEN_ID_KEY"),
+        description="key that seals citizen IDs (enrollment) and opens them for the tax bureau"
+        " (contributions); no other service is given it",
     )
 
     http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
@@ -83,11 +90,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _key_in_production(self) -> ServiceSettings:
-        if self.environment == "production" and (
-            self.pseudonym_key is None
-            or self.pseudonym_key.get_secret_value() in ("", DEV_PSEUDONYM_KEY)
-            or len(self.pseudonym_key.get_secret_value()) < 32
-        ):
+        if self.environment == "production" and _weak(self.pseudonym_key, DEV_PSEUDONYM_KEY):
             raise ValueError(
                 "production needs its own pseudonym_key of at least 32 characters "
                 "(SHEBAO_PSEUDONYM_KEY)"
@@ -98,3 +101,19 @@ class ServiceSettings(BaseSettings):
         if self.pseudonym_key is None:
             return DEV_PSEUDONYM_KEY.encode()
         return self.pseudonym_key.get_secret_value().encode()
+
+    def citizen_id_secret(self) -> bytes:
+        """The sealing key; only enrollment and contributions ask for it, and in production
+        asking without one of its own (32 characters at least) is an error."""
+        if self.environment == "production" and _weak(self.citizen_id_key, DEV_CITIZEN_ID_KEY):
+            raise ValueError(
+                "production needs its own citizen_id_key of at least 32 characters "
+                "(SHEBAO_CITIZEN_ID_KEY)"
+            )
+        if self.citizen_id_key is None:
+            return DEV_CITIZEN_ID_KEY.encode()
+        return self.citizen_id_key.get_secret_value().encode()
+
+
+def _weak(key: SecretStr | None, dev: str) -> bool:
+    return key is None or key.get_secret_value() in ("", dev) or len(key.get_secret_value()) < 32

@@ -24,7 +24,7 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
 
-from .domain import employers, persons, regions
+from .domain import employers, persons, regions, tax
 from .domain.effects import Effects
 from .domain.env import Env
 from .domain.ledger import Ledger, Refusal
@@ -131,8 +131,10 @@ def _person_and_employer(m: Any, ctx: Context) -> list[StateKey[Any]]:
 def _employment(state: State, event: Message, ctx: Context) -> Decision:
     env = _env(ctx)
     pkey, ekey = PERSON.key(event.person), EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
-    p, pfx = persons.apply_enrollment(state.get(pkey), event, env)
-    e, efx = employers.apply_enrollment(state.get(ekey), event, env)
+    person = state.get(pkey)
+    sealed = person.sealed_id if person is not None else None
+    p, pfx = persons.apply_enrollment(person, event, env)
+    e, efx = employers.apply_enrollment(state.get(ekey), event, env, sealed_id=sealed)
     d = Decision().put(pkey, p)
     if e is not None:
         d.put(ekey, e)
@@ -357,24 +359,30 @@ def _bureau(ctx: Context) -> str:
 
 
 def collection_rejected(
-    ctx: Context, msg: Message, refusal: Refusal, *, employer: str | None = None
+    ctx: Context,
+    msg: cc.EmployerContributionsCollected | cc.PersonContributionsCollected,
+    refusal: Refusal,
+    *,
+    person: str | None = None,
 ) -> Decision:
+    """The event names the person by reference, the answer to the bureau by the ID it sent."""
     code = _bureau(ctx)
     rejection = cc.CollectionRejected(
         bureau=code,
         reason=refusal.reason.value,
         detail=refusal.detail,
-        collection_id=getattr(msg, "collection_id", None),
+        collection_id=msg.collection_id,
         employer=getattr(msg, "employer", None),
-        person=getattr(msg, "person", None),
-        period=getattr(msg, "month", None) or getattr(msg, "period", None),
+        person=person,
+        period=msg.month if isinstance(msg, cc.EmployerContributionsCollected) else msg.period,
         partition=ctx.partition,
         offset=ctx.offset,
     )
-    key = rejection.collection_id or f"{ctx.partition}/{ctx.offset}"
+    key = msg.collection_id
+    answer = tax.rejection(rejection, getattr(msg, "citizen_id", None))
     return (
         Decision()
-        .emit(cc.ASSESSMENTS.named(code=code), key, rejection)
+        .emit(cc.ASSESSMENTS.named(code=code), key, answer)
         .emit(cc.EVENTS, key, rejection)
     )
 
@@ -388,7 +396,7 @@ def reject_invalid_collection(r: RejectedRecord) -> Emit | None:
     return Emit(
         cc.ASSESSMENTS.named(code=code),
         r.key or f"{r.partition}/{r.offset}",
-        cc.CollectionRejected(
+        cc.TaxCollectionRejected(
             bureau=code,
             reason=r.reason,
             detail=r.detail,
@@ -415,13 +423,18 @@ def employer_collected(
     return _effects(Decision().put(lkey, ledger), fx)
 
 
-@collection_handlers.on(cc.PersonContributionsCollected, needs=_person)
+def _collected_person(m: cc.PersonContributionsCollected, ctx: Context) -> list[StateKey[Any]]:
+    return [PERSON.key(_env(ctx).ids.person_ref(m.citizen_id))]
+
+
+@collection_handlers.on(cc.PersonContributionsCollected, needs=_collected_person)
 def person_collected(state: State, msg: cc.PersonContributionsCollected, ctx: Context) -> Decision:
-    key = PERSON.key(msg.person)
+    """The bureau names the person by citizen ID: pseudonymised here, at the boundary."""
+    (key,) = _collected_person(msg, ctx)
     try:
         p, fx = persons.book_person_collection(
             state.get(key), msg, _bureau(ctx), ctx.time, _env(ctx)
         )
     except Refusal as refusal:
-        return collection_rejected(ctx, msg, refusal)
+        return collection_rejected(ctx, msg, refusal, person=key.id)
     return _effects(Decision().put(key, p), fx)

@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
+from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
@@ -74,7 +75,9 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 max_records=settings.collections_batch_max_records,
             ),
         ],
-        policy=Env(Policy.load()),
+        policy=Env(
+            Policy.load(), CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret())
+        ),
         routes=[
             ("/persons", read.person),
             ("/employers", read.employer),

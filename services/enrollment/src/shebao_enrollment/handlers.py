@@ -40,7 +40,7 @@ def _env(ctx: Context) -> Env:
 
 
 def _person_key(cmd: Any, ctx: Context) -> StateKey[Person]:
-    return PERSON.key(_env(ctx).refs.person_ref(cmd.citizen_id))
+    return PERSON.key(_env(ctx).ids.person_ref(cmd.citizen_id))
 
 
 def _person(cmd: Any, ctx: Context) -> list[StateKey[Any]]:

@@ -6,7 +6,7 @@ from faststream.asgi import AsgiFastStream
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
-from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime import ServiceRuntime, Subscription, serve
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
@@ -27,7 +27,7 @@ class EnrollmentSettings(ServiceSettings):
 def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
     settings = settings or EnrollmentSettings()
     policy = Policy.load()
-    refs = Pseudonymizer(settings.pseudonym_secret())
+    refs = CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret())
     read = ReadSide(policy, refs)
     return runtime_for(
         c.CONTRACT,

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 from shebao_common.policy import MissingParameter, Policy
-from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime import ServiceRuntime
 from shebao_contracts.enrollment import Insurance
 from shebao_contracts.types import mask_citizen_id, validate_citizen_id
@@ -19,7 +19,7 @@ from .handlers import coverage_counter
 
 
 class ReadSide:
-    def __init__(self, policy: Policy, refs: Pseudonymizer) -> None:
+    def __init__(self, policy: Policy, refs: CitizenIds) -> None:
         self.policy = policy
         self.refs = refs
 

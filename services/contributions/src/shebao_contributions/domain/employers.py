@@ -19,7 +19,7 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
 
 from . import ledger as lg
-from . import periods
+from . import periods, tax
 from .calendar import not_in_future
 from .effects import Effects
 from .env import Env
@@ -58,10 +58,11 @@ def _new_employer(code: str, region: str, risk_class: int, env: Env, fx: Effects
 
 
 def apply_enrollment(
-    e: EmployerFile | None, event: Message, env: Env
+    e: EmployerFile | None, event: Message, env: Env, *, sealed_id: str | None = None
 ) -> tuple[EmployerFile | None, Effects]:
     """Employer registrations and employments (events of other aggregates may come first: the
-    employer's file is created by whichever arrives first)."""
+    employer's file is created by whichever arrives first). `sealed_id` is the hired person's
+    sealed citizen ID, kept on the roster for the assessment's lines to the bureau."""
     fx = Effects()
     match event:
         case ce.EmployerRegistered():
@@ -78,7 +79,11 @@ def apply_enrollment(
             held = e.roster.get(event.person)
             # a re-hire before the earlier employment's months were assessed continues it
             since = held.since if held is not None else event.start_date
-            entry = RosterEntry(since=since, wage=event.monthly_wage)
+            entry = RosterEntry(
+                since=since,
+                wage=event.monthly_wage,
+                sealed_id=sealed_id or (held.sealed_id if held is not None else None),
+            )
             e = e.model_copy(update={"roster": {**e.roster, event.person: entry}})
         case ce.EmploymentEnded():
             e = leave(e, event.person, event.end_date) if e is not None else None
@@ -111,7 +116,13 @@ def _lines(
         wage = wages.get(person, entry.wage)
         base = rates.base(wage)
         out.append(
-            PersonLine(person=person, wage=wage, base=base, parts=rates.employee_parts(base, risk))
+            PersonLine(
+                person=person,
+                wage=wage,
+                base=base,
+                parts=rates.employee_parts(base, risk),
+                sealed_id=entry.sealed_id,
+            )
         )
     return tuple(out)
 
@@ -167,7 +178,7 @@ def assess_employer(
         )
         aid = employer_assessment_id(e.code, month)
         ledger, due = lg.issue(ledger, month, aid, region, code, assessment.total)
-        publish_assessment(assessment, due, fx)
+        publish_assessment(assessment, due, fx, env)
         if due.settled:  # the held credit covered it
             fan_out_credits(assessment, due, fx)
     streak = lg.unsettled_streak(ledger, periods.shift(month, -1))
@@ -179,8 +190,8 @@ def assess_employer(
     return e, assessment, ledger, fx
 
 
-def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
-    """The summary as an event; to the bureau with its person lines, in parts."""
+def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env) -> None:
+    """The summary as an event; to the bureau with its person lines (by citizen ID), in parts."""
     by_insurance: dict[ce.Insurance, list[Decimal]] = {}
     for line in a.lines:
         for part in line.parts:
@@ -210,21 +221,7 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
         fx.to_bureau(
             a.bureau,
             a.employer,
-            summary.model_copy(
-                update={
-                    "persons": [
-                        cc.PersonAssessment.model_construct(
-                            person=ln.person,
-                            base=ln.base,
-                            employer_part=ln.employer_part,
-                            employee_part=ln.employee_part,
-                        )
-                        for ln in chunk
-                    ],
-                    "part": n,
-                    "parts": len(chunks),
-                }
-            ),
+            tax.assessment(summary, env.ids, lines=chunk, part=n, parts=len(chunks)),
         )
 
 
@@ -306,7 +303,7 @@ def declare_wages(
         if lines != assessment.lines:
             ledger, due = lg.revise(ledger, cmd.month, _total(lines))  # refuses once in collection
             assessment = assessment.model_copy(update={"lines": lines, "revision": due.revision})
-            publish_assessment(assessment, due, fx)
+            publish_assessment(assessment, due, fx, env)
             if due.settled:
                 fan_out_credits(assessment, due, fx)
     if e.last_assessed == cmd.month:  # the latest assessed month's wages carry forward
@@ -326,8 +323,8 @@ def declare_wages(
 
 def _relined(line: PersonLine, wage: Decimal, rates: Rates, risk: int) -> PersonLine:
     base = rates.base(wage)
-    return PersonLine(
-        person=line.person, wage=wage, base=base, parts=rates.employee_parts(base, risk)
+    return line.model_copy(
+        update={"wage": wage, "base": base, "parts": rates.employee_parts(base, risk)}
     )
 
 
@@ -372,8 +369,9 @@ def book_employer_collection(
         )
     if msg.persons is not None:
         assessed = {ln.person for ln in assessment.lines}
-        named = [x.person for x in msg.persons]
-        stray = [p for p in named if p not in assessed]
+        named = [env.ids.person_ref(x.citizen_id) for x in msg.persons]
+        # named by position, never by ID: the detail also goes on the internal events topic
+        stray = [f"persons[{i}]" for i, p in enumerate(named) if p not in assessed]
         reported = sum((x.amount for x in msg.persons), ZERO)
         if stray or reported != msg.amount or len(set(named)) != len(named):
             raise Refusal(
@@ -390,7 +388,7 @@ def book_employer_collection(
     kind = cc.PayerKind.EMPLOYER
     booked = payment_booked(booking, kind, msg.employer)
     fx.event(msg.employer, booked)
-    fx.to_bureau(bureau_code, msg.collection_id, booked)
+    fx.to_bureau(bureau_code, msg.collection_id, tax.booking(booked, None))
     fx.events += [(msg.employer, ev) for ev in booking_events(booking, kind, msg.employer)]
     if booking.newly_settled:
         fan_out_credits(assessment, booking.due, fx)

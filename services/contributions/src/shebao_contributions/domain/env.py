@@ -1,10 +1,13 @@
-"""What rules may consult besides state and message: the policy parameters and the shard count."""
+"""What rules may consult besides state and message: the policy parameters, the shard count, and
+the citizen-ID boundary with the tax bureaus (a person's reference from the ID a bureau names,
+and the ID enrollment sealed for this service, to name a person to a bureau)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from shebao_common.policy import Policy
+from shebao_common.pseudonym import CitizenIds
 
 DIRECTORY_SHARDS = 16
 """Shards per region directory. Changing it moves entries between shards: a migration, not a knob.
@@ -15,4 +18,5 @@ and 3,000 payers, and a period close at 16 fan-out records."""
 @dataclass(frozen=True)
 class Env:
     policy: Policy
+    ids: CitizenIds
     shards: int = DIRECTORY_SHARDS

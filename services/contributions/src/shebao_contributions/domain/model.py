@@ -93,6 +93,9 @@ class TransferRecord(StateModel):
 
 class PersonFile(StateModel):
     ref: str
+    sealed_id: str | None = None
+    """The citizen ID enrollment sealed for this service: opened only to name the person to a
+    tax bureau."""
     birth_date: date | None = None
     deceased_on: date | None = None
     obligations: dict[Scheme, Obligation] = {}
@@ -167,6 +170,8 @@ class RosterEntry(StateModel):
     since: date
     until: date | None = None
     wage: Decimal
+    sealed_id: str | None = None
+    """The employee's sealed citizen ID, for the assessment's lines to the bureau."""
     """The most recent wage: enrollment's, then each assessed declaration's."""
 
     def owed(self, month: str) -> bool:
@@ -196,6 +201,7 @@ class PersonLine(StateModel):
     wage: Decimal
     base: Decimal
     parts: tuple[Part, ...]
+    sealed_id: str | None = None
 
     @property
     def employer_part(self) -> Decimal:

@@ -28,7 +28,7 @@ from shebao_contracts.envelope import Message
 from shebao_contracts.types import money
 
 from . import ledger as lg
-from . import periods
+from . import periods, tax
 from .calendar import not_in_future
 from .effects import Effects
 from .env import Env
@@ -66,7 +66,9 @@ def apply_enrollment(
     fx = Effects()
     match event:
         case ce.PersonRegistered():
-            p = p.model_copy(update={"birth_date": event.birth_date})
+            p = p.model_copy(
+                update={"birth_date": event.birth_date, "sealed_id": event.sealed_citizen_id}
+            )
         case ce.MembershipStarted():
             tiers = dict(p.tiers)
             if event.yearly_tier is not None:
@@ -445,7 +447,7 @@ def assess_person(
     p = p.model_copy(update={"ledger": ledger, "assessed": {**p.assessed, period: parts}})
     issued = _issued(aid, due, p.ref, parts)
     fx.event(p.ref, issued)
-    fx.to_bureau(code, p.ref, issued)
+    fx.to_bureau(code, aid, tax.assessment(issued, env.ids, citizen_id=tax.named(p, env.ids)))
     if due.settled:  # the held credit covered it
         p, credited = _settle(p, period, region, aid, env)
         fx.extend(credited)
@@ -531,8 +533,9 @@ def book_person_collection(
     env: Env,
 ) -> tuple[PersonFile, Effects]:
     """A bureau's report of what a person paid for a month or a year; `received` is its
-    ce_time. A period that begins after the day of the report is refused by that name first
-    (see book_employer_collection); a year is paid during the year, from its first day."""
+    ce_time; `p` is the file of the person the report's citizen ID refers to. A period that
+    begins after the day of the report is refused by that name first (see
+    book_employer_collection); a year is paid during the year, from its first day."""
     due = p.ledger.due(msg.period) if p is not None else None
     not_in_future(
         periods.start_of(msg.period),
@@ -543,7 +546,10 @@ def book_person_collection(
         "report",
     )
     if p is None or due is None:
-        raise Refusal(R.UNKNOWN_ASSESSMENT, f"no assessment for person {msg.person} {msg.period}")
+        raise Refusal(
+            R.UNKNOWN_ASSESSMENT,
+            f"no assessment in {msg.period} for the person the citizen ID names",
+        )
     if due.bureau != bureau_code:
         raise Refusal(
             R.WRONG_BUREAU, f"{due.assessment_id} is collected by {due.bureau}, not {bureau_code}"
@@ -557,7 +563,7 @@ def book_person_collection(
     p = p.model_copy(update={"ledger": booking.ledger})
     booked = payment_booked(booking, cc.PayerKind.PERSON, p.ref)
     fx.event(p.ref, booked)
-    fx.to_bureau(bureau_code, msg.collection_id, booked)
+    fx.to_bureau(bureau_code, msg.collection_id, tax.booking(booked, msg.citizen_id))
     fx.events += [(p.ref, e) for e in booking_events(booking, cc.PayerKind.PERSON, p.ref)]
     if booking.newly_settled:
         p, credited = _settle(p, msg.period, due.region, due.assessment_id, env)

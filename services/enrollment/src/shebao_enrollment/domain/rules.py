@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from shebao_common.policy import PROVINCE, MissingParameter, Policy
-from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.pseudonym import CitizenIds
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import citizen_id_birth_date
@@ -48,10 +48,11 @@ PROVINCE_PREFIX = "32"  # Jiangsu's division codes: a transfer from elsewhere co
 
 @dataclass(frozen=True)
 class Env:
-    """What rules may consult besides state: policy parameters and the pseudonym function."""
+    """What rules may consult besides state: policy parameters and the citizen-ID functions (the
+    pseudonym, and the seal that lets contributions name a person to the tax bureau)."""
 
     policy: Policy
-    refs: Pseudonymizer
+    ids: CitizenIds
 
 
 class Refused(Exception):
@@ -408,7 +409,7 @@ def register_employer(existing: Employer | None, cmd: c.RegisterEmployer) -> Out
 def register_person(existing: Person | None, cmd: c.RegisterPerson, env: Env) -> Outcome:
     if existing is not None:
         raise Refused(R.PERSON_ALREADY_REGISTERED, "this citizen ID is registered")
-    ref = env.refs.person_ref(cmd.citizen_id)
+    ref = env.ids.person_ref(cmd.citizen_id)
     person = Person(
         ref=ref,
         citizen_id=cmd.citizen_id,
@@ -428,6 +429,7 @@ def register_person(existing: Person | None, cmd: c.RegisterPerson, env: Env) ->
             hukou_region=cmd.hukou_region,
             residence=cmd.residence,
             registered_on=cmd.registered_on,
+            sealed_citizen_id=env.ids.seal(cmd.citizen_id),
         ),
         cmd.registered_on,
         "registered",
