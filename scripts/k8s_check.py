@@ -26,6 +26,8 @@ MIN_GRACE_SECONDS = 40  # shutdown_grace_seconds (25) + uvicorn's extra 5 + slac
 MAX_MEMORY_LIMIT = 300 * 2**20
 PARTITIONS = 12  # per topic: more consumers than this in one group sit idle
 SECRET = "shebao-pseudonym-key"  # noqa: S105 - the Secret's name, not its value
+CITIZEN_ID_SECRET = "shebao-citizen-id-key"  # noqa: S105 - the Secret's name, not its value
+CITIZEN_ID_SERVICES = frozenset({"enrollment", "contributions"})
 TMP = "/tmp"  # noqa: S108 - the path mounted in the container, not used here
 
 PRODUCTION_REPLICAS = {"medical-settlement": 3}  # every other service: 2
@@ -162,6 +164,19 @@ class Check:
         )
         if not secret or not secret.get("name", "").startswith(SECRET):
             self.fail(where, f"SHEBAO_PSEUDONYM_KEY does not come from the Secret {SECRET}")
+        # the key that opens sealed citizen IDs: enrollment and contributions only, from its Secret
+        sealing = ((env.get("SHEBAO_CITIZEN_ID_KEY") or {}).get("valueFrom") or {}).get(
+            "secretKeyRef"
+        )
+        needs = c.get("image", "").split(":")[0].rsplit("/", 1)[-1] in CITIZEN_ID_SERVICES
+        if needs and (not sealing or not sealing.get("name", "").startswith(CITIZEN_ID_SECRET)):
+            self.fail(
+                where, f"SHEBAO_CITIZEN_ID_KEY does not come from the Secret {CITIZEN_ID_SECRET}"
+            )
+        if not needs and "SHEBAO_CITIZEN_ID_KEY" in env:
+            self.fail(
+                where, "SHEBAO_CITIZEN_ID_KEY given to a service that must not open citizen IDs"
+            )
 
     def selectors(self) -> None:
         """Every Service, PDB and HPA points at a rendered Deployment of its namespace."""
