@@ -46,7 +46,7 @@ test-fast: bootstrap
 	$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 demo: bootstrap
-	$(UV) run python scripts/demo.py $(ARGS)
+	$(UV) run python -m shebao_devinfra.demo $(ARGS)
 
 bench: bootstrap
 	$(UV) run python scripts/bench.py

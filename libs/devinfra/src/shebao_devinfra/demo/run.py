@@ -1,0 +1,129 @@
+"""Start the infrastructure and the services, drive the story, stop what was started."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..infra import Infra, provision
+from ..kit import PARTITIONS, caught_up
+from ..testing import producer, recreate_topics
+from .contributions import contributions_month
+from .desk import Desk
+from .enrollment import enrollment_day, enrollment_report
+from .medical import medical_month
+from .output import head, say
+from .world import World, stop_services
+
+
+async def drive(w: World, keep: bool, started: float) -> int:
+    await recreate_topics(w.bootstrap, w.topics, partitions=PARTITIONS)
+    head("Services")
+    for s in w.services:
+        s.start()
+    for s in w.services:
+        await s.wait_ready()
+        say(f"{s.name:<19} {s.url}  (/healthz /readyz /metrics, log {s.log_path})")
+    prod = await producer(w.bootstrap, linger_ms=5)
+    await w.offsets.start()
+    await w.tap.start()
+    try:
+        desk = Desk(prod)
+        story = await enrollment_day(desk, w.enrollment, random.Random(2012))
+        await caught_up(w.enrollment, w.inputs["enrollment"], w.offsets, "the enrollment day")
+        await enrollment_report(w.bootstrap, story, w.enrollment)
+        await contributions_month(desk, w, story)
+        await medical_month(desk, w, story)
+
+        head("Done")
+        say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.enrollment.log_dir}")
+        if keep:
+            say("services keep running; press Ctrl-C to stop everything")
+            while all(s.alive for s in w.services):
+                await asyncio.sleep(1)
+            say("a service exited: " + ", ".join(s.name for s in w.services if not s.alive))
+        return 0
+    finally:
+        await w.tap.stop()
+        await w.offsets.stop()
+        await prod.stop()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """Ctrl-C or SIGTERM while Kafka and Redis start: noted, acted on once they are up (so
+    they are stopped, not left half-started)."""
+    got: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        if not got:
+            say("(stopping as soon as the infrastructure is up)")
+        got.append(signum)
+
+    old = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def main(keep: bool) -> int:
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the demo as Ctrl-C does
+    head("Infrastructure")
+    infra: Infra | None = None
+    world: World | None = None
+    logs = Path(tempfile.mkdtemp(prefix="shebao-demo-"))
+    try:
+        with _deferred_signals() as got:
+            infra = provision()
+        say(f"Kafka {infra.kafka_bootstrap} and Redis {infra.redis_url} ({infra.mode})")
+        if got:
+            raise KeyboardInterrupt
+        world = World(infra, logs)
+        return asyncio.run(_guarded(world, keep, started))
+    except KeyboardInterrupt:
+        say("\ninterrupted")
+        return 130
+    except Exception:
+        say("\nthe demo failed:")
+        traceback.print_exc()
+        sys.stderr.flush()
+        say(f"service logs in {logs}")
+        return 1
+    finally:
+        # a second Ctrl-C or SIGTERM must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if world is not None:
+                stop_services(world.services)
+        finally:
+            if infra is not None:
+                infra.stop()
+            say("stopped the services and the infrastructure this demo started")
+
+
+async def _guarded(world: World, keep: bool, started: float) -> int:
+    """drive(), cancelled by SIGTERM as asyncio.run cancels it on Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await drive(world, keep, started)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None

@@ -1,0 +1,31 @@
+"""The demo's province: regions, their people, hospitals and tax bureaus, and its calendar."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from shebao_common.policy import Policy
+from shebao_contracts import medical as m
+
+REGIONS = {"320100": "Nanjing", "320500": "Suzhou", "321300": "Suqian"}
+T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)  # the day at the counters
+MONTH = "2025-03"  # the month the employers, the bureaus and the hospitals then go through
+# Per region: employees, residents, flexible workers out of PEOPLE registered people.
+PEOPLE = 1000
+MIX = {"320100": (660, 280, 30), "320500": (640, 250, 70), "321300": (520, 240, 60)}
+# Hospitals: code, level, region (the codes are assigned when a hospital is designated)
+HOSPITALS = [
+    ("h320102001", m.HospitalLevel.TERTIARY, "320100"),
+    ("h320508002", m.HospitalLevel.SECONDARY, "320500"),
+    ("h321302003", m.HospitalLevel.PRIMARY, "321300"),
+]
+BUREAUS = {
+    region: str(Policy.load().get("tax.bureau", region, date(2025, 3, 1))) for region in REGIONS
+}
+D = Decimal
+
+
+def at(day: int, hour: int = 9, month: int = 4) -> datetime:
+    """A moment of 2025 (by default in April, after the month the demo goes through)."""
+    return datetime(2025, month, day, hour, tzinfo=UTC)

@@ -1,0 +1,80 @@
+"""The platform the demo runs: the service processes, the topics, what it watches."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as c
+from shebao_contracts import medical as m
+from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
+
+from ..infra import Infra
+from ..kit import Offsets
+from ..testing import ServiceProcess
+from .output import say
+from .setting import BUREAUS, HOSPITALS
+from .tap import Tap
+
+
+class World:
+    """The three services as processes, their input topics, and the demo's readers."""
+
+    def __init__(self, infra: Infra, logs: Path) -> None:
+        self.bootstrap = infra.kafka_bootstrap
+
+        def service(name: str, module: str) -> ServiceProcess:
+            return ServiceProcess(
+                name, module, kafka=infra.kafka_bootstrap, redis_url=infra.redis_url, log_dir=logs
+            )
+
+        self.enrollment = service("enrollment", "shebao_enrollment")
+        self.contributions = service("contributions", "shebao_contributions")
+        self.medical = service("medical-settlement", "shebao_medical_settlement")
+        self.services = [self.enrollment, self.contributions, self.medical]
+        collections = [cc.COLLECTIONS.named(code=b) for b in BUREAUS.values()]
+        claims = [m.CLAIMS.named(code=h) for h, _, _ in HOSPITALS]
+        self.inputs = {
+            "enrollment": [c.COMMANDS.name],
+            "contributions": [c.EVENTS.name, cc.COMMANDS.name, cc.WORK.name, *collections],
+            "medical": [
+                *claims,
+                m.COMMANDS.name,
+                m.EVENTS.name,
+                c.EVENTS.name,
+                cc.EVENTS.name,
+                WELFARE_EVENTS.name,
+            ],
+        }
+        watched = [
+            cc.EVENTS.name,
+            *[cc.ASSESSMENTS.named(code=b) for b in BUREAUS.values()],
+            *[m.SETTLEMENTS.named(code=h) for h, _, _ in HOSPITALS],
+        ]
+        consumed = sorted({t for topics in self.inputs.values() for t in topics})
+        self.topics = sorted({*consumed, *(t + ".dlq" for t in consumed), *watched})
+        self.tap = Tap(infra.kafka_bootstrap, watched, self.services)
+        self.offsets = Offsets(infra.kafka_bootstrap)
+
+
+def stop_services(services: list[ServiceProcess]) -> None:
+    """SIGTERM to every running service at once, then wait; kill what does not stop in time."""
+    running = [s for s in services if s.alive]
+    for s in running:
+        assert s.proc is not None
+        s.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for s in running:
+        assert s.proc is not None
+        try:
+            s.proc.wait(max(0.1, deadline - time.monotonic()))
+        except Exception:
+            s.proc.kill()
+            s.proc.wait(10)
+            say(f"{s.name} did not stop within 30s of SIGTERM: killed (log {s.log_path})")
+            continue
+        log = s.log_path.read_text(errors="replace")
+        if "service started" in log and "batches finished and outbox flushed" not in log:
+            say(f"{s.name} exited {s.proc.returncode} without a clean shutdown (log {s.log_path})")
