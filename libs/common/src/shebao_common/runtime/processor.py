@@ -1,10 +1,11 @@
 """Exactly-once effects from at-least-once delivery: one batch, one atomic Redis commit.
 
-For each batch the processor decodes every record, loads the state the handlers declared (from
-its cache, the misses in one pipelined round trip), runs the pure handlers in order, and commits
-state changes, dedupe marks, outbox entries, counters and the partitions' next offsets in one Lua
-script. The partition's offset in Redis is the truth: on assignment the consumer seeks to it, and
-a commit is refused if another consumer moved it (fencing). Anything a partner can send is
+For each batch the processor decodes every record (`codec`), loads the state the handlers
+declared (from its cache, the misses in one pipelined round trip), plans the commit by running the
+pure handlers in order (`apply`, shared with the unit-test runner), and commits state changes,
+dedupe marks, outbox entries, counters and the partitions' next offsets in one Lua script. The
+partition's offset in Redis is the truth (`partitions`): on assignment the consumer seeks to it,
+and a commit is refused if another consumer moved it (fencing). Anything a partner can send is
 answered (dead letter, rejection); a transient fault is retried without skipping a record.
 """
 
@@ -16,66 +17,26 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shebao_contracts.limits import MAX_KEY_BYTES
 from shebao_contracts.topics import Registry
 
-from .. import tracing
-from ..logging import mask_ids, trace_id_var
 from ..metrics import RuntimeMetrics
-from .codec import R_HANDLER_ERROR, R_ID_CONFLICT, Decoder, Encoder, Item, record_time
-from .model import (
-    Counters,
-    Decision,
-    Emit,
-    RejectedRecord,
-    StateKey,
-    StateModel,
-    Subscription,
-)
+from .apply import TP, Planner, UndeclaredState
+from .codec import R_ID_CONFLICT, Decoder, Encoder, Item
+from .model import Counters, StateKey, StateModel, Subscription
+from .partitions import Partitions
 from .relay import Relay
-from .store import CommitPlan, CommitResult, OutboxEntry, Store, StreamId
+from .store import CommitPlan, CommitResult, OutboxEntry, Store
 
 log = logging.getLogger("shebao.runtime")
 
-TP = tuple[str, int]
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class UndeclaredState(RuntimeError):
-    """A handler read or wrote a state key its `needs` did not declare: a bug in the service."""
-
-
-@dataclass(slots=True)
-class _Slot:
-    version: int
-    value: StateModel | None
-    cached: bool = True
-    dirty: bool = False
-
-
-class _View:
-    """What a handler sees: the batch's working state, limited to the keys it declared."""
-
-    __slots__ = ("_allowed", "_working")
-
-    def __init__(self, working: dict[str, _Slot], allowed: set[str]) -> None:
-        self._working = working
-        self._allowed = allowed
-
-    def get(self, key: StateKey[Any]) -> Any:
-        name = key.name
-        if name not in self._allowed:
-            raise UndeclaredState(f"read of {name} not declared in needs()")
-        return self._working[name].value
 
 
 class StateCache:
@@ -138,15 +99,18 @@ class Processor:
             canonical_fingerprints=subscription.canonical_fingerprints,
         )
         self.encoder = Encoder(service, dlq_max_value_bytes)
+        self.planner = Planner(
+            subscription=subscription,
+            store=store,
+            encoder=self.encoder,
+            dedupe_ttl=dedupe_ttl,
+        )
+        self.partitions = Partitions(store, subscription.name)
         self.cache = StateCache(state_cache_entries)
         self.lock = asyncio.Lock()
-        self.next_offset: dict[TP, int | None] = {}
-        self.consumer_getter: Callable[[], Any] = lambda: None
         self.stopping = False
         self.commit_kafka_every = commit_kafka_every
         self._last_kafka_commit = 0.0
-        self._gap_seen: dict[TP, int] = {}
-        self._offsets_key = store.offsets_key(subscription.name)
         self._phase = {
             p: metrics.phase_seconds.labels(subscription.name, p)
             for p in ("decode", "load", "plan", "commit", "handover")
@@ -156,34 +120,22 @@ class Processor:
             for o in ("applied", "dead_lettered", "duplicate", "ignored", "stale")
         }
 
+    @property
+    def next_offset(self) -> dict[TP, int | None]:
+        """The assigned partitions' next offsets (see `Partitions`)."""
+        return self.partitions.next_offset
+
     # partitions ------------------------------------------------------------------------------
 
     def stream_of(self, tp: TP) -> str:
-        return self.store.outbox_key(self.sub.name, tp[0], tp[1])
-
-    @staticmethod
-    def _field(tp: TP) -> str:
-        return f"{tp[0]}:{tp[1]}"
+        return self.partitions.stream_of(tp)
 
     async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in assigned]
         async with self.lock:
             self.cache.clear()
-            stored = await self._retry(
-                "load offsets",
-                self.store.load_offsets,
-                self.sub.name,
-                [self._field(t) for t in tps],
-            )
-            consumer = self.consumer_getter()
-            for tp, off in zip(tps, stored, strict=True):
-                self.next_offset[tp] = off
-                ktp = TopicPartition(*tp)
-                if consumer is not None:
-                    if off is None:
-                        await consumer.seek_to_beginning(ktp)
-                    else:
-                        consumer.seek(ktp, off)
+            stored = await self._retry("load offsets", self.partitions.load, tps)
+            await self.partitions.assign(tps, stored)
             self.relay.recover(self.stream_of(tp) for tp in tps)
             self.metrics.assigned_partitions.labels(self.sub.name).set(len(self.next_offset))
             if tps:
@@ -191,7 +143,7 @@ class Processor:
                     "partitions assigned",
                     extra={
                         "subscription": self.sub.name,
-                        "partitions": [self._field(t) for t in tps],
+                        "partitions": [Partitions.field(t) for t in tps],
                         "offsets": stored,
                     },
                 )
@@ -201,23 +153,11 @@ class Processor:
         async with self.lock:  # waits for the batch in progress to commit
             with contextlib.suppress(TimeoutError):
                 await self.relay.flush(timeout=10.0)
-            await self._commit_kafka({tp: self.next_offset.get(tp) for tp in tps})
-            for tp in tps:
-                self.next_offset.pop(tp, None)
+            await self.partitions.commit_kafka({tp: self.next_offset.get(tp) for tp in tps})
+            self.partitions.revoke(tps)
             self.relay.forget(self.stream_of(tp) for tp in tps)
             self.cache.clear()
             self.metrics.assigned_partitions.labels(self.sub.name).set(len(self.next_offset))
-
-    async def _commit_kafka(self, offsets: dict[TP, int | None]) -> None:
-        """Kafka's committed offset is advisory (lag monitoring); Redis holds the truth."""
-        consumer = self.consumer_getter()
-        todo = {TopicPartition(*tp): off for tp, off in offsets.items() if off is not None}
-        if consumer is None or not todo:
-            return
-        try:
-            await consumer.commit(todo)
-        except Exception as exc:
-            log.debug("advisory Kafka commit skipped: %s", exc)
 
     # batches ---------------------------------------------------------------------------------
 
@@ -226,22 +166,9 @@ class Processor:
             return
         started = time.perf_counter()
         async with self.lock:
-            kept = []
-            first: dict[TP, int] = {}
-            for r in records:
-                tp = (r.topic, r.partition)
-                if tp not in self.next_offset:
-                    continue  # revoked while this batch was fetched
-                expected = self.next_offset[tp]
-                if expected is not None and r.offset < expected:
-                    self._m_records["stale"].inc()
-                    continue
-                if tp not in first:
-                    first[tp] = r.offset
-                kept.append(r)
-            gaps = self._gaps(first)
-            if gaps:
-                kept = [r for r in kept if (r.topic, r.partition) not in gaps]
+            kept, stale = self.partitions.admit(records)
+            if stale:
+                self._m_records["stale"].inc(stale)
             if not kept:
                 return
             t0 = time.perf_counter()
@@ -263,40 +190,9 @@ class Processor:
             now = time.monotonic()
             if now - self._last_kafka_commit >= self.commit_kafka_every:
                 self._last_kafka_commit = now
-                await self._commit_kafka(dict(self.next_offset))
+                await self.partitions.commit_kafka(dict(self.next_offset))
         self.metrics.batch_seconds.labels(self.sub.name).observe(time.perf_counter() - started)
         self.metrics.batch_records.labels(self.sub.name).observe(len(records))
-
-    def _gaps(self, first: dict[TP, int]) -> set[TP]:
-        """Partitions whose batch starts after the stored offset: seek back rather than skip.
-
-        The consumer seeks to the stored offset on assignment, so this only happens when the
-        broker's log no longer holds those records (retention); the second time the same gap is
-        seen it is accepted and reported.
-        """
-        gaps: set[TP] = set()
-        for tp, off in first.items():
-            expected = self.next_offset.get(tp)
-            if expected is None or off <= expected:
-                self._gap_seen.pop(tp, None)
-                continue
-            if self._gap_seen.get(tp) == expected:
-                log.error(
-                    "records %s..%s of %s:%s are gone from the broker; continuing after them",
-                    expected,
-                    off - 1,
-                    tp[0],
-                    tp[1],
-                    extra={"subscription": self.sub.name},
-                )
-                self._gap_seen.pop(tp, None)
-                continue
-            self._gap_seen[tp] = expected
-            gaps.add(tp)
-            consumer = self.consumer_getter()
-            if consumer is not None:
-                consumer.seek(TopicPartition(*tp), expected)
-        return gaps
 
     async def _apply(self, items: list[Item]) -> None:
         seen: dict[str, str] = {}
@@ -383,30 +279,10 @@ class Processor:
 
     async def _refence(self, items: list[Item]) -> list[Item]:
         """Another consumer moved a partition on: adopt its position, drop what it processed."""
-        tps = sorted({it.tp for it in items})
-        stored = await self.store.load_offsets(self.sub.name, [self._field(t) for t in tps])
-        consumer = self.consumer_getter()
-        for tp, off in zip(tps, stored, strict=True):
-            if off != self.next_offset.get(tp):
-                log.warning(
-                    "partition %s:%s was moved to %s by another consumer",
-                    tp[0],
-                    tp[1],
-                    off,
-                    extra={"subscription": self.sub.name},
-                )
-                self.next_offset[tp] = off
-                if consumer is not None and off is not None:
-                    with contextlib.suppress(Exception):
-                        consumer.seek(TopicPartition(*tp), off)
+        kept, stale = await self.partitions.refence(items)
         self.cache.clear()
-        kept = []
-        for it in items:
-            off = self.next_offset.get(it.tp)
-            if off is None or it.record.offset >= off:
-                kept.append(it)
-            else:
-                self._m_records["stale"].inc()
+        if stale:
+            self._m_records["stale"].inc(stale)
         return kept
 
     async def _load(self, keys: list[StateKey[Any]]) -> dict[str, tuple[int, StateModel | None]]:
@@ -442,173 +318,11 @@ class Processor:
     def _plan(
         self, items: list[Item], snapshot: dict[str, tuple[int, StateModel | None]]
     ) -> tuple[CommitPlan, list[OutboxEntry], dict[str, tuple[int, StateModel | None]]]:
-        plan = CommitPlan(ttl=self.sub.dedupe_ttl or self.dedupe_ttl)
-        working: dict[str, _Slot] = {}
-        entries: list[OutboxEntry] = []
-        last_offset: dict[TP, int] = {}
-        for it in items:
-            r = it.record
-            tp = it.tp
-            last_offset[tp] = r.offset
-            if it.skip:
-                continue
-            stream = self.stream_of(tp)
-            base = r.offset + 1
-            n = 0
-            if it.reason is None:
-                decision, encoded = self._run(it, working, snapshot, stream, base)
-                if decision is None:
-                    it.reason = R_HANDLER_ERROR  # recorded by _run; dead-lettered below
-                else:
-                    entries.extend(encoded)
-                    n += len(encoded)
-                    for inc in decision.increments:
-                        plan.incr(self.store.counter_key(inc.counter), inc.field, inc.by)
-                    if self.sub.trust_event_ids:
-                        plan.marks.append((self.store.mark_key(it.event_id), it.fingerprint))
-            if it.reason is not None:
-                entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
-                n += 1
-                if self.sub.reject is not None:
-                    answers = self._answers(it, stream, base, n)
-                    entries.extend(answers)
-                    n += len(answers)
-        for tp, last in last_offset.items():
-            expected = self.next_offset.get(tp)
-            plan.offsets.append(
-                (
-                    self._offsets_key,
-                    self._field(tp),
-                    "" if expected is None else str(expected),
-                    str(last + 1),
-                )
-            )
-        updates: dict[str, tuple[int, StateModel | None]] = {}
-        for name, slot in working.items():
-            if slot.version < 0:
-                continue  # a counter snapshot: read without a version check
-            key = self.store.state_key(name)
-            plan.reads.append((key, slot.version))
-            if slot.dirty:
-                data = b"" if slot.value is None else slot.value.model_dump_json().encode()
-                plan.writes.append((key, slot.version + 1, data))
-                if slot.cached:
-                    updates[name] = (slot.version + 1, slot.value)
-        plan.outbox = entries
+        planned = self.planner.plan(items, snapshot)
+        plan = planned.plan
+        plan.offsets = self.partitions.fence(planned.last_offsets)
         plan.trims = list(self.relay.take_trims().items())
-        return plan, entries, updates
-
-    def _run(
-        self,
-        it: Item,
-        working: dict[str, _Slot],
-        snapshot: dict[str, tuple[int, StateModel | None]],
-        stream: str,
-        base: int,
-    ) -> tuple[Decision | None, list[OutboxEntry]]:
-        """Run the handler and encode what it emits; a failure in either parks the record."""
-        assert it.handler is not None and it.ctx is not None and it.message is not None
-        names = set()
-        for k in it.needs:
-            name = k.name
-            names.add(name)
-            if name not in working:
-                version, value = snapshot[name]
-                working[name] = _Slot(version, value, k.entity.cached)
-        env = it.envelope
-        assert env is not None
-        span = None
-        traceparent = env.traceparent
-        if tracing.enabled():  # without an SDK the trace is passed on as it came, at no cost
-            span = tracing.tracer.start_span(
-                f"process {it.record.topic}",
-                context=tracing.parent_context(env.traceparent),
-                kind=tracing.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": it.record.topic,
-                    "messaging.kafka.offset": it.record.offset,
-                    "cloudevents.event_type": env.type,
-                },
-            )
-            traceparent = tracing.format_traceparent(span) or env.traceparent
-        token = trace_id_var.set(tracing.trace_id_of(traceparent))
-        try:
-            decision = it.handler.fn(_View(working, names), it.message, it.ctx)
-            # Encoded before any write is applied: an event that cannot be serialised is a
-            # handler bug, and its record must leave the working state untouched.
-            encoded = [
-                self.encoder.event(emit, it, i, stream, StreamId(base, i), traceparent)
-                for i, emit in enumerate(decision.emits)
-            ]
-            for key in decision.writes:
-                if key.name not in names:
-                    raise UndeclaredState(f"write of {key.name} not declared in needs()")
-                if key.entity.counters:
-                    raise UndeclaredState(f"{key.name} is a counter set: use Decision.incr")
-            for key, value in decision.writes.items():
-                slot = working[key.name]
-                slot.value = value
-                slot.dirty = True
-            return decision, encoded
-        except Exception as exc:
-            # A pure handler that raises on a valid message is a bug: the record is parked in the
-            # DLQ with the exception, the partition moves on, the process stays up.
-            if span is not None:
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            it.detail = mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
-            log.exception(
-                "handler failed; record dead-lettered",
-                extra={
-                    "subscription": self.sub.name,
-                    "topic": it.record.topic,
-                    "offset": it.record.offset,
-                    "event_type": env.type,
-                },
-            )
-            return None, []
-        finally:
-            trace_id_var.reset(token)
-            if span is not None:
-                span.end()
-
-    def _answers(self, it: Item, stream: str, base: int, n: int) -> list[OutboxEntry]:
-        """The rejecter's answers to a refused record, encoded; none if the rejecter fails."""
-        assert self.sub.reject is not None
-        try:
-            answer = self.sub.reject(self._rejected(it))
-            answers = [] if answer is None else [answer] if isinstance(answer, Emit) else answer
-            return [
-                self.encoder.event(a, it, i, stream, StreamId(base, n + i), None)
-                for i, a in enumerate(answers)
-            ]
-        except Exception:
-            # A bug of the service's rejecter: the dead letter still keeps the record, and the
-            # rest of the batch goes on.
-            log.exception(
-                "rejecter failed; record dead-lettered without an answer",
-                extra={"subscription": self.sub.name, "reason": it.reason},
-            )
-            return []
-
-    def _rejected(self, it: Item) -> RejectedRecord:
-        r = it.record
-        return RejectedRecord(
-            topic=r.topic,
-            partition=r.partition,
-            offset=r.offset,
-            # a key over the limit is not echoed: the answer is keyed by position instead
-            key=r.key.decode(errors="replace")
-            if r.key is not None and len(r.key) <= MAX_KEY_BYTES
-            else None,
-            headers=it.headers,
-            envelope=it.envelope,
-            reason=it.reason or "",
-            detail=it.detail,
-            event_id=it.event_id,
-            time=it.envelope.time if it.envelope else record_time(r.timestamp),
-            topic_fields=it.topic_fields,
-        )
+        return plan, planned.entries, planned.updates
 
     def _committed(
         self,
@@ -617,9 +331,7 @@ class Processor:
         entries: list[OutboxEntry],
         updates: dict[str, tuple[int, StateModel | None]],
     ) -> None:
-        for _, f, _, new in plan.offsets:
-            topic, _, part = f.rpartition(":")
-            self.next_offset[(topic, int(part))] = int(new)
+        self.partitions.committed(plan.offsets)
         for name, (version, value) in updates.items():
             self.cache.put(name, version, value)
         m = self._m_records
@@ -656,4 +368,4 @@ class Processor:
                 delay = min(delay * 2, 5.0)
 
 
-__all__ = ["CommitResult", "Processor", "UndeclaredState"]
+__all__ = ["CommitResult", "Processor", "StateCache", "UndeclaredState"]

@@ -218,7 +218,7 @@ class ServiceRuntime:
             subscriber = self.broker.subscriber(pattern=template.pattern, **common)
         else:
             subscriber = self.broker.subscriber(*[t.name for t in sub.topics], **common)
-        proc.consumer_getter = lambda: subscriber.consumer
+        proc.partitions.consumer_getter = lambda: subscriber.consumer
 
         @subscriber  # type: ignore[untyped-decorator]
         async def handle(records: tuple[Any, ...]) -> None:

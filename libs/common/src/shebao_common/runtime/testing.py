@@ -1,8 +1,10 @@
 """Unit-level runner: applies a handler table to messages over an in-memory state.
 
-It does per record what the processor does (declared `needs`, a view limited to them, writes
-checked against them, counters, emitted events), without a broker or Redis, so a service's
-rules can be tested in microseconds. Flows are proven with real Kafka and Redis elsewhere.
+Each message runs through `apply.decide`, the processor's own step: the view limited to the
+declared `needs`, the write check and the encoding of every emitted event. What a handler may
+not do in production fails here too, raised instead of dead-lettered, without a broker or Redis,
+so a service's rules can be tested in microseconds. Flows are proven with real Kafka and Redis
+elsewhere.
 """
 
 from __future__ import annotations
@@ -15,23 +17,12 @@ from typing import Any
 
 from shebao_contracts.envelope import Envelope, Message
 
-from .model import Context, Counters, Emit, HandlerTable, StateKey
+from .apply import Slot, Snapshot, decide, open_slots
+from .codec import Encoder, Item
+from .model import Context, Counters, Emit, HandlerTable, StateKey, StateModel
+from .store import OutboxEntry, StreamId
 
 _ids = itertools.count(1)
-
-
-class _View:
-    def __init__(self, store: dict[str, Any], allowed: set[str], counters: Any) -> None:
-        self._store = store
-        self._allowed = allowed
-        self._counters = counters
-
-    def get(self, key: StateKey[Any]) -> Any:
-        if key.name not in self._allowed:
-            raise AssertionError(f"undeclared read of {key.name}")
-        if key.entity.counters:
-            return Counters(values=self._counters(key.name))
-        return self._store.get(key.name)
 
 
 class HandlerRunner:
@@ -41,6 +32,7 @@ class HandlerRunner:
         self.store: dict[str, Any] = {}
         self.counters: Counter[tuple[str, str]] = Counter()
         self.emitted: list[Emit] = []
+        self._encoder = Encoder("test", 1 << 20)
 
     def send(
         self,
@@ -61,6 +53,7 @@ class HandlerRunner:
         elif not isinstance(when, datetime):
             when = datetime.combine(when, time(9), UTC)
         env = Envelope(id=f"msg-{n}", type=message.TYPE, source="/test", time=when)
+        fields = dict(topic_fields or {})
         ctx = Context(
             env,
             env.id,
@@ -69,19 +62,35 @@ class HandlerRunner:
             n,
             key,
             self.env,
-            dict(topic_fields or {}),
+            fields,
             body=message.model_dump_json().encode(),
         )
-        needs = {k.name for k in handler.needs(message, ctx)}
-        decision = handler.fn(_View(self.store, needs, self.counter_values), message, ctx)
-        for k, value in decision.writes.items():
-            if k.name not in needs:
-                raise AssertionError(f"undeclared write of {k.name}")
-            self.store[k.name] = value
+        needs = list(handler.needs(message, ctx))
+        working: dict[str, Slot] = {}
+        names = open_slots(needs, working, self._snapshot(needs))
+        cause = Item(record=None, headers={}, event_id=env.id, topic_fields=fields, envelope=env)
+        stream = f"test:{topic}"
+
+        def encode(i: int, emit: Emit) -> OutboxEntry:
+            return self._encoder.event(emit, cause, i, stream, StreamId(n + 1, i), None)
+
+        decision, _ = decide(handler, message, ctx, names, working, encode)
+        for name, slot in working.items():
+            if slot.dirty:
+                self.store[name] = slot.value
         for inc in decision.increments:
             self.counters[(inc.counter, inc.field)] += inc.by
         self.emitted += decision.emits
         return list(decision.emits)
+
+    def _snapshot(self, needs: list[StateKey[Any]]) -> Snapshot:
+        snapshot: dict[str, tuple[int, StateModel | None]] = {}
+        for k in needs:
+            if k.entity.counters:
+                snapshot[k.name] = (-1, Counters(values=self.counter_values(k.name)))
+            else:
+                snapshot[k.name] = (0, self.store.get(k.name))
+        return snapshot
 
     def get(self, key: StateKey[Any]) -> Any:
         return self.store.get(key.name)

@@ -1,0 +1,290 @@
+"""The pure part of a batch: run each handler on a view of its declared state, check its decision,
+encode what it emits, and plan the one commit. No I/O: the processor loads the snapshot before
+and commits the plan after; the unit-test runner (`testing.py`) runs handlers through the same
+`decide`, so a rule that passes there is held to what production holds it to.
+
+A handler reads only the keys its `needs` declared and writes only those (never a counter set:
+that is `Decision.incr`). Anything else is a bug of the service: the processor dead-letters the
+record as `handler_error`, naming the fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import Status, StatusCode
+
+from shebao_contracts.envelope import Message
+from shebao_contracts.limits import MAX_KEY_BYTES
+
+from .. import tracing
+from ..logging import mask_ids, trace_id_var
+from .codec import R_HANDLER_ERROR, Encoder, Item, record_time
+from .model import (
+    Context,
+    Decision,
+    Emit,
+    Handler,
+    RejectedRecord,
+    StateKey,
+    StateModel,
+    Subscription,
+)
+from .store import CommitPlan, OutboxEntry, Store, StreamId
+
+log = logging.getLogger("shebao.runtime")
+
+TP = tuple[str, int]
+Snapshot = Mapping[str, tuple[int, StateModel | None]]
+"""Each declared key's (version, value) as loaded for the batch; version -1: a counter set."""
+
+
+class UndeclaredState(RuntimeError):
+    """A handler read or wrote a state key its `needs` did not declare: a bug in the service."""
+
+
+@dataclass(slots=True)
+class Slot:
+    """A key's value in the batch's working state, as the handlers before have left it."""
+
+    version: int
+    value: StateModel | None
+    cached: bool = True
+    dirty: bool = False
+
+
+class View:
+    """What a handler sees: the batch's working state, limited to the keys it declared."""
+
+    __slots__ = ("_allowed", "_working")
+
+    def __init__(self, working: dict[str, Slot], allowed: set[str]) -> None:
+        self._working = working
+        self._allowed = allowed
+
+    def get(self, key: StateKey[Any]) -> Any:
+        name = key.name
+        if name not in self._allowed:
+            raise UndeclaredState(f"read of {name} not declared in needs()")
+        return self._working[name].value
+
+
+def open_slots(
+    needs: Iterable[StateKey[Any]], working: dict[str, Slot], snapshot: Snapshot
+) -> set[str]:
+    """The names a handler declared, each in the working state (from the snapshot if new)."""
+    names = set()
+    for k in needs:
+        name = k.name
+        names.add(name)
+        if name not in working:
+            version, value = snapshot[name]
+            working[name] = Slot(version, value, k.entity.cached)
+    return names
+
+
+def decide(
+    handler: Handler,
+    message: Message,
+    ctx: Context,
+    names: set[str],
+    working: dict[str, Slot],
+    encode: Callable[[int, Emit], OutboxEntry],
+) -> tuple[Decision, list[OutboxEntry]]:
+    """Run one handler on the declared `names` of the working state and apply its writes there.
+
+    Raises on a bug of the handler (an exception of its own, an undeclared read or write, an
+    event that cannot be serialised), before any write is applied: the working state is then as
+    the record found it.
+    """
+    decision = handler.fn(View(working, names), message, ctx)
+    encoded = [encode(i, emit) for i, emit in enumerate(decision.emits)]
+    for key in decision.writes:
+        if key.name not in names:
+            raise UndeclaredState(f"write of {key.name} not declared in needs()")
+        if key.entity.counters:
+            raise UndeclaredState(f"{key.name} is a counter set: use Decision.incr")
+    for key, value in decision.writes.items():
+        slot = working[key.name]
+        slot.value = value
+        slot.dirty = True
+    return decision, encoded
+
+
+@dataclass(slots=True)
+class Planned:
+    """A batch's commit, before the partitions' offsets and the relay's trims are added."""
+
+    plan: CommitPlan
+    entries: list[OutboxEntry]
+    """Outbox entries in commit order: events, dead letters, answers."""
+    updates: dict[str, tuple[int, StateModel | None]]
+    """Cached keys' values once the commit succeeds."""
+    last_offsets: dict[TP, int]
+    """Each partition's last record in the batch."""
+
+
+class Planner:
+    """Plans one subscription's batches: handlers' decisions, dead letters and answers, marks,
+    counters and state writes, from the decoded items and the snapshot of their declared state."""
+
+    def __init__(
+        self,
+        *,
+        subscription: Subscription,
+        store: Store,
+        encoder: Encoder,
+        dedupe_ttl: int,
+    ) -> None:
+        self.sub = subscription
+        self.store = store  # its key names only
+        self.encoder = encoder
+        self.dedupe_ttl = dedupe_ttl
+
+    def stream_of(self, tp: TP) -> str:
+        return self.store.outbox_key(self.sub.name, tp[0], tp[1])
+
+    def plan(self, items: list[Item], snapshot: Snapshot) -> Planned:
+        plan = CommitPlan(ttl=self.sub.dedupe_ttl or self.dedupe_ttl)
+        working: dict[str, Slot] = {}
+        entries: list[OutboxEntry] = []
+        last_offsets: dict[TP, int] = {}
+        for it in items:
+            r = it.record
+            tp = it.tp
+            last_offsets[tp] = r.offset
+            if it.skip:
+                continue
+            stream = self.stream_of(tp)
+            base = r.offset + 1
+            n = 0
+            if it.reason is None:
+                decision, encoded = self._run(it, working, snapshot, stream, base)
+                if decision is None:
+                    it.reason = R_HANDLER_ERROR  # recorded by _run; dead-lettered below
+                else:
+                    entries.extend(encoded)
+                    n += len(encoded)
+                    for inc in decision.increments:
+                        plan.incr(self.store.counter_key(inc.counter), inc.field, inc.by)
+                    if self.sub.trust_event_ids:
+                        plan.marks.append((self.store.mark_key(it.event_id), it.fingerprint))
+            if it.reason is not None:
+                entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
+                n += 1
+                if self.sub.reject is not None:
+                    answers = self._answers(it, stream, base, n)
+                    entries.extend(answers)
+                    n += len(answers)
+        updates: dict[str, tuple[int, StateModel | None]] = {}
+        for name, slot in working.items():
+            if slot.version < 0:
+                continue  # a counter snapshot: read without a version check
+            key = self.store.state_key(name)
+            plan.reads.append((key, slot.version))
+            if slot.dirty:
+                data = b"" if slot.value is None else slot.value.model_dump_json().encode()
+                plan.writes.append((key, slot.version + 1, data))
+                if slot.cached:
+                    updates[name] = (slot.version + 1, slot.value)
+        plan.outbox = entries
+        return Planned(plan, entries, updates, last_offsets)
+
+    def _run(
+        self,
+        it: Item,
+        working: dict[str, Slot],
+        snapshot: Snapshot,
+        stream: str,
+        base: int,
+    ) -> tuple[Decision | None, list[OutboxEntry]]:
+        """Run the handler and encode what it emits; a failure in either parks the record."""
+        assert it.handler is not None and it.ctx is not None and it.message is not None
+        names = open_slots(it.needs, working, snapshot)
+        env = it.envelope
+        assert env is not None
+        span = None
+        traceparent = env.traceparent
+        if tracing.enabled():  # without an SDK the trace is passed on as it came, at no cost
+            span = tracing.tracer.start_span(
+                f"process {it.record.topic}",
+                context=tracing.parent_context(env.traceparent),
+                kind=tracing.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": it.record.topic,
+                    "messaging.kafka.offset": it.record.offset,
+                    "cloudevents.event_type": env.type,
+                },
+            )
+            traceparent = tracing.format_traceparent(span) or env.traceparent
+        token = trace_id_var.set(tracing.trace_id_of(traceparent))
+
+        def encode(i: int, emit: Emit) -> OutboxEntry:
+            return self.encoder.event(emit, it, i, stream, StreamId(base, i), traceparent)
+
+        try:
+            return decide(it.handler, it.message, it.ctx, names, working, encode)
+        except Exception as exc:
+            # A pure handler that raises on a valid message, or whose decision breaks a rule
+            # above, is a bug: the record is parked in the DLQ with the exception, the
+            # partition moves on, the process stays up.
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            it.detail = mask_ids(f"{type(exc).__name__}: {exc}")[:2000]
+            log.exception(
+                "handler failed; record dead-lettered",
+                extra={
+                    "subscription": self.sub.name,
+                    "topic": it.record.topic,
+                    "offset": it.record.offset,
+                    "event_type": env.type,
+                },
+            )
+            return None, []
+        finally:
+            trace_id_var.reset(token)
+            if span is not None:
+                span.end()
+
+    def _answers(self, it: Item, stream: str, base: int, n: int) -> list[OutboxEntry]:
+        """The rejecter's answers to a refused record, encoded; none if the rejecter fails."""
+        assert self.sub.reject is not None
+        try:
+            answer = self.sub.reject(self._rejected(it))
+            answers = [] if answer is None else [answer] if isinstance(answer, Emit) else answer
+            return [
+                self.encoder.event(a, it, i, stream, StreamId(base, n + i), None)
+                for i, a in enumerate(answers)
+            ]
+        except Exception:
+            # A bug of the service's rejecter: the dead letter still keeps the record, and the
+            # rest of the batch goes on.
+            log.exception(
+                "rejecter failed; record dead-lettered without an answer",
+                extra={"subscription": self.sub.name, "reason": it.reason},
+            )
+            return []
+
+    @staticmethod
+    def _rejected(it: Item) -> RejectedRecord:
+        r = it.record
+        return RejectedRecord(
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            # a key over the limit is not echoed: the answer is keyed by position instead
+            key=r.key.decode(errors="replace")
+            if r.key is not None and len(r.key) <= MAX_KEY_BYTES
+            else None,
+            headers=it.headers,
+            envelope=it.envelope,
+            reason=it.reason or "",
+            detail=it.detail,
+            event_id=it.event_id,
+            time=it.envelope.time if it.envelope else record_time(r.timestamp),
+            topic_fields=it.topic_fields,
+        )
