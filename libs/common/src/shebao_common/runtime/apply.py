@@ -87,9 +87,9 @@ def open_slots(
 
 
 def decide(
-    handler: Handler,
+    handler: Handler[Any],
     message: Message,
-    ctx: Context,
+    ctx: Context[Any],
     names: set[str],
     working: dict[str, Slot],
     encode: Callable[[int, Emit], OutboxEntry],

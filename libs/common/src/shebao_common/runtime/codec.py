@@ -72,8 +72,8 @@ class Item:
     topic_fields: Mapping[str, str]
     envelope: Envelope | None = None
     message: Message | None = None
-    handler: Handler | None = None
-    ctx: Context | None = None
+    handler: Handler[Any] | None = None
+    ctx: Context[Any] | None = None
     needs: list[StateKey[Any]] = field(default_factory=list)
     reason: str | None = None
     detail: str = ""
@@ -113,11 +113,11 @@ class Decoder:
     def __init__(
         self,
         registry: Registry,
-        handlers: HandlerTable,
+        handlers: HandlerTable[Any],
         *,
         trust_event_ids: bool,
         max_record_bytes: int,
-        policy: Any,
+        env: Any,
         canonical_fingerprints: bool = False,
     ) -> None:
         self.registry = registry
@@ -125,7 +125,7 @@ class Decoder:
         self.trust_event_ids = trust_event_ids
         self.canonical_fingerprints = canonical_fingerprints
         self.max_record_bytes = max_record_bytes
-        self.policy = policy
+        self.env = env
         self._topics: dict[str, _TopicInfo] = {}
 
     def _topic(self, name: str) -> _TopicInfo:
@@ -226,7 +226,7 @@ class Decoder:
             partition=r.partition,
             offset=r.offset,
             key=key,
-            policy=self.policy,
+            env=self.env,
             topic_fields=item.topic_fields,
             body=value,
         )

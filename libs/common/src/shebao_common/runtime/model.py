@@ -3,6 +3,8 @@
 A handler is a plain function `(state, message, ctx) -> Decision`. It may read only the state keys
 its `needs` function declared for the message (the runtime loads them for a whole batch in one
 round trip), never does I/O, never reads the clock: time is `ctx.time`, the event's own time.
+Its service's parameters are `ctx.env`, typed by the table: a handler of a `HandlerTable[Env]`
+takes a `Context[Env]`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contracts.topics import Topic
@@ -28,6 +31,9 @@ class StateModel(BaseModel):
 S = TypeVar("S", bound=StateModel)
 M = TypeVar("M", bound=Message)
 M_contra = TypeVar("M_contra", bound=Message, contravariant=True)
+E = TypeVar("E", default=Any)
+"""A service's environment (its policy, reference data, keys): `Context[Env]`, `HandlerTable[Env]`.
+Without a type argument it is `Any`, as before the tables were typed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +141,9 @@ NOTHING = Decision()
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
-    """What a handler knows besides state and message: the envelope and where it came from."""
+class Context(Generic[E]):
+    """What a handler knows besides state and message: the envelope, where it came from, and
+    its service's environment `env` (typed: `Context[Env]`)."""
 
     envelope: Envelope
     event_id: str
@@ -144,7 +151,8 @@ class Context:
     partition: int
     offset: int
     key: str | None
-    policy: Any
+    env: E
+    """The service's environment, as given to `ServiceRuntime(env=...)`."""
     topic_fields: Mapping[str, str]
     """Template fields of a partner topic name, e.g. {"code": "h320102001"}."""
     body: bytes = b""
@@ -160,35 +168,43 @@ class Context:
         when: datetime = self.envelope.time
         return when
 
-
-class HandlerFn(Protocol[M_contra]):
-    def __call__(self, state: State, message: M_contra, ctx: Context, /) -> Decision: ...
-
-
-NeedsFn = Callable[[Any, Context], Iterable[StateKey[Any]]]
+    @property
+    def policy(self) -> E:
+        """Deprecated: the former name of `env`."""
+        return self.env
 
 
-def _needs_nothing(message: Any, ctx: Context) -> Iterable[StateKey[Any]]:
+class HandlerFn(Protocol[M_contra, E]):
+    def __call__(self, state: State, message: M_contra, ctx: Context[E], /) -> Decision: ...
+
+
+NeedsFn = Callable[[Any, Context[E]], Iterable[StateKey[Any]]]
+
+
+def _needs_nothing(message: Any, ctx: Context[Any]) -> Iterable[StateKey[Any]]:
     return ()
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
+class Handler(Generic[E]):
     message: type[Message]
-    fn: HandlerFn[Any]
-    needs: NeedsFn
+    fn: HandlerFn[Any, E]
+    needs: NeedsFn[E]
 
 
-class HandlerTable:
-    """The explicit table of handlers of one subscription: one handler per message type."""
+class HandlerTable(Generic[E]):
+    """The explicit table of handlers of one subscription: one handler per message type.
+
+    `HandlerTable[Env]()` types the handlers' context: `(state, message, ctx: Context[Env])`.
+    """
 
     def __init__(self) -> None:
-        self._by_type: dict[str, Handler] = {}
+        self._by_type: dict[str, Handler[E]] = {}
 
     def on(
-        self, message: type[M], *, needs: NeedsFn = _needs_nothing
-    ) -> Callable[[HandlerFn[M]], HandlerFn[M]]:
-        def register(fn: HandlerFn[M]) -> HandlerFn[M]:
+        self, message: type[M], *, needs: NeedsFn[E] = _needs_nothing
+    ) -> Callable[[HandlerFn[M, E]], HandlerFn[M, E]]:
+        def register(fn: HandlerFn[M, E]) -> HandlerFn[M, E]:
             if message.TYPE in self._by_type:
                 raise ValueError(f"{message.TYPE} already has a handler")
             self._by_type[message.TYPE] = Handler(message, fn, needs)
@@ -196,7 +212,7 @@ class HandlerTable:
 
         return register
 
-    def get(self, ce_type: str) -> Handler | None:
+    def get(self, ce_type: str) -> Handler[E] | None:
         return self._by_type.get(ce_type)
 
     def __contains__(self, ce_type: str) -> bool:

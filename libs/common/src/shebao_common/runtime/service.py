@@ -100,15 +100,19 @@ class ServiceRuntime:
         registry: Registry,
         subscriptions: Sequence[Subscription],
         produces: Sequence[Topic] = (),
+        env: Any = None,
         policy: Any = None,
         routes: Sequence[tuple[str, JsonHandler]] = (),
     ) -> None:
+        """`env` is what the handlers get as `ctx.env`; `policy` is its former name."""
+        if env is not None and policy is not None:
+            raise ValueError("give env, or its former name policy, not both")
         self.name = name
         self.settings = settings
         self.registry = registry
         self.subscriptions = list(subscriptions)
         self.produces = list(produces)
-        self.policy = policy
+        self.env = env if env is not None else policy
         self.metrics = RuntimeMetrics(name)
         self.redis: aioredis.Redis | None = None
         self.store: Store | None = None
@@ -124,6 +128,11 @@ class ServiceRuntime:
         ]
         self._waiting_for: str | None = "start-up"  # what start-up waits for; None once done
         self._startup: asyncio.Task[None] | None = None
+
+    @property
+    def policy(self) -> Any:
+        """Deprecated: the former name of `env`."""
+        return self.env
 
     # wiring ----------------------------------------------------------------------------------
 
@@ -190,7 +199,7 @@ class ServiceRuntime:
             store=self.store,
             relay=self.relay,
             metrics=self.metrics,
-            policy=self.policy,
+            env=self.env,
             dedupe_ttl=s.dedupe_ttl_seconds,
             max_record_bytes=s.max_record_bytes,
             dlq_max_value_bytes=s.dlq_max_value_bytes,

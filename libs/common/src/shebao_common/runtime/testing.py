@@ -13,20 +13,20 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Generic
 
 from shebao_contracts.envelope import Envelope, Message
 
 from .apply import Slot, Snapshot, decide, open_slots
 from .codec import Encoder, Item
-from .model import Context, Counters, Emit, HandlerTable, StateKey, StateModel
+from .model import Context, Counters, E, Emit, HandlerTable, StateKey, StateModel
 from .store import OutboxEntry, StreamId
 
 _ids = itertools.count(1)
 
 
-class HandlerRunner:
-    def __init__(self, table: HandlerTable, env: Any) -> None:
+class HandlerRunner(Generic[E]):
+    def __init__(self, table: HandlerTable[E], env: E) -> None:
         self.table = table
         self.env = env
         self.store: dict[str, Any] = {}
