@@ -14,6 +14,7 @@ from .model import (
     StateKey,
     StateModel,
     Subscription,
+    UndeclaredMessage,
     counter_set,
 )
 from .service import ServiceRuntime, serve
@@ -33,6 +34,7 @@ __all__ = [
     "StateKey",
     "StateModel",
     "Subscription",
+    "UndeclaredMessage",
     "counter_set",
     "serve",
 ]

@@ -3,9 +3,9 @@ encode what it emits, and plan the one commit. No I/O: the processor loads the s
 and commits the plan after; the unit-test runner (`testing.py`) runs handlers through the same
 `decide`, so a rule that passes there is held to what production holds it to.
 
-A handler reads only the keys its `needs` declared and writes only those (never a counter set:
-that is `Decision.incr`). Anything else is a bug of the service: the processor dead-letters the
-record as `handler_error`, naming the fault.
+A handler reads only the keys its `needs` declared, writes only those (never a counter set: that
+is `Decision.incr`), and emits only a message type its target topic declares. Anything else is a
+bug of the service: the processor dead-letters the record as `handler_error`, naming the fault.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from shebao_contracts.envelope import Message
 from shebao_contracts.limits import MAX_KEY_BYTES
+from shebao_contracts.topics import Registry, Topic
 
 from .. import tracing
 from ..logging import mask_ids, trace_id_var
@@ -32,6 +33,7 @@ from .model import (
     StateKey,
     StateModel,
     Subscription,
+    check_emit,
 )
 from .store import CommitPlan, OutboxEntry, Store, StreamId
 
@@ -72,6 +74,27 @@ class View:
         return self._working[name].value
 
 
+class EmitCheck:
+    """Checks an emit against the registry the runtime runs with (`model.check_emit`)."""
+
+    _MAX_NAMES = 100_000
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._topics: dict[str, Topic | None] = {}
+
+    def topic(self, name: str) -> Topic | None:
+        if name in self._topics:
+            return self._topics[name]
+        topic = self.registry.get(name)
+        if len(self._topics) < self._MAX_NAMES:  # concrete partner names are many but bounded
+            self._topics[name] = topic
+        return topic
+
+    def __call__(self, emit: Emit) -> None:
+        check_emit(self.topic(emit.topic), emit.topic, emit.message)
+
+
 def open_slots(
     needs: Iterable[StateKey[Any]], working: dict[str, Slot], snapshot: Snapshot
 ) -> set[str]:
@@ -92,16 +115,20 @@ def decide(
     ctx: Context[Any],
     names: set[str],
     working: dict[str, Slot],
+    check: Callable[[Emit], None],
     encode: Callable[[int, Emit], OutboxEntry],
 ) -> tuple[Decision, list[OutboxEntry]]:
     """Run one handler on the declared `names` of the working state and apply its writes there.
 
     Raises on a bug of the handler (an exception of its own, an undeclared read or write, an
-    event that cannot be serialised), before any write is applied: the working state is then as
-    the record found it.
+    undeclared message, an event that cannot be serialised), before any write is applied: the
+    working state is then as the record found it.
     """
     decision = handler.fn(View(working, names), message, ctx)
-    encoded = [encode(i, emit) for i, emit in enumerate(decision.emits)]
+    encoded = []
+    for i, emit in enumerate(decision.emits):
+        check(emit)
+        encoded.append(encode(i, emit))
     for key in decision.writes:
         if key.name not in names:
             raise UndeclaredState(f"write of {key.name} not declared in needs()")
@@ -137,11 +164,13 @@ class Planner:
         subscription: Subscription,
         store: Store,
         encoder: Encoder,
+        registry: Registry,
         dedupe_ttl: int,
     ) -> None:
         self.sub = subscription
         self.store = store  # its key names only
         self.encoder = encoder
+        self.check = EmitCheck(registry)
         self.dedupe_ttl = dedupe_ttl
 
     def stream_of(self, tp: TP) -> str:
@@ -227,7 +256,7 @@ class Planner:
             return self.encoder.event(emit, it, i, stream, StreamId(base, i), traceparent)
 
         try:
-            return decide(it.handler, it.message, it.ctx, names, working, encode)
+            return decide(it.handler, it.message, it.ctx, names, working, self.check, encode)
         except Exception as exc:
             # A pure handler that raises on a valid message, or whose decision breaks a rule
             # above, is a bug: the record is parked in the DLQ with the exception, the
@@ -256,13 +285,14 @@ class Planner:
         try:
             answer = self.sub.reject(self._rejected(it))
             answers = [] if answer is None else [answer] if isinstance(answer, Emit) else answer
-            return [
-                self.encoder.event(a, it, i, stream, StreamId(base, n + i), None)
-                for i, a in enumerate(answers)
-            ]
+            encoded = []
+            for i, a in enumerate(answers):
+                self.check(a)
+                encoded.append(self.encoder.event(a, it, i, stream, StreamId(base, n + i), None))
+            return encoded
         except Exception:
-            # A bug of the service's rejecter: the dead letter still keeps the record, and the
-            # rest of the batch goes on.
+            # A bug of the service's rejecter (an exception, or an answer its topic does not
+            # declare): the dead letter still keeps the record, and the rest of the batch goes on.
             log.exception(
                 "rejecter failed; record dead-lettered without an answer",
                 extra={"subscription": self.sub.name, "reason": it.reason},

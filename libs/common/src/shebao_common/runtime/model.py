@@ -4,7 +4,7 @@ A handler is a plain function `(state, message, ctx) -> Decision`. It may read o
 its `needs` function declared for the message (the runtime loads them for a whole batch in one
 round trip), never does I/O, never reads the clock: time is `ctx.time`, the event's own time.
 Its service's parameters are `ctx.env`, typed by the table: a handler of a `HandlerTable[Env]`
-takes a `Context[Env]`.
+takes a `Context[Env]`. It may emit only a message type its target topic declares.
 """
 
 from __future__ import annotations
@@ -83,6 +83,39 @@ class State(Protocol):
     def get(self, key: StateKey[S]) -> S | None: ...
 
 
+class UndeclaredMessage(ValueError):
+    """A handler emitted a message its target topic does not declare: a bug in the service."""
+
+
+def check_emit(topic: Topic | None, name: str, message: Message) -> None:
+    """Refuse an emit to `name` (whose registry entry is `topic`) that its readers cannot read.
+
+    A template topic is accepted only by a concrete name (`TOPIC.named(code=...)`): the
+    template's own name is no topic on the broker.
+    """
+    if topic is None:
+        raise UndeclaredMessage(
+            f"emit of {message.TYPE} to {name}: {name} is not a topic of the registry"
+        )
+    if topic.is_template and name == topic.name:
+        raise UndeclaredMessage(
+            f"emit of {message.TYPE} to {name}: a template, not a topic; emit to a partner's "
+            "topic, e.g. TOPIC.named(code=...)"
+        )
+    declared = topic.message_type(message.TYPE)
+    if declared is None:
+        carried = ", ".join(m.TYPE for m in topic.messages) or "nothing"
+        raise UndeclaredMessage(
+            f"emit of {message.TYPE} to {name}: the topic does not declare message type "
+            f"{message.TYPE} (it carries {carried})"
+        )
+    if not isinstance(message, declared):
+        raise UndeclaredMessage(
+            f"emit of {message.TYPE} to {name}: a {type(message).__qualname__} is not the "
+            f"{declared.__module__}.{declared.__qualname__} the topic declares for that type"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Emit:
     """An event to publish: goes to the outbox atomically with the state change."""
@@ -127,7 +160,16 @@ class Decision:
         time: datetime | None = None,
         subject: str | None = None,
     ) -> Decision:
-        name = topic.name if isinstance(topic, Topic) else topic
+        """Publish `message` to `topic` with this decision.
+
+        Given a `Topic`, the message type is checked here (`UndeclaredMessage`); given a name,
+        when the decision is applied, against the registry the runtime runs with.
+        """
+        if isinstance(topic, Topic):
+            check_emit(topic, topic.name, message)
+            name = topic.name
+        else:
+            name = topic
         self.emits.append(Emit(name, key, message, time, subject))
         return self
 

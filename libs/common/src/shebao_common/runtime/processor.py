@@ -105,6 +105,7 @@ class Processor:
             subscription=subscription,
             store=store,
             encoder=self.encoder,
+            registry=registry,
             dedupe_ttl=dedupe_ttl,
         )
         self.partitions = Partitions(store, subscription.name)

@@ -1,14 +1,16 @@
 """Unit-level runner: applies a handler table to messages over an in-memory state.
 
 Each message runs through `apply.decide`, the processor's own step: the view limited to the
-declared `needs`, the write check and the encoding of every emitted event. What a handler may
-not do in production fails here too, raised instead of dead-lettered, without a broker or Redis,
-so a service's rules can be tested in microseconds. Flows are proven with real Kafka and Redis
+declared `needs`, the write check, the emit check against the registry (the catalog's topics
+unless told otherwise) and the encoding of every emitted event. What a handler may not do in
+production fails here too, raised instead of dead-lettered, without a broker or Redis, so a
+service's rules can be tested in microseconds. Flows are proven with real Kafka and Redis
 elsewhere.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Mapping
@@ -16,8 +18,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Generic
 
 from shebao_contracts.envelope import Envelope, Message
+from shebao_contracts.topics import Registry
 
-from .apply import Slot, Snapshot, decide, open_slots
+from .apply import EmitCheck, Slot, Snapshot, decide, open_slots
 from .codec import Encoder, Item
 from .model import Context, Counters, E, Emit, HandlerTable, StateKey, StateModel
 from .store import OutboxEntry, StreamId
@@ -25,13 +28,21 @@ from .store import OutboxEntry, StreamId
 _ids = itertools.count(1)
 
 
+@functools.cache
+def _catalog() -> Registry:
+    from shebao_contracts.catalog import all_topics
+
+    return all_topics()
+
+
 class HandlerRunner(Generic[E]):
-    def __init__(self, table: HandlerTable[E], env: E) -> None:
+    def __init__(self, table: HandlerTable[E], env: E, *, registry: Registry | None = None) -> None:
         self.table = table
         self.env = env
         self.store: dict[str, Any] = {}
         self.counters: Counter[tuple[str, str]] = Counter()
         self.emitted: list[Emit] = []
+        self.check = EmitCheck(registry if registry is not None else _catalog())
         self._encoder = Encoder("test", 1 << 20)
 
     def send(
@@ -74,7 +85,7 @@ class HandlerRunner(Generic[E]):
         def encode(i: int, emit: Emit) -> OutboxEntry:
             return self._encoder.event(emit, cause, i, stream, StreamId(n + 1, i), None)
 
-        decision, _ = decide(handler, message, ctx, names, working, encode)
+        decision, _ = decide(handler, message, ctx, names, working, self.check, encode)
         for name, slot in working.items():
             if slot.dirty:
                 self.store[name] = slot.value
