@@ -49,7 +49,7 @@ demo: bootstrap
 	$(UV) run python -m shebao_devinfra.demo $(ARGS)
 
 bench: bootstrap
-	$(UV) run python scripts/bench.py
+	$(UV) run python -m shebao_devinfra.bench $(ARGS)
 
 infra-up: bootstrap
 	@$(UV) run shebao-infra up

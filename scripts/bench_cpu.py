@@ -18,12 +18,8 @@ import sys
 import time
 from collections import namedtuple
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import bench
 import orjson
 
 from shebao_common.metrics import RuntimeMetrics
@@ -33,6 +29,8 @@ from shebao_common.runtime.store import Store
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import medical as m
 from shebao_contracts.catalog import all_topics
+from shebao_devinfra.bench.claims import claim_json, headers, patient
+from shebao_devinfra.bench.setting import HOSPITALS
 from shebao_medical_settlement.domain.model import (
     COVERAGE,
     HOSPITAL,
@@ -79,7 +77,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
         Hospital(
             code=code, name=code, level=level, region="320100", designated_from=date(2015, 1, 1)
         )
-        for code, level in bench.HOSPITALS
+        for code, level in HOSPITALS
     ]
     covered = Coverage(
         periods=(
@@ -88,7 +86,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     )
     records = []
     for i in range(n):
-        code, _ = bench.HOSPITALS[i % len(bench.HOSPITALS)]
+        code, _ = HOSPITALS[i % len(HOSPITALS)]
         cid = f"C{i}"
         records.append(
             Record(
@@ -96,8 +94,8 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
                 i % 4,
                 i,
                 cid.encode(),
-                bench.claim_body(rng, cid, code, bench.citizen_id(i % 2000)),
-                bench.headers(cid, code),
+                claim_json(rng, cid, code, patient(i % 2000)),
+                headers(cid, code),
                 RECEIVED_MS,  # when the broker took it: after its ce_time
             )
         )

@@ -136,7 +136,7 @@ class LocalKafka:
     jit: tuple[str, ...] = ("-XX:TieredStopAtLevel=1",)
     """JIT flags. Only the quick compiler (C1) by default: a broker that lives for a test session
     or a benchmark spent 0.2-0.5 of a core in C2 compiler threads for its first minutes, taken
-    from the services under test on a 2-core machine (measured by thread in scripts/bench.py
+    from the services under test on a 2-core machine (measured by thread in `make bench`
     runs: broker 0.65-0.72 cores at 1,000 claims/s with C2, 0.37-0.42 with C1 only).
     SHEBAO_KAFKA_JVM_OPTS adds flags after these (e.g. -XX:TieredStopAtLevel=4 for C2)."""
     properties: dict[str, str] = field(default_factory=dict)

@@ -11,7 +11,7 @@ linger) and prints the process CPU per claim and in cores, for three ways of sen
 The difference between the modes is what the producer costs per message and per batch, which
 every relay pays too. Kafka comes from KAFKA_BOOTSTRAP_SERVERS, else a local broker is started.
 
-    uv run python scripts/bench_producer.py [--claims 10000] [--rate 1000]
+    uv run python -m shebao_devinfra.bench.producer [--claims 10000] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from aiokafka import AIOKafkaProducer
-from bench import citizen_id, claim_records, paced
 
-from shebao_devinfra.infra import provision
+from ..infra import provision
+from .claims import claim_records, paced, patient
 
 MODES = ("spread", "one-partition", "pacing")
 
@@ -40,7 +36,7 @@ async def measure(bootstrap: str, mode: str, count: int, rate: float) -> float:
     try:
         run = time.time_ns()
         ids = [f"P{run}-{i}" for i in range(count)]
-        records = claim_records(random.Random(1), ids, citizen_id)
+        records = claim_records(random.Random(1), ids, patient)
         for topic, key, value, hdrs in records[:200]:  # metadata and connections first
             await prod.send(topic, key=key, value=value, headers=hdrs)
         await prod.flush()

@@ -1,5 +1,7 @@
 """The physical limit of this stack: a raw aiokafka consume -> JSON decode -> produce loop.
 
+Run by the benchmark as its own process: `python -m shebao_devinfra.bench.raw --bootstrap ...`.
+
 No validation, no state, no exactly-once: what any Python consumer on this machine can do at
 best. Reads `--source` from the beginning until `--count` records are forwarded to `--sink`
 (keyed as they came), then prints one JSON line with the count and the seconds it took, from

@@ -1,0 +1,67 @@
+"""What the benchmark measures, and the median (min–max) of several runs."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from ..testing import Metrics
+
+
+@dataclass
+class Figures:
+    throughput: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p95: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    rss: dict[str, list[float]] = field(default_factory=dict)
+    gc_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Per process role: time in garbage collection over a run (backlog and latency), ms."""
+    gc_longest: dict[str, list[float]] = field(default_factory=dict)
+    """Per process role: upper bound of the longest collection's histogram bucket, ms."""
+
+
+def med(values: list[float], digits: int = 0) -> str:
+    if not values:
+        return "-"
+    f = f",.{digits}f"
+    return f"{statistics.median(values):{f}} ({min(values):{f}}–{max(values):{f}})"
+
+
+def med_ms(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def gc_pauses(m: Metrics) -> tuple[float, float]:
+    """(collections, seconds) so far."""
+    return m.sum("shebao_gc_pause_seconds_count"), m.sum("shebao_gc_pause_seconds_sum")
+
+
+def longest_gc_ms(m: Metrics) -> float:
+    """The upper bound (ms) of the smallest gc-pause bucket holding every collection."""
+    total = m.sum("shebao_gc_pause_seconds_count")
+    for le in ("0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25"):
+        if m.sum("shebao_gc_pause_seconds_bucket", le=le) >= total:
+            return float(le) * 1000
+    return float("inf")
+
+
+@dataclass
+class ContributionFigures:
+    collections: list[float] = field(default_factory=list)
+    credits: list[float] = field(default_factory=list)
+    bookings: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p95: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Medical:
+    raw: Figures
+    results: dict[str, Figures]
+    saturation: tuple[float, float, float] | None
+    best: float

@@ -1,0 +1,375 @@
+"""Medical settlement: hospital claims topics -> ingest -> adjudicate -> settlements topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import statistics
+import sys
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from shebao_contracts import enrollment as en
+from shebao_contracts import medical as m
+
+from ..infra import Infra
+from ..kit import PARTITIONS, Offsets, hospital_registration
+from ..testing import (
+    ServiceProcess,
+    message_record,
+    producer,
+    read_all,
+    recreate_topics,
+    wait_until,
+)
+from .claims import claim_json, claim_records, headers, paced, patient
+from .figures import Figures, Medical, gc_pauses, longest_gc_ms
+from .machine import CoreUse, peak_rss_mb
+from .processes import drop_service_state, launch
+from .report import say
+from .setting import HOSPITALS, LAYOUTS
+
+
+class MedicalBench:
+    """Hospital claims through medical settlement: the raw limit, each layout, saturation."""
+
+    def __init__(self, args: argparse.Namespace, infra: Infra, logs: Path) -> None:
+        self.args = args
+        self.infra = infra
+        self.rng = random.Random(20261129)
+        self.run_id = 0
+        self.logs = logs
+        self.expected_settlements = 0
+
+    async def setup(self) -> None:
+        topics = [en.EVENTS.name, m.COMMANDS.name, m.EVENTS.name, "shebao.welfare.events.v1"]
+        for code, _ in HOSPITALS:
+            topics += [
+                m.CLAIMS.named(code=code),
+                m.SETTLEMENTS.named(code=code),
+                m.CLAIMS.named(code=code) + ".dlq",
+            ]
+        await recreate_topics(self.infra.kafka_bootstrap, topics, partitions=PARTITIONS)
+        await drop_service_state(self.infra.redis_url, "medical-settlement")
+        self.prod = await producer(
+            self.infra.kafka_bootstrap, linger_ms=10, max_batch_size=1024 * 1024
+        )
+
+    async def load_population(self) -> None:
+        """Coverage for the synthetic population and the hospital registry, before measuring."""
+        n = self.args.persons
+        from shebao_common.pseudonym import Pseudonymizer
+        from shebao_common.settings import DEV_PSEUDONYM_KEY
+
+        refs = Pseudonymizer(DEV_PSEUDONYM_KEY.encode())
+        for i in range(n):
+            ref = refs.person_ref(patient(i))
+            ev = en.MembershipStarted(
+                person=ref,
+                scheme="employee_medical" if i % 3 else "resident_medical",
+                insurance="medical",
+                region="320100",
+                since=date(2020, 1, 1),
+                first_enrolled=date(2020, 1, 1),
+                basis="employment",
+                birth_date=date(1980, 1, 1),
+                sex="male",
+            )
+            k, v, h = message_record(
+                ev, message_id=f"pop-{i}", time=datetime(2025, 1, 1, tzinfo=UTC), key=ref
+            )
+            await self.prod.send(en.EVENTS.name, key=k, value=v, headers=h)
+        for code, level in HOSPITALS:
+            k, v, h = message_record(
+                hospital_registration(code, level, "320100"),
+                message_id=f"reg-{code}",
+                time=datetime(2025, 1, 1, tzinfo=UTC),
+                key=code,
+            )
+            await self.prod.send(m.COMMANDS.name, key=k, value=v, headers=h)
+        await self.prod.flush()
+
+    def services(self, layout: str) -> list[ServiceProcess]:
+        env = {"SHEBAO_MEDICAL_SETTLEMENT_TOPIC_PARTITIONS": str(PARTITIONS)}
+
+        def svc(roles: str) -> ServiceProcess:
+            return ServiceProcess(
+                "medical-settlement",
+                "shebao_medical_settlement",
+                kafka=self.infra.kafka_bootstrap,
+                redis_url=self.infra.redis_url,
+                log_dir=self.logs,
+                env={**env, "SHEBAO_MEDICAL_SETTLEMENT_ROLES": roles},
+            )
+
+        if layout == "one process":
+            return [svc("ingest,adjudicate,coverage,statements")]
+        if layout == "ingest + adjudicate":
+            return [svc("ingest,coverage,statements"), svc("adjudicate")]
+        if layout == "2 x one process":
+            every = "ingest,adjudicate,coverage,statements"
+            return [svc(every), svc(every)]
+        return [svc("ingest,coverage,statements"), svc("adjudicate"), svc("adjudicate")]
+
+    async def produce_claims(self, count: int, rate: float | None = None) -> list[str]:
+        """Claims over the hospitals' topics, at a fixed rate (claims/s) or as fast as possible.
+
+        The records are built before the first is sent, so that generating them takes no CPU
+        from the services while they are measured, and a paced run sends them in steps of
+        PACE_STEP claims (5 ms at 1,000/s) rather than in bursts.
+        """
+        self.run_id += 1
+        ids = [f"R{self.run_id}-{i}" for i in range(count)]
+        records = claim_records(
+            self.rng, ids, lambda _: patient(self.rng.randrange(self.args.persons))
+        )
+        async for topic, key, value, hdrs in paced(records, rate):
+            await self.prod.send(topic, key=key, value=value, headers=hdrs)
+        await self.prod.flush()
+        return ids
+
+    async def settlement_times(self, ids: list[str]) -> dict[str, tuple[int, int]]:
+        """claim id -> (claim produce ms, settlement produce ms), for the given claims."""
+        wanted = set(ids)
+        sent: dict[str, int] = {}
+        for code, _ in HOSPITALS:
+            for r in await read_all(self.infra.kafka_bootstrap, m.CLAIMS.named(code=code)):
+                cid = r.key.decode()
+                if cid in wanted:
+                    sent[cid] = r.timestamp
+        out: dict[str, tuple[int, int]] = {}
+        for code, _ in HOSPITALS:
+            for r in await read_all(self.infra.kafka_bootstrap, m.SETTLEMENTS.named(code=code)):
+                cid = r.key.decode()
+                if cid in wanted and cid not in out:
+                    out[cid] = (sent[cid], r.timestamp)
+        return out
+
+    async def received_times(self, ids: list[str]) -> dict[str, int]:
+        """claim id -> produce ms of its ClaimReceived (ingest's output, adjudication's input)."""
+        wanted = set(ids)
+        out: dict[str, int] = {}
+        for r in await read_all(self.infra.kafka_bootstrap, m.COMMANDS.name):
+            if r.value and b'"claim_id"' in r.value:
+                cid = json.loads(r.value)["claim_id"]
+                if cid in wanted and cid not in out:
+                    out[cid] = r.timestamp
+        return out
+
+    async def wait_settled(self, ids: list[str], timeout: float) -> None:
+        # One consumer asks for the end offsets, once a second: starting a client per question
+        # (8 a second) took CPU from the services being measured.
+        offsets = Offsets(self.infra.kafka_bootstrap)
+        await offsets.start()
+        try:
+            topics = [m.SETTLEMENTS.named(code=code) for code, _ in HOSPITALS]
+
+            async def done() -> bool:
+                return await offsets.total(*topics) >= self.expected_settlements + len(ids)
+
+            await wait_until(done, timeout=timeout, interval=1.0)
+        finally:
+            await offsets.stop()
+        self.expected_settlements += len(ids)
+
+    # -------------------------------------------------------------------------------------------
+
+    async def raw(self, figures: Figures) -> None:
+        count = self.args.claims
+        src, dst = f"bench.raw.in.{self.run_id}", f"bench.raw.out.{self.run_id}"
+        await recreate_topics(self.infra.kafka_bootstrap, [src, dst], partitions=PARTITIONS)
+        for i in range(count):
+            code, _ = HOSPITALS[i % len(HOSPITALS)]
+            cid = f"raw-{self.run_id}-{i}"
+            await self.prod.send(
+                src,
+                key=cid.encode(),
+                headers=headers(cid, code),
+                value=claim_json(self.rng, cid, code, patient(i)),
+            )
+        await self.prod.flush()
+        self.run_id += 1
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shebao_devinfra.bench.raw",
+            "--bootstrap",
+            self.infra.kafka_bootstrap,
+            "--source",
+            src,
+            "--sink",
+            dst,
+            "--count",
+            str(count),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"the raw loop failed with {proc.returncode}")
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        figures.throughput.append(result["records"] / result["seconds"])
+
+    async def platform_run(self, layout: str, figures: Figures) -> None:
+        """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
+        procs = self.services(layout)
+        ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
+        launch(*procs)
+        for p in procs:
+            await p.wait_ready()
+        spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
+        await self.wait_settled(ids, timeout=600)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            await spy.wait()
+        spies = []
+        times = await self.settlement_times(ids)
+        settled_at = sorted(t for _, t in times.values())
+        span = (settled_at[-1] - settled_at[0]) / 1000
+        figures.throughput.append(len(settled_at) / span if span else float("nan"))
+
+        if self.args.latency:
+            before = [gc_pauses(await p.metrics()) for p in procs]
+            if self.args.profile_phase == "latency":
+                spies = await self.profile(layout, procs)
+            named: dict[str, int] = {}
+            instances: Counter[str] = Counter()
+            for p in procs:  # two instances of the same roles are told apart by a number
+                roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+                instances[roles] += 1
+                n = instances[roles]
+                named[roles if n == 1 else f"{roles} #{n}"] = p.pid
+            say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
+            cores = CoreUse(named)
+            ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
+            await self.wait_settled(ids, timeout=300)
+            say(f"  {layout}: while offered {self.args.rate:,.0f}/s, {cores.report()}")
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
+            for p, (n0, s0) in zip(procs, before, strict=True):
+                n1, s1 = gc_pauses(await p.metrics())
+                say(
+                    f"  {layout} / {p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}: while offered "
+                    f"{self.args.rate:,.0f}/s, {n1 - n0:.0f} garbage collections, "
+                    f"{1000 * (s1 - s0):.0f} ms"
+                )
+            times = await self.settlement_times(ids)
+            lat = sorted(t1 - t0 for t0, t1 in times.values())
+            q = statistics.quantiles(lat, n=100, method="inclusive")
+            received = await self.received_times(ids)
+            hop1 = sorted(received[c] - t0 for c, (t0, _) in times.items() if c in received)
+            hop2 = sorted(t1 - received[c] for c, (_, t1) in times.items() if c in received)
+            for name, hop in (("ingest", hop1), ("adjudicate", hop2)):
+                h = statistics.quantiles(hop, n=100, method="inclusive")
+                say(f"  {layout}: {name} hop p50 {h[49]:.0f} ms, p95 {h[94]:.0f}, p99 {h[98]:.0f}")
+            figures.p50.append(q[49])
+            figures.p95.append(q[94])
+            figures.p99.append(q[98])
+        for p in procs:
+            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+            figures.rss.setdefault(roles, []).append(peak_rss_mb(p.pid))
+            m = await p.metrics()  # one scrape for every figure below
+            figures.gc_ms.setdefault(roles, []).append(1000 * m.sum("shebao_gc_pause_seconds_sum"))
+            figures.gc_longest.setdefault(roles, []).append(longest_gc_ms(m))
+            per_gen = [
+                f"gen{g}: {m.sum('shebao_gc_pause_seconds_count', generation=str(g)):.0f}"
+                f" in {1000 * m.sum('shebao_gc_pause_seconds_sum', generation=str(g)):.0f} ms"
+                for g in range(3)
+            ]
+            say(f"  {layout} / {roles}: garbage collections " + ", ".join(per_gen))
+            for sub in roles.split(","):
+                batches = m.sum("shebao_batch_seconds_count", subscription=sub)
+                if not batches:
+                    continue
+                secs = m.sum("shebao_batch_seconds_sum", subscription=sub)
+                recs = m.sum("shebao_batch_records_sum", subscription=sub)
+                phase = "shebao_batch_phase_seconds_total"
+                phases = [
+                    f"{ph} {1000 * m.sum(phase, subscription=sub, phase=ph) / batches:.1f}"
+                    for ph in ("decode", "load", "plan", "commit", "handover")
+                ]
+                say(
+                    f"  {layout} / {sub}: {batches:.0f} batches of {recs / batches:.0f} records, "
+                    f"{1000 * secs / batches:.1f} ms each (ms: {', '.join(phases)})"
+                )
+        for p in procs:
+            p.terminate()
+
+    async def profile(
+        self, layout: str, procs: list[ServiceProcess]
+    ) -> list[asyncio.subprocess.Process]:
+        """With --profile DIR: py-spy samples of each process (--profile-phase says when)."""
+        if self.args.profile is None:
+            return []
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        spies = []
+        for n, p in enumerate(procs):
+            name = f"{layout.replace(' ', '')}-{n}-{p.env['SHEBAO_MEDICAL_SETTLEMENT_ROLES']}"
+            out = self.args.profile / f"{name.replace(',', '+')}.txt"
+            spies.append(
+                await asyncio.create_subprocess_exec(
+                    str(Path(sys.executable).parent / "py-spy"),
+                    *("record", "--pid", str(p.pid), "--format", "raw"),
+                    *("--rate", "200", "--nonblocking", "-o", str(out)),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+        return spies
+
+    async def saturation_latency(self, rate: float) -> tuple[float, float, float]:
+        procs = self.services("ingest + adjudicate")
+        launch(*procs)
+        for p in procs:
+            await p.wait_ready()
+        ids = await self.produce_claims(int(rate * 10), rate=rate)
+        await self.wait_settled(ids, timeout=600)
+        lat = sorted(t1 - t0 for t0, t1 in (await self.settlement_times(ids)).values())
+        for p in procs:
+            p.terminate()
+        q = statistics.quantiles(lat, n=100, method="inclusive")
+        return q[49], q[94], q[98]
+
+
+async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical:
+    bench = MedicalBench(args, infra, logs)
+    await bench.setup()
+    try:
+        say(f"loading {args.persons} insured persons and {len(HOSPITALS)} hospitals")
+        await bench.load_population()
+        # One warm-up start applies the population before anything is measured.
+        warm = bench.services("one process")[0]
+        launch(warm)
+        await warm.wait_ready()
+
+        async def population_loaded() -> bool:
+            applied = await warm.metric(
+                "shebao_records_total", subscription="coverage", outcome="applied"
+            )
+            return bool(applied >= args.persons)
+
+        await wait_until(population_loaded, timeout=300, interval=1.0)
+        warm.terminate()
+
+        raw = Figures()
+        layouts = args.layout or LAYOUTS
+        results = {name: Figures() for name in layouts}
+        for run in range(1, args.runs + 1):
+            await bench.raw(raw)
+            say(f"run {run}: raw loop {raw.throughput[-1]:,.0f} records/s")
+            for name in layouts:
+                await bench.platform_run(name, results[name])
+                f = results[name]
+                say(
+                    f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
+                    + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")
+                )
+        best = max(statistics.median(results[n].throughput) for n in layouts)
+        saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
+        return Medical(raw, results, saturation, best)
+    finally:
+        await bench.prod.stop()

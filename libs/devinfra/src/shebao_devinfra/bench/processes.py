@@ -1,0 +1,40 @@
+"""What a run started (stopped whatever happens) and the services' state it drops."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from shebao_common.runtime.store import Store
+
+from ..testing import ServiceProcess
+
+
+async def drop_service_state(redis_url: str, service: str) -> None:
+    """Delete a service's keys in Redis (state, offsets, outboxes, dedupe marks).
+
+    The benchmark re-creates the service's topics, so what the service stored about the old ones
+    goes too: offsets stored for the old topics would point past the new ones' ends (a second
+    `make bench` against the same `make infra-up` Redis waited for records it skipped)."""
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        prefix = Store(r, service).prefix  # the store's key layout, not a copy of it
+        async for key in r.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await r.unlink(*batch)
+                batch.clear()
+        if batch:
+            await r.unlink(*batch)
+    finally:
+        await r.aclose()
+
+
+STARTED: list[ServiceProcess] = []
+"""Every service process this run started: a failure stops what is left of them."""
+
+
+def launch(*procs: ServiceProcess) -> None:
+    for p in procs:
+        STARTED.append(p)
+        p.start()

@@ -1,0 +1,154 @@
+"""What the benchmark prints as it goes, and the report it adds to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..kit import PARTITIONS
+from .figures import ContributionFigures, Medical, med, med_ms
+from .machine import machine
+from .setting import CONTRIB_REGIONS, HOSPITALS
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = [f"--runs {args.runs}"]
+    if args.only:
+        parts.append(f"--only {args.only}")
+    if args.only in (None, "medical"):
+        parts.append(f"--claims {args.claims} --persons {args.persons}")
+        if args.rate != 1000:
+            parts.append(f"--rate {args.rate:g}")
+        if args.layout:
+            parts += [f"--layout '{name}'" for name in args.layout]
+    if args.only in (None, "contributions"):
+        parts.append(
+            f"--employers {args.employers} --employees {args.employees} "
+            f"--collection-rate {args.collection_rate:g}"
+        )
+    if not args.latency:
+        parts.append("--no-latency")
+    return "python -m shebao_devinfra.bench " + " ".join(parts)
+
+
+def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
+    raw_med = statistics.median(r.raw.throughput)
+    lines = [
+        "### Medical settlement: claims to settlements",
+        "",
+        f"Workload: {args.claims:,} inpatient claims (3–6 lines each) over {len(HOSPITALS)} "
+        f"hospital topics of {PARTITIONS} partitions, {args.persons:,} insured persons; "
+        f"internal topics of {PARTITIONS} partitions. Median of {args.runs} runs (min–max).",
+        "",
+        f"| what | claims/s | ratio to raw | p50 ms @{args.rate:,.0f}/s | p95 | p99 |",
+        "|---|---|---|---|---|---|",
+        f"| raw aiokafka consume → decode → produce | {med(r.raw.throughput)} | 1.00 | | | |",
+    ]
+    for name, f in r.results.items():
+        ratio = statistics.median(f.throughput) / raw_med
+        lines.append(
+            f"| platform: {name} | {med(f.throughput)} | {ratio:.2f} | "
+            f"{med_ms(f.p50)} | {med_ms(f.p95)} | {med_ms(f.p99)} |"
+        )
+    lines.append("")
+    if r.saturation is not None:
+        lines += [
+            f"Latency above saturation (offered {r.best * 1.3:,.0f} claims/s for 10 s, ingest + "
+            f"adjudicate): p50 {r.saturation[0]:.0f} ms, p95 {r.saturation[1]:.0f} ms, "
+            f"p99 {r.saturation[2]:.0f} ms (queueing: the backlog grows while offered > served).",
+            "",
+        ]
+    lines += [
+        "Peak RSS (VmHWM) per service process, MB: "
+        + "; ".join(
+            f"{name} / {roles}: {med(v)}"
+            for name, f in r.results.items()
+            for roles, v in f.rss.items()
+        ),
+        "",
+        "Garbage collection per service process over a run, ms in all / longest pause at most: "
+        + "; ".join(
+            f"{name} / {roles}: {med(v)} / {med(f.gc_longest[roles], 1)}"
+            for name, f in r.results.items()
+            for roles, v in f.gc_ms.items()
+        ),
+        "",
+    ]
+    return lines
+
+
+def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> list[str]:
+    persons = args.employers * args.employees
+    lines = [
+        "### Contributions: bureau collections to payments and credits",
+        "",
+        f"Workload: {args.employers:,} employers of {args.employees} employees ({persons:,} "
+        f"persons) in {len(CONTRIB_REGIONS)} regions, one tax bureau each; per month a wage "
+        "declaration per employer and a close per region, then one "
+        "EmployerContributionsCollected per employer (the full amount due), each booked "
+        f"(PaymentBooked) and fanned out to {args.employees} ContributionCredited. Population "
+        "loaded as enrollment events, not through enrollment. Topics of "
+        f"{PARTITIONS} partitions; one contributions process. Median of {args.runs} runs "
+        "(min–max).",
+        "",
+        "| what | collections/s | credits (person-months)/s | payments booked/s "
+        f"| p50 ms @{args.collection_rate:g}/s | p95 | p99 |",
+        "|---|---|---|---|---|---|---|",
+        f"| backlog of {args.employers:,} reports, service started after | "
+        f"{med(r.collections, 1)} | {med(r.credits)} | {med(r.bookings)} | | | |",
+    ]
+    if r.p50:
+        lines.append(
+            f"| offered {args.collection_rate:g} reports/s "
+            f"({args.collection_rate * args.employees:,.0f} credits/s), service running | | | | "
+            f"{med_ms(r.p50)} | {med_ms(r.p95)} | {med_ms(r.p99)} |"
+        )
+    lines += [
+        "",
+        "Backlog: collections and credits per second over the same span, from the Kafka "
+        "timestamp of the first PaymentBooked to that of the last ContributionCredited; payments "
+        "booked/s from the first to the last PaymentBooked. Latency: from a report's produce "
+        "timestamp to that of the last credit of its employer's month.",
+        "",
+        f"Peak RSS (VmHWM) of the contributions process, MB: {med(r.rss)}",
+        "",
+    ]
+    return lines
+
+
+def write_report(
+    args: argparse.Namespace,
+    medical: Medical | None,
+    contributions: ContributionFigures | None,
+    seconds: float,
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    lines = [
+        f"## Run of {today}",
+        "",
+        f"Command: `make bench` (`{command_line(args)}`), {seconds / 60:.0f} minutes  ",
+        f"Machine: {machine()}",
+        "",
+    ]
+    if medical is not None:
+        lines += medical_report(args, medical)
+    if contributions is not None:
+        lines += contributions_report(args, contributions)
+    if not args.write:
+        say("\n".join(lines))
+        return
+    path = Path.cwd() / "BENCHMARKS.md"  # the repository's: make runs in its root
+    header = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    marker = "<!-- runs -->\n"
+    if marker not in header:
+        header += marker
+    head, _, rest = header.partition(marker)
+    path.write_text(head + marker + "\n".join(lines) + "\n" + rest)
+    say("\n".join(lines))
+    say(f"written to {path}")
