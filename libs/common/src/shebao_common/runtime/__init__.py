@@ -1,21 +1,17 @@
 """The shared service runtime: exactly-once effects for Kafka handlers, via Redis."""
 
+from ..domain import Counters, Effects, Entity, Refused, StateKey, StateModel, counter_set
 from .model import (
     NOTHING,
     Context,
-    Counters,
     Decision,
     Emit,
-    Entity,
     HandlerTable,
     Increment,
     RejectedRecord,
     State,
-    StateKey,
-    StateModel,
     Subscription,
     UndeclaredMessage,
-    counter_set,
 )
 from .service import ServiceRuntime, serve
 
@@ -24,10 +20,12 @@ __all__ = [
     "Context",
     "Counters",
     "Decision",
+    "Effects",
     "Emit",
     "Entity",
     "HandlerTable",
     "Increment",
+    "Refused",
     "RejectedRecord",
     "ServiceRuntime",
     "State",

@@ -13,20 +13,20 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Protocol
+from typing import Any, Generic, Protocol
 
-from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
 
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contracts.topics import Topic
 
-
-class StateModel(BaseModel):
-    """Base of stored state: immutable, so a cached value is shared and never edited in place."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
+# The state a rule reads and writes, and its answers, are the domain's (no runtime in them).
+from ..domain import Counters as Counters
+from ..domain import Effects
+from ..domain import Entity as Entity
+from ..domain import StateKey as StateKey
+from ..domain import StateModel as StateModel
+from ..domain import counter_set as counter_set
 
 S = TypeVar("S", bound=StateModel)
 M = TypeVar("M", bound=Message)
@@ -34,49 +34,6 @@ M_contra = TypeVar("M_contra", bound=Message, contravariant=True)
 E = TypeVar("E", default=Any)
 """A service's environment (its policy, reference data, keys): `Context[Env]`, `HandlerTable[Env]`.
 Without a type argument it is `Any`, as before the tables were typed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Entity(Generic[S]):
-    """A kind of stored state, e.g. `Entity("person", PersonState)`."""
-
-    kind: str
-    model: type[S]
-    counters: bool = False
-    """Counters (see `counter_set`): incremented with `Decision.incr`, read as a snapshot."""
-    cached: bool = True
-    """Keep values in the processor's cache. Off for write-mostly state (one key per claim,
-    say), which would only crowd out what is read again."""
-
-    def key(self, *parts: str) -> StateKey[S]:
-        ident = ":".join(parts)
-        return StateKey(self, ident, f"{self.kind}:{ident}")
-
-
-class Counters(StateModel):
-    """A snapshot of a counter set: commutative totals many partitions add to at once.
-
-    Handlers add with `Decision.incr(key, field, by)` and may declare the key in `needs` to
-    read the totals; a read is not version-checked (nobody owns a counter) and is never cached.
-    """
-
-    values: dict[str, int] = {}
-
-    def get(self, field: str) -> int:
-        return self.values.get(field, 0)
-
-
-def counter_set(kind: str) -> Entity[Counters]:
-    return Entity(kind, Counters, counters=True)
-
-
-class StateKey(NamedTuple, Generic[S]):
-    """A key of stored state. A tuple, because handlers make several per record."""
-
-    entity: Entity[S]
-    id: str
-    name: str
-    """`<kind>:<id>`, the key's name in the store."""
 
 
 class State(Protocol):
@@ -176,6 +133,14 @@ class Decision:
     def incr(self, counter: str | StateKey[Counters], field: str, by: int = 1) -> Decision:
         name = counter if isinstance(counter, str) else counter.name
         self.increments.append(Increment(name, field, by))
+        return self
+
+    def apply(self, effects: Effects) -> Decision:
+        """What a rule asked for, in its order: each message emitted, each counter added to."""
+        for topic, key, message in effects.published:
+            self.emit(topic, key, message)
+        for counter, name, by in effects.counted:
+            self.increments.append(Increment(counter, name, by))
         return self
 
 

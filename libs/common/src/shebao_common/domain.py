@@ -1,0 +1,144 @@
+"""What every service's domain is built from, and nothing of the runtime.
+
+A rule is a pure function of (state, message, env): it returns what it decided (its new state
+and its `Effects`: the messages to publish and the counters to add to) or raises `Refused` with a
+named reason. It never does I/O and never reads the clock: the time is the message's own. A
+handler (the service's `handlers.py`) reads the state the rule needs, calls it, and turns the
+answer into the runtime's `Decision`; a refusal into the answer the sender reads.
+
+Importing this module, or a service's `domain` package, loads neither Kafka, Redis nor
+OpenTelemetry clients: a rule can be run and tested alone (tests/test_domain_is_pure.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shebao_contracts.envelope import Message
+from shebao_contracts.topics import Topic
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+
+class Refused(Exception):
+    """The rule's answer "no", with the reason the sender reads (a member of the service's
+    reason enum, described in contracts/REASONS.md) and a finished sentence of detail."""
+
+    def __init__(self, reason: StrEnum, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+
+class Published(NamedTuple):
+    topic: Topic | str
+    """A topic of the contracts (`EVENTS`), or a partner's concrete name (`T.named(code=...)`)."""
+    key: str
+    message: Message
+
+
+class Counted(NamedTuple):
+    counter: str
+    """The counter set's key name (`HOSPITAL_MONTH.key(...).name`)."""
+    field: str
+    by: int
+
+
+@dataclass
+class Effects:
+    """What a rule wants done besides its new state: messages to publish, in order, and counters
+    to add to. The runtime publishes them atomically with the state change, exactly once."""
+
+    published: list[Published] = field(default_factory=list)
+    counted: list[Counted] = field(default_factory=list)
+
+    def emit(self, topic: Topic | str, key: str, message: Message) -> Effects:
+        self.published.append(Published(topic, key, message))
+        return self
+
+    def count(self, counter: StateKey[Counters] | str, field: str, by: int = 1) -> Effects:
+        name = counter if isinstance(counter, str) else counter.name
+        self.counted.append(Counted(name, field, by))
+        return self
+
+    def extend(self, other: Effects) -> Effects:
+        self.published += other.published
+        self.counted += other.counted
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.published or self.counted)
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+class StateModel(BaseModel):
+    """Base of stored state: immutable, so a cached value is shared and never edited in place."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+S = TypeVar("S", bound=StateModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity(Generic[S]):
+    """A kind of stored state, e.g. `Entity("person", PersonState)`."""
+
+    kind: str
+    model: type[S]
+    counters: bool = False
+    """Counters (see `counter_set`): incremented with `Effects.count`, read as a snapshot."""
+    cached: bool = True
+    """Keep values in the processor's cache. Off for write-mostly state (one key per claim,
+    say), which would only crowd out what is read again."""
+
+    def key(self, *parts: str) -> StateKey[S]:
+        ident = ":".join(parts)
+        return StateKey(self, ident, f"{self.kind}:{ident}")
+
+
+class Counters(StateModel):
+    """A snapshot of a counter set: commutative totals many partitions add to at once.
+
+    Rules add with `Effects.count(key, field, by)`; a handler may declare the key in `needs` to
+    read the totals; a read is not version-checked (nobody owns a counter) and is never cached.
+    """
+
+    values: dict[str, int] = {}
+
+    def get(self, field: str) -> int:
+        return self.values.get(field, 0)
+
+
+def counter_set(kind: str) -> Entity[Counters]:
+    return Entity(kind, Counters, counters=True)
+
+
+class StateKey(NamedTuple, Generic[S]):
+    """A key of stored state. A tuple, because handlers make several per record."""
+
+    entity: Entity[S]
+    id: str
+    name: str
+    """`<kind>:<id>`, the key's name in the store."""
+
+
+__all__ = [
+    "Counted",
+    "Counters",
+    "Effects",
+    "Entity",
+    "Published",
+    "Refused",
+    "StateKey",
+    "StateModel",
+    "counter_set",
+]
