@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from contributions_harness import POLICY, Service, citizen, employer_code, of_type, ref
 
-import shebao_common.policy as policy_module
 from shebao_common.policy import Policy
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
@@ -551,8 +550,7 @@ source = "test"
 """,
         encoding="utf-8",
     )
-    data = Path(policy_module.__file__).parent / "data"
-    s = Service(policy=Policy.load([*sorted(data.glob("*.toml")), extra]))
+    s = Service(policy=Policy.of("shebao_contributions", [extra]))
     s.employer(E1)
     s.hire(ref(1), E1, "10000.00", date(2019, 1, 1))
     # three days early in Nanjing: closed; four days early: refused

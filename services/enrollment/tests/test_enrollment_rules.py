@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from enrollment_harness import Domain, citizen_id, rejection, types
 
-import shebao_common.policy as policy_module
 from shebao_common.policy import Policy
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
@@ -874,8 +873,7 @@ source = "test"
 """,
         encoding="utf-8",
     )
-    data = Path(policy_module.__file__).parent / "data"
-    d = Domain(policy=Policy.load([*sorted(data.glob("*.toml")), extra]))
+    d = Domain(policy=Policy.of("shebao_enrollment", [extra]))
     d.send(
         c.RegisterPerson(
             citizen_id=ALICE,

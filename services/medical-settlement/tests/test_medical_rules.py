@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from medical_harness import H1, H2, H3, Medical, at, citizen_id, claim, line, sent_at
 
-from shebao_common import policy as policy_module
 from shebao_common.policy import Policy
 from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
@@ -101,8 +100,7 @@ def policy_with(tmp_path: Path, toml: str) -> Policy:
     """The packaged policy with the values of `toml` added (a test's own parameters)."""
     extra = tmp_path / "zz-test.toml"
     extra.write_text(toml, encoding="utf-8")
-    data = Path(policy_module.__file__).parent / "data"
-    return Policy.load([*sorted(data.glob("*.toml")), extra])
+    return Policy.of("shebao_medical_settlement", [extra])
 
 
 def test_the_future_tolerance_is_a_parameter(tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
             ),
         ],
         policy=Env(
-            Policy.load(), CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret())
+            Policy.of("shebao_contributions"),
+            CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
         ),
         routes=[
             ("/persons", read.person),

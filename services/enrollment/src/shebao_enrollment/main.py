@@ -26,7 +26,7 @@ class EnrollmentSettings(ServiceSettings):
 
 def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
     settings = settings or EnrollmentSettings()
-    policy = Policy.load()
+    policy = Policy.of("shebao_enrollment")
     refs = CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret())
     read = ReadSide(policy, refs)
     return runtime_for(

@@ -70,7 +70,7 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
 
 def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
     settings = settings or MedicalSettings()
-    env = Env(Policy.load(), Pseudonymizer(settings.pseudonym_secret()))
+    env = Env(Policy.of("shebao_medical_settlement"), Pseudonymizer(settings.pseudonym_secret()))
     return runtime_for(
         medical.CONTRACT,
         settings=settings,

@@ -2,9 +2,11 @@
 
 A rule never hard-codes a rate, age or threshold: it asks `policy.get(name, region, on)` for the
 value in force on the event's own date, so replaying a year of events applies each month's rates.
-Values live in TOML files under `data/` (one per domain); a value for a region overrides the
-province-wide one (region "*"). A value marked `unconfirmed = true` is commonly cited but was not
-checked against an official text; it stays visibly marked, and `/policy` shows it.
+Each service owns its values, in `shebao_<service>/domain/parameters.toml`; those more than one
+service reads are the province's shared data, `data/shared.toml` here. `Policy.of(package)` is
+both. A value for a region overrides the province-wide one (region "*"). A value marked
+`unconfirmed = true` is commonly cited but was not checked against an official text; it stays
+visibly marked, and `/policy` shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +53,16 @@ class Policy:
             self._series[key] = (dates, vs)
 
     @classmethod
-    def load(cls, paths: Iterable[Path] | None = None) -> Policy:
-        """The packaged parameter files, or the given ones."""
+    def of(cls, package: str, extra: Iterable[Path] = ()) -> Policy:
+        """A service's parameters and the shared ones: `Policy.of("shebao_enrollment")`; `extra`
+        files add values (tests, a region's own file)."""
+        return cls.load([*files_of(package), *extra])
+
+    @classmethod
+    def load(cls, paths: Iterable[Path | Traversable]) -> Policy:
+        """The values of the given parameter files."""
         values: list[ParameterValue] = []
-        if paths is None:
-            folder = resources.files("shebao_common.policy") / "data"
-            texts = [
-                (f.name, f.read_text(encoding="utf-8"))
-                for f in folder.iterdir()
-                if f.name.endswith(".toml")
-            ]
-        else:
-            texts = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
+        texts = [(p.name, p.read_text(encoding="utf-8")) for p in paths]
         for name, text in sorted(texts):
             values.extend(parse(text, name))
         return cls(values)
@@ -109,6 +110,17 @@ class Policy:
                 for v in vs
             )
         return out
+
+
+SHARED = "shared.toml"
+SERVICE_FILE = "parameters.toml"
+
+
+def files_of(package: str) -> list[Traversable]:
+    """The parameter files of a service package (`shebao_<service>`): the shared ones, then its
+    own `domain/parameters.toml`."""
+    shared = resources.files("shebao_common.policy") / "data" / SHARED
+    return [shared, resources.files(package) / "domain" / SERVICE_FILE]
 
 
 def parse(text: str, origin: str = "<policy>") -> list[ParameterValue]:
