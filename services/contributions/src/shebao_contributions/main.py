@@ -75,7 +75,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 max_records=settings.collections_batch_max_records,
             ),
         ],
-        policy=Env(
+        env=Env(
             Policy.of("shebao_contributions"),
             CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
         ),

@@ -42,7 +42,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 canonical_fingerprints=True,
             )
         ],
-        policy=Env(policy, refs),
+        env=Env(policy, refs),
         routes=[
             ("/persons", read.person),
             ("/employers", read.employer),

@@ -76,7 +76,7 @@ def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
         settings=settings,
         subscriptions=subscriptions(settings),
         running={r.strip() for r in settings.roles.split(",")},
-        policy=env,
+        env=env,
         routes=[
             ("/claims", readside.claim),
             ("/accumulators", readside.accumulators),

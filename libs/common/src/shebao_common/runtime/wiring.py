@@ -77,7 +77,7 @@ def runtime_for(
     settings: ServiceSettings,
     subscriptions: Sequence[Subscription],
     running: Collection[str] | None = None,
-    policy: Any = None,
+    env: Any = None,
     routes: Sequence[tuple[str, JsonHandler]] = (),
 ) -> ServiceRuntime:
     """The runtime of the service `contract` describes, reading through `subscriptions`.
@@ -85,6 +85,7 @@ def runtime_for(
     `subscriptions` are all of the service's, checked against the contract as a whole; `running`
     names those this process runs (all when None), for a service split across deployments.
     The service's name and produced topics come from the contract, the registry from the catalog.
+    `env` is what its handlers get as `ctx.env` (the service's `domain.env.Env`).
     """
     check_wiring(contract, subscriptions)
     chosen = list(subscriptions)
@@ -102,6 +103,6 @@ def runtime_for(
         registry=all_topics(),
         subscriptions=chosen,
         produces=contract.produces,
-        policy=policy,
+        env=env,
         routes=routes,
     )
