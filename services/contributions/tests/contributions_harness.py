@@ -21,7 +21,6 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Envelope, Message
-from shebao_contracts.types import citizen_id_check_char
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
 from shebao_contributions.domain.model import (
@@ -35,14 +34,18 @@ from shebao_contributions.domain.model import (
     EmployerFile,
     PersonFile,
 )
+from shebao_contributions.domain.params import Params
 from shebao_contributions.handlers import (
     collection_handlers,
     command_handlers,
     enrollment_handlers,
     work_handlers,
 )
+from shebao_devinfra import kit
+from shebao_devinfra.kit import citizen_id, employee_memberships, employer_collected
 
-POLICY = Policy.load()
+POLICY = Policy.of("shebao_contributions")
+PARAMS = Params(POLICY)
 _ids = itertools.count(1)
 
 TABLES: dict[str, HandlerTable] = {
@@ -63,8 +66,7 @@ def ref(n: int) -> str:
 
 def citizen(n: int) -> str:
     """Person n's citizen ID (valid check character), the ID a bureau names person n by."""
-    first17 = f"320102{date(1980, 1, 1) + timedelta(days=n // 1000):%Y%m%d}{n % 1000:03d}"
-    return first17 + citizen_id_check_char(first17)
+    return citizen_id("320102", date(1980, 1, 1) + timedelta(days=n // 1000), n)
 
 
 class UnitIds(CitizenIds):
@@ -95,12 +97,12 @@ IDS = UnitIds()
 
 
 def employer_code(n: int, region: str = "320100") -> str:
-    return f"91{region}MA{n:08d}"
+    return kit.employer_code(region, n)
 
 
 class Service:
     def __init__(self, shards: int = 4, policy: Policy = POLICY) -> None:
-        self.env = Env(policy, IDS, shards=shards)
+        self.env = Env(Params(policy), IDS, shards=shards)
         self.registered: set[str] = set()
         self.store: dict[str, Any] = {}
         # one runner per subscription, all over one store, as one Redis holds the service's state
@@ -239,23 +241,17 @@ class Service:
                 risk_class=risk_class,
             )
         )
-        for scheme in ce.EMPLOYEE_SCHEMES:
-            self.enrol(
-                ce.MembershipStarted(
-                    person=person,
-                    scheme=scheme,
-                    insurance=scheme.insurance,
-                    region=region,
-                    since=start,
-                    first_enrolled=start,
-                    basis=ce.Basis.EMPLOYMENT,
-                    employer=employer,
-                    declared_base=wage,
-                    risk_class=risk_class if scheme == ce.Scheme.WORK_INJURY else None,
-                    birth_date=date(1985, 5, 5),
-                    sex=ce.Sex.FEMALE,
-                )
-            )
+        for membership in employee_memberships(
+            person,
+            employer,
+            region,
+            start,
+            wage,
+            risk_class=risk_class,
+            birth_date=date(1985, 5, 5),
+            sex=ce.Sex.FEMALE,
+        ):
+            self.enrol(membership)
 
     def leave(self, person: str, employer: str, end: date, region: str = "320100") -> None:
         self.enrol(
@@ -286,9 +282,7 @@ class Service:
         value = Decimal(amount) if amount is not None else due.amount_due
         return self.collect(
             bureau,
-            cc.EmployerContributionsCollected(
-                collection_id=f"C-{next(_ids)}", employer=code, month=month, amount=value
-            ),
+            employer_collected(f"C-{next(_ids)}", code, month, value),
         )
 
     # state -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import itertools
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from contributions_harness import POLICY, Service, employer_code, ref
+from contributions_harness import PARAMS, Service, employer_code, ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +31,7 @@ wages = st.integers(min_value=0, max_value=10_000_000).map(lambda f: Decimal(f) 
 
 @given(wage=wages, month=st.sampled_from(MONTHS), region=st.sampled_from(REGIONS))
 def test_base_is_clamped(wage: Decimal, month: str, region: str) -> None:
-    r = Rates.of(POLICY, region, month)
+    r = Rates.of(PARAMS, region, month)
     base = r.base(wage)
     assert r.floor <= base <= r.ceiling
     if r.floor <= wage <= r.ceiling:
@@ -46,7 +46,7 @@ def test_base_is_clamped(wage: Decimal, month: str, region: str) -> None:
 def test_every_part_is_base_times_rate_rounded_half_up(
     wage: Decimal, month: str, risk: int
 ) -> None:
-    r = Rates.of(POLICY, "320100", month)
+    r = Rates.of(PARAMS, "320100", month)
     base = r.base(wage)
     pension, medical, unemployment, injury, maternity = r.employee_parts(base, risk)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from contributions_harness import POLICY, Service, citizen, employer_code, of_type, ref
+from contributions_harness import PARAMS, Service, citizen, employer_code, of_type, ref
 
 from shebao_common.policy import Policy
 from shebao_contracts import contributions as cc
@@ -27,7 +27,7 @@ E1 = employer_code(1)
 
 
 def rates(month: str, region: str = NJ) -> Rates:
-    return Rates.of(POLICY, region, month)
+    return Rates.of(PARAMS, region, month)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,7 +611,7 @@ def _resident(s: Service, person: str, tier: int, since: date, medical: bool = T
     ],
 )
 def test_resident_pension_subsidy_by_tier(tier: int, subsidy: str) -> None:
-    rr = ResidentRates.of(POLICY, NJ, 2019)
+    rr = ResidentRates.of(PARAMS, NJ, 2019)
     assert rr.subsidy(tier) == D(subsidy)
     part = rr.pension_part(tier, years_before=0)
     assert part.employee_part == D(tier)
@@ -619,7 +619,7 @@ def test_resident_pension_subsidy_by_tier(tier: int, subsidy: str) -> None:
 
 
 def test_longer_contribution_incentive_beyond_fifteen_years() -> None:
-    rr = ResidentRates.of(POLICY, NJ, 2019)
+    rr = ResidentRates.of(PARAMS, NJ, 2019)
     assert rr.pension_part(500, years_before=14).subsidy == D("60.00")
     assert rr.pension_part(500, years_before=15).subsidy == D("70.00")
 

@@ -23,6 +23,7 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 
 from .domain.env import Env
+from .domain.params import Params
 from .handlers import (
     collection_handlers,
     command_handlers,
@@ -76,7 +77,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
             ),
         ],
         env=Env(
-            Policy.of("shebao_contributions"),
+            Params(Policy.of("shebao_contributions")),
             CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
         ),
         routes=[

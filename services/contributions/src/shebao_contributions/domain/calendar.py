@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from shebao_common.policy import MissingParameter, Policy
 from shebao_contracts import contributions as cc
 
 from .ledger import Refusal
+from .params import Params
 
 CHINA = timezone(timedelta(hours=8), "CST")
-TOLERANCE = "contributions.future_period_tolerance_days"
 
 
 def local_day(when: datetime) -> date:
@@ -24,15 +23,14 @@ def local_day(when: datetime) -> date:
 
 
 def not_in_future(
-    first: date, received: datetime, policy: Policy, region: str, what: str, sent: str
+    first: date, received: datetime, params: Params, region: str, what: str, sent: str
 ) -> None:
     """Refuse, `service_date_in_future`, what begins on `first` when that is after the day of
     the record's time, give or take the tolerance in force that day in the region. `what` says
     what begins then (a sentence's subject), `sent` what the record is."""
     today = local_day(received)
-    try:
-        tolerance = int(policy.get(TOLERANCE, region, today))
-    except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
+    tolerance = params.future_period_tolerance_days(region, today)
+    if tolerance is None:  # a ce_time before any value (1970): no tolerance, not a crash
         tolerance = 0
     if first > today + timedelta(days=tolerance):
         raise Refusal(

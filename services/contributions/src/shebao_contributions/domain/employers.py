@@ -149,10 +149,10 @@ def assess_employer(
         or (e.last_assessed is not None and e.last_assessed >= month)
     ):
         return e, existing, ledger, fx
-    code = bureau(env.policy, region, month)
+    code = bureau(env.params, region, month)
     if code is None:
         return e, existing, ledger, fx
-    rates = Rates.of(env.policy, region, month)
+    rates = Rates.of(env.params, region, month)
     wages = sheet.wages if sheet is not None else {}
     ledger = ledger or Ledger()
     ledger, late = lg.overdue(ledger, periods.shift(month, -1))
@@ -182,7 +182,7 @@ def assess_employer(
         if due.settled:  # the held credit covered it
             fan_out_credits(assessment, due, fx)
     streak = lg.unsettled_streak(ledger, periods.shift(month, -1))
-    if streak >= interruption_months(env.policy, region, month):
+    if streak >= interruption_months(env.params, region, month):
         for line in lines:
             fx.fan_out(
                 line.person, cc.CheckInterruption(person=line.person, region=region, month=month)
@@ -273,7 +273,7 @@ def declare_wages(
     not_in_future(
         periods.first_day(cmd.month),
         received,
-        env.policy,
+        env.params,
         region,
         f"wage month {cmd.month} begins",
         "declaration",
@@ -293,7 +293,7 @@ def declare_wages(
     sheet = WageSheet(wages={**old, **new})
     due = ledger.due(cmd.month) if ledger is not None else None
     if assessment is not None and ledger is not None and due is not None:
-        rates = Rates.of(env.policy, assessment.region, cmd.month)
+        rates = Rates.of(env.params, assessment.region, cmd.month)
         lines = tuple(
             _relined(ln, new[ln.person], rates, assessment.risk_class)
             if ln.person in new and new[ln.person] != ln.wage
@@ -353,7 +353,7 @@ def book_employer_collection(
     not_in_future(
         periods.first_day(msg.month),
         received,
-        env.policy,
+        env.params,
         due.region if due is not None else PROVINCE,
         f"month {msg.month} begins",
         "report",

@@ -1,13 +1,14 @@
-"""What rules may consult besides state and message: the policy parameters, the shard count, and
-the citizen-ID boundary with the tax bureaus (a person's reference from the ID a bureau names,
-and the ID enrollment sealed for this service, to name a person to a bureau)."""
+"""What rules may consult besides state and message: the parameters (typed accessors, params.py),
+the shard count, and the citizen-ID boundary with the tax bureaus (a person's reference from the
+ID a bureau names, and the ID enrollment sealed for this service, to name a person to a bureau)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
+
+from .params import Params
 
 DIRECTORY_SHARDS = 16
 """Shards per region directory. Changing it moves entries between shards: a migration, not a knob.
@@ -17,6 +18,6 @@ and 3,000 payers, and a period close at 16 fan-out records."""
 
 @dataclass(frozen=True)
 class Env:
-    policy: Policy
+    params: Params
     ids: CitizenIds
     shards: int = DIRECTORY_SHARDS

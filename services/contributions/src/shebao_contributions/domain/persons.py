@@ -194,7 +194,7 @@ def _schedule_watch(p: PersonFile, env: Env, fx: Effects) -> PersonFile:
     ):
         return p
     start = _streak_start(p)
-    close = periods.shift(start, interruption_months(env.policy, region, start) + 1)
+    close = periods.shift(start, interruption_months(env.params, region, start) + 1)
     shard = shard_of(p.ref, env.shards)
     fx.fan_out(
         f"{region}:{shard}",
@@ -247,7 +247,7 @@ def judge(
     p = p.model_copy(update={"judged_through": through})
     if p.interruption is None:
         streak = uncredited_streak(p, through)
-        if streak >= interruption_months(env.policy, region, through):
+        if streak >= interruption_months(env.params, region, through):
             since = periods.shift(through, 1 - streak)
             p = p.model_copy(
                 update={"interruption": Interruption(region=region, since=since, opened_at=through)}
@@ -289,7 +289,7 @@ def credit(
     """
     fx = Effects()
     months = periods.months_of(period)
-    bases_since = TransferRates.of(env.policy, region, periods.start_of(period)).bases_since
+    bases_since = TransferRates.of(env.params, region, periods.start_of(period)).bases_since
     credited = dict(p.credited)
     pension, medical, bases = p.pension_account, p.medical_account, p.pension_bases_since_1998
     advances, outstanding = dict(p.advances), p.advance_outstanding
@@ -372,7 +372,7 @@ def credit(
             ),
         )
     if before.interruption is not None and p.judged_through is not None:
-        n = interruption_months(env.policy, before.interruption.region, p.judged_through)
+        n = interruption_months(env.params, before.interruption.region, p.judged_through)
         if uncredited_streak(p, p.judged_through) < n:
             closed_by = (
                 cc.ClosedBy.ADVANCED
@@ -415,7 +415,7 @@ def assess_person(
     fx = Effects()
     if p is None or p.payer is None or p.payer_region != region:
         return p, fx
-    code = bureau(env.policy, region, month)
+    code = bureau(env.params, region, month)
     if code is None:
         return p, fx
     yearly = p.payer == "yearly"
@@ -466,14 +466,14 @@ def _flexible_parts(p: PersonFile, month: str, env: Env) -> tuple[Part, ...]:
     ]
     if not owed:
         return ()
-    rates = Rates.of(env.policy, owed[0].region, month)
+    rates = Rates.of(env.params, owed[0].region, month)
     declared = next((o.declared_base for o in owed if o.declared_base is not None), None)
     base = rates.base(declared if declared is not None else rates.floor)
     return rates.flexible_parts(base, [o.scheme for o in owed])
 
 
 def _resident_parts(p: PersonFile, year: int, region: str, env: Env) -> tuple[Part, ...]:
-    rr = ResidentRates.of(env.policy, region, year)
+    rr = ResidentRates.of(env.params, region, year)
     end = date(year, 12, 31)
     parts: list[Part] = []
     pension = p.obligations.get(ce.Scheme.RESIDENT_PENSION)
@@ -540,7 +540,7 @@ def book_person_collection(
     not_in_future(
         periods.start_of(msg.period),
         received,
-        env.policy,
+        env.params,
         due.region if due is not None else PROVINCE,
         f"{'year' if periods.is_year(msg.period) else 'month'} {msg.period} begins",
         "report",
@@ -650,12 +650,12 @@ def advance(
     if p.obligations.get(ce.Scheme.RESIDENT_PENSION) is not None:
         years = sorted({periods.year(m) for m in missing})
         for y in years:
-            rr = ResidentRates.of(env.policy, gap.region, y)
+            rr = ResidentRates.of(env.params, gap.region, y)
             part = rr.pension_part(min(rr.tiers), p.pension_years_before)
             todo.append((str(y), part, part.employee_part))
     elif p.obligations.get(ce.Scheme.EMPLOYEE_PENSION) is not None:
         for m in missing:
-            rates = Rates.of(env.policy, gap.region, m)
+            rates = Rates.of(env.params, gap.region, m)
             part = rates.flexible_pension_part(rates.floor)
             todo.append((m, part, part.payable))
     if not todo:
@@ -703,7 +703,7 @@ def transfer_out(
     the funds of the two regions settle between them.
     """
     schemes = set(event.schemes)
-    rates = TransferRates.of(env.policy, event.from_region, event.on)
+    rates = TransferRates.of(env.params, event.from_region, event.on)
     pension_moves = bool(schemes & PENSION_SCHEMES)
     pension = p.pension_account if pension_moves else ZERO
     bases = p.pension_bases_since_1998 if ce.Scheme.EMPLOYEE_PENSION in schemes else ZERO

@@ -14,14 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from shebao_common.policy import MissingParameter, Policy
 from shebao_common.runtime import StateModel
 from shebao_contracts.enrollment import Insurance, Scheme
 from shebao_contracts.types import money
 
 from . import periods
+from .params import Params
 
 ZERO = Decimal("0.00")
 
@@ -75,13 +74,9 @@ def payable(parts: Iterable[Part]) -> Decimal:
     return sum((p.payable for p in parts), ZERO)
 
 
-def _d(value: Any) -> Decimal:
-    return Decimal(str(value))
-
-
 @dataclass(frozen=True)
 class Rates:
-    """Everything an assessment of one region and month needs, read once from the policy."""
+    """Everything an assessment of one region and month needs, read once from the parameters."""
 
     region: str
     month: str
@@ -102,33 +97,27 @@ class Rates:
     maternity_employer: Decimal
 
     @classmethod
-    def of(cls, policy: Policy, region: str, month: str) -> Rates:
+    def of(cls, params: Params, region: str, month: str) -> Rates:
         on = periods.first_day(month)
-
-        def d(name: str) -> Decimal:
-            return policy.decimal(name, region, on)
-
-        average = d("wage.average_monthly")
+        average = params.average_monthly_wage(region, on)
         return cls(
             region=region,
             month=month,
             average_wage=average,
-            floor=money(average * d("contributions.base_floor_ratio")),
-            ceiling=money(average * d("contributions.base_ceiling_ratio")),
-            pension_employer=d("pension.employer_rate"),
-            pension_employee=d("pension.employee_rate"),
-            pension_account=d("pension.account_rate"),
-            flexible_pension=d("flexible.pension_rate"),
-            flexible_pension_account=d("flexible.pension_account_rate"),
-            medical_employer=d("medical.employer_rate"),
-            medical_employee=d("medical.employee_rate"),
-            medical_account_share=d("medical.account_share_of_employer"),
-            unemployment_employer=d("unemployment.employer_rate"),
-            unemployment_employee=d("unemployment.employee_rate"),
-            work_injury_by_class={
-                k: _d(v) for k, v in policy.table("work_injury.rate_by_class", region, on).items()
-            },
-            maternity_employer=d("maternity.employer_rate"),
+            floor=money(average * params.base_floor_ratio(region, on)),
+            ceiling=money(average * params.base_ceiling_ratio(region, on)),
+            pension_employer=params.pension_employer_rate(region, on),
+            pension_employee=params.pension_employee_rate(region, on),
+            pension_account=params.pension_account_rate(region, on),
+            flexible_pension=params.flexible_pension_rate(region, on),
+            flexible_pension_account=params.flexible_pension_account_rate(region, on),
+            medical_employer=params.medical_employer_rate(region, on),
+            medical_employee=params.medical_employee_rate(region, on),
+            medical_account_share=params.medical_account_share_of_employer(region, on),
+            unemployment_employer=params.unemployment_employer_rate(region, on),
+            unemployment_employee=params.unemployment_employee_rate(region, on),
+            work_injury_by_class=params.work_injury_rate_by_class(region, on),
+            maternity_employer=params.maternity_employer_rate(region, on),
         )
 
     # bases -------------------------------------------------------------------------------------
@@ -238,29 +227,20 @@ class ResidentRates:
     """What the region pays into a land-expropriated farmer's account for the year."""
 
     @classmethod
-    def of(cls, policy: Policy, region: str, year: int) -> ResidentRates:
+    def of(cls, params: Params, region: str, year: int) -> ResidentRates:
         on = date(year, 1, 1)
-        incentive = policy.table("resident_pension.long_contribution_incentive", region, on)
-        try:
-            premium: Decimal | None = policy.decimal("resident_medical.yearly_premium", region, on)
-        except MissingParameter:
-            premium = None
-        try:
-            tier: int | None = int(policy.get("land_expropriated.own_tier", region, on))
-            on_behalf: Decimal | None = policy.decimal(
-                "land_expropriated.yearly_paid_on_behalf", region, on
-            )
-        except MissingParameter:
+        incentive = params.resident_pension_long_contribution_incentive(region, on)
+        premium = params.resident_medical_yearly_premium(region, on)
+        tier = params.land_expropriated_own_tier(region, on)
+        on_behalf = params.land_expropriated_yearly_paid_on_behalf(region, on)
+        if tier is None or on_behalf is None:  # the scheme is both values or none
             tier, on_behalf = None, None
         return cls(
             year=year,
-            tiers=tuple(int(t) for t in policy.get("resident_pension.tiers", region, on)),
-            subsidy_by_tier={
-                int(k): _d(v)
-                for k, v in policy.table("resident_pension.subsidy_by_tier", region, on).items()
-            },
-            incentive_after_years=int(incentive["after_years"]),
-            incentive_per_year=_d(incentive["per_year"]),
+            tiers=params.resident_pension_tiers(region, on),
+            subsidy_by_tier=params.resident_pension_subsidy_by_tier(region, on),
+            incentive_after_years=incentive.after_years,
+            incentive_per_year=incentive.per_year,
             medical_premium=premium,
             land_expropriated_tier=tier,
             paid_on_behalf=on_behalf,
@@ -321,16 +301,13 @@ class ResidentRates:
 # Other parameters
 
 
-def bureau(policy: Policy, region: str, month: str) -> str | None:
+def bureau(params: Params, region: str, month: str) -> str | None:
     """The partner code of the tax bureau collecting for the region that month."""
-    try:
-        return str(policy.get("tax.bureau", region, periods.first_day(month)))
-    except MissingParameter:
-        return None
+    return params.tax_bureau(region, periods.first_day(month))
 
 
-def interruption_months(policy: Policy, region: str, month: str) -> int:
-    return int(policy.get("contributions.interruption_months", region, periods.first_day(month)))
+def interruption_months(params: Params, region: str, month: str) -> int:
+    return params.interruption_months(region, periods.first_day(month))
 
 
 @dataclass(frozen=True)
@@ -339,8 +316,8 @@ class TransferRates:
     bases_since: str
 
     @classmethod
-    def of(cls, policy: Policy, region: str, on: date) -> TransferRates:
+    def of(cls, params: Params, region: str, on: date) -> TransferRates:
         return cls(
-            pooled_share=policy.decimal("transfer.pooled_share", region, on),
-            bases_since=str(policy.get("transfer.bases_since", region, on)),
+            pooled_share=params.transfer_pooled_share(region, on),
+            bases_since=params.transfer_bases_since(region, on),
         )

@@ -31,7 +31,7 @@ def close_period(
     not_in_future(
         periods.first_day(periods.shift(cmd.month, 1)),
         received,
-        env.policy,
+        env.params,
         cmd.region,
         f"month {cmd.month} is over",
         "close",
@@ -44,7 +44,7 @@ def close_period(
             R.PERIOD_OUT_OF_ORDER,
             f"{cmd.region} closed {last}; {periods.shift(last, 1)} closes before {cmd.month}",
         )
-    code = bureau(env.policy, cmd.region, cmd.month)
+    code = bureau(env.params, cmd.region, cmd.month)
     if code is None:
         raise Refusal(R.NO_TAX_BUREAU, f"no tax bureau collects for {cmd.region} in {cmd.month}")
     fx = Effects()
