@@ -8,9 +8,9 @@ assessments topic as a CollectionRejected (and to the events topic), keyed by th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from shebao_common.domain import Refused
 from shebao_common.runtime import (
     Context,
     Decision,
@@ -25,9 +25,8 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
 
 from .domain import employers, persons, regions, tax
-from .domain.effects import Effects
 from .domain.env import Env
-from .domain.ledger import Ledger, Refusal
+from .domain.ledger import Ledger
 from .domain.model import (
     ASSESSMENT,
     CLOCK,
@@ -43,29 +42,13 @@ from .domain.model import (
 )
 from .domain.rates import Part
 
-enrollment_handlers = HandlerTable()
-command_handlers = HandlerTable()
-work_handlers = HandlerTable()
-collection_handlers = HandlerTable()
+enrollment_handlers: HandlerTable[Env] = HandlerTable()
+command_handlers: HandlerTable[Env] = HandlerTable()
+work_handlers: HandlerTable[Env] = HandlerTable()
+collection_handlers: HandlerTable[Env] = HandlerTable()
 
 
-def _env(ctx: Context) -> Env:
-    env = ctx.policy
-    assert isinstance(env, Env)
-    return env
-
-
-def _effects(d: Decision, fx: Effects) -> Decision:
-    for key, message in fx.events:
-        d.emit(cc.EVENTS, key, message)
-    for key, message in fx.work:
-        d.emit(cc.WORK, key, message)
-    for code, key, message in fx.bureau:
-        d.emit(cc.ASSESSMENTS.named(code=code), key, message)
-    return d
-
-
-def _person(m: Any, ctx: Context) -> list[StateKey[Any]]:
+def _person(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return [PERSON.key(m.person)]
 
 
@@ -83,7 +66,7 @@ def _employer_month_keys(employer: str, month: str) -> EmployerMonthKeys:
     )
 
 
-def _employer_month(m: Any, ctx: Context) -> list[StateKey[Any]]:
+def _employer_month(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return list(_employer_month_keys(m.employer, m.month))
 
 
@@ -104,10 +87,10 @@ _PERSON_EVENTS: tuple[type[Message], ...] = (
 )
 
 
-def _follow_person(state: State, event: Message, ctx: Context) -> Decision:
+def _follow_person(state: State, event: Message, ctx: Context[Env]) -> Decision:
     key = PERSON.key(event.person)  # type: ignore[attr-defined]
-    p, fx = persons.apply_enrollment(state.get(key), event, _env(ctx))
-    return _effects(Decision().put(key, p), fx)
+    p, fx = persons.apply_enrollment(state.get(key), event, ctx.env)
+    return Decision().put(key, p).apply(fx)
 
 
 for _event in _PERSON_EVENTS:
@@ -115,21 +98,21 @@ for _event in _PERSON_EVENTS:
 
 
 @enrollment_handlers.on(ce.EmployerRegistered, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
-def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context) -> Decision:
+def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context[Env]) -> Decision:
     key = EMPLOYER.key(event.employer)
-    e, fx = employers.apply_enrollment(state.get(key), event, _env(ctx))
+    e, fx = employers.apply_enrollment(state.get(key), event, ctx.env)
     d = Decision()
     if e is not None:
         d.put(key, e)
-    return _effects(d, fx)
+    return d.apply(fx)
 
 
-def _person_and_employer(m: Any, ctx: Context) -> list[StateKey[Any]]:
+def _person_and_employer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return [PERSON.key(m.person), EMPLOYER.key(m.employer)]
 
 
-def _employment(state: State, event: Message, ctx: Context) -> Decision:
-    env = _env(ctx)
+def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
+    env = ctx.env
     pkey, ekey = PERSON.key(event.person), EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
     person = state.get(pkey)
     sealed = person.sealed_id if person is not None else None
@@ -139,7 +122,7 @@ def _employment(state: State, event: Message, ctx: Context) -> Decision:
     if e is not None:
         d.put(ekey, e)
     pfx.extend(efx)
-    return _effects(d, pfx)
+    return d.apply(pfx)
 
 
 enrollment_handlers.on(ce.EmploymentStarted, needs=_person_and_employer)(_employment)
@@ -150,15 +133,15 @@ enrollment_handlers.on(ce.EmploymentEnded, needs=_person_and_employer)(_employme
 # shebao.contributions.commands.v1
 
 
-def command_rejected(ctx: Context, cmd: Message, refusal: Refusal) -> Decision:
+def command_rejected(ctx: Context[Env], cmd: Message, refused: Refused) -> Decision:
     return Decision().emit(
         cc.EVENTS,
         ctx.event_id,
         cc.CommandRejected(
             command_id=ctx.event_id,
             command_type=cmd.TYPE,
-            reason=refusal.reason.value,
-            detail=refusal.detail,
+            reason=refused.reason.value,
+            detail=refused.detail,
             employer=getattr(cmd, "employer", None),
             person=getattr(cmd, "person", None),
             region=getattr(cmd, "region", None),
@@ -181,79 +164,71 @@ def reject_invalid_command(r: RejectedRecord) -> Emit | None:
     )
 
 
-def _refusable(ctx: Context, cmd: Message, decide: Callable[[], Decision]) -> Decision:
-    try:
-        return decide()
-    except Refusal as refusal:
-        return command_rejected(ctx, cmd, refusal)
-
-
 @command_handlers.on(cc.DeclareWages, needs=_employer_month)
-def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context) -> Decision:
+def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(cmd.employer, cmd.month)
-
-    def decide() -> Decision:
+    try:
         e, sheet, assessment, ledger, fx = employers.declare_wages(
             state.get(keys[0]),
             state.get(keys[1]),
             state.get(keys[2]),
             state.get(keys[3]),
             cmd,
-            _env(ctx),
+            ctx.env,
             ctx.time,
         )
-        d = Decision().put(keys[0], e).put(keys[1], sheet)
-        if assessment is not None:
-            d.put(keys[2], assessment)
-        if ledger is not None:
-            d.put(keys[3], ledger)
-        return _effects(d, fx)
-
-    return _refusable(ctx, cmd, decide)
+    except Refused as refused:
+        return command_rejected(ctx, cmd, refused)
+    d = Decision().put(keys[0], e).put(keys[1], sheet)
+    if assessment is not None:
+        d.put(keys[2], assessment)
+    if ledger is not None:
+        d.put(keys[3], ledger)
+    return d.apply(fx)
 
 
 @command_handlers.on(cc.ClosePeriod, needs=lambda m, ctx: [CLOCK.key(m.region)])
-def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context) -> Decision:
+def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context[Env]) -> Decision:
     key = CLOCK.key(cmd.region)
-
-    def decide() -> Decision:
-        clock, fx = regions.close_period(state.get(key), cmd, _env(ctx), ctx.time)
-        return _effects(Decision().put(key, clock), fx)
-
-    return _refusable(ctx, cmd, decide)
+    try:
+        clock, fx = regions.close_period(state.get(key), cmd, ctx.env, ctx.time)
+    except Refused as refused:
+        return command_rejected(ctx, cmd, refused)
+    return Decision().put(key, clock).apply(fx)
 
 
 @command_handlers.on(cc.AdvanceContributions, needs=_person)
-def advance_contributions(state: State, cmd: cc.AdvanceContributions, ctx: Context) -> Decision:
+def advance_contributions(
+    state: State, cmd: cc.AdvanceContributions, ctx: Context[Env]
+) -> Decision:
     key = PERSON.key(cmd.person)
-
-    def decide() -> Decision:
-        p, fx = persons.advance(state.get(key), cmd, _env(ctx))
-        return _effects(Decision().put(key, p), fx)
-
-    return _refusable(ctx, cmd, decide)
+    try:
+        p, fx = persons.advance(state.get(key), cmd, ctx.env)
+    except Refused as refused:
+        return command_rejected(ctx, cmd, refused)
+    return Decision().put(key, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
 # shebao.contributions.work.v1 (the service's own fan-out)
 
 
-def _shard(m: Any, ctx: Context) -> list[StateKey[Any]]:
+def _shard(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return [DIRECTORY.key(m.region, str(m.shard))]
 
 
 @work_handlers.on(cc.AssessShard, needs=_shard)
-def assess_shard(state: State, msg: cc.AssessShard, ctx: Context) -> Decision:
+def assess_shard(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))
     directory, fx = regions.assess_shard(state.get(key), msg)
     d = Decision()
     if directory is not None:
         d.put(key, directory)
-    return _effects(d, fx)
+    return d.apply(fx)
 
 
 @work_handlers.on(cc.AssessEmployer, needs=_employer_month)
-def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context) -> Decision:
+def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(msg.employer, msg.month)
     e, assessment, ledger, fx = employers.assess_employer(
         state.get(keys[0]),
@@ -262,7 +237,7 @@ def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context) -> Decis
         state.get(keys[3]),
         msg.region,
         msg.month,
-        _env(ctx),
+        ctx.env,
     )
     d = Decision()
     if e is not None:
@@ -271,21 +246,21 @@ def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context) -> Decis
         d.put(keys[2], assessment)
     if ledger is not None:
         d.put(keys[3], ledger)
-    return _effects(d, fx)
+    return d.apply(fx)
 
 
 @work_handlers.on(cc.AssessPerson, needs=_person)
-def assess_person(state: State, msg: cc.AssessPerson, ctx: Context) -> Decision:
+def assess_person(state: State, msg: cc.AssessPerson, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
-    p, fx = persons.assess_person(state.get(key), msg.region, msg.month, _env(ctx))
+    p, fx = persons.assess_person(state.get(key), msg.region, msg.month, ctx.env)
     d = Decision()
     if p is not None:
         d.put(key, p)
-    return _effects(d, fx)
+    return d.apply(fx)
 
 
 @work_handlers.on(cc.CreditPerson, needs=_person)
-def credit_person(state: State, msg: cc.CreditPerson, ctx: Context) -> Decision:
+def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
     p = state.get(key) or PersonFile(ref=msg.person)
     parts = [
@@ -305,44 +280,44 @@ def credit_person(state: State, msg: cc.CreditPerson, ctx: Context) -> Decision:
         msg.period,
         parts,
         "employer",
-        _env(ctx),
+        ctx.env,
         region=msg.region,
         employer=msg.employer,
         assessment_id=msg.assessment_id,
     )
-    return _effects(Decision().put(key, p), fx)
+    return Decision().put(key, p).apply(fx)
 
 
 @work_handlers.on(cc.CheckInterruption, needs=_person)
-def check_interruption(state: State, msg: cc.CheckInterruption, ctx: Context) -> Decision:
+def check_interruption(state: State, msg: cc.CheckInterruption, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
     p = state.get(key)
     if p is None:
         return Decision()
-    p, fx = persons.judge(p, msg.month, _env(ctx), from_watch=True)
-    return _effects(Decision().put(key, p), fx)
+    p, fx = persons.judge(p, msg.month, ctx.env, from_watch=True)
+    return Decision().put(key, p).apply(fx)
 
 
 @work_handlers.on(cc.DirectoryEmployerAdded, needs=_shard)
-def directory_employer(state: State, msg: cc.DirectoryEmployerAdded, ctx: Context) -> Decision:
+def directory_employer(state: State, msg: cc.DirectoryEmployerAdded, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))
     return Decision().put(key, regions.add_employer(state.get(key), msg))
 
 
 @work_handlers.on(cc.DirectoryPayerSet, needs=_shard)
-def directory_payer(state: State, msg: cc.DirectoryPayerSet, ctx: Context) -> Decision:
+def directory_payer(state: State, msg: cc.DirectoryPayerSet, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))
     return Decision().put(key, regions.set_payer(state.get(key), msg))
 
 
 @work_handlers.on(cc.DirectoryWatchSet, needs=_shard)
-def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context) -> Decision:
+def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))
     return Decision().put(key, regions.set_watch(state.get(key), msg))
 
 
 @work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
-def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context) -> Decision:
+def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context[Env]) -> Decision:
     key = EMPLOYER.key(msg.employer)
     e = state.get(key)
     if e is None:
@@ -354,14 +329,14 @@ def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context) -> Decision:
 # partner.tax.<code>.collections.v1
 
 
-def _bureau(ctx: Context) -> str:
+def _bureau(ctx: Context[Env]) -> str:
     return ctx.topic_fields["code"]
 
 
 def collection_rejected(
-    ctx: Context,
+    ctx: Context[Env],
     msg: cc.EmployerContributionsCollected | cc.PersonContributionsCollected,
-    refusal: Refusal,
+    refused: Refused,
     *,
     person: str | None = None,
 ) -> Decision:
@@ -369,8 +344,8 @@ def collection_rejected(
     code = _bureau(ctx)
     rejection = cc.CollectionRejected(
         bureau=code,
-        reason=refusal.reason.value,
-        detail=refusal.detail,
+        reason=refused.reason.value,
+        detail=refused.detail,
         collection_id=msg.collection_id,
         employer=getattr(msg, "employer", None),
         person=person,
@@ -416,25 +391,25 @@ def employer_collected(
     akey, lkey = ASSESSMENT.key(msg.employer, msg.month), LEDGER.key(msg.employer)
     try:
         ledger, fx = employers.book_employer_collection(
-            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time, _env(ctx)
+            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time, ctx.env
         )
-    except Refusal as refusal:
-        return collection_rejected(ctx, msg, refusal)
-    return _effects(Decision().put(lkey, ledger), fx)
+    except Refused as refused:
+        return collection_rejected(ctx, msg, refused)
+    return Decision().put(lkey, ledger).apply(fx)
 
 
-def _collected_person(m: cc.PersonContributionsCollected, ctx: Context) -> list[StateKey[Any]]:
-    return [PERSON.key(_env(ctx).ids.person_ref(m.citizen_id))]
+def _collected_person(m: cc.PersonContributionsCollected, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [PERSON.key(ctx.env.ids.person_ref(m.citizen_id))]
 
 
 @collection_handlers.on(cc.PersonContributionsCollected, needs=_collected_person)
-def person_collected(state: State, msg: cc.PersonContributionsCollected, ctx: Context) -> Decision:
+def person_collected(
+    state: State, msg: cc.PersonContributionsCollected, ctx: Context[Env]
+) -> Decision:
     """The bureau names the person by citizen ID: pseudonymised here, at the boundary."""
     (key,) = _collected_person(msg, ctx)
     try:
-        p, fx = persons.book_person_collection(
-            state.get(key), msg, _bureau(ctx), ctx.time, _env(ctx)
-        )
-    except Refusal as refusal:
-        return collection_rejected(ctx, msg, refusal, person=key.id)
-    return _effects(Decision().put(key, p), fx)
+        p, fx = persons.book_person_collection(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
+    except Refused as refused:
+        return collection_rejected(ctx, msg, refused, person=key.id)
+    return Decision().put(key, p).apply(fx)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from shebao_common.domain import Refused
 from shebao_contracts import contributions as cc
 
-from .ledger import Refusal
 from .params import Params
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -33,7 +33,7 @@ def not_in_future(
     if tolerance is None:  # a ce_time before any value (1970): no tolerance, not a crash
         tolerance = 0
     if first > today + timedelta(days=tolerance):
-        raise Refusal(
+        raise Refused(
             cc.Rejection.SERVICE_DATE_IN_FUTURE,
             f"{what} on {first}, after {today}, the day the {sent} was sent (ce_time)"
             + (f", by more than {tolerance} days" if tolerance else ""),

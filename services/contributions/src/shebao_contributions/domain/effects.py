@@ -1,31 +1,27 @@
-"""What a rule wants published, by destination; the handlers turn it into runtime emits."""
+"""Where a rule's messages go: the service's three destinations, over the one `Effects`.
+
+A rule adds to a `shebao_common.domain.Effects`; these name the topic for it, so that a rule
+reads as what it announces (`to_events`), what it hands on to the service's own fan-out
+(`fan_out`) and what it tells a tax bureau (`to_bureau`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from shebao_common.domain import Effects
+from shebao_contracts import contributions as cc
 from shebao_contracts.envelope import Message
 
 
-@dataclass
-class Effects:
-    events: list[tuple[str, Message]] = field(default_factory=list)
-    """(record key, message) on shebao.contributions.events.v1."""
-    work: list[tuple[str, Message]] = field(default_factory=list)
-    """(record key, message) on the service's own fan-out topic."""
-    bureau: list[tuple[str, str, Message]] = field(default_factory=list)
-    """(bureau code, record key, message) on partner.tax.<code>.assessments.v1."""
+def to_events(fx: Effects, key: str, message: Message) -> Effects:
+    """On shebao.contributions.events.v1, keyed by `key`."""
+    return fx.emit(cc.EVENTS, key, message)
 
-    def event(self, key: str, message: Message) -> None:
-        self.events.append((key, message))
 
-    def fan_out(self, key: str, message: Message) -> None:
-        self.work.append((key, message))
+def fan_out(fx: Effects, key: str, message: Message) -> Effects:
+    """On the service's own work topic, shebao.contributions.work.v1, keyed by `key`."""
+    return fx.emit(cc.WORK, key, message)
 
-    def to_bureau(self, code: str, key: str, message: Message) -> None:
-        self.bureau.append((code, key, message))
 
-    def extend(self, other: Effects) -> None:
-        self.events += other.events
-        self.work += other.work
-        self.bureau += other.bureau
+def to_bureau(fx: Effects, code: str, key: str, message: Message) -> Effects:
+    """On the bureau's partner.tax.<code>.assessments.v1, keyed by `key`."""
+    return fx.emit(cc.ASSESSMENTS.named(code=code), key, message)

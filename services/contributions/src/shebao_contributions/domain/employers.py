@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from shebao_common.domain import Effects, Refused
 from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
@@ -21,9 +22,9 @@ from shebao_contracts.envelope import Message
 from . import ledger as lg
 from . import periods, tax
 from .calendar import not_in_future
-from .effects import Effects
+from .effects import fan_out, to_bureau, to_events
 from .env import Env
-from .ledger import Ledger, Refusal
+from .ledger import Ledger
 from .model import (
     EmployerAssessment,
     EmployerFile,
@@ -51,8 +52,10 @@ LINES_PER_PART = 1000
 
 def _new_employer(code: str, region: str, risk_class: int, env: Env, fx: Effects) -> EmployerFile:
     shard = shard_of(code, env.shards)
-    fx.fan_out(
-        f"{region}:{shard}", cc.DirectoryEmployerAdded(region=region, shard=shard, employer=code)
+    fan_out(
+        fx,
+        f"{region}:{shard}",
+        cc.DirectoryEmployerAdded(region=region, shard=shard, employer=code),
     )
     return EmployerFile(code=code, region=region, risk_class=risk_class)
 
@@ -157,7 +160,7 @@ def assess_employer(
     ledger = ledger or Ledger()
     ledger, late = lg.overdue(ledger, periods.shift(month, -1))
     if late is not None:
-        fx.event(e.code, arrears_booked(late, cc.PayerKind.EMPLOYER, e.code))
+        to_events(fx, e.code, arrears_booked(late, cc.PayerKind.EMPLOYER, e.code))
     lines = _lines(e.roster, wages, month, rates, e.risk_class)
     last = periods.last_day(month)
     roster = {
@@ -184,8 +187,10 @@ def assess_employer(
     streak = lg.unsettled_streak(ledger, periods.shift(month, -1))
     if streak >= interruption_months(env.params, region, month):
         for line in lines:
-            fx.fan_out(
-                line.person, cc.CheckInterruption(person=line.person, region=region, month=month)
+            fan_out(
+                fx,
+                line.person,
+                cc.CheckInterruption(person=line.person, region=region, month=month),
             )
     return e, assessment, ledger, fx
 
@@ -215,10 +220,11 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env
         ],
         person_count=len(a.lines),
     )
-    fx.event(a.employer, summary)
+    to_events(fx, a.employer, summary)
     chunks = [a.lines[i : i + LINES_PER_PART] for i in range(0, len(a.lines), LINES_PER_PART)]
     for n, chunk in enumerate(chunks, start=1):
-        fx.to_bureau(
+        to_bureau(
+            fx,
             a.bureau,
             a.employer,
             tax.assessment(summary, env.ids, lines=chunk, part=n, parts=len(chunks)),
@@ -228,7 +234,8 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env
 def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
     """A settled assessment: one credit per person, applied on the person's own key."""
     for line in a.lines:
-        fx.fan_out(
+        fan_out(
+            fx,
             line.person,
             cc.CreditPerson(
                 person=line.person,
@@ -279,10 +286,10 @@ def declare_wages(
         "declaration",
     )
     if e is None:
-        raise Refusal(R.EMPLOYER_NOT_REGISTERED, f"employer {cmd.employer} is not known")
+        raise Refused(R.EMPLOYER_NOT_REGISTERED, f"employer {cmd.employer} is not known")
     unknown = [w.person for w in cmd.wages if w.person not in e.roster]
     if unknown:
-        raise Refusal(
+        raise Refused(
             R.PERSON_NOT_EMPLOYED,
             f"{len(unknown)} person(s) not employed by {cmd.employer}: {', '.join(unknown[:3])}",
         )
@@ -312,7 +319,8 @@ def declare_wages(
             for p, entry in e.roster.items()
         }
         e = e.model_copy(update={"roster": roster})
-    fx.event(
+    to_events(
+        fx,
         cmd.employer,
         cc.WagesDeclared(
             employer=cmd.employer, month=cmd.month, declared=len(new), corrected=corrected
@@ -359,11 +367,11 @@ def book_employer_collection(
         "report",
     )
     if assessment is None or ledger is None or due is None:
-        raise Refusal(
+        raise Refused(
             R.UNKNOWN_ASSESSMENT, f"no assessment for employer {msg.employer} in {msg.month}"
         )
     if due.bureau != bureau_code:
-        raise Refusal(
+        raise Refused(
             R.WRONG_BUREAU,
             f"{due.assessment_id} ({due.region}) is collected by {due.bureau}, not {bureau_code}",
         )
@@ -374,7 +382,7 @@ def book_employer_collection(
         stray = [f"persons[{i}]" for i, p in enumerate(named) if p not in assessed]
         reported = sum((x.amount for x in msg.persons), ZERO)
         if stray or reported != msg.amount or len(set(named)) != len(named):
-            raise Refusal(
+            raise Refused(
                 R.BREAKDOWN_MISMATCH,
                 f"per-person amounts add up to {reported} for {msg.amount}"
                 + (f"; not assessed: {', '.join(stray[:3])}" if stray else ""),
@@ -387,9 +395,10 @@ def book_employer_collection(
         return ledger, fx
     kind = cc.PayerKind.EMPLOYER
     booked = payment_booked(booking, kind, msg.employer)
-    fx.event(msg.employer, booked)
-    fx.to_bureau(bureau_code, msg.collection_id, tax.booking(booked, None))
-    fx.events += [(msg.employer, ev) for ev in booking_events(booking, kind, msg.employer)]
+    to_events(fx, msg.employer, booked)
+    to_bureau(fx, bureau_code, msg.collection_id, tax.booking(booked, None))
+    for ev in booking_events(booking, kind, msg.employer):
+        to_events(fx, msg.employer, ev)
     if booking.newly_settled:
         fan_out_credits(assessment, booking.due, fx)
     return booking.ledger, fx

@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from shebao_common.runtime import StateModel
+from shebao_common.domain import Refused, StateModel
 from shebao_contracts.contributions import PaymentOutcome, Rejection
 
 from . import periods
@@ -79,13 +79,6 @@ class Ledger(StateModel):
         return sum((d.arrears for d in self.dues.values()), ZERO)
 
 
-class Refusal(Exception):
-    def __init__(self, reason: Rejection, detail: str) -> None:
-        super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 def issue(
     ledger: Ledger, period: str, assessment_id: str, region: str, bureau: str, total: Decimal
 ) -> tuple[Ledger, Due]:
@@ -108,7 +101,7 @@ def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
     """A corrected assessment before any collection: the credit is applied afresh."""
     old = ledger.dues[period]
     if old.paid != ZERO or old.collections or old.settled:
-        raise Refusal(
+        raise Refused(
             Rejection.ASSESSMENT_IN_COLLECTION,
             f"{old.assessment_id} is {'settled' if old.settled else 'in collection'}; "
             "a correction now needs a supplementary assessment",
@@ -155,7 +148,7 @@ def book(
     if seen is not None:
         if seen == amount:
             return Booking(ledger, due, None)
-        raise Refusal(
+        raise Refused(
             Rejection.COLLECTION_ID_CONFLICT,
             f"collection {collection_id} was booked with {seen}, now reported with {amount}",
         )

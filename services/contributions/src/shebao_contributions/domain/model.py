@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from shebao_common.runtime import Entity, StateModel
+from shebao_common.domain import Entity, StateModel
 from shebao_contracts.enrollment import Basis, Insurance, Scheme
 
 from . import periods

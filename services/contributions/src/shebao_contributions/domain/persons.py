@@ -21,6 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from shebao_common.domain import Effects, Refused
 from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
@@ -30,9 +31,8 @@ from shebao_contracts.types import money
 from . import ledger as lg
 from . import periods, tax
 from .calendar import not_in_future
-from .effects import Effects
+from .effects import fan_out, to_bureau, to_events
 from .env import Env
-from .ledger import Refusal
 from .model import (
     PENSION_SCHEMES,
     YEARLY_SCHEMES,
@@ -124,10 +124,11 @@ def apply_enrollment(
             p = p.model_copy(update={"tiers": {**p.tiers, event.year: event.yearly_tier}})
         case ce.PersonTransferredOut():
             p, moved = transfer_out(p, event, env)
-            fx.event(ref, moved)
+            to_events(fx, ref, moved)
         case ce.PersonDeceased():
             if p.job is not None:
-                fx.fan_out(
+                fan_out(
+                    fx,
                     p.job.employer,
                     cc.RosterLeave(employer=p.job.employer, person=ref, on=event.on),
                 )
@@ -165,12 +166,14 @@ def _reconcile_directory(before: PersonFile, p: PersonFile, env: Env, fx: Effect
     if now != was:
         shard = shard_of(p.ref, env.shards)
         if was is not None and (now is None or now[1] != was[1]):
-            fx.fan_out(
+            fan_out(
+                fx,
                 f"{was[1]}:{shard}",
                 cc.DirectoryPayerSet(region=was[1], shard=shard, person=p.ref, kind=None),
             )
         if now is not None:
-            fx.fan_out(
+            fan_out(
+                fx,
                 f"{now[1]}:{shard}",
                 cc.DirectoryPayerSet(region=now[1], shard=shard, person=p.ref, kind=now[0]),
             )
@@ -196,7 +199,8 @@ def _schedule_watch(p: PersonFile, env: Env, fx: Effects) -> PersonFile:
     start = _streak_start(p)
     close = periods.shift(start, interruption_months(env.params, region, start) + 1)
     shard = shard_of(p.ref, env.shards)
-    fx.fan_out(
+    fan_out(
+        fx,
         f"{region}:{shard}",
         cc.DirectoryWatchSet(region=region, shard=shard, person=p.ref, close=close),
     )
@@ -252,7 +256,8 @@ def judge(
             p = p.model_copy(
                 update={"interruption": Interruption(region=region, since=since, opened_at=through)}
             )
-            fx.event(
+            to_events(
+                fx,
                 p.ref,
                 cc.InterruptionOpened(
                     person=p.ref,
@@ -320,7 +325,8 @@ def credit(
             balance = medical
         if advanced is not None:  # counted by the advance: recovered, not credited again
             recovered = True
-            fx.event(
+            to_events(
+                fx,
                 p.ref,
                 cc.AdvanceRecovered(
                     person=p.ref,
@@ -359,7 +365,8 @@ def credit(
         }
     )
     if lines:
-        fx.event(
+        to_events(
+            fx,
             p.ref,
             cc.ContributionCredited(
                 person=p.ref,
@@ -381,7 +388,8 @@ def credit(
                 if periods.last_month(period) <= p.judged_through
                 else cc.ClosedBy.RESUMED
             )
-            fx.event(
+            to_events(
+                fx,
                 p.ref,
                 cc.InterruptionClosed(
                     person=p.ref,
@@ -423,13 +431,14 @@ def assess_person(
     previous = str(periods.year(month) - 1) if yearly else periods.shift(month, -1)
     ledger, late = lg.overdue(p.ledger, previous)
     if late is not None:
-        fx.event(p.ref, arrears_booked(late, cc.PayerKind.PERSON, p.ref))
+        to_events(fx, p.ref, arrears_booked(late, cc.PayerKind.PERSON, p.ref))
     p = p.model_copy(update={"ledger": ledger})
     p, judged = judge(p, month, env)
     fx.extend(judged)
     if p.deceased_on is not None and month > periods.obligated_through(p.deceased_on):
         shard = shard_of(p.ref, env.shards)
-        fx.fan_out(
+        fan_out(
+            fx,
             f"{region}:{shard}",
             cc.DirectoryPayerSet(region=region, shard=shard, person=p.ref, kind=None),
         )
@@ -446,8 +455,8 @@ def assess_person(
     ledger, due = lg.issue(p.ledger, period, aid, region, code, total)
     p = p.model_copy(update={"ledger": ledger, "assessed": {**p.assessed, period: parts}})
     issued = _issued(aid, due, p.ref, parts)
-    fx.event(p.ref, issued)
-    fx.to_bureau(code, aid, tax.assessment(issued, env.ids, citizen_id=tax.named(p, env.ids)))
+    to_events(fx, p.ref, issued)
+    to_bureau(fx, code, aid, tax.assessment(issued, env.ids, citizen_id=tax.named(p, env.ids)))
     if due.settled:  # the held credit covered it
         p, credited = _settle(p, period, region, aid, env)
         fx.extend(credited)
@@ -546,12 +555,12 @@ def book_person_collection(
         "report",
     )
     if p is None or due is None:
-        raise Refusal(
+        raise Refused(
             R.UNKNOWN_ASSESSMENT,
             f"no assessment in {msg.period} for the person the citizen ID names",
         )
     if due.bureau != bureau_code:
-        raise Refusal(
+        raise Refused(
             R.WRONG_BUREAU, f"{due.assessment_id} is collected by {due.bureau}, not {bureau_code}"
         )
     booking = lg.book(
@@ -562,9 +571,10 @@ def book_person_collection(
         return p, fx
     p = p.model_copy(update={"ledger": booking.ledger})
     booked = payment_booked(booking, cc.PayerKind.PERSON, p.ref)
-    fx.event(p.ref, booked)
-    fx.to_bureau(bureau_code, msg.collection_id, tax.booking(booked, msg.citizen_id))
-    fx.events += [(p.ref, e) for e in booking_events(booking, cc.PayerKind.PERSON, p.ref)]
+    to_events(fx, p.ref, booked)
+    to_bureau(fx, bureau_code, msg.collection_id, tax.booking(booked, msg.citizen_id))
+    for e in booking_events(booking, cc.PayerKind.PERSON, p.ref):
+        to_events(fx, p.ref, e)
     if booking.newly_settled:
         p, credited = _settle(p, msg.period, due.region, due.assessment_id, env)
         fx.extend(credited)
@@ -638,12 +648,12 @@ def advance(
 ) -> tuple[PersonFile, Effects]:
     """A fund pays the interrupted person's missing pension periods now (see the contract)."""
     if p is None:
-        raise Refusal(R.PERSON_NOT_KNOWN, f"no contributions file for {cmd.person}")
+        raise Refused(R.PERSON_NOT_KNOWN, f"no contributions file for {cmd.person}")
     if cmd.advance_id in p.advance_ids:
-        raise Refusal(R.ADVANCE_ID_IN_USE, f"advance {cmd.advance_id} was recorded before")
+        raise Refused(R.ADVANCE_ID_IN_USE, f"advance {cmd.advance_id} was recorded before")
     gap = p.interruption
     if gap is None or p.judged_through is None:
-        raise Refusal(R.NOT_INTERRUPTED, "the person is not interrupted")
+        raise Refused(R.NOT_INTERRUPTED, "the person is not interrupted")
     have = set(p.months(ce.Insurance.PENSION))
     missing = [m for m in periods.span(gap.since, p.judged_through) if m not in have]
     todo: list[tuple[str, Part, Decimal]] = []
@@ -659,7 +669,7 @@ def advance(
             part = rates.flexible_pension_part(rates.floor)
             todo.append((m, part, part.payable))
     if not todo:
-        raise Refusal(R.NOTHING_TO_ADVANCE, "no pension membership with missing months")
+        raise Refused(R.NOTHING_TO_ADVANCE, "no pension membership with missing months")
     fx = Effects()
     total = money(sum((amount for _, _, amount in todo), ZERO))
     advances = dict(p.advances)
@@ -672,7 +682,8 @@ def advance(
             "advance_outstanding": p.advance_outstanding + total,
         }
     )
-    fx.event(
+    to_events(
+        fx,
         p.ref,
         cc.ContributionsAdvanced(
             person=p.ref,

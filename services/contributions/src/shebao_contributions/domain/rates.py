@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from shebao_common.runtime import StateModel
+from shebao_common.domain import StateModel
 from shebao_contracts.enrollment import Insurance, Scheme
 from shebao_contracts.types import money
 

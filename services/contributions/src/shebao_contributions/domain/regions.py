@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shebao_common.domain import Effects, Refused
 from shebao_contracts import contributions as cc
 
 from . import periods
 from .calendar import not_in_future
-from .effects import Effects
+from .effects import fan_out, to_events
 from .env import Env
-from .ledger import Refusal
 from .model import Directory, PayerEntry, RegionClock
 from .rates import bureau
 
@@ -38,22 +38,23 @@ def close_period(
     )
     last = clock.last_closed if clock is not None else None
     if last is not None and cmd.month <= last:
-        raise Refusal(R.PERIOD_ALREADY_CLOSED, f"{cmd.region} closed {last} already")
+        raise Refused(R.PERIOD_ALREADY_CLOSED, f"{cmd.region} closed {last} already")
     if last is not None and cmd.month != periods.shift(last, 1):
-        raise Refusal(
+        raise Refused(
             R.PERIOD_OUT_OF_ORDER,
             f"{cmd.region} closed {last}; {periods.shift(last, 1)} closes before {cmd.month}",
         )
     code = bureau(env.params, cmd.region, cmd.month)
     if code is None:
-        raise Refusal(R.NO_TAX_BUREAU, f"no tax bureau collects for {cmd.region} in {cmd.month}")
+        raise Refused(R.NO_TAX_BUREAU, f"no tax bureau collects for {cmd.region} in {cmd.month}")
     fx = Effects()
     for shard in range(env.shards):
-        fx.fan_out(
+        fan_out(
+            fx,
             f"{cmd.region}:{shard}",
             cc.AssessShard(region=cmd.region, month=cmd.month, shard=shard),
         )
-    fx.event(cmd.region, cc.PeriodClosed(region=cmd.region, month=cmd.month, bureau=code))
+    to_events(fx, cmd.region, cc.PeriodClosed(region=cmd.region, month=cmd.month, bureau=code))
     return RegionClock(last_closed=cmd.month), fx
 
 
@@ -62,8 +63,8 @@ def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | 
     if d is None:
         return d, fx
     for employer in d.employers:
-        fx.fan_out(
-            employer, cc.AssessEmployer(employer=employer, region=msg.region, month=msg.month)
+        fan_out(
+            fx, employer, cc.AssessEmployer(employer=employer, region=msg.region, month=msg.month)
         )
     year = periods.year(msg.month)
     payers = dict(d.payers)
@@ -72,12 +73,12 @@ def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | 
             if entry.assessed_year is not None and entry.assessed_year >= year:
                 continue
             payers[person] = entry.model_copy(update={"assessed_year": year})
-        fx.fan_out(person, cc.AssessPerson(person=person, region=msg.region, month=msg.month))
+        fan_out(fx, person, cc.AssessPerson(person=person, region=msg.region, month=msg.month))
     watches = {}
     for person, close in sorted(d.watches.items()):
         if close <= msg.month:
-            fx.fan_out(
-                person, cc.CheckInterruption(person=person, region=msg.region, month=msg.month)
+            fan_out(
+                fx, person, cc.CheckInterruption(person=person, region=msg.region, month=msg.month)
             )
         else:
             watches[person] = close
