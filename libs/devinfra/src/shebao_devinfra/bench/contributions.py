@@ -26,6 +26,7 @@ from ..kit import (
     Offsets,
     caught_up,
     citizen_id,
+    employee_memberships,
     employer_code,
     employer_collected,
     kind_of,
@@ -45,7 +46,7 @@ class Contributions:
         self.args = args
         self.infra = infra
         self.logs = logs
-        policy = Policy.load()
+        policy = Policy.of("shebao_contributions")
         self.bureau = {
             r: str(policy.get("tax.bureau", r, date(2025, 1, 1))) for r in CONTRIB_REGIONS
         }
@@ -153,32 +154,17 @@ class Contributions:
                     ),
                     at,
                 )
-                for scheme, insurance in (
-                    ("employee_pension", "pension"),
-                    ("employee_medical", "medical"),
-                    ("unemployment", "unemployment"),
-                    ("work_injury", "work_injury"),
-                    ("maternity", "maternity"),
+                for membership in employee_memberships(
+                    ref,
+                    code,
+                    region,
+                    since,
+                    self.wage[ref],
+                    risk_class=1 + k % 8,
+                    birth_date=born,
+                    sex=sex,
                 ):
-                    await self.send(
-                        en.EVENTS.name,
-                        ref,
-                        en.MembershipStarted(
-                            person=ref,
-                            scheme=scheme,
-                            insurance=insurance,
-                            region=region,
-                            since=since,
-                            first_enrolled=since,
-                            basis="employment",
-                            employer=code,
-                            declared_base=self.wage[ref],
-                            risk_class=1 + k % 8 if scheme == "work_injury" else None,
-                            birth_date=born,
-                            sex=sex,
-                        ),
-                        at,
-                    )
+                    await self.send(en.EVENTS.name, ref, membership, at)
         await self.prod.flush()
         self.start()
         assert self.svc is not None

@@ -17,7 +17,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 
 from ..infra import Infra
-from ..kit import PARTITIONS, Offsets, hospital_registration
+from ..kit import PARTITIONS, Offsets, hospital_registration, medical_membership
 from ..testing import (
     ServiceProcess,
     message_record,
@@ -68,16 +68,9 @@ class MedicalBench:
         refs = Pseudonymizer(DEV_PSEUDONYM_KEY.encode())
         for i in range(n):
             ref = refs.person_ref(patient(i))
-            ev = en.MembershipStarted(
-                person=ref,
-                scheme="employee_medical" if i % 3 else "resident_medical",
-                insurance="medical",
-                region="320100",
-                since=date(2020, 1, 1),
-                first_enrolled=date(2020, 1, 1),
-                basis="employment",
-                birth_date=date(1980, 1, 1),
-                sex="male",
+            scheme = "employee_medical" if i % 3 else "resident_medical"
+            ev = medical_membership(
+                ref, scheme, "320100", date(2020, 1, 1), birth_date=date(1980, 1, 1), sex="male"
             )
             k, v, h = message_record(
                 ev, message_id=f"pop-{i}", time=datetime(2025, 1, 1, tzinfo=UTC), key=ref

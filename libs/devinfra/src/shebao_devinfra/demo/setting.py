@@ -21,7 +21,8 @@ HOSPITALS = [
     ("h321302003", m.HospitalLevel.PRIMARY, "321300"),
 ]
 BUREAUS = {
-    region: str(Policy.load().get("tax.bureau", region, date(2025, 3, 1))) for region in REGIONS
+    region: str(Policy.of("shebao_contributions").get("tax.bureau", region, date(2025, 3, 1)))
+    for region in REGIONS
 }
 D = Decimal
 
