@@ -3,13 +3,11 @@ fixed facts that the forge, the verdict and the set-up all share."""
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from shebao_contracts import contributions as cc
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra.kit import citizen_id, claim_line, employer_code, example_lines
 
 SEED = 11
 T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)
@@ -43,12 +41,7 @@ COLLECTED = cc.EmployerContributionsCollected.TYPE
 
 def cid(area: str, n: int) -> str:
     born = date(1975, 1, 1) + timedelta(days=17 * n)  # of working age: 35 to 49 in 2024
-    first17 = f"{area}{born:%Y%m%d}{(7 * n) % 1000:03d}"
-    return first17 + citizen_id_check_char(first17)
-
-
-def employer_code(region: str, k: int) -> str:
-    return f"91{region}MA{k:08d}"
+    return citizen_id(area, born, 7 * n)
 
 
 NJ_EMP = [cid("320102", i) for i in range(PAYERS)]  # employee of NJ payer i: a patient
@@ -81,17 +74,6 @@ PAYER_SET = {e for b in BUREAUS for e in PAYER[b]}
 # above a yearly in-scope out-of-pocket of 30,000 (employees) or 20,000 (residents).
 
 
-def line(category: str, amount: str, qty: str = "1") -> dict[str, str]:
-    unit = (Decimal(amount) / Decimal(qty)).quantize(Decimal("0.01"))
-    return {
-        "item_code": f"IT-{category}",
-        "category": category,
-        "quantity": qty,
-        "unit_price": str(unit),
-        "amount": amount,
-    }
-
-
 def settled(
     submitted: str, outside: str, b_self: str, eligible: str, deductible: str, fund: str, pays: str
 ) -> dict[str, str]:
@@ -113,30 +95,24 @@ SHAPES: dict[str, dict[str, tuple[list[dict[str, str]], dict[str, str]]]] = {
         # 6745 submitted, 900 outside scope, class B 1720 x 10% = 172, eligible 5673,
         # deductible 800, fund (5673 - 800) x 80% = 3898.40, patient 6745 - 3898.40
         "employee": (
-            [
-                line("class_a_drug", "125.00", "10"),
-                line("class_b_drug", "1720.00", "2"),
-                line("treatment", "1600.00", "5"),
-                line("material", "2400.00"),
-                line("outside_scope", "900.00", "6"),
-            ],
+            example_lines(),
             settled("6745.00", "900.00", "172.00", "5673.00", "800.00", "3898.40", "2846.60"),
         ),
     },
     "h320105002": {  # secondary: (10000 - 500) x 85% = 8075
         "employee": (
-            [line("treatment", "10000.00")],
+            [claim_line("treatment", "10000.00")],
             settled("10000.00", "0.00", "0.00", "10000.00", "500.00", "8075.00", "1925.00"),
         ),
     },
     "h321302003": {  # primary
         # employee: (1500 - 200) x 90% = 1170; resident: (1000 - 200) x 80% = 640
         "employee": (
-            [line("material", "1500.00", "3")],
+            [claim_line("material", "1500.00", "3")],
             settled("1500.00", "0.00", "0.00", "1500.00", "200.00", "1170.00", "330.00"),
         ),
         "resident": (
-            [line("treatment", "1000.00")],
+            [claim_line("treatment", "1000.00")],
             settled("1000.00", "0.00", "0.00", "1000.00", "200.00", "640.00", "360.00"),
         ),
     },
@@ -145,32 +121,16 @@ SHAPES: dict[str, dict[str, tuple[list[dict[str, str]], dict[str, str]]]] = {
         # (4800 - 500) x 85% = 3655; resident: (2500 - 500) x 75% = 1500
         "employee": (
             [
-                line("class_b_drug", "2000.00", "4"),
-                line("treatment", "3000.00"),
-                line("outside_scope", "500.00"),
+                claim_line("class_b_drug", "2000.00", "4"),
+                claim_line("treatment", "3000.00"),
+                claim_line("outside_scope", "500.00"),
             ],
             settled("5500.00", "500.00", "200.00", "4800.00", "500.00", "3655.00", "1845.00"),
         ),
         "resident": (
-            [line("class_a_drug", "2500.00", "5")],
+            [claim_line("class_a_drug", "2500.00", "5")],
             settled("2500.00", "0.00", "0.00", "2500.00", "500.00", "1500.00", "1000.00"),
         ),
     },
 }
 SERIOUS_THRESHOLD = {"employee": Decimal(30000), "resident": Decimal(20000)}
-
-
-def claim_body(
-    hospital: str, claim_id: str, patient: str, lines: list[dict[str, str]]
-) -> dict[str, Any]:
-    return {
-        "hospital": hospital,
-        "claim_id": claim_id,
-        "patient_citizen_id": patient,
-        "visit_type": "inpatient",
-        "admission_date": "2025-01-08",
-        "discharge_date": "2025-01-15",
-        "diagnosis_code": "J18.9",
-        "lines": copy.deepcopy(lines),
-        "total": str(sum(Decimal(x["amount"]) for x in lines)),
-    }

@@ -34,7 +34,6 @@ from hostile_data import (
     TOLERATED_PAYERS,
     UNINSURED,
     VALID_CLAIMS,
-    claim_body,
 )
 from hostile_mutations import (
     CANCEL_SPEC,
@@ -52,6 +51,7 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Envelope
 from shebao_contracts.topics import partner_source
+from shebao_devinfra.kit import cancellation_body, claim_body, collection_body
 
 # ---------------------------------------------------------------------------------------------
 # Records and what is expected of them
@@ -222,19 +222,14 @@ class Forge(Mutations):
             tag = "valid_uninsured"
         else:  # the cancellation of a claim never sent
             patient, _ = self.patient(hospital)
-            body = {"hospital": hospital, "claim_id": "", "patient_citizen_id": patient}
+            body = cancellation_body(hospital, "", patient)
             d = self.draft(hospital, CANCEL_SPEC, body, m.ClaimCancellation.TYPE, "VR-{n}")
             reasons, kind, tag = frozenset({"unknown_claim"}), "CancellationResult", "valid_cancel"
         return self.record(d, tag, "refused", reasons=reasons, answer_kind=kind, timed=True)
 
     def valid_collection(self, bureau: str, i: int) -> Rec:
         employer = PAYER[bureau][i]
-        body = {
-            "collection_id": "",
-            "employer": employer,
-            "month": MONTH,
-            "amount": self.due[employer],
-        }
+        body = collection_body("", employer, MONTH, self.due[employer])
         d = self.draft(bureau, TAX_SPEC, body, COLLECTED, "V-{n}")
         d.key = employer.encode()
         tag, expect = "valid_collection", "valid"
@@ -264,7 +259,7 @@ class Forge(Mutations):
             employer = PAYER[next(b for b in BUREAUS if b != bureau)][i]
             month, amount = MONTH, self.due[employer]
             reasons, tag = frozenset({"wrong_bureau"}), "valid_wrong_bureau"
-        body = {"collection_id": "", "employer": employer, "month": month, "amount": amount}
+        body = collection_body("", employer, month, amount)
         d = self.draft(bureau, TAX_SPEC, body, COLLECTED, "VR-{n}")
         d.key = employer.encode()
         return self.record(
@@ -276,17 +271,11 @@ class Forge(Mutations):
     def base(self, partner: str, cancel: bool) -> Draft:
         """A valid message of a sacrificial patient or employer, with a fresh id, to mutate."""
         if partner in BUREAUS:
-            body = {
-                "collection_id": "",
-                "employer": SPARE[partner],
-                "month": MONTH,
-                "amount": "1.00",
-            }
+            body = collection_body("", SPARE[partner], MONTH, "1.00")
             return self.draft(partner, TAX_SPEC, body, COLLECTED, "HX{n}")
         patient = self.rng.choice(SACRIFICE[HOSPITALS[partner][1]])
         if cancel:
-            body = {"hospital": partner, "claim_id": "", "patient_citizen_id": patient}
-            body["reason"] = "wrong quantities"
+            body = cancellation_body(partner, "", patient, "wrong quantities")
             return self.draft(partner, CANCEL_SPEC, body, m.ClaimCancellation.TYPE, "HX{n}")
         lines, _ = SHAPES[partner]["employee"]
         body = claim_body(partner, "", patient, lines)

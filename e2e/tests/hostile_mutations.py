@@ -14,7 +14,7 @@ from hostile_data import BUREAUS, HOSPITALS, NJ_EMP, SPARE, SQ_EMP
 
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra.kit import with_check_char, wrong_check
 
 
 @dataclass
@@ -220,7 +220,7 @@ class Mutations:
 
     def m_impossible_birth_date(self, d: Draft) -> frozenset[str]:
         first17 = f"320102198202{self.rng.randint(30, 31)}{self.rng.randrange(1000):03d}"
-        bad = first17 + citizen_id_check_char(first17)
+        bad = with_check_char(first17)  # 30 or 31 February: a birth date that does not exist
         self.sent_ids.add(bad)
         set_in(d.body, ("patient_citizen_id",), bad)
         return frozenset({"citizen_id_birth_date"})
@@ -479,7 +479,7 @@ class Mutations:
         good = get_in(d.body, ("patient_citizen_id",))
         choice = self.rng.randrange(4)
         if choice == 0:
-            bad = good[:17] + ("0" if good[17] != "0" else "1")
+            bad = wrong_check(good)
             self.sent_ids.add(bad)
             reasons = {"citizen_id_checksum"}
         elif choice == 1:

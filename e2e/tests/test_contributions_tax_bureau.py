@@ -37,7 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts.envelope import Message
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra import kit
+from shebao_devinfra.kit import employer_code
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -76,7 +77,7 @@ DEFAULTER = 77  # pays nothing for 2019-01..03, then all its arrears with 2019-0
 
 
 def employer(k: int) -> str:
-    return f"91{REGIONS[k % 4]}MA{k:08d}"
+    return employer_code(region_of(k), k)
 
 
 def region_of(k: int) -> str:
@@ -88,9 +89,7 @@ def risk_class(k: int) -> int:
 
 
 def citizen_id(i: int) -> str:
-    born = date(1970, 1, 1) + timedelta(days=i)
-    first17 = f"320102{born:%Y%m%d}{(2 * i) % 1000:03d}"
-    return first17 + citizen_id_check_char(first17)
+    return kit.citizen_id("320102", date(1970, 1, 1) + timedelta(days=i), 2 * i)
 
 
 def person_ref(i: int) -> str:

@@ -65,6 +65,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.topics import dlq_name
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
+from shebao_devinfra.kit import hospital_registration
 from shebao_devinfra.testing import (
     ServiceProcess,
     http_get,
@@ -215,15 +216,7 @@ async def populate(
 
     for code, (level, region) in HOSPITALS.items():
         await command(
-            m.COMMANDS.name,
-            m.RegisterHospital(
-                hospital=code,
-                name=f"医院{code}",
-                level=level,
-                region=region,
-                designated_from=date(2015, 1, 1),
-            ),
-            code,
+            m.COMMANDS.name, hospital_registration(code, level, region, name=f"医院{code}"), code
         )
     for employer in EMPLOYEES:
         await command(

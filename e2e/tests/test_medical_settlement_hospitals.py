@@ -25,9 +25,17 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.contributions import EVENTS as CONTRIBUTIONS_EVENTS
 from shebao_contracts.contributions import InterruptionOpened
-from shebao_contracts.types import citizen_id_check_char
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
 from shebao_contracts.welfare import RecipientStatusChanged
+from shebao_devinfra.kit import (
+    citizen_id,
+    example_lines,
+    hospital_registration,
+    kind_of,
+    partner_headers,
+)
+from shebao_devinfra.kit import claim_body as claim
+from shebao_devinfra.kit import claim_line as line
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -48,8 +56,7 @@ EMPLOYER = "91320100MA00000001"  # primary in Suqian
 
 
 def cid(n: int, born: date = date(1982, 4, 9)) -> str:
-    first17 = f"320102{born:%Y%m%d}{(2 * n + 1):03d}"
-    return first17 + citizen_id_check_char(first17)
+    return citizen_id("320102", born, 2 * n + 1)
 
 
 E1, E2, R1, P1, X = cid(1), cid(2), cid(3), cid(4), cid(5)
@@ -63,48 +70,7 @@ def cst(day: str, hour: int = 10) -> datetime:
     )
 
 
-def line(category: str, amount: str, qty: str = "1") -> dict[str, str]:
-    unit = (Decimal(amount) / Decimal(qty)).quantize(Decimal("0.01"))
-    return {
-        "item_code": f"IT-{category}",
-        "category": category,
-        "quantity": qty,
-        "unit_price": str(unit),
-        "amount": amount,
-    }
-
-
-def claim(
-    hospital: str,
-    claim_id: str,
-    patient: str,
-    lines: list[dict[str, str]],
-    *,
-    visit: str = "inpatient",
-    admitted: str = "2025-01-08",
-    discharged: str | None = "2025-01-15",
-    total: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "hospital": hospital,
-        "claim_id": claim_id,
-        "patient_citizen_id": patient,
-        "visit_type": visit,
-        "admission_date": admitted,
-        "discharge_date": discharged if visit == "inpatient" else None,
-        "diagnosis_code": "J18.9",
-        "lines": lines,
-        "total": total or str(sum(Decimal(x["amount"]) for x in lines)),
-    }
-
-
-EXAMPLE_LINES = [
-    line("class_a_drug", "125.00", "10"),
-    line("class_b_drug", "1720.00", "2"),
-    line("treatment", "1600.00", "5"),
-    line("material", "2400.00"),
-    line("outside_scope", "900.00", "6"),
-]
+EXAMPLE_LINES = example_lines()  # claim(...) is a stay of 8 to 15 January 2025 unless told
 
 
 class Hospitals:
@@ -126,13 +92,12 @@ class Hospitals:
         The record's timestamp (when the broker took it) is `received`, or `at` when that is
         still to come on the test machine's clock: the scenario's December 2026 happens later."""
         self.n += 1
-        _, _, headers = message_record(
-            m.ClaimSubmitted.model_construct(),
+        headers = partner_headers(
+            ce_type,
             message_id=f"{topic_code}-{self.n}",
             time=at or SENT + timedelta(minutes=self.n),
             source=f"/partners/{topic_code}",
         )
-        headers = [(k, ce_type.encode() if k == "ce_type" else v) for k, v in headers]
         value = body if isinstance(body, bytes) else json.dumps(body).encode()
         if received is None and at is not None and at > datetime.now(UTC):
             received = at
@@ -148,9 +113,7 @@ class Hospitals:
 
 async def answers(bootstrap: str, hospital: str) -> list[tuple[str, dict[str, Any]]]:
     recs = await read_all(bootstrap, m.SETTLEMENTS.named(code=hospital))
-    return [
-        (dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1], json.loads(r.value)) for r in recs
-    ]
+    return [(kind_of(r), json.loads(r.value)) for r in recs]
 
 
 def per_claim(got: list[tuple[str, dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
@@ -321,13 +284,7 @@ async def platform(infra: Any, tmp_path: Path, redis_db: int) -> AsyncIterator[P
         for code, level, region in HOSPITALS:
             await p.command(
                 m.COMMANDS.name,
-                m.RegisterHospital(
-                    hospital=code,
-                    name=f"医院{code}",
-                    level=level,
-                    region=region,
-                    designated_from=date(2015, 1, 1),
-                ),
+                hospital_registration(code, level, region, name=f"医院{code}"),
                 code,
             )
         await p.command(

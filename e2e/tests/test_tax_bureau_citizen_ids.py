@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts.envelope import Message
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra.kit import with_check_char
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -45,12 +45,8 @@ KEYS = {
 CITIZEN_ID = re.compile(rb"(?<![0-9A-Za-z])[0-9]{17}[0-9X](?![0-9A-Za-z])")
 
 
-def citizen_id(first17: str) -> str:
-    return first17 + citizen_id_check_char(first17)
-
-
-WORKER = citizen_id("32010219850615123")
-NOBODY = citizen_id("32010219900101456")  # a valid ID the platform never heard of
+WORKER = with_check_char("32010219850615123")
+NOBODY = with_check_char("32010219900101456")  # a valid ID the platform never heard of
 
 
 async def test_a_bureau_collects_from_a_flexible_worker_by_citizen_id(
