@@ -9,23 +9,25 @@ from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra import kit
+from shebao_enrollment.domain.dates import event_dates
+from shebao_enrollment.domain.env import Env
 from shebao_enrollment.domain.model import PERSON, Person
-from shebao_enrollment.domain.rules import Env, event_dates
+from shebao_enrollment.domain.params import Params
 from shebao_enrollment.handlers import handlers
 
-POLICY = Policy.load()
+POLICY = Policy.of("shebao_enrollment")
 
 
 def citizen_id(birth: date, *, male: bool = True, region: str = "320102", n: int = 0) -> str:
-    seq = (n * 2 + (1 if male else 0)) % 1000
-    first17 = f"{region}{birth:%Y%m%d}{seq:03d}"
-    return first17 + citizen_id_check_char(first17)
+    """Person n born on `birth`: an odd sequence number for a man, an even one for a woman."""
+    return kit.citizen_id(region, birth, n * 2 + (1 if male else 0))
 
 
 class Domain(HandlerRunner):
     def __init__(self, key: bytes = b"unit-test-pseudonym-key", policy: Policy = POLICY) -> None:
-        super().__init__(handlers, Env(policy, CitizenIds(key, b"unit-test-citizen-id-key")))
+        env = Env(Params(policy), CitizenIds(key, b"unit-test-citizen-id-key"))
+        super().__init__(handlers, env)
 
     def send(  # type: ignore[override]
         self, cmd: Message, when: date | datetime | None = None

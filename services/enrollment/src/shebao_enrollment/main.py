@@ -12,7 +12,8 @@ from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import enrollment as c
 
-from .domain.rules import Env
+from .domain.env import Env
+from .domain.params import Params
 from .handlers import handlers, reject_invalid
 from .readside import ReadSide
 
@@ -26,9 +27,11 @@ class EnrollmentSettings(ServiceSettings):
 
 def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
     settings = settings or EnrollmentSettings()
-    policy = Policy.of("shebao_enrollment")
-    refs = CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret())
-    read = ReadSide(policy, refs)
+    env = Env(
+        Params(Policy.of("shebao_enrollment")),
+        CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
+    )
+    read = ReadSide(env)
     return runtime_for(
         c.CONTRACT,
         settings=settings,
@@ -42,7 +45,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 canonical_fingerprints=True,
             )
         ],
-        env=Env(policy, refs),
+        env=env,
         routes=[
             ("/persons", read.person),
             ("/employers", read.employer),

@@ -8,20 +8,19 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from shebao_common.policy import MissingParameter, Policy
-from shebao_common.pseudonym import CitizenIds
+from shebao_common.policy import MissingParameter
 from shebao_common.runtime import ServiceRuntime
 from shebao_contracts.enrollment import Insurance
 from shebao_contracts.types import mask_citizen_id, validate_citizen_id
 
-from .domain.model import EMPLOYER, PERSON, Employer, Person
-from .handlers import coverage_counter
+from .domain.env import Env
+from .domain.model import COVERAGE, EMPLOYER, PERSON, Employer, Person
+from .domain.params import Population
 
 
 class ReadSide:
-    def __init__(self, policy: Policy, refs: CitizenIds) -> None:
-        self.policy = policy
-        self.refs = refs
+    def __init__(self, env: Env) -> None:
+        self.env = env
 
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /persons?citizen_id=...: current memberships, employment, card and history."""
@@ -30,7 +29,7 @@ class ReadSide:
         except PydanticCustomError as exc:
             return 400, {"error": exc.type, "detail": exc.message()}
         assert rt.store is not None
-        raw = await rt.store.get_state(PERSON.key(self.refs.person_ref(citizen_id)).name)
+        raw = await rt.store.get_state(PERSON.key(self.env.ids.person_ref(citizen_id)).name)
         if raw is None:
             return 404, {"error": "person_not_registered"}
         p = Person.model_validate_json(raw)
@@ -75,26 +74,26 @@ class ReadSide:
         if "region" in query:
             regions = [query["region"]]
         else:
-            prefix = rt.store.counter_key(coverage_counter(""))
+            prefix = rt.store.counter_key(COVERAGE.key("").name)
             regions = sorted(
                 [k.decode().removeprefix(prefix) async for k in rt.redis.scan_iter(prefix + "*")]
             )
         out = []
         for region in regions:
-            counts = await rt.store.counters(coverage_counter(region))
+            counts = await rt.store.counters(COVERAGE.key(region).name)
             out.append(self._region(region, counts, on))
         return 200, {"on": on, "regions": out}
 
     def _region(self, region: str, counts: dict[str, int], on: date) -> dict[str, Any]:
         try:
-            population = self.policy.table("coverage.population", region, on)
-            target = self.policy.decimal("coverage.target_rate", region, on)
+            population = self.env.params.coverage_population(region, on)
+            target = self.env.params.coverage_target_rate(region, on)
         except MissingParameter:
-            population, target = {}, Decimal("0.95")
+            population, target = Population(), Decimal("0.95")
         rows = []
         for ins in Insurance:
             insured = counts.get(ins.value, 0)
-            pop = int(population.get(ins.value, 0))
+            pop = population.of(ins)
             rate = (
                 (Decimal(insured) / pop).quantize(Decimal("0.0001"), ROUND_HALF_UP) if pop else None
             )

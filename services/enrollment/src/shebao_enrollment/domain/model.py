@@ -1,11 +1,12 @@
-"""Enrollment's own state: persons (with the raw citizen ID, which stays here), employers, cards."""
+"""Enrollment's own state: persons (with the raw citizen ID, which stays here), employers, cards,
+and the coverage counters."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-from shebao_common.runtime import Entity, StateModel
+from shebao_common.domain import Entity, StateModel, counter_set
 from shebao_contracts.enrollment import (
     Basis,
     Insurance,
@@ -116,3 +117,6 @@ class CardOwner(StateModel):
 PERSON = Entity("person", Person)
 EMPLOYER = Entity("employer", Employer)
 CARD = Entity("card", CardOwner)
+COVERAGE = counter_set("coverage")
+"""Per region (`COVERAGE.key(region)`): persons insured per insurance, and per scheme as
+`scheme:<scheme>`, moved by every membership that becomes (in)active."""

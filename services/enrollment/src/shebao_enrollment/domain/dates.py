@@ -1,0 +1,79 @@
+"""No command describes the future: the events a command dates, checked against its record time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from shebao_common.domain import Refused
+from shebao_common.policy import PROVINCE, MissingParameter
+from shebao_contracts import enrollment as c
+from shebao_contracts.envelope import Message
+from shebao_contracts.types import citizen_id_birth_date
+
+from .env import Env
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def local_day(when: datetime) -> date:
+    """The day of a record's time in China Standard Time (2025-03-31T17:00Z is 1 April)."""
+    return when.astimezone(CHINA).date()
+
+
+def event_dates(cmd: Message) -> list[tuple[str, date]]:
+    """The events a command dates, each of which has happened by the time it is sent.
+
+    Not among them: the year of a resident pension tier (ChooseResidentPensionTier chooses next
+    year's tier in advance: a choice for a year to come, not an event). Everything else here
+    takes effect when the command is applied (a membership starts, is suspended or ends, the
+    person counts as employed, transferred, dead), so a date to come would make the record say
+    now what is not yet true: an office sends it once it has happened."""
+    match cmd:
+        case c.RegisterEmployer() | c.RegisterPerson():
+            dates = [("registration", cmd.registered_on)]
+            if isinstance(cmd, c.RegisterPerson):
+                dates.append(("birth (from the citizen ID)", citizen_id_birth_date(cmd.citizen_id)))
+            return dates
+        case c.StartEmployment():
+            return [("employment start", cmd.start_date)]
+        case c.EndEmployment():
+            return [("employment end", cmd.end_date)]
+        case (
+            c.EnrolFlexibleWorker()
+            | c.EnrolResidentPension()
+            | c.EnrolResidentMedical()
+            | c.EnrolLandExpropriatedFarmer()
+        ):
+            return [("enrolment start", cmd.start_date)]
+        case c.TransferOut() | c.TransferIn():
+            return [("transfer", cmd.date)]
+        case c.IssueCard() | c.ReplaceCard():
+            return [("card issue", cmd.issued_on)]
+        case c.RecordDeath():
+            return [("death", cmd.date_of_death)]
+        case _:
+            return []
+
+
+def not_in_future(cmd: Message, received: datetime, env: Env) -> None:
+    """Refuse, `service_date_in_future`, a command dating an event after the day of its record
+    time (`received`), give or take the tolerance in force that day: the region's where the
+    command names one (the region, or a person's hukou region), else the province's."""
+    dates = event_dates(cmd)
+    if not dates:
+        return
+    today = local_day(received)
+    region = getattr(cmd, "region", None) or getattr(cmd, "hukou_region", None) or PROVINCE
+    try:
+        tolerance = env.params.future_event_tolerance_days(region, today)
+    except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
+        tolerance = 0
+    latest = today + timedelta(days=tolerance)
+    future = [(what, on) for what, on in dates if on > latest]
+    if future:
+        what, on = future[0]
+        raise Refused(
+            c.Rejection.SERVICE_DATE_IN_FUTURE,
+            f"{what} on {on} is after {today}, the day the command was sent (ce_time)"
+            + (f", by more than {tolerance} days" if tolerance else ""),
+        )
