@@ -46,11 +46,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
             )
         ],
         env=env,
-        routes=[
-            ("/persons", read.person),
-            ("/employers", read.employer),
-            ("/coverage", read.coverage),
-        ],
+        routes=read.routes(),
     )
 
 

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from shebao_common.policy import MissingParameter
 from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 from shebao_contracts.types import mask_citizen_id, validate_citizen_id
 
@@ -21,6 +22,13 @@ from .domain.params import Population
 class ReadSide:
     def __init__(self, env: Env) -> None:
         self.env = env
+
+    def routes(self) -> list[tuple[str, JsonHandler]]:
+        return [
+            ("/persons", self.person),
+            ("/employers", self.employer),
+            ("/coverage", self.coverage),
+        ]
 
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /persons?citizen_id=...: current memberships, employment, card and history."""
