@@ -53,6 +53,10 @@ class ContributionsSettings(ServiceSettings):
 
 def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRuntime:
     settings = settings or ContributionsSettings()
+    env = Env(
+        Params(Policy.of("shebao_contributions")),
+        CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
+    )
     read = ReadSide()
     return runtime_for(
         cc.CONTRACT,
@@ -76,15 +80,8 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 max_records=settings.collections_batch_max_records,
             ),
         ],
-        env=Env(
-            Params(Policy.of("shebao_contributions")),
-            CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
-        ),
-        routes=[
-            ("/persons", read.person),
-            ("/employers", read.employer),
-            ("/regions", read.region),
-        ],
+        env=env,
+        routes=read.routes(),
     )
 
 

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 
 from .domain.ledger import Ledger
@@ -111,6 +112,11 @@ def employer_view(e: EmployerFile | None, ledger: Ledger | None, code: str) -> d
 
 
 class ReadSide:
+    """The service's HTTP read routes, over its state in the runtime's store."""
+
+    def routes(self) -> list[tuple[str, JsonHandler]]:
+        return [("/persons", self.person), ("/employers", self.employer), ("/regions", self.region)]
+
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /persons?ref=<person reference>: months per insurance, years, accounts."""
         ref = query.get("ref", "")
