@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import Emit
 from shebao_common.runtime.testing import HandlerRunner
-from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
-from shebao_contracts.types import citizen_id_check_char, money
+from shebao_devinfra import kit
+from shebao_devinfra.kit import (
+    claim_body,
+    claim_line,
+    example_lines,
+    hospital_registration,
+    medical_membership,
+)
 from shebao_medical_settlement.handlers import Env, adjudication, coverage, ingest, statements
 
 POLICY = Policy.load()
@@ -32,19 +37,12 @@ def sent_at(c: m.ClaimSubmitted) -> datetime:
 
 
 def citizen_id(n: int, born: date = date(1980, 5, 17)) -> str:
-    first17 = f"320102{born:%Y%m%d}{(2 * n + 1) % 1000:03d}"
-    return first17 + citizen_id_check_char(first17)
+    """Patient n (a man born on `born` in Nanjing)."""
+    return kit.citizen_id("320102", born, 2 * n + 1)
 
 
 def line(category: str, amount: str, qty: str = "1", code: str = "X") -> dict[str, Any]:
-    unit = Decimal(amount) / Decimal(qty)
-    return {
-        "item_code": code,
-        "category": category,
-        "quantity": qty,
-        "unit_price": str(money(unit)),
-        "amount": amount,
-    }
+    return claim_line(category, amount, qty, item_code=code)
 
 
 def claim(
@@ -58,28 +56,17 @@ def claim(
     lines: list[dict[str, Any]] | None = None,
     total: str | None = None,
 ) -> m.ClaimSubmitted:
-    lines = lines or [
-        line("class_a_drug", "125.00", "10"),
-        line("class_b_drug", "1720.00", "2"),
-        line("treatment", "1600.00", "5"),
-        line("material", "2400.00"),
-        line("outside_scope", "900.00", "6"),
-    ]
-    if total is None:
-        total = str(sum(Decimal(x["amount"]) for x in lines))
-    return m.ClaimSubmitted.model_validate(
-        {
-            "hospital": hospital,
-            "claim_id": claim_id,
-            "patient_citizen_id": patient or citizen_id(1),
-            "visit_type": visit,
-            "admission_date": admitted.isoformat(),
-            "discharge_date": discharged.isoformat() if discharged else None,
-            "diagnosis_code": "J18.9",
-            "lines": lines,
-            "total": total,
-        }
+    body = claim_body(
+        hospital,
+        claim_id,
+        patient or citizen_id(1),
+        lines or example_lines(item_code="X"),
+        visit=visit,
+        admitted=admitted,
+        discharged=discharged,
+        total=total,
     )
+    return m.ClaimSubmitted.model_validate(body)
 
 
 class Medical:
@@ -101,15 +88,7 @@ class Medical:
             (H2, "secondary", "320100"),
             (H1, "primary", "321300"),
         ):
-            self.adjudicate.send(
-                m.RegisterHospital(
-                    hospital=code,
-                    name=code,
-                    level=level,
-                    region=region,
-                    designated_from=date(2015, 1, 1),
-                )
-            )
+            self.adjudicate.send(hospital_registration(code, level, region))
 
     def ref(self, cid: str) -> str:
         return self.env.refs.person_ref(cid)
@@ -122,16 +101,8 @@ class Medical:
         region: str = "320100",
     ) -> None:
         self.coverage.send(
-            e.MembershipStarted(
-                person=self.ref(cid),
-                scheme=scheme,
-                insurance="medical",
-                region=region,
-                since=since,
-                first_enrolled=since,
-                basis="employment",
-                birth_date=date(1980, 5, 17),
-                sex="male",
+            medical_membership(
+                self.ref(cid), scheme, region, since, birth_date=date(1980, 5, 17), sex="male"
             )
         )
 
