@@ -50,7 +50,7 @@ from shebao_devinfra.testing import (
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY_FILE = ROOT / "libs/common/src/shebao_common/policy/data/contributions.toml"
+POLICY_FILE = ROOT / "services/contributions/src/shebao_contributions/domain/parameters.toml"
 PSEUDONYM_KEY = "e2e-contributions-pseudonym-key-0123456789"
 T0 = datetime(2018, 10, 1, 8, tzinfo=UTC)  # the counters' day: the first employments start
 D = Decimal
