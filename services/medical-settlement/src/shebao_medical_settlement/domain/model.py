@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from shebao_common.runtime import Entity, StateModel, counter_set
+from shebao_common.domain import Entity, StateModel, counter_set
 from shebao_contracts.enrollment import Scheme
 from shebao_contracts.medical import Amounts, HospitalLevel
 from shebao_contracts.welfare import AssistanceStatus
