@@ -62,7 +62,7 @@ def processor(subscription: Any, env: Any) -> Processor:
         store=_Store(),
         relay=_Relay(),
         metrics=RuntimeMetrics("bench"),  # type: ignore[arg-type]
-        policy=env,
+        env=env,
         dedupe_ttl=3600,
         max_record_bytes=1 << 20,
         dlq_max_value_bytes=1 << 18,
@@ -100,7 +100,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
             )
         )
     out: dict[str, float] = {}
-    ingest = processor(subs["ingest"], rt.policy)
+    ingest = processor(subs["ingest"], rt.env)
     for h in hospitals:
         ingest.cache.put(HOSPITAL.key(h.code).name, 1, h)
     t0 = time.process_time()
@@ -113,7 +113,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     t3 = time.process_time()
     out["ingest decode"], out["ingest plan"], out["ingest pack"] = t1 - t0, t2 - t1, t3 - t2
 
-    adjudicate = processor(subs["adjudicate"], rt.policy)
+    adjudicate = processor(subs["adjudicate"], rt.env)
     for h in hospitals:
         adjudicate.cache.put(HOSPITAL.key(h.code).name, 1, h)
     forwarded = [

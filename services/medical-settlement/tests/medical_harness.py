@@ -18,9 +18,11 @@ from shebao_devinfra.kit import (
     hospital_registration,
     medical_membership,
 )
-from shebao_medical_settlement.handlers import Env, adjudication, coverage, ingest, statements
+from shebao_medical_settlement.domain.env import Env
+from shebao_medical_settlement.domain.params import Params
+from shebao_medical_settlement.handlers import adjudication, coverage, ingest, statements
 
-POLICY = Policy.load()
+POLICY = Policy.of("shebao_medical_settlement")
 KEY = b"unit-test-pseudonym-key"
 H3, H2, H1 = "h320102001", "h320105002", "h321302003"  # tertiary, secondary, primary
 CST = timezone(timedelta(hours=8))
@@ -73,7 +75,7 @@ class Medical:
     """Runs ingest -> adjudicate -> statements for claims, and the coverage projection."""
 
     def __init__(self, policy: Policy = POLICY) -> None:
-        self.env = Env(policy, Pseudonymizer(KEY))
+        self.env = Env(Params(policy), Pseudonymizer(KEY))
         self.ingest = HandlerRunner(ingest, self.env)
         self.adjudicate = HandlerRunner(adjudication, self.env)
         self.coverage = HandlerRunner(coverage, self.env)

@@ -18,8 +18,10 @@ from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions, enrollment, medical, welfare
 
+from .domain.env import Env
+from .domain.params import Params
 from . import readside
-from .handlers import Env, adjudication, coverage, ingest, reject_hospital_record, statements
+from .handlers import adjudication, coverage, ingest, reject_hospital_record, statements
 
 ROLES = ("ingest", "adjudicate", "coverage", "statements")
 
@@ -70,7 +72,10 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
 
 def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
     settings = settings or MedicalSettings()
-    env = Env(Policy.of("shebao_medical_settlement"), Pseudonymizer(settings.pseudonym_secret()))
+    env = Env(
+        Params(Policy.of("shebao_medical_settlement")),
+        Pseudonymizer(settings.pseudonym_secret()),
+    )
     return runtime_for(
         medical.CONTRACT,
         settings=settings,

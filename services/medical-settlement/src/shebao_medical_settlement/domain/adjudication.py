@@ -1,4 +1,4 @@
-"""Adjudication: a pure function of (coverage, the year's totals, hospital, claim, policy).
+"""Adjudication: a pure function of (coverage, the year's totals, hospital, claim, parameters).
 
 Order of the rules, each parameter read for the insured's pooling region (coverage on the
 service date, the amounts on the day the claim counts):
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from shebao_common.policy import Policy
+from shebao_common.domain import Refused
 from shebao_contracts.medical import (
     AdjudicationReason,
     Amounts,
@@ -48,6 +48,7 @@ from shebao_contracts.types import money
 from shebao_contracts.welfare import AssistanceStatus
 
 from .model import ZERO, Coverage, Hospital, YearTotals
+from .params import Params
 
 R = ClaimRejection
 Z = AdjudicationReason
@@ -62,12 +63,6 @@ class Settled:
     region: str
     reasons: tuple[AdjudicationReason, ...] = ()
     """Why the fund paid nothing, or less than its ratio gives; empty when it paid in full."""
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: ClaimRejection
-    detail: str
 
 
 def counts_on(claim: ClaimReceived) -> date:
@@ -97,26 +92,27 @@ def adjudicate(
     coverage: Coverage,
     totals: YearTotals,
     hospital: Hospital,
-    policy: Policy,
-) -> Settled | Refused:
+    params: Params,
+) -> Settled:
+    """What the claim is paid, or `Refused` when the patient was not covered on its first day."""
     day = claim.admission_date
     if coverage.deceased_on is not None and day > coverage.deceased_on:
-        return Refused(
+        raise Refused(
             R.PERSON_DECEASED, f"the patient is recorded as deceased on {coverage.deceased_on}"
         )
     period = coverage.on(day)
     if period is None:
-        return Refused(R.NOT_INSURED_ON_SERVICE_DATE, f"no medical membership on {day}")
+        raise Refused(R.NOT_INSURED_ON_SERVICE_DATE, f"no medical membership on {day}")
     if not period.active:
-        return Refused(R.MEMBERSHIP_SUSPENDED, f"{period.scheme.value} suspended on {day}")
-    region, scheme = period.region, period.scheme.value
+        raise Refused(R.MEMBERSHIP_SUSPENDED, f"{period.scheme.value} suspended on {day}")
+    region, scheme = period.region, period.scheme
     on = counts_on(claim)  # the amounts' parameters are those of the year the claim counts in
     if coverage.arrears_since is not None:
-        grace = int(policy.get("medical.arrears_grace_months", region, day))
+        grace = params.arrears_grace_months(region, day)
         # the first unpaid month was not late yet: the grace counts the months after it
         late = months_after(coverage.arrears_since, day)
         if late > grace:
-            return Refused(
+            raise Refused(
                 R.CONTRIBUTIONS_IN_ARREARS,
                 f"contributions unpaid since {coverage.arrears_since:%Y-%m}: a stay admitted in "
                 f"{day:%Y-%m} is past the grace of {grace} months after it",
@@ -125,24 +121,24 @@ def adjudicate(
     submitted = claim.total
     outside = _sum(claim.lines, ItemCategory.OUTSIDE_SCOPE)
     class_b = _sum(claim.lines, ItemCategory.CLASS_B_DRUG)
-    b_ratio = policy.decimal("medical.class_b_self_pay_ratio", region, on)
+    b_ratio = params.class_b_self_pay_ratio(region, on)
     b_self_pay = money(class_b * b_ratio)
     eligible = submitted - outside - b_self_pay
-    cap = money(policy.table("medical.yearly_fund_cap", region, on)[scheme])
+    cap = money(params.yearly_fund_cap(scheme, region, on))
     fund_left = _positive(cap - totals.fund)
-    level = hospital.level.value
+    level = hospital.level
 
     if claim.visit_type == VisitType.OUTPATIENT:
-        pool = policy.table("medical.outpatient_pooling", region, on)[scheme]
+        pool = params.outpatient_pooling(scheme, region, on)
         fund = ZERO
         reasons: tuple[AdjudicationReason, ...] = ()
         if not eligible:
             reasons = (Z.ALL_OUTSIDE_SCOPE,)
-        elif level not in pool["levels"]:
+        elif level not in pool.levels:
             reasons = (Z.OUTPATIENT_POOLING_NOT_APPLICABLE,)
         else:
-            pool_left = _positive(Decimal(pool["yearly_cap"]) - totals.outpatient_pool)
-            share = money(eligible * Decimal(pool["ratio"]))
+            pool_left = _positive(pool.yearly_cap - totals.outpatient_pool)
+            share = money(eligible * pool.ratio)
             fund = min(share, pool_left, fund_left)
             limits = ((pool_left, Z.OUTPATIENT_POOL_EXHAUSTED), (fund_left, Z.ANNUAL_CAP_REACHED))
             reasons = _cut_by(share, limits)
@@ -166,11 +162,10 @@ def adjudicate(
             assistance=ZERO,
             outpatient_pool=fund,
         )
-        return Settled(amounts, delta, scheme, region, reasons)
+        return Settled(amounts, delta, scheme.value, region, reasons)
 
-    deductibles = policy.table("medical.inpatient_deductible", region, on)[scheme]
-    deductible = min(eligible, money(deductibles[level]))
-    ratio = Decimal(policy.table("medical.inpatient_ratio", region, on)[scheme][level])
+    deductible = min(eligible, money(params.inpatient_deductible(scheme, level, region, on)))
+    ratio = params.inpatient_ratio(scheme, level, region, on)
     share = money((eligible - deductible) * ratio)
     fund = min(share, fund_left)
     if not eligible:
@@ -182,22 +177,22 @@ def adjudicate(
     out_of_pocket = eligible - fund  # in scope: deductible, co-insurance, above the cap
 
     status = coverage.assistance_on(day)
-    serious_p = policy.table("medical.serious_illness", region, on)[scheme]
-    threshold = Decimal(serious_p["threshold"])
-    serious_ratio = Decimal(serious_p["ratio"])
+    serious_p = params.serious_illness(scheme, region, on)
+    threshold = serious_p.threshold
+    serious_ratio = serious_p.ratio
     assist_p = None
     if status != AssistanceStatus.NONE:
-        assist_p = policy.table("medical.assistance", region, on)[status.value]
-        threshold = money(threshold * Decimal(assist_p["serious_threshold_factor"]))
-        serious_ratio += Decimal(assist_p["serious_ratio_bonus"])
+        assist_p = params.assistance(status, region, on)
+        threshold = money(threshold * assist_p.serious_threshold_factor)
+        serious_ratio += assist_p.serious_ratio_bonus
     before = totals.in_scope_out_of_pocket
     above = _positive(before + out_of_pocket - threshold) - _positive(before - threshold)
     serious = min(money(above * serious_ratio), out_of_pocket)
 
     assistance = ZERO
     if assist_p is not None:
-        left = _positive(Decimal(assist_p["yearly_cap"]) - totals.assistance)
-        assistance = min(money((out_of_pocket - serious) * Decimal(assist_p["ratio"])), left)
+        left = _positive(assist_p.yearly_cap - totals.assistance)
+        assistance = min(money((out_of_pocket - serious) * assist_p.ratio), left)
 
     amounts = trusted(
         Amounts,
@@ -219,7 +214,7 @@ def adjudicate(
         assistance=assistance,
         outpatient_pool=ZERO,
     )
-    return Settled(amounts, delta, scheme, region, reasons)
+    return Settled(amounts, delta, scheme.value, region, reasons)
 
 
 def _cut_by(

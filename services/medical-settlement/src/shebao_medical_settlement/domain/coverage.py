@@ -5,7 +5,9 @@ Period ends are inclusive: a membership suspended or ended on a day still covers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from shebao_contracts import contributions as k
 from shebao_contracts import enrollment as e
@@ -70,3 +72,37 @@ def interrupted(cov: Coverage, ev: k.InterruptionOpened) -> Coverage:
 
 def resumed_paying(cov: Coverage, ev: k.InterruptionClosed) -> Coverage:
     return cov.model_copy(update={"arrears_since": None})
+
+
+Event = (
+    e.MembershipStarted
+    | e.MembershipSuspended
+    | e.MembershipResumed
+    | e.MembershipEnded
+    | e.PersonDeceased
+    | k.InterruptionOpened
+    | k.InterruptionClosed
+    | RecipientStatusChanged
+)
+"""An event that changes a person's coverage."""
+
+_FOLDS: dict[type[Event], Callable[[Coverage, Any], Coverage]] = {
+    e.MembershipStarted: started,
+    e.MembershipSuspended: suspended,
+    e.MembershipResumed: resumed,
+    e.MembershipEnded: ended,
+    e.PersonDeceased: deceased,
+    k.InterruptionOpened: interrupted,
+    k.InterruptionClosed: resumed_paying,
+    RecipientStatusChanged: assistance,
+}
+EVENTS: tuple[type[Event], ...] = tuple(_FOLDS)
+_MEMBERSHIP = (e.MembershipStarted, e.MembershipSuspended, e.MembershipResumed, e.MembershipEnded)
+
+
+def project(cov: Coverage | None, ev: Event) -> Coverage | None:
+    """The person's coverage with the event folded in; None when the event is no concern of
+    medical coverage (a membership of another scheme: it counts only for the medical ones)."""
+    if isinstance(ev, _MEMBERSHIP) and ev.scheme not in MEDICAL:
+        return None
+    return _FOLDS[type(ev)](cov or Coverage(), ev)

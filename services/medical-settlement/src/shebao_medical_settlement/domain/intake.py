@@ -1,11 +1,14 @@
-"""Checks on a hospital's message before it is accepted for adjudication (pure)."""
+"""A hospital's message accepted for adjudication: checked, its patient pseudonymised, and
+re-keyed by person onto the commands topic, so one person's claims are settled in order."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from shebao_common.policy import PROVINCE, MissingParameter, Policy
+from shebao_common.domain import Effects, Refused
+from shebao_common.policy import PROVINCE, MissingParameter
+from shebao_contracts import medical as m
 from shebao_contracts.medical import (
     ClaimCancellation,
     ClaimRejection,
@@ -14,11 +17,47 @@ from shebao_contracts.medical import (
 )
 from shebao_contracts.types import money
 
-from .adjudication import Refused
 from .calendar import local_day
+from .env import Env
 from .model import Hospital
+from .params import Params
 
 R = ClaimRejection
+
+
+def accept_claim(
+    claim: ClaimSubmitted,
+    topic_code: str,
+    hospital: Hospital | None,
+    received: datetime,
+    env: Env,
+) -> Effects:
+    """The claim, checked (`check_claim`), on to adjudication as the patient's ClaimReceived."""
+    check_claim(claim, topic_code, hospital, received, env.params)
+    person = env.refs.person_ref(claim.patient_citizen_id)
+    forward = m.ClaimReceived(
+        hospital=topic_code,
+        claim_id=claim.claim_id,
+        person=person,
+        visit_type=claim.visit_type,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
+        diagnosis_code=claim.diagnosis_code,
+        lines=claim.lines,
+        total=claim.total,
+    )
+    return Effects().emit(m.COMMANDS, person, forward)
+
+
+def accept_cancellation(cancellation: ClaimCancellation, topic_code: str, env: Env) -> Effects:
+    """The cancellation, checked, on to adjudication as the patient's CancellationReceived."""
+    check_cancellation(cancellation, topic_code)
+    person = env.refs.person_ref(cancellation.patient_citizen_id)
+    return Effects().emit(
+        m.COMMANDS,
+        person,
+        m.CancellationReceived(hospital=topic_code, claim_id=cancellation.claim_id, person=person),
+    )
 
 
 def check_claim(
@@ -26,69 +65,65 @@ def check_claim(
     topic_code: str,
     hospital: Hospital | None,
     received: datetime,
-    policy: Policy,
-) -> Refused | None:
-    """None when the claim may go to adjudication; `received` is the moment the platform got it
-    (the record's time), the `policy` gives the tolerance for service dates after it."""
+    params: Params,
+) -> None:
+    """Returns when the claim may go to adjudication, raises `Refused` otherwise; `received` is
+    the moment the platform got it (the record's time), `params` give the tolerance for service
+    dates after it."""
     if claim.hospital != topic_code:
-        return Refused(
+        raise Refused(
             R.HOSPITAL_MISMATCH,
             f"claim names hospital {claim.hospital} but was sent on the topic of {topic_code}",
         )
     if claim.visit_type == VisitType.INPATIENT:
         if claim.discharge_date is None or claim.discharge_date < claim.admission_date:
-            return Refused(R.INVALID_DATES, "an inpatient stay needs discharge on/after admission")
+            raise Refused(R.INVALID_DATES, "an inpatient stay needs discharge on/after admission")
     elif claim.discharge_date not in (None, claim.admission_date):
-        return Refused(R.INVALID_DATES, "an outpatient visit has no discharge on another day")
-    future = _in_future(claim, hospital, received, policy)
-    if future is not None:
-        return future
+        raise Refused(R.INVALID_DATES, "an outpatient visit has no discharge on another day")
+    _not_in_future(claim, hospital, received, params)
     if hospital is None or not hospital.designated_on(claim.admission_date):
-        return Refused(
+        raise Refused(
             R.HOSPITAL_NOT_DESIGNATED, f"{topic_code} is not designated on {claim.admission_date}"
         )
     for n, line in enumerate(claim.lines, 1):
         expected = money(line.quantity * line.unit_price)
         if line.amount != expected:
-            return Refused(
+            raise Refused(
                 R.TOTALS_DO_NOT_ADD_UP,
                 f"line {n} ({line.item_code}): {line.quantity} x {line.unit_price} = "
                 f"{expected}, not {line.amount}",
             )
     lines_total = sum((line.amount for line in claim.lines), Decimal("0.00"))
     if lines_total != claim.total:
-        return Refused(
+        raise Refused(
             R.TOTALS_DO_NOT_ADD_UP, f"lines add up to {lines_total}, the total says {claim.total}"
         )
-    return None
 
 
-def _in_future(
-    claim: ClaimSubmitted, hospital: Hospital | None, received: datetime, policy: Policy
-) -> Refused | None:
+def _not_in_future(
+    claim: ClaimSubmitted, hospital: Hospital | None, received: datetime, params: Params
+) -> None:
     """A claim may not describe the future: its last day (discharge, or the visit) must not be
     after the day it was received, give or take the tolerance in force that day."""
     today = local_day(received)
     region = hospital.region if hospital is not None else PROVINCE
     try:
-        tolerance = int(policy.get("medical.future_service_tolerance_days", region, today))
+        tolerance = params.future_service_tolerance_days(region, today)
     except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
         tolerance = 0
     last = claim.discharge_date or claim.admission_date
     if last > today + timedelta(days=tolerance):
         what = "discharge" if claim.visit_type == VisitType.INPATIENT else "visit"
-        return Refused(
+        raise Refused(
             R.SERVICE_DATE_IN_FUTURE,
             f"{what} on {last} is after {today}, the day the claim was sent (ce_time)"
             + (f", by more than {tolerance} days" if tolerance else ""),
         )
-    return None
 
 
-def check_cancellation(cancellation: ClaimCancellation, topic_code: str) -> Refused | None:
+def check_cancellation(cancellation: ClaimCancellation, topic_code: str) -> None:
     if cancellation.hospital != topic_code:
-        return Refused(
+        raise Refused(
             R.HOSPITAL_MISMATCH,
             f"cancellation names {cancellation.hospital} but was sent on the topic of {topic_code}",
         )
-    return None
