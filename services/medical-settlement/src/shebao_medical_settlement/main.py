@@ -20,8 +20,8 @@ from shebao_contracts import contributions, enrollment, medical, welfare
 
 from .domain.env import Env
 from .domain.params import Params
-from . import readside
 from .handlers import adjudication, coverage, ingest, reject_hospital_record, statements
+from .readside import ReadSide
 
 ROLES = ("ingest", "adjudicate", "coverage", "statements")
 
@@ -76,19 +76,14 @@ def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
         Params(Policy.of("shebao_medical_settlement")),
         Pseudonymizer(settings.pseudonym_secret()),
     )
+    read = ReadSide()
     return runtime_for(
         medical.CONTRACT,
         settings=settings,
         subscriptions=subscriptions(settings),
         running={r.strip() for r in settings.roles.split(",")},
         env=env,
-        routes=[
-            ("/claims", readside.claim),
-            ("/accumulators", readside.accumulators),
-            ("/coverage", readside.coverage),
-            ("/hospitals", readside.hospital),
-            ("/hospital-months", readside.hospital_month),
-        ],
+        routes=read.routes(),
     )
 
 
