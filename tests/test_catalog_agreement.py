@@ -388,8 +388,8 @@ def readme_writes_too_much(root: Path) -> None:
 def reader_left_out(root: Path) -> None:
     edit(
         root / "deploy/README.md",
-        "| `shebao.contributions.events.v1` | contributions | medical-settlement |",
-        "| `shebao.contributions.events.v1` | contributions | nobody yet |",
+        "| `shebao.enrollment.commands.v1` | command senders | enrollment |",
+        "| `shebao.enrollment.commands.v1` | command senders | nobody yet |",
     )
 
 
@@ -446,8 +446,8 @@ DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
     (
         reader_left_out,
         [
-            "deploy/README.md, topic table: the read by cell of shebao.contributions.events.v1 "
-            "names no service; the contracts say medical-settlement"
+            "deploy/README.md, topic table: the read by cell of shebao.enrollment.commands.v1 "
+            "names no service; the contracts say enrollment"
         ],
     ),
     (

@@ -36,8 +36,14 @@ def test_every_service_reason_can_come_back_on_some_topic() -> None:
 def test_one_code_one_meaning() -> None:
     codes = [str(m) for e in reasons.REASON_ENUMS for m in e]
     shared = {c for c in codes if codes.count(c) > 1}
-    # Both enrollment's and contributions' (or medical settlement's) word for the same fact.
-    assert shared <= {"employer_not_registered", "person_deceased", "service_date_in_future"}
+    # Two services' word for the same fact (enrollment's, and that of contributions, medical
+    # settlement or unemployment subsidies).
+    assert shared <= {
+        "employer_not_registered",
+        "person_deceased",
+        "person_not_registered",
+        "service_date_in_future",
+    }
 
 
 class Values(BaseModel):

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import contributions, enrollment, medical
+from . import contributions, enrollment, medical, unemployment
 from .topics import Registry, ServiceContract, Topic
 
 CONTRACTS: list[ServiceContract] = [
     contributions.CONTRACT,
     enrollment.CONTRACT,
     medical.CONTRACT,
+    unemployment.CONTRACT,
 ]
 
 

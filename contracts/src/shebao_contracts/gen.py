@@ -60,7 +60,7 @@ ASYNCAPI_DIR = "asyncapi"
 REASONS_FILE = "REASONS.md"
 CHANGES_FILE = "CHANGES.md"
 CHANGES_HEADER = "# What changed in the contracts\n"
-GUIDES = ("HOSPITALS.md", "TAX_BUREAUS.md")
+GUIDES = ("HOSPITALS.md", "STATISTICS_BUREAUS.md", "TAX_BUREAUS.md")
 """Hand-written guides whose refusal tables, between `<!-- refusals: <topic> -->` and
 `<!-- /refusals -->`, are generated."""
 _REFUSALS_BLOCK = re.compile(r"(<!-- refusals: (\S+) -->\n).*?(<!-- /refusals -->)", re.DOTALL)
@@ -248,6 +248,7 @@ yet (the security issue brings SASL/TLS, and with it the schemes)."""
 
 PARTNER_VIEWS = {
     "hospital": "shebao for hospitals",
+    "stats": "shebao for statistics bureaus",
     "tax": "shebao for tax bureaus",
 }
 """Partner kinds (the second part of their topic names) that get a document of their own."""

@@ -17,6 +17,7 @@ from enum import StrEnum
 from . import contributions as cc
 from . import enrollment as en
 from . import medical as md
+from . import unemployment as un
 from .limits import RecordRefusal
 from .types import ValueRefusal
 
@@ -53,6 +54,7 @@ class Reason:
 
 
 R, V, C, E, M = RecordRefusal, ValueRefusal, cc.Rejection, en.Rejection, md.ClaimRejection
+U = un.Rejection
 Z = md.AdjudicationReason
 A = Action
 
@@ -200,6 +202,31 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
     C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
     # -- enrollment commands ------------------------------------------------------------------
+    U.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
+    U.RETIRED: ("the person is of pension age on the date of registration", A.GIVE_UP),
+    U.STILL_EMPLOYED: ("the person has an employment that has not ended", A.RETRY),
+    U.NO_EMPLOYMENT_ENDED: (
+        "no employment of the person ended on or before the date of registration",
+        A.RETRY,
+    ),
+    U.SEPARATION_VOLUNTARY: (
+        "the last employment ended by the person's own choice: no benefit",
+        A.GIVE_UP,
+    ),
+    U.INSUFFICIENT_CONTRIBUTIONS: (
+        "fewer than 12 months of unemployment insurance credited (since the last spell), and no"
+        " months carried from an earlier one",
+        A.GIVE_UP,
+    ),
+    U.ALREADY_RECEIVING: ("the person is receiving benefit already", A.GIVE_UP),
+    U.NOT_RECEIVING: ("the person receives no benefit to stop", A.GIVE_UP),
+    U.MONTH_ALREADY_CLOSED: ("the region's payment month was closed already", A.GIVE_UP),
+    U.PERIOD_ALREADY_PAID: (
+        "the price subsidy of that month (or quarter) was paid; a release cannot change it",
+        A.GIVE_UP,
+    ),
+    U.WRONG_REGION: ("another statistics bureau releases that region's index", A.GIVE_UP),
+    U.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
     E.PERSON_NOT_REGISTERED: ("the person is not registered", A.CORRECT),
     E.PERSON_ALREADY_REGISTERED: ("the person is registered already", A.GIVE_UP),
     E.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
@@ -282,6 +309,8 @@ _COLLECTION_ONLY = (
     C.BREAKDOWN_MISMATCH,
 )
 
+_RELEASE_ONLY = (U.PERIOD_ALREADY_PAID, U.WRONG_REGION)
+
 TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
     md.CLAIMS.name: (
         *_PARTNER,
@@ -305,6 +334,12 @@ TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
         *(r for r in cc.Rejection if r not in _COLLECTION_ONLY),
     ),
     en.COMMANDS.name: (*_READING, *_MONEY, *_CITIZEN_ID, *en.Rejection),
+    un.COMMANDS.name: (
+        *_READING,
+        *_CITIZEN_ID,
+        *(r for r in un.Rejection if r not in _RELEASE_ONLY),
+    ),
+    un.CPI.name: (*_PARTNER, *_RELEASE_ONLY, U.SERVICE_DATE_IN_FUTURE),
 }
 """The reasons a record written to each topic can be refused with (partner-in and command
 topics: the topics people and partners write to)."""
@@ -331,4 +366,5 @@ REASON_ENUMS: tuple[type[StrEnum], ...] = (
     md.AdjudicationReason,
     cc.Rejection,
     en.Rejection,
+    un.Rejection,
 )

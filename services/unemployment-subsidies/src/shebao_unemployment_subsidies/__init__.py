@@ -1,0 +1,1 @@
+"""shebao unemployment subsidies: unemployment benefits and the CPI-linked price subsidy."""

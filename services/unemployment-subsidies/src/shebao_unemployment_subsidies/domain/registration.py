@@ -1,0 +1,118 @@
+"""Registering as unemployed: who is entitled, and to how many months.
+
+Eligible (DOMAIN.md, unemployment): at least 12 credited months of unemployment insurance, the
+last employment ended involuntarily, registered unemployed. The months by whole credited years:
+1 to under 5 -> 12, 5 to under 10 -> 18, 10 or more -> 24. After a spell, contributions count
+anew (months credited after the spell's first month), and the months an earlier spell left
+unused are added: 24 at most in all. With fewer than 12 new months, only the carried ones.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from shebao_common.domain import Effects, Refused
+from shebao_contracts import unemployment as u
+from shebao_contracts.enrollment import Separation
+
+from . import months
+from .env import Env
+from .model import Person, Region, Spell
+from .stops import directory, stop
+
+R = u.Rejection
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def not_in_future(day: date, received: datetime, region: str, what: str, env: Env) -> None:
+    today = months.local_day(received)
+    if day > today + timedelta(days=env.params.future_tolerance_days(region, today)):
+        raise Refused(
+            R.SERVICE_DATE_IN_FUTURE,
+            f"{what} {day} is after {today}, the day the command was sent (ce_time)",
+        )
+
+
+def first_month(registered_on: date, region: Region | None) -> str:
+    """Benefit is paid by whole months from the month of registration; one registered in a
+    month already closed starts with the next month open."""
+    first = months.of(registered_on)
+    if region is not None and region.closed and region.closed[-1] >= first:
+        first = months.shift(region.closed[-1], 1)
+    return first
+
+
+def register(
+    p: Person | None,
+    region: Region | None,
+    cmd: u.RegisterUnemployed,
+    received: datetime,
+    env: Env,
+) -> tuple[Person, Effects]:
+    on = cmd.registered_on
+    not_in_future(on, received, cmd.region, "the registration date", env)
+    if p is None or not p.registered or p.birth_date is None or p.sex is None:
+        raise Refused(R.PERSON_NOT_REGISTERED, "enrollment has no registration of this citizen ID")
+    if p.deceased_on is not None:
+        raise Refused(R.PERSON_DECEASED, f"deceased on {p.deceased_on}")
+    retirement = env.params.retirement_age(cmd.region, on, p.sex)
+    if age_on(p.birth_date, on) >= retirement:
+        raise Refused(R.RETIRED, f"aged {age_on(p.birth_date, on)} on {on}: of pension age")
+    if p.receiving:
+        assert p.spell is not None
+        raise Refused(R.ALREADY_RECEIVING, f"receiving since {p.spell.registered_on}")
+    if p.jobs:
+        employer, since = sorted(p.jobs.items())[0]
+        raise Refused(R.STILL_EMPLOYED, f"employed by {employer} since {since}")
+    ended = p.separated
+    if ended is None or ended.on > on:
+        raise Refused(R.NO_EMPLOYMENT_ENDED, f"no employment ended on or before {on}")
+    if ended.separation is Separation.VOLUNTARY:
+        raise Refused(
+            R.SEPARATION_VOLUNTARY,
+            f"the last employment ended by the person's own choice on {ended.on}",
+        )
+    durations = env.params.durations(cmd.region, on)
+    counted_from = p.spell.first_month if p.spell is not None else None
+    credited = p.credited_after(counted_from)
+    earned = durations.months_for(credited) if credited >= durations.min_months else 0
+    if earned == 0 and p.carried == 0:
+        raise Refused(
+            R.INSUFFICIENT_CONTRIBUTIONS,
+            f"{credited} months of unemployment insurance credited"
+            + (f" since {counted_from}" if counted_from else "")
+            + f"; {durations.min_months} needed",
+        )
+    total = min(earned + p.carried, durations.max_months)
+    spell = Spell(
+        region=cmd.region,
+        registered_on=on,
+        first_month=first_month(on, region),
+        entitlement=total,
+    )
+    p = p.model_copy(update={"spell": spell, "carried": 0})
+    granted = u.BenefitGranted(
+        person=p.ref,
+        region=cmd.region,
+        registered_on=on,
+        first_month=spell.first_month,
+        credited_months=credited,
+        entitlement_months=earned,
+        carried_months=total - earned,
+        months_left=total,
+    )
+    fx = Effects().emit(u.EVENTS, p.ref, granted)
+    return p, fx.extend(directory(cmd.region, p.ref, True, env))
+
+
+def stop_recorded(
+    p: Person | None, cmd: u.StopBenefit, received: datetime, env: Env
+) -> tuple[Person, Effects]:
+    """A job centre's record that a recipient refused suitable work or emigrated."""
+    if p is None or not p.receiving or p.spell is None:
+        raise Refused(R.NOT_RECEIVING, "no benefit is being paid to this person")
+    not_in_future(cmd.on, received, p.spell.region, "the stop date", env)
+    return stop(p, cmd.on, u.StopCause(cmd.cause.value), env)

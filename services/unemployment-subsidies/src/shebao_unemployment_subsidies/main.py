@@ -1,0 +1,80 @@
+"""Composition root of the unemployment-subsidies service."""
+
+from __future__ import annotations
+
+from faststream.asgi import AsgiFastStream
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime.wiring import runtime_for
+from shebao_common.settings import ServiceSettings
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as u
+
+from .domain.env import Env
+from .domain.params import Params, checked
+from .handlers import (
+    command_handlers,
+    contributions_handlers,
+    cpi_handlers,
+    enrollment_handlers,
+    reject_invalid_command,
+    reject_invalid_release,
+    work_handlers,
+)
+from .readside import ReadSide
+
+
+class UnemploymentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHEBAO_UNEMPLOYMENT_SUBSIDIES_", extra="ignore", frozen=True
+    )
+
+    command_id_ttl_days: int = Field(
+        400, ge=1, description="how long a command id is remembered: a close resent is dropped"
+    )
+
+
+def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRuntime:
+    settings = settings or UnemploymentSettings()
+    # a parameter file whose benefit standard leaves [低保, minimum wage] stops the start here
+    params = checked(Params(Policy.of("shebao_unemployment_subsidies")))
+    env = Env(params, Pseudonymizer(settings.pseudonym_secret()))
+    return runtime_for(
+        u.CONTRACT,
+        settings=settings,
+        subscriptions=[
+            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
+            Subscription("contributions", (cc.EVENTS,), contributions_handlers),
+            Subscription(
+                "commands",
+                (u.COMMANDS,),
+                command_handlers,
+                reject=reject_invalid_command,
+                dedupe_ttl=settings.command_id_ttl_days * 86400,
+            ),
+            Subscription("work", (u.WORK,), work_handlers),
+            Subscription(
+                "cpi",
+                (u.CPI,),
+                cpi_handlers,
+                trust_event_ids=False,
+                reject=reject_invalid_release,
+            ),
+        ],
+        env=env,
+        routes=ReadSide(env).routes(),
+    )
+
+
+def create_app() -> AsgiFastStream:
+    return create_runtime().build_app()
+
+
+def main() -> None:
+    rt = create_runtime()
+    serve(rt.build_app(), rt.settings)

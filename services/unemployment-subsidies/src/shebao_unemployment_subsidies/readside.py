@@ -1,0 +1,70 @@
+"""HTTP read side: a person's entitlement, months used and payments; what a region paid."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.service import JsonHandler
+from shebao_contracts.types import validate_citizen_id
+
+from .domain.env import Env
+from .domain.model import PAID, PERSON, Person
+
+FEN = Decimal("0.01")
+
+
+class ReadSide:
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    def routes(self) -> list[tuple[str, JsonHandler]]:
+        return [("/persons", self.person), ("/regions", self.region)]
+
+    async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /persons?citizen_id=... (or ?ref=<person reference>): the latest spell, months
+        left and paid, carried months, subsidies."""
+        assert rt.store is not None
+        ref = query.get("ref", "")
+        if "citizen_id" in query:
+            try:
+                ref = self.env.refs.person_ref(validate_citizen_id(query["citizen_id"]))
+            except PydanticCustomError as exc:
+                return 400, {"error": exc.type, "detail": exc.message()}
+        raw = await rt.store.get_state(PERSON.key(ref).name)
+        if raw is None:
+            return 404, {"error": "person_not_known"}
+        p = Person.model_validate_json(raw)
+        spell = p.spell
+        return 200, {
+            "person": p.ref,
+            "receiving": p.receiving,
+            "credited_months": len(p.credited),
+            "carried_months": p.carried,
+            "spell": None
+            if spell is None
+            else {
+                **spell.model_dump(mode="json"),
+                "months_left": spell.months_left,
+            },
+            "months_paid": list(p.benefit_months),
+            "subsidies": {k: str(v) for k, v in sorted(p.subsidies.items())},
+        }
+
+    async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /regions?code=320100&period=2025-03: what the region paid for the period."""
+        assert rt.store is not None
+        counts = await rt.store.counters(
+            PAID.key(query.get("code", ""), query.get("period", "")).name
+        )
+        if not counts:
+            return 404, {"error": "nothing_paid"}
+        return 200, {
+            k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(FEN))
+            if k.endswith("_fen")
+            else v
+            for k, v in sorted(counts.items())
+        }
