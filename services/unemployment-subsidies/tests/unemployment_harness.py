@@ -21,7 +21,7 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
 from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.envelope import Message
-from shebao_contracts.types import citizen_id_check_char
+from shebao_devinfra.kit import citizen_id
 from shebao_unemployment_subsidies.domain.env import Env
 from shebao_unemployment_subsidies.domain.model import PERSON, REGION, Person, Region
 from shebao_unemployment_subsidies.domain.params import Params
@@ -40,9 +40,8 @@ REGISTRY = all_topics([*(c for c in CONTRACTS if c.service != u.SERVICE), u.CONT
 
 
 def citizen(n: int, born: date = date(1980, 1, 1), male: bool = True) -> str:
-    seq = (n * 2 + (1 if male else 0)) % 1000
-    first17 = f"320102{born:%Y%m%d}{seq:03d}"
-    return first17 + citizen_id_check_char(first17)
+    """Person n (odd sequence number for a man, even for a woman)."""
+    return citizen_id("320102", born, n * 2 + (1 if male else 0))
 
 
 def ref(cid: str) -> str:
