@@ -172,7 +172,7 @@ async def test_every_exception_class_becomes_a_named_dead_letter(infra) -> None:
         store=store,
         relay=relay,  # type: ignore[arg-type]
         metrics=RuntimeMetrics("probe"),
-        policy=None,
+        env=None,
         dedupe_ttl=60,
         max_record_bytes=10_000,
         dlq_max_value_bytes=10_000,

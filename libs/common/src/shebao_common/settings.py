@@ -59,6 +59,9 @@ class ServiceSettings(BaseSettings):
     )
     dlq_max_value_bytes: int = Field(256 * 1024, description="longer dead-letter copies are cut")
     dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    command_id_ttl_days: int = Field(
+        90, ge=1, description="how long a command id is remembered: a resend within it is harmless"
+    )
     state_cache_entries: int = Field(
         10_000, ge=100, description="decoded state kept per subscription (memory vs reads)"
     )

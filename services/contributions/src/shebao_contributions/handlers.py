@@ -20,6 +20,7 @@ from shebao_common.runtime import (
     State,
     StateKey,
 )
+from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
@@ -134,33 +135,15 @@ enrollment_handlers.on(ce.EmploymentEnded, needs=_person_and_employer)(_employme
 
 
 def command_rejected(ctx: Context[Env], cmd: Message, refused: Refused) -> Decision:
-    return Decision().emit(
+    return answer_refused(
+        cc.CommandRejected,
         cc.EVENTS,
-        ctx.event_id,
-        cc.CommandRejected(
-            command_id=ctx.event_id,
-            command_type=cmd.TYPE,
-            reason=refused.reason.value,
-            detail=refused.detail,
-            employer=getattr(cmd, "employer", None),
-            person=getattr(cmd, "person", None),
-            region=getattr(cmd, "region", None),
-        ),
-    )
-
-
-def reject_invalid_command(r: RejectedRecord) -> Emit | None:
-    """A command that could not be read: answered by name, keyed by its command id."""
-    command_id = r.envelope.id if r.envelope is not None else r.event_id
-    return Emit(
-        cc.EVENTS.name,
-        command_id,
-        cc.CommandRejected(
-            command_id=command_id,
-            command_type=r.envelope.type if r.envelope is not None else "",
-            reason=r.reason,
-            detail=r.detail,
-        ),
+        ctx,
+        cmd,
+        refused,
+        employer=getattr(cmd, "employer", None),
+        person=getattr(cmd, "person", None),
+        region=getattr(cmd, "region", None),
     )
 
 

@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
-from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
@@ -29,7 +28,6 @@ from .handlers import (
     command_handlers,
     enrollment_handlers,
     reject_invalid_collection,
-    reject_invalid_command,
     work_handlers,
 )
 from .readside import ReadSide
@@ -40,8 +38,6 @@ class ContributionsSettings(ServiceSettings):
         env_prefix="SHEBAO_CONTRIBUTIONS_", extra="ignore", frozen=True
     )
 
-    command_id_ttl_days: int = 90
-    """How long a command id is remembered: a resend within it is harmless."""
     state_cache_entries: int = Field(2_000, ge=100)
     """Contributions work in monthly waves that touch each person's file about once, so a
     large cache of decoded files only costs memory (500 MB at 10,000 persons in the bench)."""
@@ -57,18 +53,17 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         Params(Policy.of("shebao_contributions")),
         CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
     )
-    read = ReadSide()
     return runtime_for(
         cc.CONTRACT,
         settings=settings,
         subscriptions=[
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
-            Subscription(
-                "commands",
-                (cc.COMMANDS,),
+            command_subscription(
+                cc.COMMANDS,
                 command_handlers,
-                reject=reject_invalid_command,
-                dedupe_ttl=settings.command_id_ttl_days * 86400,
+                cc.CommandRejected,
+                cc.EVENTS,
+                ttl_days=settings.command_id_ttl_days,
             ),
             Subscription("work", (cc.WORK,), work_handlers),
             Subscription(
@@ -81,14 +76,9 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
             ),
         ],
         env=env,
-        routes=read.routes(),
+        routes=ReadSide().routes(),
     )
 
 
-def create_app() -> AsgiFastStream:
-    return create_runtime().build_app()
-
-
 def main() -> None:
-    rt = create_runtime()
-    serve(rt.build_app(), rt.settings)
+    run(create_runtime)

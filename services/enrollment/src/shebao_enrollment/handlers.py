@@ -12,15 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shebao_common.domain import Effects, Refused
-from shebao_common.runtime import (
-    Context,
-    Decision,
-    Emit,
-    HandlerTable,
-    RejectedRecord,
-    State,
-    StateKey,
-)
+from shebao_common.runtime import Context, Decision, HandlerTable, State, StateKey, command_rejected
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 
@@ -89,32 +81,14 @@ def _on_card(state: State, cmd: Any, ctx: Context[Env], rule: CardRule) -> Decis
 def rejected(
     cmd: Message, ctx: Context[Env], refused: Refused, person: Person | None = None
 ) -> Decision:
-    return Decision().emit(
+    return command_rejected(
+        c.CommandRejected,
         c.EVENTS,
-        ctx.event_id,
-        c.CommandRejected(
-            command_id=ctx.event_id,
-            command_type=cmd.TYPE,
-            reason=refused.reason.value,
-            detail=refused.detail,
-            person=person.ref if person is not None else None,
-            employer=getattr(cmd, "employer", None),
-        ),
-    )
-
-
-def reject_invalid(r: RejectedRecord) -> Emit | None:
-    """A command that could not be read: answered by name, keyed by its command id."""
-    command_id = r.envelope.id if r.envelope is not None else r.event_id
-    return Emit(
-        c.EVENTS.name,
-        command_id,
-        c.CommandRejected(
-            command_id=command_id,
-            command_type=r.envelope.type if r.envelope is not None else "",
-            reason=r.reason,
-            detail=r.detail,
-        ),
+        ctx,
+        cmd,
+        refused,
+        person=person.ref if person is not None else None,
+        employer=getattr(cmd, "employer", None),
     )
 
 

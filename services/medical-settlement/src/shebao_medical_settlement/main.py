@@ -7,13 +7,12 @@ stage is its own consumer group, so it scales with the partitions of the topics 
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
-from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime import ServiceRuntime, Subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions, enrollment, medical, welfare
@@ -76,21 +75,15 @@ def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
         Params(Policy.of("shebao_medical_settlement")),
         Pseudonymizer(settings.pseudonym_secret()),
     )
-    read = ReadSide()
     return runtime_for(
         medical.CONTRACT,
         settings=settings,
         subscriptions=subscriptions(settings),
         running={r.strip() for r in settings.roles.split(",")},
         env=env,
-        routes=read.routes(),
+        routes=ReadSide().routes(),
     )
 
 
-def create_app() -> AsgiFastStream:
-    return create_runtime().build_app()
-
-
 def main() -> None:
-    rt = create_runtime()
-    serve(rt.build_app(), rt.settings)
+    run(create_runtime)

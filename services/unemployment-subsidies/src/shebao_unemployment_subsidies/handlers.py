@@ -12,6 +12,7 @@ from typing import Any
 
 from shebao_common.domain import Refused, StateKey
 from shebao_common.runtime import Context, Decision, Emit, HandlerTable, RejectedRecord, State
+from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
@@ -50,32 +51,9 @@ contributions_handlers.on(cc.ContributionCredited, needs=_person)(_follow)
 def command_rejected(
     ctx: Context[Env], cmd: Message, refused: Refused, person: str | None = None
 ) -> Decision:
-    return Decision().emit(
-        u.EVENTS,
-        ctx.event_id,
-        u.CommandRejected(
-            command_id=ctx.event_id,
-            command_type=cmd.TYPE,
-            reason=refused.reason.value,
-            detail=refused.detail,
-            person=person,
-            region=getattr(cmd, "region", None),
-        ),
-    )
-
-
-def reject_invalid_command(r: RejectedRecord) -> Emit | None:
-    """A command that could not be read: answered by name, keyed by its command id."""
-    command_id = r.envelope.id if r.envelope is not None else r.event_id
-    return Emit(
-        u.EVENTS.name,
-        command_id,
-        u.CommandRejected(
-            command_id=command_id,
-            command_type=r.envelope.type if r.envelope is not None else "",
-            reason=r.reason,
-            detail=r.detail,
-        ),
+    region = getattr(cmd, "region", None)
+    return answer_refused(
+        u.CommandRejected, u.EVENTS, ctx, cmd, refused, person=person, region=region
     )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from faststream.asgi import AsgiFastStream
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
-from shebao_common.runtime import ServiceRuntime, Subscription, serve
+from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
@@ -22,7 +20,6 @@ from .handlers import (
     contributions_handlers,
     cpi_handlers,
     enrollment_handlers,
-    reject_invalid_command,
     reject_invalid_release,
     work_handlers,
 )
@@ -32,10 +29,6 @@ from .readside import ReadSide
 class UnemploymentSettings(ServiceSettings):
     model_config = SettingsConfigDict(
         env_prefix="SHEBAO_UNEMPLOYMENT_SUBSIDIES_", extra="ignore", frozen=True
-    )
-
-    command_id_ttl_days: int = Field(
-        400, ge=1, description="how long a command id is remembered: a close resent is dropped"
     )
 
 
@@ -50,12 +43,12 @@ def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRunti
         subscriptions=[
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
             Subscription("contributions", (cc.EVENTS,), contributions_handlers),
-            Subscription(
-                "commands",
-                (u.COMMANDS,),
+            command_subscription(
+                u.COMMANDS,
                 command_handlers,
-                reject=reject_invalid_command,
-                dedupe_ttl=settings.command_id_ttl_days * 86400,
+                u.CommandRejected,
+                u.EVENTS,
+                ttl_days=settings.command_id_ttl_days,
             ),
             Subscription("work", (u.WORK,), work_handlers),
             Subscription(
@@ -71,10 +64,5 @@ def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRunti
     )
 
 
-def create_app() -> AsgiFastStream:
-    return create_runtime().build_app()
-
-
 def main() -> None:
-    rt = create_runtime()
-    serve(rt.build_app(), rt.settings)
+    run(create_runtime)

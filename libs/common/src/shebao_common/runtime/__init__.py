@@ -1,6 +1,7 @@
 """The shared service runtime: exactly-once effects for Kafka handlers, via Redis."""
 
 from ..domain import Counters, Effects, Entity, Refused, StateKey, StateModel, counter_set
+from .commands import command_rejected, command_rejecter, command_subscription
 from .model import (
     NOTHING,
     Context,
@@ -13,7 +14,7 @@ from .model import (
     Subscription,
     UndeclaredMessage,
 )
-from .service import ServiceRuntime, serve
+from .service import ServiceRuntime, run, serve
 
 __all__ = [
     "NOTHING",
@@ -33,6 +34,10 @@ __all__ = [
     "StateModel",
     "Subscription",
     "UndeclaredMessage",
+    "command_rejected",
+    "command_rejecter",
+    "command_subscription",
     "counter_set",
+    "run",
     "serve",
 ]

@@ -175,11 +175,6 @@ class Context(Generic[E]):
         when: datetime = self.envelope.time
         return when
 
-    @property
-    def policy(self) -> E:
-        """Deprecated: the former name of `env`."""
-        return self.env
-
 
 class HandlerFn(Protocol[M_contra, E]):
     def __call__(self, state: State, message: M_contra, ctx: Context[E], /) -> Decision: ...

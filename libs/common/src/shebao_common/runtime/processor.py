@@ -78,14 +78,13 @@ class Processor:
         relay: Relay,
         metrics: RuntimeMetrics,
         env: Any = None,
-        policy: Any = None,
         dedupe_ttl: int,
         max_record_bytes: int,
         dlq_max_value_bytes: int,
         state_cache_entries: int,
         commit_kafka_every: float = 5.0,
     ) -> None:
-        """`env` is what handlers get as `ctx.env`; `policy` is its former name."""
+        """`env` is what handlers get as `ctx.env`."""
         self.service = service
         self.sub = subscription
         self.store = store
@@ -97,7 +96,7 @@ class Processor:
             subscription.handlers,
             trust_event_ids=subscription.trust_event_ids,
             max_record_bytes=subscription.max_record_bytes or max_record_bytes,
-            env=env if env is not None else policy,
+            env=env,
             canonical_fingerprints=subscription.canonical_fingerprints,
         )
         self.encoder = Encoder(service, dlq_max_value_bytes)

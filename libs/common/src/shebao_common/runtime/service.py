@@ -101,18 +101,15 @@ class ServiceRuntime:
         subscriptions: Sequence[Subscription],
         produces: Sequence[Topic] = (),
         env: Any = None,
-        policy: Any = None,
         routes: Sequence[tuple[str, JsonHandler]] = (),
     ) -> None:
-        """`env` is what the handlers get as `ctx.env`; `policy` is its former name."""
-        if env is not None and policy is not None:
-            raise ValueError("give env, or its former name policy, not both")
+        """`env` is what the handlers get as `ctx.env`."""
         self.name = name
         self.settings = settings
         self.registry = registry
         self.subscriptions = list(subscriptions)
         self.produces = list(produces)
-        self.env = env if env is not None else policy
+        self.env = env
         self.metrics = RuntimeMetrics(name)
         self.redis: aioredis.Redis | None = None
         self.store: Store | None = None
@@ -128,11 +125,6 @@ class ServiceRuntime:
         ]
         self._waiting_for: str | None = "start-up"  # what start-up waits for; None once done
         self._startup: asyncio.Task[None] | None = None
-
-    @property
-    def policy(self) -> Any:
-        """Deprecated: the former name of `env`."""
-        return self.env
 
     # wiring ----------------------------------------------------------------------------------
 
@@ -461,3 +453,9 @@ def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
+
+
+def run(create_runtime: Callable[[], ServiceRuntime]) -> None:
+    """A service's `main()`: build its runtime and serve it until SIGTERM."""
+    rt = create_runtime()
+    serve(rt.build_app(), rt.settings)

@@ -1,0 +1,81 @@
+"""Commands from offices and schedulers: one subscription shape, one way of answering a refusal.
+
+A command topic is read by a subscription named `commands` that remembers command ids
+(`dedupe_ttl`): a command sent again with the same id is dropped, with another body refused
+(`id_conflict`). A refused command is answered on the service's events topic, keyed by the
+command id, with the service's `CommandRejected` (fields `command_id`, `command_type`,
+`reason`, `detail`, and what it names: person, employer, region); so is a command the runtime
+could not read. Every service builds these answers here, so none of them can drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shebao_contracts.envelope import Message
+from shebao_contracts.topics import Topic
+
+from ..domain import Refused
+from .model import Context, Decision, Emit, HandlerTable, RejectedRecord, Rejecter, Subscription
+
+
+def command_rejected(
+    answer: type[Message],
+    events: Topic,
+    ctx: Context[Any],
+    cmd: Message,
+    refused: Refused,
+    **names: str | None,
+) -> Decision:
+    """The answer to a command a rule refused: `answer` (the service's CommandRejected) on its
+    `events` topic, keyed by the command id; `names` are the fields naming what it is about."""
+    return Decision().emit(
+        events,
+        ctx.event_id,
+        answer(
+            command_id=ctx.event_id,
+            command_type=cmd.TYPE,
+            reason=refused.reason.value,
+            detail=refused.detail,
+            **names,
+        ),
+    )
+
+
+def command_rejecter(answer: type[Message], events: Topic) -> Rejecter:
+    """The answer to a command the runtime could not read (malformed JSON, schema...)."""
+
+    def reject(r: RejectedRecord) -> Emit:
+        command_id = r.envelope.id if r.envelope is not None else r.event_id
+        return Emit(
+            events.name,
+            command_id,
+            answer(
+                command_id=command_id,
+                command_type=r.envelope.type if r.envelope is not None else "",
+                reason=r.reason,
+                detail=r.detail,
+            ),
+        )
+
+    return reject
+
+
+def command_subscription(
+    topic: Topic,
+    handlers: HandlerTable[Any],
+    answer: type[Message],
+    events: Topic,
+    *,
+    ttl_days: int,
+    canonical_fingerprints: bool = False,
+) -> Subscription:
+    """The `commands` subscription of `topic`: ids remembered `ttl_days`, refusals answered."""
+    return Subscription(
+        "commands",
+        (topic,),
+        handlers,
+        reject=command_rejecter(answer, events),
+        dedupe_ttl=ttl_days * 86400,
+        canonical_fingerprints=canonical_fingerprints,
+    )
