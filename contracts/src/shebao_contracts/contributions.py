@@ -617,7 +617,10 @@ class ContributionCredited(Message):
     person: PersonRef
     period: Period
     months: int = Field(description="contribution months this credit counts (12 for a year)")
-    source: Literal["employer", "person", "advance"]
+    source: Literal["employer", "person", "advance", "unemployment_fund"] = Field(
+        description="who paid: an employer, the person, a fund's advance (先垫付), or the"
+        " unemployment fund (the medical month of a person on unemployment benefit)"
+    )
     employer: EmployerCode | None = None
     assessment_id: str | None = None
     insurances: list[CreditedInsurance]
@@ -920,7 +923,7 @@ WORK = Topic(
     description="Private fan-out of the contributions service; nobody else reads or writes it.",
 )
 
-EVENTS = Topic(
+EVENTS: Topic = Topic(
     "shebao.contributions.events.v1",
     owner=SERVICE,
     key="person reference, employer code, region code (PeriodClosed) or command/collection id "
@@ -964,10 +967,14 @@ COLLECTIONS = Topic(
     direction=Direction.PARTNER_IN,
 )
 
+# Imported here, not at the top: the unemployment contract reads this module's events, and this
+# one its events; whichever module is imported first is complete up to here when the other runs.
+from . import unemployment  # noqa: E402
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao contributions",
     description=__doc__ or "",
-    consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS),
+    consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS, unemployment.EVENTS),
     produces=(EVENTS, WORK, ASSESSMENTS),
 )

@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from . import contributions, enrollment
+from . import enrollment
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
 from .types import CitizenId, Money, PartnerCode, PersonRef, RegionCode
@@ -435,7 +435,7 @@ WORK = Topic(
     description="Private fan-out of the payment runs; nobody else reads or writes it.",
 )
 
-EVENTS = Topic(
+EVENTS: Topic = Topic(
     "shebao.unemployment-subsidies.events.v1",
     owner=SERVICE,
     key="person reference, region code (closes, triggers) or command id (rejections)",
@@ -469,6 +469,10 @@ ANSWERS = Topic(
     description="To a statistics bureau: the answer to each release.",
     direction=Direction.PARTNER_OUT,
 )
+
+# Imported here, not at the top: contributions' contract reads this module's events, and this
+# one its events; whichever module is imported first is complete up to here when the other runs.
+from . import contributions  # noqa: E402
 
 CONTRACT = ServiceContract(
     service=SERVICE,

@@ -20,6 +20,7 @@ from shebao_common.runtime import Context, HandlerTable
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as un
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
@@ -39,6 +40,7 @@ from shebao_contributions.handlers import (
     collection_handlers,
     command_handlers,
     enrollment_handlers,
+    unemployment_handlers,
     work_handlers,
 )
 from shebao_devinfra import kit
@@ -52,6 +54,7 @@ TABLES: dict[str, HandlerTable] = {
     ce.EVENTS.name: enrollment_handlers,
     cc.COMMANDS.name: command_handlers,
     cc.WORK.name: work_handlers,
+    un.EVENTS.name: unemployment_handlers,
 }
 
 

@@ -17,6 +17,7 @@ from contributions_harness import PARAMS, Service, citizen, employer_code, of_ty
 from shebao_common.policy import Policy
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as un
 from shebao_contributions.domain import ledger as lg
 from shebao_contributions.domain.model import CLOCK, WAGES, shard_of
 from shebao_contributions.domain.rates import Rates, ResidentRates
@@ -1036,3 +1037,31 @@ def test_a_resident_is_judged_on_whole_years() -> None:
     assert (adv.periods, adv.amount) == (["2019"], D("100.00"))  # the lowest tier
     assert [c.closed_by for c in of_type(out, cc.InterruptionClosed)] == ["advanced"]
     assert s.person(ref(1)).pension_account == D("130.00")  # 100 + subsidy 30
+
+
+def test_the_unemployment_fund_pays_a_recipients_medical_month_once() -> None:
+    """Issue 14: the fund's medical contribution for a person on unemployment benefit is a
+    credited medical month (source unemployment_fund), once, with nothing into the account."""
+    s = _one_employee()
+    s.leave(ref(1), E1, date(2019, 2, 28))
+    paid = un.MedicalContributionPaid(
+        person=ref(1), region=NJ, month="2019-03", base=D("4800.00"), amount=D("480.00")
+    )
+    out = s.send(un.EVENTS.name, paid)
+    (credited,) = of_type(out, cc.ContributionCredited)
+    assert (credited.period, credited.source, credited.months) == (
+        "2019-03",
+        "unemployment_fund",
+        1,
+    )
+    (medical,) = credited.insurances
+    assert (medical.insurance, medical.scheme, medical.base, medical.employer_part) == (
+        ce.Insurance.MEDICAL,
+        ce.Scheme.EMPLOYEE_MEDICAL,
+        D("4800.00"),
+        D("480.00"),
+    )
+    assert medical.into_account == D("0.00")
+    assert "2019-03" in s.person(ref(1)).months(ce.Insurance.MEDICAL)
+    # the same month paid again (a second payment event) is not credited twice
+    assert not of_type(s.send(un.EVENTS.name, paid), cc.ContributionCredited)

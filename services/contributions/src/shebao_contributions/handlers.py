@@ -23,6 +23,7 @@ from shebao_common.runtime import (
 from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as un
 from shebao_contracts.envelope import Message
 
 from .domain import employers, persons, regions, tax
@@ -46,6 +47,7 @@ from .domain.rates import Part
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
+unemployment_handlers: HandlerTable[Env] = HandlerTable()
 collection_handlers: HandlerTable[Env] = HandlerTable()
 
 
@@ -395,4 +397,15 @@ def person_collected(
         p, fx = persons.book_person_collection(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
     except Refused as refused:
         return collection_rejected(ctx, msg, refused, person=key.id)
+    return Decision().put(key, p).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.unemployment-subsidies.events.v1
+
+
+@unemployment_handlers.on(un.MedicalContributionPaid, needs=_person)
+def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(msg.person)
+    p, fx = persons.fund_medical(state.get(key), msg, ctx.env)
     return Decision().put(key, p).apply(fx)

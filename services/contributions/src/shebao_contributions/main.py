@@ -3,6 +3,7 @@
 - `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters, transfers);
 - `commands`: wage declarations, period closes, advances;
 - `work`: the service's own fan-out (shards, employers, persons, credits, directory);
+- `unemployment`: the unemployment fund's medical contributions for benefit recipients;
 - `collections`: every tax bureau's partner.tax.<code>.collections.v1, by topic pattern, so a new
   bureau needs no deployment. Record identity there is topic/partition/offset (a bureau's ids are
   not trusted to be unique); a resent collection is recognised by its collection id instead.
@@ -20,6 +21,7 @@ from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as un
 
 from .domain.env import Env
 from .domain.params import Params
@@ -28,6 +30,7 @@ from .handlers import (
     command_handlers,
     enrollment_handlers,
     reject_invalid_collection,
+    unemployment_handlers,
     work_handlers,
 )
 from .readside import ReadSide
@@ -66,6 +69,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 ttl_days=settings.command_id_ttl_days,
             ),
             Subscription("work", (cc.WORK,), work_handlers),
+            Subscription("unemployment", (un.EVENTS,), unemployment_handlers),
             Subscription(
                 "collections",
                 (cc.COLLECTIONS,),

@@ -25,6 +25,7 @@ from shebao_common.domain import Effects, Refused
 from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import unemployment as un
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import money
 
@@ -48,7 +49,7 @@ from .model import (
 )
 from .rates import ZERO, Part, Rates, ResidentRates, TransferRates, bureau, interruption_months
 
-Source = Literal["employer", "person", "advance"]
+Source = Literal["employer", "person", "advance", "unemployment_fund"]
 R = cc.Rejection
 
 
@@ -741,3 +742,24 @@ def transfer_out(
         medical_account=medical,
         total=total,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The unemployment fund's medical months
+
+
+def fund_medical(
+    p: PersonFile | None, msg: un.MedicalContributionPaid, env: Env
+) -> tuple[PersonFile, Effects]:
+    """The unemployment fund paid a benefit recipient's employee medical contribution for a
+    month: the month is credited as a medical month (once), as the employer's used to be, so the
+    person is neither interrupted nor without medical cover. Nothing goes into the personal
+    account: the fund pays the pooled contribution only (DOMAIN.md: practice varies)."""
+    p = p or PersonFile(ref=msg.person)
+    part = Part(
+        insurance=ce.Insurance.MEDICAL,
+        scheme=ce.Scheme.EMPLOYEE_MEDICAL,
+        base=msg.base,
+        employer_part=msg.amount,
+    )
+    return credit(p, msg.month, (part,), "unemployment_fund", env, region=msg.region)
