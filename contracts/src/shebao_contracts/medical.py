@@ -24,7 +24,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from . import contributions, enrollment, welfare
+from . import contributions, enrollment, unemployment, welfare
 from .envelope import Message
 from .limits import TEXT_PATTERN
 from .topics import Direction, ServiceContract, Topic
@@ -492,6 +492,14 @@ CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao medical settlement",
     description=__doc__ or "",
-    consumes=(CLAIMS, COMMANDS, EVENTS, enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS),
+    consumes=(
+        CLAIMS,
+        COMMANDS,
+        EVENTS,
+        enrollment.EVENTS,
+        contributions.EVENTS,
+        unemployment.EVENTS,
+        welfare.EVENTS,
+    ),
     produces=(SETTLEMENTS, COMMANDS, EVENTS),
 )

@@ -12,6 +12,7 @@ from medical_harness import H1, H2, H3, Medical, at, citizen_id, claim, line, se
 from shebao_common.policy import Policy
 from shebao_contracts import enrollment as e
 from shebao_contracts import medical as m
+from shebao_contracts import unemployment as u
 from shebao_contracts.welfare import RecipientStatusChanged
 from shebao_medical_settlement.domain.model import ACCUMULATORS, COVERAGE
 
@@ -191,6 +192,52 @@ def test_suspended_membership(med: Medical) -> None:
     # still covered on the last day of the employment
     answer = med.submit(claim("C2", admitted=date(2024, 12, 31), discharged=date(2025, 1, 2)))
     assert answer.outcome == m.Outcome.SETTLED
+
+
+def test_a_person_on_unemployment_benefit_is_covered_as_an_employee(med: Medical) -> None:
+    """Issue 14: laid off at the end of 2024 and on benefit from January 2025, the fund paying
+    the employee medical contribution: a January stay is settled on the employee scheme, like
+    that of an employee still at work; once the benefit stops, the suspension counts again."""
+    working = citizen_id(2)
+    med.enrol(working)
+    person = med.ref(PATIENT)
+    med.coverage.send(
+        e.MembershipSuspended(
+            person=person,
+            scheme="employee_medical",
+            insurance="medical",
+            region="320100",
+            on=date(2024, 12, 31),
+            reason="employment_ended",
+        )
+    )
+    med.coverage.send(
+        u.BenefitGranted(
+            person=person,
+            region="320100",
+            registered_on=date(2025, 1, 3),
+            first_month="2025-01",
+            credited_months=36,
+            entitlement_months=12,
+            carried_months=0,
+            months_left=12,
+        )
+    )
+    on_benefit = med.submit(claim())  # 8 to 15 January 2025
+    at_work = med.submit(claim("W1", patient=working))
+    assert on_benefit.outcome == m.Outcome.SETTLED
+    assert on_benefit.amounts == at_work.amounts
+    med.coverage.send(
+        u.BenefitStopped(
+            person=person,
+            region="320100",
+            on=date(2025, 1, 31),
+            cause=u.StopCause.EMIGRATED,
+            months_left=11,
+        )
+    )
+    february = claim("C2", admitted=date(2025, 2, 3), discharged=date(2025, 2, 7))
+    assert med.submit(february, at(date(2025, 2, 8))).reasons == ["membership_suspended"]
 
 
 def test_contributions_in_arrears_beyond_the_grace_period(med: Medical) -> None:

@@ -5,7 +5,8 @@
 - adjudicate reads the commands topic keyed by person, so one person's claims are settled in
   order and the yearly totals never race (`domain.claims`); it answers on the hospital's
   settlements topic; it also registers hospitals and closes months (`domain.hospitals`);
-- coverage folds enrollment, contributions and welfare events into each person's coverage;
+- coverage folds enrollment, contributions, unemployment-subsidies and welfare events into each
+  person's coverage (a person on unemployment benefit keeps employee medical insurance);
 - statements answers a month's close with the hospital's statement (`domain.statements`).
 Each handler reads the state a rule needs, calls it, and stores and publishes what it returned;
 a `Refused` becomes the hospital's answer, by name.

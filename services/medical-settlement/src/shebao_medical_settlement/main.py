@@ -15,7 +15,7 @@ from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import ServiceRuntime, Subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
-from shebao_contracts import contributions, enrollment, medical, welfare
+from shebao_contracts import contributions, enrollment, medical, unemployment, welfare
 
 from .domain.env import Env
 from .domain.params import Params
@@ -63,7 +63,9 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
         ),
         Subscription("adjudicate", (medical.COMMANDS,), adjudication),
         Subscription(
-            "coverage", (enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS), coverage
+            "coverage",
+            (enrollment.EVENTS, contributions.EVENTS, unemployment.EVENTS, welfare.EVENTS),
+            coverage,
         ),
         Subscription("statements", (medical.EVENTS,), statements),
     ]

@@ -1,4 +1,5 @@
-"""The coverage projection: enrollment, welfare and contributions events folded into Coverage.
+"""The coverage projection: enrollment, welfare, contributions and unemployment-subsidies events
+folded into Coverage.
 
 Period ends are inclusive: a membership suspended or ended on a day still covers that day.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from shebao_contracts import contributions as k
 from shebao_contracts import enrollment as e
+from shebao_contracts import unemployment as u
 from shebao_contracts.welfare import RecipientStatusChanged
 
 from .model import Coverage, Period, StatusPeriod
@@ -74,6 +76,23 @@ def resumed_paying(cov: Coverage, ev: k.InterruptionClosed) -> Coverage:
     return cov.model_copy(update={"arrears_since": None})
 
 
+def benefit_granted(cov: Coverage, ev: u.BenefitGranted) -> Coverage:
+    """On unemployment benefit from the first day of its first month: employee medical, paid
+    by the fund."""
+    start = date(int(ev.first_month[:4]), int(ev.first_month[5:7]), 1)
+    spell = Period(scheme=e.Scheme.EMPLOYEE_MEDICAL, region=ev.region, active=True, start=start)
+    kept = tuple(p for p in cov.benefit if p.end is not None)
+    return cov.model_copy(update={"benefit": (*kept, spell)})
+
+
+def benefit_stopped(cov: Coverage, ev: u.BenefitStopped) -> Coverage:
+    spells = tuple(
+        p.model_copy(update={"end": max(ev.on, p.start)}) if p.end is None else p
+        for p in cov.benefit
+    )
+    return cov.model_copy(update={"benefit": spells})
+
+
 Event = (
     e.MembershipStarted
     | e.MembershipSuspended
@@ -83,6 +102,8 @@ Event = (
     | k.InterruptionOpened
     | k.InterruptionClosed
     | RecipientStatusChanged
+    | u.BenefitGranted
+    | u.BenefitStopped
 )
 """An event that changes a person's coverage."""
 
@@ -95,6 +116,8 @@ _FOLDS: dict[type[Event], Callable[[Coverage, Any], Coverage]] = {
     k.InterruptionOpened: interrupted,
     k.InterruptionClosed: resumed_paying,
     RecipientStatusChanged: assistance,
+    u.BenefitGranted: benefit_granted,
+    u.BenefitStopped: benefit_stopped,
 }
 EVENTS: tuple[type[Event], ...] = tuple(_FOLDS)
 _MEMBERSHIP = (e.MembershipStarted, e.MembershipSuspended, e.MembershipResumed, e.MembershipEnded)

@@ -39,10 +39,16 @@ class Coverage(StateModel):
     arrears_since: date | None = None
     """First unpaid month of medical contributions still in arrears, if any."""
     deceased_on: date | None = None
+    benefit: tuple[Period, ...] = ()
+    """Spells of unemployment benefit: the unemployment fund pays the person's employee medical
+    insurance meanwhile (DOMAIN.md), so each counts as an active employee-medical period. Kept
+    apart from the memberships, whose events (a suspension at the job's end, read in any order
+    with the benefit's) must not close them."""
 
     def on(self, day: date) -> Period | None:
-        """The membership period covering the day: an active one first."""
-        hits = [p for p in self.periods if p.covers(day)]
+        """The period covering the day, a membership's or a benefit spell's: an active one
+        first."""
+        hits = [p for p in (*self.periods, *self.benefit) if p.covers(day)]
         return next((p for p in hits if p.active), hits[0] if hits else None)
 
     def assistance_on(self, day: date) -> AssistanceStatus:
