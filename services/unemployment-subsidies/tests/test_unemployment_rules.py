@@ -153,6 +153,28 @@ def test_reemployment_stops_the_benefit_and_keeps_the_months_left() -> None:
     )
 
 
+def test_a_month_before_the_stop_is_paid_even_when_the_stop_is_read_first() -> None:
+    """Re-employed on 11 April, and the hire read before March's payment run: March was a whole
+    month of benefit and is paid; the month comes out of the months kept; April is not paid."""
+    s = Service()
+    cid = s.laid_off(1, 24, LAID_OFF)
+    s.register(cid, REGISTERED)
+    s.close("2019-03")
+    (stopped,) = of_type(s.hire(cid, date(2019, 4, 11)), u.BenefitStopped)
+    assert stopped.months_left == 11
+    assert s.person(cid).carried == 11
+    s.close("2019-04")  # the stop came before the end of April: nothing
+    assert [p.month for p in s.of(u.BenefitPaid)] == ["2019-03"]
+    s2 = Service()
+    cid = s2.laid_off(1, 24, LAID_OFF)
+    s2.register(cid, REGISTERED)
+    s2.hire(cid, date(2019, 4, 11))  # read before March's run
+    (march,) = of_type(s2.close("2019-03"), u.BenefitPaid)
+    assert (march.month, march.months_left) == ("2019-03", 11)
+    assert s2.person(cid).carried == 11
+    assert not of_type(s2.close("2019-04"), u.BenefitPaid)
+
+
 def test_carried_months_are_capped_at_24() -> None:
     s = Service()
     cid = s.laid_off(1, 120, LAID_OFF)  # 10 years: 24 months

@@ -77,7 +77,7 @@ async def medical_month(desk: Desk, w: World, story: dict[str, Any]) -> None:
         "ZY-0302": ("employee, Suzhou", someone("employee", "320500")),
         "MZ-0303": ("resident, Suqian", someone("resident", "321300")),
         "ZY-0304": ("registered, not insured", someone("not insured", "320100")),
-        "ZY-0305": ("laid off in January", someone("laid off", "320100")),
+        "ZY-0305": ("laid off, not on benefit", someone("laid off", "320100")),
         "MZ-0306": ("(unreadable record)", ""),
     }
     example = example_lines()

@@ -22,6 +22,7 @@ from .desk import Desk
 from .enrollment import enrollment_day, enrollment_report
 from .medical import medical_month
 from .output import head, say
+from .unemployment import unemployment_months
 from .world import World, stop_services
 
 
@@ -43,6 +44,7 @@ async def drive(w: World, keep: bool, started: float) -> int:
         await enrollment_report(w.bootstrap, story, w.enrollment)
         await contributions_month(desk, w, story)
         await medical_month(desk, w, story)
+        await unemployment_months(desk, w, story)
 
         head("Done")
         say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.enrollment.log_dir}")

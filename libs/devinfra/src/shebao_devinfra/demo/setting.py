@@ -20,6 +20,12 @@ HOSPITALS = [
     ("h320508002", m.HospitalLevel.SECONDARY, "320500"),
     ("h321302003", m.HospitalLevel.PRIMARY, "321300"),
 ]
+# Wuxi: the unemployment story's region, apart from the others (a year of its own history)
+WUXI = "320200"
+WUXI_BUREAU = str(Policy.of("shebao_contributions").get("tax.bureau", WUXI, date(2025, 1, 1)))
+WUXI_STATS = str(
+    Policy.of("shebao_unemployment_subsidies").get("stats.bureau", WUXI, date(2025, 1, 1))
+)
 BUREAUS = {
     region: str(Policy.of("shebao_contributions").get("tax.bureau", region, date(2025, 3, 1)))
     for region in REGIONS

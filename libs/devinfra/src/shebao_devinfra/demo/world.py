@@ -9,18 +9,19 @@ from pathlib import Path
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as c
 from shebao_contracts import medical as m
+from shebao_contracts import unemployment as u
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
 
 from ..infra import Infra
 from ..kit import Offsets
 from ..testing import ServiceProcess
 from .output import say
-from .setting import BUREAUS, HOSPITALS
+from .setting import BUREAUS, HOSPITALS, WUXI_BUREAU, WUXI_STATS
 from .tap import Tap
 
 
 class World:
-    """The three services as processes, their input topics, and the demo's readers."""
+    """The four services as processes, their input topics, and the demo's readers."""
 
     def __init__(self, infra: Infra, logs: Path) -> None:
         self.bootstrap = infra.kafka_bootstrap
@@ -33,24 +34,42 @@ class World:
         self.enrollment = service("enrollment", "shebao_enrollment")
         self.contributions = service("contributions", "shebao_contributions")
         self.medical = service("medical-settlement", "shebao_medical_settlement")
-        self.services = [self.enrollment, self.contributions, self.medical]
-        collections = [cc.COLLECTIONS.named(code=b) for b in BUREAUS.values()]
+        self.unemployment = service("unemployment-subsidies", "shebao_unemployment_subsidies")
+        self.services = [self.enrollment, self.contributions, self.medical, self.unemployment]
+        bureaus = [*BUREAUS.values(), WUXI_BUREAU]
+        collections = [cc.COLLECTIONS.named(code=b) for b in bureaus]
         claims = [m.CLAIMS.named(code=h) for h, _, _ in HOSPITALS]
         self.inputs = {
             "enrollment": [c.COMMANDS.name],
-            "contributions": [c.EVENTS.name, cc.COMMANDS.name, cc.WORK.name, *collections],
+            "contributions": [
+                c.EVENTS.name,
+                cc.COMMANDS.name,
+                cc.WORK.name,
+                *collections,
+                u.EVENTS.name,
+            ],
             "medical": [
                 *claims,
                 m.COMMANDS.name,
                 m.EVENTS.name,
                 c.EVENTS.name,
                 cc.EVENTS.name,
+                u.EVENTS.name,
                 WELFARE_EVENTS.name,
+            ],
+            "unemployment": [
+                c.EVENTS.name,
+                cc.EVENTS.name,
+                u.COMMANDS.name,
+                u.WORK.name,
+                u.CPI.named(code=WUXI_STATS),
             ],
         }
         watched = [
             cc.EVENTS.name,
-            *[cc.ASSESSMENTS.named(code=b) for b in BUREAUS.values()],
+            *[cc.ASSESSMENTS.named(code=b) for b in bureaus],
+            u.EVENTS.name,
+            u.ANSWERS.named(code=WUXI_STATS),
             *[m.SETTLEMENTS.named(code=h) for h, _, _ in HOSPITALS],
         ]
         consumed = sorted({t for topics in self.inputs.values() for t in topics})

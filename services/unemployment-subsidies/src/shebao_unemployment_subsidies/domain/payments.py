@@ -1,8 +1,8 @@
 """The monthly payment run: a region's month closed once, each recipient paid the month once.
 
 A close fans out over the region's directory (one record per shard, then one per recipient), so
-no handler touches thousands of keys. A recipient is paid a month when the spell is active, the
-month is one of its months (from the first, while months are left) and not paid yet: the
+no handler touches thousands of keys. A recipient is paid a month the spell covers whole (from its
+first month, up to the month before its stop, while months are left) and not paid yet: the
 benefit standard in force on the month's first day, and the employee medical contribution the
 fund pays on the person's behalf. The last month stops the spell (`entitlement_used`); a
 recipient of pension age on the month's first day is stopped (`retired`) instead of paid.
@@ -78,9 +78,10 @@ def pay(
     if p is None or p.spell is None or p.spell.region != msg.region:
         return p, fx
     spell, month = p.spell, msg.month
-    if not spell.active:
-        assert spell.stopped_on is not None
-        if months.index(month) - months.index(months.of(spell.stopped_on)) >= KEEP_STOPPED_MONTHS:
+    stopped = spell.stopped_on
+    if stopped is not None and stopped < months.next_first_day(month):
+        # stopped before the month was over: not paid; long stopped, out of the directory
+        if months.index(month) - months.index(months.of(stopped)) >= KEEP_STOPPED_MONTHS:
             fx.extend(directory(msg.region, p.ref, False, env))
         return p, fx
     if month < spell.first_month or month in spell.paid or spell.months_left <= 0:
@@ -91,7 +92,12 @@ def pay(
         return stop(p, start, u.StopCause.RETIRED, env)
     amount = env.params.benefit_standard(msg.region, start)
     spell = spell.model_copy(update={"paid": (*spell.paid, month)})
-    p = p.model_copy(update={"spell": spell, "benefit_months": (*p.benefit_months, month)})
+    # a month the spell covered whole is paid even when its stop was read first (re-employment
+    # on 10 March read before February's run): its month comes out of the months kept
+    carried = p.carried - 1 if stopped is not None else p.carried
+    p = p.model_copy(
+        update={"spell": spell, "carried": carried, "benefit_months": (*p.benefit_months, month)}
+    )
     medical = env.params.medical_contribution(msg.region, start)
     fx.emit(
         u.EVENTS,
@@ -120,9 +126,9 @@ def pay(
         "medical_fen",
         int(subsidy.yuan(medical.base * medical.rate) * 100),
     ).count(PAID.key(msg.region, month), "recipients")
-    if spell.months_left == 0:
-        p, stopped = stop(p, months.next_first_day(month), u.StopCause.ENTITLEMENT_USED, env)
-        fx.extend(stopped)
+    if spell.months_left == 0 and spell.active:
+        p, ended = stop(p, months.next_first_day(month), u.StopCause.ENTITLEMENT_USED, env)
+        fx.extend(ended)
     for period in (month, months.quarter(month)):
         triggered = region.triggered.get(period) if region is not None else None
         if triggered is not None:
