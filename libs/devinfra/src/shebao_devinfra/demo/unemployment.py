@@ -207,10 +207,10 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
         say(f"  price subsidy {t['period']}: {yuan(t['urban_amount'])} a person (1/12 of 低保)")
     paid = w.tap.of(u.EVENTS.name, "BenefitPaid")
     for month in ("2025-02", "2025-03"):
-        who = sorted(names[p["person"]] for p in paid if p["month"] == month)
+        paid_to = sorted(names[p["person"]] for p in paid if p["month"] == month)
         _, totals = await svc.get_json(f"/regions?code={WUXI}&period={month}")
         say(
-            f"  {month}: benefit paid to {', '.join(who)}; Wuxi paid {yuan(totals['benefit'])}"
+            f"  {month}: benefit paid to {', '.join(paid_to)}; Wuxi paid {yuan(totals['benefit'])}"
             f" in benefits, {yuan(totals['medical'])} in medical contributions"
             + (f", {yuan(totals['subsidy'])} in price subsidies" if "subsidy" in totals else "")
         )
