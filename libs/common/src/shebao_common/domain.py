@@ -13,6 +13,7 @@ OpenTelemetry clients: a rule can be run and tested alone (tests/test_domain_is_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
 
@@ -20,6 +21,19 @@ from pydantic import BaseModel, ConfigDict
 
 from shebao_contracts.envelope import Message
 from shebao_contracts.topics import Topic
+
+# ---------------------------------------------------------------------------------------------
+# Time
+
+CHINA = timezone(timedelta(hours=8), "CST")
+"""China Standard Time (UTC+8, no daylight saving): the province's days."""
+
+
+def local_day(when: datetime) -> date:
+    """The day in the province of a record's time, whatever offset it was written with:
+    2025-03-31T17:00:00Z is already 1 April in Jiangsu."""
+    return when.astimezone(CHINA).date()
+
 
 # ---------------------------------------------------------------------------------------------
 # Answers
@@ -132,6 +146,7 @@ class StateKey(NamedTuple, Generic[S]):
 
 
 __all__ = [
+    "CHINA",
     "Counted",
     "Counters",
     "Effects",
@@ -141,4 +156,5 @@ __all__ = [
     "StateKey",
     "StateModel",
     "counter_set",
+    "local_day",
 ]

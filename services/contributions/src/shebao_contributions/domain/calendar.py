@@ -8,18 +8,14 @@ is answered the same.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
+from shebao_common.domain import CHINA as CHINA
 from shebao_common.domain import Refused
+from shebao_common.domain import local_day as local_day
 from shebao_contracts import contributions as cc
 
 from .params import Params
-
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def local_day(when: datetime) -> date:
-    return when.astimezone(CHINA).date()
 
 
 def not_in_future(

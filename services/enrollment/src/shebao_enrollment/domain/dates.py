@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
+from shebao_common.domain import CHINA as CHINA
 from shebao_common.domain import Refused
+from shebao_common.domain import local_day as local_day
 from shebao_common.policy import PROVINCE, MissingParameter
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import citizen_id_birth_date
 
 from .env import Env
-
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def local_day(when: datetime) -> date:
-    """The day of a record's time in China Standard Time (2025-03-31T17:00Z is 1 April)."""
-    return when.astimezone(CHINA).date()
 
 
 def event_dates(cmd: Message) -> list[tuple[str, date]]:

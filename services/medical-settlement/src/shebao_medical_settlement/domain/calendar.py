@@ -6,13 +6,10 @@ offset a sender writes its ce_time with: 2025-03-31T17:00:00Z is already 1 April
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def local_day(when: datetime) -> date:
-    return when.astimezone(CHINA).date()
+from shebao_common.domain import CHINA as CHINA
+from shebao_common.domain import local_day as local_day
 
 
 def month_of(when: datetime) -> str:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
-CHINA = timezone(timedelta(hours=8), "CST")
-
-
-def local_day(when: datetime) -> date:
-    """The day in Jiangsu of a record's time, whatever offset it was written with."""
-    return when.astimezone(CHINA).date()
+from shebao_common.domain import CHINA as CHINA
+from shebao_common.domain import local_day as local_day
 
 
 def of(day: date) -> str:
