@@ -321,12 +321,12 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def welfare_compose_entry(root: Path) -> None:
+def pension_compose_entry(root: Path) -> None:
     edit(
         root / "compose.yaml",
         "\nvolumes:",
-        "  welfare:\n    build:\n      context: .\n      args: { SERVICE: welfare }\n"
-        "    image: shebao/welfare:dev\n\nvolumes:",
+        "  pension:\n    build:\n      context: .\n      args: { SERVICE: pension }\n"
+        "    image: shebao/pension:dev\n\nvolumes:",
     )
 
 
@@ -336,19 +336,19 @@ def no_medical_compose_entry(root: Path) -> None:
     (root / "compose.yaml").write_text(yaml.safe_dump(data))
 
 
-def welfare_manifest(root: Path) -> None:
-    folder = root / BASE / "welfare"
+def pension_manifest(root: Path) -> None:
+    folder = root / BASE / "pension"
     shutil.copytree(root / BASE / "enrollment", folder)
-    (folder / "enrollment.yaml").rename(folder / "welfare.yaml")
+    (folder / "enrollment.yaml").rename(folder / "pension.yaml")
     for f in folder.iterdir():
-        f.write_text(f.read_text().replace("enrollment", "welfare"))
+        f.write_text(f.read_text().replace("enrollment", "pension"))
 
 
-def welfare_image(root: Path) -> None:
+def pension_image(root: Path) -> None:
     edit(
         root / OVERLAYS / "dev/kustomization.yaml",
         "images:\n",
-        "images:\n  - { name: shebao/welfare, newTag: dev }\n",
+        "images:\n  - { name: shebao/pension, newTag: dev }\n",
     )
 
 
@@ -394,28 +394,28 @@ def reader_left_out(root: Path) -> None:
 
 
 def package_without_contract(root: Path) -> None:
-    (root / "services/welfare").mkdir()
-    (root / "services/welfare/pyproject.toml").write_text('[project]\nname = "shebao-welfare"\n')
+    (root / "services/pension").mkdir()
+    (root / "services/pension/pyproject.toml").write_text('[project]\nname = "shebao-pension"\n')
 
 
 DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
     (
-        welfare_compose_entry,
-        ["compose.yaml: has service 'welfare', but no package services/welfare/ exists"],
+        pension_compose_entry,
+        ["compose.yaml: has service 'pension', but no package services/pension/ exists"],
     ),
     (no_medical_compose_entry, ["compose.yaml: has no service 'medical-settlement'"]),
     (
-        welfare_manifest,
+        pension_manifest,
         [
-            "deploy/k8s/base/welfare/: a manifest for 'welfare', "
-            "but no package services/welfare/ exists"
+            "deploy/k8s/base/pension/: a manifest for 'pension', "
+            "but no package services/pension/ exists"
         ],
     ),
     (
-        welfare_image,
+        pension_image,
         [
-            "deploy/k8s/overlays/dev/kustomization.yaml: has image for 'welfare', "
-            "but no package services/welfare/ exists"
+            "deploy/k8s/overlays/dev/kustomization.yaml: has image for 'pension', "
+            "but no package services/pension/ exists"
         ],
     ),
     (unlisted_in_base, ["deploy/k8s/base/kustomization.yaml: has no resource 'contributions'"]),
@@ -454,14 +454,14 @@ DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
         # What a new service's package asks for, everywhere, until its contract is listed.
         package_without_contract,
         [
-            "services/welfare/: a package with no contract in shebao_contracts.catalog.CONTRACTS",
-            "deploy/k8s/base/welfare/welfare.yaml: missing (every service package has a manifest)",
-            "deploy/k8s/base/kustomization.yaml: has no resource 'welfare'",
-            "deploy/k8s/overlays/dev/kustomization.yaml: has no image for 'welfare'",
-            "deploy/k8s/overlays/production/kustomization.yaml: has no image for 'welfare'",
-            "deploy/k8s/overlays/production/kustomization.yaml: has no replicas for 'welfare'",
-            "compose.yaml: has no service 'welfare'",
-            "README.md, What runs where: has no row for 'welfare'",
+            "services/pension/: a package with no contract in shebao_contracts.catalog.CONTRACTS",
+            "deploy/k8s/base/pension/pension.yaml: missing (every service package has a manifest)",
+            "deploy/k8s/base/kustomization.yaml: has no resource 'pension'",
+            "deploy/k8s/overlays/dev/kustomization.yaml: has no image for 'pension'",
+            "deploy/k8s/overlays/production/kustomization.yaml: has no image for 'pension'",
+            "deploy/k8s/overlays/production/kustomization.yaml: has no replicas for 'pension'",
+            "compose.yaml: has no service 'pension'",
+            "README.md, What runs where: has no row for 'pension'",
         ],
     ),
 ]
@@ -475,10 +475,10 @@ def test_drift_is_caught(repo: Path, drift: Callable[[Path], None], expected: li
 
 def test_a_contract_without_a_package_is_caught(repo: Path) -> None:
     contract = ServiceContract(
-        service="welfare", title="", description="", consumes=(), produces=(welfare.EVENTS,)
+        service="pension", title="", description="", consumes=(), produces=(welfare.EVENTS,)
     )
     found = problems(repo, [*CONTRACTS, contract])
     assert found[0] == (
-        "shebao_contracts.catalog.CONTRACTS: welfare has no package under services/ "
+        "shebao_contracts.catalog.CONTRACTS: pension has no package under services/ "
         "(list its contract once the service exists)"
     )

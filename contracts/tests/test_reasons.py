@@ -37,9 +37,10 @@ def test_one_code_one_meaning() -> None:
     codes = [str(m) for e in reasons.REASON_ENUMS for m in e]
     shared = {c for c in codes if codes.count(c) > 1}
     # Two services' word for the same fact (enrollment's, and that of contributions, medical
-    # settlement or unemployment subsidies).
+    # settlement or unemployment subsidies; a payment run's, of unemployment and welfare).
     assert shared <= {
         "employer_not_registered",
+        "month_already_closed",
         "person_deceased",
         "person_not_registered",
         "service_date_in_future",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import contributions, enrollment, medical, unemployment
+from . import contributions, enrollment, medical, unemployment, welfare
 from .topics import Registry, ServiceContract, Topic
 
 CONTRACTS: list[ServiceContract] = [
@@ -22,6 +22,7 @@ CONTRACTS: list[ServiceContract] = [
     enrollment.CONTRACT,
     medical.CONTRACT,
     unemployment.CONTRACT,
+    welfare.CONTRACT,
 ]
 
 

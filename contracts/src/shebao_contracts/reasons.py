@@ -18,6 +18,7 @@ from . import contributions as cc
 from . import enrollment as en
 from . import medical as md
 from . import unemployment as un
+from . import welfare as wf
 from .limits import RecordRefusal
 from .types import ValueRefusal
 
@@ -55,6 +56,7 @@ class Reason:
 
 R, V, C, E, M = RecordRefusal, ValueRefusal, cc.Rejection, en.Rejection, md.ClaimRejection
 U = un.Rejection
+W = wf.Rejection
 Z = md.AdjudicationReason
 A = Action
 
@@ -202,6 +204,31 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
     C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
     # -- enrollment commands ------------------------------------------------------------------
+    W.INCOME_NOT_BELOW_STANDARD: (
+        "the household's per-capita income is not below the local 低保 standard",
+        A.GIVE_UP,
+    ),
+    W.ASSETS_ABOVE_LIMIT: ("the household's assets failed the asset test", A.GIVE_UP),
+    W.MEMBER_IN_ANOTHER_HOUSEHOLD: (
+        "a member belongs to another active household (or is supported): that one changes or"
+        " stops first",
+        A.RETRY,
+    ),
+    W.HOUSEHOLD_ALREADY_ACTIVE: ("the household receives the allowance already", A.GIVE_UP),
+    W.UNKNOWN_HOUSEHOLD: ("no household with that id", A.CORRECT),
+    W.HOUSEHOLD_NOT_ACTIVE: ("the household's allowance was stopped", A.GIVE_UP),
+    W.NOT_EXTREME_POVERTY: (
+        "extreme-poverty support needs all three: unable to work, no income, no supporter",
+        A.GIVE_UP,
+    ),
+    W.ALREADY_SUPPORTED: ("the person receives extreme-poverty support already", A.GIVE_UP),
+    W.TEMPORARY_ASSISTANCE_LIMIT: (
+        "the household had the most temporary assistance grants a year allows",
+        A.GIVE_UP,
+    ),
+    W.AMOUNT_ABOVE_CAP: ("the grant is above the cap (months of the 低保 standard)", A.CORRECT),
+    W.MONTH_ALREADY_CLOSED: ("the region's payment month was closed already", A.GIVE_UP),
+    W.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
     U.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
     U.RETIRED: ("the person is of pension age on the date of registration", A.GIVE_UP),
     U.STILL_EMPLOYED: ("the person has an employment that has not ended", A.RETRY),
@@ -340,6 +367,7 @@ TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
         *(r for r in un.Rejection if r not in _RELEASE_ONLY),
     ),
     un.CPI.name: (*_PARTNER, *_RELEASE_ONLY, U.SERVICE_DATE_IN_FUTURE),
+    wf.COMMANDS.name: (*_READING, *_MONEY, *_CITIZEN_ID, *wf.Rejection),
 }
 """The reasons a record written to each topic can be refused with (partner-in and command
 topics: the topics people and partners write to)."""
@@ -367,4 +395,5 @@ REASON_ENUMS: tuple[type[StrEnum], ...] = (
     cc.Rejection,
     en.Rejection,
     un.Rejection,
+    wf.Rejection,
 )

@@ -470,14 +470,14 @@ ANSWERS = Topic(
     direction=Direction.PARTNER_OUT,
 )
 
-# Imported here, not at the top: contributions' contract reads this module's events, and this
-# one its events; whichever module is imported first is complete up to here when the other runs.
-from . import contributions  # noqa: E402
+# Imported here, not at the top: contributions' and welfare's contracts read this module's
+# events, and this one theirs; whichever module is imported first is complete up to here.
+from . import contributions, welfare  # noqa: E402
 
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao unemployment subsidies",
     description=__doc__ or "",
-    consumes=(enrollment.EVENTS, contributions.EVENTS, COMMANDS, WORK, CPI),
+    consumes=(enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS, COMMANDS, WORK, CPI),
     produces=(EVENTS, WORK, ANSWERS),
 )

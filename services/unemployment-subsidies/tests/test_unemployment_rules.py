@@ -19,6 +19,7 @@ from unemployment_harness import NJ, Service, citizen, of_type, reason, ref
 from shebao_common.policy import Policy
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
 from shebao_unemployment_subsidies.domain.params import InvalidParameters, Params, checked
 
 LAID_OFF = date(2019, 2, 28)
@@ -362,3 +363,25 @@ def test_a_benefit_standard_above_the_minimum_wage_stops_the_start(tmp_path: Pat
     with pytest.raises(InvalidParameters, match=r"320100 on 2020-01-01 is 2500\.00, outside"):
         checked(Params(Policy.of("shebao_unemployment_subsidies", [bad])))
     checked(Params(Policy.of("shebao_unemployment_subsidies")))  # the shipped file passes
+
+
+def test_a_recipient_who_is_also_on_welfare_is_paid_the_subsidy_by_welfare() -> None:
+    """Issue 15: a person on benefit and in a 低保 household is paid the subsidy once, by
+    welfare, which pays all its recipients; this service pays the others."""
+    s = Service()
+    both = s.laid_off(1, 24, LAID_OFF)
+    only = s.laid_off(2, 24, LAID_OFF)
+    s.register(both, REGISTERED)
+    s.register(only, REGISTERED)
+    s.send(
+        w.EVENTS.name,
+        w.RecipientStatusChanged(
+            person=ref(both),
+            status=w.AssistanceStatus.MINIMUM_LIVING_ALLOWANCE,
+            region=NJ,
+            effective_from=date(2019, 3, 1),
+        ),
+    )
+    s.close("2019-03")
+    out = s.release(NJ, "2019-03", "3.3")
+    assert [p.person for p in of_type(out, u.PriceSubsidyPaid)] == [ref(only)]

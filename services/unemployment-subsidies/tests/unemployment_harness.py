@@ -19,6 +19,7 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
 from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.envelope import Message
 from shebao_devinfra.kit import citizen_id
@@ -30,6 +31,7 @@ from shebao_unemployment_subsidies.handlers import (
     contributions_handlers,
     cpi_handlers,
     enrollment_handlers,
+    welfare_handlers,
     work_handlers,
 )
 
@@ -66,6 +68,7 @@ class Service:
         tables: dict[str, HandlerTable[Env]] = {
             ce.EVENTS.name: enrollment_handlers,
             cc.EVENTS.name: contributions_handlers,
+            w.EVENTS.name: welfare_handlers,
             u.COMMANDS.name: command_handlers,
             u.WORK.name: work_handlers,
             "cpi": cpi_handlers,

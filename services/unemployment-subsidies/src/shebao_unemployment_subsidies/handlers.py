@@ -16,6 +16,7 @@ from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
 
 from .domain import following, payments, registration, subsidy
@@ -24,6 +25,7 @@ from .domain.model import DIRECTORY, PERSON, REGION, PersonKey, RegionKey
 
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
 contributions_handlers: HandlerTable[Env] = HandlerTable()
+welfare_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 cpi_handlers: HandlerTable[Env] = HandlerTable()
@@ -42,6 +44,7 @@ def _follow(state: State, event: Message, ctx: Context[Env]) -> Decision:
 for _event in (ce.PersonRegistered, ce.EmploymentStarted, ce.EmploymentEnded, ce.PersonDeceased):
     enrollment_handlers.on(_event, needs=_person)(_follow)
 contributions_handlers.on(cc.ContributionCredited, needs=_person)(_follow)
+welfare_handlers.on(w.RecipientStatusChanged, needs=_person)(_follow)
 
 
 # ---------------------------------------------------------------------------------------------

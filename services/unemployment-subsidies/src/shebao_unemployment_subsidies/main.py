@@ -12,6 +12,7 @@ from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
 
 from .domain.env import Env
 from .domain.params import Params, checked
@@ -21,6 +22,7 @@ from .handlers import (
     cpi_handlers,
     enrollment_handlers,
     reject_invalid_release,
+    welfare_handlers,
     work_handlers,
 )
 from .readside import ReadSide
@@ -43,6 +45,7 @@ def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRunti
         subscriptions=[
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
             Subscription("contributions", (cc.EVENTS,), contributions_handlers),
+            Subscription("welfare", (w.EVENTS,), welfare_handlers),
             command_subscription(
                 u.COMMANDS,
                 command_handlers,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shebao_common.domain import Effects
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
+from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
 from shebao_contracts.unemployment import StopCause
 
@@ -48,6 +49,10 @@ def follow(p: Person | None, event: Message, env: Env) -> tuple[Person, Effects]
             unemployment = any(x.insurance == ce.Insurance.UNEMPLOYMENT for x in event.insurances)
             if unemployment and len(event.period) == 7 and event.period not in p.credited:
                 p = p.model_copy(update={"credited": tuple(sorted({*p.credited, event.period}))})
+        case w.RecipientStatusChanged():
+            recipient = event.status is not w.AssistanceStatus.NONE
+            kept = tuple(a for a in p.assistance if a[0] != event.effective_from)
+            p = p.model_copy(update={"assistance": (*kept, (event.effective_from, recipient))})
         case _:
             pass
     return p, fx

@@ -75,6 +75,13 @@ class Person(StateModel):
     """Every month benefit was paid, all spells: who is a recipient of a subsidy's period."""
     subsidies: dict[str, Decimal] = {}
     """Price subsidies paid: period -> amount."""
+    assistance: tuple[tuple[date, bool], ...] = ()
+    """Welfare's statuses, dated: (from, a 低保 or 特困 recipient or not). Welfare pays the price
+    subsidy of its recipients, so this service does not pay them a second time."""
+
+    def welfare_recipient(self, day: date) -> bool:
+        on = [r for start, r in sorted(self.assistance) if start <= day]
+        return bool(on and on[-1])
 
     def credited_after(self, month: str | None) -> int:
         """Credited months after `month` (all when None): contributions restart counting

@@ -148,11 +148,13 @@ def _percent(x: Decimal) -> str:
 
 def pay(p: Person, region: str, period: str, subsidy: Triggered) -> tuple[Person, Effects]:
     """A recipient of the period (paid benefit for its month, or a month of its quarter) is paid
-    the subsidy once."""
+    the subsidy once; one who was also a welfare recipient in it is paid by welfare instead."""
     fx = Effects()
     wanted = months.months_of_quarter(period) if months.is_quarter(period) else [period]
     if period in p.subsidies or not any(m in p.benefit_months for m in wanted):
         return p, fx
+    if any(p.welfare_recipient(months.first_day(m)) for m in wanted):
+        return p, fx  # a 低保 or 特困 recipient too: welfare pays the subsidy, once
     amount = subsidy.rural if p.residence is Residence.RURAL else subsidy.urban
     p = p.model_copy(update={"subsidies": {**p.subsidies, period: amount}})
     fx.emit(

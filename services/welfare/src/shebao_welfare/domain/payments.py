@@ -1,0 +1,230 @@
+"""The monthly payment run, temporary assistance, the price subsidy.
+
+A region's month is closed once; the close fans out over its directory (one record per shard,
+then one per case), and each case is paid the month once: a 低保 household its allowance at the
+standard in force that month, a 特困 person the support. With a case's first payment of a
+calendar year the government pays each member's lowest resident-pension tier of that year
+(`PensionPaidOnBehalf`). A price-subsidy trigger of unemployment-subsidies pays each member of a
+case paid in the period the amount of the case's residence, once; a person who is also on
+unemployment benefit is paid here, not there (unemployment-subsidies follows the statuses).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shebao_common.domain import Effects, Refused
+from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
+
+from . import months
+from .decisions import allowance, support
+from .env import Env
+from .model import PAID, Case, Directory, Person, Region
+
+R = w.Rejection
+S = w.AssistanceStatus
+
+
+def close(
+    region: Region | None, cmd: w.ClosePaymentMonth, received: datetime, env: Env
+) -> tuple[Region, Effects]:
+    region = region or Region()
+    months.not_over(cmd.month, received)
+    if cmd.month in region.closed:
+        raise Refused(R.MONTH_ALREADY_CLOSED, f"{cmd.region} closed {cmd.month} already")
+    region = region.model_copy(update={"closed": tuple(sorted({*region.closed, cmd.month}))})
+    fx = Effects()
+    for shard in range(env.shards):
+        fx.emit(
+            w.WORK,
+            f"{cmd.region}:{shard}",
+            w.PayShard(region=cmd.region, month=cmd.month, shard=shard),
+        )
+    return region, fx
+
+
+def set_directory(d: Directory | None, msg: w.DirectorySet) -> Directory:
+    cases = set(d.cases if d is not None else ())
+    (cases.add if msg.active else cases.discard)(msg.case)
+    return Directory(cases=tuple(sorted(cases)))
+
+
+def pay_shard(d: Directory | None, msg: w.PayShard) -> Effects:
+    fx = Effects()
+    for case in d.cases if d is not None else ():
+        fx.emit(w.WORK, case, w.PayCase(case=case, region=msg.region, month=msg.month))
+    return fx
+
+
+def pay(case: Case | None, msg: w.PayCase, env: Env) -> tuple[Case | None, Effects]:
+    fx = Effects()
+    month = msg.month
+    if case is None or not case.pays(month) or month in case.paid:
+        return case, fx
+    step = case.step(month)
+    assert step is not None
+    on = months.first_day(month)
+    totals = PAID.key(case.region, month)
+    if case.status is S.EXTREME_POVERTY:
+        basic, care = support(case, month, env)
+        amount = basic + care
+        fx.emit(
+            w.EVENTS,
+            step.members[0],
+            w.AssistancePaid(
+                person=step.members[0],
+                region=case.region,
+                month=month,
+                status=case.status,
+                amount=amount,
+            ),
+        )
+        fx.count(totals, "support_fen", int(amount * 100)).count(totals, "supported")
+    else:
+        amount = allowance(env.params.standard(case.region, on, case.residence), step)
+        fx.emit(
+            w.EVENTS,
+            case.id,
+            w.AssistancePaid(
+                household_id=case.id,
+                region=case.region,
+                month=month,
+                status=case.status,
+                amount=amount,
+            ),
+        )
+        fx.count(totals, "allowance_fen", int(amount * 100)).count(totals, "households")
+    pension = list(case.pension)
+    year = on.year
+    tier = env.params.lowest_pension_tier(case.region, on)
+    for ref in step.members:
+        if f"{ref}:{year}" not in pension:
+            pension.append(f"{ref}:{year}")
+            fx.emit(
+                w.EVENTS,
+                ref,
+                w.PensionPaidOnBehalf(
+                    person=ref,
+                    region=case.region,
+                    year=year,
+                    tier=tier,
+                    amount=Decimal(tier).quantize(months.FEN),
+                ),
+            )
+    case = case.model_copy(update={"paid": (*case.paid, month), "pension": tuple(pension)})
+    return case, fx
+
+
+def grant(
+    case: Case | None, cmd: w.GrantTemporaryAssistance, received: datetime, env: Env
+) -> tuple[Case, Effects]:
+    """One-off temporary assistance: at most `cap_months` of the household's monthly 低保
+    standard, at most `per_year` grants in a calendar year; a grant id sent again pays nothing."""
+    if case is None:
+        raise Refused(R.UNKNOWN_HOUSEHOLD, f"no household {cmd.household_id}")
+    if cmd.grant_id in case.grant_ids:
+        return case, Effects()
+    months.not_in_future(cmd.on, received, case.region, "the grant date", env)
+    limits = env.params.temporary(case.region, cmd.on)
+    year = str(cmd.on.year)
+    done = case.grants.get(year, 0)
+    if done >= limits.per_year:
+        raise Refused(
+            R.TEMPORARY_ASSISTANCE_LIMIT,
+            f"{case.id} had {done} grants in {year}; {limits.per_year} a year at most",
+        )
+    cap = months.yuan(limits.cap_months * env.params.standard(case.region, cmd.on, case.residence))
+    if cmd.amount > cap:
+        raise Refused(R.AMOUNT_ABOVE_CAP, f"{cmd.amount} is above the cap of {cap}")
+    case = case.model_copy(
+        update={
+            "grants": {**case.grants, year: done + 1},
+            "grant_ids": (*case.grant_ids, cmd.grant_id),
+        }
+    )
+    fx = Effects().emit(
+        w.EVENTS,
+        case.id,
+        w.TemporaryAssistancePaid(
+            household_id=case.id,
+            grant_id=cmd.grant_id,
+            region=case.region,
+            on=cmd.on,
+            amount=cmd.amount,
+            grants_this_year=done + 1,
+        ),
+    )
+    totals = PAID.key(case.region, months.of(cmd.on))
+    fx.count(totals, "temporary_fen", int(cmd.amount * 100)).count(totals, "grants")
+    return case, fx
+
+
+def triggered(t: u.PriceSubsidyTriggered, env: Env) -> Effects:
+    """A trigger of unemployment-subsidies: the recipients of the period, shard by shard."""
+    fx = Effects()
+    for shard in range(env.shards):
+        fx.emit(
+            w.WORK,
+            f"{t.region}:{shard}",
+            w.SubsidyShard(
+                region=t.region,
+                period=t.period,
+                shard=shard,
+                urban_amount=t.urban_amount,
+                rural_amount=t.rural_amount,
+            ),
+        )
+    return fx
+
+
+def subsidy_shard(d: Directory | None, msg: w.SubsidyShard) -> Effects:
+    fx = Effects()
+    for case in d.cases if d is not None else ():
+        fx.emit(
+            w.WORK,
+            case,
+            w.PayCaseSubsidy(
+                case=case,
+                region=msg.region,
+                period=msg.period,
+                urban_amount=msg.urban_amount,
+                rural_amount=msg.rural_amount,
+            ),
+        )
+    return fx
+
+
+def case_subsidy(case: Case | None, msg: w.PayCaseSubsidy) -> Effects:
+    """The members of a case paid in the period (a month of it, for a quarter)."""
+    fx = Effects()
+    paid_months = [m for m in months.months_of(msg.period) if case is not None and m in case.paid]
+    if case is None or not paid_months:
+        return fx
+    step = case.step(paid_months[-1])
+    assert step is not None
+    amount = msg.rural_amount if case.residence is w.Residence.RURAL else msg.urban_amount
+    for ref in step.members:
+        fx.emit(
+            w.WORK,
+            ref,
+            w.PaySubsidy(person=ref, region=msg.region, period=msg.period, amount=amount),
+        )
+    return fx
+
+
+def pay_subsidy(p: Person | None, msg: w.PaySubsidy) -> tuple[Person, Effects]:
+    p = p or Person(ref=msg.person)
+    fx = Effects()
+    if msg.period in p.subsidies:
+        return p, fx
+    p = p.model_copy(update={"subsidies": {**p.subsidies, msg.period: msg.amount}})
+    fx.emit(
+        w.EVENTS,
+        p.ref,
+        w.PriceSubsidyPaid(person=p.ref, region=msg.region, period=msg.period, amount=msg.amount),
+    )
+    totals = PAID.key(msg.region, msg.period)
+    fx.count(totals, "subsidy_fen", int(msg.amount * 100)).count(totals, "subsidy_recipients")
+    return p, fx

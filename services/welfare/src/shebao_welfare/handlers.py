@@ -1,0 +1,182 @@
+"""The handler tables, one per subscription: each message to its rule, with its keys declared.
+
+Handlers translate and decide nothing: they read the keys a message needs, call the rule with
+`ctx.env` and the record's time, and turn its answer into the decision; a refusal into a
+CommandRejected keyed by the command id. An office names people by citizen ID: pseudonymised
+here, at the boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shebao_common.domain import Refused, StateKey
+from shebao_common.runtime import Context, Decision, HandlerTable, State, command_rejected
+from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
+from shebao_contracts.envelope import Message
+
+from .domain import decisions, payments
+from .domain.env import Env
+from .domain.model import CASE, DIRECTORY, PERSON, REGION, Person, support_case
+
+command_handlers: HandlerTable[Env] = HandlerTable()
+work_handlers: HandlerTable[Env] = HandlerTable()
+unemployment_handlers: HandlerTable[Env] = HandlerTable()
+
+Keys = list[StateKey[Any]]
+
+
+def rejected(ctx: Context[Env], cmd: Message, refused: Refused, **names: str | None) -> Decision:
+    region = getattr(cmd, "region", None)
+    return command_rejected(w.CommandRejected, w.EVENTS, ctx, cmd, refused, region=region, **names)
+
+
+def _refs(cmd: w.ApplyForAllowance | w.ReviewHousehold, ctx: Context[Env]) -> list[str]:
+    # one member named twice is one member
+    return list(dict.fromkeys(ctx.env.refs.person_ref(cid) for cid in cmd.members))
+
+
+def _household(cmd: w.ApplyForAllowance | w.ReviewHousehold, ctx: Context[Env]) -> Keys:
+    return [CASE.key(cmd.household_id), *(PERSON.key(r) for r in _refs(cmd, ctx))]
+
+
+def _decide(
+    state: State,
+    cmd: w.ApplyForAllowance | w.ReviewHousehold,
+    ctx: Context[Env],
+    rule: Any,
+) -> Decision:
+    key = CASE.key(cmd.household_id)
+    persons: dict[str, Person | None] = {r: state.get(PERSON.key(r)) for r in _refs(cmd, ctx)}
+    try:
+        case, joined, fx = rule(state.get(key), persons, cmd, ctx.time, ctx.env)
+    except Refused as refused:
+        return rejected(ctx, cmd, refused, household_id=cmd.household_id)
+    d = Decision().put(key, case)
+    for ref, p in joined.items():
+        d.put(PERSON.key(ref), p)
+    return d.apply(fx)
+
+
+@command_handlers.on(w.ApplyForAllowance, needs=_household)
+def apply_allowance(state: State, cmd: w.ApplyForAllowance, ctx: Context[Env]) -> Decision:
+    return _decide(state, cmd, ctx, decisions.apply_allowance)
+
+
+@command_handlers.on(w.ReviewHousehold, needs=_household)
+def review_household(state: State, cmd: w.ReviewHousehold, ctx: Context[Env]) -> Decision:
+    return _decide(state, cmd, ctx, decisions.review)
+
+
+@command_handlers.on(w.StopAllowance, needs=lambda cmd, ctx: [CASE.key(cmd.household_id)])
+def stop_allowance(state: State, cmd: w.StopAllowance, ctx: Context[Env]) -> Decision:
+    key = CASE.key(cmd.household_id)
+    try:
+        case, fx = decisions.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
+    except Refused as refused:
+        return rejected(ctx, cmd, refused, household_id=cmd.household_id)
+    return Decision().put(key, case).apply(fx)
+
+
+def _supported(cmd: w.ApplyForSupport, ctx: Context[Env]) -> Keys:
+    ref = ctx.env.refs.person_ref(cmd.citizen_id)
+    return [CASE.key(support_case(ref)), PERSON.key(ref)]
+
+
+@command_handlers.on(w.ApplyForSupport, needs=_supported)
+def apply_support(state: State, cmd: w.ApplyForSupport, ctx: Context[Env]) -> Decision:
+    ref = ctx.env.refs.person_ref(cmd.citizen_id)
+    ckey, pkey = CASE.key(support_case(ref)), PERSON.key(ref)
+    try:
+        case, person, fx = decisions.apply_support(
+            state.get(ckey), state.get(pkey), ref, cmd, ctx.time, ctx.env
+        )
+    except Refused as refused:
+        return rejected(ctx, cmd, refused, person=ref)
+    return Decision().put(ckey, case).put(pkey, person).apply(fx)
+
+
+@command_handlers.on(
+    w.GrantTemporaryAssistance, needs=lambda cmd, ctx: [CASE.key(cmd.household_id)]
+)
+def grant(state: State, cmd: w.GrantTemporaryAssistance, ctx: Context[Env]) -> Decision:
+    key = CASE.key(cmd.household_id)
+    try:
+        case, fx = payments.grant(state.get(key), cmd, ctx.time, ctx.env)
+    except Refused as refused:
+        return rejected(ctx, cmd, refused, household_id=cmd.household_id)
+    return Decision().put(key, case).apply(fx)
+
+
+@command_handlers.on(w.ClosePaymentMonth, needs=lambda cmd, ctx: [REGION.key(cmd.region)])
+def close_month(state: State, cmd: w.ClosePaymentMonth, ctx: Context[Env]) -> Decision:
+    key = REGION.key(cmd.region)
+    try:
+        region, fx = payments.close(state.get(key), cmd, ctx.time, ctx.env)
+    except Refused as refused:
+        return rejected(ctx, cmd, refused)
+    return Decision().put(key, region).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.welfare.work.v1
+
+
+def _shard(m: w.PayShard | w.SubsidyShard | w.DirectorySet, ctx: Context[Env]) -> Keys:
+    return [DIRECTORY.key(m.region, str(m.shard))]
+
+
+@work_handlers.on(w.PayShard, needs=_shard)
+def pay_shard(state: State, msg: w.PayShard, ctx: Context[Env]) -> Decision:
+    d = state.get(DIRECTORY.key(msg.region, str(msg.shard)))
+    return Decision().apply(payments.pay_shard(d, msg))
+
+
+@work_handlers.on(w.SubsidyShard, needs=_shard)
+def subsidy_shard(state: State, msg: w.SubsidyShard, ctx: Context[Env]) -> Decision:
+    d = state.get(DIRECTORY.key(msg.region, str(msg.shard)))
+    return Decision().apply(payments.subsidy_shard(d, msg))
+
+
+@work_handlers.on(w.DirectorySet, needs=_shard)
+def directory_set(state: State, msg: w.DirectorySet, ctx: Context[Env]) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    return Decision().put(key, payments.set_directory(state.get(key), msg))
+
+
+@work_handlers.on(w.PayCase, needs=lambda m, ctx: [CASE.key(m.case)])
+def pay_case(state: State, msg: w.PayCase, ctx: Context[Env]) -> Decision:
+    key = CASE.key(msg.case)
+    case, fx = payments.pay(state.get(key), msg, ctx.env)
+    d = Decision()
+    if case is not None:
+        d.put(key, case)
+    return d.apply(fx)
+
+
+@work_handlers.on(w.PayCaseSubsidy, needs=lambda m, ctx: [CASE.key(m.case)])
+def pay_case_subsidy(state: State, msg: w.PayCaseSubsidy, ctx: Context[Env]) -> Decision:
+    return Decision().apply(payments.case_subsidy(state.get(CASE.key(msg.case)), msg))
+
+
+@work_handlers.on(w.PaySubsidy, needs=lambda m, ctx: [PERSON.key(m.person)])
+def pay_subsidy(state: State, msg: w.PaySubsidy, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(msg.person)
+    p, fx = payments.pay_subsidy(state.get(key), msg)
+    return Decision().put(key, p).apply(fx)
+
+
+@work_handlers.on(w.MemberSet, needs=lambda m, ctx: [PERSON.key(m.person)])
+def member_set(state: State, msg: w.MemberSet, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(msg.person)
+    return Decision().put(key, decisions.member_set(state.get(key), msg))
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.unemployment-subsidies.events.v1
+
+
+@unemployment_handlers.on(u.PriceSubsidyTriggered)
+def price_subsidy(state: State, t: u.PriceSubsidyTriggered, ctx: Context[Env]) -> Decision:
+    return Decision().apply(payments.triggered(t, ctx.env))

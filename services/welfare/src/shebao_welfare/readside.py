@@ -1,0 +1,59 @@
+"""HTTP read side: a household (members masked), its decisions and payments; a region's totals."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.service import JsonHandler
+
+from .domain.env import Env
+from .domain.model import CASE, PAID, Case
+
+FEN = Decimal("0.01")
+
+
+class ReadSide:
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    def routes(self) -> list[tuple[str, JsonHandler]]:
+        return [("/households", self.household), ("/regions", self.region)]
+
+    async def household(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /households?id=<household id> (or ?support=<person reference>): members as
+        references (the raw IDs stay with enrollment), decisions, months paid, grants."""
+        assert rt.store is not None
+        case_id = query.get("id") or f"support:{query.get('support', '')}"
+        raw = await rt.store.get_state(CASE.key(case_id).name)
+        if raw is None:
+            return 404, {"error": "unknown_household"}
+        case = Case.model_validate_json(raw)
+        return 200, {
+            "id": case.id,
+            "status": case.status.value,
+            "region": case.region,
+            "residence": case.residence.value,
+            "active": case.active,
+            "members": list(case.members),
+            "decisions": [s.model_dump(mode="json") for s in case.steps],
+            "months_paid": list(case.paid),
+            "last_month": case.last_month,
+            "temporary_assistance": case.grants,
+        }
+
+    async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /regions?code=320100&period=2025-03: households, supported persons and totals."""
+        assert rt.store is not None
+        counts = await rt.store.counters(
+            PAID.key(query.get("code", ""), query.get("period", "")).name
+        )
+        if not counts:
+            return 404, {"error": "nothing_paid"}
+        return 200, {
+            k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(FEN))
+            if k.endswith("_fen")
+            else v
+            for k, v in sorted(counts.items())
+        }

@@ -1,0 +1,120 @@
+"""Runs the welfare handlers over an in-memory store, the way the runtime does per record.
+
+Unit-level only: what a handler emits on the service's own work topic runs next (in order, like
+one partition); its events are collected to read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from shebao_common.policy import Policy
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime import HandlerTable
+from shebao_common.runtime.testing import HandlerRunner
+from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
+from shebao_contracts.envelope import Message
+from shebao_devinfra.kit import citizen_id
+from shebao_welfare.domain.env import Env
+from shebao_welfare.domain.model import CASE, PERSON, Case, Person
+from shebao_welfare.domain.params import Params
+from shebao_welfare.handlers import command_handlers, unemployment_handlers, work_handlers
+
+POLICY = Policy.of("shebao_welfare")
+REFS = Pseudonymizer(b"unit-test-pseudonym-key")
+NJ = "320100"
+
+
+def cid(n: int) -> str:
+    return citizen_id("320102", date(1970, 1, 1), n)
+
+
+def ref(c: str) -> str:
+    return REFS.person_ref(c)
+
+
+class Service:
+    def __init__(self, policy: Policy = POLICY) -> None:
+        self.env = Env(Params(policy), REFS, shards=4)
+        self.store: dict[str, Any] = {}
+        tables: dict[str, HandlerTable[Env]] = {
+            w.COMMANDS.name: command_handlers,
+            w.WORK.name: work_handlers,
+            u.EVENTS.name: unemployment_handlers,
+        }
+        self.runners = {t: HandlerRunner(h, self.env) for t, h in tables.items()}
+        counters = self.runners[w.COMMANDS.name].counters
+        for r in self.runners.values():
+            r.store = self.store
+            r.counters = counters
+        self.events: list[Message] = []
+
+    def send(self, topic: str, message: Message, when: date | datetime) -> list[Message]:
+        moment = when if isinstance(when, datetime) else datetime.combine(when, time(9), UTC)
+        start = len(self.events)
+        queue: deque[tuple[str, Message]] = deque([(topic, message)])
+        while queue:
+            t, m = queue.popleft()
+            for e in self.runners[t].send(m, topic=t, when=moment):
+                if e.topic == w.WORK.name:
+                    queue.append((e.topic, e.message))
+                else:
+                    self.events.append(e.message)
+        return self.events[start:]
+
+    def command(self, cmd: Message, when: date | datetime) -> list[Message]:
+        return self.send(w.COMMANDS.name, cmd, when)
+
+    def apply(
+        self,
+        household: str,
+        members: list[str],
+        income: str,
+        on: date,
+        residence: w.Residence = w.Residence.URBAN,
+        assets: bool = True,
+    ) -> list[Message]:
+        return self.command(
+            w.ApplyForAllowance(
+                household_id=household,
+                region=NJ,
+                residence=residence,
+                members=members,
+                monthly_income=Decimal(income),
+                assets_within_limit=assets,
+                applied_on=on,
+            ),
+            on,
+        )
+
+    def close(self, month: str, when: date | None = None) -> list[Message]:
+        y, m = int(month[:4]), int(month[5:7])
+        return self.command(
+            w.ClosePaymentMonth(region=NJ, month=month), when or date(y + m // 12, m % 12 + 1, 1)
+        )
+
+    def case(self, case_id: str) -> Case:
+        c = self.store.get(CASE.key(case_id).name)
+        assert isinstance(c, Case)
+        return c
+
+    def person(self, c: str) -> Person:
+        p = self.store.get(PERSON.key(ref(c)).name)
+        assert isinstance(p, Person)
+        return p
+
+    def of(self, kind: type[Message]) -> list[Any]:
+        return [m for m in self.events if isinstance(m, kind)]
+
+
+def of_type(messages: list[Message], kind: type[Message]) -> list[Any]:
+    return [m for m in messages if isinstance(m, kind)]
+
+
+def reason(messages: list[Message]) -> str:
+    (rejected,) = of_type(messages, w.CommandRejected)
+    return str(rejected.reason)
