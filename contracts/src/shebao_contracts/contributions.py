@@ -969,12 +969,12 @@ COLLECTIONS = Topic(
 
 # Imported here, not at the top: the unemployment contract reads this module's events, and this
 # one its events; whichever module is imported first is complete up to here when the other runs.
-from . import unemployment  # noqa: E402
+from . import unemployment, welfare  # noqa: E402
 
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao contributions",
     description=__doc__ or "",
-    consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS, unemployment.EVENTS),
+    consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS, unemployment.EVENTS, welfare.EVENTS),
     produces=(EVENTS, WORK, ASSESSMENTS),
 )

@@ -21,6 +21,7 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
+from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
@@ -41,6 +42,7 @@ from shebao_contributions.handlers import (
     command_handlers,
     enrollment_handlers,
     unemployment_handlers,
+    welfare_handlers,
     work_handlers,
 )
 from shebao_devinfra import kit
@@ -55,6 +57,7 @@ TABLES: dict[str, HandlerTable] = {
     cc.COMMANDS.name: command_handlers,
     cc.WORK.name: work_handlers,
     un.EVENTS.name: unemployment_handlers,
+    wf.EVENTS.name: welfare_handlers,
 }
 
 

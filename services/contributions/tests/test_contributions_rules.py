@@ -18,6 +18,7 @@ from shebao_common.policy import Policy
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
+from shebao_contracts import welfare as wf
 from shebao_contributions.domain import ledger as lg
 from shebao_contributions.domain.model import CLOCK, WAGES, shard_of
 from shebao_contributions.domain.rates import Rates, ResidentRates
@@ -1065,3 +1066,40 @@ def test_the_unemployment_fund_pays_a_recipients_medical_month_once() -> None:
     assert "2019-03" in s.person(ref(1)).months(ce.Insurance.MEDICAL)
     # the same month paid again (a second payment event) is not credited twice
     assert not of_type(s.send(un.EVENTS.name, paid), cc.ContributionCredited)
+
+
+def _on_behalf(person: str, year: int) -> wf.PensionPaidOnBehalf:
+    return wf.PensionPaidOnBehalf(person=person, region=NJ, year=year, tier=100, amount=D("100.00"))
+
+
+def test_the_government_pays_a_welfare_recipients_lowest_tier() -> None:
+    """Issue 15: for a 低保 or 特困 recipient the government pays the lowest resident-pension tier
+    of the year: at that tier the year is settled and credited (100 + subsidy 30 into the
+    account); at a higher tier the person owes the rest."""
+    s = Service()
+    _resident(s, ref(1), 100, date(2019, 1, 1), medical=False)
+    _resident(s, ref(2), 300, date(2019, 1, 1), medical=False)
+    s.close(NJ, "2019-01")
+    out = s.send(wf.EVENTS.name, _on_behalf(ref(1), 2019))
+    (credited,) = of_type(out, cc.ContributionCredited)
+    assert (credited.person, credited.period, credited.months) == (ref(1), "2019", 12)
+    assert s.person(ref(1)).pension_account == D("130.00")
+    assert not of_type(s.send(wf.EVENTS.name, _on_behalf(ref(1), 2019)), cc.ContributionCredited)
+    out = s.send(wf.EVENTS.name, _on_behalf(ref(2), 2019))
+    assert not of_type(out, cc.ContributionCredited)
+    assert s.person(ref(2)).ledger.dues["2019"].paid == D("100.00")  # 200.00 left to pay
+    s.collect(
+        "t320100",
+        cc.PersonContributionsCollected(
+            collection_id="R-2", citizen_id=citizen(2), period="2019", amount=D("200.00")
+        ),
+    )
+    assert s.person(ref(2)).pension_account == D("330.00")  # 300 + subsidy 30
+
+
+def test_the_governments_payment_before_the_year_is_assessed() -> None:
+    s = Service()
+    _resident(s, ref(1), 100, date(2019, 1, 1), medical=False)
+    s.send(wf.EVENTS.name, _on_behalf(ref(1), 2019))
+    out = s.close(NJ, "2019-01")
+    assert [c.period for c in of_type(out, cc.ContributionCredited)] == ["2019"]

@@ -24,6 +24,7 @@ from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
+from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
 
 from .domain import employers, persons, regions, tax
@@ -48,6 +49,7 @@ enrollment_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 unemployment_handlers: HandlerTable[Env] = HandlerTable()
+welfare_handlers: HandlerTable[Env] = HandlerTable()
 collection_handlers: HandlerTable[Env] = HandlerTable()
 
 
@@ -408,4 +410,17 @@ def person_collected(
 def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
     p, fx = persons.fund_medical(state.get(key), msg, ctx.env)
+    return Decision().put(key, p).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.welfare.events.v1
+
+
+@welfare_handlers.on(wf.PensionPaidOnBehalf, needs=_person)
+def pension_paid_on_behalf(
+    state: State, msg: wf.PensionPaidOnBehalf, ctx: Context[Env]
+) -> Decision:
+    key = PERSON.key(msg.person)
+    p, fx = persons.paid_on_behalf(state.get(key), msg, ctx.env)
     return Decision().put(key, p).apply(fx)

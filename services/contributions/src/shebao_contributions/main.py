@@ -4,6 +4,7 @@
 - `commands`: wage declarations, period closes, advances;
 - `work`: the service's own fan-out (shards, employers, persons, credits, directory);
 - `unemployment`: the unemployment fund's medical contributions for benefit recipients;
+- `welfare`: the resident-pension tier the government pays for 低保 and 特困 recipients;
 - `collections`: every tax bureau's partner.tax.<code>.collections.v1, by topic pattern, so a new
   bureau needs no deployment. Record identity there is topic/partition/offset (a bureau's ids are
   not trusted to be unique); a resent collection is recognised by its collection id instead.
@@ -22,6 +23,7 @@ from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
+from shebao_contracts import welfare as wf
 
 from .domain.env import Env
 from .domain.params import Params
@@ -31,6 +33,7 @@ from .handlers import (
     enrollment_handlers,
     reject_invalid_collection,
     unemployment_handlers,
+    welfare_handlers,
     work_handlers,
 )
 from .readside import ReadSide
@@ -70,6 +73,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
             ),
             Subscription("work", (cc.WORK,), work_handlers),
             Subscription("unemployment", (un.EVENTS,), unemployment_handlers),
+            Subscription("welfare", (wf.EVENTS,), welfare_handlers),
             Subscription(
                 "collections",
                 (cc.COLLECTIONS,),

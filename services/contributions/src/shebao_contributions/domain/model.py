@@ -125,6 +125,9 @@ class PersonFile(StateModel):
     assessed: dict[str, tuple[Part, ...]] = {}
     """The parts of those periods' assessments, until credited."""
 
+    paid_on_behalf: dict[int, Decimal] = {}
+    """Years the government pays the lowest resident-pension tier for the person (a 低保 or
+    特困 recipient): booked against the year's assessment as a payment."""
     advances: dict[str, Advanced] = {}
     advance_ids: tuple[str, ...] = ()
     advance_outstanding: Decimal = ZERO

@@ -26,6 +26,7 @@ from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
+from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import money
 
@@ -461,6 +462,9 @@ def assess_person(
     if due.settled:  # the held credit covered it
         p, credited = _settle(p, period, region, aid, env)
         fx.extend(credited)
+    elif yearly:  # the government may have paid for this year before it was assessed
+        p, on_behalf = _book_on_behalf(p, int(period), env)
+        fx.extend(on_behalf)
     return p, fx
 
 
@@ -763,3 +767,52 @@ def fund_medical(
         employer_part=msg.amount,
     )
     return credit(p, msg.month, (part,), "unemployment_fund", env, region=msg.region)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the government pays for a welfare recipient
+
+
+GOVERNMENT = "government"
+"""Who collected a payment made on the person's behalf (in place of a bureau's code)."""
+
+
+def paid_on_behalf(
+    p: PersonFile | None, msg: wf.PensionPaidOnBehalf, env: Env
+) -> tuple[PersonFile, Effects]:
+    """Welfare: the government pays the lowest resident-pension tier of a year for a 低保 or
+    特困 recipient. Booked as a payment against the year's resident assessment (now, or when the
+    year is assessed): the person pays the rest of a higher tier, the year is credited once paid
+    in full. Nothing is booked for a person outside the resident pension scheme."""
+    p = p or PersonFile(ref=msg.person)
+    if msg.year in p.paid_on_behalf:
+        return p, Effects()
+    p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, msg.year: msg.amount}})
+    return _book_on_behalf(p, msg.year, env)
+
+
+def _book_on_behalf(p: PersonFile, year: int, env: Env) -> tuple[PersonFile, Effects]:
+    fx = Effects()
+    period, amount = str(year), p.paid_on_behalf.get(year)
+    due = p.ledger.due(period)
+    parts = p.assessed.get(period, ())
+    resident = any(x.scheme == ce.Scheme.RESIDENT_PENSION for x in parts)
+    if amount is None or due is None or not resident:
+        return p, fx
+    booking = lg.book(
+        p.ledger,
+        period,
+        f"{GOVERNMENT}-{year}",
+        min(amount, due.amount_due),
+        GOVERNMENT,
+        date(year, 1, 1),
+    )
+    if booking.outcome is None:
+        return p, fx
+    p = p.model_copy(update={"ledger": booking.ledger})
+    for e in booking_events(booking, cc.PayerKind.PERSON, p.ref):
+        to_events(fx, p.ref, e)
+    if booking.newly_settled:
+        p, credited = _settle(p, period, due.region, due.assessment_id, env)
+        fx.extend(credited)
+    return p, fx
