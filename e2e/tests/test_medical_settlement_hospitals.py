@@ -1,8 +1,9 @@
 """Hospitals of different levels in two regions, through real Kafka and Redis.
 
 Enrollment and medical settlement run as processes. The test is the counters (enrollment
-commands), the welfare office (a 低保 decision on the welfare stream, until the welfare service
-exists), the scheduler (hospital registry, month close) and the hospitals: it only writes to
+commands), welfare (a 低保 status written on the welfare stream as the welfare service publishes
+it; test_welfare.py runs that service itself, from a household's application to the medical
+assistance), the scheduler (hospital registry, month close) and the hospitals: it only writes to
 and reads from topics and the services' read-side HTTP routes. Every expected amount below is
 worked out by hand from the policy parameters, not by calling the service's code.
 """
