@@ -26,6 +26,8 @@ WUXI_BUREAU = str(Policy.of("shebao_contributions").get("tax.bureau", WUXI, date
 WUXI_STATS = str(
     Policy.of("shebao_unemployment_subsidies").get("stats.bureau", WUXI, date(2025, 1, 1))
 )
+# a Wuxi hospital, registered by the welfare story for a supported person's stay
+WUXI_HOSPITAL = ("h320213004", m.HospitalLevel.SECONDARY, WUXI)
 BUREAUS = {
     region: str(Policy.of("shebao_contributions").get("tax.bureau", region, date(2025, 3, 1)))
     for region in REGIONS

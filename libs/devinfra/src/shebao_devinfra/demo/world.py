@@ -10,18 +10,18 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as c
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
-from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
+from shebao_contracts import welfare as wf
 
 from ..infra import Infra
 from ..kit import Offsets
 from ..testing import ServiceProcess
 from .output import say
-from .setting import BUREAUS, HOSPITALS, WUXI_BUREAU, WUXI_STATS
+from .setting import BUREAUS, HOSPITALS, WUXI_BUREAU, WUXI_HOSPITAL, WUXI_STATS
 from .tap import Tap
 
 
 class World:
-    """The four services as processes, their input topics, and the demo's readers."""
+    """The five services as processes, their input topics, and the demo's readers."""
 
     def __init__(self, infra: Infra, logs: Path) -> None:
         self.bootstrap = infra.kafka_bootstrap
@@ -35,10 +35,18 @@ class World:
         self.contributions = service("contributions", "shebao_contributions")
         self.medical = service("medical-settlement", "shebao_medical_settlement")
         self.unemployment = service("unemployment-subsidies", "shebao_unemployment_subsidies")
-        self.services = [self.enrollment, self.contributions, self.medical, self.unemployment]
+        self.welfare = service("welfare", "shebao_welfare")
+        self.services = [
+            self.enrollment,
+            self.contributions,
+            self.medical,
+            self.unemployment,
+            self.welfare,
+        ]
         bureaus = [*BUREAUS.values(), WUXI_BUREAU]
         collections = [cc.COLLECTIONS.named(code=b) for b in bureaus]
-        claims = [m.CLAIMS.named(code=h) for h, _, _ in HOSPITALS]
+        hospitals = [h for h, _, _ in (*HOSPITALS, WUXI_HOSPITAL)]
+        claims = [m.CLAIMS.named(code=h) for h in hospitals]
         self.inputs = {
             "enrollment": [c.COMMANDS.name],
             "contributions": [
@@ -55,22 +63,25 @@ class World:
                 c.EVENTS.name,
                 cc.EVENTS.name,
                 u.EVENTS.name,
-                WELFARE_EVENTS.name,
+                wf.EVENTS.name,
             ],
             "unemployment": [
                 c.EVENTS.name,
                 cc.EVENTS.name,
+                wf.EVENTS.name,
                 u.COMMANDS.name,
                 u.WORK.name,
                 u.CPI.named(code=WUXI_STATS),
             ],
+            "welfare": [wf.COMMANDS.name, wf.WORK.name, u.EVENTS.name],
         }
         watched = [
             cc.EVENTS.name,
             *[cc.ASSESSMENTS.named(code=b) for b in bureaus],
             u.EVENTS.name,
             u.ANSWERS.named(code=WUXI_STATS),
-            *[m.SETTLEMENTS.named(code=h) for h, _, _ in HOSPITALS],
+            wf.EVENTS.name,
+            *[m.SETTLEMENTS.named(code=h) for h in hospitals],
         ]
         consumed = sorted({t for topics in self.inputs.values() for t in topics})
         self.topics = sorted({*consumed, *(t + ".dlq" for t in consumed), *watched})
