@@ -23,6 +23,7 @@ from .enrollment import enrollment_day, enrollment_report
 from .medical import medical_month
 from .output import head, say
 from .unemployment import unemployment_months
+from .welfare import welfare_months
 from .world import World, stop_services
 
 
@@ -45,6 +46,7 @@ async def drive(w: World, keep: bool, started: float) -> int:
         await contributions_month(desk, w, story)
         await medical_month(desk, w, story)
         await unemployment_months(desk, w, story)
+        await welfare_months(desk, w, story)
 
         head("Done")
         say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.enrollment.log_dir}")
