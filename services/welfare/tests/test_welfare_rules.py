@@ -223,3 +223,25 @@ def test_the_price_subsidy_is_paid_to_each_recipient_once() -> None:
     # a household approved after the period was not a recipient in it
     s.apply("H9", [E], "0.00", date(2019, 7, 20))
     assert not [p for p in s.of(w.PriceSubsidyPaid) if p.person == ref(E)]
+
+
+def test_a_payment_run_after_the_trigger_pays_the_subsidy_with_the_month() -> None:
+    """A late run: July's index triggered the subsidy before July was closed; the household is
+    paid it with its July payment, once."""
+    s = Service()
+    s.apply("H1", [A], "0.00", JUNE)
+    trigger = u.PriceSubsidyTriggered(
+        region=NJ,
+        period="2019-07",
+        variant=u.Variant.JIANGSU_MONTHLY,
+        cpi_yoy="3.1",
+        food_cpi_yoy="2.0",
+        urban_amount=D("75.00"),
+        rural_amount=D("71.67"),
+    )
+    assert not of_type(s.send(u.EVENTS.name, trigger, date(2019, 7, 31)), w.PriceSubsidyPaid)
+    out = s.close("2019-07", date(2019, 8, 20))
+    assert [(p.person, p.amount) for p in of_type(out, w.PriceSubsidyPaid)] == [
+        (ref(A), D("75.00"))
+    ]
+    assert not of_type(s.send(u.EVENTS.name, trigger, date(2019, 8, 21)), w.PriceSubsidyPaid)

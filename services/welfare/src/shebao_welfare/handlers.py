@@ -145,10 +145,10 @@ def directory_set(state: State, msg: w.DirectorySet, ctx: Context[Env]) -> Decis
     return Decision().put(key, payments.set_directory(state.get(key), msg))
 
 
-@work_handlers.on(w.PayCase, needs=lambda m, ctx: [CASE.key(m.case)])
+@work_handlers.on(w.PayCase, needs=lambda m, ctx: [CASE.key(m.case), REGION.key(m.region)])
 def pay_case(state: State, msg: w.PayCase, ctx: Context[Env]) -> Decision:
     key = CASE.key(msg.case)
-    case, fx = payments.pay(state.get(key), msg, ctx.env)
+    case, fx = payments.pay(state.get(key), state.get(REGION.key(msg.region)), msg, ctx.env)
     d = Decision()
     if case is not None:
         d.put(key, case)
@@ -177,6 +177,8 @@ def member_set(state: State, msg: w.MemberSet, ctx: Context[Env]) -> Decision:
 # shebao.unemployment-subsidies.events.v1
 
 
-@unemployment_handlers.on(u.PriceSubsidyTriggered)
+@unemployment_handlers.on(u.PriceSubsidyTriggered, needs=lambda t, ctx: [REGION.key(t.region)])
 def price_subsidy(state: State, t: u.PriceSubsidyTriggered, ctx: Context[Env]) -> Decision:
-    return Decision().apply(payments.triggered(t, ctx.env))
+    key = REGION.key(t.region)
+    region, fx = payments.triggered(state.get(key), t, ctx.env)
+    return Decision().put(key, region).apply(fx)

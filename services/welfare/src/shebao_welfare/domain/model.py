@@ -73,8 +73,18 @@ class Person(StateModel):
     """Price subsidies paid: period -> amount."""
 
 
+class Subsidy(StateModel):
+    """A triggered price subsidy per person, by residence."""
+
+    urban: Decimal
+    rural: Decimal
+
+
 class Region(StateModel):
     closed: tuple[str, ...] = ()
+    triggered: dict[str, Subsidy] = {}
+    """Price subsidies triggered, by period: a case paid a month of one after the trigger
+    (a late payment run) pays its members then."""
 
 
 class Directory(StateModel):

@@ -43,6 +43,10 @@ def months_of(period: str) -> list[str]:
     return [f"{period[:4]}-{n:02d}" for n in range(first, first + 3)]
 
 
+def quarter(m: str) -> str:
+    return f"{m[:4]}-Q{(int(m[5:7]) - 1) // 3 + 1}"
+
+
 def not_in_future(day: date, received: datetime, region: str, what: str, env: Env) -> None:
     today = local_day(received)
     if day > today + timedelta(days=env.params.future_tolerance_days(region, today)):

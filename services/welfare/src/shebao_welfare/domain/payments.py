@@ -21,7 +21,7 @@ from shebao_contracts import welfare as w
 from . import months
 from .decisions import allowance, support
 from .env import Env
-from .model import PAID, Case, Directory, Person, Region
+from .model import PAID, Case, Directory, Person, Region, Subsidy
 
 R = w.Rejection
 S = w.AssistanceStatus
@@ -58,7 +58,9 @@ def pay_shard(d: Directory | None, msg: w.PayShard) -> Effects:
     return fx
 
 
-def pay(case: Case | None, msg: w.PayCase, env: Env) -> tuple[Case | None, Effects]:
+def pay(
+    case: Case | None, region: Region | None, msg: w.PayCase, env: Env
+) -> tuple[Case | None, Effects]:
     fx = Effects()
     month = msg.month
     if case is None or not case.pays(month) or month in case.paid:
@@ -114,7 +116,22 @@ def pay(case: Case | None, msg: w.PayCase, env: Env) -> tuple[Case | None, Effec
                 ),
             )
     case = case.model_copy(update={"paid": (*case.paid, month), "pension": tuple(pension)})
+    # a price subsidy triggered before this (late) run: the members are paid it now, once
+    for period in (month, months.quarter(month)):
+        subsidy = region.triggered.get(period) if region is not None else None
+        if subsidy is not None:
+            fx.extend(_members(case, msg.region, period, subsidy, step.members))
     return case, fx
+
+
+def _members(
+    case: Case, region: str, period: str, subsidy: Subsidy, members: tuple[str, ...]
+) -> Effects:
+    amount = subsidy.rural if case.residence is w.Residence.RURAL else subsidy.urban
+    fx = Effects()
+    for ref in members:
+        fx.emit(w.WORK, ref, w.PaySubsidy(person=ref, region=region, period=period, amount=amount))
+    return fx
 
 
 def grant(
@@ -161,8 +178,14 @@ def grant(
     return case, fx
 
 
-def triggered(t: u.PriceSubsidyTriggered, env: Env) -> Effects:
-    """A trigger of unemployment-subsidies: the recipients of the period, shard by shard."""
+def triggered(
+    region: Region | None, t: u.PriceSubsidyTriggered, env: Env
+) -> tuple[Region, Effects]:
+    """A trigger of unemployment-subsidies: kept for the region (a case paid in the period later
+    is paid it then), and paid to the recipients of the period, shard by shard."""
+    region = region or Region()
+    subsidy = Subsidy(urban=t.urban_amount, rural=t.rural_amount)
+    region = region.model_copy(update={"triggered": {**region.triggered, t.period: subsidy}})
     fx = Effects()
     for shard in range(env.shards):
         fx.emit(
@@ -176,7 +199,7 @@ def triggered(t: u.PriceSubsidyTriggered, env: Env) -> Effects:
                 rural_amount=t.rural_amount,
             ),
         )
-    return fx
+    return region, fx
 
 
 def subsidy_shard(d: Directory | None, msg: w.SubsidyShard) -> Effects:
@@ -204,14 +227,8 @@ def case_subsidy(case: Case | None, msg: w.PayCaseSubsidy) -> Effects:
         return fx
     step = case.step(paid_months[-1])
     assert step is not None
-    amount = msg.rural_amount if case.residence is w.Residence.RURAL else msg.urban_amount
-    for ref in step.members:
-        fx.emit(
-            w.WORK,
-            ref,
-            w.PaySubsidy(person=ref, region=msg.region, period=msg.period, amount=amount),
-        )
-    return fx
+    subsidy = Subsidy(urban=msg.urban_amount, rural=msg.rural_amount)
+    return fx.extend(_members(case, msg.region, msg.period, subsidy, step.members))
 
 
 def pay_subsidy(p: Person | None, msg: w.PaySubsidy) -> tuple[Person, Effects]:
