@@ -4,9 +4,9 @@ Wuxi (320200), the unemployment story's region: in January 2025 the civil-affair
 approves three households (one rural) and refuses a fourth, and an old farmer alone gets
 extreme-poverty support; the payment runs of February to April pay them; one household's income
 rises in March (a review) and another moves away (a stop). The statistics bureau's April index
-triggers the price subsidy, which welfare pays its recipients of April (the February trigger of
-the unemployment story reached welfare before these households existed: a subsidy goes to those
-paid in the period when the trigger arrives). The farmer, in the resident medical scheme, is in
+triggers the price subsidy, which welfare pays its recipients of April; the February trigger of
+the unemployment story reached welfare before February's run, which pays it with the month. The
+farmer, in the resident medical scheme, is in
 hospital in April: medical settlement knows the status from welfare and adds medical assistance.
 """
 
@@ -237,14 +237,16 @@ async def welfare_months(desk: Desk, w: World, story: dict[str, Any]) -> None:
         if a["month"] == cpi.month:
             verdict = "triggers the price subsidy" if a["triggered"] else "no subsidy"
             say(f"  CPI {cpi.month} +{cpi.cpi_yoy}% ({a['variant']}): {verdict}")
-    subsidies = [
-        p for p in w.tap.of(wf.EVENTS.name, "PriceSubsidyPaid") if p["period"] == cpi.month
-    ]
-    each = {yuan(p["amount"]) for p in subsidies}
-    say(
-        f"  price subsidy {cpi.month}: welfare paid {', '.join(sorted(each))} to each of"
-        f" {len(subsidies)} recipients (the members of the cases paid {cpi.month})"
-    )
+    for period in sorted({p["period"] for p in w.tap.of(wf.EVENTS.name, "PriceSubsidyPaid")}):
+        subsidies = [
+            p for p in w.tap.of(wf.EVENTS.name, "PriceSubsidyPaid") if p["period"] == period
+        ]
+        each = {yuan(p["amount"]) for p in subsidies}
+        when = "when the index came" if period == cpi.month else "with the month's payment run"
+        say(
+            f"  price subsidy {period}: welfare paid {', '.join(sorted(each))} to each of"
+            f" {len(subsidies)} recipients (the members of the cases paid {period}, {when})"
+        )
     pension = w.tap.of(wf.EVENTS.name, "PensionPaidOnBehalf")
     say(
         f"  the government paid the lowest resident-pension tier for {len(pension)} recipients"
