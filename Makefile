@@ -25,7 +25,7 @@ bootstrap:
 lint: bootstrap
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy -p shebao_contracts -p shebao_common -p shebao_devinfra $(SERVICE_PACKAGES)
+	$(UV) run mypy -p shebao_contracts -p shebao_common -p shebao_devinfra -p shebao_partners $(SERVICE_PACKAGES)
 
 contracts: bootstrap
 	$(UV) run python -m shebao_contracts.gen write

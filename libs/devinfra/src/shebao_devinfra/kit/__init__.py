@@ -1,29 +1,32 @@
-"""One kit for test data and partners, used by the demo, the benchmark and every test harness.
+"""One kit for test data, used by the demo, the benchmark and every test harness.
 
-- `ids`: valid citizen IDs (GB 11643 check character) and employer codes;
-- `claims`: claim lines, claims and cancellations as a hospital writes them, a hospital's
-  registration;
+What partners send (citizen IDs, claims, bureau reports, a partner's headers) is the workspace
+package `shebao_partners`, re-exported here for the callers that import the kit; the kit adds
+what only a test or a demo needs:
 - `enrollment`: the memberships enrollment publishes, for a consumer fed without it;
-- `reports`: what a tax bureau reports it collected;
-- `partners`: the headers of a partner's record, whatever its body;
 - `offsets`: topics' end offsets, and `caught_up` to wait until a service has consumed them.
 """
 
-from .claims import (
+from shebao_partners import (
     CATEGORIES,
     Line,
     cancellation_body,
+    citizen_id,
     claim_body,
     claim_line,
+    collection_body,
+    employer_code,
+    employer_collected,
     example_lines,
     hospital_registration,
+    partner_headers,
     random_lines,
+    with_check_char,
+    wrong_check,
 )
+
 from .enrollment import employee_memberships, medical_membership
-from .ids import citizen_id, employer_code, with_check_char, wrong_check
 from .offsets import PARTITIONS, Offsets, caught_up, kind_of
-from .partners import partner_headers
-from .reports import collection_body, employer_collected
 
 __all__ = [
     "CATEGORIES",
