@@ -371,6 +371,29 @@ def test_minimum_living_allowance_recipient_gets_medical_assistance(med: Medical
     assert got["patient_payable"] == "1848.00"
 
 
+def test_a_recipients_outpatient_visit_gets_medical_assistance(med: Medical) -> None:
+    """Issue 16: medical assistance pays its ratio of what remains of an outpatient visit too.
+    Resident at primary care: 300.00 in scope, pooling 50% = 150.00; 低保: 70% of the
+    remaining 150.00 = 105.00; the patient pays 45.00."""
+    resident = citizen_id(6)
+    med.enrol(resident, scheme="resident_medical", region="321300")
+    med.coverage.send(
+        RecipientStatusChanged(
+            person=med.ref(resident),
+            status="minimum_living_allowance",
+            region="321300",
+            effective_from=date(2024, 7, 1),
+        )
+    )
+    visit = {"visit": "outpatient", "discharged": None, "hospital": H1, "patient": resident}
+    got = amounts(med.submit(claim("O1", lines=[line("class_a_drug", "300.00")], **visit)))
+    assert (got["fund_payment"], got["medical_assistance_payment"], got["patient_payable"]) == (
+        "150.00",
+        "105.00",
+        "45.00",
+    )
+
+
 def test_outpatient_pooling_for_residents_at_primary_care(med: Medical) -> None:
     resident = citizen_id(5)
     med.enrol(resident, scheme="resident_medical", region="321300")

@@ -14,7 +14,9 @@ service date, the amounts on the day the claim counts):
    total above the serious-illness threshold is reimbursed again at its ratio; for 低保 / 特困
    persons the threshold is lowered and the ratio raised, and medical assistance pays its ratio
    of what still remains, up to its yearly limit;
-4. outpatient: pooling at the scheme's ratio up to its small yearly limit, at the allowed levels.
+4. outpatient: pooling at the scheme's ratio up to its small yearly limit, at the allowed levels;
+   for 低保 / 特困 persons medical assistance then pays its ratio of what remains in scope, up to
+   its yearly limit (DOMAIN.md: assistance pays part of what remains, whatever the visit).
 A claim counts on its last day, the discharge (or the visit): a stay that spans New Year counts
 in the year of discharge, against that year's totals (caps, deductibles, thresholds) and with
 the amounts' parameters in force on the day of discharge.
@@ -142,6 +144,13 @@ def adjudicate(
             fund = min(share, pool_left, fund_left)
             limits = ((pool_left, Z.OUTPATIENT_POOL_EXHAUSTED), (fund_left, Z.ANNUAL_CAP_REACHED))
             reasons = _cut_by(share, limits)
+        # medical assistance pays its ratio of what remains in scope, as after a stay
+        assistance = ZERO
+        status = coverage.assistance_on(day)
+        if status != AssistanceStatus.NONE:
+            assist_p = params.assistance(status, region, on)
+            left = _positive(assist_p.yearly_cap - totals.assistance)
+            assistance = min(money((eligible - fund) * assist_p.ratio), left)
         amounts = trusted(
             Amounts,
             submitted=submitted,
@@ -151,15 +160,15 @@ def adjudicate(
             deductible=ZERO,
             fund_payment=fund,
             serious_illness_payment=ZERO,
-            medical_assistance_payment=ZERO,
-            patient_payable=submitted - fund,
+            medical_assistance_payment=assistance,
+            patient_payable=submitted - fund - assistance,
         )
         delta = trusted(
             YearTotals,
             fund=fund,
             in_scope_out_of_pocket=ZERO,
             serious_illness=ZERO,
-            assistance=ZERO,
+            assistance=assistance,
             outpatient_pool=fund,
         )
         return Settled(amounts, delta, scheme.value, region, reasons)

@@ -1,0 +1,496 @@
+"""Lives through the whole platform: all five services as processes, on real Kafka and Redis.
+
+Each test is one person's or household's story, told only through topics and published
+contracts, as offices, a tax bureau, the statistics bureau and hospitals would tell it (the
+partners' messages come from `shebao_partners`). Every expected amount is worked out here from
+the parameters, not by calling the services' code. The services run once for the module;
+each story keeps to its own people, employers and region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_contracts import contributions as cc
+from shebao_contracts import enrollment as en
+from shebao_contracts import medical as m
+from shebao_contracts import unemployment as u
+from shebao_contracts import welfare as w
+from shebao_contracts.envelope import Message
+from shebao_devinfra.kit import Offsets, caught_up
+from shebao_devinfra.testing import (
+    ServiceProcess,
+    message_record,
+    producer,
+    read_all,
+    recreate_topics,
+    wait_until,
+)
+from shebao_partners import citizen_id, claim_body, claim_line, example_lines, hospital_registration
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+KEY = "e2e-lifetimes-pseudonym-key-0123456789abcd"
+CST = timezone(timedelta(hours=8))
+D = Decimal
+NAMES = ("enrollment", "contributions", "medical-settlement", "unemployment-subsidies", "welfare")
+INTERNAL = [
+    en.COMMANDS.name,
+    en.EVENTS.name,
+    cc.COMMANDS.name,
+    cc.EVENTS.name,
+    cc.WORK.name,
+    u.COMMANDS.name,
+    u.EVENTS.name,
+    u.WORK.name,
+    w.COMMANDS.name,
+    w.EVENTS.name,
+    w.WORK.name,
+    m.COMMANDS.name,
+    m.EVENTS.name,
+]
+
+
+def day(y: int, mo: int, d: int, hour: int = 10) -> datetime:
+    return datetime(y, mo, d, hour, tzinfo=CST)
+
+
+def ref(cid: str) -> str:
+    return Pseudonymizer(KEY.encode()).person_ref(cid)
+
+
+class Platform:
+    """The five services, and the messages the story sends and reads."""
+
+    def __init__(self, bootstrap: str, prod: Any, services: dict[str, ServiceProcess]) -> None:
+        self.bootstrap, self.prod, self.services, self.n = bootstrap, prod, services, 0
+        self.offsets = Offsets(bootstrap)
+
+    async def send(self, topic: str, key: str, msg: Message, at: datetime) -> None:
+        self.n += 1
+        k, v, h = message_record(msg, message_id=f"life-{self.n}", time=at, key=key, topic=topic)
+        await self.prod.send_and_wait(topic, key=k, value=v, headers=h)
+
+    async def of(self, topic: str, kind: type[Message], **match: Any) -> list[dict[str, Any]]:
+        return [
+            body
+            for r in await read_all(self.bootstrap, topic)
+            if dict(r.headers)["ce_type"].decode() == kind.TYPE
+            and all((body := json.loads(r.value)).get(f) == v for f, v in match.items())
+        ]
+
+    async def until(
+        self,
+        topic: str,
+        kind: type[Message],
+        ok: Callable[[list[dict[str, Any]]], bool],
+        **match: Any,
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+
+        async def done() -> bool:
+            found[:] = await self.of(topic, kind, **match)
+            return ok(found)
+
+        try:
+            await wait_until(done, timeout=90, interval=0.3)
+        except TimeoutError:
+            raise AssertionError(f"waited for {kind.__name__} on {topic}: {found[-3:]}") from None
+        return found
+
+    async def settled(self, hospital: str, claim_id: str) -> dict[str, Any]:
+        (answer,) = await self.until(
+            m.SETTLEMENTS.named(code=hospital), m.SettlementResult, bool, claim_id=claim_id
+        )
+        return answer
+
+    async def claim(
+        self, hospital: str, claim_id: str, patient: str, at: datetime, **kw: Any
+    ) -> dict[str, Any]:
+        lines = kw.pop("lines", None) or example_lines()
+        body = claim_body(hospital, claim_id, patient, lines, **kw)
+        await self.send(
+            m.CLAIMS.named(code=hospital), claim_id, m.ClaimSubmitted.model_validate(body), at
+        )
+        return await self.settled(hospital, claim_id)
+
+    async def followed(self, name: str, topics: list[str], what: str) -> None:
+        await caught_up(self.services[name], topics, self.offsets, what, timeout=90)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/13"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    partner = [
+        *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t320100"), (cc.COLLECTIONS, "t320100"))),
+        *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t321300"), (cc.COLLECTIONS, "t321300"))),
+        *(t.named(code=c) for t in (u.CPI, u.ANSWERS) for c in ("s320100", "s321300")),
+        *(t.named(code=c) for t in (m.CLAIMS, m.SETTLEMENTS) for c in ("h320102001", "h321302003")),
+    ]
+    await recreate_topics(
+        infra.kafka_bootstrap, [*INTERNAL, *partner, *(t + ".dlq" for t in (*INTERNAL, *partner))]
+    )
+    logs = tmp_path_factory.mktemp("lifetimes")
+    services = {
+        name: ServiceProcess(
+            name,
+            "shebao_" + name.replace("-", "_"),
+            kafka=infra.kafka_bootstrap,
+            redis_url=redis_url,
+            log_dir=logs,
+            env={"SHEBAO_PSEUDONYM_KEY": KEY},
+        )
+        for name in NAMES
+    }
+    prod = await producer(infra.kafka_bootstrap)
+    p = Platform(infra.kafka_bootstrap, prod, services)
+    await p.offsets.start()
+    try:
+        for svc in services.values():
+            svc.start()
+        for svc in services.values():
+            await svc.wait_ready()
+        for code, level, region in (
+            ("h320102001", "tertiary", "320100"),
+            ("h321302003", "primary", "321300"),
+        ):
+            await p.send(
+                m.COMMANDS.name, code, hospital_registration(code, level, region), day(2023, 12, 1)
+            )
+        yield p
+    finally:
+        for svc in services.values():
+            svc.stop()
+        await prod.stop()
+        await p.offsets.stop()
+        await r.aclose()
+
+
+async def test_an_employees_life(platform: Platform) -> None:
+    """Employed through 2024 in Nanjing (8,000.00 a month), in hospital in June, laid off at the
+    end of the year; benefit for January and February 2025 (1,900.00 a month, the fund paying
+    480.00 of medical contribution), January's index at +3.5% (the subsidy 1,100 / 12 = 91.67),
+    re-employed on 3 March, and in hospital again in March: on the employee scheme again."""
+    p = platform
+    nj, bureau = "320100", "t320100"
+    employer, later = "91320100MA00000101", "91320100MA00000102"
+    worker = citizen_id("320102", date(1985, 4, 1), 31)
+    for code in (employer, later):
+        await p.send(
+            en.COMMANDS.name,
+            code,
+            en.RegisterEmployer(
+                employer=code,
+                name="南京示例公司",
+                region=nj,
+                ownership=en.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2023, 6, 1),
+            ),
+            day(2023, 12, 1),
+        )
+    await p.until(en.EVENTS.name, en.EmployerRegistered, lambda xs: len(xs) == 2, region=nj)
+    await p.send(
+        en.COMMANDS.name,
+        worker,
+        en.RegisterPerson(
+            citizen_id=worker,
+            name="张伟",
+            hukou_region=nj,
+            residence=en.Residence.URBAN,
+            registered_on=date(2023, 12, 1),
+        ),
+        day(2023, 12, 1),
+    )
+    await p.send(
+        en.COMMANDS.name,
+        worker,
+        en.StartEmployment(
+            citizen_id=worker,
+            employer=employer,
+            start_date=date(2024, 1, 1),
+            monthly_wage=D("8000.00"),
+        ),
+        day(2024, 1, 2),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentStarted, bool, person=ref(worker))
+
+    # -- 2024: each month closed, assessed to the bureau, collected, credited --------------------
+    assessments = cc.ASSESSMENTS.named(code=bureau)
+    for n in range(1, 13):
+        month = f"2024-{n:02d}"
+        after = day(2024 + n // 12, n % 12 + 1, 1)
+        await p.send(cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month=month), after)
+        (due,) = await p.until(
+            assessments, cc.TaxAssessmentIssued, bool, employer=employer, period=month
+        )
+        assert [line["citizen_id"] for line in due["persons"]] == [worker]  # the bureau's view
+        await p.send(
+            cc.COLLECTIONS.named(code=bureau),
+            employer,
+            cc.EmployerContributionsCollected(
+                collection_id=f"LIFE-{month}",
+                employer=employer,
+                month=month,
+                amount=D(due["amount_due"]),
+            ),
+            after + timedelta(days=4),
+        )
+        await p.until(
+            cc.EVENTS.name, cc.ContributionCredited, bool, person=ref(worker), period=month
+        )
+        if month == "2024-06":  # a stay in June, on the employee scheme
+            june = await p.claim(
+                "h320102001",
+                "LIFE-C1",
+                worker,
+                day(2024, 6, 20),
+                admitted="2024-06-10",
+                discharged="2024-06-15",
+            )
+            assert june["outcome"] == "settled" and D(june["amounts"]["fund_payment"]) > 0
+    _, person = await p.services["contributions"].get_json(f"/persons?ref={ref(worker)}")
+    assert person["accounts"]["pension"] == "7680.00"  # 8% of 8,000.00 for twelve months
+
+    # -- laid off; benefit, the fund's medical months, the subsidy -------------------------------
+    await p.send(
+        en.COMMANDS.name,
+        worker,
+        en.EndEmployment(
+            citizen_id=worker,
+            employer=employer,
+            end_date=date(2024, 12, 31),
+            separation=en.Separation.INVOLUNTARY,
+        ),
+        day(2024, 12, 31, 18),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentEnded, bool, person=ref(worker))
+    await p.followed(
+        "unemployment-subsidies",
+        [en.EVENTS.name, cc.EVENTS.name, w.EVENTS.name, u.COMMANDS.name, u.WORK.name],
+        "the worker's history",
+    )
+    await p.send(
+        u.COMMANDS.name,
+        worker,
+        u.RegisterUnemployed(citizen_id=worker, region=nj, registered_on=date(2025, 1, 6)),
+        day(2025, 1, 6),
+    )
+    (granted,) = await p.until(u.EVENTS.name, u.BenefitGranted, bool, person=ref(worker))
+    assert (granted["credited_months"], granted["months_left"]) == (12, 12)
+    for month, at in (("2025-01", day(2025, 2, 1)), ("2025-02", day(2025, 3, 1))):
+        await p.send(u.COMMANDS.name, nj, u.ClosePaymentMonth(region=nj, month=month), at)
+    paid = await p.until(u.EVENTS.name, u.BenefitPaid, lambda xs: len(xs) == 2, person=ref(worker))
+    assert sorted((x["month"], x["amount"]) for x in paid) == [
+        ("2025-01", "1900.00"),
+        ("2025-02", "1900.00"),
+    ]
+    medical = await p.until(
+        u.EVENTS.name, u.MedicalContributionPaid, lambda xs: len(xs) == 2, person=ref(worker)
+    )
+    assert {x["amount"] for x in medical} == {"480.00"}  # 10% of the 4,800.00 base
+    await p.send(
+        u.CPI.named(code="s320100"),
+        nj,
+        u.CpiReleased(region=nj, month="2025-01", cpi_yoy="3.5", food_cpi_yoy="2.0"),
+        day(2025, 2, 12),
+    )
+    (subsidy,) = await p.until(u.EVENTS.name, u.PriceSubsidyPaid, bool, person=ref(worker))
+    assert (subsidy["period"], subsidy["amount"]) == ("2025-01", "91.67")
+
+    # -- re-employed; the benefit stops; the next stay is on the employee scheme again -----------
+    await p.send(
+        en.COMMANDS.name,
+        worker,
+        en.StartEmployment(
+            citizen_id=worker,
+            employer=later,
+            start_date=date(2025, 3, 3),
+            monthly_wage=D("8500.00"),
+        ),
+        day(2025, 3, 3),
+    )
+    (stopped,) = await p.until(u.EVENTS.name, u.BenefitStopped, bool, person=ref(worker))
+    assert (stopped["cause"], stopped["months_left"]) == ("reemployed", 10)
+    await p.followed(
+        "medical-settlement",
+        [m.COMMANDS.name, en.EVENTS.name, cc.EVENTS.name, u.EVENTS.name, w.EVENTS.name],
+        "the worker's coverage",
+    )
+    march = await p.claim(
+        "h320102001",
+        "LIFE-C2",
+        worker,
+        day(2025, 3, 25),
+        admitted="2025-03-17",
+        discharged="2025-03-21",
+    )
+    assert march["outcome"] == "settled" and D(march["amounts"]["fund_payment"]) > 0
+    fund_months = await p.of(
+        cc.EVENTS.name, cc.ContributionCredited, person=ref(worker), source="unemployment_fund"
+    )
+    assert sorted(x["period"] for x in fund_months) == ["2025-01", "2025-02"]
+
+
+async def test_a_poor_rural_household(platform: Platform) -> None:
+    """A rural couple in Suqian in the resident schemes (tier 100; premium 400.00 a year in
+    2025, read below), 低保 from February 2025 ((1,100 - 200 / 2) x 2 = 2,000.00 a month); the
+    government pays each one's resident-pension tier, the bureau collects the rest of the year;
+    a stay in hospital and an outpatient visit with medical assistance; February's index at
+    +3.6% pays each 91.67 once, by welfare."""
+    p = platform
+    sq, bureau, hospital = "321300", "t321300", "h321302003"
+    husband, wife = (citizen_id("321302", date(1970, 2, 1), n) for n in (41, 42))
+    for cid in (husband, wife):
+        await p.send(
+            en.COMMANDS.name,
+            cid,
+            en.RegisterPerson(
+                citizen_id=cid,
+                name="农民",
+                hukou_region=sq,
+                residence=en.Residence.RURAL,
+                registered_on=date(2024, 12, 2),
+            ),
+            day(2024, 12, 2),
+        )
+        await p.send(
+            en.COMMANDS.name,
+            cid,
+            en.EnrolResidentPension(
+                citizen_id=cid, region=sq, start_date=date(2025, 1, 1), yearly_tier=100
+            ),
+            day(2025, 1, 2),
+        )
+        await p.send(
+            en.COMMANDS.name,
+            cid,
+            en.EnrolResidentMedical(citizen_id=cid, region=sq, start_date=date(2025, 1, 1)),
+            day(2025, 1, 2),
+        )
+    await p.until(
+        en.EVENTS.name,
+        en.MembershipStarted,
+        lambda xs: len([x for x in xs if x["person"] in (ref(husband), ref(wife))]) == 4,
+        region=sq,
+    )
+    await p.followed(
+        "contributions", [en.EVENTS.name, cc.COMMANDS.name, cc.WORK.name], "the couple"
+    )
+    await p.send(cc.COMMANDS.name, sq, cc.ClosePeriod(region=sq, month="2025-01"), day(2025, 2, 1))
+    dues = await p.until(
+        cc.ASSESSMENTS.named(code=bureau),
+        cc.TaxAssessmentIssued,
+        lambda xs: len(xs) == 2,
+        period="2025",
+    )
+    year_due = {x["citizen_id"]: D(x["amount_due"]) for x in dues}
+
+    await p.send(
+        w.COMMANDS.name,
+        "SQ-DB-1",
+        w.ApplyForAllowance(
+            household_id="SQ-DB-1",
+            region=sq,
+            residence=w.Residence.RURAL,
+            members=[husband, wife],
+            monthly_income=D("200.00"),
+            assets_within_limit=True,
+            applied_on=date(2025, 1, 15),
+        ),
+        day(2025, 1, 15),
+    )
+    (decided,) = await p.until(w.EVENTS.name, w.AllowanceDecided, bool, household_id="SQ-DB-1")
+    assert (decided["monthly_allowance"], decided["from_month"]) == ("2000.00", "2025-02")
+    await p.send(
+        w.COMMANDS.name, sq, w.ClosePaymentMonth(region=sq, month="2025-02"), day(2025, 3, 1)
+    )
+    (paid,) = await p.until(w.EVENTS.name, w.AssistancePaid, bool, household_id="SQ-DB-1")
+    assert (paid["month"], paid["amount"]) == ("2025-02", "2000.00")
+    on_behalf = await p.until(
+        w.EVENTS.name,
+        w.PensionPaidOnBehalf,
+        lambda xs: len([x for x in xs if x["person"] in (ref(husband), ref(wife))]) == 2,
+        region=sq,
+    )
+    assert {x["amount"] for x in on_behalf} == {"100.00"}
+
+    # the bureau collects the rest of each one's year (the resident medical premium)
+    for cid in (husband, wife):
+        await p.send(
+            cc.COLLECTIONS.named(code=bureau),
+            f"SQ-{cid[-4:]}",
+            cc.PersonContributionsCollected(
+                collection_id=f"SQ-{cid[-4:]}",
+                citizen_id=cid,
+                period="2025",
+                amount=year_due[cid] - 100,
+            ),
+            day(2025, 3, 5),
+        )
+    credited = await p.until(
+        cc.EVENTS.name,
+        cc.ContributionCredited,
+        lambda xs: len([x for x in xs if x["person"] in (ref(husband), ref(wife))]) == 2,
+        period="2025",
+    )
+    for c in credited:
+        pension = next(i for i in c["insurances"] if i["insurance"] == "pension")
+        assert (pension["into_account"], c["months"]) == ("130.00", 12)  # tier 100 + subsidy 30
+
+    # -- hospital: an inpatient stay and an outpatient visit, with medical assistance ------------
+    await p.followed(
+        "medical-settlement",
+        [m.COMMANDS.name, en.EVENTS.name, cc.EVENTS.name, u.EVENTS.name, w.EVENTS.name],
+        "the couple's coverage and status",
+    )
+    stay = await p.claim(
+        hospital,
+        "SQ-ZY-1",
+        husband,
+        day(2025, 3, 20),
+        admitted="2025-03-10",
+        discharged="2025-03-14",
+    )
+    assert stay["outcome"] == "settled" and D(stay["amounts"]["medical_assistance_payment"]) > 0
+    visit = await p.claim(
+        hospital,
+        "SQ-MZ-1",
+        wife,
+        day(2025, 3, 20),
+        visit="outpatient",
+        admitted="2025-03-18",
+        discharged=None,
+        lines=[claim_line("class_a_drug", "300.00", "3")],
+    )
+    assert visit["outcome"] == "settled" and D(visit["amounts"]["medical_assistance_payment"]) > 0
+
+    # -- February's index: the subsidy, once each, by welfare ------------------------------------
+    await p.send(
+        u.CPI.named(code="s321300"),
+        sq,
+        u.CpiReleased(region=sq, month="2025-02", cpi_yoy="3.6", food_cpi_yoy="2.0"),
+        day(2025, 3, 12),
+    )
+    subsidies = await p.until(
+        w.EVENTS.name,
+        w.PriceSubsidyPaid,
+        lambda xs: len([x for x in xs if x["person"] in (ref(husband), ref(wife))]) >= 2,
+        period="2025-02",
+    )
+    mine = [x for x in subsidies if x["person"] in (ref(husband), ref(wife))]
+    assert sorted((x["person"], x["amount"]) for x in mine) == sorted(
+        [(ref(husband), "91.67"), (ref(wife), "91.67")]
+    )
+    assert not await p.of(u.EVENTS.name, u.PriceSubsidyPaid, person=ref(husband))
