@@ -148,9 +148,9 @@ def adjudicate(
         assistance = ZERO
         status = coverage.assistance_on(day)
         if status != AssistanceStatus.NONE:
-            assist_p = params.assistance(status, region, on)
-            left = _positive(assist_p.yearly_cap - totals.assistance)
-            assistance = min(money((eligible - fund) * assist_p.ratio), left)
+            outpatient_help = params.assistance(status, region, on)
+            left = _positive(outpatient_help.yearly_cap - totals.assistance)
+            assistance = min(money((eligible - fund) * outpatient_help.ratio), left)
         amounts = trusted(
             Amounts,
             submitted=submitted,
