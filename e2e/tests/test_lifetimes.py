@@ -135,8 +135,17 @@ async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     partner = [
         *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t320100"), (cc.COLLECTIONS, "t320100"))),
         *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t321300"), (cc.COLLECTIONS, "t321300"))),
+        *(
+            t.named(code=c)
+            for t in (cc.ASSESSMENTS, cc.COLLECTIONS)
+            for c in ("t320500", "t320200")
+        ),
         *(t.named(code=c) for t in (u.CPI, u.ANSWERS) for c in ("s320100", "s321300")),
-        *(t.named(code=c) for t in (m.CLAIMS, m.SETTLEMENTS) for c in ("h320102001", "h321302003")),
+        *(
+            t.named(code=c)
+            for t in (m.CLAIMS, m.SETTLEMENTS)
+            for c in ("h320102001", "h321302003", "h320202005")
+        ),
     ]
     await recreate_topics(
         infra.kafka_bootstrap, [*INTERNAL, *partner, *(t + ".dlq" for t in (*INTERNAL, *partner))]
@@ -164,6 +173,7 @@ async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         for code, level, region in (
             ("h320102001", "tertiary", "320100"),
             ("h321302003", "primary", "321300"),
+            ("h320202005", "secondary", "320200"),
         ):
             await p.send(
                 m.COMMANDS.name, code, hospital_registration(code, level, region), day(2023, 12, 1)
@@ -494,3 +504,193 @@ async def test_a_poor_rural_household(platform: Platform) -> None:
         [(ref(husband), "91.67"), (ref(wife), "91.67")]
     )
     assert not await p.of(u.EVENTS.name, u.PriceSubsidyPaid, person=ref(husband))
+
+
+async def _insured_months(
+    p: Platform, region: str, bureau: str, employer: str, person: str, months: list[str]
+) -> None:
+    """The region's months closed, the employer's assessment collected, the person credited."""
+    for month in months:
+        y, n = int(month[:4]), int(month[5:])
+        after = day(y + n // 12, n % 12 + 1, 1)
+        await p.send(cc.COMMANDS.name, region, cc.ClosePeriod(region=region, month=month), after)
+        (due,) = await p.until(
+            cc.ASSESSMENTS.named(code=bureau),
+            cc.TaxAssessmentIssued,
+            bool,
+            employer=employer,
+            period=month,
+        )
+        await p.send(
+            cc.COLLECTIONS.named(code=bureau),
+            employer,
+            cc.EmployerContributionsCollected(
+                collection_id=f"{employer[-4:]}-{month}",
+                employer=employer,
+                month=month,
+                amount=D(due["amount_due"]),
+            ),
+            after + timedelta(days=4),
+        )
+        await p.until(cc.EVENTS.name, cc.ContributionCredited, bool, person=person, period=month)
+
+
+async def test_a_worker_moves_from_one_city_to_another(platform: Platform) -> None:
+    """Insured in Suzhou from January to June 2024 (8,000.00 a month), moved to Wuxi on 1 July
+    and insured there from July: the transfer carries the pension account (8% x 8,000 x 6 =
+    3,840.00), 12% of the bases (5,760.00) and the medical account (2% + 30% of 8%, of 8,000, x
+    6 = 2,112.00); the months stay continuous; a stay in Wuxi is settled; laid off at the end
+    of the year, the twelve months of both cities give twelve months of benefit."""
+    p = platform
+    sz, wx = "320500", "320200"
+    sz_employer, wx_employer = "91320500MA00000201", "91320200MA00000202"
+    mover = citizen_id("320502", date(1990, 9, 9), 51)
+    for code, region in ((sz_employer, sz), (wx_employer, wx)):
+        await p.send(
+            en.COMMANDS.name,
+            code,
+            en.RegisterEmployer(
+                employer=code,
+                name="示例企业",
+                region=region,
+                ownership=en.Ownership.PRIVATE,
+                risk_class=1,
+                registered_on=date(2023, 6, 1),
+            ),
+            day(2023, 12, 1),
+        )
+    await p.until(en.EVENTS.name, en.EmployerRegistered, bool, employer=wx_employer)
+    await p.until(en.EVENTS.name, en.EmployerRegistered, bool, employer=sz_employer)
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.RegisterPerson(
+            citizen_id=mover,
+            name="李娜",
+            hukou_region=sz,
+            residence=en.Residence.URBAN,
+            registered_on=date(2023, 12, 1),
+        ),
+        day(2023, 12, 1),
+    )
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.StartEmployment(
+            citizen_id=mover,
+            employer=sz_employer,
+            start_date=date(2024, 1, 1),
+            monthly_wage=D("8000.00"),
+        ),
+        day(2024, 1, 2),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentStarted, bool, person=ref(mover))
+    person = ref(mover)
+    await _insured_months(
+        p, sz, "t320500", sz_employer, person, [f"2024-{n:02d}" for n in range(1, 7)]
+    )
+
+    # -- the move: the job in Suzhou ends, the relationships go to Wuxi -------------------------
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.EndEmployment(
+            citizen_id=mover,
+            employer=sz_employer,
+            end_date=date(2024, 6, 30),
+            separation=en.Separation.VOLUNTARY,
+        ),
+        day(2024, 6, 30, 18),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentEnded, bool, person=person)
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.TransferOut(
+            citizen_id=mover, transfer_id="TR-SZ-WX-1", to_region=wx, date=date(2024, 7, 1)
+        ),
+        day(2024, 7, 1),
+    )
+    await p.until(en.EVENTS.name, en.PersonTransferredOut, bool, person=person)
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.TransferIn(
+            citizen_id=mover,
+            transfer_id="TR-SZ-WX-1",
+            region=wx,
+            from_region=sz,
+            date=date(2024, 7, 5),
+        ),
+        day(2024, 7, 5),
+    )
+    await p.until(en.EVENTS.name, en.PersonTransferredIn, bool, person=person)
+    (moved,) = await p.until(cc.EVENTS.name, cc.TransferAmountComputed, bool, person=person)
+    assert (
+        moved["pension_account"],
+        moved["bases_since_1998"],
+        moved["pooled_share"],
+        moved["medical_account"],
+        moved["total"],
+    ) == ("3840.00", "48000.00", "5760.00", "2112.00", "11712.00")
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.StartEmployment(
+            citizen_id=mover,
+            employer=wx_employer,
+            start_date=date(2024, 7, 8),
+            monthly_wage=D("8000.00"),
+        ),
+        day(2024, 7, 8),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentStarted, lambda xs: len(xs) == 2, person=person)
+    await _insured_months(
+        p, wx, "t320200", wx_employer, person, [f"2024-{n:02d}" for n in range(7, 13)]
+    )
+    _, record = await p.services["contributions"].get_json(f"/persons?ref={person}")
+    pension = next(i for i in record["insurances"] if i["insurance"] == "pension")
+    assert pension["months"] == [f"2024-{n:02d}" for n in range(1, 13)]  # continuous
+
+    # -- a stay in Wuxi, on the employee scheme of the new region --------------------------------
+    await p.followed(
+        "medical-settlement",
+        [m.COMMANDS.name, en.EVENTS.name, cc.EVENTS.name, u.EVENTS.name, w.EVENTS.name],
+        "the mover's coverage",
+    )
+    stay = await p.claim(
+        "h320202005",
+        "WX-ZY-1",
+        mover,
+        day(2024, 9, 20),
+        admitted="2024-09-10",
+        discharged="2024-09-14",
+    )
+    assert stay["outcome"] == "settled" and D(stay["amounts"]["fund_payment"]) > 0
+
+    # -- laid off in Wuxi: both cities' months count -------------------------------------------
+    await p.send(
+        en.COMMANDS.name,
+        mover,
+        en.EndEmployment(
+            citizen_id=mover,
+            employer=wx_employer,
+            end_date=date(2024, 12, 31),
+            separation=en.Separation.INVOLUNTARY,
+        ),
+        day(2024, 12, 31, 18),
+    )
+    await p.until(en.EVENTS.name, en.EmploymentEnded, lambda xs: len(xs) == 2, person=person)
+    await p.followed(
+        "unemployment-subsidies",
+        [en.EVENTS.name, cc.EVENTS.name, w.EVENTS.name, u.COMMANDS.name, u.WORK.name],
+        "the mover's history",
+    )
+    await p.send(
+        u.COMMANDS.name,
+        mover,
+        u.RegisterUnemployed(citizen_id=mover, region=wx, registered_on=date(2025, 1, 6)),
+        day(2025, 1, 6),
+    )
+    (granted,) = await p.until(u.EVENTS.name, u.BenefitGranted, bool, person=person)
+    assert (granted["region"], granted["credited_months"], granted["months_left"]) == (wx, 12, 12)
