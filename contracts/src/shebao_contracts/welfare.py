@@ -172,6 +172,20 @@ class ApplyForSupport(Message):
     applied_on: date
 
 
+class StopSupport(Message):
+    """A person's extreme-poverty support ends on `on` (the month of `on` is the last paid)."""
+
+    TYPE = "shebao.welfare.StopSupport"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "citizen_id": _ID,
+        "on": "2025-06-30",
+        "reason": "deceased",
+    }
+    citizen_id: CitizenId
+    on: date
+    reason: StopReason
+
+
 class GrantTemporaryAssistance(Message):
     """A one-off payment to a household for a sudden hardship: at most a multiple of the monthly
     低保 standard, a limited number of times a year."""
@@ -498,6 +512,7 @@ COMMANDS = Topic(
         ReviewHousehold,
         StopAllowance,
         ApplyForSupport,
+        StopSupport,
         GrantTemporaryAssistance,
         ClosePaymentMonth,
     ),

@@ -163,6 +163,10 @@ def test_extreme_poverty_support() -> None:
     assert sorted((p.person, p.amount) for p in paid) == sorted(
         [(ref(A), D("1470.00")), (ref(B), D("1918.00"))]
     )
+    stop = w.StopSupport(citizen_id=B, on=date(2019, 7, 31), reason=w.StopReason.DECEASED)
+    (stopped,) = of_type(s.command(stop, date(2019, 8, 1)), w.AllowanceStopped)
+    assert (stopped.reason, stopped.last_month) == (w.StopReason.DECEASED, "2019-07")
+    assert [p.person for p in of_type(s.close("2019-08"), w.AssistancePaid)] == [ref(A)]
 
 
 def test_a_month_is_paid_once_and_the_pension_tier_once_a_year() -> None:

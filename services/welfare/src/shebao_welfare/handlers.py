@@ -79,7 +79,7 @@ def stop_allowance(state: State, cmd: w.StopAllowance, ctx: Context[Env]) -> Dec
     return Decision().put(key, case).apply(fx)
 
 
-def _supported(cmd: w.ApplyForSupport, ctx: Context[Env]) -> Keys:
+def _supported(cmd: w.ApplyForSupport | w.StopSupport, ctx: Context[Env]) -> Keys:
     ref = ctx.env.refs.person_ref(cmd.citizen_id)
     return [CASE.key(support_case(ref)), PERSON.key(ref)]
 
@@ -95,6 +95,17 @@ def apply_support(state: State, cmd: w.ApplyForSupport, ctx: Context[Env]) -> De
     except Refused as refused:
         return rejected(ctx, cmd, refused, person=ref)
     return Decision().put(ckey, case).put(pkey, person).apply(fx)
+
+
+@command_handlers.on(w.StopSupport, needs=lambda cmd, ctx: _supported(cmd, ctx)[:1])
+def stop_support(state: State, cmd: w.StopSupport, ctx: Context[Env]) -> Decision:
+    ref = ctx.env.refs.person_ref(cmd.citizen_id)
+    key = CASE.key(support_case(ref))
+    try:
+        case, fx = decisions.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
+    except Refused as refused:
+        return rejected(ctx, cmd, refused, person=ref)
+    return Decision().put(key, case).apply(fx)
 
 
 @command_handlers.on(

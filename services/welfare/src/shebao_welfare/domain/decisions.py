@@ -107,6 +107,7 @@ def apply_allowance(
         steps=(step,),
         grants=case.grants if case is not None else {},
         grant_ids=case.grant_ids if case is not None else (),
+        pension=case.pension if case is not None else (),  # paid once a year, across spells
     )
     fx = Effects()
     fx.emit(w.EVENTS, case.id, _decided(case, step, env))
@@ -194,10 +195,11 @@ def stop(case: Case, on: date, reason: w.StopReason, env: Env) -> tuple[Case, Ef
 
 
 def stop_recorded(
-    case: Case | None, cmd: w.StopAllowance, received: datetime, env: Env
+    case: Case | None, cmd: w.StopAllowance | w.StopSupport, received: datetime, env: Env
 ) -> tuple[Case, Effects]:
     if case is None:
-        raise Refused(R.UNKNOWN_HOUSEHOLD, f"no household {cmd.household_id}")
+        what = cmd.household_id if isinstance(cmd, w.StopAllowance) else "support of the person"
+        raise Refused(R.UNKNOWN_HOUSEHOLD, f"no {what}")
     if not case.active:
         raise Refused(R.HOUSEHOLD_NOT_ACTIVE, f"{case.id} stopped in {case.last_month}")
     months.not_in_future(cmd.on, received, case.region, "the stop date", env)
