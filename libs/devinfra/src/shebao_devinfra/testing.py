@@ -195,9 +195,20 @@ async def http_get(url: str) -> tuple[int, bytes]:
     return await asyncio.to_thread(call)
 
 
+def platform_topics() -> list[str]:
+    """Every topic of the catalog that is not a partner's, and its dead-letter topic."""
+    from shebao_contracts.catalog import all_topics
+
+    literal = [t.name for t in all_topics() if not t.is_template]
+    return [*literal, *(name + ".dlq" for name in literal)]
+
+
 async def recreate_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
-    """Delete the topics if they exist and create them empty, so a test starts from nothing."""
-    names = list(names)
+    """Delete the topics if they exist and create them empty, so a test starts from nothing:
+    the given ones and every internal topic of the platform, which a service started by the
+    test may read even when the test never writes to it (another test's records left there
+    would be read as this test's)."""
+    names = sorted({*names, *platform_topics()})
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
