@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from shebao_contracts import contributions as cc
-from shebao_devinfra.kit import citizen_id, claim_line, employer_code, example_lines
+from shebao_partners import citizen_id, claim_line, employer_code, example_lines
 
 SEED = 11
 T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)

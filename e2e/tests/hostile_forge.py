@@ -51,7 +51,7 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Envelope
 from shebao_contracts.topics import partner_source
-from shebao_devinfra.kit import cancellation_body, claim_body, collection_body
+from shebao_partners import cancellation_body, claim_body, collection_body
 
 # ---------------------------------------------------------------------------------------------
 # Records and what is expected of them

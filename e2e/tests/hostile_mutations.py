@@ -14,7 +14,7 @@ from hostile_data import BUREAUS, HOSPITALS, NJ_EMP, SPARE, SQ_EMP
 
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
-from shebao_devinfra.kit import with_check_char, wrong_check
+from shebao_partners import with_check_char, wrong_check
 
 
 @dataclass

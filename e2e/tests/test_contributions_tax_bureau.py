@@ -34,11 +34,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+import shebao_partners as partners
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts.envelope import Message
-from shebao_devinfra import kit
-from shebao_devinfra.kit import employer_code
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -46,6 +45,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import employer_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -89,7 +89,7 @@ def risk_class(k: int) -> int:
 
 
 def citizen_id(i: int) -> str:
-    return kit.citizen_id("320102", date(1970, 1, 1) + timedelta(days=i), 2 * i)
+    return partners.citizen_id("320102", date(1970, 1, 1) + timedelta(days=i), 2 * i)
 
 
 def person_ref(i: int) -> str:

@@ -65,7 +65,6 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.topics import dlq_name
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
-from shebao_devinfra.kit import hospital_registration
 from shebao_devinfra.testing import (
     ServiceProcess,
     http_get,
@@ -75,6 +74,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import hospital_registration
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -28,15 +28,7 @@ from shebao_contracts.contributions import EVENTS as CONTRIBUTIONS_EVENTS
 from shebao_contracts.contributions import InterruptionOpened
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
 from shebao_contracts.welfare import RecipientStatusChanged
-from shebao_devinfra.kit import (
-    citizen_id,
-    example_lines,
-    hospital_registration,
-    kind_of,
-    partner_headers,
-)
-from shebao_devinfra.kit import claim_body as claim
-from shebao_devinfra.kit import claim_line as line
+from shebao_devinfra.kit import kind_of
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -45,6 +37,9 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import citizen_id, example_lines, hospital_registration, partner_headers
+from shebao_partners import claim_body as claim
+from shebao_partners import claim_line as line
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

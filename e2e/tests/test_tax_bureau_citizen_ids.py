@@ -25,7 +25,6 @@ import redis.asyncio as aioredis
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import with_check_char
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -34,6 +33,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import with_check_char
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -30,15 +30,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import (
-    Offsets,
-    caught_up,
-    citizen_id,
-    claim_body,
-    example_lines,
-    hospital_registration,
-    partner_headers,
-)
+from shebao_devinfra.kit import Offsets, caught_up
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -46,6 +38,13 @@ from shebao_devinfra.testing import (
     read_all,
     recreate_topics,
     wait_until,
+)
+from shebao_partners import (
+    citizen_id,
+    claim_body,
+    example_lines,
+    hospital_registration,
+    partner_headers,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

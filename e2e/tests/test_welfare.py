@@ -29,14 +29,7 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import (
-    Offsets,
-    caught_up,
-    citizen_id,
-    claim_body,
-    example_lines,
-    hospital_registration,
-)
+from shebao_devinfra.kit import Offsets, caught_up
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -45,6 +38,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import citizen_id, claim_body, example_lines, hospital_registration
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

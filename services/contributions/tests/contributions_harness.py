@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+import shebao_partners as partners
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime import Context, HandlerTable
@@ -45,8 +46,8 @@ from shebao_contributions.handlers import (
     welfare_handlers,
     work_handlers,
 )
-from shebao_devinfra import kit
-from shebao_devinfra.kit import citizen_id, employee_memberships, employer_collected
+from shebao_devinfra.kit import employee_memberships
+from shebao_partners import citizen_id, employer_collected
 
 POLICY = Policy.of("shebao_contributions")
 PARAMS = Params(POLICY)
@@ -103,7 +104,7 @@ IDS = UnitIds()
 
 
 def employer_code(n: int, region: str = "320100") -> str:
-    return kit.employer_code(region, n)
+    return partners.employer_code(region, n)
 
 
 class Service:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import shebao_partners as partners
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
-from shebao_devinfra import kit
 from shebao_enrollment.domain.dates import event_dates
 from shebao_enrollment.domain.env import Env
 from shebao_enrollment.domain.model import PERSON, Person
@@ -21,7 +21,7 @@ POLICY = Policy.of("shebao_enrollment")
 
 def citizen_id(birth: date, *, male: bool = True, region: str = "320102", n: int = 0) -> str:
     """Person n born on `birth`: an odd sequence number for a man, an even one for a woman."""
-    return kit.citizen_id(region, birth, n * 2 + (1 if male else 0))
+    return partners.citizen_id(region, birth, n * 2 + (1 if male else 0))
 
 
 class Domain(HandlerRunner):

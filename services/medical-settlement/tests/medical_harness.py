@@ -5,22 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+import shebao_partners as partners
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime import Emit
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import medical as m
-from shebao_devinfra import kit
-from shebao_devinfra.kit import (
-    claim_body,
-    claim_line,
-    example_lines,
-    hospital_registration,
-    medical_membership,
-)
+from shebao_devinfra.kit import medical_membership
 from shebao_medical_settlement.domain.env import Env
 from shebao_medical_settlement.domain.params import Params
 from shebao_medical_settlement.handlers import adjudication, coverage, ingest, statements
+from shebao_partners import claim_body, claim_line, example_lines, hospital_registration
 
 POLICY = Policy.of("shebao_medical_settlement")
 KEY = b"unit-test-pseudonym-key"
@@ -40,7 +35,7 @@ def sent_at(c: m.ClaimSubmitted) -> datetime:
 
 def citizen_id(n: int, born: date = date(1980, 5, 17)) -> str:
     """Patient n (a man born on `born` in Nanjing)."""
-    return kit.citizen_id("320102", born, 2 * n + 1)
+    return partners.citizen_id("320102", born, 2 * n + 1)
 
 
 def line(category: str, amount: str, qty: str = "1", code: str = "X") -> dict[str, Any]:

@@ -22,7 +22,7 @@ from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import citizen_id
+from shebao_partners import citizen_id
 from shebao_unemployment_subsidies.domain.env import Env
 from shebao_unemployment_subsidies.domain.model import PERSON, REGION, Person, Region
 from shebao_unemployment_subsidies.domain.params import Params

@@ -18,7 +18,7 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import citizen_id
+from shebao_partners import citizen_id
 from shebao_welfare.domain.env import Env
 from shebao_welfare.domain.model import CASE, PERSON, Case, Person
 from shebao_welfare.domain.params import Params

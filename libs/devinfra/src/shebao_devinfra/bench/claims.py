@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Envelope
+from shebao_partners import citizen_id, claim_body, random_lines
 
-from ..kit import citizen_id, claim_body, random_lines
 from .setting import HOSPITALS, PACE_STEP
 
 

@@ -19,18 +19,10 @@ from shebao_common.pseudonym import CitizenIdSeal
 from shebao_common.settings import DEV_CITIZEN_ID_KEY
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
+from shebao_partners import citizen_id, employer_code, employer_collected
 
 from ..infra import Infra
-from ..kit import (
-    PARTITIONS,
-    Offsets,
-    caught_up,
-    citizen_id,
-    employee_memberships,
-    employer_code,
-    employer_collected,
-    kind_of,
-)
+from ..kit import PARTITIONS, Offsets, caught_up, employee_memberships, kind_of
 from ..testing import ServiceProcess, message_record, producer, recreate_topics, wait_until
 from .figures import ContributionFigures
 from .machine import peak_rss_mb

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
+from shebao_partners import hospital_registration
 
 from ..infra import Infra
-from ..kit import PARTITIONS, Offsets, hospital_registration, medical_membership
+from ..kit import PARTITIONS, Offsets, medical_membership
 from ..testing import (
     ServiceProcess,
     message_record,

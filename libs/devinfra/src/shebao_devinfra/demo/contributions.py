@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from shebao_contracts import contributions as cc
+from shebao_partners import employer_collected
 
-from ..kit import caught_up, employer_collected, kind_of
+from ..kit import caught_up, kind_of
 from .desk import Desk
 from .output import head, say, yuan
 from .setting import BUREAUS, MONTH, REGIONS, D, at

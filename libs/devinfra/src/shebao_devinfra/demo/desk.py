@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shebao_contracts import enrollment as c
+from shebao_partners import partner_headers
 
-from ..kit import partner_headers
 from ..testing import message_record
 from .setting import T0
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from shebao_contracts import enrollment as c
 from shebao_contracts.types import mask_citizen_id
+from shebao_partners import citizen_id, employer_code, partner_headers, wrong_check
 
-from ..kit import citizen_id, employer_code, kind_of, partner_headers, wrong_check
+from ..kit import kind_of
 from ..testing import ServiceProcess, read_all, wait_until
 from .desk import Desk
 from .output import head, say

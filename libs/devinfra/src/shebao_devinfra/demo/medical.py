@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shebao_contracts import medical as m
-
-from ..kit import (
+from shebao_partners import (
     Line,
     cancellation_body,
-    caught_up,
     claim_body,
     claim_line,
     example_lines,
     hospital_registration,
 )
+
+from ..kit import caught_up
 from ..testing import read_all, wait_until
 from .desk import Desk
 from .output import head, say, yuan

@@ -18,8 +18,9 @@ from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as c
 from shebao_contracts import unemployment as u
+from shebao_partners import citizen_id, employer_code
 
-from ..kit import caught_up, citizen_id, employer_code
+from ..kit import caught_up
 from ..testing import wait_until
 from .desk import Desk
 from .output import head, say, yuan

@@ -22,8 +22,9 @@ from shebao_contracts import enrollment as c
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as wf
+from shebao_partners import citizen_id, claim_body, claim_line, hospital_registration
 
-from ..kit import caught_up, citizen_id, claim_body, claim_line, hospital_registration
+from ..kit import caught_up
 from ..testing import wait_until
 from .desk import Desk
 from .output import head, say, yuan
