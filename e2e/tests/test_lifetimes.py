@@ -9,15 +9,15 @@ each story keeps to its own people, employers and region.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
+from platform_story import Story
+from platform_story import platform as start
 
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_contracts import contributions as cc
@@ -25,17 +25,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
-from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import Offsets, caught_up
-from shebao_devinfra.testing import (
-    ServiceProcess,
-    message_record,
-    producer,
-    read_all,
-    recreate_topics,
-    wait_until,
-)
-from shebao_partners import citizen_id, claim_body, claim_line, example_lines, hospital_registration
+from shebao_partners import citizen_id, claim_line, hospital_registration
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -43,21 +33,12 @@ KEY = "e2e-lifetimes-pseudonym-key-0123456789abcd"
 CST = timezone(timedelta(hours=8))
 D = Decimal
 NAMES = ("enrollment", "contributions", "medical-settlement", "unemployment-subsidies", "welfare")
-INTERNAL = [
-    en.COMMANDS.name,
-    en.EVENTS.name,
-    cc.COMMANDS.name,
-    cc.EVENTS.name,
-    cc.WORK.name,
-    u.COMMANDS.name,
-    u.EVENTS.name,
-    u.WORK.name,
-    w.COMMANDS.name,
-    w.EVENTS.name,
-    w.WORK.name,
-    m.COMMANDS.name,
-    m.EVENTS.name,
-]
+TAX_BUREAUS = ("t320100", "t321300", "t320500", "t320200")
+HOSPITALS = (
+    ("h320102001", "tertiary", "320100"),
+    ("h321302003", "primary", "321300"),
+    ("h320202005", "secondary", "320200"),
+)
 
 
 def day(y: int, mo: int, d: int, hour: int = 10) -> datetime:
@@ -68,126 +49,22 @@ def ref(cid: str) -> str:
     return Pseudonymizer(KEY.encode()).person_ref(cid)
 
 
-class Platform:
-    """The five services, and the messages the story sends and reads."""
-
-    def __init__(self, bootstrap: str, prod: Any, services: dict[str, ServiceProcess]) -> None:
-        self.bootstrap, self.prod, self.services, self.n = bootstrap, prod, services, 0
-        self.offsets = Offsets(bootstrap)
-
-    async def send(self, topic: str, key: str, msg: Message, at: datetime) -> None:
-        self.n += 1
-        k, v, h = message_record(msg, message_id=f"life-{self.n}", time=at, key=key, topic=topic)
-        await self.prod.send_and_wait(topic, key=k, value=v, headers=h)
-
-    async def of(self, topic: str, kind: type[Message], **match: Any) -> list[dict[str, Any]]:
-        return [
-            body
-            for r in await read_all(self.bootstrap, topic)
-            if dict(r.headers)["ce_type"].decode() == kind.TYPE
-            and all((body := json.loads(r.value)).get(f) == v for f, v in match.items())
-        ]
-
-    async def until(
-        self,
-        topic: str,
-        kind: type[Message],
-        ok: Callable[[list[dict[str, Any]]], bool],
-        **match: Any,
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        async def done() -> bool:
-            found[:] = await self.of(topic, kind, **match)
-            return ok(found)
-
-        try:
-            await wait_until(done, timeout=90, interval=0.3)
-        except TimeoutError:
-            raise AssertionError(f"waited for {kind.__name__} on {topic}: {found[-3:]}") from None
-        return found
-
-    async def settled(self, hospital: str, claim_id: str) -> dict[str, Any]:
-        (answer,) = await self.until(
-            m.SETTLEMENTS.named(code=hospital), m.SettlementResult, bool, claim_id=claim_id
-        )
-        return answer
-
-    async def claim(
-        self, hospital: str, claim_id: str, patient: str, at: datetime, **kw: Any
-    ) -> dict[str, Any]:
-        lines = kw.pop("lines", None) or example_lines()
-        body = claim_body(hospital, claim_id, patient, lines, **kw)
-        await self.send(
-            m.CLAIMS.named(code=hospital), claim_id, m.ClaimSubmitted.model_validate(body), at
-        )
-        return await self.settled(hospital, claim_id)
-
-    async def followed(self, name: str, topics: list[str], what: str) -> None:
-        await caught_up(self.services[name], topics, self.offsets, what, timeout=90)
-
-
 @pytest_asyncio.fixture(scope="module")
-async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/13"
-    r = aioredis.Redis.from_url(redis_url)
-    await r.flushdb()
+async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Story]:
     partner = [
-        *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t320100"), (cc.COLLECTIONS, "t320100"))),
-        *(t.named(code=c) for t, c in ((cc.ASSESSMENTS, "t321300"), (cc.COLLECTIONS, "t321300"))),
-        *(
-            t.named(code=c)
-            for t in (cc.ASSESSMENTS, cc.COLLECTIONS)
-            for c in ("t320500", "t320200")
-        ),
+        *(t.named(code=c) for t in (cc.ASSESSMENTS, cc.COLLECTIONS) for c in TAX_BUREAUS),
         *(t.named(code=c) for t in (u.CPI, u.ANSWERS) for c in ("s320100", "s321300")),
-        *(
-            t.named(code=c)
-            for t in (m.CLAIMS, m.SETTLEMENTS)
-            for c in ("h320102001", "h321302003", "h320202005")
-        ),
+        *(t.named(code=c) for t in (m.CLAIMS, m.SETTLEMENTS) for c, _, _ in HOSPITALS),
     ]
-    await recreate_topics(
-        infra.kafka_bootstrap, [*INTERNAL, *partner, *(t + ".dlq" for t in (*INTERNAL, *partner))]
-    )
     logs = tmp_path_factory.mktemp("lifetimes")
-    services = {
-        name: ServiceProcess(
-            name,
-            "shebao_" + name.replace("-", "_"),
-            kafka=infra.kafka_bootstrap,
-            redis_url=redis_url,
-            log_dir=logs,
-            env={"SHEBAO_PSEUDONYM_KEY": KEY},
-        )
-        for name in NAMES
-    }
-    prod = await producer(infra.kafka_bootstrap)
-    p = Platform(infra.kafka_bootstrap, prod, services)
-    await p.offsets.start()
-    try:
-        for svc in services.values():
-            svc.start()
-        for svc in services.values():
-            await svc.wait_ready()
-        for code, level, region in (
-            ("h320102001", "tertiary", "320100"),
-            ("h321302003", "primary", "321300"),
-            ("h320202005", "secondary", "320200"),
-        ):
-            await p.send(
-                m.COMMANDS.name, code, hospital_registration(code, level, region), day(2023, 12, 1)
-            )
+    async with start(infra, logs, NAMES, redis_db=13, key=KEY, partner_topics=partner) as p:
+        for code, level, region in HOSPITALS:
+            registration = hospital_registration(code, level, region)
+            await p.send(m.COMMANDS.name, code, registration, day(2023, 12, 1))
         yield p
-    finally:
-        for svc in services.values():
-            svc.stop()
-        await prod.stop()
-        await p.offsets.stop()
-        await r.aclose()
 
 
-async def test_an_employees_life(platform: Platform) -> None:
+async def test_an_employees_life(platform: Story) -> None:
     """Employed through 2024 in Nanjing (8,000.00 a month), in hospital in June, laid off at the
     end of the year; benefit for January and February 2025 (1,900.00 a month, the fund paying
     480.00 of medical contribution), January's index at +3.5% (the subsidy 1,100 / 12 = 91.67),
@@ -353,7 +230,7 @@ async def test_an_employees_life(platform: Platform) -> None:
     assert sorted(x["period"] for x in fund_months) == ["2025-01", "2025-02"]
 
 
-async def test_a_poor_rural_household(platform: Platform) -> None:
+async def test_a_poor_rural_household(platform: Story) -> None:
     """A rural couple in Suqian in the resident schemes (tier 100; premium 400.00 a year in
     2025, read below), 低保 from February 2025 ((1,100 - 200 / 2) x 2 = 2,000.00 a month); the
     government pays each one's resident-pension tier, the bureau collects the rest of the year;
@@ -507,7 +384,7 @@ async def test_a_poor_rural_household(platform: Platform) -> None:
 
 
 async def _insured_months(
-    p: Platform, region: str, bureau: str, employer: str, person: str, months: list[str]
+    p: Story, region: str, bureau: str, employer: str, person: str, months: list[str]
 ) -> None:
     """The region's months closed, the employer's assessment collected, the person credited."""
     for month in months:
@@ -535,7 +412,7 @@ async def _insured_months(
         await p.until(cc.EVENTS.name, cc.ContributionCredited, bool, person=person, period=month)
 
 
-async def test_a_worker_moves_from_one_city_to_another(platform: Platform) -> None:
+async def test_a_worker_moves_from_one_city_to_another(platform: Story) -> None:
     """Insured in Suzhou from January to June 2024 (8,000.00 a month), moved to Wuxi on 1 July
     and insured there from July: the transfer carries the pension account (8% x 8,000 x 6 =
     3,840.00), 12% of the bases (5,760.00) and the medical account (2% + 30% of 8%, of 8,000, x

@@ -14,30 +14,23 @@ triggered month is 900 / 12 = 75.00), not by calling the services' code.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
+from platform_story import platform as start
 
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
-from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import Offsets, caught_up
+from shebao_contracts import welfare as w
+from shebao_devinfra.kit import caught_up
 from shebao_devinfra.testing import (
-    ServiceProcess,
-    message_record,
-    producer,
     read_all,
-    recreate_topics,
-    wait_until,
 )
 from shebao_partners import (
     citizen_id,
@@ -67,56 +60,7 @@ def ref(cid: str) -> str:
     return Pseudonymizer(PSEUDONYM_KEY.encode()).person_ref(cid)
 
 
-class Platform:
-    def __init__(self, bootstrap: str, prod: Any) -> None:
-        self.bootstrap, self.prod, self.n = bootstrap, prod, 0
-
-    async def send(self, topic: str, key: str, msg: Message, at: datetime, ce_id: str = "") -> None:
-        self.n += 1
-        k, v, h = message_record(
-            msg, message_id=ce_id or f"unemp-{self.n}", time=at, key=key, topic=topic
-        )
-        await self.prod.send_and_wait(topic, key=k, value=v, headers=h)
-
-    async def of(self, topic: str, kind: type[Message]) -> list[dict[str, Any]]:
-        return [
-            json.loads(r.value)
-            for r in await read_all(self.bootstrap, topic)
-            if dict(r.headers)["ce_type"].decode() == kind.TYPE
-        ]
-
-    async def until(
-        self, topic: str, kind: type[Message], ok: Callable[[list[dict[str, Any]]], bool]
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        async def done() -> bool:
-            found[:] = await self.of(topic, kind)
-            return ok(found)
-
-        try:
-            await wait_until(done, timeout=90, interval=0.3)
-        except TimeoutError:
-            raise AssertionError(f"waited for {kind.__name__} on {topic}: {found[-3:]}") from None
-        return found
-
-
 async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_path: Path) -> None:
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/11"
-    r = aioredis.Redis.from_url(redis_url)
-    await r.flushdb()
-    internal = [
-        en.COMMANDS.name,
-        en.EVENTS.name,
-        cc.COMMANDS.name,
-        cc.EVENTS.name,
-        cc.WORK.name,
-        u.COMMANDS.name,
-        u.EVENTS.name,
-        u.WORK.name,
-        m.COMMANDS.name,
-        m.EVENTS.name,
-    ]
     partner = [
         cc.ASSESSMENTS.named(code=TAX),
         cc.COLLECTIONS.named(code=TAX),
@@ -125,38 +69,20 @@ async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_pat
         m.CLAIMS.named(code=HOSPITAL),
         m.SETTLEMENTS.named(code=HOSPITAL),
     ]
-    await recreate_topics(
-        infra.kafka_bootstrap, [*internal, *partner, *(t + ".dlq" for t in (*internal, *partner))]
-    )
     names = ("enrollment", "contributions", "unemployment-subsidies", "medical-settlement")
-    services = {
-        name: ServiceProcess(
-            name,
-            "shebao_" + name.replace("-", "_"),
-            kafka=infra.kafka_bootstrap,
-            redis_url=redis_url,
-            log_dir=tmp_path,
-            env={"SHEBAO_PSEUDONYM_KEY": PSEUDONYM_KEY},
-        )
-        for name in names
-    }
-    prod = await producer(infra.kafka_bootstrap)
-    p = Platform(infra.kafka_bootstrap, prod)
-    offsets = Offsets(infra.kafka_bootstrap)
-    await offsets.start()
-    unemployment = services["unemployment-subsidies"]
     follows = [
         en.EVENTS.name,
         cc.EVENTS.name,
+        w.EVENTS.name,
         u.COMMANDS.name,
         u.WORK.name,
         u.CPI.named(code=STATS),
     ]
-    try:
-        for svc in services.values():
-            svc.start()
-        for svc in services.values():
-            await svc.wait_ready()
+    async with start(
+        infra, tmp_path, names, redis_db=11, key=PSEUDONYM_KEY, partner_topics=partner
+    ) as p:
+        services, prod, offsets = p.services, p.prod, p.offsets
+        unemployment = services["unemployment-subsidies"]
 
         # -- 2018: four workers insured for twelve months, paid by the tax bureau ---------------
         t0 = day(2018, 1, 1)
@@ -410,9 +336,3 @@ async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_pat
             "2019-02",
             "2019-03",
         ]
-    finally:
-        for svc in services.values():
-            svc.stop()
-        await prod.stop()
-        await offsets.stop()
-        await r.aclose()

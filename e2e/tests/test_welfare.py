@@ -12,15 +12,13 @@ pays the lowest resident-pension tier, 100.00, once a year for each recipient.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
+from platform_story import platform as start
 
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_contracts import contributions as cc
@@ -28,16 +26,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
-from shebao_contracts.envelope import Message
-from shebao_devinfra.kit import Offsets, caught_up
-from shebao_devinfra.testing import (
-    ServiceProcess,
-    message_record,
-    producer,
-    read_all,
-    recreate_topics,
-    wait_until,
-)
+from shebao_devinfra.kit import caught_up
 from shebao_partners import citizen_id, claim_body, example_lines, hospital_registration
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -57,68 +46,15 @@ def ref(cid: str) -> str:
     return Pseudonymizer(KEY.encode()).person_ref(cid)
 
 
-class Office:
-    def __init__(self, bootstrap: str, prod: Any) -> None:
-        self.bootstrap, self.prod, self.n = bootstrap, prod, 0
-
-    async def send(self, topic: str, key: str, msg: Message, at: datetime) -> None:
-        self.n += 1
-        k, v, h = message_record(msg, message_id=f"welfare-{self.n}", time=at, key=key, topic=topic)
-        await self.prod.send_and_wait(topic, key=k, value=v, headers=h)
-
-    async def of(self, topic: str, kind: type[Message]) -> list[dict[str, Any]]:
-        return [
-            json.loads(r.value)
-            for r in await read_all(self.bootstrap, topic)
-            if dict(r.headers)["ce_type"].decode() == kind.TYPE
-        ]
-
-    async def until(
-        self, topic: str, kind: type[Message], ok: Callable[[list[dict[str, Any]]], bool]
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        async def done() -> bool:
-            found[:] = await self.of(topic, kind)
-            return ok(found)
-
-        try:
-            await wait_until(done, timeout=90, interval=0.3)
-        except TimeoutError:
-            raise AssertionError(f"waited for {kind.__name__} on {topic}: {found[-3:]}") from None
-        return found
-
-
 async def test_households_paid_reviewed_stopped_and_medical_assistance(
     infra: Any, tmp_path: Path
 ) -> None:
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/12"
-    r = aioredis.Redis.from_url(redis_url)
-    await r.flushdb()
-    internal = [
-        en.COMMANDS.name,
-        en.EVENTS.name,
-        cc.COMMANDS.name,
-        cc.EVENTS.name,
-        cc.WORK.name,
-        u.COMMANDS.name,
-        u.EVENTS.name,
-        u.WORK.name,
-        w.COMMANDS.name,
-        w.EVENTS.name,
-        w.WORK.name,
-        m.COMMANDS.name,
-        m.EVENTS.name,
-    ]
     partner = [
         u.CPI.named(code=STATS),
         u.ANSWERS.named(code=STATS),
         m.CLAIMS.named(code=HOSPITAL),
         m.SETTLEMENTS.named(code=HOSPITAL),
     ]
-    await recreate_topics(
-        infra.kafka_bootstrap, [*internal, *partner, *(t + ".dlq" for t in (*internal, *partner))]
-    )
     names = (
         "enrollment",
         "contributions",
@@ -126,27 +62,11 @@ async def test_households_paid_reviewed_stopped_and_medical_assistance(
         "unemployment-subsidies",
         "welfare",
     )
-    services = {
-        name: ServiceProcess(
-            name,
-            "shebao_" + name.replace("-", "_"),
-            kafka=infra.kafka_bootstrap,
-            redis_url=redis_url,
-            log_dir=tmp_path,
-            env={"SHEBAO_PSEUDONYM_KEY": KEY},
-        )
-        for name in names
-    }
-    prod = await producer(infra.kafka_bootstrap)
-    office = Office(infra.kafka_bootstrap, prod)
-    offsets = Offsets(infra.kafka_bootstrap)
-    await offsets.start()
-    welfare, medical = services["welfare"], services["medical-settlement"]
-    try:
-        for svc in services.values():
-            svc.start()
-        for svc in services.values():
-            await svc.wait_ready()
+    async with start(
+        infra, tmp_path, names, redis_db=12, key=KEY, partner_topics=partner
+    ) as office:
+        welfare, medical = office.services["welfare"], office.services["medical-settlement"]
+        offsets = office.offsets
 
         # -- the counters: four residents insured in resident medical from January 2025 -----------
         for cid in (P1, P2, P3, OTHER):
@@ -311,9 +231,3 @@ async def test_households_paid_reviewed_stopped_and_medical_assistance(
         assert assistance["C-REC"] > 0
         assert assistance["C-NON"] == 0
         assert assistance["C-AFTER"] == 0
-    finally:
-        for svc in services.values():
-            svc.stop()
-        await prod.stop()
-        await offsets.stop()
-        await r.aclose()

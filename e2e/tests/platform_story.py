@@ -1,0 +1,143 @@
+"""What the e2e stories share: the platform's services started as processes, and a teller that
+sends messages as offices and partners do and reads what the platform publishes.
+
+Topics are recreated empty first (every internal topic of the catalog, and the partners' ones
+a story names), so a story reads only its own records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shebao_common.pseudonym import Pseudonymizer
+from shebao_contracts import medical as m
+from shebao_contracts.envelope import Message
+from shebao_devinfra.kit import Offsets, caught_up
+from shebao_devinfra.testing import (
+    ServiceProcess,
+    message_record,
+    producer,
+    read_all,
+    recreate_topics,
+    wait_until,
+)
+from shebao_partners import claim_body, example_lines
+
+Records = list[dict[str, Any]]
+
+
+class Story:
+    """Sends as offices, the scheduler and partners do; reads topics and the read sides."""
+
+    def __init__(
+        self, bootstrap: str, prod: Any, services: dict[str, ServiceProcess], key: str
+    ) -> None:
+        self.bootstrap, self.prod, self.services, self.n = bootstrap, prod, services, 0
+        self.offsets = Offsets(bootstrap)
+        self._refs = Pseudonymizer(key.encode())
+
+    def ref(self, citizen_id: str) -> str:
+        """The person's reference, as the services derive it with the story's key."""
+        return self._refs.person_ref(citizen_id)
+
+    async def send(self, topic: str, key: str, msg: Message, at: datetime, ce_id: str = "") -> None:
+        self.n += 1
+        k, v, h = message_record(
+            msg, message_id=ce_id or f"story-{self.n}", time=at, key=key, topic=topic
+        )
+        await self.prod.send_and_wait(topic, key=k, value=v, headers=h)
+
+    async def of(self, topic: str, kind: type[Message], **match: Any) -> Records:
+        """The bodies of a kind on a topic, those whose fields equal `match`."""
+        out = []
+        for r in await read_all(self.bootstrap, topic):
+            if dict(r.headers)["ce_type"].decode() != kind.TYPE:
+                continue
+            body = json.loads(r.value)
+            if all(body.get(f) == v for f, v in match.items()):
+                out.append(body)
+        return out
+
+    async def until(
+        self, topic: str, kind: type[Message], ok: Callable[[Records], bool], **match: Any
+    ) -> Records:
+        found: Records = []
+
+        async def done() -> bool:
+            found[:] = await self.of(topic, kind, **match)
+            return ok(found)
+
+        try:
+            await wait_until(done, timeout=90, interval=0.3)
+        except TimeoutError:
+            raise AssertionError(f"waited for {kind.__name__} on {topic}: {found[-3:]}") from None
+        return found
+
+    async def claim(
+        self, hospital: str, claim_id: str, patient: str, at: datetime, **kw: Any
+    ) -> dict[str, Any]:
+        """A hospital's claim (the worked example's lines unless given), and its answer."""
+        lines = kw.pop("lines", None) or example_lines()
+        body = claim_body(hospital, claim_id, patient, lines, **kw)
+        claim = m.ClaimSubmitted.model_validate(body)
+        await self.send(m.CLAIMS.named(code=hospital), claim_id, claim, at)
+        (answer,) = await self.until(
+            m.SETTLEMENTS.named(code=hospital), m.SettlementResult, bool, claim_id=claim_id
+        )
+        return answer
+
+    async def followed(self, name: str, topics: list[str], what: str) -> None:
+        """The service has read everything on `topics` and published what it decided."""
+        await caught_up(self.services[name], topics, self.offsets, what, timeout=90)
+
+
+@asynccontextmanager
+async def platform(
+    infra: Any,
+    logs: Path,
+    names: tuple[str, ...],
+    *,
+    redis_db: int,
+    key: str,
+    partner_topics: list[str] = (),  # type: ignore[assignment]
+) -> AsyncIterator[Story]:
+    """The named services as processes on empty topics and an empty Redis database."""
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await recreate_topics(
+        infra.kafka_bootstrap, [*partner_topics, *(t + ".dlq" for t in partner_topics)]
+    )
+    services = {
+        name: ServiceProcess(
+            name,
+            "shebao_" + name.replace("-", "_"),
+            kafka=infra.kafka_bootstrap,
+            redis_url=redis_url,
+            log_dir=logs,
+            env={"SHEBAO_PSEUDONYM_KEY": key},
+        )
+        for name in names
+    }
+    prod = await producer(infra.kafka_bootstrap)
+    story = Story(infra.kafka_bootstrap, prod, services, key)
+    await story.offsets.start()
+    try:
+        for svc in services.values():
+            svc.start()
+        for svc in services.values():
+            await svc.wait_ready()
+        yield story
+    finally:
+        for svc in services.values():
+            svc.stop()
+        await prod.stop()
+        await story.offsets.stop()
+        await r.aclose()
