@@ -1,39 +1,19 @@
-"""Months and periods as the wire writes them: `YYYY-MM` (a month) and `YYYY` (a year).
+"""Periods as the wire writes them: `YYYY-MM` (a month) and `YYYY` (a year, residents).
 
-Arithmetic goes through a month index (year * 12 + month - 1) so that "three months later" or
-"the months between" never depend on calendar tricks.
+The month arithmetic is the platform's (`shebao_common.months`); what is here is about periods:
+years, the months a period counts, spans, what an employment is owed for.
 """
 
 from __future__ import annotations
 
-import calendar
 from datetime import date
 
-
-def index(month: str) -> int:
-    """`2025-03` -> a month number that subtracts and compares."""
-    return int(month[:4]) * 12 + int(month[5:7]) - 1
-
-
-def month(idx: int) -> str:
-    return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
-
-
-def of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def shift(m: str, months: int) -> str:
-    return month(index(m) + months)
-
-
-def first_day(m: str) -> date:
-    return date(int(m[:4]), int(m[5:7]), 1)
-
-
-def last_day(m: str) -> date:
-    y, mo = int(m[:4]), int(m[5:7])
-    return date(y, mo, calendar.monthrange(y, mo)[1])
+from shebao_common.months import first_day as first_day
+from shebao_common.months import index as index
+from shebao_common.months import last_day as last_day
+from shebao_common.months import month as month
+from shebao_common.months import of as of
+from shebao_common.months import shift as shift
 
 
 def year(m: str) -> int:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shebao_common.domain import Effects, Refused
+from shebao_common import months
+from shebao_common.domain import Effects, Refused, local_day
 from shebao_contracts import unemployment as u
+from shebao_contracts.types import money
 
-from . import months, subsidy
+from . import subsidy
 from .env import Env
 from .model import PAID, Directory, Person, Region
 from .registration import age_on
@@ -31,7 +33,7 @@ def close(
     region: Region | None, cmd: u.ClosePaymentMonth, received: datetime, env: Env
 ) -> tuple[Region, Effects]:
     region = region or Region()
-    today = months.local_day(received)
+    today = local_day(received)
     if months.next_first_day(cmd.month) > today:
         raise Refused(
             R.SERVICE_DATE_IN_FUTURE,
@@ -99,6 +101,7 @@ def pay(
         update={"spell": spell, "carried": carried, "benefit_months": (*p.benefit_months, month)}
     )
     medical = env.params.medical_contribution(msg.region, start)
+    fund_pays = money(medical.base * medical.rate)
     fx.emit(
         u.EVENTS,
         p.ref,
@@ -117,15 +120,13 @@ def pay(
             region=msg.region,
             month=month,
             base=medical.base,
-            amount=subsidy.yuan(medical.base * medical.rate),
+            amount=fund_pays,
         ),
     )
-    fen = int(amount * 100)
-    fx.count(PAID.key(msg.region, month), "benefit_fen", fen).count(
-        PAID.key(msg.region, month),
-        "medical_fen",
-        int(subsidy.yuan(medical.base * medical.rate) * 100),
-    ).count(PAID.key(msg.region, month), "recipients")
+    totals = PAID.key(msg.region, month)
+    fx.count(totals, "benefit_fen", int(amount * 100)).count(
+        totals, "medical_fen", int(fund_pays * 100)
+    ).count(totals, "recipients")
     if spell.months_left == 0 and spell.active:
         p, ended = stop(p, months.next_first_day(month), u.StopCause.ENTITLEMENT_USED, env)
         fx.extend(ended)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from shebao_common.domain import Effects, Refused
+from shebao_common import months
+from shebao_common.domain import Effects, Refused, local_day
 from shebao_contracts import unemployment as u
 from shebao_contracts.enrollment import Separation
 
-from . import months
 from .env import Env
 from .model import Person, Region, Spell
 from .stops import directory, stop
@@ -28,7 +28,7 @@ def age_on(born: date, day: date) -> int:
 
 
 def not_in_future(day: date, received: datetime, region: str, what: str, env: Env) -> None:
-    today = months.local_day(received)
+    today = local_day(received)
     if day > today + timedelta(days=env.params.future_tolerance_days(region, today)):
         raise Refused(
             R.SERVICE_DATE_IN_FUTURE,

@@ -16,21 +16,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from shebao_common.domain import Effects, Refused
+from shebao_common import months
+from shebao_common.domain import Effects, Refused, local_day
 from shebao_contracts import unemployment as u
 from shebao_contracts.enrollment import Residence
+from shebao_contracts.types import money
 
-from . import months
 from .env import Env
 from .model import PAID, Person, Region, Release, Triggered
 from .params import SubsidyRule
 
 R = u.Rejection
-FEN = Decimal("0.01")
-
-
-def yuan(x: Decimal) -> Decimal:
-    return x.quantize(FEN, ROUND_HALF_UP)
 
 
 def tenth(x: Decimal) -> Decimal:
@@ -43,14 +39,14 @@ def per_person(rule: SubsidyRule, cpi: Decimal, food: Decimal, standard: Decimal
         rises = [cpi] if cpi >= rule.cpi_trigger else []
         if rule.food_trigger is not None and food >= rule.food_trigger:
             rises.append(food)
-        return yuan(standard * max(rises) / 100) if rises else None
+        return money(standard * max(rises) / 100) if rises else None
     if cpi < rule.cpi_trigger:
         return None
     assert rule.divisor is not None
     divisor = rule.divisor
     if rule.cpi_higher is not None and rule.higher_divisor is not None and cpi >= rule.cpi_higher:
         divisor = rule.higher_divisor
-    return yuan(standard / divisor)
+    return money(standard / divisor)
 
 
 def release(
@@ -67,7 +63,7 @@ def release(
     start = months.first_day(msg.month)
     if env.params.statistics_bureau(msg.region, start) != bureau:
         raise Refused(R.WRONG_REGION, f"{bureau} does not release the index of {msg.region}")
-    today = months.local_day(received)
+    today = local_day(received)
     if months.next_first_day(msg.month) > today:
         raise Refused(
             R.SERVICE_DATE_IN_FUTURE,
@@ -150,7 +146,7 @@ def pay(p: Person, region: str, period: str, subsidy: Triggered) -> tuple[Person
     """A recipient of the period (paid benefit for its month, or a month of its quarter) is paid
     the subsidy once; one who was also a welfare recipient in it is paid by welfare instead."""
     fx = Effects()
-    wanted = months.months_of_quarter(period) if months.is_quarter(period) else [period]
+    wanted = months.months_in(period)
     if period in p.subsidies or not any(m in p.benefit_months for m in wanted):
         return p, fx
     if any(p.welfare_recipient(months.first_day(m)) for m in wanted):

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from shebao_common.domain import Effects, Refused
 from shebao_contracts import welfare as w
+from shebao_contracts.types import money
 
 from . import months
 from .env import Env
@@ -27,20 +28,20 @@ S = w.AssistanceStatus
 
 
 def per_capita(income: Decimal, members: int) -> Decimal:
-    return months.yuan(income / members)
+    return money(income / members)
 
 
 def allowance(standard: Decimal, step: Step) -> Decimal:
     """(standard - per-capita income) x members, to the fen; never below zero."""
     n = len(step.members)
-    return max(Decimal("0.00"), months.yuan((standard - per_capita(step.income, n)) * n))
+    return max(Decimal("0.00"), money((standard - per_capita(step.income, n)) * n))
 
 
 def support(case: Case, month: str, env: Env) -> tuple[Decimal, Decimal]:
     """特困: the basic part and the care part of a month."""
     on = months.first_day(month)
     assert case.self_care is not None
-    basic = months.yuan(
+    basic = money(
         env.params.support_ratio(case.region, on)
         * env.params.standard(case.region, on, case.residence)
     )

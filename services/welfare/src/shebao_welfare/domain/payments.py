@@ -12,11 +12,11 @@ unemployment benefit is paid here, not there (unemployment-subsidies follows the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from shebao_common.domain import Effects, Refused
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
+from shebao_contracts.types import money
 
 from . import months
 from .decisions import allowance, support
@@ -112,7 +112,7 @@ def pay(
                     region=case.region,
                     year=year,
                     tier=tier,
-                    amount=Decimal(tier).quantize(months.FEN),
+                    amount=money(tier),
                 ),
             )
     case = case.model_copy(update={"paid": (*case.paid, month), "pension": tuple(pension)})
@@ -152,7 +152,7 @@ def grant(
             R.TEMPORARY_ASSISTANCE_LIMIT,
             f"{case.id} had {done} grants in {year}; {limits.per_year} a year at most",
         )
-    cap = months.yuan(limits.cap_months * env.params.standard(case.region, cmd.on, case.residence))
+    cap = money(limits.cap_months * env.params.standard(case.region, cmd.on, case.residence))
     if cmd.amount > cap:
         raise Refused(R.AMOUNT_ABOVE_CAP, f"{cmd.amount} is above the cap of {cap}")
     case = case.model_copy(
@@ -222,7 +222,7 @@ def subsidy_shard(d: Directory | None, msg: w.SubsidyShard) -> Effects:
 def case_subsidy(case: Case | None, msg: w.PayCaseSubsidy) -> Effects:
     """The members of a case paid in the period (a month of it, for a quarter)."""
     fx = Effects()
-    paid_months = [m for m in months.months_of(msg.period) if case is not None and m in case.paid]
+    paid_months = [m for m in months.months_in(msg.period) if case is not None and m in case.paid]
     if case is None or not paid_months:
         return fx
     step = case.step(paid_months[-1])
