@@ -12,8 +12,10 @@ OpenTelemetry clients: a rule can be run and tested alone (tests/test_domain_is_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import StrEnum
 from typing import Generic, NamedTuple, TypeVar
 
@@ -132,6 +134,20 @@ class Counters(StateModel):
         return self.values.get(field, 0)
 
 
+def yuan(fen: int) -> Decimal:
+    """An amount a counter holds in fen (counters add integers), in yuan."""
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def in_yuan(counts: Mapping[str, int]) -> dict[str, int | str]:
+    """A counter set as a read side shows it: each `<name>_fen` as `<name>` in yuan, a string;
+    the other counts as they are."""
+    return {
+        k.removesuffix("_fen"): str(yuan(v)) if k.endswith("_fen") else v
+        for k, v in sorted(counts.items())
+    }
+
+
 def counter_set(kind: str) -> Entity[Counters]:
     return Entity(kind, Counters, counters=True)
 
@@ -156,5 +172,7 @@ __all__ = [
     "StateKey",
     "StateModel",
     "counter_set",
+    "in_yuan",
     "local_day",
+    "yuan",
 ]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, TypeVar
 
-from shebao_common.domain import Entity, StateModel
+from shebao_common.domain import Entity, StateModel, in_yuan
 from shebao_common.runtime import ServiceRuntime
 from shebao_common.runtime.service import JsonHandler
 
@@ -68,9 +67,4 @@ class ReadSide:
         counts = await rt.store.counters(name)
         if not counts:
             return 404, {"error": "no_settlements"}
-        return 200, {
-            k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(Decimal("0.01")))
-            if k.endswith("_fen")
-            else v
-            for k, v in sorted(counts.items())
-        }
+        return 200, in_yuan(counts)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from pydantic_core import PydanticCustomError
 
+from shebao_common.domain import in_yuan
 from shebao_common.runtime import ServiceRuntime
 from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.types import validate_citizen_id
 
 from .domain.env import Env
 from .domain.model import PAID, PERSON, Person
-
-FEN = Decimal("0.01")
 
 
 class ReadSide:
@@ -62,9 +60,4 @@ class ReadSide:
         )
         if not counts:
             return 404, {"error": "nothing_paid"}
-        return 200, {
-            k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(FEN))
-            if k.endswith("_fen")
-            else v
-            for k, v in sorted(counts.items())
-        }
+        return 200, in_yuan(counts)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
+from shebao_common.domain import in_yuan
 from shebao_common.runtime import ServiceRuntime
 from shebao_common.runtime.service import JsonHandler
 
 from .domain.env import Env
 from .domain.model import CASE, PAID, Case
-
-FEN = Decimal("0.01")
 
 
 class ReadSide:
@@ -51,9 +49,4 @@ class ReadSide:
         )
         if not counts:
             return 404, {"error": "nothing_paid"}
-        return 200, {
-            k.removesuffix("_fen"): str((Decimal(v) / 100).quantize(FEN))
-            if k.endswith("_fen")
-            else v
-            for k, v in sorted(counts.items())
-        }
+        return 200, in_yuan(counts)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from shebao_common.domain import Counters, Effects, StateKey
+from shebao_common.domain import Counters, Effects, StateKey, yuan
 from shebao_contracts import medical as m
 
 from .answers import answer_topic
@@ -53,17 +53,13 @@ def months_to_date(hospital: str, month: str) -> list[StateKey[Counters]]:
     return [HOSPITAL_MONTH.key(hospital, f"{year}-{n:02d}") for n in range(1, last + 1)]
 
 
-def _yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
-
-
 def statement(ev: m.StatementDue, months: Sequence[Counters | None], params: Params) -> Effects:
     """The hospital's statement of `ev.month`, from its `months_to_date` (None: nothing counted)."""
     counted = [c or Counters() for c in months]
     month = counted[-1]
     first_day = date(int(ev.month[:4]), int(ev.month[5:7]), 1)
     budget = params.hospital_annual_budget(ev.hospital, first_day)
-    ytd = _yuan(sum(c.get("fund_fen") for c in counted))
+    ytd = yuan(sum(c.get("fund_fen") for c in counted))
     used = (ytd / budget).quantize(Decimal("0.0001"), ROUND_HALF_UP) if budget else None
     return Effects().emit(
         answer_topic(ev.hospital),
@@ -74,9 +70,9 @@ def statement(ev: m.StatementDue, months: Sequence[Counters | None], params: Par
             claims_settled=month.get(SETTLED),
             claims_cancelled=month.get(CANCELLED),
             claims_rejected=month.get(REJECTED),
-            fund_payment=_yuan(month.get("fund_fen")),
-            serious_illness_payment=_yuan(month.get("serious_illness_fen")),
-            medical_assistance_payment=_yuan(month.get("assistance_fen")),
+            fund_payment=yuan(month.get("fund_fen")),
+            serious_illness_payment=yuan(month.get("serious_illness_fen")),
+            medical_assistance_payment=yuan(month.get("assistance_fen")),
             year_to_date_fund_payment=ytd,
             annual_budget=budget if budget else None,
             budget_used=str(used) if used is not None else None,
