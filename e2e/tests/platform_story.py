@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from shebao_common.pseudonym import Pseudonymizer
+from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Message
 from shebao_devinfra.kit import Offsets, caught_up
@@ -31,6 +33,7 @@ from shebao_devinfra.testing import (
 from shebao_partners import claim_body, example_lines
 
 Records = list[dict[str, Any]]
+CST = timezone(timedelta(hours=8))
 
 
 class Story:
@@ -92,6 +95,44 @@ class Story:
             m.SETTLEMENTS.named(code=hospital), m.SettlementResult, bool, claim_id=claim_id
         )
         return answer
+
+    async def insured_months(
+        self, region: str, bureau: str, employer: str, months: list[str], persons: list[str]
+    ) -> Records:
+        """Each month closed by the scheduler (on the next month's first day), the employer's
+        assessment collected in full by the bureau four days later, and every one of `persons`
+        credited the month; the bureau's assessments, in order."""
+        dues = []
+        for month in months:
+            y, n = int(month[:4]), int(month[5:])
+            after = datetime(y + n // 12, n % 12 + 1, 1, 10, tzinfo=CST)
+            await self.send(
+                cc.COMMANDS.name, region, cc.ClosePeriod(region=region, month=month), after
+            )
+            (due,) = await self.until(
+                cc.ASSESSMENTS.named(code=bureau),
+                cc.TaxAssessmentIssued,
+                bool,
+                employer=employer,
+                period=month,
+            )
+            collected = cc.EmployerContributionsCollected(
+                collection_id=f"{employer[-4:]}-{month}",
+                employer=employer,
+                month=month,
+                amount=Decimal(due["amount_due"]),
+            )
+            await self.send(
+                cc.COLLECTIONS.named(code=bureau), employer, collected, after + timedelta(days=4)
+            )
+            await self.until(
+                cc.EVENTS.name,
+                cc.ContributionCredited,
+                lambda xs: {x["person"] for x in xs} >= set(persons),
+                period=month,
+            )
+            dues.append(due)
+        return dues
 
     async def followed(self, name: str, topics: list[str], what: str) -> None:
         """The service has read everything on `topics` and published what it decided."""

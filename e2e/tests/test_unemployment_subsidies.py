@@ -125,33 +125,9 @@ async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_pat
                 t0,
             )
         await p.until(en.EVENTS.name, en.EmploymentStarted, lambda xs: len(xs) == 4)
-        assessments = cc.ASSESSMENTS.named(code=TAX)
-        for n in range(1, 13):
-            month = f"2018-{n:02d}"
-            after = day(2018 + n // 12, n % 12 + 1, 1)
-            await p.send(cc.COMMANDS.name, NJ, cc.ClosePeriod(region=NJ, month=month), after)
-            due = await p.until(
-                assessments,
-                cc.TaxAssessmentIssued,
-                lambda xs, mo=month: any(x["period"] == mo for x in xs),
-            )
-            (issued,) = [x for x in due if x["period"] == month]
-            await p.send(
-                cc.COLLECTIONS.named(code=TAX),
-                EMPLOYER,
-                cc.EmployerContributionsCollected(
-                    collection_id=f"NJ-{month}",
-                    employer=EMPLOYER,
-                    month=month,
-                    amount=Decimal(issued["amount_due"]),
-                ),
-                after + timedelta(days=4),
-            )
-            await p.until(
-                cc.EVENTS.name,
-                cc.ContributionCredited,
-                lambda xs, mo=month: sum(x["period"] == mo for x in xs) == 4,
-            )
+        workers = [ref(cid) for cid in (KEPT, LAID_OFF, REHIRED, QUIT)]
+        months = [f"2018-{n:02d}" for n in range(1, 13)]
+        await p.insured_months(NJ, TAX, EMPLOYER, months, workers)
 
         # -- the end of 2018: three laid off, one quits; they register in January ----------------
         for cid, how in (
