@@ -9,7 +9,7 @@ since 2014, Suzhou (320500) the national 2016 rule. Where a worked example of DO
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -33,6 +33,14 @@ def granted(out: list[object]) -> u.BenefitGranted:
 
 # ---------------------------------------------------------------------------------------------
 # Eligibility and duration
+
+
+def test_a_ce_time_from_before_any_tolerance_is_answered_not_a_handler_error() -> None:
+    s = Service()
+    cid = s.laid_off(1, 24, LAID_OFF)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    cmd = u.RegisterUnemployed(citizen_id=cid, region=NJ, registered_on=REGISTERED)
+    assert reason(s.command(cmd, epoch)) == "service_date_in_future"
 
 
 def test_eleven_credited_months_are_not_enough_twelve_are() -> None:

@@ -8,7 +8,7 @@ the standard, twice a year.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 from welfare_harness import NJ, Service, cid, of_type, reason, ref
@@ -40,6 +40,23 @@ def test_zero_income_one_member() -> None:
         D("900.00"),
         "2019-07",
     )
+
+
+def test_a_date_after_the_day_it_was_sent_is_refused_by_name() -> None:
+    s = Service()
+    early = w.ApplyForAllowance(
+        household_id="H1",
+        region=NJ,
+        residence=w.Residence.URBAN,
+        members=[A],
+        monthly_income=D("0.00"),
+        assets_within_limit=True,
+        applied_on=JUNE,
+    )
+    assert reason(s.command(early, JUNE - timedelta(days=1))) == "service_date_in_future"
+    # a ce_time from before any value of the tolerance (1970): an answer, not a handler error
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert reason(s.command(early, epoch)) == "service_date_in_future"
 
 
 def test_five_members_and_a_rural_household() -> None:

@@ -12,7 +12,7 @@ OpenTelemetry clients: a rule can be run and tested alone (tests/test_domain_is_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict
 
 from shebao_contracts.envelope import Message
 from shebao_contracts.topics import Topic
+
+from . import months
+from .policy import MissingParameter
 
 # ---------------------------------------------------------------------------------------------
 # Time
@@ -49,6 +52,42 @@ class Refused(Exception):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+def not_in_future(
+    day: date,
+    received: datetime,
+    tolerance_days: Callable[[date], int | None],
+    reason: StrEnum,
+    what: str,
+    record: str = "command",
+) -> None:
+    """Refuse, with the service's `service_date_in_future` (`reason`), a record dating `what`
+    on `day` after the day of its record time (`received`, its ce_time), give or take the
+    tolerance the region's parameter sets that day (`tolerance_days(today)`). A ce_time from
+    before any value of the parameter (1970) gets no tolerance, an answer and not a crash.
+    `record` names what was sent: the command, the claim, the report."""
+    today = local_day(received)
+    try:
+        tolerance = tolerance_days(today) or 0
+    except MissingParameter:
+        tolerance = 0
+    if day > today + timedelta(days=tolerance):
+        raise Refused(
+            reason,
+            f"{what} on {day} is after {today}, the day the {record} was sent (ce_time)"
+            + (f", by more than {tolerance} days" if tolerance else ""),
+        )
+
+
+def month_over(month: str, received: datetime, reason: StrEnum, record: str = "command") -> None:
+    """Refuse, with the service's `service_date_in_future` (`reason`), a record about a month
+    (YYYY-MM: a close, a price index) that is not over on the day of its record time."""
+    today = local_day(received)
+    if months.next_first_day(month) > today:
+        raise Refused(
+            reason, f"{month} is not over on {today}, the day the {record} was sent (ce_time)"
+        )
 
 
 class Published(NamedTuple):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from shebao_common import domain as common
 from shebao_common.domain import CHINA as CHINA
-from shebao_common.domain import Refused
 from shebao_common.domain import local_day as local_day
-from shebao_common.policy import PROVINCE, MissingParameter
+from shebao_common.policy import PROVINCE
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 from shebao_contracts.types import citizen_id_birth_date
@@ -54,21 +54,12 @@ def not_in_future(cmd: Message, received: datetime, env: Env) -> None:
     """Refuse, `service_date_in_future`, a command dating an event after the day of its record
     time (`received`), give or take the tolerance in force that day: the region's where the
     command names one (the region, or a person's hukou region), else the province's."""
-    dates = event_dates(cmd)
-    if not dates:
-        return
-    today = local_day(received)
     region = getattr(cmd, "region", None) or getattr(cmd, "hukou_region", None) or PROVINCE
-    try:
-        tolerance = env.params.future_event_tolerance_days(region, today)
-    except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
-        tolerance = 0
-    latest = today + timedelta(days=tolerance)
-    future = [(what, on) for what, on in dates if on > latest]
-    if future:
-        what, on = future[0]
-        raise Refused(
+    for what, on in event_dates(cmd):
+        common.not_in_future(
+            on,
+            received,
+            lambda today: env.params.future_event_tolerance_days(region, today),
             c.Rejection.SERVICE_DATE_IN_FUTURE,
-            f"{what} on {on} is after {today}, the day the command was sent (ce_time)"
-            + (f", by more than {tolerance} days" if tolerance else ""),
+            what,
         )

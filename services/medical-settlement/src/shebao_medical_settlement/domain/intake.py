@@ -3,11 +3,12 @@ re-keyed by person onto the commands topic, so one person's claims are settled i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
+from shebao_common import domain as common
 from shebao_common.domain import Effects, Refused
-from shebao_common.policy import PROVINCE, MissingParameter
+from shebao_common.policy import PROVINCE
 from shebao_contracts import medical as m
 from shebao_contracts.medical import (
     ClaimCancellation,
@@ -17,7 +18,6 @@ from shebao_contracts.medical import (
 )
 from shebao_contracts.types import money
 
-from .calendar import local_day
 from .env import Env
 from .model import Hospital
 from .params import Params
@@ -105,20 +105,15 @@ def _not_in_future(
 ) -> None:
     """A claim may not describe the future: its last day (discharge, or the visit) must not be
     after the day it was received, give or take the tolerance in force that day."""
-    today = local_day(received)
     region = hospital.region if hospital is not None else PROVINCE
-    try:
-        tolerance = params.future_service_tolerance_days(region, today)
-    except MissingParameter:  # a ce_time before any value (1970): no tolerance, not a crash
-        tolerance = 0
-    last = claim.discharge_date or claim.admission_date
-    if last > today + timedelta(days=tolerance):
-        what = "discharge" if claim.visit_type == VisitType.INPATIENT else "visit"
-        raise Refused(
-            R.SERVICE_DATE_IN_FUTURE,
-            f"{what} on {last} is after {today}, the day the claim was sent (ce_time)"
-            + (f", by more than {tolerance} days" if tolerance else ""),
-        )
+    common.not_in_future(
+        claim.discharge_date or claim.admission_date,
+        received,
+        lambda today: params.future_service_tolerance_days(region, today),
+        R.SERVICE_DATE_IN_FUTURE,
+        "discharge" if claim.visit_type == VisitType.INPATIENT else "visit",
+        "claim",
+    )
 
 
 def check_cancellation(cancellation: ClaimCancellation, topic_code: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shebao_common import months
-from shebao_common.domain import Effects, Refused, local_day
+from shebao_common.domain import Effects, Refused, month_over
 from shebao_contracts import unemployment as u
 from shebao_contracts.types import money
 
@@ -33,12 +33,7 @@ def close(
     region: Region | None, cmd: u.ClosePaymentMonth, received: datetime, env: Env
 ) -> tuple[Region, Effects]:
     region = region or Region()
-    today = local_day(received)
-    if months.next_first_day(cmd.month) > today:
-        raise Refused(
-            R.SERVICE_DATE_IN_FUTURE,
-            f"{cmd.month} is not over on {today}, the day the close was sent (ce_time)",
-        )
+    month_over(cmd.month, received, R.SERVICE_DATE_IN_FUTURE, "close")
     if cmd.month in region.closed:
         raise Refused(R.MONTH_ALREADY_CLOSED, f"{cmd.region} closed {cmd.month} already")
     region = region.model_copy(update={"closed": tuple(sorted({*region.closed, cmd.month}))})

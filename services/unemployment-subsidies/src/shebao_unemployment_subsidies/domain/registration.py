@@ -9,10 +9,11 @@ unused are added: 24 at most in all. With fewer than 12 new months, only the car
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from shebao_common import domain as common
 from shebao_common import months
-from shebao_common.domain import Effects, Refused, local_day
+from shebao_common.domain import Effects, Refused
 from shebao_contracts import unemployment as u
 from shebao_contracts.enrollment import Separation
 
@@ -28,12 +29,13 @@ def age_on(born: date, day: date) -> int:
 
 
 def not_in_future(day: date, received: datetime, region: str, what: str, env: Env) -> None:
-    today = local_day(received)
-    if day > today + timedelta(days=env.params.future_tolerance_days(region, today)):
-        raise Refused(
-            R.SERVICE_DATE_IN_FUTURE,
-            f"{what} {day} is after {today}, the day the command was sent (ce_time)",
-        )
+    common.not_in_future(
+        day,
+        received,
+        lambda today: env.params.future_tolerance_days(region, today),
+        R.SERVICE_DATE_IN_FUTURE,
+        what,
+    )
 
 
 def first_month(registered_on: date, region: Region | None) -> str:
@@ -53,7 +55,7 @@ def register(
     env: Env,
 ) -> tuple[Person, Effects]:
     on = cmd.registered_on
-    not_in_future(on, received, cmd.region, "the registration date", env)
+    not_in_future(on, received, cmd.region, "registration", env)
     if p is None or not p.registered or p.birth_date is None or p.sex is None:
         raise Refused(R.PERSON_NOT_REGISTERED, "enrollment has no registration of this citizen ID")
     if p.deceased_on is not None:
@@ -114,5 +116,5 @@ def stop_recorded(
     """A job centre's record that a recipient refused suitable work or emigrated."""
     if p is None or not p.receiving or p.spell is None:
         raise Refused(R.NOT_RECEIVING, "no benefit is being paid to this person")
-    not_in_future(cmd.on, received, p.spell.region, "the stop date", env)
+    not_in_future(cmd.on, received, p.spell.region, "the stop", env)
     return stop(p, cmd.on, u.StopCause(cmd.cause.value), env)

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from shebao_common import months
-from shebao_common.domain import Effects, Refused, local_day
+from shebao_common.domain import Effects, Refused, month_over
 from shebao_contracts import unemployment as u
 from shebao_contracts.enrollment import Residence
 from shebao_contracts.types import money
@@ -63,12 +63,7 @@ def release(
     start = months.first_day(msg.month)
     if env.params.statistics_bureau(msg.region, start) != bureau:
         raise Refused(R.WRONG_REGION, f"{bureau} does not release the index of {msg.region}")
-    today = local_day(received)
-    if months.next_first_day(msg.month) > today:
-        raise Refused(
-            R.SERVICE_DATE_IN_FUTURE,
-            f"{msg.month} is not over on {today}, the day the release was sent (ce_time)",
-        )
+    month_over(msg.month, received, R.SERVICE_DATE_IN_FUTURE, "release")
     rule = env.params.subsidy_rule(msg.region, start)
     quarterly = rule.variant is u.Variant.QUARTERLY_2011
     period = months.quarter(msg.month) if quarterly else msg.month

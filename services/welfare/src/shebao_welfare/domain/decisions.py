@@ -91,7 +91,7 @@ def apply_allowance(
     received: datetime,
     env: Env,
 ) -> tuple[Case, dict[str, Person], Effects]:
-    months.not_in_future(cmd.applied_on, received, cmd.region, "the application date", env)
+    months.not_in_future(cmd.applied_on, received, cmd.region, "the application", env)
     if case is not None and case.active:
         raise Refused(R.HOUSEHOLD_ALREADY_ACTIVE, f"{cmd.household_id} receives the allowance")
     _free(persons, cmd.household_id)
@@ -150,7 +150,7 @@ def review(
         raise Refused(R.UNKNOWN_HOUSEHOLD, f"no household {cmd.household_id}")
     if not case.active:
         raise Refused(R.HOUSEHOLD_NOT_ACTIVE, f"{case.id} stopped in {case.last_month}")
-    months.not_in_future(cmd.on, received, case.region, "the review date", env)
+    months.not_in_future(cmd.on, received, case.region, "the review", env)
     _free(persons, case.id)
     members = tuple(persons)
     try:
@@ -203,7 +203,7 @@ def stop_recorded(
         raise Refused(R.UNKNOWN_HOUSEHOLD, f"no {what}")
     if not case.active:
         raise Refused(R.HOUSEHOLD_NOT_ACTIVE, f"{case.id} stopped in {case.last_month}")
-    months.not_in_future(cmd.on, received, case.region, "the stop date", env)
+    months.not_in_future(cmd.on, received, case.region, "the stop", env)
     return stop(case, cmd.on, cmd.reason, env)
 
 
@@ -215,7 +215,7 @@ def apply_support(
     received: datetime,
     env: Env,
 ) -> tuple[Case, Person, Effects]:
-    months.not_in_future(cmd.applied_on, received, cmd.region, "the application date", env)
+    months.not_in_future(cmd.applied_on, received, cmd.region, "the application", env)
     if not (cmd.unable_to_work and cmd.no_income and cmd.no_supporter):
         raise Refused(
             R.NOT_EXTREME_POVERTY,

@@ -1,14 +1,14 @@
 """The months a decision pays from, and the rule that a command may not date the future. The
-month arithmetic is the platform's (`shebao_common.months`), re-exported for the rules."""
+month arithmetic and the rule are the platform's (`shebao_common.months`,
+`shebao_common.domain.not_in_future`), re-exported or bound to welfare's parameter here."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from shebao_common.domain import Refused, local_day
+from shebao_common import domain as common
 from shebao_common.months import first_day as first_day
 from shebao_common.months import months_in as months_in
-from shebao_common.months import next_first_day
 from shebao_common.months import of as of
 from shebao_common.months import quarter as quarter
 from shebao_common.months import shift as shift
@@ -23,18 +23,10 @@ def after(day: date) -> str:
 
 
 def not_in_future(day: date, received: datetime, region: str, what: str, env: Env) -> None:
-    today = local_day(received)
-    if day > today + timedelta(days=env.params.future_tolerance_days(region, today)):
-        raise Refused(
-            w.Rejection.SERVICE_DATE_IN_FUTURE,
-            f"{what} {day} is after {today}, the day the command was sent (ce_time)",
-        )
-
-
-def not_over(month: str, received: datetime) -> None:
-    today = local_day(received)
-    if next_first_day(month) > today:
-        raise Refused(
-            w.Rejection.SERVICE_DATE_IN_FUTURE,
-            f"{month} is not over on {today}, the day the command was sent (ce_time)",
-        )
+    common.not_in_future(
+        day,
+        received,
+        lambda today: env.params.future_tolerance_days(region, today),
+        w.Rejection.SERVICE_DATE_IN_FUTURE,
+        what,
+    )

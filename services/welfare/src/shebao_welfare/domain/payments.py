@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shebao_common.domain import Effects, Refused
+from shebao_common.domain import Effects, Refused, month_over
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.types import money
@@ -31,7 +31,7 @@ def close(
     region: Region | None, cmd: w.ClosePaymentMonth, received: datetime, env: Env
 ) -> tuple[Region, Effects]:
     region = region or Region()
-    months.not_over(cmd.month, received)
+    month_over(cmd.month, received, R.SERVICE_DATE_IN_FUTURE)
     if cmd.month in region.closed:
         raise Refused(R.MONTH_ALREADY_CLOSED, f"{cmd.region} closed {cmd.month} already")
     region = region.model_copy(update={"closed": tuple(sorted({*region.closed, cmd.month}))})
@@ -143,7 +143,7 @@ def grant(
         raise Refused(R.UNKNOWN_HOUSEHOLD, f"no household {cmd.household_id}")
     if cmd.grant_id in case.grant_ids:
         return case, Effects()
-    months.not_in_future(cmd.on, received, case.region, "the grant date", env)
+    months.not_in_future(cmd.on, received, case.region, "the grant", env)
     limits = env.params.temporary(case.region, cmd.on)
     year = str(cmd.on.year)
     done = case.grants.get(year, 0)
