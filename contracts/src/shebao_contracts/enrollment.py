@@ -737,7 +737,7 @@ class CommandRejected(Message):
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
-COMMANDS = Topic(
+COMMANDS: Topic = Topic(
     "shebao.enrollment.commands.v1",
     owner=SERVICE,
     key="citizen ID (person commands) or employer code (RegisterEmployer)",
@@ -745,7 +745,7 @@ COMMANDS = Topic(
     description="Commands from service counters and the online portal.",
 )
 
-EVENTS = Topic(
+EVENTS: Topic = Topic(
     "shebao.enrollment.events.v1",
     owner=SERVICE,
     key="person reference, employer code (EmployerRegistered) or command id (CommandRejected)",
@@ -769,10 +769,22 @@ EVENTS = Topic(
     description="Everything that happened to persons, employers and memberships.",
 )
 
+# Imported here, not at the top: the other contracts read this module's schemes and events, and
+# the lifetime record reads theirs. The package imports this module first (`__init__`), so each
+# of them finds it complete up to here.
+from . import contributions, medical, unemployment, welfare  # noqa: E402
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao enrollment",
     description=__doc__ or "",
-    consumes=(COMMANDS,),
+    consumes=(
+        COMMANDS,
+        EVENTS,  # with every other service's events: a person's lifetime record (记录一生)
+        contributions.EVENTS,
+        medical.EVENTS,
+        unemployment.EVENTS,
+        welfare.EVENTS,
+    ),
     produces=(EVENTS,),
 )

@@ -451,6 +451,116 @@ class StatementDue(Message):
     month: str
 
 
+class ClaimTotals(Part):
+    """What one claim adds to its person's running totals of the calendar year."""
+
+    fund: Money
+    in_scope_out_of_pocket: Money
+    serious_illness: Money
+    assistance: Money
+    outpatient_pool: Money
+
+
+_MONTH = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+
+
+class ClaimSettled(Message):
+    """A claim settled: the decision as the hospital was answered, and what it added to the
+    person's year (internal, keyed by person). With `ClaimRefused` and `ClaimCancelled` this is
+    the log of record of adjudication: its state is rebuilt from them, never decided again."""
+
+    TYPE = "shebao.medical.ClaimSettled"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "hospital": "h320102001",
+        "claim_id": "ZY2025011500123",
+        "person": "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f",
+        "fingerprint": "9c1b0d2e3f4a5b6c7d8e9f0a1b2c3d4e",
+        "visit_type": "inpatient",
+        "admission_date": "2025-01-08",
+        "discharge_date": "2025-01-15",
+        "scheme": "employee_medical",
+        "region": "320100",
+        "year": 2025,
+        "month": "2025-01",
+        "amounts": _SETTLED_EXAMPLE["amounts"],
+        "totals": {
+            "fund": "3898.40",
+            "in_scope_out_of_pocket": "1774.60",
+            "serious_illness": "0.00",
+            "assistance": "0.00",
+            "outpatient_pool": "0.00",
+        },
+        "ytd_fund_paid": "3898.40",
+        "reasons": [],
+    }
+    hospital: PartnerCode
+    claim_id: str
+    person: PersonRef
+    fingerprint: str = Field(description="of the claim as received: tells a resend")
+    visit_type: VisitType
+    admission_date: date
+    discharge_date: date | None
+    scheme: enrollment.Scheme = Field(description="the scheme that paid")
+    region: RegionCode = Field(description="the pooling region whose parameters applied")
+    year: int = Field(description="the calendar year the claim counts in")
+    month: _MONTH = Field(description="the month it was answered in, where it is reconciled")
+    amounts: Amounts
+    totals: ClaimTotals
+    ytd_fund_paid: Money
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ClaimRefused(Message):
+    """A claim adjudication refused (internal, keyed by person)."""
+
+    TYPE = "shebao.medical.ClaimRefused"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "hospital": "h320102001",
+        "claim_id": "ZY2025011500124",
+        "person": "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f",
+        "fingerprint": "0d2e3f4a5b6c7d8e9f0a1b2c3d4e9c1b",
+        "month": "2025-01",
+        "reason": "not_insured",
+        "detail": "no medical insurance on 2025-01-08",
+    }
+    hospital: PartnerCode
+    claim_id: str
+    person: PersonRef
+    fingerprint: str
+    month: _MONTH
+    reason: str
+    detail: str = ""
+
+
+class ClaimCancelled(Message):
+    """A settled claim cancelled: its settlement reversed (internal, keyed by person)."""
+
+    TYPE = "shebao.medical.ClaimCancelled"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "hospital": "h320102001",
+        "claim_id": "ZY2025011500123",
+        "person": "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f",
+        "month": "2025-02",
+        "year": 2025,
+        "reversed": _SETTLED_EXAMPLE["amounts"],
+        "ytd_fund_paid": "0.00",
+    }
+    hospital: PartnerCode
+    claim_id: str
+    person: PersonRef
+    month: _MONTH = Field(description="the month of the cancellation, where it is reconciled")
+    year: int
+    reversed: Amounts
+    ytd_fund_paid: Money
+
+
+class HospitalRegistered(RegisterHospital):
+    """A hospital registered or re-registered, as `RegisterHospital` asked (internal, keyed by
+    hospital)."""
+
+    TYPE = "shebao.medical.HospitalRegistered"
+
+
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
@@ -483,9 +593,17 @@ COMMANDS = Topic(
 EVENTS = Topic(
     "shebao.medical-settlement.events.v1",
     owner=SERVICE,
-    key="hospital code",
-    messages=(SettlementRecorded, StatementDue),
-    description="Per-hospital settlement facts, aggregated into monthly statements.",
+    key="person reference (claim decisions), hospital code (registrations, statements due)",
+    messages=(
+        SettlementRecorded,
+        StatementDue,
+        ClaimSettled,
+        ClaimRefused,
+        ClaimCancelled,
+        HospitalRegistered,
+    ),
+    description="What adjudication decided, claim by claim, and hospital months to close: the "
+    "service's log of record.",
 )
 
 CONTRACT = ServiceContract(

@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from medical_harness import H1, H2, H3, Medical, citizen_id, claim, line
 
+from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import medical as m
 from shebao_contracts.welfare import RecipientStatusChanged
 from shebao_medical_settlement.domain.model import ACCUMULATORS, CLAIM, YearTotals
+from shebao_medical_settlement.handlers import adjudication_log
 
 PATIENT = citizen_id(1)
 
@@ -104,3 +106,30 @@ def test_settlements_add_up_and_totals_never_go_negative(
                 value = getattr(totals, field)
                 assert value >= 0, f"{field} went negative in {year}"
                 assert value == sum((getattr(d, field) for d in expected[year]), Decimal("0"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scheme=st.sampled_from(["employee_medical", "resident_medical"]),
+    actions=st.lists(submission(), min_size=1, max_size=25),
+)
+def test_the_published_decisions_rebuild_the_same_state(scheme: str, actions: list) -> None:
+    """A rebuild folds what adjudication published (as it reads it back from the topic, JSON)
+    into state and counters equal, value by value, to what deciding wrote."""
+    med = Medical()
+    med.enrol(PATIENT, scheme=scheme)
+    for action, c in actions:
+        med.submit(c) if action == "submit" else med.cancel(c)
+    log = [e for e in med.adjudicate.emitted if e.topic == m.EVENTS.name]
+    fold = HandlerRunner(adjudication_log, med.env)
+    for e in log:
+        fold.send(type(e.message).model_validate_json(e.message.model_dump_json()), when=e.time)
+    decided = {
+        k: v.model_dump_json()
+        for k, v in med.store.items()
+        if v is not None
+        and k.split(":")[0] in {"claim", "accumulators", "hospital", "hospital-index"}
+    }
+    rebuilt = {k: v.model_dump_json() for k, v in fold.store.items() if v is not None}
+    assert rebuilt == decided
+    assert +fold.counters == +med.adjudicate.counters

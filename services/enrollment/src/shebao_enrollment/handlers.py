@@ -16,7 +16,7 @@ from shebao_common.runtime import Context, Decision, HandlerTable, State, StateK
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 
-from .domain import cards, dates, employers, employment, persons, residents, transfers
+from .domain import cards, dates, employers, employment, lifetime, persons, residents, transfers
 from .domain.env import Env
 from .domain.model import CARD, EMPLOYER, PERSON, CardOwner, Person
 
@@ -183,3 +183,28 @@ def replace_card(state: State, cmd: c.ReplaceCard, ctx: Context[Env]) -> Decisio
 @handlers.on(c.RecordDeath, needs=_person)
 def record_death(state: State, cmd: c.RecordDeath, ctx: Context[Env]) -> Decision:
     return _on_person(state, cmd, ctx, lambda p: persons.record_death(p, cmd))
+
+
+# ------------------------------------------------------------------------------------------------
+# the lifetime record: a projection of every service's events about a person (it emits nothing,
+# so a rebuild reads its topics again from the start)
+
+lifetime_table: HandlerTable[Env] = HandlerTable()
+
+
+def _recorded(state: State, ev: Any, ctx: Context[Env]) -> Decision:
+    key = lifetime.LIFETIME.key(ev.person)
+    after = lifetime.record(state.get(key), ev)
+    return Decision() if after is None else Decision().put(key, after)
+
+
+def _its_person(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [] if ev.person is None else [lifetime.LIFETIME.key(ev.person)]
+
+
+def _about_someone(state: State, ev: Any, ctx: Context[Env]) -> Decision:
+    return Decision() if ev.person is None else _recorded(state, ev, ctx)
+
+
+for _event in lifetime.EVENTS:
+    lifetime_table.on(_event, needs=_its_person)(_about_someone)

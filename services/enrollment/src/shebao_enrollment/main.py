@@ -6,14 +6,15 @@ from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
-from shebao_common.runtime import ServiceRuntime, command_subscription, run
+from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
+from shebao_contracts import contributions, medical, unemployment, welfare
 from shebao_contracts import enrollment as c
 
 from .domain.env import Env
 from .domain.params import Params
-from .handlers import handlers
+from .handlers import handlers, lifetime_table
 from .readside import ReadSide
 
 
@@ -39,7 +40,18 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 c.EVENTS,
                 ttl_days=settings.command_id_ttl_days,
                 canonical_fingerprints=True,
-            )
+            ),
+            Subscription(
+                "lifetime",
+                (
+                    c.EVENTS,
+                    contributions.EVENTS,
+                    medical.EVENTS,
+                    unemployment.EVENTS,
+                    welfare.EVENTS,
+                ),
+                lifetime_table,
+            ),
         ],
         env=env,
         routes=ReadSide(env).routes(),

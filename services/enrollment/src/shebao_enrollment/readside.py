@@ -15,6 +15,7 @@ from shebao_contracts.enrollment import Insurance
 from shebao_contracts.types import mask_citizen_id, validate_citizen_id
 
 from .domain.env import Env
+from .domain.lifetime import LIFETIME, Lifetime
 from .domain.model import COVERAGE, EMPLOYER, PERSON, Employer, Person
 from .domain.params import Population
 
@@ -28,6 +29,7 @@ class ReadSide:
             ("/persons", self.person),
             ("/employers", self.employer),
             ("/coverage", self.coverage),
+            ("/lifetime", self.lifetime),
         ]
 
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
@@ -62,6 +64,25 @@ class ReadSide:
             ],
             "pending_transfers": [t.model_dump(mode="json") for t in p.pending_transfers],
             "history": [h.model_dump(mode="json") for h in p.history],
+        }
+
+    async def lifetime(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
+        """GET /lifetime?citizen_id=...: the person's lifetime record (记录一生), every scheme,
+        credited month, payment and claim in the order of the days they count on."""
+        try:
+            citizen_id = validate_citizen_id(query.get("citizen_id", ""))
+        except PydanticCustomError as exc:
+            return 400, {"error": exc.type, "detail": exc.message()}
+        assert rt.store is not None
+        ref = self.env.ids.person_ref(citizen_id)
+        raw = await rt.store.get_state(LIFETIME.key(ref).name)
+        if raw is None:
+            return 404, {"error": "no_record", "detail": "nothing recorded about this person"}
+        record = Lifetime.model_validate_json(raw)
+        return 200, {
+            "person": ref,
+            "citizen_id": mask_citizen_id(citizen_id),
+            "entries": [e.model_dump(mode="json") for e in record.entries],
         }
 
     async def employer(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:

@@ -157,12 +157,64 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context[Env]) -> 
 @adjudication.on(m.RegisterHospital, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS])
 def register_hospital(state: State, h: m.RegisterHospital, ctx: Context[Env]) -> Decision:
     hospital, index = hospitals.register(h, state.get(ALL_HOSPITALS))
-    return _put(Decision().put(HOSPITAL.key(h.hospital), hospital), ALL_HOSPITALS, index)
+    d = Decision().put(HOSPITAL.key(h.hospital), hospital)
+    d.emit(m.EVENTS, h.hospital, m.HospitalRegistered.model_validate(h.model_dump()))
+    return _put(d, ALL_HOSPITALS, index)
 
 
 @adjudication.on(m.CloseMonth, needs=lambda c, ctx: [ALL_HOSPITALS])
 def close_month(state: State, c: m.CloseMonth, ctx: Context[Env]) -> Decision:
     return Decision().apply(hospitals.close_month(c, state.get(ALL_HOSPITALS)))
+
+
+# ------------------------------------------------------------------------------------------------
+# adjudication's log of record: its state folded from what it published (a rebuild, never a
+# second decision); each fold is the function the live decision computed its state with
+
+adjudication_log: HandlerTable[Env] = HandlerTable()
+
+
+def _decided_claim(
+    ev: m.ClaimSettled | m.ClaimRefused | m.ClaimCancelled, ctx: Context[Env]
+) -> list[StateKey[Any]]:
+    return [ACCUMULATORS.key(ev.person), CLAIM.key(ev.hospital, ev.claim_id)]
+
+
+@adjudication_log.on(m.ClaimSettled, needs=_decided_claim)
+def fold_settled(state: State, ev: m.ClaimSettled, ctx: Context[Env]) -> Decision:
+    totals_key = ACCUMULATORS.key(ev.person)
+    record, totals, fx = claims.settled(ev, state.get(totals_key))
+    return (
+        Decision()
+        .put(totals_key, totals)
+        .put(CLAIM.key(ev.hospital, ev.claim_id), record)
+        .apply(fx)
+    )
+
+
+@adjudication_log.on(m.ClaimRefused, needs=_decided_claim)
+def fold_refused(state: State, ev: m.ClaimRefused, ctx: Context[Env]) -> Decision:
+    key = CLAIM.key(ev.hospital, ev.claim_id)
+    kept, fx = claims.refused(ev, state.get(key))
+    return _put(Decision(), key, kept).apply(fx)
+
+
+@adjudication_log.on(m.ClaimCancelled, needs=_decided_claim)
+def fold_cancelled(state: State, ev: m.ClaimCancelled, ctx: Context[Env]) -> Decision:
+    key, totals_key = CLAIM.key(ev.hospital, ev.claim_id), ACCUMULATORS.key(ev.person)
+    record = state.get(key)
+    if record is None:
+        raise ValueError(f"the log cancels claim {ev.claim_id}, which it never settled")
+    cancelled, totals, fx = claims.cancelled(ev, record, state.get(totals_key))
+    return Decision().put(totals_key, totals).put(key, cancelled).apply(fx)
+
+
+@adjudication_log.on(
+    m.HospitalRegistered, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS]
+)
+def fold_registered(state: State, h: m.HospitalRegistered, ctx: Context[Env]) -> Decision:
+    hospital, index = hospitals.register(h, state.get(ALL_HOSPITALS))
+    return _put(Decision().put(HOSPITAL.key(h.hospital), hospital), ALL_HOSPITALS, index)
 
 
 # ------------------------------------------------------------------------------------------------

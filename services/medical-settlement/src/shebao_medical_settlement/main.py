@@ -12,14 +12,21 @@ from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
-from shebao_common.runtime import ServiceRuntime, Subscription, run
+from shebao_common.runtime import FromDecisions, ServiceRuntime, Subscription, run
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions, enrollment, medical, unemployment, welfare
 
 from .domain.env import Env
 from .domain.params import Params
-from .handlers import adjudication, coverage, ingest, reject_hospital_record, statements
+from .handlers import (
+    adjudication,
+    adjudication_log,
+    coverage,
+    ingest,
+    reject_hospital_record,
+    statements,
+)
 from .readside import ReadSide
 
 ROLES = ("ingest", "adjudicate", "coverage", "statements")
@@ -60,14 +67,20 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
             trust_event_ids=False,
             reject=reject_hospital_record,
             max_record_bytes=settings.max_claim_bytes,
+            rebuild=FromDecisions(),  # keeps no state: it goes on after what it answered
         ),
-        Subscription("adjudicate", (medical.COMMANDS,), adjudication),
+        Subscription(
+            "adjudicate",
+            (medical.COMMANDS,),
+            adjudication,
+            rebuild=FromDecisions(log=(medical.EVENTS,), fold=adjudication_log),
+        ),
         Subscription(
             "coverage",
             (enrollment.EVENTS, contributions.EVENTS, unemployment.EVENTS, welfare.EVENTS),
             coverage,
         ),
-        Subscription("statements", (medical.EVENTS,), statements),
+        Subscription("statements", (medical.EVENTS,), statements, rebuild=FromDecisions()),
     ]
 
 

@@ -48,6 +48,13 @@ _NAMED_VALUE_ERRORS = {"citizen", "money", "text"}
 _BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
 
 
+H_FROM = "shebao-from"
+"""On every event a service publishes: which of its records decided it, as
+`<subscription>|<topic>|<partition>|<offset>|<fingerprint>`. The service's published topics are
+its log of record: a rebuild (`rebuild.py`) finds in them where each subscription had decided
+up to, and the dedupe marks of what it had applied."""
+
+
 def derived_event_id(cause_id: str, index: int) -> str:
     """The id of the index-th event caused by cause_id: the same on every replay.
 
@@ -266,10 +273,11 @@ def _copied_headers(raw: Any) -> list[tuple[str, str]]:
 class Encoder:
     """Builds outbox entries: events caused by a record, its dead letter, its rejection."""
 
-    def __init__(self, service: str, dlq_max_value_bytes: int) -> None:
+    def __init__(self, service: str, dlq_max_value_bytes: int, subscription: str = "") -> None:
         self.service = service
         self.source = f"/shebao/{service}"
         self.dlq_max_value_bytes = dlq_max_value_bytes
+        self.subscription = subscription
 
     def event(
         self,
@@ -296,6 +304,10 @@ class Encoder:
             traceparent=traceparent,
         )
         pairs = env.header_pairs()
+        r = cause.record
+        if r is not None:  # None only in the unit-test runner, which has no log to rebuild from
+            origin = f"{self.subscription}|{r.topic}|{r.partition}|{r.offset}|{cause.fingerprint}"
+            pairs.append((H_FROM, origin))
         return OutboxEntry(
             stream=stream,
             id=stream_id,

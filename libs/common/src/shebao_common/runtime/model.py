@@ -243,6 +243,20 @@ Rejecter = Callable[[RejectedRecord], "Emit | list[Emit] | None"]
 
 
 @dataclass(frozen=True)
+class FromDecisions:
+    """How a subscription that decides is rebuilt (`rebuild.py`): from what it published.
+
+    Its position is found after the last record whose decision is on the service's published
+    topics; its state, if it keeps any, by running `fold` over `log`, the topics where each of
+    its decisions that changed state was published (its events topic). A fold handler is a
+    handler like any other: it reads and writes declared state, and emits nothing.
+    """
+
+    log: tuple[Topic, ...] = ()
+    fold: HandlerTable[Any] | None = None
+
+
+@dataclass(frozen=True)
 class Subscription:
     """One consumer (group) of a service: the topics it reads and the handlers it runs.
 
@@ -267,6 +281,9 @@ class Subscription:
     max_records: int | None = None
     """Records per batch instead of the service's batch_max_records: for records that fan out
     (one record, many events), whose batch holds every decoded state and outbox entry at once."""
+    rebuild: FromDecisions | None = None
+    """How a rebuild restores it: None for a projection (it emits nothing, so its inputs are
+    read again from the start), `FromDecisions` for a subscription that decides."""
 
     def __post_init__(self) -> None:
         templates = [t for t in self.topics if t.is_template]

@@ -99,7 +99,7 @@ class Processor:
             env=env,
             canonical_fingerprints=subscription.canonical_fingerprints,
         )
-        self.encoder = Encoder(service, dlq_max_value_bytes)
+        self.encoder = Encoder(service, dlq_max_value_bytes, subscription.name)
         self.planner = Planner(
             subscription=subscription,
             store=store,

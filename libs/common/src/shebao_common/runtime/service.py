@@ -102,12 +102,15 @@ class ServiceRuntime:
         produces: Sequence[Topic] = (),
         env: Any = None,
         routes: Sequence[tuple[str, JsonHandler]] = (),
+        every_subscription: Sequence[Subscription] | None = None,
     ) -> None:
-        """`env` is what the handlers get as `ctx.env`."""
+        """`env` is what the handlers get as `ctx.env`; `every_subscription` all the service's
+        when this process runs some of them (a rebuild restores them all)."""
         self.name = name
         self.settings = settings
         self.registry = registry
         self.subscriptions = list(subscriptions)
+        self.every_subscription = list(every_subscription or subscriptions)
         self.produces = list(produces)
         self.env = env
         self.metrics = RuntimeMetrics(name)
@@ -455,7 +458,20 @@ def serve(app: AsgiFastStream, settings: ServiceSettings) -> None:
     )
 
 
-def run(create_runtime: Callable[[], ServiceRuntime]) -> None:
-    """A service's `main()`: build its runtime and serve it until SIGTERM."""
+def run(create_runtime: Callable[[], ServiceRuntime], argv: Sequence[str] | None = None) -> None:
+    """A service's `main()`: build its runtime and serve it until SIGTERM.
+
+    `rebuild [--wipe]` as the first argument rebuilds the service's state from its log of record
+    instead (`rebuild.py`), every subscription of it, and exits."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
     rt = create_runtime()
+    if args[:1] == ["rebuild"]:
+        from .rebuild import main as rebuild_main
+
+        setup_logging(rt.name, rt.settings.log_level, rt.settings.log_json)
+        raise SystemExit(rebuild_main(rt, args[1:]))
+    if args:
+        raise SystemExit(f"usage: {rt.name} [rebuild [--wipe]] (got {' '.join(args)})")
     serve(rt.build_app(), rt.settings)

@@ -105,4 +105,5 @@ def runtime_for(
         produces=contract.produces,
         env=env,
         routes=routes,
+        every_subscription=subscriptions,
     )

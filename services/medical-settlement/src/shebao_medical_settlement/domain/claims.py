@@ -8,6 +8,11 @@
   refused or already cancelled claim cannot be cancelled.
 - A person's yearly totals are kept for `YEARS_KEPT` calendar years.
 Each answer counts in its hospital's month (`statements.tally`), that of the answer's record time.
+
+Every decision that changes state is published on the events topic (`ClaimSettled`,
+`ClaimRefused`, `ClaimCancelled`), and the new state is computed from that event by the same
+function a rebuild folds it with (`settled`, `refused`, `cancelled`): what the log of record says
+and what the service holds cannot differ.
 """
 
 from __future__ import annotations
@@ -22,11 +27,48 @@ from . import statements
 from .adjudication import add, adjudicate, claim_year
 from .answers import answer_topic, settled_result
 from .calendar import month_of
-from .model import Accumulators, ClaimRecord, Coverage, Hospital
+from .model import Accumulators, ClaimRecord, Coverage, Hospital, YearTotals
 from .params import Params
 
 YEARS_KEPT = 3  # calendar years of totals kept per person: enough for late cancellations
 R = m.ClaimRejection
+
+
+def _delta(t: m.ClaimTotals) -> YearTotals:
+    return trusted(
+        YearTotals,
+        fund=t.fund,
+        in_scope_out_of_pocket=t.in_scope_out_of_pocket,
+        serious_illness=t.serious_illness,
+        assistance=t.assistance,
+        outpatient_pool=t.outpatient_pool,
+    )
+
+
+def settled(
+    ev: m.ClaimSettled, accumulators: Accumulators | None
+) -> tuple[ClaimRecord, Accumulators, Effects]:
+    """The claim's record and the person's totals after the settlement `ev`, and its tally."""
+    acc = accumulators or Accumulators()
+    delta = _delta(ev.totals)
+    new_totals = add(acc.year(ev.year), delta)
+    years = {y: t for y, t in acc.years.items() if y > ev.year - YEARS_KEPT}
+    years[ev.year] = new_totals
+    record = trusted(
+        ClaimRecord,
+        person=ev.person,
+        fingerprint=ev.fingerprint,
+        status="settled",
+        year=ev.year,
+        month=ev.month,
+        amounts=ev.amounts,
+        delta=delta,
+        ytd_fund_paid=new_totals.fund,
+        reasons=tuple(ev.reasons),
+        detail="",
+    )
+    fx = statements.tally(Effects(), ev.hospital, ev.month, statements.SETTLED, ev.amounts)
+    return record, trusted(Accumulators, years=years), fx
 
 
 def settle(
@@ -56,32 +98,51 @@ def settle(
         raise Refused(R.HOSPITAL_NOT_DESIGNATED, f"{claim.hospital} is not registered")
     acc = accumulators or Accumulators()
     year = claim_year(claim)
-    totals = acc.year(year)
-    result = adjudicate(claim, coverage or Coverage(), totals, hospital, params)
-    new_totals = add(totals, result.delta)
-    years = {y: t for y, t in acc.years.items() if y > year - YEARS_KEPT}
-    years[year] = new_totals
-    month = month_of(at)  # reconciled in the month it is answered, not that of the stay
-    settled = trusted(
-        ClaimRecord,
+    result = adjudicate(claim, coverage or Coverage(), acc.year(year), hospital, params)
+    d = result.delta
+    totals = m.ClaimTotals(
+        fund=d.fund,
+        in_scope_out_of_pocket=d.in_scope_out_of_pocket,
+        serious_illness=d.serious_illness,
+        assistance=d.assistance,
+        outpatient_pool=d.outpatient_pool,
+    )
+    ev = m.ClaimSettled(
+        hospital=claim.hospital,
+        claim_id=claim.claim_id,
         person=claim.person,
         fingerprint=fingerprint,
-        status="settled",
+        visit_type=claim.visit_type,
+        admission_date=claim.admission_date,
+        discharge_date=claim.discharge_date,
+        scheme=result.scheme,
+        region=result.region,
         year=year,
-        month=month,
+        month=month_of(at),  # reconciled in the month it is answered, not that of the stay
         amounts=result.amounts,
-        delta=result.delta,
-        ytd_fund_paid=new_totals.fund,
-        reasons=tuple(r.value for r in result.reasons),
-        detail="",
+        totals=totals,
+        ytd_fund_paid=add(acc.year(year), _delta(totals)).fund,
+        reasons=[r.value for r in result.reasons],
     )
-    fx = Effects().emit(
-        answer_topic(claim.hospital),
-        claim.claim_id,
-        settled_result(claim.hospital, claim.claim_id, settled),
-    )
-    statements.tally(fx, claim.hospital, month, statements.SETTLED, result.amounts)
-    return settled, trusted(Accumulators, years=years), fx
+    record_after, acc_after, tally = settled(ev, acc)
+    answer = settled_result(claim.hospital, claim.claim_id, record_after)
+    fx = Effects().emit(answer_topic(claim.hospital), claim.claim_id, answer).extend(tally)
+    return record_after, acc_after, fx.emit(m.EVENTS, claim.person, ev)
+
+
+def refused(ev: m.ClaimRefused, record: ClaimRecord | None) -> tuple[ClaimRecord | None, Effects]:
+    """The claim's record after the refusal `ev` (None: a settled claim's record stays as it is;
+    others remember the refusal), and its tally as rejected in the month of the refusal."""
+    kept = None
+    if record is None or record.status != "settled":
+        kept = ClaimRecord(
+            person=ev.person,
+            fingerprint=ev.fingerprint,
+            status="rejected",
+            reasons=(ev.reason,),
+            detail=ev.detail,
+        )
+    return kept, statements.tally(Effects(), ev.hospital, ev.month, statements.REJECTED)
 
 
 def refusal(
@@ -89,21 +150,35 @@ def refusal(
     fingerprint: str,
     at: datetime,
     record: ClaimRecord | None,
-    refused: Refused,
+    why: Refused,
 ) -> tuple[ClaimRecord | None, Effects]:
-    """The claim's record after `settle` refused it (None: a settled claim's record stays as it
-    is; others remember the refusal), counted as rejected in the month of `at`."""
-    kept = None
-    if record is None or record.status != "settled":
-        kept = ClaimRecord(
-            person=claim.person,
-            fingerprint=fingerprint,
-            status="rejected",
-            reasons=(refused.reason.value,),
-            detail=refused.detail,
-        )
-    fx = statements.tally(Effects(), claim.hospital, month_of(at), statements.REJECTED)
-    return kept, fx
+    """The claim's record after `settle` refused it (see `refused`), and the refusal published."""
+    ev = m.ClaimRefused(
+        hospital=claim.hospital,
+        claim_id=claim.claim_id,
+        person=claim.person,
+        fingerprint=fingerprint,
+        month=month_of(at),
+        reason=why.reason.value,
+        detail=why.detail,
+    )
+    kept, fx = refused(ev, record)
+    return kept, fx.emit(m.EVENTS, claim.person, ev)
+
+
+def cancelled(
+    ev: m.ClaimCancelled, record: ClaimRecord, accumulators: Accumulators | None
+) -> tuple[ClaimRecord, Accumulators, Effects]:
+    """The claim's record and its person's totals after the cancellation `ev`: its settlement
+    taken off the year, reconciled in the cancellation's month as the payment was in its own."""
+    assert record.year is not None and record.delta is not None and record.amounts is not None
+    acc = accumulators or Accumulators()
+    reversed_totals = add(acc.year(record.year), record.delta, -1)
+    years = {**acc.years, record.year: reversed_totals}
+    fx = statements.tally(
+        Effects(), ev.hospital, ev.month, statements.CANCELLED, record.amounts, sign=-1
+    )
+    return record.model_copy(update={"status": "cancelled"}), Accumulators(years=years), fx
 
 
 def cancel(
@@ -113,28 +188,30 @@ def cancel(
     accumulators: Accumulators | None,
 ) -> tuple[ClaimRecord, Accumulators, Effects]:
     """The claim's record cancelled and its settlement taken off the year's totals, or
-    `Refused`. The reversal is reconciled in the month of `at`, the cancellation's, as the
-    payment was in its own."""
+    `Refused`; the hospital answered and the cancellation published."""
     if record is None or record.person != c.person or record.status == "rejected":
         raise Refused(R.UNKNOWN_CLAIM, f"no settled claim {c.claim_id} for this patient")
     if record.status == "cancelled":
         raise Refused(R.CLAIM_ALREADY_CANCELLED, f"claim {c.claim_id} was cancelled before")
     assert record.year is not None and record.delta is not None and record.amounts is not None
     acc = accumulators or Accumulators()
-    reversed_totals = add(acc.year(record.year), record.delta, -1)
-    years = {**acc.years, record.year: reversed_totals}
-    fx = Effects().emit(
-        answer_topic(c.hospital),
-        c.claim_id,
-        m.CancellationResult(
-            hospital=c.hospital,
-            claim_id=c.claim_id,
-            outcome=m.CancellationOutcome.CANCELLED,
-            reversed=record.amounts,
-            ytd_fund_paid=reversed_totals.fund,
-            year=record.year,
-        ),
+    ev = m.ClaimCancelled(
+        hospital=c.hospital,
+        claim_id=c.claim_id,
+        person=c.person,
+        month=month_of(at),
+        year=record.year,
+        reversed=record.amounts,
+        ytd_fund_paid=add(acc.year(record.year), record.delta, -1).fund,
     )
-    month = month_of(at)
-    statements.tally(fx, c.hospital, month, statements.CANCELLED, record.amounts, sign=-1)
-    return record.model_copy(update={"status": "cancelled"}), Accumulators(years=years), fx
+    after, acc_after, tally = cancelled(ev, record, acc)
+    answer = m.CancellationResult(
+        hospital=c.hospital,
+        claim_id=c.claim_id,
+        outcome=m.CancellationOutcome.CANCELLED,
+        reversed=record.amounts,
+        ytd_fund_paid=ev.ytd_fund_paid,
+        year=record.year,
+    )
+    fx = Effects().emit(answer_topic(c.hospital), c.claim_id, answer).extend(tally)
+    return after, acc_after, fx.emit(m.EVENTS, c.person, ev)

@@ -1,0 +1,493 @@
+"""Rebuild a service's state from the log of record, without deciding anything again.
+
+A service whose Redis is lost (or wiped) must not read its inputs from offset 0 and decide again:
+other services' events and its own commands interleave differently on a replay, so it would
+answer partners a second time, with different amounts. Its published topics are the record of
+what it decided, and the rebuild reads them:
+
+- every event a service publishes names the record that decided it (the `shebao-from` header:
+  subscription, topic, partition, offset, fingerprint): so each subscription's position is just
+  after the last record whose decision was published, and its dedupe marks are the causes of
+  what it published;
+- a subscription that decides (`Subscription.rebuild` is a `FromDecisions`) gets its state by
+  folding the decisions on its log topics with its fold table, handlers like any other that
+  must emit nothing;
+- a subscription that only projects other services' events into state (`rebuild` None) emits
+  nothing, so reading its inputs again from the start decides nothing: it is replayed to the
+  end of its topics.
+
+Nothing is published and no consumer group is touched; the state, counters, offsets and marks
+are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
+on from where its published decisions end. Run it with the service stopped:
+`python -m <service package> rebuild [--wipe]`.
+
+State is held in memory by key while a topic is read, and written out in chunks, so a rebuild
+needs memory for `FLUSH_KEYS` values, not for the whole state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shebao_contracts.envelope import H_CAUSATION, EnvelopeError, read_headers
+from shebao_contracts.topics import Topic, dlq_name
+
+from ..domain import Counters
+from .apply import Slot, decide, open_slots
+from .codec import H_FROM, Decoder, Item
+from .model import Emit, FromDecisions, HandlerTable, StateKey, StateModel, Subscription
+from .store import OutboxEntry, Store
+
+log = logging.getLogger("shebao.rebuild")
+
+FLUSH_KEYS = 50_000
+"""Dirty values kept in memory before they are written out (and read back when needed)."""
+BATCH = 1000
+TP = tuple[str, int]
+
+
+class RebuildError(RuntimeError):
+    """The rebuild cannot go on: said in words, nothing half-written is left unexplained."""
+
+
+class _Emitted(RebuildError):
+    pass
+
+
+@dataclass
+class Found:
+    """What the service's published topics say about one subscription."""
+
+    positions: dict[TP, int] = field(default_factory=dict)
+    """Each input partition's last offset whose decision was published."""
+    marks: dict[str, str] = field(default_factory=dict)
+    """Event id of each cause → its body fingerprint (trusted subscriptions only)."""
+    refused: dict[TP, int] = field(default_factory=dict)
+    """Each input partition's last offset whose record was dead-lettered."""
+
+
+@dataclass
+class Report:
+    """What a rebuild did, for the operator and for tests."""
+
+    published_read: int = 0
+    folded: dict[str, int] = field(default_factory=dict)
+    """Records each subscription folded or replayed."""
+    keys_written: int = 0
+    offsets: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _no_emit(emit: Emit) -> None:
+    raise _Emitted(
+        f"a rebuild handler emitted {emit.message.TYPE} to {emit.topic}: a fold or a projection "
+        "must emit nothing (a subscription that decides needs a FromDecisions fold)"
+    )
+
+
+def _no_encode(i: int, emit: Emit) -> OutboxEntry:  # never reached: _no_emit raises first
+    raise AssertionError
+
+
+class _Topics:
+    """Concrete topic names on the broker, and which subscription reads each."""
+
+    def __init__(self, names: Iterable[str], subscriptions: Sequence[Subscription]) -> None:
+        self.names = set(names)
+        self.subscriptions = subscriptions
+
+    def concrete(self, topics: Iterable[Topic]) -> list[str]:
+        out = []
+        for t in topics:
+            if t.is_template:
+                out.extend(sorted(n for n in self.names if t.match(n) is not None))
+            elif t.name in self.names:
+                out.append(t.name)
+        return out
+
+    def reader(self, topic: str) -> Subscription | None:
+        for sub in self.subscriptions:
+            for t in sub.topics:
+                if (t.is_template and t.match(topic) is not None) or t.name == topic:
+                    return sub
+        return None
+
+
+class Rebuild:
+    def __init__(
+        self,
+        *,
+        service: str,
+        bootstrap: str,
+        store: Store,
+        registry: Any,
+        subscriptions: Sequence[Subscription],
+        produces: Sequence[Topic],
+        env: Any,
+        max_record_bytes: int,
+        dedupe_ttl: int,
+    ) -> None:
+        self.service = service
+        self.bootstrap = bootstrap
+        self.store = store
+        self.registry = registry
+        self.subscriptions = list(subscriptions)
+        self.produces = list(produces)
+        self.env = env
+        self.max_record_bytes = max_record_bytes
+        self.dedupe_ttl = dedupe_ttl
+        self.working: dict[str, Slot] = {}
+        self.keys: dict[str, StateKey[Any]] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        self.report = Report()
+
+    # the keyspace -----------------------------------------------------------------------------
+
+    async def existing_keys(self) -> int:
+        n = 0
+        async for _ in self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=1000):
+            n += 1
+        return n
+
+    async def wipe(self) -> int:
+        n = 0
+        batch: list[bytes] = []
+        async for k in self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=1000):
+            batch.append(k)
+            if len(batch) >= 1000:
+                n += await self.store.client.delete(*batch)
+                batch = []
+        if batch:
+            n += await self.store.client.delete(*batch)
+        return n
+
+    # Kafka ------------------------------------------------------------------------------------
+
+    async def _consumer(self) -> AIOKafkaConsumer:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            client_id=f"shebao-{self.service}-rebuild",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await c.start()
+        return c
+
+    async def _read(
+        self, consumer: AIOKafkaConsumer, topics: Sequence[str]
+    ) -> Any:  # AsyncIterator[list[ConsumerRecord]]
+        """Every record of `topics` from the beginning up to their ends as found now, one
+        partition after the other (a partition's order is what the fold relies on)."""
+        for topic in topics:
+            parts = consumer.partitions_for_topic(topic) or set()
+            for p in sorted(parts):
+                tp = TopicPartition(topic, p)
+                end = (await consumer.end_offsets([tp]))[tp]
+                start = (await consumer.beginning_offsets([tp]))[tp]
+                if end <= start:
+                    continue
+                consumer.assign([tp])
+                consumer.seek(tp, start)
+                while True:
+                    got = await consumer.getmany(tp, timeout_ms=1000, max_records=BATCH)
+                    records = [r for r in got.get(tp, []) if r.offset < end]
+                    if records:
+                        yield records
+                    if await consumer.position(tp) >= end:
+                        break
+
+    # the published decisions -------------------------------------------------------------------
+
+    async def scan(self, consumer: AIOKafkaConsumer, topics: _Topics) -> dict[str, Found]:
+        """Where each subscription's published decisions end, and what they had applied."""
+        found = {s.name: Found() for s in self.subscriptions}
+        published = self.produces
+        consumed = [t for s in self.subscriptions for t in s.topics]
+        names = topics.concrete(published)
+        names += [dlq_name(n) for n in topics.concrete(consumed) if dlq_name(n) in topics.names]
+        async for records in self._read(consumer, sorted(set(names))):
+            for r in records:
+                self.report.published_read += 1
+                try:
+                    headers = read_headers(r.headers or [])
+                except EnvelopeError:
+                    continue  # not one of ours: a service writes valid headers
+                origin = headers.get(H_FROM)
+                if origin is not None:
+                    sub, topic, part, off, fp = origin.split("|")
+                    if sub in found:
+                        f = found[sub]
+                        key = (topic, int(part))
+                        f.positions[key] = max(f.positions.get(key, -1), int(off))
+                        cause = headers.get(H_CAUSATION)
+                        if cause and fp:
+                            f.marks[cause] = fp
+                elif "dlq-topic" in headers and headers.get("dlq-service") == self.service:
+                    # a dead letter: its record was decided (refused) too
+                    reader = topics.reader(headers["dlq-topic"])
+                    if reader is not None:
+                        f = found[reader.name]
+                        key = (headers["dlq-topic"], int(headers["dlq-partition"]))
+                        f.refused[key] = max(f.refused.get(key, -1), int(headers["dlq-offset"]))
+        return found
+
+    async def past_ignored(
+        self,
+        consumer: AIOKafkaConsumer,
+        sub: Subscription,
+        topics: Sequence[str],
+        start: dict[TP, int],
+    ) -> dict[TP, int]:
+        """Each partition's position moved on over the records after `start` that the
+        subscription has no handler for (it consumed them deciding nothing), up to the first it
+        would handle: that one, and all after it, it had not decided yet."""
+        out = dict(start)
+        for topic in topics:
+            for p in sorted(consumer.partitions_for_topic(topic) or set()):
+                tp = TopicPartition(topic, p)
+                end = (await consumer.end_offsets([tp]))[tp]
+                pos = start.get((topic, p))
+                if pos is None:
+                    pos = (await consumer.beginning_offsets([tp]))[tp]
+                if pos >= end:
+                    continue
+                consumer.assign([tp])
+                consumer.seek(tp, pos)
+                moved = pos
+                done = False
+                while not done and moved < end:
+                    got = await consumer.getmany(tp, timeout_ms=1000, max_records=BATCH)
+                    for r in got.get(tp, []):
+                        ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
+                        if r.offset >= end or ce_type in sub.handlers:
+                            done = True
+                            break
+                        moved = r.offset + 1
+                if moved > pos or (topic, p) in out:
+                    out[(topic, p)] = moved
+        return out
+
+    # folding ----------------------------------------------------------------------------------
+
+    async def _snapshot(self, items: list[Item]) -> dict[str, tuple[int, StateModel | None]]:
+        snapshot: dict[str, tuple[int, StateModel | None]] = {}
+        missing: dict[str, StateKey[Any]] = {}
+        for it in items:
+            for k in it.needs:
+                name = k.name
+                if name in self.working or name in snapshot or name in missing:
+                    continue
+                if k.entity.counters:
+                    stored = await self.store.counters(name)
+                    mine = {f: by for (c, f), by in self.counts.items() if c == name}
+                    values = {f: stored.get(f, 0) + mine.get(f, 0) for f in {*stored, *mine}}
+                    snapshot[name] = (-1, Counters(values=values))
+                else:
+                    missing[name] = k
+        if missing:
+            names = list(missing)
+            rows = await self.store.load_state([self.store.state_key(n) for n in names])
+            for name, (version, data) in zip(names, rows, strict=True):
+                model = missing[name].entity.model
+                value = None if data is None else model.model_validate_json(data)
+                snapshot[name] = (version, value)
+        return snapshot
+
+    async def fold(
+        self,
+        consumer: AIOKafkaConsumer,
+        name: str,
+        table: HandlerTable[Any],
+        topics: Sequence[str],
+        trusted: bool,
+        marks: dict[str, str] | None,
+    ) -> dict[TP, int]:
+        """Run `table`'s handlers over `topics` as they stand, keeping what they write; each
+        event once (a producer's resend carries the same id). The positions read to."""
+        decoder = Decoder(
+            self.registry,
+            table,
+            trust_event_ids=True,
+            max_record_bytes=self.max_record_bytes,
+            env=self.env,
+        )
+        seen: set[str] = set()
+        ends: dict[TP, int] = {}
+        n = 0
+        async for records in self._read(consumer, topics):
+            items = []
+            for r in records:
+                ends[(r.topic, r.partition)] = r.offset
+                it = decoder.decode(r)
+                if it.reason is not None or it.skip is not None or it.handler is None:
+                    continue  # refused (dead-lettered) or not of interest when first read
+                if not trusted:
+                    it.event_id = f"{r.topic}/{r.partition}/{r.offset}"
+                if it.event_id in seen:
+                    continue
+                seen.add(it.event_id)
+                items.append(it)
+            snapshot = await self._snapshot(items)
+            for it in items:
+                assert it.handler is not None and it.ctx is not None and it.message is not None
+                names = open_slots(it.needs, self.working, snapshot)
+                for k in it.needs:
+                    self.keys.setdefault(k.name, k)
+                decision, _ = decide(
+                    it.handler, it.message, it.ctx, names, self.working, _no_emit, _no_encode
+                )
+                for inc in decision.increments:
+                    key = (inc.counter, inc.field)
+                    self.counts[key] = self.counts.get(key, 0) + inc.by
+                if marks is not None and trusted:
+                    marks[it.event_id] = it.fingerprint
+                n += 1
+            if sum(1 for s in self.working.values() if s.dirty) >= FLUSH_KEYS:
+                await self.flush()
+        self.report.folded[name] = self.report.folded.get(name, 0) + n
+        return ends
+
+    async def flush(self) -> None:
+        """Write the dirty values out and forget them; counters too."""
+        pipe = self.store.client.pipeline(transaction=False)
+        n = 0
+        for name, slot in self.working.items():
+            if not slot.dirty or slot.version < 0:
+                continue
+            key = self.store.state_key(name)
+            if slot.value is None:
+                pipe.set(key, f"{slot.version + 1}|", ex=self.dedupe_ttl)
+            else:
+                data = slot.value.model_dump_json().encode()
+                pipe.set(key, f"{slot.version + 1}|".encode() + data)
+            n += 1
+        for (counter, f), by in self.counts.items():
+            pipe.hincrby(self.store.counter_key(counter), f, by)
+        await pipe.execute()
+        self.report.keys_written += n
+        self.working.clear()
+        self.counts.clear()
+
+    # the whole of it --------------------------------------------------------------------------
+
+    async def run(self, *, wipe: bool = False) -> Report:
+        started = time.monotonic()
+        if wipe:
+            log.info("wiping the service's keys", extra={"keys": await self.wipe()})
+        elif (n := await self.existing_keys()) > 0:
+            raise RebuildError(
+                f"{self.service}: {n} keys under {self.store.prefix}: a rebuild writes into an "
+                "empty keyspace; stop the service and delete them first (or pass --wipe)"
+            )
+        consumer = await self._consumer()
+        try:
+            topics = _Topics(await consumer.topics(), self.subscriptions)
+            found = await self.scan(consumer, topics)
+            offsets: dict[str, dict[TP, int]] = {}
+            marks: dict[str, dict[str, str]] = {}
+            for sub in self.subscriptions:
+                f = found[sub.name]
+                how = sub.rebuild
+                if isinstance(how, FromDecisions):
+                    if how.fold is not None:
+                        await self.fold(
+                            consumer, sub.name, how.fold, topics.concrete(how.log), True, None
+                        )
+                    last = dict(f.refused)
+                    for tp, off in f.positions.items():
+                        last[tp] = max(last.get(tp, -1), off)
+                    start = {tp: off + 1 for tp, off in last.items()}
+                    offsets[sub.name] = await self.past_ignored(
+                        consumer, sub, topics.concrete(sub.topics), start
+                    )
+                    if sub.trust_event_ids:
+                        marks[sub.name] = f.marks
+                else:
+                    if f.positions:
+                        raise RebuildError(
+                            f"{self.service}: subscription {sub.name!r} published decisions but "
+                            "declares no log of record (Subscription.rebuild=FromDecisions(...)): "
+                            "reading its inputs again would decide again"
+                        )
+                    got: dict[str, str] = {}
+                    ends = await self.fold(
+                        consumer,
+                        sub.name,
+                        sub.handlers,
+                        topics.concrete(sub.topics),
+                        sub.trust_event_ids,
+                        got,
+                    )
+                    offsets[sub.name] = {tp: off + 1 for tp, off in ends.items()}
+                    marks[sub.name] = got
+            await self.flush()
+            await self._finish(offsets, marks)
+        finally:
+            await consumer.stop()
+        self.report.seconds = time.monotonic() - started
+        self.report.offsets = {
+            s: {f"{t}:{p}": o for (t, p), o in sorted(offs.items())} for s, offs in offsets.items()
+        }
+        return self.report
+
+    async def _finish(
+        self, offsets: Mapping[str, dict[TP, int]], marks: Mapping[str, dict[str, str]]
+    ) -> None:
+        pipe = self.store.client.pipeline(transaction=False)
+        for sub, offs in offsets.items():
+            if offs:
+                pipe.hset(
+                    self.store.offsets_key(sub),
+                    mapping={f"{t}:{p}": str(o) for (t, p), o in offs.items()},
+                )
+        ttl = {s.name: s.dedupe_ttl or self.dedupe_ttl for s in self.subscriptions}
+        for sub, got in marks.items():
+            for eid, fp in got.items():
+                pipe.set(self.store.mark_key(eid), fp, ex=ttl[sub])
+        await pipe.execute()
+
+
+async def rebuild(runtime: Any, *, wipe: bool = False) -> Report:
+    """Rebuild `runtime`'s service (a `ServiceRuntime`, not started) from its log of record."""
+    import redis.asyncio as aioredis
+
+    s = runtime.settings
+    client = aioredis.Redis.from_url(s.redis_url)
+    try:
+        job = Rebuild(
+            service=runtime.name,
+            bootstrap=s.kafka_bootstrap_servers,
+            store=Store(client, runtime.name),
+            registry=runtime.registry,
+            subscriptions=runtime.every_subscription,
+            produces=runtime.produces,
+            env=runtime.env,
+            max_record_bytes=s.max_record_bytes,
+            dedupe_ttl=s.dedupe_ttl_seconds,
+        )
+        return await job.run(wipe=wipe)
+    finally:
+        await client.aclose()
+
+
+def main(runtime: Any, argv: Sequence[str]) -> int:
+    """`<service> rebuild [--wipe]`: print what was rebuilt; a refusal in words, exit 2."""
+    import json
+    import sys
+
+    wipe = "--wipe" in argv
+    try:
+        report = asyncio.run(rebuild(runtime, wipe=wipe))
+    except RebuildError as exc:
+        print(f"rebuild refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(cast(Any, report).__dict__, indent=2, default=str))
+    return 0
