@@ -9,6 +9,7 @@ each story keeps to its own people, employers and region.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from platform_story import Story
 from platform_story import platform as start
 
@@ -25,7 +27,14 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
-from shebao_partners import citizen_id, claim_line, hospital_registration
+from shebao_devinfra.testing import read_all, wait_until
+from shebao_partners import (
+    citizen_id,
+    claim_body,
+    claim_line,
+    example_lines,
+    hospital_registration,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -39,6 +48,9 @@ HOSPITALS = (
     ("h321302003", "primary", "321300"),
     ("h320202005", "secondary", "320200"),
 )
+
+
+WORKER = citizen_id("320102", date(1985, 4, 1), 31)  # the employee of the first story
 
 
 def day(y: int, mo: int, d: int, hour: int = 10) -> datetime:
@@ -72,7 +84,7 @@ async def test_an_employees_life(platform: Story) -> None:
     p = platform
     nj, bureau = "320100", "t320100"
     employer, later = "91320100MA00000101", "91320100MA00000102"
-    worker = citizen_id("320102", date(1985, 4, 1), 31)
+    worker = WORKER
     for code in (employer, later):
         await p.send(
             en.COMMANDS.name,
@@ -525,3 +537,217 @@ async def test_a_worker_moves_from_one_city_to_another(platform: Story) -> None:
     )
     (granted,) = await p.until(u.EVENTS.name, u.BenefitGranted, bool, person=person)
     assert (granted["region"], granted["credited_months"], granted["months_left"]) == (wx, 12, 12)
+
+
+async def test_a_persons_lifetime_record(platform: Story) -> None:
+    """The employee of the first story, as one answer of the enrollment read side (记录一生):
+    every scheme, credited month, payment and claim, in the order of the days they count on,
+    each with what the service that decided it published."""
+    p = platform
+    nj, employer, later = "320100", "91320100MA00000101", "91320100MA00000102"
+    answers = {
+        c: (await p.of(m.SETTLEMENTS.named(code="h320102001"), m.SettlementResult, claim_id=c))[0]
+        for c in ("LIFE-C1", "LIFE-C2")
+    }
+    await p.followed(
+        "enrollment",
+        [en.EVENTS.name, cc.EVENTS.name, m.EVENTS.name, u.EVENTS.name, w.EVENTS.name],
+        "every service's events",
+    )
+    status, record = await p.services["enrollment"].get_json(f"/lifetime?citizen_id={WORKER}")
+    assert status == 200, record
+    assert record["person"] == ref(WORKER) and WORKER not in str(record)
+    entries = record["entries"]
+    days = [e["on"] for e in entries]
+    assert days == sorted(days)
+
+    def of(kind: str) -> list[tuple[str, dict[str, str]]]:
+        return [(e["on"], e["facts"]) for e in entries if e["kind"] == kind]
+
+    assert [d for d, _ in of("registered")] == ["2023-12-01"]
+    assert [(d, f["employer"]) for d, f in of("employment_started")] == [
+        ("2024-01-01", employer),
+        ("2025-03-03", later),
+    ]
+    assert [(d, f["separation"]) for d, f in of("employment_ended")] == [
+        ("2024-12-31", "involuntary")
+    ]
+    started = {f["scheme"] for d, f in of("membership_started") if d == "2024-01-01"}
+    assert started >= {"employee_pension", "employee_medical", "unemployment"}
+    # twelve months from the employer in 2024, two from the unemployment fund in 2025
+    credited = [(f["period"], f["source"]) for _, f in of("month_credited")]
+    assert [c for c, s in credited if s != "unemployment_fund"] == [
+        f"2024-{n:02d}" for n in range(1, 13)
+    ]
+    assert [c for c, s in credited if s == "unemployment_fund"] == ["2025-01", "2025-02"]
+    claims = of("claim_settled")
+    assert [(d, f["claim_id"], f["scheme"], f["region"]) for d, f in claims] == [
+        ("2024-06-15", "LIFE-C1", "employee_medical", nj),
+        ("2025-03-21", "LIFE-C2", "employee_medical", nj),
+    ]
+    for _, f in claims:
+        assert f["fund_payment"] == answers[f["claim_id"]]["amounts"]["fund_payment"]
+    assert [d for d, _ in of("benefit_granted")] == ["2025-01-06"]
+    assert [(f["month"], f["amount"]) for _, f in of("benefit_paid")] == [
+        ("2025-01", "1900.00"),
+        ("2025-02", "1900.00"),
+    ]
+    assert [(f["month"], f["amount"]) for _, f in of("medical_paid_by_unemployment_fund")] == [
+        ("2025-01", "480.00"),
+        ("2025-02", "480.00"),
+    ]
+    assert [(f["period"], f["amount"]) for _, f in of("price_subsidy_paid")] == [
+        ("2025-01", "91.67")
+    ]
+    assert [(d, f["cause"]) for d, f in of("benefit_stopped")] == [("2025-03-03", "reemployed")]
+    # the story's milestones, in order
+    milestones = [
+        (e["on"], e["kind"])
+        for e in entries
+        if e["kind"] in {"claim_settled", "employment_ended", "benefit_granted", "benefit_stopped"}
+    ]
+    assert milestones == [
+        ("2024-06-15", "claim_settled"),
+        ("2024-12-31", "employment_ended"),
+        ("2025-01-06", "benefit_granted"),
+        ("2025-03-03", "benefit_stopped"),
+        ("2025-03-21", "claim_settled"),
+    ]
+
+
+MEDICAL = "shebao:medical-settlement"
+
+
+async def _state(r: aioredis.Redis) -> dict[str, Any]:
+    """Medical settlement's keys as a rebuild must restore them: state values (without their
+    write counters), counters, offsets and dedupe marks; outbox streams are not state."""
+    out: dict[str, Any] = {}
+    async for raw in r.scan_iter(match=f"{MEDICAL}:*", count=1000):
+        key = raw.decode()
+        kind = key[len(MEDICAL) + 1 :].split(":", 1)[0]
+        if kind == "s":
+            value = await r.get(key)
+            out[key] = value.split(b"|", 1)[1]
+        elif kind in ("c", "off"):
+            out[key] = await r.hgetall(key)
+        elif kind == "dd":
+            out[key] = await r.get(key)
+    return out
+
+
+async def _ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    return {t: len(await read_all(bootstrap, t)) for t in topics}
+
+
+async def test_medical_settlement_rebuilt_from_its_decisions(platform: Story, infra: Any) -> None:
+    """Medical settlement's Redis wiped and rebuilt from what it published: the state, counters,
+    offsets and marks equal the original key by key, and neither the rebuild nor the service
+    started on it publishes anything (no claim is decided or answered again)."""
+    p = platform
+    med = p.services["medical-settlement"]
+    hospital = "h320102001"
+    # a refusal, a cancellation, a resend and a month close: every kind of decision
+    early = await p.claim(
+        hospital, "LIFE-R1", WORKER, day(2025, 4, 2), admitted="2023-05-02", discharged="2023-05-04"
+    )
+    assert early["outcome"] == "rejected"
+    body = m.ClaimCancellation(hospital=hospital, claim_id="LIFE-C2", patient_citizen_id=WORKER)
+    await p.send(m.CLAIMS.named(code=hospital), "LIFE-C2", body, day(2025, 4, 3))
+    await p.until(
+        m.SETTLEMENTS.named(code=hospital), m.CancellationResult, bool, claim_id="LIFE-C2"
+    )
+    resent = claim_body(
+        hospital, "LIFE-C1", WORKER, example_lines(), admitted="2024-06-10", discharged="2024-06-15"
+    )
+    await p.send(
+        m.CLAIMS.named(code=hospital),
+        "LIFE-C1",
+        m.ClaimSubmitted.model_validate(resent),
+        day(2025, 4, 3, 11),
+    )
+    first, second = await p.until(
+        m.SETTLEMENTS.named(code=hospital),
+        m.SettlementResult,
+        lambda xs: len(xs) == 2,
+        claim_id="LIFE-C1",
+    )
+    assert second == first  # the same answer again, and nothing paid twice
+    await p.send(m.COMMANDS.name, "2025-03", m.CloseMonth(month="2025-03"), day(2025, 4, 1))
+    await p.until(m.SETTLEMENTS.named(code=hospital), m.MonthlyStatement, bool, month="2025-03")
+    inputs = [t.named(code=c) for t in (m.CLAIMS,) for c, _, _ in HOSPITALS]
+    await p.followed(
+        "medical-settlement",
+        [*inputs, m.COMMANDS.name, m.EVENTS.name, en.EVENTS.name, cc.EVENTS.name],
+        "every claim",
+    )
+    await p.followed("medical-settlement", [u.EVENTS.name, w.EVENTS.name], "every event")
+
+    published = [
+        m.COMMANDS.name,
+        m.EVENTS.name,
+        *(m.SETTLEMENTS.named(code=c) for c, _, _ in HOSPITALS),
+    ]
+    med.terminate()
+    r = aioredis.Redis.from_url(med.redis_url)
+    try:
+        before = await _state(r)
+        ends = await _ends(p.bootstrap, published)
+        assert any(k.startswith(f"{MEDICAL}:s:claim:") for k in before)
+        assert any(k.startswith(f"{MEDICAL}:c:") for k in before)
+        n = 0
+        async for key in r.scan_iter(match=f"{MEDICAL}:*", count=1000):
+            n += await r.delete(key)
+        assert n > 0 and not await _state(r)
+
+        done = med.command("rebuild")
+        assert done.returncode == 0, done.stderr[-3000:]
+        after = await _state(r)
+        assert sorted(after) == sorted(before)
+        assert {k: v for k, v in after.items() if v != before[k]} == {}
+        assert await _ends(p.bootstrap, published) == ends
+
+        # a second rebuild into a keyspace that holds state is refused, by name
+        refused = med.command("rebuild")
+        assert refused.returncode == 2 and "rebuild refused" in refused.stderr
+
+        med.start()
+        await med.wait_ready()
+        # it goes on from the rebuilt totals: LIFE-C2 was cancelled, so a new stay in 2025
+        # starts the year's fund payments again from 0.00
+        later = await p.claim(
+            hospital,
+            "LIFE-C3",
+            WORKER,
+            day(2025, 4, 20),
+            admitted="2025-04-14",
+            discharged="2025-04-16",
+        )
+        assert later["outcome"] == "settled"
+        assert later["ytd_fund_paid"] == later["amounts"]["fund_payment"]
+
+        # and it read nothing again: the claim (ingest), its adjudication and its ClaimSettled
+        # (statements, which has no use for it) are the only records since the restart
+        async def three() -> bool:
+            seen = await med.metrics()
+            read = seen.sum("shebao_records_total") - seen.sum(
+                "shebao_records_total", outcome="stale"
+            )
+            return read >= 3 and not seen.sum("shebao_outbox_pending")
+
+        await wait_until(three, timeout=60)
+        await asyncio.sleep(3)
+        # (records fetched again before the consumer sought to the rebuilt offsets are dropped
+        # as "stale", decided by nobody)
+        seen = await med.metrics()
+        assert (
+            seen.sum("shebao_records_total") - seen.sum("shebao_records_total", outcome="stale")
+            == 3
+        )
+        grown = {t: n - ends[t] for t, n in (await _ends(p.bootstrap, published)).items()}
+        assert grown == {
+            m.COMMANDS.name: 1,
+            m.EVENTS.name: 1,
+            **{m.SETTLEMENTS.named(code=c): int(c == hospital) for c, _, _ in HOSPITALS},
+        }
+    finally:
+        await r.aclose()

@@ -53,9 +53,9 @@ class ServiceProcess:
     def prefix(self) -> str:
         return "SHEBAO_" + self.name.upper().replace("-", "_") + "_"
 
-    def start(self) -> None:
-        self.starts += 1
-        env = {
+    def environment(self) -> dict[str, str]:
+        """The process environment the service runs with."""
+        return {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             "REDIS_URL": self.redis_url,
@@ -68,6 +68,10 @@ class ServiceProcess:
             f"{self.prefix}METADATA_MAX_AGE_MS": "3000",
             **self.env,
         }
+
+    def start(self) -> None:
+        self.starts += 1
+        env = self.environment()
         self.log_path = self.log_dir / f"{self.name}-{self.port}-{self.starts}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
@@ -78,6 +82,18 @@ class ServiceProcess:
             start_new_session=True,
         )
         log.close()
+
+    def command(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """`python -m <module> <args>` run to its end with the service's environment (a
+        one-off job such as `rebuild`), its output captured."""
+        return subprocess.run(
+            [sys.executable, "-m", self.module, *args],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     @property
     def pid(self) -> int:

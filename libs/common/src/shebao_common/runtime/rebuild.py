@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shebao_contracts.envelope import H_CAUSATION, EnvelopeError, read_headers
 from shebao_contracts.topics import Topic, dlq_name
@@ -147,6 +148,8 @@ class Rebuild:
         self.keys: dict[str, StateKey[Any]] = {}
         self.counts: dict[tuple[str, str], int] = {}
         self.report = Report()
+        self.partitions: dict[str, list[int]] = {}
+        """Every topic on the broker and its partitions, as found when the rebuild starts."""
 
     # the keyspace -----------------------------------------------------------------------------
 
@@ -170,6 +173,19 @@ class Rebuild:
 
     # Kafka ------------------------------------------------------------------------------------
 
+    async def _find_partitions(self) -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, client_id=f"shebao-{self.service}-rebuild"
+        )
+        await admin.start()
+        try:
+            for t in await admin.describe_topics():
+                name = t.get("topic") or t.get("name")
+                if name and not t.get("is_internal"):
+                    self.partitions[name] = sorted(p["partition"] for p in t["partitions"])
+        finally:
+            await admin.close()
+
     async def _consumer(self) -> AIOKafkaConsumer:
         c = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
@@ -187,8 +203,7 @@ class Rebuild:
         """Every record of `topics` from the beginning up to their ends as found now, one
         partition after the other (a partition's order is what the fold relies on)."""
         for topic in topics:
-            parts = consumer.partitions_for_topic(topic) or set()
-            for p in sorted(parts):
+            for p in self.partitions.get(topic, []):
                 tp = TopicPartition(topic, p)
                 end = (await consumer.end_offsets([tp]))[tp]
                 start = (await consumer.beginning_offsets([tp]))[tp]
@@ -251,7 +266,7 @@ class Rebuild:
         would handle: that one, and all after it, it had not decided yet."""
         out = dict(start)
         for topic in topics:
-            for p in sorted(consumer.partitions_for_topic(topic) or set()):
+            for p in self.partitions.get(topic, []):
                 tp = TopicPartition(topic, p)
                 end = (await consumer.end_offsets([tp]))[tp]
                 pos = start.get((topic, p))
@@ -387,9 +402,10 @@ class Rebuild:
                 f"{self.service}: {n} keys under {self.store.prefix}: a rebuild writes into an "
                 "empty keyspace; stop the service and delete them first (or pass --wipe)"
             )
+        await self._find_partitions()
         consumer = await self._consumer()
         try:
-            topics = _Topics(await consumer.topics(), self.subscriptions)
+            topics = _Topics(self.partitions, self.subscriptions)
             found = await self.scan(consumer, topics)
             offsets: dict[str, dict[TP, int]] = {}
             marks: dict[str, dict[str, str]] = {}
