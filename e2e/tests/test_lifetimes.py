@@ -709,6 +709,12 @@ async def test_medical_settlement_rebuilt_from_its_decisions(platform: Story, in
         # a second rebuild into a keyspace that holds state is refused, by name
         refused = med.command("rebuild")
         assert refused.returncode == 2 and "rebuild refused" in refused.stderr
+        # and a service that declares no log of record yet is refused before anything changes,
+        # even when told to wipe
+        kept = [k async for k in r.scan_iter(match="shebao:enrollment:*", count=1000)]
+        refused = p.services["enrollment"].command("rebuild", "--wipe")
+        assert refused.returncode == 2 and "declares no log of record" in refused.stderr
+        assert [k async for k in r.scan_iter(match="shebao:enrollment:*", count=1000)] == kept
 
         med.start()
         await med.wait_ready()

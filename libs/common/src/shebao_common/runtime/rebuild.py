@@ -89,7 +89,8 @@ class Report:
 def _no_emit(emit: Emit) -> None:
     raise _Emitted(
         f"a rebuild handler emitted {emit.message.TYPE} to {emit.topic}: a fold or a projection "
-        "must emit nothing (a subscription that decides needs a FromDecisions fold)"
+        "must emit nothing (a subscription that decides needs a FromDecisions fold); the "
+        "keyspace may hold part of the rebuild: mend the service and run it again with --wipe"
     )
 
 
@@ -395,18 +396,26 @@ class Rebuild:
 
     async def run(self, *, wipe: bool = False) -> Report:
         started = time.monotonic()
-        if wipe:
-            log.info("wiping the service's keys", extra={"keys": await self.wipe()})
-        elif (n := await self.existing_keys()) > 0:
-            raise RebuildError(
-                f"{self.service}: {n} keys under {self.store.prefix}: a rebuild writes into an "
-                "empty keyspace; stop the service and delete them first (or pass --wipe)"
-            )
         await self._find_partitions()
         consumer = await self._consumer()
         try:
             topics = _Topics(self.partitions, self.subscriptions)
             found = await self.scan(consumer, topics)
+            # refused before anything is wiped or written
+            for sub in self.subscriptions:
+                if sub.rebuild is None and found[sub.name].positions:
+                    raise RebuildError(
+                        f"{self.service}: subscription {sub.name!r} published decisions but "
+                        "declares no log of record (Subscription.rebuild=FromDecisions(...)): "
+                        "reading its inputs again would decide again; nothing was changed"
+                    )
+            if wipe:
+                log.info("wiping the service's keys", extra={"keys": await self.wipe()})
+            elif (n := await self.existing_keys()) > 0:
+                raise RebuildError(
+                    f"{self.service}: {n} keys under {self.store.prefix}: a rebuild writes into "
+                    "an empty keyspace; stop the service and delete them first (or pass --wipe)"
+                )
             offsets: dict[str, dict[TP, int]] = {}
             marks: dict[str, dict[str, str]] = {}
             for sub in self.subscriptions:
@@ -427,12 +436,6 @@ class Rebuild:
                     if sub.trust_event_ids:
                         marks[sub.name] = f.marks
                 else:
-                    if f.positions:
-                        raise RebuildError(
-                            f"{self.service}: subscription {sub.name!r} published decisions but "
-                            "declares no log of record (Subscription.rebuild=FromDecisions(...)): "
-                            "reading its inputs again would decide again"
-                        )
                     got: dict[str, str] = {}
                     ends = await self.fold(
                         consumer,

@@ -12,7 +12,11 @@ from .model import Hospital, HospitalIndex
 def register(
     h: m.RegisterHospital, index: HospitalIndex | None
 ) -> tuple[Hospital, HospitalIndex | None]:
-    """The hospital as registered, and the index of hospitals with it (None: already in it)."""
+    """The hospital as registered, and the index of hospitals with it (None: already in it).
+
+    The index is kept sorted, not in the order of registration: registrations are published
+    keyed by hospital, on several partitions, and a rebuild that folds them must find the same
+    index whatever order it reads them in."""
     hospital = Hospital(
         code=h.hospital,
         name=h.name,
@@ -24,7 +28,7 @@ def register(
     codes = (index or HospitalIndex()).codes
     if h.hospital in codes:
         return hospital, None
-    return hospital, HospitalIndex(codes=(*codes, h.hospital))
+    return hospital, HospitalIndex(codes=tuple(sorted((*codes, h.hospital))))
 
 
 def close_month(c: m.CloseMonth, index: HospitalIndex | None) -> Effects:
