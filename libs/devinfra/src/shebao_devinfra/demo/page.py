@@ -361,7 +361,10 @@ th, td { border-bottom: 1px solid #e3e6ea; padding: 3px 10px; text-align: right;
 th:first-child, td:first-child { text-align: left; }
 figure.chart { margin: 12px 0; } figcaption { color: #556; font-size: 12px; }
 figure.chart svg { width: 100%; max-width: 760px; height: auto; display: block; }
-.legend { font-size: 12px; }
+.legend { font-size: 12px; color: #334; }
+.legend span { display: inline-block; margin-right: 14px; white-space: nowrap; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+td { white-space: nowrap; }
 """
 
 _JS = r"""
@@ -382,7 +385,7 @@ _JS = r"""
     return String(Math.round(v));
   }
   function draw(fig, spec) {
-    var W = 760, H = 300, L = 64, R = 16, T = 16, B = 64;
+    var W = 760, H = 270, L = 64, R = 16, T = 16, B = 32;
     var svg = el("svg", {viewBox: "0 0 " + W + " " + H, role: "img"}, fig);
     var all = [];
     spec.series.forEach(function (s) { all = all.concat(s.values); });
@@ -437,13 +440,17 @@ _JS = r"""
         fmt(spec.ref.value, spec.unit);
     }
     el("line", {x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#334"}, svg);
-    var lx = L;
+    var legend = document.createElement("div");  // in HTML, so that it wraps
+    legend.className = "legend";
     spec.series.forEach(function (s, k) {
-      el("rect", {x: lx, y: H - 22, width: 10, height: 10, fill: COLORS[k % 6]}, svg);
-      var t = el("text", {x: lx + 14, y: H - 13, "class": "legend", fill: "#334"}, svg);
-      t.textContent = s.name;
-      lx += 24 + 7 * s.name.length;
+      var item = document.createElement("span");
+      var swatch = document.createElement("i");
+      swatch.style.background = COLORS[k % 6];
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(s.name));
+      legend.appendChild(item);
     });
+    fig.appendChild(legend);
     var drawn = marks.filter(function (e) {
       var b = e.getBoundingClientRect();
       return b.width > 0 && b.height > 0;
