@@ -2,7 +2,7 @@
 
 A few thousand people (employees of some fifty employers, residents in the resident schemes,
 flexible workers, some not insured), one tax bureau, three hospitals, the statistics bureau and
-the civil-affairs office. A twelfth of the employees have worked since March 2024: the city's
+the civil-affairs office. About one employee in eleven has worked since March 2024: the city's
 history closes and pays their months up to March 2025, so that those laid off later are
 entitled to unemployment benefit. Then, month by month from April 2025: a few hires and
 re-employments, the job centre's registrations, the hospitals' claims, the employers' wage
