@@ -20,7 +20,10 @@ help:
 	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
 
 bootstrap:
-	@scripts/bootstrap.sh
+	@scripts/bootstrap.sh $(BOOTSTRAP_ARGS)
+
+# the browser test of the demo's report needs Chromium: `make test` has bootstrap install it
+test: BOOTSTRAP_ARGS = --browser
 
 lint: bootstrap
 	$(UV) run ruff check .

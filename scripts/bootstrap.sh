@@ -3,6 +3,8 @@
 # uv (from PyPI, into .tools/ when it is not on PATH), the Python workspace from uv.lock,
 # redis-server and Java/Maven (Debian packages, when missing), and Apache Kafka's jars
 # (Maven Central, into ~/.cache/shebao). With a Docker engine the last two are not needed.
+# With --browser (what `make test` passes), also Chromium (Debian package), for the browser test
+# of the demo's HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +58,9 @@ if [ "$docker_up" = false ]; then
     command -v mvn >/dev/null 2>&1 || { say "installing Maven"; apt_install maven; }
     "$UV" run --quiet shebao-infra jars >/dev/null
   fi
+fi
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+  say "installing Chromium (Debian package), for the browser test of the demo's report"
+  apt_install chromium
 fi
 say "ready"

@@ -7,6 +7,8 @@ and by an integrator through `shebao-partner` (validate a message, send it, foll
   registration;
 - `reports`: what a tax bureau reports it collected;
 - `records`: the CloudEvents headers of a partner's record, whatever its body;
+- `offices`: what the civil-affairs office, the job centre, the statistics bureau and a tax
+  bureau collecting from a person send;
 - `schemas`: the published JSON Schemas, and a message checked against them;
 - `cli`: the command line.
 """

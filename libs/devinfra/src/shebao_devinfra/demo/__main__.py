@@ -1,14 +1,38 @@
-"""`python -m shebao_devinfra.demo [--keep]`: what `make demo` runs."""
+"""`python -m shebao_devinfra.demo [--keep] [--seed N] [--people N] [--months N] [--report PATH]`:
+what `make demo` runs (`make demo ARGS="--seed 7"`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __doc__ as description
-from .run import main
+from .run import Options, main
 
-parser = argparse.ArgumentParser(description=description)
+parser = argparse.ArgumentParser(
+    description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+)
 parser.add_argument("--keep", action="store_true", help="leave everything running")
+parser.add_argument("--seed", type=int, default=2025, help="the city's seed (default 2025)")
+parser.add_argument("--people", type=int, default=3000, help="the city's population (default 3000)")
+parser.add_argument(
+    "--months", type=int, default=6, help="months the city goes through, from April 2025 (1-12)"
+)
+parser.add_argument(
+    "--report", type=Path, default=None, help="the HTML report's path (default: in the log folder)"
+)
 args = parser.parse_args()
-sys.exit(main(args.keep))
+if not 1 <= args.months <= 12 or args.people < 100:
+    parser.error("--months is 1 to 12, --people at least 100")
+sys.exit(
+    main(
+        Options(
+            keep=args.keep,
+            seed=args.seed,
+            people=args.people,
+            months=args.months,
+            report=args.report,
+        )
+    )
+)

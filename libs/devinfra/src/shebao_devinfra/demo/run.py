@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import sys
@@ -11,23 +12,44 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..infra import Infra, provision
 from ..kit import PARTITIONS, caught_up
 from ..testing import producer, recreate_topics
+from .city import City, city_months
 from .contributions import contributions_month
 from .desk import Desk
 from .enrollment import enrollment_day, enrollment_report
 from .medical import medical_month
 from .output import head, say
+from .page import render
+from .report import gather, print_report
 from .unemployment import unemployment_months
 from .welfare import welfare_months
 from .world import World, stop_services
 
 
-async def drive(w: World, keep: bool, started: float) -> int:
+@dataclass(frozen=True)
+class Options:
+    """What `python -m shebao_devinfra.demo` is asked for."""
+
+    keep: bool = False
+    seed: int = 2025
+    people: int = 3000
+    months: int = 6
+    report: Path | None = None
+    """The HTML report's path (default: report.html in the demo's log folder)."""
+
+
+async def _handled(w: World) -> dict[str, float]:
+    """Records each service has committed so far (its /metrics)."""
+    return {s.name: await s.metric("shebao_records_total") for s in w.services}
+
+
+async def drive(w: World, opts: Options, started: float) -> int:
     await recreate_topics(w.bootstrap, w.topics, partitions=PARTITIONS)
     head("Services")
     for s in w.services:
@@ -48,9 +70,22 @@ async def drive(w: World, keep: bool, started: float) -> int:
         await unemployment_months(desk, w, story)
         await welfare_months(desk, w, story)
 
+        city = City(opts.seed, opts.people, opts.months)
+        before, city_started = await _handled(w), time.monotonic()
+        await city_months(desk, w, city)
+        seconds = time.monotonic() - city_started
+        after = await _handled(w)
+        report = await gather(w, city, seconds, {k: after[k] - before[k] for k in after})
+        print_report(report)
+        path = opts.report or w.enrollment.log_dir / "report.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(report), encoding="utf-8")
+        (path.with_suffix(".json")).write_text(json.dumps(report, indent=1), encoding="utf-8")
+        say(f"the report as a page (opens offline): {path}")
+
         head("Done")
         say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.enrollment.log_dir}")
-        if keep:
+        if opts.keep:
             say("services keep running; press Ctrl-C to stop everything")
             while all(s.alive for s in w.services):
                 await asyncio.sleep(1)
@@ -85,7 +120,7 @@ def _deferred_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def main(keep: bool) -> int:
+def main(opts: Options) -> int:
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the demo as Ctrl-C does
     head("Infrastructure")
@@ -99,7 +134,7 @@ def main(keep: bool) -> int:
         if got:
             raise KeyboardInterrupt
         world = World(infra, logs)
-        return asyncio.run(_guarded(world, keep, started))
+        return asyncio.run(_guarded(world, opts, started))
     except KeyboardInterrupt:
         say("\ninterrupted")
         return 130
@@ -122,12 +157,12 @@ def main(keep: bool) -> int:
             say("stopped the services and the infrastructure this demo started")
 
 
-async def _guarded(world: World, keep: bool, started: float) -> int:
+async def _guarded(world: World, opts: Options, started: float) -> int:
     """drive(), cancelled by SIGTERM as asyncio.run cancels it on Ctrl-C."""
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        return await drive(world, keep, started)
+        return await drive(world, opts, started)
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None

@@ -28,6 +28,19 @@ WUXI_STATS = str(
 )
 # a Wuxi hospital, registered by the welfare story for a supported person's stay
 WUXI_HOSPITAL = ("h320213004", m.HospitalLevel.SECONDARY, WUXI)
+# Changzhou: the city the demo then simulates for several months, apart from the stories above:
+# its own tax bureau, statistics bureau, three hospitals and civil-affairs office.
+CITY = "320400"
+CITY_NAME = "Changzhou"
+CITY_BUREAU = str(Policy.of("shebao_contributions").get("tax.bureau", CITY, date(2025, 1, 1)))
+CITY_STATS = str(
+    Policy.of("shebao_unemployment_subsidies").get("stats.bureau", CITY, date(2025, 1, 1))
+)
+CITY_HOSPITALS = [
+    ("h320402001", m.HospitalLevel.TERTIARY, CITY),
+    ("h320411002", m.HospitalLevel.SECONDARY, CITY),
+    ("h320412003", m.HospitalLevel.PRIMARY, CITY),
+]
 BUREAUS = {
     region: str(Policy.of("shebao_contributions").get("tax.bureau", region, date(2025, 3, 1)))
     for region in REGIONS

@@ -25,6 +25,8 @@ class Tap:
         self.topics = list(topics)
         self.services = services
         self.records: dict[str, list[tuple[str, str, dict[str, Any]]]] = defaultdict(list)
+        self.stamps: dict[str, list[int]] = defaultdict(list)
+        """Each record's Kafka timestamp (ms), in the order of `records`."""
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -45,7 +47,20 @@ class Tap:
             for tp, recs in batch.items():
                 for r in recs:
                     key = r.key.decode() if r.key else ""
-                    self.records[tp.topic].append((kind_of(r), key, json.loads(r.value)))
+                    try:
+                        body = json.loads(r.value)
+                    except ValueError:  # a partner's unreadable record, as sent
+                        body = {}
+                    self.records[tp.topic].append((kind_of(r), key, body))
+                    self.stamps[tp.topic].append(r.timestamp)
+
+    def stamped(self, topic: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """The records of a kind with their Kafka timestamps (ms)."""
+        return [
+            (t, b)
+            for (k, _, b), t in zip(self.records[topic], self.stamps[topic], strict=True)
+            if k == kind
+        ]
 
     def of(self, topic: str, kind: str | None = None) -> list[dict[str, Any]]:
         return [b for k, _, b in self.records[topic] if kind is None or k == kind]

@@ -16,7 +16,16 @@ from ..infra import Infra
 from ..kit import Offsets
 from ..testing import ServiceProcess
 from .output import say
-from .setting import BUREAUS, HOSPITALS, WUXI_BUREAU, WUXI_HOSPITAL, WUXI_STATS
+from .setting import (
+    BUREAUS,
+    CITY_BUREAU,
+    CITY_HOSPITALS,
+    CITY_STATS,
+    HOSPITALS,
+    WUXI_BUREAU,
+    WUXI_HOSPITAL,
+    WUXI_STATS,
+)
 from .tap import Tap
 
 
@@ -43,9 +52,9 @@ class World:
             self.unemployment,
             self.welfare,
         ]
-        bureaus = [*BUREAUS.values(), WUXI_BUREAU]
+        bureaus = [*BUREAUS.values(), WUXI_BUREAU, CITY_BUREAU]
         collections = [cc.COLLECTIONS.named(code=b) for b in bureaus]
-        hospitals = [h for h, _, _ in (*HOSPITALS, WUXI_HOSPITAL)]
+        hospitals = [h for h, _, _ in (*HOSPITALS, WUXI_HOSPITAL, *CITY_HOSPITALS)]
         claims = [m.CLAIMS.named(code=h) for h in hospitals]
         self.inputs = {
             "enrollment": [c.COMMANDS.name],
@@ -72,6 +81,7 @@ class World:
                 u.COMMANDS.name,
                 u.WORK.name,
                 u.CPI.named(code=WUXI_STATS),
+                u.CPI.named(code=CITY_STATS),
             ],
             "welfare": [wf.COMMANDS.name, wf.WORK.name, u.EVENTS.name],
         }
@@ -80,8 +90,13 @@ class World:
             *[cc.ASSESSMENTS.named(code=b) for b in bureaus],
             u.EVENTS.name,
             u.ANSWERS.named(code=WUXI_STATS),
+            u.ANSWERS.named(code=CITY_STATS),
             wf.EVENTS.name,
             *[m.SETTLEMENTS.named(code=h) for h in hospitals],
+            # the city's partners' own records, for the time each waited for its answer
+            cc.COLLECTIONS.named(code=CITY_BUREAU),
+            u.CPI.named(code=CITY_STATS),
+            *[m.CLAIMS.named(code=h) for h, _, _ in CITY_HOSPITALS],
         ]
         consumed = sorted({t for topics in self.inputs.values() for t in topics})
         self.topics = sorted({*consumed, *(t + ".dlq" for t in consumed), *watched})
