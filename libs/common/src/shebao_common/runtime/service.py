@@ -309,6 +309,17 @@ class ServiceRuntime:
         self.metrics.unwatch_gc()
         log.info("service stopped")
 
+    def logs_of_record(self) -> set[str]:
+        """The topics a rebuild reads from the start (`rebuild.py`), created with unlimited
+        retention: every service's events topic (each is read by some projection, and is its
+        service's record of what it decided) and the logs the subscriptions declare."""
+        topics = [*self.produces, *(t for sub in self.every_subscription for t in sub.topics)]
+        names = {t.name for t in topics if t.name.endswith(".events.v1")}
+        for sub in self.every_subscription:
+            if sub.rebuild is not None:
+                names |= {t.name for t in sub.rebuild.log if not t.is_template}
+        return names
+
     async def ensure_topics(self) -> None:
         """Create the literal topics this service reads and writes, and their DLQs (idempotent).
 
@@ -330,9 +341,13 @@ class ServiceRuntime:
         try:
             await admin.start()
             existing = set(await admin.list_topics())
+            kept = self.logs_of_record()
             new = [
                 NewTopic(
-                    n, num_partitions=s.topic_partitions, replication_factor=s.topic_replication
+                    n,
+                    num_partitions=s.topic_partitions,
+                    replication_factor=s.topic_replication,
+                    topic_configs={"retention.ms": "-1"} if n in kept else {},
                 )
                 for n in sorted(names - existing)
             ]
