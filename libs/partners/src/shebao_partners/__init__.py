@@ -2,9 +2,10 @@
 and how, built from the published contracts only. Used by the demo, the benchmark and the tests,
 and by an integrator through `shebao-partner` (validate a message, send it, follow the answers).
 
-- `ids`: valid citizen IDs (GB 11643 check character) and employer codes;
-- `claims`: claim lines, claims and cancellations as a hospital writes them, a hospital's
-  registration;
+- `ids`: valid citizen IDs (GB 11643 check character), a made-up population's, and employer
+  codes;
+- `claims`: claim lines, claims and cancellations as a hospital writes them, random claims
+  from a seeded generator, a hospital's registration;
 - `reports`: what a tax bureau reports it collected;
 - `records`: the CloudEvents headers of a partner's record, whatever its body;
 - `schemas`: the published JSON Schemas, and a message checked against them;
@@ -19,9 +20,18 @@ from .claims import (
     claim_line,
     example_lines,
     hospital_registration,
+    random_claim,
+    random_claims,
     random_lines,
 )
-from .ids import citizen_id, employer_code, with_check_char, wrong_check
+from .ids import (
+    citizen_id,
+    citizen_id_in_region,
+    employer_code,
+    person_citizen_id,
+    with_check_char,
+    wrong_check,
+)
 from .records import partner_headers
 from .reports import collection_body, employer_collected
 
@@ -30,6 +40,7 @@ __all__ = [
     "Line",
     "cancellation_body",
     "citizen_id",
+    "citizen_id_in_region",
     "claim_body",
     "claim_line",
     "collection_body",
@@ -38,6 +49,9 @@ __all__ = [
     "example_lines",
     "hospital_registration",
     "partner_headers",
+    "person_citizen_id",
+    "random_claim",
+    "random_claims",
     "random_lines",
     "with_check_char",
     "wrong_check",
