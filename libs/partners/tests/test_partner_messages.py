@@ -1,19 +1,28 @@
-"""The partners' made-up people and random claims: valid as the platform checks them, and the
-same for the same seed."""
+"""The partners' made-up people, random claims and bureaus' reports: valid as the platform
+checks them, and the same for the same seed."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
+from shebao_contracts import unemployment as u
+from shebao_contracts.envelope import Message
 from shebao_contracts.types import citizen_id_birth_date, validate_citizen_id
 from shebao_partners import (
     CATEGORIES,
     citizen_id_in_region,
+    cpi_release,
+    employer_code,
+    employer_collected,
+    partner_source_of,
     person_citizen_id,
+    person_collected,
     random_claim,
     random_claims,
     random_lines,
@@ -114,3 +123,33 @@ def test_random_claims_take_hospitals_in_turn_and_are_the_same_for_one_seed() ->
     assert first[0] == random_claim(
         rng, "h1", "C-0", patient, admitted="2025-03-02", discharged="2025-03-09"
     )
+
+
+def published_problems(topic: str, message: Message) -> list[str]:
+    (schema,) = find(SCHEMAS, message.TYPE, topic)
+    return problems(schema, json.loads(message.model_dump_json()))
+
+
+def test_the_bureaus_reports_are_what_the_published_schemas_accept() -> None:
+    collections = cc.COLLECTIONS.named(code="t320100")
+    by_employer = employer_collected(
+        "T-1", employer_code("320100", 7), "2025-03", Decimal("4301.25")
+    )
+    by_person = person_collected("T-2", person_citizen_id(3), "2025", Decimal("820.00"))
+    release = cpi_release("320100", "2025-03", "3.2", "-0.5")
+    assert published_problems(collections, by_employer) == []
+    assert published_problems(collections, by_person) == []
+    assert published_problems(u.CPI.named(code="s320100"), release) == []
+    assert json.loads(by_person.model_dump_json()) == {
+        "collection_id": "T-2",
+        "citizen_id": person_citizen_id(3),
+        "period": "2025",
+        "amount": "820.00",
+    }
+    assert (release.cpi_yoy, release.food_cpi_yoy) == ("3.2", "-0.5")
+
+
+def test_a_partner_writes_its_own_topic_as_itself() -> None:
+    assert partner_source_of(m.CLAIMS.named(code="h320102001")) == "/partners/h320102001"
+    assert partner_source_of(u.CPI.named(code="s320100")) == "/partners/s320100"
+    assert partner_source_of(cc.EVENTS.name) is None

@@ -1,4 +1,4 @@
-"""The platform's partners, simulated: what hospitals, tax bureaus and the statistics bureau send
+"""The platform's partners, simulated: what hospitals, tax bureaus and statistics bureaus send
 and how, built from the published contracts only. Used by the demo, the benchmark and the tests,
 and by an integrator through `shebao-partner` (validate a message, send it, follow the answers).
 
@@ -6,8 +6,9 @@ and by an integrator through `shebao-partner` (validate a message, send it, foll
   codes;
 - `claims`: claim lines, claims and cancellations as a hospital writes them, random claims
   from a seeded generator, a hospital's registration;
-- `reports`: what a tax bureau reports it collected;
-- `records`: the CloudEvents headers of a partner's record, whatever its body;
+- `reports`: what a tax bureau reports it collected, what a statistics bureau releases;
+- `records`: the CloudEvents headers of a partner's record, whatever its body, and the source
+  a partner writes on its topic;
 - `schemas`: the published JSON Schemas, and a message checked against them;
 - `cli`: the command line.
 """
@@ -32,8 +33,8 @@ from .ids import (
     with_check_char,
     wrong_check,
 )
-from .records import partner_headers
-from .reports import collection_body, employer_collected
+from .records import partner_headers, partner_source_of
+from .reports import collection_body, cpi_release, employer_collected, person_collected
 
 __all__ = [
     "CATEGORIES",
@@ -44,12 +45,15 @@ __all__ = [
     "claim_body",
     "claim_line",
     "collection_body",
+    "cpi_release",
     "employer_code",
     "employer_collected",
     "example_lines",
     "hospital_registration",
     "partner_headers",
+    "partner_source_of",
     "person_citizen_id",
+    "person_collected",
     "random_claim",
     "random_claims",
     "random_lines",
