@@ -30,7 +30,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
-from shebao_partners import claim_body, example_lines
+from shebao_partners import claim_body, employer_collected, example_lines
 
 Records = list[dict[str, Any]]
 CST = timezone(timedelta(hours=8))
@@ -116,11 +116,8 @@ class Story:
                 employer=employer,
                 period=month,
             )
-            collected = cc.EmployerContributionsCollected(
-                collection_id=f"{employer[-4:]}-{month}",
-                employer=employer,
-                month=month,
-                amount=Decimal(due["amount_due"]),
+            collected = employer_collected(
+                f"{employer[-4:]}-{month}", employer, month, Decimal(due["amount_due"])
             )
             await self.send(
                 cc.COLLECTIONS.named(code=bureau), employer, collected, after + timedelta(days=4)

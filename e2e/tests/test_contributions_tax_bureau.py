@@ -45,7 +45,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
-from shebao_partners import employer_code
+from shebao_partners import employer_code, employer_collected
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -512,11 +512,8 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
                 await send(
                     cc.COLLECTIONS.named(code=BUREAU[region_of(k)]),
                     employer(k),
-                    cc.EmployerContributionsCollected(
-                        collection_id=f"{BUREAU[region_of(k)]}-{month}-{n}",
-                        employer=employer(k),
-                        month=period,
-                        amount=amount,
+                    employer_collected(
+                        f"{BUREAU[region_of(k)]}-{month}-{n}", employer(k), period, amount
                     ),
                     at(month, 28) + timedelta(days=10),
                 )
@@ -541,31 +538,20 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
                 await send(
                     cc.COLLECTIONS.named(code=nj),
                     employer(0),
-                    cc.EmployerContributionsCollected(
-                        collection_id="NJ-NOPE-1",
-                        employer=employer(0),
-                        month="2018-09",  # before the first close: never assessed
-                        amount=D(1),
-                    ),
+                    # before the first close: never assessed
+                    employer_collected("NJ-NOPE-1", employer(0), "2018-09", D(1)),
                     when,
                 )
                 await send(
                     cc.COLLECTIONS.named(code=nj),
                     "91320100MA99999999",
-                    cc.EmployerContributionsCollected(
-                        collection_id="NJ-NOPE-2",
-                        employer="91320100MA99999999",
-                        month=month,
-                        amount=D(1),
-                    ),
+                    employer_collected("NJ-NOPE-2", "91320100MA99999999", month, D(1)),
                     when,
                 )
                 await send(
                     cc.COLLECTIONS.named(code=wx),
                     employer(0),
-                    cc.EmployerContributionsCollected(
-                        collection_id="WX-WRONG-1", employer=employer(0), month=month, amount=D(1)
-                    ),
+                    employer_collected("WX-WRONG-1", employer(0), month, D(1)),
                     when,
                 )
                 k, _, h = message_record(

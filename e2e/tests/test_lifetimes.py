@@ -32,8 +32,10 @@ from shebao_partners import (
     citizen_id,
     claim_body,
     claim_line,
+    cpi_release,
     example_lines,
     hospital_registration,
+    person_collected,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -187,7 +189,7 @@ async def test_an_employees_life(platform: Story) -> None:
     await p.send(
         u.CPI.named(code="s320100"),
         nj,
-        u.CpiReleased(region=nj, month="2025-01", cpi_yoy="3.5", food_cpi_yoy="2.0"),
+        cpi_release(nj, "2025-01", "3.5", "2.0"),
         day(2025, 2, 12),
     )
     (subsidy,) = await p.until(u.EVENTS.name, u.PriceSubsidyPaid, bool, person=ref(worker))
@@ -315,12 +317,7 @@ async def test_a_poor_rural_household(platform: Story) -> None:
         await p.send(
             cc.COLLECTIONS.named(code=bureau),
             f"SQ-{cid[-4:]}",
-            cc.PersonContributionsCollected(
-                collection_id=f"SQ-{cid[-4:]}",
-                citizen_id=cid,
-                period="2025",
-                amount=year_due[cid] - 100,
-            ),
+            person_collected(f"SQ-{cid[-4:]}", cid, "2025", year_due[cid] - 100),
             day(2025, 3, 5),
         )
     credited = await p.until(
@@ -364,7 +361,7 @@ async def test_a_poor_rural_household(platform: Story) -> None:
     await p.send(
         u.CPI.named(code="s321300"),
         sq,
-        u.CpiReleased(region=sq, month="2025-02", cpi_yoy="3.6", food_cpi_yoy="2.0"),
+        cpi_release(sq, "2025-02", "3.6", "2.0"),
         day(2025, 3, 12),
     )
     subsidies = await p.until(

@@ -37,7 +37,13 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
-from shebao_partners import citizen_id, example_lines, hospital_registration, partner_headers
+from shebao_partners import (
+    cancellation_body,
+    citizen_id,
+    example_lines,
+    hospital_registration,
+    partner_headers,
+)
 from shebao_partners import claim_body as claim
 from shebao_partners import claim_line as line
 
@@ -356,12 +362,7 @@ async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
         # E2's claim is cancelled and resubmitted corrected
         await desk.send(
             H2,
-            {
-                "hospital": H2,
-                "claim_id": "ZY-2",
-                "patient_citizen_id": E2,
-                "reason": "wrong quantities",
-            },
+            cancellation_body(H2, "ZY-2", E2, "wrong quantities"),
             "ZY-2",
             m.ClaimCancellation.TYPE,
         )
@@ -630,7 +631,7 @@ async def test_dates_deaths_arrears_statements_and_zero_answers(infra, tmp_path:
                 discharged=discharged,
             )
             await desk.send(H2, body, claim_id, at=cst(sent))
-        cancellation = {"hospital": H2, "claim_id": "S-2", "patient_citizen_id": E1}
+        cancellation = cancellation_body(H2, "S-2", E1)
         await desk.send(H2, cancellation, "S-2", m.ClaimCancellation.TYPE, at=cst("2025-05-12"))
         await p.answered({H2: 5})
         h2 = per_claim(await answers(p.bootstrap, H2))

@@ -33,7 +33,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
-from shebao_partners import with_check_char
+from shebao_partners import person_collected, with_check_char
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -146,20 +146,13 @@ async def test_a_bureau_collects_from_a_flexible_worker_by_citizen_id(
         await send(
             collections,
             "NJ-CID-1",
-            cc.PersonContributionsCollected(
-                collection_id="NJ-CID-1",
-                citizen_id=WORKER,
-                period="2019-04",
-                amount=Decimal(due["amount_due"]),
-            ),
+            person_collected("NJ-CID-1", WORKER, "2019-04", Decimal(due["amount_due"])),
             may,
         )
         await send(
             collections,
             "NJ-CID-2",
-            cc.PersonContributionsCollected(
-                collection_id="NJ-CID-2", citizen_id=NOBODY, period="2019-04", amount=Decimal(1)
-            ),
+            person_collected("NJ-CID-2", NOBODY, "2019-04", Decimal(1)),
             may,
         )
         (booked,) = await bureau_reads(cc.TaxPaymentBooked, 1)

@@ -35,6 +35,7 @@ from shebao_devinfra.testing import (
 from shebao_partners import (
     citizen_id,
     claim_body,
+    cpi_release,
     example_lines,
     hospital_registration,
     partner_headers,
@@ -205,7 +206,7 @@ async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_pat
             await p.send(
                 u.CPI.named(code=STATS),
                 NJ,
-                u.CpiReleased(region=NJ, month=month, cpi_yoy=cpi, food_cpi_yoy="4.0"),
+                cpi_release(NJ, month, cpi, "4.0"),
                 day(2019, nxt, 12),
             )
         answers = await p.until(u.ANSWERS.named(code=STATS), u.CpiAccepted, lambda xs: len(xs) == 3)
@@ -217,7 +218,7 @@ async def test_benefits_medical_months_and_the_price_subsidy(infra: Any, tmp_pat
         await p.send(
             u.CPI.named(code=STATS),
             NJ,
-            u.CpiReleased(region=NJ, month="2019-02", cpi_yoy="3.6", food_cpi_yoy="4.0"),
+            cpi_release(NJ, "2019-02", "3.6", "4.0"),
             day(2019, 3, 20),
         )
         (late,) = await p.until(u.ANSWERS.named(code=STATS), u.CpiRejected, bool)

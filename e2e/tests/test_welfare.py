@@ -27,7 +27,13 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_devinfra.kit import caught_up
-from shebao_partners import citizen_id, claim_body, example_lines, hospital_registration
+from shebao_partners import (
+    citizen_id,
+    claim_body,
+    cpi_release,
+    example_lines,
+    hospital_registration,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -132,7 +138,7 @@ async def test_households_paid_reviewed_stopped_and_medical_assistance(
         await office.send(
             u.CPI.named(code=STATS),
             NJ,
-            u.CpiReleased(region=NJ, month="2025-02", cpi_yoy="3.2", food_cpi_yoy="2.0"),
+            cpi_release(NJ, "2025-02", "3.2", "2.0"),
             day(2025, 3, 12),
         )
         subsidies = await office.until(w.EVENTS.name, w.PriceSubsidyPaid, lambda xs: len(xs) >= 3)

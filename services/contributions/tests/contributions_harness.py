@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +47,7 @@ from shebao_contributions.handlers import (
     work_handlers,
 )
 from shebao_devinfra.kit import employee_memberships
-from shebao_partners import citizen_id, employer_collected
+from shebao_partners import employer_collected, person_citizen_id
 
 POLICY = Policy.of("shebao_contributions")
 PARAMS = Params(POLICY)
@@ -73,7 +73,7 @@ def ref(n: int) -> str:
 
 def citizen(n: int) -> str:
     """Person n's citizen ID (valid check character), the ID a bureau names person n by."""
-    return citizen_id("320102", date(1980, 1, 1) + timedelta(days=n // 1000), n)
+    return person_citizen_id(n)
 
 
 class UnitIds(CitizenIds):

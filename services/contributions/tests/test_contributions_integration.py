@@ -26,7 +26,6 @@ from shebao_common.settings import DEV_CITIZEN_ID_KEY, DEV_PSEUDONYM_KEY
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
-from shebao_contracts.types import citizen_id_check_char
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -35,6 +34,7 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import employer_collected, person_citizen_id, person_collected
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +48,7 @@ IDS = CitizenIds(DEV_PSEUDONYM_KEY.encode(), DEV_CITIZEN_ID_KEY.encode())
 
 def citizen(n: int) -> str:
     """Person n's citizen ID: what the bureaus name the person by."""
-    first17 = f"320102{date(1980, 1, 1) + timedelta(days=n // 1000):%Y%m%d}{n % 1000:03d}"
-    return first17 + citizen_id_check_char(first17)
+    return person_citizen_id(n)
 
 
 def ref(n: int) -> str:
@@ -341,41 +340,26 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
             (
                 nj,
                 employer("320100"),
-                cc.EmployerContributionsCollected(
-                    collection_id="NJ-1",
-                    employer=employer("320100"),
-                    month="2019-04",
-                    amount=nj_total,
-                ),
+                employer_collected("NJ-1", employer("320100"), "2019-04", nj_total),
             ),
             (
                 nj,
                 ref(100),
-                cc.PersonContributionsCollected(
-                    collection_id="NJ-2",
-                    citizen_id=citizen(100),
-                    period="2019-04",
-                    amount=Decimal(1800),
-                ),
+                person_collected("NJ-2", citizen(100), "2019-04", Decimal(1800)),
             ),
             (
                 sz,
                 ref(200),
-                cc.PersonContributionsCollected(
-                    collection_id="SZ-1",
-                    citizen_id=citizen(200),
-                    period="2019",
-                    amount=Decimal(750),
-                ),
+                person_collected("SZ-1", citizen(200), "2019", Decimal(750)),
             ),
             (
                 sz,
                 employer("320500"),
-                cc.EmployerContributionsCollected(
-                    collection_id="SZ-2",
-                    employer=employer("320500"),
-                    month="2019-04",
-                    amount=Decimal(by_payer[employer("320500")]["amount_due"]) - 1,
+                employer_collected(
+                    "SZ-2",
+                    employer("320500"),
+                    "2019-04",
+                    Decimal(by_payer[employer("320500")]["amount_due"]) - 1,
                 ),
             ),
         ]
@@ -384,16 +368,12 @@ async def test_two_bureaus_collect_and_every_bad_report_is_answered_by_name(
             (
                 nj,
                 employer("320100"),
-                cc.EmployerContributionsCollected(
-                    collection_id="NJ-X", employer=employer("320100"), month="2019-03", amount=1
-                ),
+                employer_collected("NJ-X", employer("320100"), "2019-03", Decimal(1)),
             ),
             (
                 sz,
                 employer("320100"),
-                cc.EmployerContributionsCollected(
-                    collection_id="SZ-X", employer=employer("320100"), month="2019-04", amount=1
-                ),
+                employer_collected("SZ-X", employer("320100"), "2019-04", Decimal(1)),
             ),
         ]
         for code, key, msg in good + bad:
@@ -792,12 +772,7 @@ async def test_a_late_payment_of_an_advanced_month_recovers_the_advance_once(
         await s.send(
             cc.COLLECTIONS.named(code="t320100"),
             flex,
-            cc.PersonContributionsCollected(
-                collection_id="NJ-LATE-1",
-                citizen_id=citizen(310),
-                period="2019-03",
-                amount=Decimal(1800),
-            ),
+            person_collected("NJ-LATE-1", citizen(310), "2019-03", Decimal(1800)),
             datetime(2019, 6, 10, 9, tzinfo=UTC),
         )
         await s.until(
@@ -865,9 +840,7 @@ async def test_a_land_expropriated_farmer_is_assessed_and_credited_what_the_regi
         await s.send(
             cc.COLLECTIONS.named(code="t320100"),
             farmer,
-            cc.PersonContributionsCollected(
-                collection_id="NJ-LE-1", citizen_id=citizen(320), period="2019", amount=Decimal(100)
-            ),
+            person_collected("NJ-LE-1", citizen(320), "2019", Decimal(100)),
             datetime(2019, 3, 5, 9, tzinfo=UTC),
         )
         await s.until("the credit", lambda: bool(s.tap.events(cc.ContributionCredited)))
@@ -902,9 +875,7 @@ async def test_wages_closes_and_collections_may_not_describe_the_future(
     )
 
     def collected(cid: str, month: str, amount: Decimal) -> cc.EmployerContributionsCollected:
-        return cc.EmployerContributionsCollected(
-            collection_id=cid, employer=code, month=month, amount=amount
-        )
+        return employer_collected(cid, code, month, amount)
 
     async with Story(infra, tmp_path) as s:
         await s.enrol(hired, datetime(2019, 1, 2, 9, tzinfo=UTC))

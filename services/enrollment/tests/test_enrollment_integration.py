@@ -27,16 +27,13 @@ from shebao_devinfra.testing import (
     recreate_topics,
     wait_until,
 )
+from shebao_partners import employer_code
 
 pytestmark = pytest.mark.integration
 
 REGIONS = ["320100", "320500", "320300", "321300"]
 N = 1000
 T0 = datetime(2025, 7, 2, 8, tzinfo=UTC)  # the counter's day: after every event it records
-
-
-def employer_code(region: str, k: int) -> str:
-    return f"91{region}MA{k:08d}"
 
 
 def person_id(i: int) -> str:

@@ -22,7 +22,7 @@ from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.envelope import Message
-from shebao_partners import citizen_id
+from shebao_partners import citizen_id, cpi_release
 from shebao_unemployment_subsidies.domain.env import Env
 from shebao_unemployment_subsidies.domain.model import PERSON, REGION, Person, Region
 from shebao_unemployment_subsidies.domain.params import Params
@@ -124,7 +124,7 @@ class Service:
         code = bureau or f"s{region}"
         return self.send(
             u.CPI.named(code=code),
-            u.CpiReleased(region=region, month=month, cpi_yoy=cpi, food_cpi_yoy=food),
+            cpi_release(region, month, cpi, food),
             when or after,
         )
 

@@ -270,12 +270,9 @@ async def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
 def source_of(topic: str | None) -> str:
     """The `ce_source` a sender uses: on a partner's topic the partner's own, which the
     platform checks; elsewhere a test's."""
-    from shebao_contracts.topics import partner_source
+    from shebao_partners import partner_source_of
 
-    parts = (topic or "").split(".")
-    if len(parts) > 3 and parts[0] == "partner":
-        return partner_source(parts[2])
-    return "/test"
+    return partner_source_of(topic or "") or "/test"
 
 
 def message_record(
@@ -289,16 +286,12 @@ def message_record(
 ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of a contract message in CloudEvents binary mode, as sent to
     `topic` (which gives the default source)."""
-    from shebao_contracts.envelope import Envelope
+    from shebao_partners import partner_headers
 
-    env = Envelope(
-        id=message_id,
-        type=message.TYPE,
-        source=source or source_of(topic),
-        time=time,
-        correlation_id=message_id,
+    headers = partner_headers(
+        message.TYPE, message_id=message_id, time=time, source=source or source_of(topic)
     )
-    return (key.encode() if key else None, message.model_dump_json().encode(), env.to_headers())
+    return (key.encode() if key else None, message.model_dump_json().encode(), headers)
 
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:

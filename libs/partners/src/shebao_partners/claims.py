@@ -4,7 +4,7 @@ scheduler's registration of a hospital."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -92,6 +92,49 @@ def claim_body(
         "lines": [dict(x) for x in lines],
         "total": total if total is not None else str(sum(Decimal(x["amount"]) for x in lines)),
     }
+
+
+def random_claim(
+    rng: random.Random,
+    hospital: str,
+    claim_id: str,
+    patient: str,
+    *,
+    visit: str = "inpatient",
+    admitted: date | str = "2025-01-08",
+    discharged: date | str | None = "2025-01-15",
+) -> dict[str, Any]:
+    """A claim of three to six random lines (`random_lines`) as the hospital's JSON."""
+    lines = random_lines(rng)
+    return claim_body(
+        hospital, claim_id, patient, lines, visit=visit, admitted=admitted, discharged=discharged
+    )
+
+
+def random_claims(
+    rng: random.Random,
+    claim_ids: Iterable[str],
+    hospitals: Sequence[str],
+    patient: Callable[[int], str],
+    *,
+    visit: str = "inpatient",
+    admitted: date | str = "2025-01-08",
+    discharged: date | str | None = "2025-01-15",
+) -> Iterator[dict[str, Any]]:
+    """A `random_claim` per id, the hospitals taking turns: the i-th claim is sent by
+    hospitals[i % len(hospitals)] for the patient `patient(i)`. A patient drawn from `rng` is
+    drawn before the claim's lines, so one seed gives the same claims for the same patients."""
+    for i, claim_id in enumerate(claim_ids):
+        who = patient(i)
+        yield random_claim(
+            rng,
+            hospitals[i % len(hospitals)],
+            claim_id,
+            who,
+            visit=visit,
+            admitted=admitted,
+            discharged=discharged,
+        )
 
 
 def cancellation_body(

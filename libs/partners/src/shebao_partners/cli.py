@@ -27,13 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from . import schemas
-from .records import partner_headers
-
-
-def _source(topic: str) -> str:
-    """A partner's CloudEvents source: its code, the third part of its topic's name."""
-    parts = topic.split(".")
-    return f"/partners/{parts[2]}" if len(parts) > 3 and parts[0] == "partner" else "/counter"
+from .records import partner_headers, partner_source_of
 
 
 def _load(path: str) -> Any:
@@ -64,8 +58,9 @@ async def send(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
+        source = partner_source_of(topic) or "/counter"
         headers = partner_headers(
-            ce_type, message_id=str(uuid.uuid4()), time=datetime.now(UTC), source=_source(topic)
+            ce_type, message_id=str(uuid.uuid4()), time=datetime.now(UTC), source=source
         )
         meta = await producer.send_and_wait(
             topic,

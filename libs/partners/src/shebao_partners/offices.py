@@ -1,11 +1,10 @@
-"""What the offices send: the civil-affairs office (低保 households, 特困 support), the job centre
-(registration as unemployed), the statistics bureau (its monthly CPI release) and the tax bureau
-when a person pays alone (a flexible worker's month, a resident's year).
+"""What the offices send: the civil-affairs office (低保 households, 特困 support) and the job
+centre (registration as unemployed). The bureaus' reports (a person's collection, the CPI
+release) are in `reports`.
 
 Each builder returns the published contract's message, so that a caller sends it with
 `message_record` or checks it against the schema; the topic each goes to is the contract's
-(`welfare.COMMANDS`, `unemployment.COMMANDS`, `unemployment.CPI.named(code=<bureau>)`,
-`contributions.COLLECTIONS.named(code=<bureau>)`).
+(`welfare.COMMANDS`, `unemployment.COMMANDS`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from shebao_contracts import contributions as cc
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as wf
 
@@ -86,19 +84,3 @@ def support_application(
 def unemployed_registration(citizen_id: str, region: str, on: date) -> u.RegisterUnemployed:
     """The job centre registers a person as unemployed (失业登记) in its region."""
     return u.RegisterUnemployed(citizen_id=citizen_id, region=region, registered_on=on)
-
-
-def cpi_release(region: str, month: str, cpi_yoy: str, food_cpi_yoy: str) -> u.CpiReleased:
-    """The statistics bureau's release of a region's consumer price index for a month, year on
-    year in percent as the bureau writes it ("3.2" is +3.2%; food separately)."""
-    return u.CpiReleased(region=region, month=month, cpi_yoy=cpi_yoy, food_cpi_yoy=food_cpi_yoy)
-
-
-def person_collected(
-    collection_id: str, citizen_id: str, period: str, amount: Decimal | str
-) -> cc.PersonContributionsCollected:
-    """The tax bureau collected a flexible worker's month (`2025-04`) or a resident's year
-    (`2025`) from the person, named by the citizen ID of the assessment."""
-    return cc.PersonContributionsCollected(
-        collection_id=collection_id, citizen_id=citizen_id, period=period, amount=Decimal(amount)
-    )

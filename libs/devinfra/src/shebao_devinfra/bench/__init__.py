@@ -31,5 +31,6 @@ concern: `setting` (the hospitals, regions and layouts), `claims` (the hospitals
 `processes` (what the run started, and the services' state), `machine` (this machine's cores,
 memory and processes), `figures` (what is measured, and its medians), `report` (what is
 printed and written), `run` (start, measure, stop). `producer` measures aiokafka's producer
-alone. Test data comes from `shebao_devinfra.kit`.
+alone. The partners' messages (citizen IDs, claims, the bureaus' reports) come from
+`shebao_partners`, the memberships enrollment would publish from `shebao_devinfra.kit`.
 """

@@ -10,34 +10,31 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 
 from shebao_contracts import medical as m
-from shebao_contracts.envelope import Envelope
-from shebao_partners import citizen_id, claim_body, random_lines
+from shebao_contracts.topics import partner_source
+from shebao_partners import partner_headers, person_citizen_id, random_claim, random_claims
 
 from .setting import HOSPITALS, PACE_STEP
+
+STAY = {"admitted": "2025-03-02", "discharged": "2025-03-09"}
+"""Every claim is a stay of 2 to 9 March 2025."""
+SENT = datetime(2025, 3, 9, 10, tzinfo=UTC)
+"""When the hospitals say they sent the claims (ce_time)."""
 
 
 def patient(n: int) -> str:
     """The n-th insured person's citizen ID (born from 1960 to 2003 in Nanjing)."""
-    born = date.fromordinal(date(1960, 1, 1).toordinal() + (n * 7919) % 16000)
-    return citizen_id("320102", born, n % 1000)
+    return person_citizen_id(n, "320102", first_born=date(1960, 1, 1), days=16000)
 
 
 def claim_json(rng: random.Random, claim_id: str, hospital: str, patient: str) -> bytes:
-    """A stay of 2 to 9 March 2025 of three to six random lines, as the hospital's JSON."""
-    lines = random_lines(rng)
-    body = claim_body(
-        hospital, claim_id, patient, lines, admitted="2025-03-02", discharged="2025-03-09"
-    )
-    return json.dumps(body).encode()
+    """A claim of three to six random lines, as the hospital's JSON."""
+    return json.dumps(random_claim(rng, hospital, claim_id, patient, **STAY)).encode()
 
 
 def headers(claim_id: str, hospital: str) -> list[tuple[str, bytes]]:
-    return Envelope(
-        id=claim_id,
-        type=m.ClaimSubmitted.TYPE,
-        source=f"/partners/{hospital}",
-        time=datetime(2025, 3, 9, 10, tzinfo=UTC),
-    ).to_headers()
+    return partner_headers(
+        m.ClaimSubmitted.TYPE, message_id=claim_id, time=SENT, source=partner_source(hospital)
+    )
 
 
 ClaimRecord = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
@@ -48,11 +45,12 @@ def claim_records(
     rng: random.Random, claim_ids: list[str], patient: Callable[[int], str]
 ) -> list[ClaimRecord]:
     """A claim per id, the hospitals taking turns; patient(i) is the i-th claim's citizen ID."""
+    codes = [code for code, _ in HOSPITALS]
     out = []
-    for i, claim_id in enumerate(claim_ids):
-        code, _ = HOSPITALS[i % len(HOSPITALS)]
-        body = claim_json(rng, claim_id, code, patient(i))
-        out.append((m.CLAIMS.named(code=code), claim_id.encode(), body, headers(claim_id, code)))
+    for body in random_claims(rng, claim_ids, codes, patient, **STAY):
+        code, claim_id = body["hospital"], body["claim_id"]
+        topic = m.CLAIMS.named(code=code)
+        out.append((topic, claim_id.encode(), json.dumps(body).encode(), headers(claim_id, code)))
     return out
 
 

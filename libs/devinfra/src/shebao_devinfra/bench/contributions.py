@@ -19,7 +19,7 @@ from shebao_common.pseudonym import CitizenIdSeal
 from shebao_common.settings import DEV_CITIZEN_ID_KEY
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
-from shebao_partners import citizen_id, employer_code, employer_collected
+from shebao_partners import citizen_id_in_region, employer_code, employer_collected
 
 from ..infra import Infra
 from ..kit import PARTITIONS, Offsets, caught_up, employee_memberships, kind_of
@@ -67,12 +67,6 @@ class Contributions:
     def person(i: int) -> str:
         """A person reference (what enrollment derives from a citizen ID), 32 hex digits."""
         return hashlib.sha256(f"bench-employee-{i}".encode()).hexdigest()[:32]
-
-    @staticmethod
-    def citizen_id(i: int, region: str, born: date) -> str:
-        """Person i's citizen ID, which enrollment would have sealed for contributions to name
-        the person to the tax bureau (distinct for the first 99,000 persons)."""
-        return citizen_id(f"{region[:4]}{1 + i // 1000 % 99:02d}", born, i)
 
     async def send(self, topic: str, key: str, message: Any, at: datetime) -> None:
         self.sent += 1
@@ -127,8 +121,9 @@ class Contributions:
                         hukou_region=region,
                         residence="urban",
                         registered_on=date(2020, 1, 1),
+                        # the ID contributions names the person by to the tax bureau
                         sealed_citizen_id=seal.seal(
-                            self.citizen_id(k * self.args.employees + j, region, born), ref
+                            citizen_id_in_region(region, born, k * self.args.employees + j), ref
                         ),
                     ),
                     at,

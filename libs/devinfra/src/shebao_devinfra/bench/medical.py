@@ -9,6 +9,7 @@ import random
 import signal
 import statistics
 import sys
+import time
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..infra import Infra
 from ..kit import PARTITIONS, Offsets, medical_membership
 from ..testing import (
     ServiceProcess,
+    create_topics,
     message_record,
     producer,
     read_all,
@@ -174,8 +176,11 @@ class MedicalBench:
 
     async def raw(self, figures: Figures) -> None:
         count = self.args.claims
-        src, dst = f"bench.raw.in.{self.run_id}", f"bench.raw.out.{self.run_id}"
-        await recreate_topics(self.infra.kafka_bootstrap, [src, dst], partitions=PARTITIONS)
+        # New topics of their own: recreating them would empty the platform's topics too, under
+        # the offsets the service keeps (its first claims after this were skipped).
+        stamp = time.time_ns()
+        src, dst = f"bench.raw.in.{stamp}", f"bench.raw.out.{stamp}"
+        await create_topics(self.infra.kafka_bootstrap, [src, dst], partitions=PARTITIONS)
         for i in range(count):
             code, _ = HOSPITALS[i % len(HOSPITALS)]
             cid = f"raw-{self.run_id}-{i}"

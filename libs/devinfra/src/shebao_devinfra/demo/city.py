@@ -38,16 +38,16 @@ from shebao_partners import (
     citizen_id,
     claim_body,
     claim_line,
+    cpi_release,
     employer_code,
     employer_collected,
     hospital_registration,
+    person_collected,
 )
 from shebao_partners.offices import (
     allowance_application,
     allowance_stop,
-    cpi_release,
     household_review,
-    person_collected,
     support_application,
     unemployed_registration,
 )
@@ -337,7 +337,7 @@ async def _collect(
                 if short and luck.random() < 0.05:
                     continue
                 amount = due
-                msg = person_collected(cid_, a["citizen_id"], period, amount)
+                msg = person_collected(cid_, a["citizen_id"], period, D(amount))
                 key = a["citizen_id"]
             city.sent.collected[period] = city.sent.collected.get(period, D(0)) + amount
             await desk.send(msg, key, topic, moment(paid_on, 10))
