@@ -14,11 +14,13 @@ Afterwards every claim has exactly one answer, every credited month and every pa
 exactly once, every amount equals the fault-free run's to the fen, and the dead-letter topics
 hold the deliberately bad input and nothing else.
 
-An event published twice with the same `ce_id` (a relay republishing what it had not yet marked
-as acknowledged when it was killed) is one event on the platform's own topics, whose consumers
-drop a repeat by its `ce_id` (README, "The runtime every handler runs through"); the checks count
-such repeats apart and print them. On a partner's topic a repeat is not allowed: HOSPITALS.md
-promises every claim exactly one `SettlementResult`, so a record there twice fails the test.
+An event published twice with the same `ce_id` is one event on the platform's own topics, whose
+consumers drop a repeat by its `ce_id` (README, "The runtime every handler runs through"); the
+checks count such repeats apart and print them. On a partner's topic a repeat is not allowed:
+HOSPITALS.md promises every claim exactly one `SettlementResult`, so a record there twice fails
+the test. (A killed service's relay used to publish again what the broker had taken but it had
+not yet trimmed from its outbox; it now looks for it on the broker first:
+libs/common/tests/test_runtime_relay_recovery.py.)
 
 Input whose order decides an outcome has that order fixed in both runs: a person's claims are
 sent one after another (the next once the previous is answered: claims of one person sent
