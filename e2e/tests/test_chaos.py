@@ -9,7 +9,8 @@ drawn from one seed (`SHEBAO_CHAOS_SEED`, 16 by default).
 
 The same seed runs twice: once without faults, once while each of the five service processes
 is SIGKILLed and started again, the broker is restarted once and Redis once (from its
-append-only file), in an order and at steps of the load drawn from the seed (`Chaos`).
+append-only file), in an order and at steps of the load drawn from the seed (`Chaos`), and
+medical settlement once more in the middle of a hospital's batch of claims (`hospital_batch`).
 Afterwards every claim has exactly one answer, every credited month and every payment exists
 exactly once, every amount equals the fault-free run's to the fen, and the dead-letter topics
 hold the deliberately bad input and nothing else.
@@ -24,7 +25,8 @@ libs/common/tests/test_runtime_relay_recovery.py.)
 
 Input whose order decides an outcome has that order fixed in both runs: a person's claims are
 sent one after another (the next once the previous is answered: claims of one person sent
-together may be settled in either order, and yearly caps and deductibles follow arrival); a
+together may be settled in either order, and yearly caps and deductibles follow arrival), and a
+hospital's batch is of people never insured, each rejected whatever the order; a
 command that depends on another service's decisions is sent once that service has read them.
 That last wait is the one place this test looks inside the platform: a service's committed
 input offsets and its outbox in Redis (`Settled`), because a restarted process's metrics start
@@ -59,7 +61,7 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_devinfra.kit import PARTITIONS
-from shebao_devinfra.testing import platform_topics, read_all
+from shebao_devinfra.testing import message_record, platform_topics, read_all
 from shebao_partners import (
     citizen_id,
     claim_body,
@@ -88,6 +90,7 @@ NJ, BUREAU, STATS = "320100", "t320100", "s320100"
 HOSPITALS = (("h320102001", "tertiary"), ("h320104002", "secondary"), ("h320106003", "primary"))
 EMPLOYERS = tuple(employer_code(NJ, 1600 + n) for n in range(4))
 PERSONS, LAID_OFF, HOUSEHOLDS = 24, 6, 3
+BATCH = 240  # a hospital's claims of people it cannot be paid for (see `hospital_batch`)
 KILLS = len(NAMES)  # each service SIGKILLed once, in an order drawn from the seed
 WAIT = 150.0  # seconds for any one thing the load waits for, faults included
 
@@ -163,6 +166,7 @@ class Workload:
     """Which step of the load (see `Chaos.step`) brings a fault: kill, kafka or redis, and
     how many seconds after the step."""
     victims: tuple[str, ...]  # the services killed, in order
+    batch: tuple[Claim, ...]  # a hospital's claims of one day in July, of uninsured people
 
 
 def workload(seed: int) -> Workload:
@@ -197,6 +201,16 @@ def workload(seed: int) -> Workload:
             claims.append(Claim(claim_id, hospital, body, month, at.replace(hour=9, tzinfo=CST)))
         wage = D(rng.randrange(4200, 18000, 50)).quantize(D("0.01"))
         persons.append(Person(cid, EMPLOYERS[n % len(EMPLOYERS)], wage, tuple(claims)))
+    batch = []
+    for n in range(BATCH):  # people never registered: each claim answered, and rejected
+        cid = citizen_id("320106", date(1980 + n % 20, 1 + n % 12, 1 + n % 28), n)
+        admitted = date(2024, 7, rng.randint(1, 10))
+        last = admitted + timedelta(days=rng.randint(1, 5))
+        claim_id = f"CH{seed}-B{n:03d}"
+        body = claim_body(
+            HOSPITALS[0][0], claim_id, cid, random_lines(rng), admitted=admitted, discharged=last
+        )
+        batch.append(Claim(claim_id, HOSPITALS[0][0], body, 7, day(2024, 7, 20)))
     laid_off = tuple(p.cid for p in rng.sample(persons, LAID_OFF))
     households = tuple(
         (
@@ -219,6 +233,7 @@ def workload(seed: int) -> Workload:
         households,
         dict(zip(at, zip(kinds, delays, strict=True), strict=True)),
         victims,
+        tuple(batch),
     )
 
 
@@ -349,12 +364,17 @@ class Chaos:
         if self.on and fault is not None:
             self._tasks.append(asyncio.create_task(self._fault(*fault, what)))
 
-    async def _fault(self, kind: str, delay: float, when: str) -> None:
+    async def kill_now(self, name: str, when: str) -> None:
+        """One more SIGKILL, of this service, now (after any fault under way)."""
+        if self.on:
+            await self._fault("kill", 0.0, when, name)
+
+    async def _fault(self, kind: str, delay: float, when: str, victim: str = "") -> None:
         await asyncio.sleep(delay)
         async with self._lock:
             started = time.monotonic()
             if kind == "kill":
-                svc = self.story.services[self.victims.pop(0)]
+                svc = self.story.services[victim or self.victims.pop(0)]
                 assert svc.alive, f"{svc.name} was already gone:\n{svc.log_tail()}"
                 svc.kill()
                 svc.start()
@@ -414,9 +434,10 @@ async def run(
             for name in NAMES:
                 await settled(name)
             if faults:
-                assert len(chaos.done) == len(load.faults), chaos.done
+                assert len(chaos.done) == len(load.faults) + 1, chaos.done
                 starts = {n: s.starts for n, s in story.services.items()}
-                assert starts == dict.fromkeys(NAMES, 2), starts  # each killed once, restarted
+                # each killed once and restarted, medical settlement once more in the batch
+                assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
             return await outcome(kafka.bootstrap)
@@ -492,7 +513,39 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
             )
             chaos.step(f"the answer to {c.claim_id}")
 
+    async def hospital_batch() -> None:
+        """A hospital's claims of a day, sent at once, of people who were never insured (each
+        rejected, whatever the order); medical settlement SIGKILLed once a third of them are
+        answered, while it answers the rest: what the broker took and its outbox still held is
+        then published once, not again (HOSPITALS.md: every claim gets exactly one answer)."""
+        await credited[6].wait()
+        ids = {c.claim_id for c in load.batch}
+        hospital = load.batch[0].hospital
+
+        def answered() -> list[dict[str, Any]]:
+            found = watch.of(ANSWERS[hospital], m.SettlementResult)
+            return [a for a in found if a["claim_id"] in ids]
+
+        async def kill_midway() -> None:
+            await watch.until("a third of the batch's answers", answered, len(ids) // 3)
+            await chaos.kill_now("medical-settlement", "a third of a hospital's batch answered")
+
+        killer = asyncio.create_task(kill_midway())
+        for c in load.batch:
+            k, v, h = message_record(
+                m.ClaimSubmitted.model_validate(c.body),
+                message_id=f"chaos-{c.claim_id}",
+                time=c.at,
+                key=c.claim_id,
+                topic=CLAIMS[c.hospital],
+            )
+            await story.prod.send(CLAIMS[c.hospital], key=k, value=v, headers=h)
+        await story.prod.flush()
+        await killer
+        await watch.until("the batch's answers", answered, len(ids))
+
     patients = [asyncio.create_task(patient(p)) for p in load.persons]
+    patients.append(asyncio.create_task(hospital_batch()))
     try:
         for n in range(1, 13):
             month = f"2024-{n:02d}"
@@ -690,7 +743,7 @@ def ledger(records: dict[str, Any], load: Workload) -> dict[str, Any]:
         for ce_type, _, body in records[h]:
             if ce_type == m.SettlementResult.TYPE:
                 answers[body["claim_id"]].append(body)
-    sent = {c.claim_id for p in load.persons for c in p.claims}
+    sent = {c.claim_id for p in load.persons for c in p.claims} | {c.claim_id for c in load.batch}
     assert sent <= set(answers), f"claims never answered: {sorted(sent - set(answers))}"
     doubled = {i: len(a) for i, a in answers.items() if len(a) != 1}
     # HOSPITALS.md: "Every claim you send gets exactly one SettlementResult": not one per event
@@ -851,11 +904,15 @@ async def test_faults_lose_nothing(
 
     calm, faulty = books
     print("[chaos] totals: " + ", ".join(f"{k} {v}" for k, v in totals(calm).items()))
-    assert sum(len(p.claims) for p in load.persons) == len(calm["claims"])
+    assert sum(len(p.claims) for p in load.persons) + BATCH == len(calm["claims"])
     assert len(calm["credits"]) == 12 * PERSONS + 2 * LAID_OFF
-    assert all(x[1] == "settled" for x in calm["claims"]), [
-        x for x in calm["claims"] if x[1] != "settled"
+    batch = {c.claim_id for c in load.batch}
+    assert all(x[1] == "settled" for x in calm["claims"] if x[0] not in batch), [
+        x for x in calm["claims"] if x[1] != "settled" and x[0] not in batch
     ]
+    assert {x[1:] for x in calm["claims"] if x[0] in batch} == {
+        ("rejected", (), None, ("not_insured_on_service_date",))
+    }
     assert calm["benefits"] and calm["assistance"] and calm["subsidies (welfare)"]
     assert totals(faulty) == totals(calm)
     for kind in calm:
