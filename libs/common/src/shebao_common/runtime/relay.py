@@ -53,9 +53,11 @@ _NEVER_PUBLISHABLE: dict[type[BaseException], str] = {
 # periodic metadata refresh (metadata_max_age_ms) shows it, or for at most this many seconds.
 MISSING_TOPIC_MEMORY = 300.0
 # Recovered entries are looked for on the broker from this long before their batch committed: a
-# record's timestamp is taken after the commit by the same process's clock (by the broker's on a
-# topic with LogAppendTime), so the margin only covers a broker clock behind the service's.
-SEARCH_MARGIN_MS = 30_000
+# record's timestamp is taken after the commit, by the same process's clock, so the margin only
+# covers that clock being stepped back (or, on a topic with LogAppendTime, the broker's clock
+# being behind). Every millisecond of margin is traffic read again; a record missed for want of
+# margin is only published once more, as before this search.
+SEARCH_MARGIN_MS = 2_000
 
 FindPublished = Callable[[list[str], int, set[bytes]], Awaitable[set[bytes]]]
 """Which of the wanted `record_digest`s the topics hold from a time (epoch ms) to their ends."""
