@@ -6,12 +6,13 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
 SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast lint k8s-check contracts contracts-check docs demo bench infra-up infra-down clean
+.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
 	@echo "make test        install what is missing, lint, check contracts, run every test suite"
 	@echo "make test-fast   unit tests only (no broker)"
+	@echo "make chaos       the whole platform under killed processes and restarted Kafka and Redis"
 	@echo "make bench       measure throughput and latency, write BENCHMARKS.md"
 	@echo "make lint        ruff and mypy"
 	@echo "make k8s-check   render every Kustomize overlay and component and check the manifests"
@@ -47,6 +48,9 @@ test: bootstrap lint contracts-check k8s-check
 
 test-fast: bootstrap
 	$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+chaos: bootstrap
+	$(UV) run pytest -m chaos e2e/tests/test_chaos.py $(PYTEST_ARGS)
 
 demo: bootstrap
 	$(UV) run python -m shebao_devinfra.demo $(ARGS)

@@ -145,8 +145,11 @@ async def platform(
     redis_db: int,
     key: str,
     partner_topics: list[str] = (),  # type: ignore[assignment]
+    producer_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Story]:
-    """The named services as processes on empty topics and an empty Redis database."""
+    """The named services as processes on empty topics and an empty Redis database;
+    `producer_options` go to the story's producer (e.g. a longer request timeout, for a story
+    that restarts the broker under it)."""
     redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
@@ -164,7 +167,7 @@ async def platform(
         )
         for name in names
     }
-    prod = await producer(infra.kafka_bootstrap)
+    prod = await producer(infra.kafka_bootstrap, **(producer_options or {}))
     story = Story(infra.kafka_bootstrap, prod, services, key)
     await story.offsets.start()
     try:

@@ -3,8 +3,14 @@
 Entries reach the relay in memory right after their batch commits (so the hot path never reads
 them back from Redis) and from Redis when a partition is assigned or a publish failed. Sends are
 not awaited one by one: each batch of sends is handed to an acknowledger that waits for the broker
-in order; only entries the broker acknowledged are trimmed from the outbox. A republish after a
-crash carries the same event ids, which every consumer drops as duplicates.
+in order; only entries the broker acknowledged are trimmed from the outbox.
+
+Entries read back from Redis may be on the broker already: a process killed after the broker took
+its sends and before it trimmed them, or a producer replaced after a failed acknowledgement whose
+sends had landed. Before republishing them the relay reads the target topics from shortly before
+their batch committed and sends only those not there, byte for byte (`find_published`): a partner
+gets one answer, not two. (Were it to send one again, the copy carries the same event id, which
+every consumer of the platform drops as a duplicate.)
 
 The relay owns an aiokafka producer instead of FastStream's: FastStream's producer belongs to its
 broker and cannot be replaced after a fatal idempotence error (OutOfOrderSequenceNumber), and its
@@ -16,16 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
 
 from ..metrics import RuntimeMetrics
@@ -45,6 +52,91 @@ _NEVER_PUBLISHABLE: dict[type[BaseException], str] = {
 # A topic found missing is parked to without waiting on the broker again, until the producer's
 # periodic metadata refresh (metadata_max_age_ms) shows it, or for at most this many seconds.
 MISSING_TOPIC_MEMORY = 300.0
+# Recovered entries are looked for on the broker from this long before their batch committed: a
+# record's timestamp is taken after the commit, by the same process's clock, so the margin only
+# covers that clock being stepped back (or, on a topic with LogAppendTime, the broker's clock
+# being behind). Every millisecond of margin is traffic read again; a record missed for want of
+# margin is only published once more, as before this search.
+SEARCH_MARGIN_MS = 2_000
+
+FindPublished = Callable[[list[str], int, set[bytes]], Awaitable[set[bytes]]]
+"""Which of the wanted `record_digest`s the topics hold from a time (epoch ms) to their ends."""
+
+
+def record_digest(
+    key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
+) -> bytes:
+    """A record's identity: its key, value and headers, byte for byte."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (key or b"", value or b"", *(x for k, v in headers for x in (k.encode(), v))):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
+def _entry_headers(e: OutboxEntry) -> list[tuple[str, bytes]]:
+    if e.header_list is not None:
+        return e.header_list
+    return [(k, v.encode()) for k, v in orjson.loads(e.headers)]
+
+
+def entry_digest(e: OutboxEntry) -> bytes:
+    return record_digest(e.key, e.value, _entry_headers(e))
+
+
+async def published_since(
+    bootstrap: str, topics: list[str], since_ms: int, wanted: set[bytes], stall: float = 60.0
+) -> set[bytes]:
+    """`FindPublished` on a broker, with a consumer of no group: the topics are read from
+    `since_ms` until every wanted record is found or their ends as of the call are reached.
+    Raises TimeoutError when the reading makes no progress for `stall` seconds."""
+    found: set[bytes] = set()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(stall):
+            known = await consumer.topics()
+            # partitions_for_topic answers from the client's cluster metadata, which topics()
+            # does not fill in (aiokafka 0.14, pinned <0.15): a private call, as `read_all` makes.
+            await consumer._client.force_metadata_update()
+            tps = [
+                TopicPartition(t, p)
+                for t in topics
+                if t in known
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            starts = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms)) if tps else {}
+        left = {
+            tp: found_at.offset
+            for tp, found_at in starts.items()
+            if found_at is not None and found_at.offset < ends[tp]
+        }
+        if not left:
+            return found
+        consumer.assign(list(left))
+        for tp, offset in left.items():
+            consumer.seek(tp, offset)
+        last_progress = time.monotonic()
+        while left and found != wanted:
+            batch = await consumer.getmany(*left, timeout_ms=500, max_records=5000)
+            for tp, recs in batch.items():
+                for r in recs:
+                    if r.offset < ends[tp]:
+                        d = record_digest(r.key, r.value, r.headers)
+                        if d in wanted:
+                            found.add(d)
+            moved = {tp: await consumer.position(tp) for tp in left}
+            if batch or any(moved[tp] != left[tp] for tp in left):
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > stall:
+                raise TimeoutError(f"reading {sorted(topics)} made no progress for {stall:.0f}s")
+            left = {tp: pos for tp, pos in moved.items() if pos < ends[tp]}
+        return found
+    finally:
+        await consumer.stop()
 
 
 def never_publishable(exc: BaseException) -> str | None:
@@ -115,8 +207,11 @@ class Relay:
         *,
         max_pending: int = 20_000,
         trim_interval: float = 0.5,
+        find_published: FindPublished | None = None,
     ) -> None:
+        """Without `find_published`, entries read back from Redis are all sent again."""
         self.store = store
+        self.find_published = find_published
         self.producer_factory = producer_factory
         self.metrics = metrics
         self.max_pending = max_pending
@@ -254,26 +349,37 @@ class Relay:
             finally:
                 self._maybe_idle()
 
-    async def _send(self, entries: list[OutboxEntry], from_store: bool = False) -> None:
+    async def _send(
+        self,
+        entries: list[OutboxEntry],
+        from_store: bool = False,
+        on_broker: set[bytes] | None = None,
+    ) -> int:
+        """Send the entries; those whose `entry_digest` is `on_broker` are not sent again but
+        acknowledged in their turn. Returns how many were not sent again."""
         producer = self._producer
         assert producer is not None
         counted = 0 if from_store else len(entries)
         by_stream: dict[str, tuple[list[asyncio.Future[Any]], list[OutboxEntry]]] = {}
         last: dict[str, StreamId] = {}
+        there = 0
         try:
             for e in entries:
                 done = self._published.get(e.stream)
                 if done is not None and e.id <= done:
                     continue  # already sent by a recovery that read it from Redis
-                headers = e.header_list
-                if headers is None:  # read back from Redis
-                    headers = [(k, v.encode()) for k, v in orjson.loads(e.headers)]
+                headers = _entry_headers(e)
                 try:
-                    if self._known_missing(e.topic):
+                    if on_broker and record_digest(e.key, e.value, headers) in on_broker:
+                        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                        fut.set_result(None)
+                        there += 1
+                    elif self._known_missing(e.topic):
                         raise kerr.UnknownTopicOrPartitionError(e.topic)
-                    fut = await producer.send(
-                        e.topic, value=e.value, key=e.key or None, headers=headers
-                    )
+                    else:
+                        fut = await producer.send(
+                            e.topic, value=e.value, key=e.key or None, headers=headers
+                        )
                 except Exception as exc:
                     reason = await self._parking_reason(producer, e.topic, exc)
                     if reason is None:
@@ -297,6 +403,7 @@ class Relay:
             count = 0 if from_store else len(futs)
             self._inflight.append(_Inflight(s, last[s], count, futs, sent))
         self._inflight_changed.set()
+        return there
 
     def _known_missing(self, topic: str) -> bool:
         until = self._missing_topics.get(topic)
@@ -353,11 +460,27 @@ class Relay:
             self._published.pop(s, None)
             if after is not None:
                 self._published[s] = after
+            since: int | None = None  # when its oldest entry read back committed, less a margin
+            there = 0
             while True:
                 rows = await self._store_call(self.store.outbox_range, s, self._published.get(s))
                 if not rows:
                     break
-                await self._send(rows, from_store=True)
+                on_broker: set[bytes] | None = None
+                if self.find_published is not None:
+                    times = [e.committed_ms for e in rows if e.committed_ms is not None]
+                    if since is None and times:
+                        since = min(times) - SEARCH_MARGIN_MS
+                    wanted = {entry_digest(e) for e in rows if e.committed_ms is not None}
+                    if since is not None and wanted:
+                        topics = sorted({e.topic for e in rows})
+                        on_broker = await self.find_published(topics, since, wanted)
+                there += await self._send(rows, from_store=True, on_broker=on_broker)
+            if there:
+                log.info(
+                    "outbox entries found on the broker already; not published again",
+                    extra={"outbox": s, "entries": there},
+                )
 
     async def _store_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         delay = 0.05

@@ -38,7 +38,7 @@ from ..settings import ServiceSettings
 from ..tracing import setup_tracing
 from .model import Subscription
 from .processor import Processor
-from .relay import Relay
+from .relay import Relay, published_since
 from .store import Store
 
 log = logging.getLogger("shebao.service")
@@ -140,7 +140,13 @@ class ServiceRuntime:
         )
         self.store = Store(self.redis, self.name)
         self.relay = Relay(
-            self.store, self._producer, self.metrics, max_pending=s.outbox_max_pending
+            self.store,
+            self._producer,
+            self.metrics,
+            max_pending=s.outbox_max_pending,
+            find_published=lambda topics, since, wanted: published_since(
+                s.kafka_bootstrap_servers, topics, since, wanted
+            ),
         )
         self.broker = KafkaBroker(
             s.kafka_bootstrap_servers,

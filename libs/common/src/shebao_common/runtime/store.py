@@ -4,7 +4,8 @@ Layout under the service prefix `shebao:<service>`:
   s:<kind>:<id>            "<version>|<JSON>"           state ("<version>|" = deleted, with a TTL)
   dd:<event id>            body fingerprint, with a TTL  the event was applied
   off:<subscription>       hash {<topic>:<partition>: next offset}
-  ob:<sub>:<topic>:<part>  stream {t, k, v, h}          outbox, ids <input offset + 1>-<n>
+  ob:<sub>:<topic>:<part>  stream {t, k, v, h, c}       outbox, ids <input offset + 1>-<n>,
+                                                        c: when its batch committed (epoch ms)
   c:<name>                 hash {field: integer}        counters
   parked                   stream {t, k, v, h, ...}     outputs the broker can never take
 
@@ -19,6 +20,7 @@ State is a plain string so that a batch's reads are one MGET.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -84,7 +86,7 @@ for _, w in ipairs(p[5]) do
 end
 -- 5. outbox entries
 for _, e in ipairs(p[6]) do
-  redis.call('XADD', e[1], e[2], 't', e[3], 'k', e[4], 'v', e[5], 'h', e[6])
+  redis.call('XADD', e[1], e[2], 't', e[3], 'k', e[4], 'v', e[5], 'h', e[6], 'c', p[9])
 end
 -- 6. counters
 for _, c in ipairs(p[7]) do redis.call('HINCRBY', c[1], c[2], c[3]) end
@@ -137,6 +139,9 @@ class OutboxEntry:
     """JSON list of [name, value] pairs, as stored in the stream."""
     header_list: list[tuple[str, bytes]] | None = None
     """The same headers ready for the producer, when the entry was built in this process."""
+    committed_ms: int | None = None
+    """When its batch committed (wall clock, epoch ms), when read back from Redis; None for an
+    entry written before the outbox kept it."""
 
 
 @dataclass(slots=True)
@@ -171,6 +176,7 @@ class CommitPlan:
                     ],
                     [(k, f, by) for (k, f), by in self.increments.items()],
                     [(s, str(last.next())) for s, last in self.trims],
+                    str(time.time_ns() // 1_000_000),  # the outbox entries' commit time
                 ],
                 use_bin_type=False,
             ),
@@ -256,6 +262,7 @@ class Store:
                 key=f[b"k"],
                 value=f[b"v"],
                 headers=f[b"h"],
+                committed_ms=int(f[b"c"]) if b"c" in f else None,
             )
             for rid, f in rows
         ]
