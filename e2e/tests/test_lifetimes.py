@@ -10,9 +10,10 @@ each story keeps to its own people, employers and region.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
+from shebao_devinfra.pytest_plugin import own_kafka
 from shebao_devinfra.testing import read_all, wait_until
 from shebao_partners import (
     citizen_id,
@@ -63,15 +65,27 @@ def ref(cid: str) -> str:
     return Pseudonymizer(KEY.encode()).person_ref(cid)
 
 
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[Any]:
+    """A broker of the module's own: the services read every hospital's and bureau's topic by
+    pattern, and those the session's other tests left would be theirs to decide too (and a
+    rebuild's to read)."""
+    with own_kafka() as k:
+        yield k
+
+
 @pytest_asyncio.fixture(scope="module")
-async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Story]:
+async def platform(
+    infra: Any, kafka: Any, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Story]:
     partner = [
         *(t.named(code=c) for t in (cc.ASSESSMENTS, cc.COLLECTIONS) for c in TAX_BUREAUS),
         *(t.named(code=c) for t in (u.CPI, u.ANSWERS) for c in ("s320100", "s321300")),
         *(t.named(code=c) for t in (m.CLAIMS, m.SETTLEMENTS) for c, _, _ in HOSPITALS),
     ]
     logs = tmp_path_factory.mktemp("lifetimes")
-    async with start(infra, logs, NAMES, redis_db=13, key=KEY, partner_topics=partner) as p:
+    own = SimpleNamespace(kafka_bootstrap=kafka.bootstrap, redis_url=infra.redis_url)
+    async with start(own, logs, NAMES, redis_db=13, key=KEY, partner_topics=partner) as p:
         for code, level, region in HOSPITALS:
             registration = hospital_registration(code, level, region)
             await p.send(m.COMMANDS.name, code, registration, day(2023, 12, 1))

@@ -322,7 +322,7 @@ async def test_a_thousand_persons_enrol_transfer_and_replay(infra, tmp_path: Pat
 
         async def consumed(n: int):
             async def check() -> bool:
-                return await svc.metric("shebao_records_total") >= n
+                return await svc.metric("shebao_records_total", subscription="commands") >= n
 
             return check
 
@@ -381,7 +381,10 @@ async def test_a_thousand_persons_enrol_transfer_and_replay(infra, tmp_path: Pat
         before_ids = {dict(e.headers)["ce_id"] for e in events}
         sent = await _send_all(prod, employers + commands, 0)
         await wait_until(await consumed(sent), timeout=120)
-        assert await svc.metric("shebao_records_total", outcome="duplicate") == sent
+        assert (
+            await svc.metric("shebao_records_total", subscription="commands", outcome="duplicate")
+            == sent
+        )
         svc.terminate()
         after = await read_all(infra.kafka_bootstrap, c.EVENTS.name)
         assert {dict(e.headers)["ce_id"] for e in after} == before_ids
@@ -512,7 +515,7 @@ async def test_a_transfer_moves_every_insurance_and_a_refusal_names_the_transfer
         sent = await _send_all(prod, story, sent)
 
         async def consumed() -> bool:
-            return await svc.metric("shebao_records_total") >= sent
+            return await svc.metric("shebao_records_total", subscription="commands") >= sent
 
         await wait_until(consumed, timeout=60)
         svc.terminate()
@@ -693,7 +696,7 @@ async def test_a_command_dating_an_event_after_its_ce_time_is_refused_by_name(
             await prod.flush()  # in order across keys too: the employer before the hire
 
         async def consumed() -> bool:
-            return await svc.metric("shebao_records_total") >= len(story)
+            return await svc.metric("shebao_records_total", subscription="commands") >= len(story)
 
         await wait_until(consumed, timeout=60)
         svc.terminate()

@@ -133,6 +133,14 @@ def _own_kafka(properties: dict[str, str]) -> Iterator[RestartableKafka]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def own_kafka(
+    properties: dict[str, str] | None = None,
+) -> contextlib.AbstractContextManager[RestartableKafka]:
+    """A broker of the caller's own (for a module-scoped fixture): nothing another test left on
+    the session's broker reaches it, e.g. a partner topic that a service's pattern would read."""
+    return _own_kafka(properties or {})
+
+
 @pytest.fixture
 def restartable_kafka() -> Iterator[RestartableKafka]:
     """A broker of the test's own (Docker container or local process, as `infra` would choose)

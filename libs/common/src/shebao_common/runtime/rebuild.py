@@ -198,27 +198,48 @@ class Rebuild:
         await c.start()
         return c
 
+    async def _bounds(
+        self, consumer: AIOKafkaConsumer, topics: Sequence[str], start: Mapping[TP, int] | None
+    ) -> dict[TopicPartition, tuple[int, int]]:
+        """Each partition of `topics` that holds records after its start (`start`, else its
+        beginning) and before its end as found now: (from, end). Two requests for them all."""
+        tps = [TopicPartition(t, p) for t in topics for p in self.partitions.get(t, [])]
+        if not tps:
+            return {}
+        # assigned first: the client asks for offsets only of topics it holds metadata for (an
+        # unknown one waits out the request timeout)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        out = {}
+        for tp in tps:
+            first = max(begins[tp], (start or {}).get((tp.topic, tp.partition), begins[tp]))
+            if first < ends[tp]:
+                out[tp] = (first, ends[tp])
+        return out
+
     async def _read(
-        self, consumer: AIOKafkaConsumer, topics: Sequence[str]
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: Sequence[str],
+        start: Mapping[TP, int] | None = None,
     ) -> Any:  # AsyncIterator[list[ConsumerRecord]]
-        """Every record of `topics` from the beginning up to their ends as found now, one
-        partition after the other (a partition's order is what the fold relies on)."""
-        for topic in topics:
-            for p in self.partitions.get(topic, []):
-                tp = TopicPartition(topic, p)
-                end = (await consumer.end_offsets([tp]))[tp]
-                start = (await consumer.beginning_offsets([tp]))[tp]
-                if end <= start:
-                    continue
-                consumer.assign([tp])
-                consumer.seek(tp, start)
-                while True:
-                    got = await consumer.getmany(tp, timeout_ms=1000, max_records=BATCH)
-                    records = [r for r in got.get(tp, []) if r.offset < end]
-                    if records:
-                        yield records
-                    if await consumer.position(tp) >= end:
-                        break
+        """The records of `topics` from `start` (else the beginning) up to their ends as found
+        now, each partition's in its order (what a fold relies on; partitions interleave)."""
+        todo = await self._bounds(consumer, topics, start)
+        if not todo:
+            return
+        consumer.assign(list(todo))
+        for tp, (first, _) in todo.items():
+            consumer.seek(tp, first)
+        while todo:
+            got = await consumer.getmany(*todo, timeout_ms=1000, max_records=BATCH)
+            records = [r for tp, rs in got.items() for r in rs if r.offset < todo[tp][1]]
+            if records:
+                yield records
+            for tp in [tp for tp in todo if await consumer.position(tp) >= todo[tp][1]]:
+                del todo[tp]
+                consumer.pause(tp)
 
     # the published decisions -------------------------------------------------------------------
 
@@ -266,29 +287,17 @@ class Rebuild:
         subscription has no handler for (it consumed them deciding nothing), up to the first it
         would handle: that one, and all after it, it had not decided yet."""
         out = dict(start)
-        for topic in topics:
-            for p in self.partitions.get(topic, []):
-                tp = TopicPartition(topic, p)
-                end = (await consumer.end_offsets([tp]))[tp]
-                pos = start.get((topic, p))
-                if pos is None:
-                    pos = (await consumer.beginning_offsets([tp]))[tp]
-                if pos >= end:
+        stopped: set[TP] = set()
+        async for records in self._read(consumer, topics, start):
+            for r in records:
+                tp = (r.topic, r.partition)
+                if tp in stopped:
                     continue
-                consumer.assign([tp])
-                consumer.seek(tp, pos)
-                moved = pos
-                done = False
-                while not done and moved < end:
-                    got = await consumer.getmany(tp, timeout_ms=1000, max_records=BATCH)
-                    for r in got.get(tp, []):
-                        ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
-                        if r.offset >= end or ce_type in sub.handlers:
-                            done = True
-                            break
-                        moved = r.offset + 1
-                if moved > pos or (topic, p) in out:
-                    out[(topic, p)] = moved
+                ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
+                if ce_type in sub.handlers:
+                    stopped.add(tp)  # not decided yet: it goes on from here
+                else:
+                    out[tp] = r.offset + 1
         return out
 
     # folding ----------------------------------------------------------------------------------
