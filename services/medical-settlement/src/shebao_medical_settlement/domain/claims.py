@@ -21,6 +21,7 @@ from datetime import datetime
 
 from shebao_common.domain import Effects, Refused
 from shebao_contracts import medical as m
+from shebao_contracts.enrollment import Scheme
 from shebao_contracts.trusted import trusted
 
 from . import statements
@@ -100,14 +101,18 @@ def settle(
     year = claim_year(claim)
     result = adjudicate(claim, coverage or Coverage(), acc.year(year), hospital, params)
     d = result.delta
-    totals = m.ClaimTotals(
+    # built from amounts this service computed, in fen: nothing to validate again on the hot path
+    # (the property test folds them back from their JSON and finds the same state)
+    totals = trusted(
+        m.ClaimTotals,
         fund=d.fund,
         in_scope_out_of_pocket=d.in_scope_out_of_pocket,
         serious_illness=d.serious_illness,
         assistance=d.assistance,
         outpatient_pool=d.outpatient_pool,
     )
-    ev = m.ClaimSettled(
+    ev = trusted(
+        m.ClaimSettled,
         hospital=claim.hospital,
         claim_id=claim.claim_id,
         person=claim.person,
@@ -115,7 +120,7 @@ def settle(
         visit_type=claim.visit_type,
         admission_date=claim.admission_date,
         discharge_date=claim.discharge_date,
-        scheme=result.scheme,
+        scheme=Scheme(result.scheme),
         region=result.region,
         year=year,
         month=month_of(at),  # reconciled in the month it is answered, not that of the stay
