@@ -51,7 +51,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from platform_story import Story
 from platform_story import platform as start
 
@@ -61,7 +60,7 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_devinfra.kit import PARTITIONS
-from shebao_devinfra.testing import message_record, platform_topics, read_all
+from shebao_devinfra.testing import Follower, message_record, platform_topics, read_all
 from shebao_partners import (
     citizen_id,
     claim_body,
@@ -244,43 +243,20 @@ class Watch:
     """One consumer of the topics the load waits on, from their beginning: records by topic."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.bootstrap, self.topics = bootstrap, topics
         self.records: dict[str, list[tuple[str, str, dict[str, Any]]]] = defaultdict(list)
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._follower = Follower(bootstrap, topics, self._keep, partitions=PARTITIONS)
+
+    def _keep(self, r: Any) -> None:
+        h = dict(r.headers)
+        self.records[r.topic].append(
+            (h["ce_type"].decode(), h["ce_id"].decode(), json.loads(r.value))
+        )
 
     async def start(self) -> None:
-        c = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
-        )
-        await c.start()
-        tps = [TopicPartition(t, p) for t in self.topics for p in range(PARTITIONS)]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        self._consumer = c
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=300, max_records=5000)
-            except Exception:  # the broker is being restarted: the consumer reconnects
-                await asyncio.sleep(0.5)
-                continue
-            for tp, recs in batch.items():
-                for r in recs:
-                    h = dict(r.headers)
-                    self.records[tp.topic].append(
-                        (h["ce_type"].decode(), h["ce_id"].decode(), json.loads(r.value))
-                    )
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._follower.stop()
 
     def of(self, topic: str, kind: type[Any], **match: Any) -> list[dict[str, Any]]:
         """The bodies of a kind on a topic whose fields equal `match`, one per event id (the

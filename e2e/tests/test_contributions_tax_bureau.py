@@ -32,13 +32,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import shebao_partners as partners
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts.envelope import Message
 from shebao_devinfra.testing import (
+    Follower,
     ServiceProcess,
     message_record,
     producer,
@@ -220,7 +220,8 @@ class Listener:
     """Reads the bureaus' assessments topics and the contributions events in the background."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+        topics = [cc.ASSESSMENTS.named(code=b) for b in BUREAU.values()] + [cc.EVENTS.name]
+        self._follower = Follower(bootstrap, topics, self._keep)
         self.assessments: dict[tuple[str, str], dict[str, Any]] = {}  # (payer, period) -> latest
         self.rejections: list[tuple[str, dict[str, Any]]] = []
         self.bookings: list[tuple[str, dict[str, Any]]] = []  # PaymentBooked, as a bureau hears
@@ -230,53 +231,34 @@ class Listener:
         """Citizen IDs on the internal events topic (the bureaus' topics name persons by ID)."""
         self.lines_named: set[str] = set()
         """The citizen IDs the employers' assessment lines name."""
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        c = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, max_poll_records=5000
-        )
-        await c.start()
-        topics = [cc.ASSESSMENTS.named(code=b) for b in BUREAU.values()] + [cc.EVENTS.name]
-        tps = [TopicPartition(t, p) for t in topics for p in range(4)]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        self._consumer = c
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=100, max_records=5000)
-            for tp, records in batch.items():
-                for r in records:
-                    kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
-                    if tp.topic == cc.EVENTS.name:
-                        if CITIZEN_ID.search(r.value) or (r.key and CITIZEN_ID.search(r.key)):
-                            self.citizen_ids_seen += 1
-                        self.counts[kind] += 1
-                        if kind != "ContributionCredited":
-                            self.events[kind].append(json.loads(r.value))
-                        continue
-                    body = json.loads(r.value)
-                    code = cc.ASSESSMENTS.match(tp.topic)["code"]  # type: ignore[index]
-                    if kind == "TaxAssessmentIssued":
-                        self.lines_named.update(line["citizen_id"] for line in body["persons"])
-                        key = (body["employer"] or body["citizen_id"], body["period"])
-                        held = self.assessments.get(key)
-                        if held is None or held["revision"] <= body["revision"]:
-                            self.assessments[key] = body
-                    elif kind == "TaxPaymentBooked":
-                        self.bookings.append((code, body))
-                    else:
-                        self.rejections.append((code, body))
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._follower.stop()
+
+    def _keep(self, r: Any) -> None:
+        kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
+        if r.topic == cc.EVENTS.name:
+            if CITIZEN_ID.search(r.value) or (r.key and CITIZEN_ID.search(r.key)):
+                self.citizen_ids_seen += 1
+            self.counts[kind] += 1
+            if kind != "ContributionCredited":
+                self.events[kind].append(json.loads(r.value))
+            return
+        body = json.loads(r.value)
+        code = cc.ASSESSMENTS.match(r.topic)["code"]  # type: ignore[index]
+        if kind == "TaxAssessmentIssued":
+            self.lines_named.update(line["citizen_id"] for line in body["persons"])
+            key = (body["employer"] or body["citizen_id"], body["period"])
+            held = self.assessments.get(key)
+            if held is None or held["revision"] <= body["revision"]:
+                self.assessments[key] = body
+        elif kind == "TaxPaymentBooked":
+            self.bookings.append((code, body))
+        else:
+            self.rejections.append((code, body))
 
 
 async def until(check: Any, timeout: float, what: str) -> None:

@@ -27,6 +27,7 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
 from shebao_devinfra.testing import (
+    Follower,
     ServiceProcess,
     message_record,
     producer,
@@ -95,39 +96,20 @@ class Bureaus:
     """Reads every bureau's assessments topic in the background."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
         self.records: list[tuple[str, dict[str, Any], dict[str, str]]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        topics = [cc.ASSESSMENTS.named(code=code) for code in BUREAUS.values()]
+        self._follower = Follower(bootstrap, topics, self._keep)
+
+    def _keep(self, r: Any) -> None:
+        code = cc.ASSESSMENTS.match(r.topic)["code"]  # type: ignore[index]
+        headers = {k: v.decode() for k, v in r.headers}
+        self.records.append((code, json.loads(r.value), headers))
 
     async def start(self) -> None:
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await c.start()
-        tps = [
-            TopicPartition(cc.ASSESSMENTS.named(code=code), p)
-            for code in BUREAUS.values()
-            for p in range(4)
-        ]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        self._consumer = c
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for tp, recs in batch.items():
-                code = cc.ASSESSMENTS.match(tp.topic)["code"]  # type: ignore[index]
-                for r in recs:
-                    headers = {k: v.decode() for k, v in r.headers}
-                    self.records.append((code, json.loads(r.value), headers))
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._follower.stop()
 
     def of(self, code: str, kind: type[Message]) -> list[dict[str, Any]]:
         return [body for c, body, h in self.records if c == code and h["ce_type"] == kind.TYPE]

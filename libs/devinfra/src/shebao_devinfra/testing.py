@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -332,3 +332,54 @@ async def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.
             return
         await asyncio.sleep(interval)
     raise TimeoutError("condition not met in time")
+
+
+class Follower:
+    """Reads `topics` from their beginning in the background, as a partner or an office that
+    keeps its consumer open would, and hands each record to `on_record`; a broker restarted
+    under it is waited out. `partitions` is the topics' partition count."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Iterable[str],
+        on_record: Callable[[Any], None],
+        *,
+        partitions: int = 4,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.on_record = on_record
+        self.partitions = partitions
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await c.start()
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        self._consumer = c
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            except Exception:  # the broker is being restarted: the consumer reconnects
+                await asyncio.sleep(0.5)
+                continue
+            for records in batch.values():
+                for r in records:
+                    self.on_record(r)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
