@@ -1,0 +1,136 @@
+"""A rebuild folds a service's published decisions into its state, each once (real Kafka, real
+Redis): the ledger's log is written here as the relay would have written it, a republished
+record (same `ce_id`) among them, and the rebuild engine is run on it.
+
+What medical settlement's rebuild does as a whole (state equal key by key, nothing published)
+is e2e/tests/test_lifetimes.py's; this is the engine's edges: a resend in the log, positions per
+partition, the dedupe marks, a refusal before anything is wiped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from ledger_app import ACCOUNT, Account, Deposit, Deposited, ledger
+
+from shebao_common.runtime import (
+    Context,
+    Decision,
+    FromDecisions,
+    HandlerTable,
+    State,
+    Subscription,
+)
+from shebao_common.runtime.codec import H_FROM
+from shebao_common.runtime.rebuild import Rebuild, RebuildError
+from shebao_common.runtime.store import Store, split_state
+from shebao_devinfra.testing import create_topics, message_record, producer
+
+pytestmark = [pytest.mark.integration]
+
+T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
+
+
+def fold_table() -> HandlerTable:
+    fold = HandlerTable()
+
+    @fold.on(Deposited, needs=lambda ev, ctx: [ACCOUNT.key(ev.account)])
+    def deposited(state: State, ev: Deposited, ctx: Context) -> Decision:
+        return (
+            Decision()
+            .put(ACCOUNT.key(ev.account), Account(balance=ev.balance, applied=ev.applied))
+            .incr("ledger", "deposits")
+            .incr("ledger", "fen", int(ev.amount * 100))
+        )
+
+    return fold
+
+
+async def test_the_log_is_folded_once_per_event_and_positions_follow_it(infra: Any) -> None:
+    lg = ledger(uuid.uuid4().hex[:8])
+    await create_topics(infra.kafka_bootstrap, [lg.commands.name, lg.events.name])
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, lg.service)
+    prod = await producer(infra.kafka_bootstrap)
+    # What the ledger published: per account, the deposits it decided; the commands sit on
+    # partition 0 and 1 at the offsets named in each event's shebao-from header.
+    decided = [
+        ("A", 0, 0, "10.00", "10.00", 1),
+        ("A", 0, 2, "5.50", "15.50", 2),
+        ("B", 1, 1, "7.25", "7.25", 1),
+    ]
+    for n, (account, part, offset, amount, balance, applied) in enumerate(decided):
+        ev = Deposited(account=account, amount=amount, balance=balance, applied=applied)
+        k, v, h = message_record(ev, message_id=f"ev-{n}", time=T0, source="/shebao/ledger")
+        h = [
+            *h,
+            ("causation-id", f"cmd-{n}".encode()),
+            (H_FROM, f"commands|{lg.commands.name}|{part}|{offset}|fp{n}".encode()),
+        ]
+        copies = 2 if n == 1 else 1  # the relay republished the second one after a crash
+        for _ in range(copies):
+            await prod.send_and_wait(lg.events.name, key=k, value=v, headers=h, partition=part)
+    await prod.stop()
+
+    def job(sub: Subscription) -> Rebuild:
+        return Rebuild(
+            service=lg.service,
+            bootstrap=infra.kafka_bootstrap,
+            store=store,
+            registry=lg.registry,
+            subscriptions=[sub],
+            produces=[lg.events],
+            env=None,
+            max_record_bytes=1 << 20,
+            dedupe_ttl=3600,
+        )
+
+    handlers = HandlerTable()
+    handlers.on(Deposit)(lambda state, m, ctx: Decision())
+    try:
+        # a subscription that decides but declares no log is refused, and nothing is written
+        with pytest.raises(RebuildError, match="declares no log of record"):
+            await job(Subscription("commands", (lg.commands,), handlers)).run(wipe=True)
+        assert await job(Subscription("commands", (lg.commands,), handlers)).existing_keys() == 0
+
+        sub = Subscription(
+            "commands",
+            (lg.commands,),
+            handlers,
+            rebuild=FromDecisions(log=(lg.events,), fold=fold_table()),
+        )
+        report = await job(sub).run()
+        assert report.folded == {"commands": 3}  # four records, three events
+        stored = {
+            acct: split_state(await client.get(store.state_key(ACCOUNT.key(acct).name)))[1]
+            for acct in ("A", "B")
+        }
+        assert stored == {
+            "A": b'{"balance":"15.50","applied":2}',
+            "B": b'{"balance":"7.25","applied":1}',
+        }
+        assert await store.counters("ledger") == {"deposits": 3, "fen": 2275}
+        # each partition goes on after the last command whose decision was published
+        assert await store.load_offsets(
+            "commands", [f"{lg.commands.name}:0", f"{lg.commands.name}:1"]
+        ) == [3, 2]
+        assert [await client.get(store.mark_key(f"cmd-{n}")) for n in range(3)] == [
+            b"fp0",
+            b"fp1",
+            b"fp2",
+        ]
+
+        # the keyspace holds state now: a second rebuild is refused unless told to wipe
+        with pytest.raises(RebuildError, match="empty keyspace"):
+            await job(sub).run()
+        again = await job(sub).run(wipe=True)
+        assert again.folded == {"commands": 3}
+        assert await store.counters("ledger") == {"deposits": 3, "fen": 2275}
+    finally:
+        async for key in client.scan_iter(match=f"{store.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
