@@ -22,7 +22,8 @@ on from where its published decisions end. Run it with the service stopped:
 `python -m <service package> rebuild [--wipe]`.
 
 State is held in memory by key while a topic is read, and written out in chunks, so a rebuild
-needs memory for `FLUSH_KEYS` values, not for the whole state.
+needs memory for `FLUSH_KEYS` values, not for the whole state. Dedupe marks are restored only
+for records still within their subscription's TTL, each with the time it had left.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -51,6 +53,9 @@ log = logging.getLogger("shebao.rebuild")
 FLUSH_KEYS = 50_000
 """Dirty values kept in memory before they are written out (and read back when needed)."""
 BATCH = 1000
+SEEN_IDS = 1_000_000
+"""Event ids remembered while a topic is folded, to drop a republished record: a relay's resend
+follows its original closely, so a window this long holds both."""
 TP = tuple[str, int]
 
 
@@ -68,8 +73,9 @@ class Found:
 
     positions: dict[TP, int] = field(default_factory=dict)
     """Each input partition's last offset whose decision was published."""
-    marks: dict[str, str] = field(default_factory=dict)
-    """Event id of each cause → its body fingerprint (trusted subscriptions only)."""
+    marks: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Event id of each cause → its body fingerprint and when it was decided (ms), for the
+    causes still within the dedupe TTL (trusted subscriptions only)."""
     refused: dict[TP, int] = field(default_factory=dict)
     """Each input partition's last offset whose record was dead-lettered."""
 
@@ -151,6 +157,16 @@ class Rebuild:
         self.report = Report()
         self.partitions: dict[str, list[int]] = {}
         """Every topic on the broker and its partitions, as found when the rebuild starts."""
+
+    def _ttl(self, sub: str) -> int:
+        found = next((s for s in self.subscriptions if s.name == sub), None)
+        return (found.dedupe_ttl if found else None) or self.dedupe_ttl
+
+    def _marks_from(self, sub: str) -> int:
+        """The earliest record time (ms) whose dedupe mark would still be kept: marks expire
+        after the subscription's TTL, and a rebuild restores only those the service still had
+        (not one per decision since the log began)."""
+        return int((time.time() - self._ttl(sub)) * 1000)
 
     # the keyspace -----------------------------------------------------------------------------
 
@@ -265,8 +281,8 @@ class Rebuild:
                         key = (topic, int(part))
                         f.positions[key] = max(f.positions.get(key, -1), int(off))
                         cause = headers.get(H_CAUSATION)
-                        if cause and fp:
-                            f.marks[cause] = fp
+                        if cause and fp and r.timestamp >= self._marks_from(sub):
+                            f.marks[cause] = (fp, r.timestamp)
                 elif "dlq-topic" in headers and headers.get("dlq-service") == self.service:
                     # a dead letter: its record was decided (refused) too
                     reader = topics.reader(headers["dlq-topic"])
@@ -333,7 +349,7 @@ class Rebuild:
         table: HandlerTable[Any],
         topics: Sequence[str],
         trusted: bool,
-        marks: dict[str, str] | None,
+        marks: dict[str, tuple[str, int]] | None,
     ) -> dict[TP, int]:
         """Run `table`'s handlers over `topics` as they stand, keeping what they write; each
         event once (a producer's resend carries the same id). The positions read to."""
@@ -344,7 +360,8 @@ class Rebuild:
             max_record_bytes=self.max_record_bytes,
             env=self.env,
         )
-        seen: set[str] = set()
+        seen: OrderedDict[str, None] = OrderedDict()
+        since = self._marks_from(name)
         ends: dict[TP, int] = {}
         n = 0
         async for records in self._read(consumer, topics):
@@ -358,7 +375,9 @@ class Rebuild:
                     it.event_id = f"{r.topic}/{r.partition}/{r.offset}"
                 if it.event_id in seen:
                     continue
-                seen.add(it.event_id)
+                seen[it.event_id] = None
+                if len(seen) > SEEN_IDS:
+                    seen.popitem(last=False)
                 items.append(it)
             snapshot = await self._snapshot(items)
             for it in items:
@@ -372,8 +391,8 @@ class Rebuild:
                 for inc in decision.increments:
                     key = (inc.counter, inc.field)
                     self.counts[key] = self.counts.get(key, 0) + inc.by
-                if marks is not None and trusted:
-                    marks[it.event_id] = it.fingerprint
+                if marks is not None and trusted and it.record.timestamp >= since:
+                    marks[it.event_id] = (it.fingerprint, it.record.timestamp)
                 n += 1
             if sum(1 for s in self.working.values() if s.dirty) >= FLUSH_KEYS:
                 await self.flush()
@@ -426,7 +445,7 @@ class Rebuild:
                     "an empty keyspace; stop the service and delete them first (or pass --wipe)"
                 )
             offsets: dict[str, dict[TP, int]] = {}
-            marks: dict[str, dict[str, str]] = {}
+            marks: dict[str, dict[str, tuple[str, int]]] = {}
             for sub in self.subscriptions:
                 f = found[sub.name]
                 how = sub.rebuild
@@ -445,7 +464,7 @@ class Rebuild:
                     if sub.trust_event_ids:
                         marks[sub.name] = f.marks
                 else:
-                    got: dict[str, str] = {}
+                    got: dict[str, tuple[str, int]] = {}
                     ends = await self.fold(
                         consumer,
                         sub.name,
@@ -467,7 +486,9 @@ class Rebuild:
         return self.report
 
     async def _finish(
-        self, offsets: Mapping[str, dict[TP, int]], marks: Mapping[str, dict[str, str]]
+        self,
+        offsets: Mapping[str, dict[TP, int]],
+        marks: Mapping[str, dict[str, tuple[str, int]]],
     ) -> None:
         pipe = self.store.client.pipeline(transaction=False)
         for sub, offs in offsets.items():
@@ -476,10 +497,13 @@ class Rebuild:
                     self.store.offsets_key(sub),
                     mapping={f"{t}:{p}": str(o) for (t, p), o in offs.items()},
                 )
-        ttl = {s.name: s.dedupe_ttl or self.dedupe_ttl for s in self.subscriptions}
+        now_ms = int(time.time() * 1000)
         for sub, got in marks.items():
-            for eid, fp in got.items():
-                pipe.set(self.store.mark_key(eid), fp, ex=ttl[sub])
+            ttl = self._ttl(sub)
+            for eid, (fp, at) in got.items():
+                left = ttl - (now_ms - at) // 1000  # what the mark had left when it was lost
+                if left > 0:
+                    pipe.set(self.store.mark_key(eid), fp, ex=left)
         await pipe.execute()
 
 
