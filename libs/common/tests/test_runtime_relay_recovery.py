@@ -105,3 +105,45 @@ async def test_a_new_owner_publishes_only_what_the_broker_lacks(infra: Any) -> N
         assert await client.xlen(stream) == 0, "what the broker holds is trimmed, sent or not"
     finally:
         await client.aclose()
+
+
+async def test_flush_waits_for_a_recovery_in_progress(infra: Any) -> None:
+    """A graceful shutdown flushes the relay: it must not return while a recovery is still
+    reading the outbox page by page (it did, once one page's sends were acknowledged)."""
+    bootstrap = infra.kafka_bootstrap
+    topic = f"relay-flush-{uuid.uuid4().hex[:8]}"
+    await create_topics(bootstrap, [topic])
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, f"relay-flush-{uuid.uuid4().hex[:8]}")
+    stream = store.outbox_key("answers", "claims", 0)
+    n = 3500  # several of the recovery's pages of 1,000
+
+    def entry(i: int) -> OutboxEntry:
+        headers = [("ce_id", f"{topic}-{i}"), ("ce_type", "test.Answer")]
+        return OutboxEntry(
+            stream=stream,
+            id=StreamId(i + 1, 0),
+            topic=topic,
+            key=f"claim-{i}".encode(),
+            value=b"{}",
+            headers=orjson.dumps(headers),
+        )
+
+    relay = Relay(
+        store,
+        lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True),
+        RuntimeMetrics("relay-flush"),
+        trim_interval=3600,
+    )
+    try:
+        assert (
+            await store.commit(CommitPlan(ttl=600, outbox=[entry(i) for i in range(n)]))
+        ).status == "OK"
+        await relay.start()
+        relay.recover([stream])
+        await relay.flush(timeout=120)
+        assert len(await read_all(bootstrap, topic)) == n
+        assert await client.xlen(stream) == 0
+        await relay.stop()
+    finally:
+        await client.aclose()

@@ -227,6 +227,9 @@ class Relay:
         self._capacity = asyncio.Condition()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._busy = False
+        """The send loop is in a job (a recovery reads the outbox page by page, with nothing
+        queued or in flight between its pages)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._failed = asyncio.Event()
         self._running = False
@@ -327,7 +330,7 @@ class Relay:
     async def _wait_idle(self) -> None:
         while True:
             await self._idle.wait()
-            if self._queue.empty() and not self._inflight:
+            if self._queue.empty() and not self._inflight and not self._busy:
                 return
             self._idle.clear()
 
@@ -336,6 +339,7 @@ class Relay:
     async def _send_loop(self) -> None:
         while self._running:
             job = await self._queue.get()
+            self._busy = True
             try:
                 if isinstance(job, _Recover):
                     await self._recover(job.streams)
@@ -347,6 +351,7 @@ class Relay:
                 log.warning("relay send failed, republishing from the outbox: %s", exc)
                 await self._reset()
             finally:
+                self._busy = False
                 self._maybe_idle()
 
     async def _send(
@@ -579,7 +584,7 @@ class Relay:
         asyncio.get_running_loop().create_task(notify())
 
     def _maybe_idle(self) -> None:
-        if self._queue.empty() and not self._inflight:
+        if self._queue.empty() and not self._inflight and not self._busy:
             self._idle.set()
 
     async def _trim_loop(self) -> None:
