@@ -29,7 +29,7 @@ from shebao_contracts.topics import Registry
 from ..metrics import RuntimeMetrics
 from .apply import TP, Planner, UndeclaredState
 from .codec import R_ID_CONFLICT, Decoder, Encoder, Item
-from .model import Counters, StateKey, StateModel, Subscription
+from .model import StateKey, StateModel, Subscription
 from .partitions import Partitions
 from .relay import Relay
 from .store import CommitPlan, CommitResult, OutboxEntry, Store
@@ -300,20 +300,11 @@ class Processor:
                 missing[name] = k
             else:
                 snapshot[name] = hit
-        tallies = [n for n, k in missing.items() if k.entity.counters]
-        if tallies:  # counters: a fresh snapshot every batch, never cached, never version-checked
-            for name, values in zip(tallies, await self.store.load_counters(tallies), strict=True):
-                snapshot[name] = (-1, Counters(values=values))
-                del missing[name]
         if missing:
-            names = list(missing)
-            rows = await self.store.load_state([self.store.state_key(n) for n in names])
-            for name, (version, data) in zip(names, rows, strict=True):
-                value = (
-                    None if data is None else missing[name].entity.model.model_validate_json(data)
-                )
+            # counters: a fresh snapshot every batch, never cached, never version-checked
+            for name, (version, value) in (await self.store.snapshot(missing)).items():
                 snapshot[name] = (version, value)
-                if missing[name].entity.cached:
+                if version >= 0 and missing[name].entity.cached:
                     self.cache.put(name, version, value)
         return snapshot
 

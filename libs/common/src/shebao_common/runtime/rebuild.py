@@ -45,13 +45,13 @@ from shebao_contracts.topics import Topic, dlq_name
 from ..domain import Counters
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
-from .model import Emit, FromDecisions, HandlerTable, StateKey, StateModel, Subscription
+from .model import Emit, FromDecisions, HandlerTable, StateModel, Subscription
 from .store import OutboxEntry, Store
 
 log = logging.getLogger("shebao.rebuild")
 
 FLUSH_KEYS = 50_000
-"""Dirty values kept in memory before they are written out (and read back when needed)."""
+"""Values held in memory before the changed ones are written out (and read back when needed)."""
 BATCH = 1000
 SEEN_IDS = 1_000_000
 """Event ids remembered while a topic is folded, to drop a republished record: a relay's resend
@@ -61,10 +61,6 @@ TP = tuple[str, int]
 
 class RebuildError(RuntimeError):
     """The rebuild cannot go on: said in words, nothing half-written is left unexplained."""
-
-
-class _Emitted(RebuildError):
-    pass
 
 
 @dataclass
@@ -93,7 +89,7 @@ class Report:
 
 
 def _no_emit(emit: Emit) -> None:
-    raise _Emitted(
+    raise RebuildError(
         f"a rebuild handler emitted {emit.message.TYPE} to {emit.topic}: a fold or a projection "
         "must emit nothing (a subscription that decides needs a FromDecisions fold); the "
         "keyspace may hold part of the rebuild: mend the service and run it again with --wipe"
@@ -121,11 +117,10 @@ class _Topics:
         return out
 
     def reader(self, topic: str) -> Subscription | None:
-        for sub in self.subscriptions:
-            for t in sub.topics:
-                if (t.is_template and t.match(topic) is not None) or t.name == topic:
-                    return sub
-        return None
+        return next(
+            (s for s in self.subscriptions if any(t.match(topic) is not None for t in s.topics)),
+            None,
+        )
 
 
 class Rebuild:
@@ -152,7 +147,6 @@ class Rebuild:
         self.max_record_bytes = max_record_bytes
         self.dedupe_ttl = dedupe_ttl
         self.working: dict[str, Slot] = {}
-        self.keys: dict[str, StateKey[Any]] = {}
         self.counts: dict[tuple[str, str], int] = {}
         self.report = Report()
         self.partitions: dict[str, list[int]] = {}
@@ -319,27 +313,17 @@ class Rebuild:
     # folding ----------------------------------------------------------------------------------
 
     async def _snapshot(self, items: list[Item]) -> dict[str, tuple[int, StateModel | None]]:
-        snapshot: dict[str, tuple[int, StateModel | None]] = {}
-        missing: dict[str, StateKey[Any]] = {}
-        for it in items:
-            for k in it.needs:
-                name = k.name
-                if name in self.working or name in snapshot or name in missing:
-                    continue
-                if k.entity.counters:
-                    stored = await self.store.counters(name)
-                    mine = {f: by for (c, f), by in self.counts.items() if c == name}
-                    values = {f: stored.get(f, 0) + mine.get(f, 0) for f in {*stored, *mine}}
-                    snapshot[name] = (-1, Counters(values=values))
-                else:
-                    missing[name] = k
-        if missing:
-            names = list(missing)
-            rows = await self.store.load_state([self.store.state_key(n) for n in names])
-            for name, (version, data) in zip(names, rows, strict=True):
-                model = missing[name].entity.model
-                value = None if data is None else model.model_validate_json(data)
-                snapshot[name] = (version, value)
+        """The batch's keys not in the working state, as stored; counter sets with what this
+        rebuild has counted and not written out yet."""
+        missing = {k.name: k for it in items for k in it.needs if k.name not in self.working}
+        snapshot = await self.store.snapshot(missing)
+        for name, (version, value) in snapshot.items():
+            if version < 0 and isinstance(value, Counters):
+                mine = {f: by for (c, f), by in self.counts.items() if c == name}
+                values = {
+                    f: value.values.get(f, 0) + mine.get(f, 0) for f in {*value.values, *mine}
+                }
+                snapshot[name] = (-1, Counters(values=values))
         return snapshot
 
     async def fold(
@@ -383,8 +367,6 @@ class Rebuild:
             for it in items:
                 assert it.handler is not None and it.ctx is not None and it.message is not None
                 names = open_slots(it.needs, self.working, snapshot)
-                for k in it.needs:
-                    self.keys.setdefault(k.name, k)
                 decision, _ = decide(
                     it.handler, it.message, it.ctx, names, self.working, _no_emit, _no_encode
                 )
@@ -394,7 +376,7 @@ class Rebuild:
                 if marks is not None and trusted and it.record.timestamp >= since:
                     marks[it.event_id] = (it.fingerprint, it.record.timestamp)
                 n += 1
-            if sum(1 for s in self.working.values() if s.dirty) >= FLUSH_KEYS:
+            if len(self.working) >= FLUSH_KEYS:
                 await self.flush()
         self.report.folded[name] = self.report.folded.get(name, 0) + n
         return ends

@@ -21,12 +21,14 @@ State is a plain string so that a batch's reads are one MGET.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import msgpack
 import redis.asyncio as aioredis
+
+from ..domain import Counters, StateKey, StateModel
 
 # An outbox entry that can never be published moves to the parked stream in one step, so it is
 # neither lost nor published twice; the relay then goes on with the entries behind it.
@@ -238,6 +240,24 @@ class Store:
             pipe.hgetall(self.counter_key(n))
         rows = cast("list[dict[bytes, bytes]]", await pipe.execute())
         return [{k.decode(): int(v) for k, v in row.items()} for row in rows]
+
+    async def snapshot(
+        self, keys: Mapping[str, StateKey[Any]]
+    ) -> dict[str, tuple[int, StateModel | None]]:
+        """Each key's (version, decoded value) as stored, by name, in two round trips: counter
+        sets as a `Counters` with version -1 (never version-checked), the rest with one MGET."""
+        out: dict[str, tuple[int, StateModel | None]] = {}
+        tallies = [n for n, k in keys.items() if k.entity.counters]
+        if tallies:
+            for name, values in zip(tallies, await self.load_counters(tallies), strict=True):
+                out[name] = (-1, Counters(values=values))
+        names = [n for n, k in keys.items() if not k.entity.counters]
+        if names:
+            rows = await self.load_state([self.state_key(n) for n in names])
+            for name, (version, data) in zip(names, rows, strict=True):
+                model = keys[name].entity.model
+                out[name] = (version, None if data is None else model.model_validate_json(data))
+        return out
 
     async def get_state(self, name: str) -> bytes | None:
         return split_state(cast("bytes | None", await self.client.get(self.state_key(name))))[1]
