@@ -192,19 +192,19 @@ def record_death(state: State, cmd: c.RecordDeath, ctx: Context[Env]) -> Decisio
 lifetime_table: HandlerTable[Env] = HandlerTable()
 
 
+def _its_person(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [] if ev.person is None else [lifetime.LIFETIME.key(ev.person)]
+
+
 def _recorded(state: State, ev: Any, ctx: Context[Env]) -> Decision:
+    """The event's entry in its person's record (an event about nobody in particular, such as
+    a household's payment, is in no one's)."""
+    if ev.person is None:
+        return Decision()
     key = lifetime.LIFETIME.key(ev.person)
     after = lifetime.record(state.get(key), ev)
     return Decision() if after is None else Decision().put(key, after)
 
 
-def _its_person(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [] if ev.person is None else [lifetime.LIFETIME.key(ev.person)]
-
-
-def _about_someone(state: State, ev: Any, ctx: Context[Env]) -> Decision:
-    return Decision() if ev.person is None else _recorded(state, ev, ctx)
-
-
 for _event in lifetime.EVENTS:
-    lifetime_table.on(_event, needs=_its_person)(_about_someone)
+    lifetime_table.on(_event, needs=_its_person)(_recorded)

@@ -156,10 +156,14 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context[Env]) -> 
 
 @adjudication.on(m.RegisterHospital, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS])
 def register_hospital(state: State, h: m.RegisterHospital, ctx: Context[Env]) -> Decision:
+    registered = m.HospitalRegistered.model_validate(h.model_dump())
+    return _registered(state, registered).emit(m.EVENTS, h.hospital, registered)
+
+
+def _registered(state: State, h: m.HospitalRegistered) -> Decision:
+    """The hospital and the index as registered: deciding and folding the log alike."""
     hospital, index = hospitals.register(h, state.get(ALL_HOSPITALS))
-    d = Decision().put(HOSPITAL.key(h.hospital), hospital)
-    d.emit(m.EVENTS, h.hospital, m.HospitalRegistered.model_validate(h.model_dump()))
-    return _put(d, ALL_HOSPITALS, index)
+    return _put(Decision().put(HOSPITAL.key(h.hospital), hospital), ALL_HOSPITALS, index)
 
 
 @adjudication.on(m.CloseMonth, needs=lambda c, ctx: [ALL_HOSPITALS])
@@ -213,8 +217,7 @@ def fold_cancelled(state: State, ev: m.ClaimCancelled, ctx: Context[Env]) -> Dec
     m.HospitalRegistered, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS]
 )
 def fold_registered(state: State, h: m.HospitalRegistered, ctx: Context[Env]) -> Decision:
-    hospital, index = hospitals.register(h, state.get(ALL_HOSPITALS))
-    return _put(Decision().put(HOSPITAL.key(h.hospital), hospital), ALL_HOSPITALS, index)
+    return _registered(state, h)
 
 
 # ------------------------------------------------------------------------------------------------
