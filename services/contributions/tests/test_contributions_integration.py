@@ -9,7 +9,6 @@ the good ones are booked and credited; the service stays up.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shebao_common.pseudonym import CitizenIds
 from shebao_common.settings import DEV_CITIZEN_ID_KEY, DEV_PSEUDONYM_KEY
@@ -461,35 +459,19 @@ class Tap:
     """Reads the contributions events and the Nanjing bureau's assessments in the background."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
         self.records: list[tuple[str, str, dict[str, Any]]] = []  # (topic, type name, body)
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        topics = (cc.EVENTS.name, cc.ASSESSMENTS.named(code="t320100"))
+        self._follower = Follower(bootstrap, topics, self._keep)
+
+    def _keep(self, r: Any) -> None:
+        kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
+        self.records.append((r.topic, kind, json.loads(r.value)))
 
     async def start(self) -> None:
-        c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await c.start()
-        topics = (cc.EVENTS.name, cc.ASSESSMENTS.named(code="t320100"))
-        tps = [TopicPartition(t, p) for t in topics for p in range(4)]
-        c.assign(tps)
-        await c.seek_to_beginning(*tps)
-        self._consumer = c
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for tp, recs in batch.items():
-                for r in recs:
-                    kind = dict(r.headers)["ce_type"].decode().rsplit(".", 1)[1]
-                    self.records.append((tp.topic, kind, json.loads(r.value)))
+        await self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._follower.stop()
 
     def events(self, kind: type[Message], **match: Any) -> list[dict[str, Any]]:
         name = kind.TYPE.rsplit(".", 1)[1]

@@ -377,6 +377,11 @@ class Follower:
                 for r in records:
                     self.on_record(r)
 
+    def check(self) -> None:
+        """Raise what stopped the reader, if it stopped (`on_record` failed)."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
