@@ -102,6 +102,15 @@ class Story:
         """Each month closed by the scheduler (on the next month's first day), the employer's
         assessment collected in full by the bureau four days later, and every one of `persons`
         credited the month; the bureau's assessments, in order."""
+        # contributions reads enrollment's events in a consumer group of its own: the close must
+        # not overtake the employments it assesses (a month later, as in life, it never would)
+        contributions = self.services["contributions"]
+
+        async def employed() -> bool:
+            status, body = await contributions.get_json(f"/employers?code={employer}")
+            return status == 200 and body.get("employees", 0) >= len(persons)
+
+        await wait_until(employed, timeout=60)
         dues = []
         for month in months:
             y, n = int(month[:4]), int(month[5:])
