@@ -27,10 +27,15 @@ from pathlib import Path
 from shebao_contracts.catalog import CONTRACTS
 
 from .containers import Engine, EngineError
+from .docker import KAFKA_IMAGE as OFFICIAL_KAFKA
+from .docker import REDIS_IMAGE as OFFICIAL_REDIS
+from .local import KAFKA_VERSION, ensure_kafka_jars
 
 OFFICIAL_PYTHON = "python:3.11-slim"
 DEBIAN = "localhost/shebao-debian:bookworm"
 LOCAL_PYTHON = "localhost/shebao-python:3.11"
+LOCAL_KAFKA = f"localhost/shebao-kafka:{KAFKA_VERSION}"
+LOCAL_REDIS = "localhost/shebao-redis:7"
 DEBIAN_MIRROR = os.environ.get("SHEBAO_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 HOST_CAS = Path("/usr/local/share/ca-certificates")
 RECIPE = "org.shebao.recipe"
@@ -46,6 +51,82 @@ RUN apt-get update \\
 # Debian marks its python "externally managed"; the Dockerfile's builder installs uv with pip.
 ENV PIP_BREAK_SYSTEM_PACKAGES=1 \\
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+"""
+
+
+KAFKA_CONTAINERFILE = f"""\
+FROM {DEBIAN}
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && useradd --uid 1000 --home-dir /var/lib/kafka --create-home appuser
+COPY libs/ /opt/kafka/libs/
+COPY log4j.properties run.sh /opt/kafka/
+USER 1000
+EXPOSE 9092 9093
+ENTRYPOINT ["/bin/sh", "/opt/kafka/run.sh"]
+"""
+
+# The official image's convention: KAFKA_LISTENER_SECURITY_PROTOCOL_MAP is
+# listener.security.protocol.map (`___` is "-", `__` is "_"), CLUSTER_ID names the cluster, and a
+# formatted log directory is kept across a restart of the container.
+KAFKA_RUN = """\
+set -eu
+props=/var/lib/kafka/server.properties
+: > "$props"
+env | while IFS='=' read -r name value; do
+  case "$name" in
+    KAFKA_HEAP_OPTS|KAFKA_OPTS|KAFKA_JVM_PERFORMANCE_OPTS|KAFKA_LOG4J_OPTS) ;;
+    KAFKA_*)
+      key=$(printf '%s' "${name#KAFKA_}" | tr 'A-Z' 'a-z' \\
+        | sed -e 's/___/-/g' -e 's/__/@/g' -e 's/_/./g' -e 's/@/_/g')
+      printf '%s=%s\\n' "$key" "$value" >> "$props" ;;
+  esac
+done
+grep -q '^log.dirs=' "$props" || echo "log.dirs=/var/lib/kafka/data" >> "$props"
+cp="/opt/kafka/libs/*"
+logdir=$(sed -n 's/^log.dirs=//p' "$props" | cut -d, -f1)
+if [ ! -f "$logdir/meta.properties" ]; then
+  java -cp "$cp" kafka.tools.StorageTool format --ignore-formatted \\
+    -t "${CLUSTER_ID:-5L6g3nShT-eMCtK--X86sw}" -c "$props"
+fi
+# the quick JIT only, as the local broker: a short-lived broker spent half a core in C2
+exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \\
+  ${KAFKA_OPTS:-} -Dlog4j.configuration=file:/opt/kafka/log4j.properties \\
+  -cp "$cp" kafka.Kafka "$props"
+"""
+
+KAFKA_LOG4J = """\
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+"""
+
+REDIS_CONTAINERFILE = f"""\
+FROM {DEBIAN}
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends redis-server \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir /data && chown redis:redis /data
+COPY entrypoint.sh /usr/local/bin/
+WORKDIR /data
+USER redis
+EXPOSE 6379
+ENTRYPOINT ["/bin/sh", "/usr/local/bin/entrypoint.sh"]
+CMD ["redis-server"]
+"""
+
+# as the official image: `redis-server ARGS` listens on every interface of the container
+REDIS_ENTRYPOINT = """\
+set -eu
+if [ "${1:-}" = "redis-server" ]; then
+  shift
+  exec redis-server --protected-mode no --dir /data "$@"
+fi
+exec "$@"
 """
 
 
@@ -134,19 +215,75 @@ def ensure_local_python(engine: Engine) -> str:
     return LOCAL_PYTHON
 
 
-def python_base(engine: Engine) -> str:
-    """The image the Dockerfile's PYTHON_IMAGE names, per SHEBAO_IMAGES."""
+def _ensure_built(engine: Engine, tag: str, files: dict[str, bytes], dirs: dict[str, Path]) -> str:
+    """Builds `tag` from a Containerfile and files (and folders copied in) unless the engine
+    has it from the same recipe."""
+    parts: list[bytes] = []
+    for name in sorted(files):
+        parts += [name.encode(), files[name]]
+    for name in sorted(dirs):
+        for p in sorted(dirs[name].iterdir()):
+            if p.is_file():
+                parts += [f"{name}/{p.name}".encode(), hashlib.sha256(p.read_bytes()).digest()]
+    recipe = _digest(*parts)
+    if engine.has_image(tag) and engine.label(tag, RECIPE) == recipe:
+        return tag
+    ensure_debian(engine)
+    _say(f"building {tag} from Debian's packages")
+    with tempfile.TemporaryDirectory(prefix="shebao-image-") as tmp:
+        ctx = Path(tmp)
+        for name, data in files.items():
+            (ctx / name).write_bytes(data)
+        for name, src in dirs.items():
+            shutil.copytree(src, ctx / name, ignore=shutil.ignore_patterns(".*"))
+        engine.build(ctx, tag, file=ctx / "Containerfile", labels={RECIPE: recipe})
+    return tag
+
+
+def _choice() -> str:
     choice = os.environ.get("SHEBAO_IMAGES", "auto").strip().lower()
     if choice not in ("auto", "official", "local"):
         raise EngineError(f"SHEBAO_IMAGES={choice!r}: expected auto, official or local")
-    if choice == "official":
-        return OFFICIAL_PYTHON
-    if choice == "auto" and (
-        engine.has_image(OFFICIAL_PYTHON)
-        or engine.run("pull", "-q", OFFICIAL_PYTHON, check=False, timeout=120).returncode == 0
-    ):
-        return OFFICIAL_PYTHON
-    return ensure_local_python(engine)
+    return choice
+
+
+def _official(engine: Engine, tag: str) -> bool:
+    """Whether to use an official image: told so, or (auto) the engine has it or pulls it."""
+    choice = _choice()
+    if choice != "auto":
+        return choice == "official"
+    return (
+        engine.has_image(tag)
+        or engine.run("pull", "-q", tag, check=False, timeout=120).returncode == 0
+    )
+
+
+def kafka_image(engine: Engine) -> str:
+    """Apache Kafka in KRaft mode, configured by KAFKA_* variables like the official image."""
+    if _official(engine, OFFICIAL_KAFKA):
+        return OFFICIAL_KAFKA
+    files = {
+        "Containerfile": KAFKA_CONTAINERFILE.encode(),
+        "run.sh": KAFKA_RUN.encode(),
+        "log4j.properties": KAFKA_LOG4J.encode(),
+    }
+    return _ensure_built(engine, LOCAL_KAFKA, files, {"libs": ensure_kafka_jars()})
+
+
+def redis_image(engine: Engine) -> str:
+    """Redis (Debian's redis-server), `redis-server ARGS` as the official image takes them."""
+    if _official(engine, OFFICIAL_REDIS):
+        return OFFICIAL_REDIS
+    files = {
+        "Containerfile": REDIS_CONTAINERFILE.encode(),
+        "entrypoint.sh": REDIS_ENTRYPOINT.encode(),
+    }
+    return _ensure_built(engine, LOCAL_REDIS, files, {})
+
+
+def python_base(engine: Engine) -> str:
+    """The image the Dockerfile's PYTHON_IMAGE names, per SHEBAO_IMAGES."""
+    return OFFICIAL_PYTHON if _official(engine, OFFICIAL_PYTHON) else ensure_local_python(engine)
 
 
 def build_services(engine: Engine, names: Iterable[str] | None = None) -> dict[str, str]:
