@@ -4,6 +4,8 @@
   shebao-infra down    stop what `up` started
   shebao-infra env     print the export lines for KAFKA_BOOTSTRAP_SERVERS and REDIS_URL
   shebao-infra jars    resolve the Kafka jars from Maven Central (done by `up` when needed)
+  shebao-infra platform up|down
+                       the whole platform under compose (Docker or podman): make up / make down
   shebao-infra images [SERVICE...]
                        build the services' images (all of them by default) on Docker or podman
 
@@ -19,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import compose
 from .containers import EngineError, find_engine, no_engine_reason
 from .images import build_services
 from .infra import choose_mode
@@ -128,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cmd == "images":
             return images(args[1:])
+        if cmd == "platform":
+            engine = find_engine()
+            if engine is None:
+                print(f"shebao-infra: {no_engine_reason()}", file=sys.stderr)
+                return 2
+            return compose.main(args[1:], engine)
     except (InfraError, EngineError) as exc:
         print(f"shebao-infra: {exc}", file=sys.stderr)
         return 2

@@ -62,6 +62,7 @@ RUN apt-get update \\
  && useradd --uid 1000 --home-dir /var/lib/kafka --create-home appuser
 COPY libs/ /opt/kafka/libs/
 COPY log4j.properties run.sh /opt/kafka/
+COPY kafka-broker-api-versions.sh /opt/kafka/bin/
 USER 1000
 EXPOSE 9092 9093
 ENTRYPOINT ["/bin/sh", "/opt/kafka/run.sh"]
@@ -94,6 +95,14 @@ fi
 exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \\
   ${KAFKA_OPTS:-} -Dlog4j.configuration=file:/opt/kafka/log4j.properties \\
   -cp "$cp" kafka.Kafka "$props"
+"""
+
+# where the official image has it, for compose's health check
+KAFKA_API_VERSIONS = """\
+#!/bin/sh
+exec java -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \\
+  -Dlog4j.configuration=file:/opt/kafka/log4j.properties -cp '/opt/kafka/libs/*' \\
+  kafka.admin.BrokerApiVersionsCommand "$@"
 """
 
 KAFKA_LOG4J = """\
@@ -234,6 +243,7 @@ def _ensure_built(engine: Engine, tag: str, files: dict[str, bytes], dirs: dict[
         ctx = Path(tmp)
         for name, data in files.items():
             (ctx / name).write_bytes(data)
+            (ctx / name).chmod(0o755)
         for name, src in dirs.items():
             shutil.copytree(src, ctx / name, ignore=shutil.ignore_patterns(".*"))
         engine.build(ctx, tag, file=ctx / "Containerfile", labels={RECIPE: recipe})
@@ -266,6 +276,7 @@ def kafka_image(engine: Engine) -> str:
         "Containerfile": KAFKA_CONTAINERFILE.encode(),
         "run.sh": KAFKA_RUN.encode(),
         "log4j.properties": KAFKA_LOG4J.encode(),
+        "kafka-broker-api-versions.sh": KAFKA_API_VERSIONS.encode(),
     }
     return _ensure_built(engine, LOCAL_KAFKA, files, {"libs": ensure_kafka_jars()})
 
