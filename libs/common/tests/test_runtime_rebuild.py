@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from ledger_app import ACCOUNT, Account, Deposit, Deposited, ledger
+from ledger_app import ACCOUNT, Account, Deposit, Deposited, DepositRejected, ledger
 
 from shebao_common.runtime import (
     Context,
@@ -29,6 +29,7 @@ from shebao_common.runtime import (
 from shebao_common.runtime.codec import H_FROM
 from shebao_common.runtime.rebuild import Rebuild, RebuildError
 from shebao_common.runtime.store import Store, split_state
+from shebao_contracts.topics import dlq_name
 from shebao_devinfra.testing import create_topics, message_record, producer
 
 pytestmark = [pytest.mark.integration]
@@ -136,6 +137,94 @@ async def test_the_log_is_folded_once_per_event_and_positions_follow_it(infra: A
         again = await job(sub).run(wipe=True)
         assert again.folded == {"commands": 3}
         assert await store.counters("ledger") == {"deposits": 3, "fen": 2275}
+    finally:
+        async for key in client.scan_iter(match=f"{store.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+
+
+async def test_a_refused_record_restores_no_mark_and_a_refusal_changes_nothing(infra: Any) -> None:
+    """An id reused for another body is refused (dead letter, and an answer that names the
+    id as its cause): the id's mark is its first body's, as the service kept it, not the
+    refused body's; a record refused by a handler error left no mark and gets none. And a
+    subscription that published decisions without a log is refused before anything, even told
+    to wipe, changes in a keyspace that holds state."""
+    lg = ledger(uuid.uuid4().hex[:8])
+    dlq = dlq_name(lg.commands.name)
+    await create_topics(infra.kafka_bootstrap, [lg.commands.name, lg.events.name, dlq])
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, lg.service)
+    prod = await producer(infra.kafka_bootstrap)
+    now = int(time.time() * 1000)
+
+    async def published(topic: str, msg: Any, eid: str, cause: str, origin: str) -> None:
+        k, v, h = message_record(msg, message_id=eid, time=T0, source="/shebao/ledger")
+        h = [*h, ("causation-id", cause.encode()), (H_FROM, origin.encode())]
+        await prod.send_and_wait(topic, key=k, value=v, headers=h, partition=0, timestamp_ms=now)
+
+    async def dead_letter(cause: str, offset: int, reason: str) -> None:
+        k, v, h = message_record(
+            Deposit(account="A", amount="1.00"), message_id=cause, time=T0, source="/x"
+        )
+        h = [
+            *h,
+            ("dlq-reason", reason.encode()),
+            ("dlq-topic", lg.commands.name.encode()),
+            ("dlq-partition", b"0"),
+            ("dlq-offset", str(offset).encode()),
+            ("dlq-service", lg.service.encode()),
+        ]
+        await prod.send_and_wait(dlq, key=k, value=v, headers=h, timestamp_ms=now)
+
+    c = lg.commands.name
+    decided = Deposited(account="A", amount="10.00", balance="10.00", applied=1)
+    # cmd-0 decided at offset 0; the same id with another body refused at offset 1, its answer
+    # published after the decision
+    await published(lg.events.name, decided, "ev-0", "cmd-0", f"commands|{c}|0|0|fpA")
+    await dead_letter("cmd-0", 1, "id_conflict")
+    refusal = DepositRejected(reason="id_conflict", offset=1)
+    await published(lg.events.name, refusal, "ev-1", "cmd-0", f"commands|{c}|0|1|fpB")
+    # cmd-1 at offset 2: its handler failed, answered and dead-lettered, never marked
+    await dead_letter("cmd-1", 2, "handler_error")
+    refusal = DepositRejected(reason="handler_error", offset=2)
+    await published(lg.events.name, refusal, "ev-2", "cmd-1", f"commands|{c}|0|2|fpC")
+    await prod.stop()
+
+    def job(sub: Subscription) -> Rebuild:
+        return Rebuild(
+            service=lg.service,
+            bootstrap=infra.kafka_bootstrap,
+            store=store,
+            registry=lg.registry,
+            subscriptions=[sub],
+            produces=[lg.events],
+            env=None,
+            max_record_bytes=1 << 20,
+            dedupe_ttl=3600,
+        )
+
+    handlers = HandlerTable()
+    handlers.on(Deposit)(lambda state, m, ctx: Decision())
+    try:
+        await client.set(f"{store.prefix}:s:kept", b"0|{}")
+        with pytest.raises(RebuildError, match="declares no log of record"):
+            await job(Subscription("commands", (lg.commands,), handlers)).run(wipe=True)
+        assert [k async for k in client.scan_iter(match=f"{store.prefix}:*")] == [
+            f"{store.prefix}:s:kept".encode()
+        ]
+
+        sub = Subscription(
+            "commands",
+            (lg.commands,),
+            handlers,
+            rebuild=FromDecisions(log=(lg.events,), fold=fold_table()),
+        )
+        await job(sub).run(wipe=True)
+        assert await client.get(store.mark_key("cmd-0")) == b"fpA"
+        assert await client.get(store.mark_key("cmd-1")) is None
+        # it goes on after the refusals, which were decided too
+        assert await store.load_offsets("commands", [f"{c}:0"]) == [3]
+        assert await store.counters("ledger") == {"deposits": 1, "fen": 1000}
     finally:
         async for key in client.scan_iter(match=f"{store.prefix}:*"):
             await client.delete(key)

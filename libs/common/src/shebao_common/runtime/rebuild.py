@@ -57,6 +57,8 @@ SEEN_IDS = 1_000_000
 """Event ids remembered while a topic is folded, to drop a republished record: a relay's resend
 follows its original closely, so a window this long holds both."""
 TP = tuple[str, int]
+Origin = tuple[str, int, int]
+"""A record read: topic, partition, offset."""
 
 
 class RebuildError(RuntimeError):
@@ -256,6 +258,13 @@ class Rebuild:
     async def scan(self, consumer: AIOKafkaConsumer, topics: _Topics) -> dict[str, Found]:
         """Where each subscription's published decisions end, and what they had applied."""
         found = {s.name: Found() for s in self.subscriptions}
+        # A mark is restored only from a record that was decided: the answer to a refused one
+        # (an id reused for another body, a handler error) names its cause too, but the refusal
+        # left no mark (and the id's mark, if any, is its first body's). Each cause's latest
+        # record, and the others of a cause published from more than one record.
+        latest: dict[str, dict[str, tuple[Origin, str, int]]] = {}
+        others: dict[str, dict[str, list[tuple[Origin, str, int]]]] = {}
+        refused_at: set[Origin] = set()
         published = self.produces
         consumed = [t for s in self.subscriptions for t in s.topics]
         names = topics.concrete(published)
@@ -276,7 +285,13 @@ class Rebuild:
                         f.positions[key] = max(f.positions.get(key, -1), int(off))
                         cause = headers.get(H_CAUSATION)
                         if cause and fp and r.timestamp >= self._marks_from(sub):
-                            f.marks[cause] = (fp, r.timestamp)
+                            got = ((topic, int(part), int(off)), fp, r.timestamp)
+                            kept = latest.setdefault(sub, {})
+                            was = kept.get(cause)
+                            if was is not None and was[0] != got[0]:
+                                others.setdefault(sub, {}).setdefault(cause, []).append(was)
+                            if was is None or was[0] != got[0] or got[2] >= was[2]:
+                                kept[cause] = got
                 elif "dlq-topic" in headers and headers.get("dlq-service") == self.service:
                     # a dead letter: its record was decided (refused) too
                     reader = topics.reader(headers["dlq-topic"])
@@ -284,6 +299,14 @@ class Rebuild:
                         f = found[reader.name]
                         key = (headers["dlq-topic"], int(headers["dlq-partition"]))
                         f.refused[key] = max(f.refused.get(key, -1), int(headers["dlq-offset"]))
+                        refused_at.add((*key, int(headers["dlq-offset"])))
+        for sub, kept in latest.items():
+            marks, more = found[sub].marks, others.get(sub, {})
+            for cause, last in kept.items():
+                decided = [x for x in (last, *more.get(cause, ())) if x[0] not in refused_at]
+                if decided:
+                    _, fp, when = max(decided, key=lambda x: x[2])
+                    marks[cause] = (fp, when)
         return found
 
     async def past_ignored(
