@@ -943,3 +943,101 @@ async def test_enrollment_rebuilt_from_its_decisions(platform: Story, infra: Any
         await _resumed_quietly(p, "enrollment", inputs, published, ends)
     finally:
         await r.aclose()
+
+
+async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -> None:
+    """Welfare's Redis wiped and rebuilt from what it published (its events, and its work
+    topic's closes, triggers and directory entries): households, spells of support, persons,
+    regions, directories, totals, offsets and marks equal the original key by key, and neither
+    the rebuild nor the service started on it publishes anything (nobody is paid again)."""
+    p = platform
+    nj = "320100"
+    x, y, z = (citizen_id("320102", date(1960, 3, 1), n) for n in (61, 62, 63))
+    # besides the rural household's story (an application, a month paid, a price subsidy): a
+    # household and a 特困 person in Nanjing, a grant and its resend (which decides nothing), a
+    # month paid, a review that lets one member go, and a stop
+    await p.send(
+        w.COMMANDS.name,
+        "NJ-LIFE-1",
+        w.ApplyForAllowance(
+            household_id="NJ-LIFE-1",
+            region=nj,
+            residence=w.Residence.URBAN,
+            members=[x, y],
+            monthly_income=D("600.00"),
+            assets_within_limit=True,
+            applied_on=date(2025, 2, 10),
+        ),
+        day(2025, 2, 10),
+    )
+    await p.send(
+        w.COMMANDS.name,
+        z,
+        w.ApplyForSupport(
+            citizen_id=z,
+            region=nj,
+            residence=w.Residence.RURAL,
+            unable_to_work=True,
+            no_income=True,
+            no_supporter=True,
+            self_care=w.SelfCare.PARTIAL,
+            applied_on=date(2025, 2, 10),
+        ),
+        day(2025, 2, 10),
+    )
+    grant = w.GrantTemporaryAssistance(
+        household_id="NJ-LIFE-1",
+        grant_id="NJ-LS-1",
+        amount=D("1000.00"),
+        on=date(2025, 3, 5),
+        reason="fire",
+    )
+    await p.send(w.COMMANDS.name, "NJ-LIFE-1", grant, day(2025, 3, 5))
+    await p.send(w.COMMANDS.name, "NJ-LIFE-1", grant, day(2025, 3, 5, 11))  # another command id
+    await p.send(
+        w.COMMANDS.name, nj, w.ClosePaymentMonth(region=nj, month="2025-03"), day(2025, 4, 1)
+    )
+    paid = await p.until(w.EVENTS.name, w.AssistancePaid, lambda xs: len(xs) == 2, region=nj)
+    assert sorted(x["amount"] for x in paid) == ["1600.00", "1730.00"]  # (1100-300)x2; 1430+300
+    await p.send(
+        w.COMMANDS.name,
+        "NJ-LIFE-1",
+        w.ReviewHousehold(
+            household_id="NJ-LIFE-1", members=[x], monthly_income=D("300.00"), on=date(2025, 4, 10)
+        ),
+        day(2025, 4, 10),
+    )
+    await p.send(
+        w.COMMANDS.name,
+        z,
+        w.StopSupport(citizen_id=z, on=date(2025, 4, 30), reason=w.StopReason.DECEASED),
+        day(2025, 4, 30),
+    )
+    await p.until(w.EVENTS.name, w.AllowanceStopped, bool, region=nj)
+    await p.until(
+        w.EVENTS.name,
+        w.RecipientStatusChanged,
+        lambda xs: len(xs) == 2,
+        status="none",
+        region=nj,
+    )
+    assert len(await p.of(w.EVENTS.name, w.TemporaryAssistancePaid, region=nj)) == 1
+    inputs = [w.COMMANDS.name, w.WORK.name, u.EVENTS.name]
+    await p.followed("welfare", inputs, "every command and payment")
+
+    published = [w.EVENTS.name, w.WORK.name]
+    r = aioredis.Redis.from_url(p.services["welfare"].redis_url)
+    try:
+        before, ends = await _rebuilt(p, r, "welfare", published)
+        prefix = "shebao:welfare"
+        for kind in ("case:NJ-LIFE-1", "case:SQ-DB-1", f"case:support:{ref(z)}"):
+            assert f"{prefix}:s:{kind}" in before, kind
+        assert any(k.startswith(f"{prefix}:s:person:") for k in before)
+        assert any(k.startswith(f"{prefix}:s:region:") for k in before)
+        assert any(k.startswith(f"{prefix}:s:directory:") for k in before)
+        assert f"{prefix}:c:paid:{nj}:2025-03" in before
+        assert any(k.startswith(f"{prefix}:dd:") for k in before)
+        assert b'"case":null' in before[f"{prefix}:s:person:{ref(y)}"]  # y left at the review
+        await _resumed_quietly(p, "welfare", inputs, published, ends)
+    finally:
+        await r.aclose()

@@ -229,3 +229,82 @@ async def test_a_refused_record_restores_no_mark_and_a_refusal_changes_nothing(i
         async for key in client.scan_iter(match=f"{store.prefix}:*"):
             await client.delete(key)
         await client.aclose()
+
+
+async def test_records_that_decided_nothing_keep_their_marks_and_are_passed_over(
+    infra: Any,
+) -> None:
+    """A deposit of 0.00 decides nothing (no event) but had its dedupe mark: before the last
+    published decision its mark is found by reading the commands again; after it, the handler
+    run on the rebuilt state still decides nothing, so the position passes it (as the service
+    would) up to the first deposit that would decide something, where the service goes on."""
+    lg = ledger(uuid.uuid4().hex[:8])
+    await create_topics(infra.kafka_bootstrap, [lg.commands.name, lg.events.name])
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, lg.service)
+    prod = await producer(infra.kafka_bootstrap)
+    amounts = ["10.00", "0.00", "5.50", "0.00", "1.00", "0.00"]
+    for n, amount in enumerate(amounts):
+        k, v, h = message_record(
+            Deposit(account="A", amount=amount), message_id=f"cmd-{n}", time=T0, key="A"
+        )
+        await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h, partition=0)
+    # what the ledger published before it lost its Redis: the first three commands were read,
+    # the deposits at offsets 0 and 2 decided
+    for n, (offset, balance, applied) in enumerate([(0, "10.00", 1), (2, "15.50", 2)]):
+        ev = Deposited(account="A", amount=amounts[offset], balance=balance, applied=applied)
+        k, v, h = message_record(ev, message_id=f"ev-{n}", time=T0, source="/shebao/ledger")
+        h = [
+            *h,
+            ("causation-id", f"cmd-{offset}".encode()),
+            (H_FROM, f"commands|{lg.commands.name}|0|{offset}|fp".encode()),
+        ]
+        await prod.send_and_wait(lg.events.name, key=k, value=v, headers=h, partition=0)
+    await prod.stop()
+
+    handlers = HandlerTable()
+
+    @handlers.on(Deposit, needs=lambda m, ctx: [ACCOUNT.key(m.account)])
+    def deposit(state: State, m: Deposit, ctx: Context) -> Decision:
+        if m.amount == 0:
+            return Decision().incr("ledger", "zeros")  # nothing to decide, only counted
+        return Decision().emit(
+            lg.events,
+            m.account,
+            Deposited(account=m.account, amount=m.amount, balance=m.amount, applied=1),
+        )
+
+    sub = Subscription(
+        "commands",
+        (lg.commands,),
+        handlers,
+        rebuild=FromDecisions(log=(lg.events,), fold=fold_table()),
+    )
+    job = Rebuild(
+        service=lg.service,
+        bootstrap=infra.kafka_bootstrap,
+        store=store,
+        registry=lg.registry,
+        subscriptions=[sub],
+        produces=[lg.events],
+        env=None,
+        max_record_bytes=1 << 20,
+        dedupe_ttl=3600,
+    )
+    try:
+        report = await job.run()
+        assert report.folded == {"commands": 2}
+        # offset 3 decided nothing again and is passed; offset 4 would decide: read from there
+        assert await store.load_offsets("commands", [f"{lg.commands.name}:0"]) == [4]
+        marks = [await client.get(store.mark_key(f"cmd-{n}")) for n in range(6)]
+        assert marks[0] == b"fp" and marks[2] == b"fp"  # as the events name them
+        assert marks[1] is not None and marks[3] is not None  # found by reading the commands
+        assert marks[4:] == [None, None]
+        # the zero passed over was counted as the service would have; the one before it was
+        # counted when it was read, and a rebuild cannot know it (counters of decisions that
+        # publish nothing are not restored)
+        assert await store.counters("ledger") == {"deposits": 2, "fen": 1550, "zeros": 1}
+    finally:
+        async for key in client.scan_iter(match=f"{store.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()

@@ -14,7 +14,14 @@ what it decided, and the rebuild reads them:
   must emit nothing;
 - a subscription that only projects other services' events into state (`rebuild` None) emits
   nothing, so reading its inputs again from the start decides nothing: it is replayed to the
-  end of its topics.
+  end of its topics;
+- a record a deciding subscription read and decided nothing for (a fan-out to an empty shard, a
+  payment already made) left no event to find it by, but it had its dedupe mark, and the
+  service would read it again: so the records before a subscription's position that it handled
+  and did not dead-letter get their marks back, and from its position on each record its
+  handler, run on the rebuilt state, decides nothing for is passed over (its writes and counts
+  kept, its mark set), as the service would on reading it again; the first that would decide
+  something stops its partition there, for the service to read when it starts.
 
 Nothing is published and no consumer group is touched; the state, counters, offsets and marks
 are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
@@ -76,6 +83,8 @@ class Found:
     causes still within the dedupe TTL (trusted subscriptions only)."""
     refused: dict[TP, int] = field(default_factory=dict)
     """Each input partition's last offset whose record was dead-lettered."""
+    dead: set[tuple[str, int, int]] = field(default_factory=set)
+    """Every input record that was dead-lettered: it has no dedupe mark."""
 
 
 @dataclass
@@ -100,6 +109,14 @@ def _no_emit(emit: Emit) -> None:
 
 def _no_encode(i: int, emit: Emit) -> OutboxEntry:  # never reached: _no_emit raises first
     raise AssertionError
+
+
+class _Decides(Exception):
+    """A record read again would emit: it is a decision, left for the service to make."""
+
+
+def _would_emit(emit: Emit) -> None:
+    raise _Decides
 
 
 class _Topics:
@@ -300,6 +317,7 @@ class Rebuild:
                         key = (headers["dlq-topic"], int(headers["dlq-partition"]))
                         f.refused[key] = max(f.refused.get(key, -1), int(headers["dlq-offset"]))
                         refused_at.add((*key, int(headers["dlq-offset"])))
+                        f.dead.add((*key, int(headers["dlq-offset"])))
         for sub, kept in latest.items():
             marks, more = found[sub].marks, others.get(sub, {})
             for cause, last in kept.items():
@@ -332,6 +350,84 @@ class Rebuild:
                 else:
                     out[tp] = r.offset + 1
         return out
+
+    async def settle(
+        self,
+        consumer: AIOKafkaConsumer,
+        sub: Subscription,
+        topics: Sequence[str],
+        start: dict[TP, int],
+        found: Found,
+    ) -> tuple[dict[TP, int], dict[str, tuple[str, int]]]:
+        """The positions and marks of a deciding subscription whose state is rebuilt already.
+
+        Before `start` it had read every record: each it handled and did not dead-letter had its
+        dedupe mark, found here by reading it (one that decided nothing left no event naming
+        it). From `start`, each record it has no handler for, or whose handler decides nothing
+        on the rebuilt state, is passed over as the service would reading it again (its writes
+        and counts kept, its mark set); the first that would decide something (an event, a dead
+        letter) stops its partition: the service reads it when it starts."""
+        out = dict(start)
+        marks = dict(found.marks)
+        stopped: set[TP] = set()
+        trusted = sub.trust_event_ids
+        since = self._marks_from(sub.name)
+        now = int(time.time() * 1000)
+        decoder = Decoder(
+            self.registry,
+            sub.handlers,
+            trust_event_ids=trusted,
+            max_record_bytes=sub.max_record_bytes or self.max_record_bytes,
+            env=self.env,
+            canonical_fingerprints=sub.canonical_fingerprints,
+        )
+        async for records in self._read(consumer, topics):
+            for r in records:
+                tp = (r.topic, r.partition)
+                if r.offset < start.get(tp, 0):
+                    if trusted and r.timestamp >= since and (*tp, r.offset) not in found.dead:
+                        it = decoder.decode(r)
+                        if it.reason is None and it.handler is not None:
+                            marks.setdefault(it.event_id, (it.fingerprint, r.timestamp))
+                    continue
+                if tp in stopped:
+                    continue
+                ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
+                if ce_type not in sub.handlers:
+                    out[tp] = r.offset + 1
+                    continue
+                it = decoder.decode(r)
+                if it.reason is None and it.handler is not None and trusted:
+                    seen = marks.get(it.event_id)
+                    if seen is not None and seen[0] == it.fingerprint:
+                        out[tp] = r.offset + 1  # a resend: dropped as a duplicate
+                        continue
+                    if seen is not None:
+                        it.reason = "id_conflict"
+                if it.reason is not None or it.handler is None or not await self._quiet(it):
+                    stopped.add(tp)  # not decided yet: it goes on from here
+                    continue
+                if trusted:
+                    marks[it.event_id] = (it.fingerprint, now)
+                out[tp] = r.offset + 1
+        return out, marks
+
+    async def _quiet(self, it: Item) -> bool:
+        """Run the live handler on the rebuilt state: True, its writes and counts kept, when it
+        decides nothing (emits nothing); False, nothing kept, when it would emit or fail."""
+        assert it.handler is not None and it.ctx is not None and it.message is not None
+        snapshot = await self._snapshot([it])
+        names = open_slots(it.needs, self.working, snapshot)
+        try:
+            decision, _ = decide(
+                it.handler, it.message, it.ctx, names, self.working, _would_emit, _no_encode
+            )
+        except Exception:  # it emits (or would be dead-lettered): a decision, left to the service
+            return False
+        for inc in decision.increments:
+            key = (inc.counter, inc.field)
+            self.counts[key] = self.counts.get(key, 0) + inc.by
+        return True
 
     # folding ----------------------------------------------------------------------------------
 
@@ -451,23 +547,15 @@ class Rebuild:
                 )
             offsets: dict[str, dict[TP, int]] = {}
             marks: dict[str, dict[str, tuple[str, int]]] = {}
+            # every value first (folds and projections), then where each decider goes on: a
+            # record read again is run on the state the whole rebuild restored
             for sub in self.subscriptions:
-                f = found[sub.name]
                 how = sub.rebuild
                 if isinstance(how, FromDecisions):
                     if how.fold is not None:
                         await self.fold(
                             consumer, sub.name, how.fold, topics.concrete(how.log), True, None
                         )
-                    last = dict(f.refused)
-                    for tp, off in f.positions.items():
-                        last[tp] = max(last.get(tp, -1), off)
-                    start = {tp: off + 1 for tp, off in last.items()}
-                    offsets[sub.name] = await self.past_ignored(
-                        consumer, sub, topics.concrete(sub.topics), start
-                    )
-                    if sub.trust_event_ids:
-                        marks[sub.name] = f.marks
                 else:
                     got: dict[str, tuple[str, int]] = {}
                     ends = await self.fold(
@@ -479,6 +567,19 @@ class Rebuild:
                         got,
                     )
                     offsets[sub.name] = {tp: off + 1 for tp, off in ends.items()}
+                    marks[sub.name] = got
+            for sub in self.subscriptions:
+                if not isinstance(sub.rebuild, FromDecisions):
+                    continue
+                f = found[sub.name]
+                last = dict(f.refused)
+                for tp, off in f.positions.items():
+                    last[tp] = max(last.get(tp, -1), off)
+                start = {tp: off + 1 for tp, off in last.items()}
+                offsets[sub.name], got = await self.settle(
+                    consumer, sub, topics.concrete(sub.topics), start, f
+                )
+                if sub.trust_event_ids:
                     marks[sub.name] = got
             await self.flush()
             await self._finish(offsets, marks)
