@@ -6,24 +6,45 @@ answer partners a second time, with different amounts. Its published topics are 
 what it decided, and the rebuild reads them:
 
 - every event a service publishes names the record that decided it (the `shebao-from` header:
-  subscription, topic, partition, offset, fingerprint): so each subscription's position is just
-  after the last record whose decision was published, and its dedupe marks are the causes of
-  what it published;
+  subscription, topic, partition, offset, fingerprint), and every dead letter the record it
+  refused: so each subscription has decided at least up to just after the last of them;
 - a subscription that decides (`Subscription.rebuild` is a `FromDecisions`) gets its state by
   folding the decisions on its log topics with its fold table, handlers like any other that
   must emit nothing;
 - a subscription that only projects other services' events into state (`rebuild` None) emits
   nothing, so reading its inputs again from the start decides nothing: it is replayed to the
-  end of its topics.
+  end of its topics, as its live processor read them (its decoder, its duplicates, the records
+  it dead-lettered passed over).
+
+Once every fold and replay is done, the state is complete, and each deciding subscription rolls
+forward from its last published decision: its live handlers run on the records after it, against
+the rebuilt state. A record whose handler emits nothing is taken as read: its writes and counts
+are kept, its mark restored, the partition's position moves past it (so do a record it has no
+handler for and a duplicate of a marked event). The first record that would publish something
+stops its partition, with nothing written for it: a handler that would emit or fail, a record
+the decoder refuses, an id marked for another body (the live service would answer those with a
+dead letter, and had not: the dead letters found are all before the position). That record is
+decided live on resume. This is the module's own rule at work: a record that decided nothing
+decides nothing again against the rebuilt state, since rules depend on event dates, never on
+arrival; and a record that would decide now although it published nothing originally shows the
+rebuilt state differs from what it met (a silent write before the last published decision, which
+no fold can know), so it is left to the live service rather than taken silently.
+
+Dedupe marks are those the live processor wrote: one per record it applied (decoded, handled,
+not dead-lettered; the first of an event id, a resend of it being a duplicate), with the
+decoder's fingerprint, on trusted subscriptions only, for records still within the TTL, each with
+the time it had left. A deciding subscription's are read from its inputs, from the TTL window's
+start (`offsets_for_times`) to its position, with the causes of its publications still within
+the TTL whose records the broker no longer holds.
 
 Nothing is published and no consumer group is touched; the state, counters, offsets and marks
 are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
-on from where its published decisions end. Run it with the service stopped:
-`python -m <service package> rebuild [--wipe]`.
+on from where its published decisions, and the quiet records after them, end. Run it with the
+service stopped: `python -m <service package> rebuild [--wipe]`.
 
 State is held in memory by key while a topic is read, and written out in chunks, so a rebuild
-needs memory for `FLUSH_KEYS` values, not for the whole state. Dedupe marks are restored only
-for records still within their subscription's TTL, each with the time it had left.
+needs memory for `FLUSH_KEYS` values, not for the whole state (and for the ids of the records
+dead-lettered, and the marks within the TTL).
 """
 
 from __future__ import annotations
