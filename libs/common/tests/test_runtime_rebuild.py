@@ -9,6 +9,7 @@ partition, the dedupe marks, a refusal before anything is wiped.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -244,10 +245,12 @@ async def test_records_that_decided_nothing_keep_their_marks_and_are_passed_over
     store = Store(client, lg.service)
     prod = await producer(infra.kafka_bootstrap)
     amounts = ["10.00", "0.00", "5.50", "0.00", "1.00", "0.00"]
+    fps = []  # each command's body fingerprint, as the service's decoder takes it
     for n, amount in enumerate(amounts):
         k, v, h = message_record(
             Deposit(account="A", amount=amount), message_id=f"cmd-{n}", time=T0, key="A"
         )
+        fps.append(hashlib.blake2b(Deposit.TYPE.encode() + b"\n" + v, digest_size=12).hexdigest())
         await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h, partition=0)
     # what the ledger published before it lost its Redis: the first three commands were read,
     # the deposits at offsets 0 and 2 decided
@@ -257,7 +260,7 @@ async def test_records_that_decided_nothing_keep_their_marks_and_are_passed_over
         h = [
             *h,
             ("causation-id", f"cmd-{offset}".encode()),
-            (H_FROM, f"commands|{lg.commands.name}|0|{offset}|fp".encode()),
+            (H_FROM, f"commands|{lg.commands.name}|0|{offset}|{fps[offset]}".encode()),
         ]
         await prod.send_and_wait(lg.events.name, key=k, value=v, headers=h, partition=0)
     await prod.stop()
@@ -297,8 +300,10 @@ async def test_records_that_decided_nothing_keep_their_marks_and_are_passed_over
         # offset 3 decided nothing again and is passed; offset 4 would decide: read from there
         assert await store.load_offsets("commands", [f"{lg.commands.name}:0"]) == [4]
         marks = [await client.get(store.mark_key(f"cmd-{n}")) for n in range(6)]
-        assert marks[0] == b"fp" and marks[2] == b"fp"  # as the events name them
-        assert marks[1] is not None and marks[3] is not None  # found by reading the commands
+        # as the events name them, and as the service's decoder takes them
+        assert marks[0] == fps[0].encode() and marks[2] == fps[2].encode()
+        # found by reading the commands
+        assert marks[1] == fps[1].encode() and marks[3] == fps[3].encode()
         assert marks[4:] == [None, None]
         # the zero passed over was counted as the service would have; the one before it was
         # counted when it was read, and a rebuild cannot know it (counters of decisions that
