@@ -8,7 +8,11 @@ what it decided, and the rebuild reads them:
 - every event a service publishes names the record that decided it (the `shebao-from` header:
   subscription, topic, partition, offset, fingerprint): so each subscription's position is just
   after the last record whose decision was published, and its dedupe marks are the causes of
-  what it published;
+  what it published; once every state is rebuilt, the position moves on over the records after
+  it that decide nothing against that state (applied as the service would apply them again), up
+  to the first that would publish (`past_undecided`). The marks of records that decided nothing
+  before a published decision are not restored: a subscription whose records often decide
+  nothing is better not deduplicated by event id;
 - a subscription that decides (`Subscription.rebuild` is a `FromDecisions`) gets its state by
   folding the decisions on its log topics with its fold table, handlers like any other that
   must emit nothing;
@@ -98,6 +102,14 @@ def _no_emit(emit: Emit) -> None:
 
 def _no_encode(i: int, emit: Emit) -> OutboxEntry:  # never reached: _no_emit raises first
     raise AssertionError
+
+
+class _Decides(Exception):
+    """A record read past the published decisions would publish: the service's to decide."""
+
+
+def _decides(emit: Emit) -> None:
+    raise _Decides
 
 
 class _Topics:
@@ -286,28 +298,69 @@ class Rebuild:
                         f.refused[key] = max(f.refused.get(key, -1), int(headers["dlq-offset"]))
         return found
 
-    async def past_ignored(
+    async def past_undecided(
         self,
         consumer: AIOKafkaConsumer,
         sub: Subscription,
         topics: Sequence[str],
         start: dict[TP, int],
+        marks: dict[str, tuple[str, int]] | None,
     ) -> dict[TP, int]:
-        """Each partition's position moved on over the records after `start` that the
-        subscription has no handler for (it consumed them deciding nothing), up to the first it
-        would handle: that one, and all after it, it had not decided yet."""
+        """Each partition's position moved on over the records after `start` that decide nothing
+        now: those the subscription has no handler for, and those whose handler, run against the
+        rebuilt state, publishes nothing (their writes, counters and marks kept, as the service
+        would keep them reading them again); up to the first that would publish: that one, and
+        all after it, it had not decided yet. Run once every state is rebuilt.
+
+        A subscription whose records mostly decide nothing (a hire, for a service that stops a
+        benefit on re-employment) then goes on where it was, not after its last published
+        decision. Sound only if a record that decided nothing decides nothing again against the
+        state as rebuilt: the service's rules must make it so (by the records' dates)."""
         out = dict(start)
         stopped: set[TP] = set()
+        decoder = Decoder(
+            self.registry,
+            sub.handlers,
+            trust_event_ids=sub.trust_event_ids,
+            max_record_bytes=self.max_record_bytes,
+            env=self.env,
+        )
+        since = self._marks_from(sub.name)
         async for records in self._read(consumer, topics, start):
-            for r in records:
-                tp = (r.topic, r.partition)
+            decoded = [decoder.decode(r) for r in records]
+            handled = [it for it in decoded if it.skip is None and it.reason is None]
+            snapshot = await self._snapshot(handled)
+            for it in decoded:  # each partition's records in their order
+                tp = it.tp
                 if tp in stopped:
                     continue
-                ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
-                if ce_type in sub.handlers:
-                    stopped.add(tp)  # not decided yet: it goes on from here
-                else:
-                    out[tp] = r.offset + 1
+                if it.skip is not None:
+                    out[tp] = it.record.offset + 1  # of no interest: consumed deciding nothing
+                    continue
+                seen = marks.get(it.event_id) if marks is not None else None
+                if it.reason is None and seen is not None and seen[0] == it.fingerprint:
+                    out[tp] = it.record.offset + 1  # a resend of what was decided: a duplicate
+                    continue
+                if it.reason is not None or it.handler is None or seen is not None:
+                    stopped.add(tp)  # refused or decided when read: not decided yet
+                    continue
+                assert it.ctx is not None and it.message is not None
+                names = open_slots(it.needs, self.working, snapshot)
+                try:
+                    decision, _ = decide(
+                        it.handler, it.message, it.ctx, names, self.working, _decides, _no_encode
+                    )
+                except _Decides:
+                    stopped.add(tp)  # it publishes: the service's to decide (nothing written)
+                    continue
+                for inc in decision.increments:
+                    key = (inc.counter, inc.field)
+                    self.counts[key] = self.counts.get(key, 0) + inc.by
+                if marks is not None and it.record.timestamp >= since:
+                    marks[it.event_id] = (it.fingerprint, it.record.timestamp)
+                out[tp] = it.record.offset + 1
+            if len(self.working) >= FLUSH_KEYS:
+                await self.flush()
         return out
 
     # folding ----------------------------------------------------------------------------------
@@ -428,6 +481,7 @@ class Rebuild:
                 )
             offsets: dict[str, dict[TP, int]] = {}
             marks: dict[str, dict[str, tuple[str, int]]] = {}
+            starts: dict[str, dict[TP, int]] = {}
             for sub in self.subscriptions:
                 f = found[sub.name]
                 how = sub.rebuild
@@ -439,10 +493,7 @@ class Rebuild:
                     last = dict(f.refused)
                     for tp, off in f.positions.items():
                         last[tp] = max(last.get(tp, -1), off)
-                    start = {tp: off + 1 for tp, off in last.items()}
-                    offsets[sub.name] = await self.past_ignored(
-                        consumer, sub, topics.concrete(sub.topics), start
-                    )
+                    starts[sub.name] = {tp: off + 1 for tp, off in last.items()}
                     if sub.trust_event_ids:
                         marks[sub.name] = f.marks
                 else:
@@ -457,6 +508,16 @@ class Rebuild:
                     )
                     offsets[sub.name] = {tp: off + 1 for tp, off in ends.items()}
                     marks[sub.name] = got
+            # every state rebuilt: where each deciding subscription goes on
+            for sub in self.subscriptions:
+                if sub.name in starts:
+                    offsets[sub.name] = await self.past_undecided(
+                        consumer,
+                        sub,
+                        topics.concrete(sub.topics),
+                        starts[sub.name],
+                        marks.get(sub.name),
+                    )
             await self.flush()
             await self._finish(offsets, marks)
         finally:
