@@ -165,8 +165,10 @@ def _rebuilt(s: Service) -> tuple[dict[str, Any], Counter[tuple[str, str]]]:
     run(enrollment_log, [r for r in inputs if r[0] == ce.EVENTS.name])
     run(benefit_log, [r for r in published if r[0] == u.EVENTS.name])
     run(directory_log, [r for r in published if r[0] == u.WORK.name])
-    # the bureaus' answers and the triggers, each topic in its order, one after the other
-    run(prices_log, [r for r in published if u.ANSWERS.match(r[0]) is not None])
+    # the bureaus' answers and the triggers, one topic after the other; the answers keyed by
+    # region and month, so on as many partitions: read here the latest month's first
+    answers = [r for r in published if u.ANSWERS.match(r[0]) is not None]
+    run(prices_log, sorted(answers, key=lambda r: str(getattr(r[1], "month", "")), reverse=True))
     run(prices_log, [r for r in published if r[0] == u.EVENTS.name])
     run(contributions_handlers, [r for r in inputs if r[0] == cc.EVENTS.name])
     run(welfare_handlers, [r for r in inputs if r[0] == w.EVENTS.name])

@@ -3,8 +3,9 @@
 How each subscription is rebuilt from the log of record (`rebuild.py`, deploy/README.md):
 - enrollment follows enrollment's events and decides on them (a re-employment or a death stops
   the benefit): its facts are enrollment's events replayed (`enrollment_log`), its position
-  after the last event whose stop it published; the events after it are read again, and decide
-  what they decided before (`following.decisions`, by the events' days);
+  after the last event whose stop it published, moved on by the rebuild over the events after
+  it, which decide what they decided before: nothing (`following.decisions`, by the events'
+  days);
 - contributions and welfare only follow: read again from the start;
 - commands, work and cpi decide, each decision published: a benefit's spells, payments and
   subsidies, the regions' closes and the paid totals are the fold of the events topic

@@ -134,7 +134,9 @@ def recorded(prices: Prices | None, ev: u.CpiAccepted) -> Prices:
     if ev.cpi_yoy is None or ev.food_cpi_yoy is None:
         return prices
     release = Release(cpi_yoy=Decimal(ev.cpi_yoy), food_cpi_yoy=Decimal(ev.food_cpi_yoy))
-    return prices.model_copy(update={"releases": {**prices.releases, ev.month: release}})
+    releases = dict(sorted({**prices.releases, ev.month: release}.items()))  # by month: the
+    # answers of a region's months are on different partitions, read in any interleaving
+    return prices.model_copy(update={"releases": releases})
 
 
 def set_off(prices: Prices | None, ev: u.PriceSubsidyTriggered) -> Prices:
