@@ -694,6 +694,7 @@ async def _resumed_quietly(
     await asyncio.sleep(3)
     seen = await svc.metrics()
     assert seen.sum("shebao_records_total") - seen.sum("shebao_records_total", outcome="stale") == 0
+    assert not seen.sum("shebao_outbox_pending")
     assert await _ends(p.bootstrap, published) == ends
 
 
@@ -1039,5 +1040,69 @@ async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -
         assert any(k.startswith(f"{prefix}:dd:") for k in before)
         assert b'"case":null' in before[f"{prefix}:s:person:{ref(y)}"]  # y left at the review
         await _resumed_quietly(p, "welfare", inputs, published, ends)
+    finally:
+        await r.aclose()
+
+
+UNEMPLOYMENT = "shebao:unemployment-subsidies"
+
+
+async def test_unemployment_subsidies_rebuilt_from_its_decisions(
+    platform: Story, infra: Any
+) -> None:
+    """Unemployment subsidies' Redis wiped and rebuilt from what it published (its events, its
+    work items and its answers to the bureaus): spells, payments, closes, prices, the directory
+    and the paid totals equal the original key by key, and neither the rebuild nor the service
+    started on it publishes anything (no benefit is granted, stopped or paid again)."""
+    p = platform
+    wx, nj = "320200", "320100"
+    mover = citizen_id("320502", date(1990, 9, 9), 51)  # granted in Wuxi by the moving story
+    # a payment run in Wuxi, a release that triggers nothing, a refusal, a stop by a job centre
+    await p.send(
+        u.COMMANDS.name, wx, u.ClosePaymentMonth(region=wx, month="2025-01"), day(2025, 2, 2)
+    )
+    (paid,) = await p.until(u.EVENTS.name, u.BenefitPaid, bool, person=ref(mover))
+    assert (paid["month"], paid["months_left"]) == ("2025-01", 11)
+    await p.send(
+        u.CPI.named(code="s320100"), nj, cpi_release(nj, "2025-02", "2.1", "1.0"), day(2025, 3, 12)
+    )
+    await p.until(u.ANSWERS.named(code="s320100"), u.CpiAccepted, bool, month="2025-02")
+    stranger = citizen_id("320102", date(1991, 1, 1), 77)  # enrollment never registered
+    await p.send(
+        u.COMMANDS.name,
+        stranger,
+        u.RegisterUnemployed(citizen_id=stranger, region=nj, registered_on=date(2025, 3, 3)),
+        day(2025, 3, 3),
+    )
+    await p.until(u.EVENTS.name, u.CommandRejected, bool, reason="person_not_registered")
+    await p.send(
+        u.COMMANDS.name,
+        mover,
+        u.StopBenefit(citizen_id=mover, on=date(2025, 2, 20), cause=u.RecordedCause.EMIGRATED),
+        day(2025, 2, 20),
+    )
+    (stopped,) = await p.until(u.EVENTS.name, u.BenefitStopped, bool, person=ref(mover))
+    assert (stopped["cause"], stopped["months_left"]) == ("emigrated", 11)
+
+    bureaus = ("s320100", "s321300")
+    inputs = [
+        en.EVENTS.name,
+        cc.EVENTS.name,
+        w.EVENTS.name,
+        u.COMMANDS.name,
+        u.WORK.name,
+        *(u.CPI.named(code=c) for c in bureaus),
+    ]
+    await p.followed("unemployment-subsidies", inputs, "every input")
+    published = [u.EVENTS.name, u.WORK.name, *(u.ANSWERS.named(code=c) for c in bureaus)]
+    r = aioredis.Redis.from_url(p.services["unemployment-subsidies"].redis_url)
+    try:
+        before, ends = await _rebuilt(p, r, "unemployment-subsidies", published)
+        for kind in ("person", "benefit", "region", "prices", "directory"):
+            assert any(k.startswith(f"{UNEMPLOYMENT}:s:{kind}:") for k in before), kind
+        totals = await r.hgetall(f"{UNEMPLOYMENT}:c:paid:{nj}:2025-01")
+        assert totals[b"benefit_fen"] == b"190000" and totals[b"subsidy_fen"] == b"9167"
+        assert any(k.startswith(f"{UNEMPLOYMENT}:dd:") for k in before)  # the commands' marks
+        await _resumed_quietly(p, "unemployment-subsidies", inputs, published, ends)
     finally:
         await r.aclose()

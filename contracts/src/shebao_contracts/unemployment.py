@@ -174,12 +174,20 @@ class CpiAccepted(Message):
         "variant": "jiangsu_monthly",
         "triggered": True,
         "superseded": False,
+        "cpi_yoy": "3.2",
+        "food_cpi_yoy": "5.1",
     }
     region: RegionCode
     month: Month
     variant: Variant
     triggered: bool
     superseded: bool = Field(description="it replaced an earlier release of the same month")
+    cpi_yoy: PercentChange | None = Field(
+        None, description="the index as recorded (the release's own value)"
+    )
+    food_cpi_yoy: PercentChange | None = Field(
+        None, description="the food index as recorded (the release's own value)"
+    )
 
 
 class CpiRejected(Message):
@@ -223,6 +231,7 @@ class BenefitGranted(Message):
         "entitlement_months": 18,
         "carried_months": 0,
         "months_left": 18,
+        "separated_on": "2025-02-28",
     }
     person: PersonRef
     region: RegionCode
@@ -232,6 +241,11 @@ class BenefitGranted(Message):
     entitlement_months: int = Field(description="months these contributions give (12, 18, 24)")
     carried_months: int = Field(description="unused months of an earlier spell added")
     months_left: int = Field(description="the spell's months, at most 24")
+    separated_on: date | None = Field(
+        None,
+        description="the end of the employment the spell rests on: a job started after it "
+        "stops the benefit (re-employment), one started on or before it does not",
+    )
 
 
 class BenefitPaid(Message):
@@ -409,11 +423,17 @@ class DirectorySet(Message):
         "shard": 3,
         "person": _REF,
         "active": True,
+        "first_month": "2025-03",
     }
     region: RegionCode
     shard: Shard
     person: PersonRef
     active: bool
+    first_month: Month | None = Field(
+        None,
+        description="the first month of the spell that joins: a payment run of an earlier "
+        "month does not reach it (unknown: every run reaches it)",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -313,3 +313,85 @@ async def test_records_that_decided_nothing_keep_their_marks_and_are_passed_over
         async for key in client.scan_iter(match=f"{store.prefix}:*"):
             await client.delete(key)
         await client.aclose()
+
+
+async def test_records_after_the_last_published_decision_that_decide_nothing_are_passed(
+    infra: Any,
+) -> None:
+    """A subscription whose records mostly decide nothing (here a deposit of 0.00) goes on
+    where it was, not after its last published decision: the records after that decision that
+    decide nothing against the rebuilt state are applied by the rebuild (their state, counters
+    and dedupe marks), up to the first that would publish, which is the service's to decide."""
+    lg = ledger(uuid.uuid4().hex[:8])
+    await create_topics(infra.kafka_bootstrap, [lg.commands.name, lg.events.name])
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, lg.service)
+    prod = await producer(infra.kafka_bootstrap)
+    now = int(time.time() * 1000)
+    # partition 0: a deposit decided and published (0), a zero (1), a deposit not decided when
+    # the keyspace was lost (2), a zero after it (3); partition 1: zeros only, none published
+    commands = [(0, "A", "10.00"), (0, "A", "0.00"), (0, "A", "4.00"), (0, "A", "0.00")]
+    commands += [(1, "B", "0.00"), (1, "B", "0.00")]
+    for n, (part, account, amount) in enumerate(commands):
+        k, v, h = message_record(
+            Deposit(account=account, amount=amount), message_id=f"cmd-{n}", time=T0
+        )
+        await prod.send_and_wait(
+            lg.commands.name, key=k, value=v, headers=h, partition=part, timestamp_ms=now
+        )
+    ev = Deposited(account="A", amount="10.00", balance="10.00", applied=1)
+    k, v, h = message_record(ev, message_id="ev-0", time=T0, source="/shebao/ledger")
+    h = [*h, ("causation-id", b"cmd-0"), (H_FROM, f"commands|{lg.commands.name}|0|0|fp0".encode())]
+    await prod.send_and_wait(lg.events.name, key=k, value=v, headers=h, partition=0)
+    await prod.stop()
+
+    handlers = HandlerTable()
+
+    @handlers.on(Deposit, needs=lambda m, ctx: [ACCOUNT.key(m.account)])
+    def deposit(state: State, m: Deposit, ctx: Context) -> Decision:
+        acct = state.get(ACCOUNT.key(m.account)) or Account()
+        seen = Account(balance=acct.balance, applied=acct.applied + 1)
+        d = Decision().put(ACCOUNT.key(m.account), seen).incr("ledger", "seen")
+        if m.amount == 0:
+            return d  # nothing to publish
+        new = Deposited(account=m.account, amount=m.amount, balance=acct.balance, applied=1)
+        return d.emit(lg.events, m.account, new)
+
+    sub = Subscription(
+        "commands",
+        (lg.commands,),
+        handlers,
+        rebuild=FromDecisions(log=(lg.events,), fold=fold_table()),
+    )
+    job = Rebuild(
+        service=lg.service,
+        bootstrap=infra.kafka_bootstrap,
+        store=store,
+        registry=lg.registry,
+        subscriptions=[sub],
+        produces=[lg.events],
+        env=None,
+        max_record_bytes=1 << 20,
+        dedupe_ttl=3600,
+    )
+    try:
+        await job.run()
+        assert await store.load_offsets(
+            "commands", [f"{lg.commands.name}:0", f"{lg.commands.name}:1"]
+        ) == [2, 2]
+        stored = {
+            acct: split_state(await client.get(store.state_key(ACCOUNT.key(acct).name)))[1]
+            for acct in ("A", "B")
+        }
+        # A: the fold of its deposit, then the zero after it; B: its two zeros
+        assert stored == {
+            "A": b'{"balance":"10.00","applied":2}',
+            "B": b'{"balance":"0.00","applied":2}',
+        }
+        assert await store.counters("ledger") == {"deposits": 1, "fen": 1000, "seen": 3}
+        marks = [await client.get(store.mark_key(f"cmd-{n}")) for n in range(6)]
+        assert [m is not None for m in marks] == [True, True, False, False, True, True]
+    finally:
+        async for key in client.scan_iter(match=f"{store.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()

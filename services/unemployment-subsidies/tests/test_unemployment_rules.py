@@ -171,7 +171,7 @@ def test_a_month_before_the_stop_is_paid_even_when_the_stop_is_read_first() -> N
     s.close("2019-03")
     (stopped,) = of_type(s.hire(cid, date(2019, 4, 11)), u.BenefitStopped)
     assert stopped.months_left == 11
-    assert s.person(cid).carried == 11
+    assert s.benefit(cid).carried == 11
     s.close("2019-04")  # the stop came before the end of April: nothing
     assert [p.month for p in s.of(u.BenefitPaid)] == ["2019-03"]
     s2 = Service()
@@ -180,7 +180,7 @@ def test_a_month_before_the_stop_is_paid_even_when_the_stop_is_read_first() -> N
     s2.hire(cid, date(2019, 4, 11))  # read before March's run
     (march,) = of_type(s2.close("2019-03"), u.BenefitPaid)
     assert (march.month, march.months_left) == ("2019-03", 11)
-    assert s2.person(cid).carried == 11
+    assert s2.benefit(cid).carried == 11
     assert not of_type(s2.close("2019-04"), u.BenefitPaid)
 
 

@@ -24,7 +24,14 @@ from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.envelope import Message
 from shebao_partners import citizen_id, cpi_release
 from shebao_unemployment_subsidies.domain.env import Env
-from shebao_unemployment_subsidies.domain.model import PERSON, REGION, Person, Region
+from shebao_unemployment_subsidies.domain.model import (
+    BENEFIT,
+    PERSON,
+    REGION,
+    Benefit,
+    Person,
+    Region,
+)
 from shebao_unemployment_subsidies.domain.params import Params
 from shebao_unemployment_subsidies.handlers import (
     command_handlers,
@@ -79,6 +86,10 @@ class Service:
             r.counters = self.runners[ce.EVENTS.name].counters
         self.events: list[Message] = []
         self.answers: list[tuple[str, Message]] = []
+        self.published: list[tuple[str, Message, datetime]] = []
+        """Everything the service published, in order: events, work items, answers."""
+        self.read: list[tuple[str, Message, datetime, bool]] = []
+        """Every record a handler read, in order, and whether it published anything."""
 
     # sending -------------------------------------------------------------------------------
 
@@ -95,7 +106,11 @@ class Service:
             t, m = queue.popleft()
             fields = u.CPI.match(t)
             runner = self.runners["cpi" if fields is not None else t]
-            for e in runner.send(m, topic=t, topic_fields=fields, when=moment):
+            emitted = runner.send(m, topic=t, topic_fields=fields, when=moment)
+            if runner.table.get(m.TYPE) is not None:
+                self.read.append((t, m, moment, bool(emitted)))
+            for e in emitted:
+                self.published.append((e.topic, e.message, e.time or moment))
                 if e.topic == u.WORK.name:
                     queue.append((e.topic, e.message))
                 elif e.topic == u.EVENTS.name:
@@ -231,6 +246,11 @@ class Service:
         p = self.store.get(PERSON.key(ref(cid)).name)
         assert isinstance(p, Person)
         return p
+
+    def benefit(self, cid: str) -> Benefit:
+        b = self.store.get(BENEFIT.key(ref(cid)).name)
+        assert isinstance(b, Benefit)
+        return b
 
     def region(self, code: str = NJ) -> Region:
         r = self.store.get(REGION.key(code).name)

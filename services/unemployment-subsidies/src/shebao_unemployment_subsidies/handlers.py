@@ -4,6 +4,12 @@ Handlers translate and decide nothing: they read the keys a message needs, call 
 `ctx.env` and the record's time, and turn its answer into the decision; a refusal into the
 sender's answer (a CommandRejected keyed by the command id; to a statistics bureau, a
 CpiRejected on its answers topic).
+
+The fold tables (`*_log`) rebuild the decided state from what the service published
+(`rebuild.py`): handlers over its own events, work and answers topics that write what the live
+decision wrote, computed by the same functions from the event (`registration.granted`,
+`stops.stopped`, `payments.paid`...), and emit nothing. `enrollment_log` replays enrollment's
+events into the followed facts, as the enrollment subscription's projection part does.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
 
-from .domain import following, payments, registration, subsidy
+from .domain import following, payments, registration, stops, subsidy
 from .domain.env import Env
-from .domain.model import DIRECTORY, PERSON, REGION, PersonKey, RegionKey
+from .domain.model import BENEFIT, DIRECTORY, PERSON, PRICES, REGION, Benefit, PersonKey
+
+Keys = list[StateKey[Any]]
 
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
 contributions_handlers: HandlerTable[Env] = HandlerTable()
@@ -30,6 +38,20 @@ command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 cpi_handlers: HandlerTable[Env] = HandlerTable()
 
+enrollment_log: HandlerTable[Env] = HandlerTable()
+"""Enrollment's events into the followed facts (the enrollment subscription's rebuild)."""
+benefit_log: HandlerTable[Env] = HandlerTable()
+"""The events topic into benefits, regions' closes and the paid totals (the commands
+subscription's rebuild, for every subscription whose decisions change a benefit)."""
+directory_log: HandlerTable[Env] = HandlerTable()
+"""The work topic's directory changes into the directory (the work subscription's rebuild)."""
+prices_log: HandlerTable[Env] = HandlerTable()
+"""The bureaus' answers and the triggers into the regions' prices (the cpi subscription's)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# followed: shebao.enrollment.events.v1, shebao.contributions.events.v1, shebao.welfare.events.v1
+
 
 def _person(m: Message, ctx: Context[Env]) -> list[PersonKey]:
     return [PERSON.key(getattr(m, "person"))]  # noqa: B009 - the followed events name one
@@ -37,12 +59,34 @@ def _person(m: Message, ctx: Context[Env]) -> list[PersonKey]:
 
 def _follow(state: State, event: Message, ctx: Context[Env]) -> Decision:
     (key,) = _person(event, ctx)
-    p, fx = following.follow(state.get(key), event, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    return Decision().put(key, following.follow(state.get(key), event))
 
 
-for _event in (ce.PersonRegistered, ce.EmploymentStarted, ce.EmploymentEnded, ce.PersonDeceased):
+def _person_and_benefit(m: Message, ctx: Context[Env]) -> Keys:
+    ref: str = getattr(m, "person")  # noqa: B009 - the followed events name one
+    return [PERSON.key(ref), BENEFIT.key(ref)]
+
+
+def _follow_and_decide(state: State, event: Message, ctx: Context[Env]) -> Decision:
+    """The fact followed, and what it decides of the benefit (a re-employment or a death stops
+    it): in one decision, so a registration never reads one without the other."""
+    ref: str = getattr(event, "person")  # noqa: B009 - the followed events name one
+    d = _follow(state, event, ctx)
+    b, fx = following.decisions(state.get(BENEFIT.key(ref)), event, ctx.env)
+    if fx:
+        assert b is not None
+        d.put(BENEFIT.key(ref), b)
+    return d.apply(fx)
+
+
+_FOLLOWED: tuple[type[Message], ...] = (ce.PersonRegistered, ce.EmploymentEnded)
+_DECIDING: tuple[type[Message], ...] = (ce.EmploymentStarted, ce.PersonDeceased)
+for _event in _FOLLOWED:
     enrollment_handlers.on(_event, needs=_person)(_follow)
+for _event in _DECIDING:
+    enrollment_handlers.on(_event, needs=_person_and_benefit)(_follow_and_decide)
+for _event in (*_FOLLOWED, *_DECIDING):
+    enrollment_log.on(_event, needs=_person)(_follow)
 contributions_handlers.on(cc.ContributionCredited, needs=_person)(_follow)
 welfare_handlers.on(w.RecipientStatusChanged, needs=_person)(_follow)
 
@@ -60,35 +104,41 @@ def command_rejected(
     )
 
 
-def _named(cmd: u.RegisterUnemployed | u.StopBenefit, ctx: Context[Env]) -> PersonKey:
+def _named(cmd: u.RegisterUnemployed | u.StopBenefit, ctx: Context[Env]) -> str:
     """A job centre names the person by citizen ID: pseudonymised here, at the boundary."""
-    return PERSON.key(ctx.env.refs.person_ref(cmd.citizen_id))
+    return ctx.env.refs.person_ref(cmd.citizen_id)
 
 
-def _registration_keys(cmd: u.RegisterUnemployed, ctx: Context[Env]) -> list[PersonKey | RegionKey]:
-    return [_named(cmd, ctx), REGION.key(cmd.region)]
+def _registration_keys(cmd: u.RegisterUnemployed, ctx: Context[Env]) -> Keys:
+    ref = _named(cmd, ctx)
+    return [PERSON.key(ref), BENEFIT.key(ref), REGION.key(cmd.region)]
 
 
 @command_handlers.on(u.RegisterUnemployed, needs=_registration_keys)
 def register_unemployed(state: State, cmd: u.RegisterUnemployed, ctx: Context[Env]) -> Decision:
-    key = _named(cmd, ctx)
+    ref = _named(cmd, ctx)
     try:
-        p, fx = registration.register(
-            state.get(key), state.get(REGION.key(cmd.region)), cmd, ctx.time, ctx.env
+        b, fx = registration.register(
+            state.get(PERSON.key(ref)),
+            state.get(BENEFIT.key(ref)),
+            state.get(REGION.key(cmd.region)),
+            cmd,
+            ctx.time,
+            ctx.env,
         )
     except Refused as refused:
-        return command_rejected(ctx, cmd, refused, key.id)
-    return Decision().put(key, p).apply(fx)
+        return command_rejected(ctx, cmd, refused, ref)
+    return Decision().put(BENEFIT.key(ref), b).apply(fx)
 
 
-@command_handlers.on(u.StopBenefit, needs=lambda cmd, ctx: [_named(cmd, ctx)])
+@command_handlers.on(u.StopBenefit, needs=lambda cmd, ctx: [BENEFIT.key(_named(cmd, ctx))])
 def stop_benefit(state: State, cmd: u.StopBenefit, ctx: Context[Env]) -> Decision:
-    key = _named(cmd, ctx)
+    key = BENEFIT.key(_named(cmd, ctx))
     try:
-        p, fx = registration.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
+        b, fx = registration.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
         return command_rejected(ctx, cmd, refused, key.id)
-    return Decision().put(key, p).apply(fx)
+    return Decision().put(key, b).apply(fx)
 
 
 @command_handlers.on(u.ClosePaymentMonth, needs=lambda cmd, ctx: [REGION.key(cmd.region)])
@@ -103,9 +153,6 @@ def close_month(state: State, cmd: u.ClosePaymentMonth, ctx: Context[Env]) -> De
 
 # ---------------------------------------------------------------------------------------------
 # shebao.unemployment-subsidies.work.v1
-
-
-Keys = list[StateKey[Any]]
 
 
 def _shard(m: u.PayShard | u.SubsidyShard | u.DirectorySet, ctx: Context[Env]) -> Keys:
@@ -125,34 +172,45 @@ def subsidy_shard(state: State, msg: u.SubsidyShard, ctx: Context[Env]) -> Decis
 
 
 @work_handlers.on(u.DirectorySet, needs=_shard)
+@directory_log.on(u.DirectorySet, needs=_shard)
 def directory_set(state: State, msg: u.DirectorySet, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))
     return Decision().put(key, payments.set_directory(state.get(key), msg))
 
 
-def _person_and_region(m: u.PayRecipient | u.PaySubsidy, ctx: Context[Env]) -> Keys:
-    return [PERSON.key(m.person), REGION.key(m.region)]
+def _recipient(m: u.PayRecipient | u.PaySubsidy, ctx: Context[Env]) -> Keys:
+    return [PERSON.key(m.person), BENEFIT.key(m.person), PRICES.key(m.region)]
 
 
-@work_handlers.on(u.PayRecipient, needs=_person_and_region)
+@work_handlers.on(u.PayRecipient, needs=_recipient)
 def pay_recipient(state: State, msg: u.PayRecipient, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = payments.pay(state.get(key), state.get(REGION.key(msg.region)), msg, ctx.env)
+    key = BENEFIT.key(msg.person)
+    b, fx = payments.pay(
+        state.get(PERSON.key(msg.person)),
+        state.get(key),
+        state.get(PRICES.key(msg.region)),
+        msg,
+        ctx.env,
+    )
     d = Decision()
-    if p is not None:
-        d.put(key, p)
+    if b is not None and fx:
+        d.put(key, b)
     return d.apply(fx)
 
 
-@work_handlers.on(u.PaySubsidy, needs=_person_and_region)
+@work_handlers.on(u.PaySubsidy, needs=_recipient)
 def pay_subsidy(state: State, msg: u.PaySubsidy, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, region = state.get(key), state.get(REGION.key(msg.region))
-    triggered = region.triggered.get(msg.period) if region is not None else None
-    if p is None or triggered is None:
+    key = BENEFIT.key(msg.person)
+    p, b, prices = (
+        state.get(PERSON.key(msg.person)),
+        state.get(key),
+        state.get(PRICES.key(msg.region)),
+    )
+    triggered = prices.triggered.get(msg.period) if prices is not None else None
+    if p is None or b is None or triggered is None:
         return Decision()
-    p, fx = subsidy.pay(p, msg.region, msg.period, triggered)
-    return Decision().put(key, p).apply(fx)
+    b, fx = subsidy.pay(p, b, msg.region, msg.period, triggered)
+    return Decision().put(key, b).apply(fx) if fx else Decision()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +221,11 @@ def _bureau(ctx: Context[Env]) -> str:
     return ctx.topic_fields["code"]
 
 
-@cpi_handlers.on(u.CpiReleased, needs=lambda m, ctx: [REGION.key(m.region)])
+@cpi_handlers.on(u.CpiReleased, needs=lambda m, ctx: [PRICES.key(m.region)])
 def cpi_released(state: State, msg: u.CpiReleased, ctx: Context[Env]) -> Decision:
-    key = REGION.key(msg.region)
+    key = PRICES.key(msg.region)
     try:
-        region, fx = subsidy.release(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
+        prices, fx = subsidy.release(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
     except Refused as refused:
         code = _bureau(ctx)
         return Decision().emit(
@@ -183,7 +241,7 @@ def cpi_released(state: State, msg: u.CpiReleased, ctx: Context[Env]) -> Decisio
                 offset=ctx.offset,
             ),
         )
-    return Decision().put(key, region).apply(fx)
+    return Decision().put(key, prices).apply(fx)
 
 
 def reject_invalid_release(r: RejectedRecord) -> Emit | None:
@@ -198,3 +256,64 @@ def reject_invalid_release(r: RejectedRecord) -> Emit | None:
             bureau=code, reason=r.reason, detail=r.detail, partition=r.partition, offset=r.offset
         ),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The folds of the log of record: what each published decision changed, by the live functions
+
+
+def _benefit(ev: Message, ctx: Context[Env]) -> Keys:
+    return [BENEFIT.key(getattr(ev, "person"))]  # noqa: B009 - benefit events name one
+
+
+@benefit_log.on(u.BenefitGranted, needs=_benefit)
+def fold_granted(state: State, ev: u.BenefitGranted, ctx: Context[Env]) -> Decision:
+    key = BENEFIT.key(ev.person)
+    return Decision().put(key, registration.granted(state.get(key), ev))
+
+
+def _granted(state: State, ref: str) -> Benefit:
+    b = state.get(BENEFIT.key(ref))
+    if b is None:
+        raise ValueError(f"the log decides on a benefit of {ref} that it never granted")
+    return b
+
+
+@benefit_log.on(u.BenefitStopped, needs=_benefit)
+def fold_stopped(state: State, ev: u.BenefitStopped, ctx: Context[Env]) -> Decision:
+    return Decision().put(BENEFIT.key(ev.person), stops.stopped(_granted(state, ev.person), ev))
+
+
+@benefit_log.on(u.BenefitPaid, needs=_benefit)
+def fold_paid(state: State, ev: u.BenefitPaid, ctx: Context[Env]) -> Decision:
+    b, fx = payments.paid(_granted(state, ev.person), ev)
+    return Decision().put(BENEFIT.key(ev.person), b).apply(fx)
+
+
+@benefit_log.on(u.MedicalContributionPaid)
+def fold_medical_paid(state: State, ev: u.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
+    return Decision().apply(payments.medical_paid(ev))
+
+
+@benefit_log.on(u.PriceSubsidyPaid, needs=_benefit)
+def fold_subsidy_paid(state: State, ev: u.PriceSubsidyPaid, ctx: Context[Env]) -> Decision:
+    b, fx = subsidy.subsidy_paid(_granted(state, ev.person), ev)
+    return Decision().put(BENEFIT.key(ev.person), b).apply(fx)
+
+
+@benefit_log.on(u.PaymentMonthClosed, needs=lambda ev, ctx: [REGION.key(ev.region)])
+def fold_closed(state: State, ev: u.PaymentMonthClosed, ctx: Context[Env]) -> Decision:
+    key = REGION.key(ev.region)
+    return Decision().put(key, payments.closed(state.get(key), ev))
+
+
+@prices_log.on(u.CpiAccepted, needs=lambda ev, ctx: [PRICES.key(ev.region)])
+def fold_recorded(state: State, ev: u.CpiAccepted, ctx: Context[Env]) -> Decision:
+    key = PRICES.key(ev.region)
+    return Decision().put(key, subsidy.recorded(state.get(key), ev))
+
+
+@prices_log.on(u.PriceSubsidyTriggered, needs=lambda ev, ctx: [PRICES.key(ev.region)])
+def fold_triggered(state: State, ev: u.PriceSubsidyTriggered, ctx: Context[Env]) -> Decision:
+    key = PRICES.key(ev.region)
+    return Decision().put(key, subsidy.set_off(state.get(key), ev))

@@ -1,12 +1,39 @@
-"""Composition root of the unemployment-subsidies service."""
+"""Composition root of the unemployment-subsidies service.
+
+How each subscription is rebuilt from the log of record (`rebuild.py`, deploy/README.md):
+- enrollment follows enrollment's events and decides on them (a re-employment or a death stops
+  the benefit): its facts are enrollment's events replayed (`enrollment_log`), its position
+  after the last event whose stop it published, moved on by the rebuild over the events after
+  it, which decide what they decided before: nothing (`following.decisions`, by the events'
+  days);
+- contributions and welfare only follow: read again from the start;
+- commands, work and cpi decide, each decision published: a benefit's spells, payments and
+  subsidies, the regions' closes and the paid totals are the fold of the events topic
+  (`benefit_log`, declared once, on commands: a benefit is one sequence of events, decided by
+  commands, enrollment and work alike), the directory the fold of the work topic, the prices the
+  fold of the bureaus' answers and of the triggers.
+
+Enrollment and work are not deduplicated by event id (`trust_event_ids=False`): a rebuild can
+restore the marks of a subscription's published decisions only, and most of their records
+decide nothing; each of their rules is idempotent instead (a fact is kept by its date, a spell
+stopped once, a month and a subsidy paid once, the directory is a set).
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
-from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
+from shebao_common.runtime import (
+    FromDecisions,
+    ServiceRuntime,
+    Subscription,
+    command_subscription,
+    run,
+)
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
@@ -17,10 +44,14 @@ from shebao_contracts import welfare as w
 from .domain.env import Env
 from .domain.params import Params, checked
 from .handlers import (
+    benefit_log,
     command_handlers,
     contributions_handlers,
     cpi_handlers,
+    directory_log,
     enrollment_handlers,
+    enrollment_log,
+    prices_log,
     reject_invalid_release,
     welfare_handlers,
     work_handlers,
@@ -34,6 +65,43 @@ class UnemploymentSettings(ServiceSettings):
     )
 
 
+def subscriptions(settings: UnemploymentSettings) -> list[Subscription]:
+    commands = command_subscription(
+        u.COMMANDS,
+        command_handlers,
+        u.CommandRejected,
+        u.EVENTS,
+        ttl_days=settings.command_id_ttl_days,
+    )
+    return [
+        Subscription(
+            "enrollment",
+            (ce.EVENTS,),
+            enrollment_handlers,
+            trust_event_ids=False,
+            rebuild=FromDecisions(log=(ce.EVENTS,), fold=enrollment_log),
+        ),
+        Subscription("contributions", (cc.EVENTS,), contributions_handlers),
+        Subscription("welfare", (w.EVENTS,), welfare_handlers),
+        replace(commands, rebuild=FromDecisions(log=(u.EVENTS,), fold=benefit_log)),
+        Subscription(
+            "work",
+            (u.WORK,),
+            work_handlers,
+            trust_event_ids=False,
+            rebuild=FromDecisions(log=(u.WORK,), fold=directory_log),
+        ),
+        Subscription(
+            "cpi",
+            (u.CPI,),
+            cpi_handlers,
+            trust_event_ids=False,
+            reject=reject_invalid_release,
+            rebuild=FromDecisions(log=(u.ANSWERS, u.EVENTS), fold=prices_log),
+        ),
+    ]
+
+
 def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRuntime:
     settings = settings or UnemploymentSettings()
     # a parameter file whose benefit standard leaves [低保, minimum wage] stops the start here
@@ -42,26 +110,7 @@ def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRunti
     return runtime_for(
         u.CONTRACT,
         settings=settings,
-        subscriptions=[
-            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
-            Subscription("contributions", (cc.EVENTS,), contributions_handlers),
-            Subscription("welfare", (w.EVENTS,), welfare_handlers),
-            command_subscription(
-                u.COMMANDS,
-                command_handlers,
-                u.CommandRejected,
-                u.EVENTS,
-                ttl_days=settings.command_id_ttl_days,
-            ),
-            Subscription("work", (u.WORK,), work_handlers),
-            Subscription(
-                "cpi",
-                (u.CPI,),
-                cpi_handlers,
-                trust_event_ids=False,
-                reject=reject_invalid_release,
-            ),
-        ],
+        subscriptions=subscriptions(settings),
         env=env,
         routes=ReadSide(env).routes(),
     )

@@ -12,7 +12,7 @@ from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.types import validate_citizen_id
 
 from .domain.env import Env
-from .domain.model import PAID, PERSON, Person
+from .domain.model import BENEFIT, PAID, PERSON, Benefit, Person
 
 
 class ReadSide:
@@ -33,23 +33,25 @@ class ReadSide:
             except PydanticCustomError as exc:
                 return 400, {"error": exc.type, "detail": exc.message()}
         raw = await rt.store.get_state(PERSON.key(ref).name)
-        if raw is None:
+        decided = await rt.store.get_state(BENEFIT.key(ref).name)
+        if raw is None and decided is None:
             return 404, {"error": "person_not_known"}
-        p = Person.model_validate_json(raw)
-        spell = p.spell
+        p = Person(ref=ref) if raw is None else Person.model_validate_json(raw)
+        b = Benefit(ref=ref) if decided is None else Benefit.model_validate_json(decided)
+        spell = b.spell
         return 200, {
             "person": p.ref,
-            "receiving": p.receiving,
+            "receiving": b.receiving,
             "credited_months": len(p.credited),
-            "carried_months": p.carried,
+            "carried_months": b.carried,
             "spell": None
             if spell is None
             else {
                 **spell.model_dump(mode="json"),
                 "months_left": spell.months_left,
             },
-            "months_paid": list(p.benefit_months),
-            "subsidies": {k: str(v) for k, v in sorted(p.subsidies.items())},
+            "months_paid": list(b.benefit_months),
+            "subsidies": {k: str(v) for k, v in sorted(b.subsidies.items())},
         }
 
     async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:

@@ -18,7 +18,7 @@ from shebao_contracts import unemployment as u
 from shebao_contracts.enrollment import Separation
 
 from .env import Env
-from .model import Person, Region, Spell
+from .model import Benefit, Person, Region, Spell
 from .stops import directory, stop
 
 R = u.Rejection
@@ -49,11 +49,14 @@ def first_month(registered_on: date, region: Region | None) -> str:
 
 def register(
     p: Person | None,
+    b: Benefit | None,
     region: Region | None,
     cmd: u.RegisterUnemployed,
     received: datetime,
     env: Env,
-) -> tuple[Person, Effects]:
+) -> tuple[Benefit, Effects]:
+    """Grant a spell to a person registered unemployed: from what was followed of the person
+    (`p`) and what was decided before (`b`: an earlier spell, the months it left)."""
     on = cmd.registered_on
     not_in_future(on, received, cmd.region, "registration", env)
     if p is None or not p.registered or p.birth_date is None or p.sex is None:
@@ -63,9 +66,10 @@ def register(
     retirement = env.params.retirement_age(cmd.region, on, p.sex)
     if age_on(p.birth_date, on) >= retirement:
         raise Refused(R.RETIRED, f"aged {age_on(p.birth_date, on)} on {on}: of pension age")
-    if p.receiving:
-        assert p.spell is not None
-        raise Refused(R.ALREADY_RECEIVING, f"receiving since {p.spell.registered_on}")
+    b = b or Benefit(ref=p.ref)
+    if b.receiving:
+        assert b.spell is not None
+        raise Refused(R.ALREADY_RECEIVING, f"receiving since {b.spell.registered_on}")
     if p.jobs:
         employer, since = sorted(p.jobs.items())[0]
         raise Refused(R.STILL_EMPLOYED, f"employed by {employer} since {since}")
@@ -78,43 +82,51 @@ def register(
             f"the last employment ended by the person's own choice on {ended.on}",
         )
     durations = env.params.durations(cmd.region, on)
-    counted_from = p.spell.first_month if p.spell is not None else None
+    counted_from = b.spell.first_month if b.spell is not None else None
     credited = p.credited_after(counted_from)
     earned = durations.months_for(credited) if credited >= durations.min_months else 0
-    if earned == 0 and p.carried == 0:
+    if earned == 0 and b.carried == 0:
         raise Refused(
             R.INSUFFICIENT_CONTRIBUTIONS,
             f"{credited} months of unemployment insurance credited"
             + (f" since {counted_from}" if counted_from else "")
             + f"; {durations.min_months} needed",
         )
-    total = min(earned + p.carried, durations.max_months)
-    spell = Spell(
+    total = min(earned + b.carried, durations.max_months)
+    ev = u.BenefitGranted(
+        person=b.ref,
         region=cmd.region,
         registered_on=on,
         first_month=first_month(on, region),
-        entitlement=total,
-    )
-    p = p.model_copy(update={"spell": spell, "carried": 0})
-    granted = u.BenefitGranted(
-        person=p.ref,
-        region=cmd.region,
-        registered_on=on,
-        first_month=spell.first_month,
         credited_months=credited,
         entitlement_months=earned,
         carried_months=total - earned,
         months_left=total,
+        separated_on=ended.on,
     )
-    fx = Effects().emit(u.EVENTS, p.ref, granted)
-    return p, fx.extend(directory(cmd.region, p.ref, True, env))
+    fx = Effects().emit(u.EVENTS, b.ref, ev)
+    return granted(b, ev), fx.extend(directory(cmd.region, b.ref, True, env, ev.first_month))
+
+
+def granted(b: Benefit | None, ev: u.BenefitGranted) -> Benefit:
+    """The benefit after the grant `ev` (live, and folding the events topic in a rebuild): a new
+    spell of its months; the months carried from earlier spells are in them (or lost past the
+    cap)."""
+    spell = Spell(
+        region=ev.region,
+        registered_on=ev.registered_on,
+        first_month=ev.first_month,
+        entitlement=ev.months_left,
+        separated_on=ev.separated_on,
+    )
+    return (b or Benefit(ref=ev.person)).model_copy(update={"spell": spell, "carried": 0})
 
 
 def stop_recorded(
-    p: Person | None, cmd: u.StopBenefit, received: datetime, env: Env
-) -> tuple[Person, Effects]:
+    b: Benefit | None, cmd: u.StopBenefit, received: datetime, env: Env
+) -> tuple[Benefit, Effects]:
     """A job centre's record that a recipient refused suitable work or emigrated."""
-    if p is None or not p.receiving or p.spell is None:
+    if b is None or not b.receiving or b.spell is None:
         raise Refused(R.NOT_RECEIVING, "no benefit is being paid to this person")
-    not_in_future(cmd.on, received, p.spell.region, "the stop", env)
-    return stop(p, cmd.on, u.StopCause(cmd.cause.value), env)
+    not_in_future(cmd.on, received, b.spell.region, "the stop", env)
+    return stop(b, cmd.on, u.StopCause(cmd.cause.value), env)
