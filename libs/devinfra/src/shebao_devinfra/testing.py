@@ -175,8 +175,9 @@ class RunningService:
     """A service someone else started (compose, a cluster): its read side and its log, as a
     test reads a ServiceProcess's; starting and stopping it is not the test's business."""
 
-    def __init__(self, name: str, url: str, logs: Callable[[], str]) -> None:
+    def __init__(self, name: str, url: str, logs: Callable[[], str] | None = None) -> None:
         self.name, self.url, self._logs = name, url, logs
+        self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property
     def alive(self) -> bool:
@@ -196,13 +197,27 @@ class RunningService:
         await wait_until(ready, timeout=timeout)
 
     def log_text(self) -> str:
-        return self._logs()
+        return self._logs() if self._logs is not None else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     async def get_json(self, path: str) -> tuple[int, Any]:
         import json
 
         status, body = await http_get(self.url + path)
         return status, json.loads(body) if body else None
+
+    async def metric(self, name: str, **labels: str) -> float:
+        return (await self.metrics()).sum(name, **labels)
+
+    async def metrics(self) -> Metrics:
+        _, body = await http_get(f"{self.url}/metrics")
+        return Metrics(body.decode())
+
+
+Service = ServiceProcess | RunningService
+"""A service a test or the demo talks to: started by it, or running already."""
 
 
 class Metrics:
@@ -368,10 +383,28 @@ async def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.
     raise TimeoutError("condition not met in time")
 
 
+Partitions = int | Mapping[str, int]
+"""Every topic's partition count, or each topic's (`partition_counts`)."""
+
+
+def partitions_of(partitions: Partitions, topic: str) -> int:
+    return partitions if isinstance(partitions, int) else partitions[topic]
+
+
+async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """Each topic's partition count, as the broker has it (the topics must exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(list(topics))}
+    finally:
+        await admin.close()
+
+
 class Follower:
     """Reads `topics` from their beginning in the background, as a partner or an office that
     keeps its consumer open would, and hands each record to `on_record`; a broker restarted
-    under it is waited out. `partitions` is the topics' partition count."""
+    under it is waited out. `partitions` is the topics' partition count (or each one's)."""
 
     def __init__(
         self,
@@ -379,7 +412,7 @@ class Follower:
         topics: Iterable[str],
         on_record: Callable[[Any], None],
         *,
-        partitions: int = 4,
+        partitions: Partitions = 4,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = list(topics)
@@ -393,7 +426,11 @@ class Follower:
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
         )
         await c.start()
-        tps = [TopicPartition(t, p) for t in self.topics for p in range(self.partitions)]
+        tps = [
+            TopicPartition(t, p)
+            for t in self.topics
+            for p in range(partitions_of(self.partitions, t))
+        ]
         c.assign(tps)
         await c.seek_to_beginning(*tps)
         self._consumer = c

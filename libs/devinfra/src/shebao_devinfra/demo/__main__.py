@@ -1,5 +1,6 @@
-"""`python -m shebao_devinfra.demo [--keep] [--seed N] [--people N] [--months N] [--report PATH]`:
-what `make demo` runs (`make demo ARGS="--seed 7"`)."""
+"""`python -m shebao_devinfra.demo [--keep] [--seed N] [--people N] [--months N] [--report PATH]
+[--platform]`: what `make demo` runs (`make demo ARGS="--seed 7"`); with --platform, against a
+platform that runs already (`make up`; compose's `partners` profile runs it so)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ parser.add_argument(
 parser.add_argument(
     "--report", type=Path, default=None, help="the HTML report's path (default: in the log folder)"
 )
+parser.add_argument(
+    "--platform",
+    action="store_true",
+    help="drive a platform that runs already (make up) instead of starting one",
+)
 args = parser.parse_args()
 if not 1 <= args.months <= 12 or args.people < 100:
     parser.error("--months is 1 to 12, --people at least 100")
@@ -33,6 +39,7 @@ sys.exit(
             people=args.people,
             months=args.months,
             report=args.report,
+            platform=args.platform,
         )
     )
 )

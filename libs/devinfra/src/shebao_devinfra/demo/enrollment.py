@@ -13,7 +13,7 @@ from shebao_contracts.types import mask_citizen_id
 from shebao_partners import citizen_id, employer_code, partner_headers, wrong_check
 
 from ..kit import kind_of
-from ..testing import ServiceProcess, read_all, wait_until
+from ..testing import Service, read_all, wait_until
 from .desk import Desk
 from .output import head, say
 from .setting import MIX, PEOPLE, REGIONS, T0, D
@@ -26,7 +26,7 @@ def resident_of(region: str, rng: random.Random) -> str:
     return citizen_id(district, born, rng.randrange(1000))
 
 
-async def enrollment_day(desk: Desk, svc: ServiceProcess, rng: random.Random) -> dict[str, Any]:
+async def enrollment_day(desk: Desk, svc: Service, rng: random.Random) -> dict[str, Any]:
     head("Enrollment: employers, people, schemes, a transfer, cards")
     employers = []
     for region in REGIONS:
@@ -204,7 +204,7 @@ async def enrollment_day(desk: Desk, svc: ServiceProcess, rng: random.Random) ->
     }
 
 
-async def enrollment_report(bootstrap: str, story: dict[str, Any], svc: ServiceProcess) -> None:
+async def enrollment_report(bootstrap: str, story: dict[str, Any], svc: Service) -> None:
     events = await read_all(bootstrap, c.EVENTS.name)
     story["events"] = events
     by_type = Counter(kind_of(e) for e in events)

@@ -18,7 +18,7 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as wf
 
-from ..testing import ServiceProcess
+from ..testing import Service
 from .city import City, last_day, month_of
 from .output import head, say, yuan
 from .setting import CITY, CITY_BUREAU, CITY_HOSPITALS, CITY_NAME, CITY_STATS, D
@@ -32,7 +32,7 @@ def _s(x: Decimal) -> str:
     return str(x.quantize(D("0.01")))
 
 
-async def _region(svc: ServiceProcess, period: str) -> dict[str, Any]:
+async def _region(svc: Service, period: str) -> dict[str, Any]:
     status, body = await svc.get_json(f"/regions?code={CITY}&period={period}")
     if status == 404:  # nothing paid in that period
         return {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import sys
@@ -18,7 +19,13 @@ from typing import Any
 
 from ..infra import Infra, provision
 from ..kit import PARTITIONS, caught_up
-from ..testing import producer, recreate_topics
+from ..testing import (
+    RunningService,
+    create_topics,
+    partition_counts,
+    producer,
+    recreate_topics,
+)
 from .city import City, city_months
 from .contributions import contributions_month
 from .desk import Desk
@@ -42,6 +49,10 @@ class Options:
     months: int = 6
     report: Path | None = None
     """The HTML report's path (default: report.html in the demo's log folder)."""
+    platform: bool = False
+    """Drive a platform that runs already (`make up`, or the compose profile `partners`) instead
+    of starting Kafka, Redis and the services: addresses from KAFKA_BOOTSTRAP_SERVERS and
+    SHEBAO_<SERVICE>_URL (default: compose.yaml's ports on 127.0.0.1)."""
 
 
 async def _handled(w: World) -> dict[str, float]:
@@ -49,8 +60,31 @@ async def _handled(w: World) -> dict[str, float]:
     return {s.name: await s.metric("shebao_records_total") for s in w.services}
 
 
+async def _fresh(w: World) -> None:
+    """A platform that runs already must not have run a demo before: the demo waits for each
+    service to have read every record of its inputs since it started. Its partners' topics are
+    created, as the platform team does when a partner joins; the services made their own, with
+    partition counts of their own, which the demo's readers then use."""
+    await create_topics(w.bootstrap, w.topics, partitions=PARTITIONS)
+    w.partitioned(await partition_counts(w.bootstrap, w.topics))
+    inputs = sorted({t for ts in w.inputs.values() for t in ts})
+    await w.offsets.start()
+    try:
+        held = await w.offsets.total(*inputs)
+    finally:
+        await w.offsets.stop()
+    if held:
+        raise RuntimeError(
+            f"the platform's topics already hold {held:.0f} records: the demo needs a platform "
+            "fresh from `make down && make up`"
+        )
+
+
 async def drive(w: World, opts: Options, started: float) -> int:
-    await recreate_topics(w.bootstrap, w.topics, partitions=PARTITIONS)
+    if w.running:
+        await _fresh(w)
+    else:
+        await recreate_topics(w.bootstrap, w.topics, partitions=PARTITIONS)
     head("Services")
     for s in w.services:
         s.start()
@@ -77,14 +111,14 @@ async def drive(w: World, opts: Options, started: float) -> int:
         after = await _handled(w)
         report = await gather(w, city, seconds, {k: after[k] - before[k] for k in after})
         print_report(report)
-        path = opts.report or w.enrollment.log_dir / "report.html"
+        path = opts.report or w.logs / "report.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(report), encoding="utf-8")
         (path.with_suffix(".json")).write_text(json.dumps(report, indent=1), encoding="utf-8")
         say(f"the report as a page (opens offline): {path}")
 
         head("Done")
-        say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.enrollment.log_dir}")
+        say(f"demo finished in {time.monotonic() - started:.0f}s; logs in {w.logs}")
         if opts.keep:
             say("services keep running; press Ctrl-C to stop everything")
             while all(s.alive for s in w.services):
@@ -120,6 +154,17 @@ def _deferred_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
+def _running() -> dict[str, RunningService]:
+    """The platform's services at SHEBAO_<SERVICE>_URL, else at compose.yaml's host ports."""
+    from ..compose import Ports
+
+    out = {}
+    for name, port in Ports().services.items():
+        var = f"SHEBAO_{name.upper().replace('-', '_')}_URL"
+        out[name] = RunningService(name, os.environ.get(var, f"http://127.0.0.1:{port}"))
+    return out
+
+
 def main(opts: Options) -> int:
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the demo as Ctrl-C does
@@ -128,6 +173,11 @@ def main(opts: Options) -> int:
     world: World | None = None
     logs = Path(tempfile.mkdtemp(prefix="shebao-demo-"))
     try:
+        if opts.platform:
+            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+            world = World(Infra(bootstrap, "", "platform"), logs, _running())
+            say(f"Kafka {bootstrap}, a platform running already")
+            return asyncio.run(_guarded(world, opts, started))
         with _deferred_signals() as got:
             infra = provision()
         say(f"Kafka {infra.kafka_bootstrap} and Redis {infra.redis_url} ({infra.mode})")
@@ -154,7 +204,8 @@ def main(opts: Options) -> int:
         finally:
             if infra is not None:
                 infra.stop()
-            say("stopped the services and the infrastructure this demo started")
+            if not opts.platform:
+                say("stopped the services and the infrastructure this demo started")
 
 
 async def _guarded(world: World, opts: Options, started: float) -> int:

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..kit import PARTITIONS, Offsets, kind_of
-from ..testing import Follower, ServiceProcess, wait_until
+from ..testing import Follower, Partitions, Service, wait_until
 
 
 class Tap:
     """Reads topics from the beginning in the background, as a partner or a dashboard would."""
 
     def __init__(
-        self, bootstrap: str, topics: Iterable[str], services: list[ServiceProcess]
+        self,
+        bootstrap: str,
+        topics: Iterable[str],
+        services: Sequence[Service],
+        partitions: Partitions = PARTITIONS,
     ) -> None:
         self.services = services
         self.records: dict[str, list[tuple[str, str, dict[str, Any]]]] = defaultdict(list)
         self.stamps: dict[str, list[int]] = defaultdict(list)
         """Each record's Kafka timestamp (ms), in the order of `records`."""
-        self._follower = Follower(bootstrap, topics, self._keep, partitions=PARTITIONS)
+        self._follower = Follower(bootstrap, topics, self._keep, partitions=partitions)
 
     def _keep(self, r: Any) -> None:
         key = r.key.decode() if r.key else ""

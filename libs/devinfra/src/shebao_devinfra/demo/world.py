@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shebao_contracts import contributions as cc
@@ -14,7 +15,7 @@ from shebao_contracts import welfare as wf
 
 from ..infra import Infra
 from ..kit import Offsets
-from ..testing import ServiceProcess
+from ..testing import Partitions, RunningService, Service, ServiceProcess
 from .output import say
 from .setting import (
     BUREAUS,
@@ -30,12 +31,19 @@ from .tap import Tap
 
 
 class World:
-    """The five services as processes, their input topics, and the demo's readers."""
+    """The five services (as processes, or `running` already: a platform brought up by compose
+    or deployed), their input topics, and the demo's readers."""
 
-    def __init__(self, infra: Infra, logs: Path) -> None:
+    def __init__(
+        self, infra: Infra, logs: Path, running: Mapping[str, RunningService] | None = None
+    ) -> None:
         self.bootstrap = infra.kafka_bootstrap
+        self.logs = logs
+        self.running = running is not None
 
-        def service(name: str, module: str) -> ServiceProcess:
+        def service(name: str, module: str) -> Service:
+            if running is not None:
+                return running[name]
             return ServiceProcess(
                 name, module, kafka=infra.kafka_bootstrap, redis_url=infra.redis_url, log_dir=logs
             )
@@ -100,13 +108,20 @@ class World:
         ]
         consumed = sorted({t for topics in self.inputs.values() for t in topics})
         self.topics = sorted({*consumed, *(t + ".dlq" for t in consumed), *watched})
+        self.watched = watched
         self.tap = Tap(infra.kafka_bootstrap, watched, self.services)
         self.offsets = Offsets(infra.kafka_bootstrap)
 
+    def partitioned(self, partitions: Partitions) -> None:
+        """The topics have these partition counts (a platform that created its own topics)."""
+        self.tap = Tap(self.bootstrap, self.watched, self.services, partitions)
+        self.offsets = Offsets(self.bootstrap, partitions)
 
-def stop_services(services: list[ServiceProcess]) -> None:
-    """SIGTERM to every running service at once, then wait; kill what does not stop in time."""
-    running = [s for s in services if s.alive]
+
+def stop_services(services: Sequence[Service]) -> None:
+    """SIGTERM to every service process the demo started, at once, then wait; kill what does not
+    stop in time (a platform that was running already is left running)."""
+    running = [s for s in services if isinstance(s, ServiceProcess) and s.alive]
     for s in running:
         assert s.proc is not None
         s.proc.send_signal(signal.SIGTERM)

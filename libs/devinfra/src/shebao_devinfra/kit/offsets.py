@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ..testing import ServiceProcess, wait_until
+from ..testing import Partitions, Service, partitions_of, wait_until
 
 PARTITIONS = 4
 """The partitions of every topic: what ServiceProcess tells the services the topics have."""
@@ -22,7 +22,7 @@ class Offsets:
     """End offsets of topics (what a consumer must have read to be caught up), and what was
     appended to a topic since given offsets. One consumer for every question: start() first."""
 
-    def __init__(self, bootstrap: str, partitions: int = PARTITIONS) -> None:
+    def __init__(self, bootstrap: str, partitions: Partitions = PARTITIONS) -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.consumer: AIOKafkaConsumer | None = None
@@ -38,7 +38,7 @@ class Offsets:
             await self.consumer.stop()
 
     def _partitions(self, topic: str) -> list[TopicPartition]:
-        return [TopicPartition(topic, p) for p in range(self.partitions)]
+        return [TopicPartition(topic, p) for p in range(partitions_of(self.partitions, topic))]
 
     async def ends(self, topic: str) -> dict[int, int]:
         """The topic's end offset per partition."""
@@ -74,7 +74,7 @@ class Offsets:
 
 
 async def caught_up(
-    svc: ServiceProcess,
+    svc: Service,
     inputs: list[str],
     offsets: Offsets,
     what: str,
