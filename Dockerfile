@@ -16,6 +16,11 @@ RUN find . -type f ! -name pyproject.toml ! -name uv.lock -delete \
 # --- builder: uv from PyPI, the locked dependencies, then the workspace packages themselves.
 FROM ${PYTHON_IMAGE} AS builder
 ARG SERVICE
+# The partners' simulator (compose's profile `partners`) is built the same way from the workspace
+# package shebao-devinfra, which runs the services' code and reads their policy data:
+# SERVICE=devinfra PACKAGE_DIR=services SCRIPT=shebao-demo.
+ARG PACKAGE_DIR=services/${SERVICE}
+ARG SCRIPT=shebao-${SERVICE}
 RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<service>" >&2; exit 1; }
 RUN PIP_ROOT_USER_ACTION=ignore pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
 # Compile bytecode now: at run time the root filesystem is read-only and writes are disabled.
@@ -31,14 +36,14 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --package "shebao-${SERVICE}" --no-install-workspace
 COPY contracts/ contracts/
 COPY libs/ libs/
-COPY services/${SERVICE}/ services/${SERVICE}/
+COPY ${PACKAGE_DIR}/ ${PACKAGE_DIR}/
 # --no-editable: the workspace packages are installed into the venv, so /src is not needed later.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --package "shebao-${SERVICE}" --no-editable
 # Exec-form ENTRYPOINT does not expand build arguments, so the service's console script gets a
 # fixed name; the symlink also fails the build early when the script is missing.
-RUN test -x "/app/.venv/bin/shebao-${SERVICE}" \
- && ln -s "shebao-${SERVICE}" /app/.venv/bin/shebao-service
+RUN test -x "/app/.venv/bin/${SCRIPT}" \
+ && ln -s "${SCRIPT}" /app/.venv/bin/shebao-service
 
 # --- runtime
 FROM ${PYTHON_IMAGE}

@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
 SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench images up down infra-up infra-down clean
+.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench images up partners down infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
@@ -19,6 +19,7 @@ help:
 	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
 	@echo "make docs        validate contracts/asyncapi and render them to docs/contracts/ (HTML, opens offline)"
 	@echo "make up          the whole platform under compose (Docker or podman); make down stops it"
+	@echo "make partners    the partners' simulator (the demo's city) against the platform make up ran"
 	@echo "make images      build every service's image (Docker, or podman with a local Debian base)"
 	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
 
@@ -66,6 +67,9 @@ images: bootstrap
 
 up: bootstrap
 	$(UV) run shebao-infra platform up
+
+partners: bootstrap
+	$(UV) run shebao-infra platform partners
 
 down:
 	$(UV) run shebao-infra platform down

@@ -148,6 +148,12 @@ def overlays(root: Path, packages: set[str]) -> list[str]:
     return out
 
 
+SIMULATOR = ("partners", "libs/devinfra", "shebao-demo")
+"""compose.yaml's one entry of ours that is not a service: the partners' simulator (profile
+`partners`), the console script of the package that holds it (built with the services' sources,
+whose code it runs and whose policy data it reads)."""
+
+
 def compose(root: Path, packages: set[str]) -> list[str]:
     entries: dict[str, Any] = load_yaml(root / "compose.yaml")["services"]
     ours = {
@@ -155,7 +161,21 @@ def compose(root: Path, packages: set[str]) -> list[str]:
         for name, entry in entries.items()
         if "build" in entry or str(entry.get("image", "")).startswith("shebao/")
     }
-    out = compare("compose.yaml", "service", ours, packages)
+    out: list[str] = []
+    name, folder, script = SIMULATOR
+    simulator = ours.pop(name, None)
+    if simulator is not None:
+        args = (simulator.get("build") or {}).get("args") or {}
+        if (args.get("SERVICE"), args.get("SCRIPT")) != (Path(folder).name, script):
+            out.append(f"compose.yaml: {name!r} is not built from {folder} running {script}")
+        elif (
+            not (root / folder / "pyproject.toml").exists()
+            or script not in (root / folder / "pyproject.toml").read_text()
+        ):
+            out.append(f"compose.yaml: {name!r} runs {script}, which {folder} does not provide")
+        if simulator.get("profiles") != ["partners"]:
+            out.append(f"compose.yaml: {name!r} must run only in the profile 'partners'")
+    out += compare("compose.yaml", "service", ours, packages)
     for name, entry in sorted(ours.items()):
         built = ((entry.get("build") or {}).get("args") or {}).get("SERVICE")
         if built != name:
@@ -311,6 +331,8 @@ def repo(tmp_path: Path) -> Path:
     for pyproject in (ROOT / "services").glob("*/pyproject.toml"):
         (tmp_path / "services" / pyproject.parent.name).mkdir(parents=True)
         shutil.copy(pyproject, tmp_path / "services" / pyproject.parent.name / "pyproject.toml")
+    (tmp_path / SIMULATOR[1]).mkdir(parents=True)
+    shutil.copy(ROOT / SIMULATOR[1] / "pyproject.toml", tmp_path / SIMULATOR[1] / "pyproject.toml")
     assert problems(tmp_path) == []
     return tmp_path
 
@@ -398,7 +420,23 @@ def package_without_contract(root: Path) -> None:
     (root / "services/pension/pyproject.toml").write_text('[project]\nname = "shebao-pension"\n')
 
 
+def simulator_runs_a_missing_script(root: Path) -> None:
+    edit(root / "compose.yaml", "SCRIPT: shebao-demo", "SCRIPT: shebao-city")
+
+
+def simulator_always_on(root: Path) -> None:
+    edit(root / "compose.yaml", "    profiles: [partners]\n", "")
+
+
 DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
+    (
+        simulator_runs_a_missing_script,
+        ["compose.yaml: 'partners' is not built from libs/devinfra running shebao-demo"],
+    ),
+    (
+        simulator_always_on,
+        ["compose.yaml: 'partners' must run only in the profile 'partners'"],
+    ),
     (
         pension_compose_entry,
         ["compose.yaml: has service 'pension', but no package services/pension/ exists"],

@@ -4,7 +4,7 @@
   shebao-infra down    stop what `up` started
   shebao-infra env     print the export lines for KAFKA_BOOTSTRAP_SERVERS and REDIS_URL
   shebao-infra jars    resolve the Kafka jars from Maven Central (done by `up` when needed)
-  shebao-infra platform up|down
+  shebao-infra platform up|partners|down
                        the whole platform under compose (Docker or podman): make up / make down
   shebao-infra images [SERVICE...]
                        build the services' images (all of them by default) on Docker or podman

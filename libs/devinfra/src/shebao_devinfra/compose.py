@@ -12,7 +12,9 @@ order `depends_on` gives: the same guarantee, kept by this driver.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .containers import Engine, EngineError
-from .images import build_services, kafka_image, python_base, redis_image, repo_root, services
+from .images import (
+    build_services,
+    build_simulator,
+    kafka_image,
+    python_base,
+    redis_image,
+    repo_root,
+    services,
+)
 
 PROJECT = "shebao"
 """compose.yaml's project; a test brings up one of its own beside it (`Platform.project`)."""
@@ -121,6 +131,20 @@ class Platform:
         self._compose("--profile", "apps", "up", "-d", "--no-build", "--no-recreate", *wait)
         self.wait_healthy(tuple(self.ports.services), timeout)
 
+    def partners(self) -> int:
+        """The partners' simulator (profile `partners`) against the platform that is up: its
+        log followed here until it exits; its exit code."""
+        build_simulator(self.engine)
+        profiles = ("--profile", "apps", "--profile", "partners")
+        self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "partners")
+        (cid,) = self.containers("partners")
+        subprocess.run(
+            [self.engine.cli, "logs", "-f", cid], env={**os.environ, **self.engine.env}, check=False
+        )
+        code = self.engine.run("wait", cid, timeout=3600).stdout.decode().strip()
+        self.engine.run("rm", cid, check=False)
+        return int(code or 1)
+
     def down(self) -> None:
         self._compose("--profile", "apps", "down", "-v", "-t", "40")
 
@@ -180,9 +204,11 @@ def main(argv: Sequence[str], engine: Engine) -> int:
         for s, p in platform.ports.services.items():
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0
+    if cmd == "partners":
+        return platform.partners()
     if cmd == "down":
         platform.down()
         print("the platform is down; its data dropped")
         return 0
-    print(f"unknown: {cmd} (up or down)", file=sys.stderr)
+    print(f"unknown: {cmd} (up, partners or down)", file=sys.stderr)
     return 2

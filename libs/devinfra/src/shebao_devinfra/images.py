@@ -297,6 +297,23 @@ def python_base(engine: Engine) -> str:
     return OFFICIAL_PYTHON if _official(engine, OFFICIAL_PYTHON) else ensure_local_python(engine)
 
 
+SIMULATOR_TAG = "shebao/partners:dev"
+
+
+def build_simulator(engine: Engine) -> str:
+    """The partners' simulator (compose's profile `partners`): the demo, from shebao-devinfra."""
+    base = python_base(engine)
+    _say(f"building {SIMULATOR_TAG} on {base}")
+    args = {
+        "SERVICE": "devinfra",
+        "PACKAGE_DIR": "services",
+        "SCRIPT": "shebao-demo",
+        "PYTHON_IMAGE": base,
+    }
+    engine.build(repo_root(), SIMULATOR_TAG, build_args=args)
+    return SIMULATOR_TAG
+
+
 def build_services(engine: Engine, names: Iterable[str] | None = None) -> dict[str, str]:
     """Builds each service's image (every service of the catalog by default); returns the tags."""
     base = python_base(engine)

@@ -156,13 +156,18 @@ def _deferred_signals() -> Iterator[list[int]]:
 
 def _running() -> dict[str, RunningService]:
     """The platform's services at SHEBAO_<SERVICE>_URL, else at compose.yaml's host ports."""
-    from ..compose import Ports
+    from ..images import services
 
-    out = {}
-    for name, port in Ports().services.items():
-        var = f"SHEBAO_{name.upper().replace('-', '_')}_URL"
-        out[name] = RunningService(name, os.environ.get(var, f"http://127.0.0.1:{port}"))
-    return out
+    def var(name: str) -> str:
+        return f"SHEBAO_{name.upper().replace('-', '_')}_URL"
+
+    urls = {s: os.environ[var(s)] for s in services() if var(s) in os.environ}
+    if len(urls) < len(services()):  # compose.yaml is at hand where these are not set
+        from ..compose import Ports
+
+        for name, port in Ports().services.items():
+            urls.setdefault(name, f"http://127.0.0.1:{port}")
+    return {name: RunningService(name, url) for name, url in urls.items()}
 
 
 def main(opts: Options) -> int:
