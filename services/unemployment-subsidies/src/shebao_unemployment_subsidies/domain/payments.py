@@ -108,6 +108,10 @@ def pay(
     start = months.first_day(month)
     assert p.birth_date is not None and p.sex is not None
     if age_on(p.birth_date, start) >= env.params.retirement_age(msg.region, start, p.sex):
+        if not spell.active:
+            # retired by the month, and stopped later for another cause (a re-employment read
+            # before this month's run): the month is not paid, the stop already made stands
+            return b, fx
         return stop(b, start, u.StopCause.RETIRED, env)
     amount = env.params.benefit_standard(msg.region, start)
     benefit = u.BenefitPaid(
