@@ -53,3 +53,25 @@ async def test_three_hospitals_two_regions_on_compose(composed: Platform, tmp_pa
         kafka_bootstrap=composed.ports.bootstrap, redis_url=composed.ports.redis_url
     )
     await hospitals.three_hospitals_two_regions(infra, tmp_path, running=running)
+
+
+def test_the_partners_simulator_against_a_fresh_platform(tmp_path: Path) -> None:
+    """compose's profile `partners` (`make partners`): the demo's city as a container against a
+    platform of its own, fresh from `up`; every figure the platform gives agrees with what the
+    city's partners sent."""
+    engine = find_engine()
+    if engine is None:
+        pytest.skip(no_engine_reason())
+    ports = Ports(free_port(), free_port(), {s: free_port() for s in services()})
+    platform = Platform(engine, ports, project="shebao-e2e-partners")
+    platform.down()
+    try:
+        platform.up()
+        ran = platform.partners(follow=False, people=200, months=1)
+        (tmp_path / "partners.log").write_text(ran.log)
+        assert ran.code == 0, ran.log[-3000:]
+        verdicts = [line.split()[0] for line in ran.log.splitlines() if "  agrees  " in line]
+        assert len(verdicts) == 4, ran.log[-3000:]
+        assert "DIFFERS" not in ran.log
+    finally:
+        platform.down()

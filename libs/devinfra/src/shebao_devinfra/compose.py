@@ -82,6 +82,12 @@ def compose_command(engine: Engine) -> list[str]:
     return ["podman-compose", "--podman-path", engine.cli]
 
 
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    log: str
+
+
 @dataclass
 class Platform:
     """compose.yaml's project, driven on one engine."""
@@ -91,6 +97,8 @@ class Platform:
     root: Path = field(default_factory=repo_root)
     images: dict[str, str] = field(default_factory=dict)
     project: str = PROJECT
+    settings: dict[str, str] = field(default_factory=dict)
+    """More of compose.yaml's variables (the simulator's size)."""
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[service]}"
@@ -105,7 +113,7 @@ class Platform:
     def _compose(self, *args: str, timeout: float = 900) -> None:
         compose_yaml = str(self.root / "compose.yaml")
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
-        env = {**self.engine.env, **self.images, **self.ports.env()}
+        env = {**self.engine.env, **self.images, **self.ports.env(), **self.settings}
         Engine(self.engine.name, cmd[0], env).run(*cmd[1:], *args, timeout=timeout)
 
     def build(self) -> None:
@@ -131,19 +139,23 @@ class Platform:
         self._compose("--profile", "apps", "up", "-d", "--no-build", "--no-recreate", *wait)
         self.wait_healthy(tuple(self.ports.services), timeout)
 
-    def partners(self) -> int:
-        """The partners' simulator (profile `partners`) against the platform that is up: its
-        log followed here until it exits; its exit code."""
+    def partners(self, *, follow: bool = True, people: int = 1000, months: int = 3) -> Ran:
+        """The partners' simulator (profile `partners`) against the platform that is up, until
+        it exits: its exit code and its log (followed here as it runs, with `follow`)."""
         build_simulator(self.engine)
         profiles = ("--profile", "apps", "--profile", "partners")
+        self.settings.update(
+            {"SHEBAO_PARTNERS_PEOPLE": str(people), "SHEBAO_PARTNERS_MONTHS": str(months)}
+        )
         self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "partners")
         (cid,) = self.containers("partners")
-        subprocess.run(
-            [self.engine.cli, "logs", "-f", cid], env={**os.environ, **self.engine.env}, check=False
-        )
+        if follow:
+            env = {**os.environ, **self.engine.env}
+            subprocess.run([self.engine.cli, "logs", "-f", cid], env=env, check=False)
         code = self.engine.run("wait", cid, timeout=3600).stdout.decode().strip()
+        logs = self.engine.run("logs", cid, check=False)
         self.engine.run("rm", cid, check=False)
-        return int(code or 1)
+        return Ran(int(code or 1), (logs.stdout + logs.stderr).decode(errors="replace"))
 
     def down(self) -> None:
         self._compose("--profile", "apps", "down", "-v", "-t", "40")
@@ -205,7 +217,9 @@ def main(argv: Sequence[str], engine: Engine) -> int:
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0
     if cmd == "partners":
-        return platform.partners()
+        people = int(os.environ.get("SHEBAO_PARTNERS_PEOPLE", "1000"))
+        months = int(os.environ.get("SHEBAO_PARTNERS_MONTHS", "3"))
+        return platform.partners(people=people, months=months).code
     if cmd == "down":
         platform.down()
         print("the platform is down; its data dropped")
