@@ -19,7 +19,9 @@ assessment still unpaid then is booked as arrears.
 `shebao.contributions.work.v1` is private to the service: the fan-out of a period close (one
 record per directory shard, employer and person) and of a collection (one credit per person), so
 no single handler touches thousands of state keys. Only the contributions service writes or reads
-it; its messages are published here so that the log stays readable.
+it; its messages are published here so that the log stays readable. It also records decisions
+the events leave out (an assessment's person lines, a person's judgement), which no handler
+reads live: a rebuild of the service folds them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .types import (
     PersonRef,
     PositiveMoney,
     RegionCode,
+    SealedCitizenId,
 )
 
 SERVICE = "contributions"
@@ -452,11 +455,17 @@ class WagesDeclared(Message):
         "month": "2025-03",
         "declared": 2,
         "corrected": [_REF],
+        "wages": [{"person": _REF, "wage": "9200.00"}, {"person": _REF2, "wage": "6100.00"}],
     }
     employer: EmployerCode
     month: Month
     declared: int
     corrected: list[PersonRef] = Field(default_factory=list)
+    wages: list[WageLine] = Field(
+        default_factory=list,
+        description="the lines as declared (the sheet of the month is every declaration's lines, "
+        "the later superseding the earlier)",
+    )
 
 
 class _PaymentBooked(Message):
@@ -662,6 +671,14 @@ class InterruptionClosed(Message):
     credited: Period = Field(description="the credit that closed it")
 
 
+class AdvancedPeriod(Part):
+    """One period a fund advanced: its amount, and the pension part credited for it."""
+
+    period: Period
+    amount: Money
+    part: CreditedInsurance
+
+
 class ContributionsAdvanced(Message):
     """A fund advanced an interrupted person's missing pension months; to be recovered."""
 
@@ -680,6 +697,10 @@ class ContributionsAdvanced(Message):
     periods: list[Period]
     amount: Money
     outstanding: Money
+    advanced: list[AdvancedPeriod] = Field(
+        default_factory=list,
+        description="each period's advance: what it costs the fund and the pension part it counts",
+    )
 
 
 class AdvanceRecovered(Message):
@@ -708,6 +729,11 @@ class AdvanceRecovered(Message):
         description="the period's regular credit less the advance's, into the pension account",
     )
     account_balance_after: Money | None = Field(None, description="the pension account after it")
+    base: Money | None = Field(
+        None,
+        description="what the regular contribution adds to the employee pension bases since 1998 "
+        "(its base less the advance's, for a period from 1998)",
+    )
 
 
 class TransferAmountComputed(Message):
@@ -894,6 +920,56 @@ class RosterLeave(Message):
     on: date
 
 
+class AssessedLine(Part):
+    """One person's line of an employer's assessment as the service keeps it (its parts follow
+    from the base and the employer's risk class)."""
+
+    person: PersonRef
+    wage: Money
+    base: Money
+    sealed_citizen_id: SealedCitizenId | None = None
+
+
+class AssessmentLines(Message):
+    """The person lines of an employer's assessment (a revision, in parts of up to 1,000), as
+    decided: its record in the service's own log (no handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.AssessmentLines"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "region": "320100",
+        "bureau": "t320100",
+        "risk_class": 1,
+        "revision": 1,
+        "lines": [{"person": _REF, "wage": "8500.00", "base": "8500.00"}],
+    }
+    employer: EmployerCode
+    month: Month
+    region: RegionCode
+    bureau: PartnerCode
+    risk_class: Annotated[int, Field(ge=1, le=8)]
+    revision: Annotated[int, Field(ge=1)]
+    part: int = 1
+    parts: int = 1
+    lines: list[AssessedLine]
+
+
+class PersonJudged(Message):
+    """A person was judged for interruption at a close: how far, and the close at which he is
+    to be judged next if nobody assesses him (no handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.PersonJudged"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "judged_through": "2025-05",
+        "watch": "2025-09",
+    }
+    person: PersonRef
+    judged_through: Month | None = None
+    watch: Month | None = None
+
+
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
@@ -919,6 +995,8 @@ WORK = Topic(
         DirectoryPayerSet,
         DirectoryWatchSet,
         RosterLeave,
+        AssessmentLines,
+        PersonJudged,
     ),
     description="Private fan-out of the contributions service; nobody else reads or writes it.",
 )

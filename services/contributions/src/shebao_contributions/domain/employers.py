@@ -229,6 +229,30 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env
             a.employer,
             tax.assessment(summary, env.ids, lines=chunk, part=n, parts=len(chunks)),
         )
+    for n, chunk in enumerate(chunks, start=1):  # the lines as kept, for a rebuild to fold
+        fan_out(
+            fx,
+            a.employer,
+            cc.AssessmentLines(
+                employer=a.employer,
+                month=a.month,
+                region=a.region,
+                bureau=a.bureau,
+                risk_class=a.risk_class,
+                revision=a.revision,
+                part=n,
+                parts=len(chunks),
+                lines=[
+                    cc.AssessedLine.model_construct(
+                        person=ln.person,
+                        wage=ln.wage,
+                        base=ln.base,
+                        sealed_citizen_id=ln.sealed_id,
+                    )
+                    for ln in chunk
+                ],
+            ),
+        )
 
 
 def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
@@ -323,7 +347,11 @@ def declare_wages(
         fx,
         cmd.employer,
         cc.WagesDeclared(
-            employer=cmd.employer, month=cmd.month, declared=len(new), corrected=corrected
+            employer=cmd.employer,
+            month=cmd.month,
+            declared=len(new),
+            corrected=corrected,
+            wages=list(cmd.wages),
         ),
     )
     return e, sheet, assessment, ledger, fx

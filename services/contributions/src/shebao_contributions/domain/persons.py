@@ -317,11 +317,13 @@ def credit(
         else:
             credited[part.insurance] = tuple(sorted(set(have) | set(months)))
         balance: Decimal | None = None
+        counted = ZERO  # added to the bases since 1998
         if part.insurance == ce.Insurance.PENSION:
             pension += into
             balance = pension
             if part.scheme == ce.Scheme.EMPLOYEE_PENSION and period >= bases_since:
-                bases += base_added
+                counted = base_added
+                bases += counted
         elif part.insurance == ce.Insurance.MEDICAL:
             medical += into
             balance = medical
@@ -337,6 +339,7 @@ def credit(
                     outstanding=outstanding,
                     into_account=into,
                     account_balance_after=balance,
+                    base=counted,
                 ),
             )
             continue
@@ -697,6 +700,10 @@ def advance(
             periods=[period for period, _, _ in todo],
             amount=total,
             outstanding=p.advance_outstanding,
+            advanced=[
+                cc.AdvancedPeriod(period=period, amount=amount, part=_credited_line(part))
+                for period, part, amount in todo
+            ],
         ),
     )
     for period, part, _ in todo:
@@ -707,6 +714,18 @@ def advance(
 
 # ---------------------------------------------------------------------------------------------
 # Transfer out
+
+
+def _credited_line(part: Part) -> cc.CreditedInsurance:
+    return cc.CreditedInsurance(
+        insurance=part.insurance,
+        scheme=part.scheme,
+        base=part.base,
+        employer_part=part.employer_part,
+        employee_part=part.employee_part,
+        subsidy=part.subsidy,
+        into_account=part.into_account,
+    )
 
 
 def transfer_out(
