@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -64,6 +65,19 @@ TABLES: dict[str, HandlerTable] = {
 
 Routed = tuple[str, str, Message]
 """(topic, record key, message)"""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A record the service published on its events or work topic."""
+
+    topic: str
+    message: Message
+    time: datetime
+    by: str
+    """The topic of the record that decided it (its subscription's)."""
+    send: int
+    """Which `Service.send` caused it (the test waits for one before the next)."""
 
 
 def ref(n: int) -> str:
@@ -123,6 +137,9 @@ class Service:
         self.bureau: list[tuple[str, str, Message]] = []
         self.work_count = 0
         self.max_keys = 0
+        self.published: list[Published] = []
+        """Every record on the events and work topics, in order (what a rebuild folds)."""
+        self.sends = 0
 
     # sending ---------------------------------------------------------------------------------
 
@@ -132,6 +149,7 @@ class Service:
         """Run a message and everything it fans out; the events and bureau records it caused.
         `when` is its ce_time (a date: 09:00 UTC that day), by default 2025-01-01."""
         start_events, start_bureau = len(self.events), len(self.bureau)
+        self.sends += 1
         queue: deque[tuple[str, Message]] = deque([(topic, message)])
         if isinstance(when, datetime):
             moment = when
@@ -139,7 +157,10 @@ class Service:
             moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         while queue:
             t, m = queue.popleft()
+            source = "collections" if cc.COLLECTIONS.match(t) is not None else t
             for out_topic, key, out in self._run(t, m, moment):
+                if out_topic in (cc.WORK.name, cc.EVENTS.name):
+                    self.published.append(Published(out_topic, out, moment, source, self.sends))
                 if out_topic == cc.WORK.name:
                     self.work_count += 1
                     queue.append((out_topic, out))

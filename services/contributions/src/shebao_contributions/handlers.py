@@ -28,6 +28,7 @@ from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
 
 from .domain import employers, persons, regions, tax
+from .domain import ledger as lg
 from .domain.env import Env
 from .domain.ledger import Ledger
 from .domain.model import (
@@ -424,3 +425,88 @@ def pension_paid_on_behalf(
     key = PERSON.key(msg.person)
     p, fx = persons.paid_on_behalf(state.get(key), msg, ctx.env)
     return Decision().put(key, p).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fold of the service's published decisions (a rebuild, `FromDecisions`): each handler puts
+# into state what a published record says was decided, with the rule's own functions, and emits
+# nothing. The events topic is written by several subscriptions, each through its own relay, so
+# a value that more than one of them changes is folded order-free (REBUILD.md point 5); the work
+# topic is read by the work subscription alone, in each partition's order, so its keys are
+# folded by running the same steps in the same order.
+
+decision_log: HandlerTable[Env] = HandlerTable()
+
+
+@decision_log.on(cc.WagesDeclared, needs=lambda m, ctx: [WAGES.key(m.employer, m.month)])
+def wages_declared(state: State, event: cc.WagesDeclared, ctx: Context[Env]) -> Decision:
+    key = WAGES.key(event.employer, event.month)
+    return Decision().put(key, employers.declared(state.get(key), event.wages))
+
+
+@decision_log.on(cc.AssessmentLines, needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month)])
+def assessment_lines(state: State, record: cc.AssessmentLines, ctx: Context[Env]) -> Decision:
+    key = ASSESSMENT.key(record.employer, record.month)
+    return Decision().put(key, employers.assessed_lines(state.get(key), record, ctx.env))
+
+
+def _payer_ledger(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [LEDGER.key(m.employer)] if m.payer == cc.PayerKind.EMPLOYER else []
+
+
+@decision_log.on(cc.AssessmentIssued, needs=_payer_ledger)
+def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env]) -> Decision:
+    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
+        return Decision()
+    key = LEDGER.key(event.employer)
+    ledger = lg.issued(
+        state.get(key) or Ledger(),
+        event.period,
+        event.assessment_id,
+        event.revision,
+        event.region,
+        event.bureau,
+        event.total,
+        event.credit_applied,
+    )
+    return Decision().put(key, ledger)
+
+
+@decision_log.on(cc.PaymentBooked, needs=_payer_ledger)
+def payment_booked(state: State, event: cc.PaymentBooked, ctx: Context[Env]) -> Decision:
+    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
+        return Decision()
+    key = LEDGER.key(event.employer)
+    booking = lg.book(
+        state.get(key) or Ledger(),
+        event.period,
+        event.collection_id,
+        event.amount,
+        event.bureau,
+        ctx.time.date(),  # the report's time, which the event carries
+    )
+    return Decision().put(key, booking.ledger)
+
+
+@decision_log.on(cc.ArrearsBooked, needs=_payer_ledger)
+def arrears_booked(state: State, event: cc.ArrearsBooked, ctx: Context[Env]) -> Decision:
+    """Booked at a close (an unpaid period) or with a short payment (then it is in arrears
+    already): either way the period is in arrears."""
+    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
+        return Decision()
+    key = LEDGER.key(event.employer)
+    ledger, _ = lg.overdue(state.get(key) or Ledger(), event.period)
+    return Decision().put(key, ledger)
+
+
+@decision_log.on(cc.AssessShard, needs=_shard)
+def shard_assessed(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decision:
+    key = DIRECTORY.key(msg.region, str(msg.shard))
+    directory, _ = regions.assess_shard(state.get(key), msg)  # what it fanned out is folded apart
+    return Decision().put(key, directory) if directory is not None else Decision()
+
+
+# the directory's own records change nothing but the directory: the live handlers, as they are
+decision_log.on(cc.DirectoryEmployerAdded, needs=_shard)(directory_employer)
+decision_log.on(cc.DirectoryPayerSet, needs=_shard)(directory_payer)
+decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)

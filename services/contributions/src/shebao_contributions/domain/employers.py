@@ -108,6 +108,20 @@ def leave(e: EmployerFile, person: str, on: date) -> EmployerFile:
 # Assessment
 
 
+def person_line(
+    person: str, wage: Decimal, rates: Rates, risk: int, sealed_id: str | None
+) -> PersonLine:
+    """One person's line: the wage clamped to a base, the parts of the base."""
+    base = rates.base(wage)
+    return PersonLine(
+        person=person,
+        wage=wage,
+        base=base,
+        parts=rates.employee_parts(base, risk),
+        sealed_id=sealed_id,
+    )
+
+
 def _lines(
     roster: dict[str, RosterEntry], wages: dict[str, Decimal], month: str, rates: Rates, risk: int
 ) -> tuple[PersonLine, ...]:
@@ -116,17 +130,7 @@ def _lines(
         entry = roster[person]
         if not entry.owed(month):
             continue
-        wage = wages.get(person, entry.wage)
-        base = rates.base(wage)
-        out.append(
-            PersonLine(
-                person=person,
-                wage=wage,
-                base=base,
-                parts=rates.employee_parts(base, risk),
-                sealed_id=entry.sealed_id,
-            )
-        )
+        out.append(person_line(person, wages.get(person, entry.wage), rates, risk, entry.sealed_id))
     return tuple(out)
 
 
@@ -321,7 +325,7 @@ def declare_wages(
     old = sheet.wages if sheet is not None else {}
     new = {w.person: w.wage for w in cmd.wages}
     corrected = sorted(p for p, wage in new.items() if p in old and old[p] != wage)
-    sheet = WageSheet(wages={**old, **new})
+    sheet = declared(sheet, cmd.wages)
     due = ledger.due(cmd.month) if ledger is not None else None
     if assessment is not None and ledger is not None and due is not None:
         rates = Rates.of(env.params, assessment.region, cmd.month)
@@ -358,9 +362,37 @@ def declare_wages(
 
 
 def _relined(line: PersonLine, wage: Decimal, rates: Rates, risk: int) -> PersonLine:
-    base = rates.base(wage)
-    return line.model_copy(
-        update={"wage": wage, "base": base, "parts": rates.employee_parts(base, risk)}
+    return person_line(line.person, wage, rates, risk, line.sealed_id)
+
+
+def declared(sheet: WageSheet | None, wages: list[cc.WageLine]) -> WageSheet:
+    """A month's sheet after a declaration: its lines supersede the earlier ones."""
+    old = sheet.wages if sheet is not None else {}
+    return WageSheet(wages={**old, **{w.person: w.wage for w in wages}})
+
+
+def assessed_lines(
+    a: EmployerAssessment | None, msg: cc.AssessmentLines, env: Env
+) -> EmployerAssessment:
+    """A rebuild: the assessment as its published lines say (a later revision replaces an
+    earlier one whatever order they are read in; the parts of one revision add up)."""
+    if a is not None and a.revision > msg.revision:
+        return a
+    rates = Rates.of(env.params, msg.region, msg.month)
+    lines = [
+        person_line(x.person, x.wage, rates, msg.risk_class, x.sealed_citizen_id) for x in msg.lines
+    ]
+    if a is not None and a.revision == msg.revision:
+        held = {ln.person: ln for ln in a.lines}
+        lines = [*held.values(), *(ln for ln in lines if ln.person not in held)]
+    return EmployerAssessment(
+        employer=msg.employer,
+        month=msg.month,
+        region=msg.region,
+        bureau=msg.bureau,
+        risk_class=msg.risk_class,
+        revision=msg.revision,
+        lines=tuple(sorted(lines, key=lambda ln: ln.person)),
     )
 
 

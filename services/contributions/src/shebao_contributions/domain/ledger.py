@@ -80,13 +80,27 @@ class Ledger(StateModel):
 
 
 def issue(
-    ledger: Ledger, period: str, assessment_id: str, region: str, bureau: str, total: Decimal
+    ledger: Ledger,
+    period: str,
+    assessment_id: str,
+    region: str,
+    bureau: str,
+    total: Decimal,
+    *,
+    applied: Decimal | None = None,
+    revision: int = 1,
 ) -> tuple[Ledger, Due]:
-    """Book a new assessment, applying the held credit first."""
-    applied = min(ledger.credit, total)
+    """Book a new assessment, applying the held credit first.
+
+    `applied` is the credit applied as published, for a rebuild: then the held credit at the
+    time of folding (which depends on the order payments and assessments are read back) is not
+    consulted, only reduced by it."""
+    if applied is None:
+        applied = min(ledger.credit, total)
     due = Due(
         period=period,
         assessment_id=assessment_id,
+        revision=revision,
         region=region,
         bureau=bureau,
         total=total,
@@ -97,8 +111,16 @@ def issue(
     return ledger.model_copy(update={"credit": ledger.credit - applied}).with_due(due), due
 
 
-def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
-    """A corrected assessment before any collection: the credit is applied afresh."""
+def revise(
+    ledger: Ledger,
+    period: str,
+    total: Decimal,
+    *,
+    applied: Decimal | None = None,
+    revision: int | None = None,
+) -> tuple[Ledger, Due]:
+    """A corrected assessment before any collection: the credit is applied afresh (`applied`
+    and `revision` as published, for a rebuild: see `issue`)."""
     old = ledger.dues[period]
     if old.paid != ZERO or old.collections or old.settled:
         raise Refused(
@@ -107,10 +129,11 @@ def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
             "a correction now needs a supplementary assessment",
         )
     pool = ledger.credit + old.credit_applied
-    applied = min(pool, total)
+    if applied is None:
+        applied = min(pool, total)
     due = old.model_copy(
         update={
-            "revision": old.revision + 1,
+            "revision": old.revision + 1 if revision is None else revision,
             "total": total,
             "credit_applied": applied,
             "status": "settled" if total == applied else old.status,
@@ -191,6 +214,36 @@ def book(
         excess=excess,
         payment=payment,
     )
+
+
+def issued(
+    ledger: Ledger,
+    period: str,
+    assessment_id: str,
+    revision: int,
+    region: str,
+    bureau: str,
+    total: Decimal,
+    applied: Decimal,
+) -> Ledger:
+    """A rebuild: the ledger after an assessment as published (`AssessmentIssued`), whatever
+    order its revisions are read back in (each relay publishes its own subscription's events):
+    a revision no later than the one held changes nothing (a later one replaced it)."""
+    held = ledger.due(period)
+    if held is None:
+        ledger, _ = issue(
+            ledger,
+            period,
+            assessment_id,
+            region,
+            bureau,
+            total,
+            applied=applied,
+            revision=revision,
+        )
+    elif held.revision < revision:
+        ledger, _ = revise(ledger, period, total, applied=applied, revision=revision)
+    return ledger
 
 
 def overdue(ledger: Ledger, period: str) -> tuple[Ledger, Due | None]:
