@@ -330,6 +330,11 @@ class AssessmentIssued(_Assessment):
     }
     person: PersonRef | None = None
     persons: list[PersonAssessment] = Field(default_factory=list)
+    insurances: list[CreditedInsurance] = Field(
+        default_factory=list,
+        description="a person's own assessment: each insurance's part, credited as it is once "
+        "the period is paid (an employer's lines are kept on the work topic)",
+    )
 
 
 class TaxAssessmentIssued(_Assessment):
@@ -633,6 +638,20 @@ class ContributionCredited(Message):
     employer: EmployerCode | None = None
     assessment_id: str | None = None
     insurances: list[CreditedInsurance]
+    region: RegionCode | None = Field(
+        None, description="the region whose parameters counted it (the bases since 1998)"
+    )
+
+
+class PaidOnBehalfRecorded(Message):
+    """The government's payment of a year's lowest resident-pension tier for a person was
+    recorded: booked against the year's assessment now, or when the year is assessed."""
+
+    TYPE = "shebao.contributions.PaidOnBehalfRecorded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"person": _REF, "year": 2025, "amount": "200.00"}
+    person: PersonRef
+    year: Annotated[int, Field(ge=1900, le=2999)]
+    amount: Money
 
 
 class InterruptionOpened(Message):
@@ -1020,6 +1039,7 @@ EVENTS: Topic = Topic(
         ContributionsAdvanced,
         AdvanceRecovered,
         TransferAmountComputed,
+        PaidOnBehalfRecorded,
         CommandRejected,
         CollectionRejected,
     ),

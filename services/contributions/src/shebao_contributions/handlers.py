@@ -8,6 +8,7 @@ assessments topic as a CollectionRejected (and to the events topic), keyed by th
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from shebao_common.domain import Refused
@@ -27,7 +28,7 @@ from shebao_contracts import unemployment as un
 from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
 
-from .domain import employers, persons, regions, tax
+from .domain import employers, periods, persons, regions, tax
 from .domain import ledger as lg
 from .domain.env import Env
 from .domain.ledger import Ledger
@@ -44,7 +45,6 @@ from .domain.model import (
     PersonFile,
     WageSheet,
 )
-from .domain.rates import Part
 
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
@@ -251,18 +251,7 @@ def assess_person(state: State, msg: cc.AssessPerson, ctx: Context[Env]) -> Deci
 def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
     p = state.get(key) or PersonFile(ref=msg.person)
-    parts = [
-        Part.of(
-            x.insurance,
-            x.scheme,
-            x.base,
-            employer_part=x.employer_part,
-            employee_part=x.employee_part,
-            subsidy=x.subsidy,
-            into_account=x.into_account,
-        )
-        for x in msg.insurances
-    ]
+    parts = [persons.part_of(x) for x in msg.insurances]
     p, fx = persons.credit(
         p,
         msg.period,
@@ -450,17 +439,43 @@ def assessment_lines(state: State, record: cc.AssessmentLines, ctx: Context[Env]
     return Decision().put(key, employers.assessed_lines(state.get(key), record, ctx.env))
 
 
-def _payer_ledger(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [LEDGER.key(m.employer)] if m.payer == cc.PayerKind.EMPLOYER else []
+def _payer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    """An employer's ledger, or the file of a person paying alone (his ledger is in it)."""
+    return [LEDGER.key(m.employer)] if m.employer is not None else [PERSON.key(m.person)]
 
 
-@decision_log.on(cc.AssessmentIssued, needs=_payer_ledger)
+def _folded_person(state: State, ref: str) -> tuple[StateKey[PersonFile], PersonFile]:
+    key = PERSON.key(ref)
+    return key, state.get(key) or PersonFile(ref=ref)
+
+
+def _settled(p: PersonFile, booking: lg.Booking | None) -> PersonFile:
+    """A period of the person's own paid in full leaves its assessed parts (their credit is
+    folded from its ContributionCredited)."""
+    if booking is not None and booking.newly_settled:
+        p, _ = persons.settled(p, booking.due.period)
+    return p
+
+
+@decision_log.on(cc.AssessmentIssued, needs=_payer)
 def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env]) -> Decision:
-    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
-        return Decision()
-    key = LEDGER.key(event.employer)
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        ledger = lg.issued(
+            state.get(key) or Ledger(),
+            event.period,
+            event.assessment_id,
+            event.revision,
+            event.region,
+            event.bureau,
+            event.total,
+            event.credit_applied,
+        )
+        return Decision().put(key, ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
     ledger = lg.issued(
-        state.get(key) or Ledger(),
+        p.ledger,
         event.period,
         event.assessment_id,
         event.revision,
@@ -469,34 +484,113 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
         event.total,
         event.credit_applied,
     )
-    return Decision().put(key, ledger)
+    parts = tuple(persons.part_of(x) for x in event.insurances)
+    p = p.model_copy(update={"ledger": ledger, "assessed": {**p.assessed, event.period: parts}})
+    due = ledger.dues[event.period]
+    if due.settled:  # the held credit covered it
+        p, _ = persons.settled(p, event.period)
+    elif periods.is_year(event.period):  # the government may have paid for it before
+        p, booking = persons.book_on_behalf(p, int(event.period))
+        p = _settled(p, booking)
+    return Decision().put(pkey, p)
 
 
-@decision_log.on(cc.PaymentBooked, needs=_payer_ledger)
+@decision_log.on(cc.PaymentBooked, needs=_payer)
 def payment_booked(state: State, event: cc.PaymentBooked, ctx: Context[Env]) -> Decision:
-    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
-        return Decision()
-    key = LEDGER.key(event.employer)
-    booking = lg.book(
-        state.get(key) or Ledger(),
-        event.period,
-        event.collection_id,
-        event.amount,
-        event.bureau,
-        ctx.time.date(),  # the report's time, which the event carries
-    )
-    return Decision().put(key, booking.ledger)
+    def book(ledger: Ledger) -> lg.Booking:
+        when = ctx.time.date()  # the report's time, which the event carries
+        return lg.book(ledger, event.period, event.collection_id, event.amount, event.bureau, when)
+
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        return Decision().put(key, book(state.get(key) or Ledger()).ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
+    booking = book(p.ledger)
+    return Decision().put(pkey, _settled(p.model_copy(update={"ledger": booking.ledger}), booking))
 
 
-@decision_log.on(cc.ArrearsBooked, needs=_payer_ledger)
+@decision_log.on(cc.ArrearsBooked, needs=_payer)
 def arrears_booked(state: State, event: cc.ArrearsBooked, ctx: Context[Env]) -> Decision:
     """Booked at a close (an unpaid period) or with a short payment (then it is in arrears
     already): either way the period is in arrears."""
-    if event.payer != cc.PayerKind.EMPLOYER or event.employer is None:
-        return Decision()
-    key = LEDGER.key(event.employer)
-    ledger, _ = lg.overdue(state.get(key) or Ledger(), event.period)
-    return Decision().put(key, ledger)
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        ledger, _ = lg.overdue(state.get(key) or Ledger(), event.period)
+        return Decision().put(key, ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
+    ledger, _ = lg.overdue(p.ledger, event.period)
+    return Decision().put(pkey, p.model_copy(update={"ledger": ledger}))
+
+
+@decision_log.on(cc.PaidOnBehalfRecorded, needs=_person)
+def paid_on_behalf_recorded(
+    state: State, event: cc.PaidOnBehalfRecorded, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, event.year: event.amount}})
+    p, booking = persons.book_on_behalf(p, event.year)
+    return Decision().put(pkey, _settled(p, booking))
+
+
+@decision_log.on(cc.ContributionCredited, needs=_person)
+def contribution_credited(
+    state: State, event: cc.ContributionCredited, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    assert event.region is not None  # every credit names it since it was published
+    for line in event.insurances:
+        p = persons.count(p, event.period, line, event.region, ctx.env)
+    return Decision().put(pkey, p)
+
+
+@decision_log.on(cc.AdvanceRecovered, needs=_person)
+def advance_recovered(state: State, event: cc.AdvanceRecovered, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    base = event.base if event.base is not None else Decimal("0.00")
+    p = persons.recover(p, event.period, event.amount, event.into_account, base)
+    return Decision().put(pkey, p)
+
+
+@decision_log.on(cc.ContributionsAdvanced, needs=_person)
+def contributions_advanced(
+    state: State, event: cc.ContributionsAdvanced, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    todo = [(x.period, x.amount, persons.part_of(x.part)) for x in event.advanced]
+    return Decision().put(pkey, persons.advanced(p, event.advance_id, todo))
+
+
+@decision_log.on(cc.InterruptionOpened, needs=_person)
+def interruption_opened(state: State, event: cc.InterruptionOpened, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    return Decision().put(pkey, persons.interrupted(p, event))
+
+
+@decision_log.on(cc.InterruptionClosed, needs=_person)
+def interruption_closed(state: State, event: cc.InterruptionClosed, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    if p.interruption is not None and p.interruption.since == event.since:
+        p = p.model_copy(update={"interruption": None})
+    return Decision().put(pkey, p)
+
+
+@decision_log.on(cc.PersonJudged, needs=_person)
+def person_judged(state: State, record: cc.PersonJudged, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, record.person)
+    through = periods.later(p.judged_through, record.judged_through)
+    return Decision().put(
+        pkey, p.model_copy(update={"judged_through": through, "watch": record.watch})
+    )
+
+
+@decision_log.on(cc.TransferAmountComputed, needs=_person)
+def transfer_computed(
+    state: State, event: cc.TransferAmountComputed, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    return Decision().put(pkey, persons.transferred(p, event))
 
 
 @decision_log.on(cc.AssessShard, needs=_shard)
@@ -508,5 +602,15 @@ def shard_assessed(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Deci
 
 # the directory's own records change nothing but the directory: the live handlers, as they are
 decision_log.on(cc.DirectoryEmployerAdded, needs=_shard)(directory_employer)
-decision_log.on(cc.DirectoryPayerSet, needs=_shard)(directory_payer)
+
+
+@decision_log.on(cc.DirectoryPayerSet, needs=lambda m, ctx: [*_shard(m, ctx), PERSON.key(m.person)])
+def payer_set(state: State, msg: cc.DirectoryPayerSet, ctx: Context[Env]) -> Decision:
+    """The directory's entry, and who assesses the person (a person leaving one region's
+    directory and joining another's is two records, on two partitions: read in any order)."""
+    d = directory_payer(state, msg, ctx)
+    pkey, p = _folded_person(state, msg.person)
+    return d.put(pkey, persons.payer_set(p, msg.region, msg.kind))
+
+
 decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)
