@@ -28,6 +28,7 @@ from shebao_contracts.envelope import Envelope, Message
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
 from shebao_contributions.domain.model import (
+    ACCOUNT,
     ASSESSMENT,
     DIRECTORY,
     EMPLOYER,
@@ -316,9 +317,10 @@ class Service:
     # state -----------------------------------------------------------------------------------
 
     def person(self, r: str) -> PersonFile:
-        p = self.store.get(PERSON.key(r).name)
-        assert isinstance(p, PersonFile)
-        return p
+        """The person as the rules read him: his facts and his account, one file."""
+        facts, account = self.store.get(PERSON.key(r).name), self.store.get(ACCOUNT.key(r).name)
+        assert facts is not None or account is not None, f"no file for {r}"
+        return PersonFile.of(r, facts, account)
 
     def employer_file(self, code: str) -> EmployerFile:
         e = self.store.get(EMPLOYER.key(code).name)

@@ -33,6 +33,7 @@ from .domain import ledger as lg
 from .domain.env import Env
 from .domain.ledger import Ledger
 from .domain.model import (
+    ACCOUNT,
     ASSESSMENT,
     CLOCK,
     DIRECTORY,
@@ -40,8 +41,10 @@ from .domain.model import (
     LEDGER,
     PERSON,
     WAGES,
+    Account,
     EmployerAssessment,
     EmployerFile,
+    PersonFacts,
     PersonFile,
     WageSheet,
 )
@@ -54,8 +57,33 @@ welfare_handlers: HandlerTable[Env] = HandlerTable()
 collection_handlers: HandlerTable[Env] = HandlerTable()
 
 
+def _person_keys(ref: str) -> list[StateKey[Any]]:
+    return [PERSON.key(ref), ACCOUNT.key(ref)]
+
+
 def _person(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(m.person)]
+    return _person_keys(m.person)
+
+
+def _load(state: State, ref: str) -> PersonFile | None:
+    """The person as the rules read him, from his two keys (None: neither is known)."""
+    facts, account = state.get(PERSON.key(ref)), state.get(ACCOUNT.key(ref))
+    if facts is None and account is None:
+        return None
+    return PersonFile.of(ref, facts, account)
+
+
+def _kept(d: Decision, before: PersonFile | None, p: PersonFile | None) -> Decision:
+    """Write the half of the person's file that changed (or that is new): the facts, the
+    account, or both (only the enrollment subscription changes both, until it is split)."""
+    if p is None:
+        return d
+    facts, account = p.facts(), p.account()
+    if facts != (before.facts() if before else PersonFacts(ref=p.ref)):
+        d.put(PERSON.key(p.ref), facts)
+    if account != (before.account() if before else Account(ref=p.ref)):
+        d.put(ACCOUNT.key(p.ref), account)
+    return d
 
 
 EmployerMonthKeys = tuple[
@@ -94,9 +122,9 @@ _PERSON_EVENTS: tuple[type[Message], ...] = (
 
 
 def _follow_person(state: State, event: Message, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(event.person)  # type: ignore[attr-defined]
-    p, fx = persons.apply_enrollment(state.get(key), event, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, event.person)  # type: ignore[attr-defined]
+    p, fx = persons.apply_enrollment(before, event, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 for _event in _PERSON_EVENTS:
@@ -114,17 +142,17 @@ def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context
 
 
 def _person_and_employer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(m.person), EMPLOYER.key(m.employer)]
+    return [*_person_keys(m.person), EMPLOYER.key(m.employer)]
 
 
 def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
     env = ctx.env
-    pkey, ekey = PERSON.key(event.person), EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
-    person = state.get(pkey)
+    ekey = EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
+    person = _load(state, event.person)  # type: ignore[attr-defined]
     sealed = person.sealed_id if person is not None else None
     p, pfx = persons.apply_enrollment(person, event, env)
     e, efx = employers.apply_enrollment(state.get(ekey), event, env, sealed_id=sealed)
-    d = Decision().put(pkey, p)
+    d = _kept(Decision(), person, p)
     if e is not None:
         d.put(ekey, e)
     pfx.extend(efx)
@@ -189,12 +217,12 @@ def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context[Env]) -> Decisi
 def advance_contributions(
     state: State, cmd: cc.AdvanceContributions, ctx: Context[Env]
 ) -> Decision:
-    key = PERSON.key(cmd.person)
+    before = _load(state, cmd.person)
     try:
-        p, fx = persons.advance(state.get(key), cmd, ctx.env)
+        p, fx = persons.advance(before, cmd, ctx.env)
     except Refused as refused:
         return command_rejected(ctx, cmd, refused)
-    return Decision().put(key, p).apply(fx)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,18 +267,15 @@ def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context[Env]) -> 
 
 @work_handlers.on(cc.AssessPerson, needs=_person)
 def assess_person(state: State, msg: cc.AssessPerson, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.assess_person(state.get(key), msg.region, msg.month, ctx.env)
-    d = Decision()
-    if p is not None:
-        d.put(key, p)
-    return d.apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.assess_person(before, msg.region, msg.month, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.CreditPerson, needs=_person)
 def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p = state.get(key) or PersonFile(ref=msg.person)
+    before = _load(state, msg.person)
+    p = before or PersonFile(ref=msg.person)
     parts = [persons.part_of(x) for x in msg.insurances]
     p, fx = persons.credit(
         p,
@@ -262,17 +287,16 @@ def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Deci
         employer=msg.employer,
         assessment_id=msg.assessment_id,
     )
-    return Decision().put(key, p).apply(fx)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.CheckInterruption, needs=_person)
 def check_interruption(state: State, msg: cc.CheckInterruption, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p = state.get(key)
-    if p is None:
+    before = _load(state, msg.person)
+    if before is None:
         return Decision()
-    p, fx = persons.judge(p, msg.month, ctx.env, from_watch=True)
-    return Decision().put(key, p).apply(fx)
+    p, fx = persons.judge(before, msg.month, ctx.env, from_watch=True)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.DirectoryEmployerAdded, needs=_shard)
@@ -376,7 +400,7 @@ def employer_collected(
 
 
 def _collected_person(m: cc.PersonContributionsCollected, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(ctx.env.ids.person_ref(m.citizen_id))]
+    return _person_keys(ctx.env.ids.person_ref(m.citizen_id))
 
 
 @collection_handlers.on(cc.PersonContributionsCollected, needs=_collected_person)
@@ -384,12 +408,13 @@ def person_collected(
     state: State, msg: cc.PersonContributionsCollected, ctx: Context[Env]
 ) -> Decision:
     """The bureau names the person by citizen ID: pseudonymised here, at the boundary."""
-    (key,) = _collected_person(msg, ctx)
+    ref = ctx.env.ids.person_ref(msg.citizen_id)
+    before = _load(state, ref)
     try:
-        p, fx = persons.book_person_collection(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
+        p, fx = persons.book_person_collection(before, msg, _bureau(ctx), ctx.time, ctx.env)
     except Refused as refused:
-        return collection_rejected(ctx, msg, refused, person=key.id)
-    return Decision().put(key, p).apply(fx)
+        return collection_rejected(ctx, msg, refused, person=ref)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,9 +423,9 @@ def person_collected(
 
 @unemployment_handlers.on(un.MedicalContributionPaid, needs=_person)
 def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.fund_medical(state.get(key), msg, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.fund_medical(before, msg, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,9 +436,9 @@ def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Contex
 def pension_paid_on_behalf(
     state: State, msg: wf.PensionPaidOnBehalf, ctx: Context[Env]
 ) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.paid_on_behalf(state.get(key), msg, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.paid_on_behalf(before, msg, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,13 +465,19 @@ def assessment_lines(state: State, record: cc.AssessmentLines, ctx: Context[Env]
 
 
 def _payer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    """An employer's ledger, or the file of a person paying alone (his ledger is in it)."""
-    return [LEDGER.key(m.employer)] if m.employer is not None else [PERSON.key(m.person)]
+    """An employer's ledger, or the account of a person paying alone (his ledger is in it)."""
+    return [LEDGER.key(m.employer)] if m.employer is not None else [ACCOUNT.key(m.person)]
 
 
-def _folded_person(state: State, ref: str) -> tuple[StateKey[PersonFile], PersonFile]:
-    key = PERSON.key(ref)
-    return key, state.get(key) or PersonFile(ref=ref)
+def _account(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [ACCOUNT.key(m.person)]
+
+
+def _folded_person(state: State, ref: str) -> tuple[StateKey[Any], PersonFile]:
+    """The account as the rules' functions take it (a whole file): the fold has no facts, and
+    nothing it calls reads them; only the account is written back."""
+    key = ACCOUNT.key(ref)
+    return key, PersonFile.of(ref, None, state.get(key))
 
 
 def _settled(p: PersonFile, booking: lg.Booking | None) -> PersonFile:
@@ -492,7 +523,7 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
     elif periods.is_year(event.period):  # the government may have paid for it before
         p, booking = persons.book_on_behalf(p, int(event.period))
         p = _settled(p, booking)
-    return Decision().put(pkey, p)
+    return Decision().put(pkey, p.account())
 
 
 @decision_log.on(cc.PaymentBooked, needs=_payer)
@@ -507,7 +538,9 @@ def payment_booked(state: State, event: cc.PaymentBooked, ctx: Context[Env]) -> 
     assert event.person is not None
     pkey, p = _folded_person(state, event.person)
     booking = book(p.ledger)
-    return Decision().put(pkey, _settled(p.model_copy(update={"ledger": booking.ledger}), booking))
+    return Decision().put(
+        pkey, _settled(p.model_copy(update={"ledger": booking.ledger}), booking).account()
+    )
 
 
 @decision_log.on(cc.ArrearsBooked, needs=_payer)
@@ -521,20 +554,20 @@ def arrears_booked(state: State, event: cc.ArrearsBooked, ctx: Context[Env]) -> 
     assert event.person is not None
     pkey, p = _folded_person(state, event.person)
     ledger, _ = lg.overdue(p.ledger, event.period)
-    return Decision().put(pkey, p.model_copy(update={"ledger": ledger}))
+    return Decision().put(pkey, p.model_copy(update={"ledger": ledger}).account())
 
 
-@decision_log.on(cc.PaidOnBehalfRecorded, needs=_person)
+@decision_log.on(cc.PaidOnBehalfRecorded, needs=_account)
 def paid_on_behalf_recorded(
     state: State, event: cc.PaidOnBehalfRecorded, ctx: Context[Env]
 ) -> Decision:
     pkey, p = _folded_person(state, event.person)
     p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, event.year: event.amount}})
     p, booking = persons.book_on_behalf(p, event.year)
-    return Decision().put(pkey, _settled(p, booking))
+    return Decision().put(pkey, _settled(p, booking).account())
 
 
-@decision_log.on(cc.ContributionCredited, needs=_person)
+@decision_log.on(cc.ContributionCredited, needs=_account)
 def contribution_credited(
     state: State, event: cc.ContributionCredited, ctx: Context[Env]
 ) -> Decision:
@@ -542,55 +575,55 @@ def contribution_credited(
     assert event.region is not None  # every credit names it since it was published
     for line in event.insurances:
         p = persons.count(p, event.period, line, event.region, ctx.env)
-    return Decision().put(pkey, p)
+    return Decision().put(pkey, p.account())
 
 
-@decision_log.on(cc.AdvanceRecovered, needs=_person)
+@decision_log.on(cc.AdvanceRecovered, needs=_account)
 def advance_recovered(state: State, event: cc.AdvanceRecovered, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, event.person)
     base = event.base if event.base is not None else Decimal("0.00")
     p = persons.recover(p, event.period, event.amount, event.into_account, base)
-    return Decision().put(pkey, p)
+    return Decision().put(pkey, p.account())
 
 
-@decision_log.on(cc.ContributionsAdvanced, needs=_person)
+@decision_log.on(cc.ContributionsAdvanced, needs=_account)
 def contributions_advanced(
     state: State, event: cc.ContributionsAdvanced, ctx: Context[Env]
 ) -> Decision:
     pkey, p = _folded_person(state, event.person)
     todo = [(x.period, x.amount, persons.part_of(x.part)) for x in event.advanced]
-    return Decision().put(pkey, persons.advanced(p, event.advance_id, todo))
+    return Decision().put(pkey, persons.advanced(p, event.advance_id, todo).account())
 
 
-@decision_log.on(cc.InterruptionOpened, needs=_person)
+@decision_log.on(cc.InterruptionOpened, needs=_account)
 def interruption_opened(state: State, event: cc.InterruptionOpened, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, event.person)
-    return Decision().put(pkey, persons.interrupted(p, event))
+    return Decision().put(pkey, persons.interrupted(p, event).account())
 
 
-@decision_log.on(cc.InterruptionClosed, needs=_person)
+@decision_log.on(cc.InterruptionClosed, needs=_account)
 def interruption_closed(state: State, event: cc.InterruptionClosed, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, event.person)
     if p.interruption is not None and p.interruption.since == event.since:
         p = p.model_copy(update={"interruption": None})
-    return Decision().put(pkey, p)
+    return Decision().put(pkey, p.account())
 
 
-@decision_log.on(cc.PersonJudged, needs=_person)
+@decision_log.on(cc.PersonJudged, needs=_account)
 def person_judged(state: State, record: cc.PersonJudged, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, record.person)
     through = periods.later(p.judged_through, record.judged_through)
     return Decision().put(
-        pkey, p.model_copy(update={"judged_through": through, "watch": record.watch})
+        pkey, p.model_copy(update={"judged_through": through, "watch": record.watch}).account()
     )
 
 
-@decision_log.on(cc.TransferAmountComputed, needs=_person)
+@decision_log.on(cc.TransferAmountComputed, needs=_account)
 def transfer_computed(
     state: State, event: cc.TransferAmountComputed, ctx: Context[Env]
 ) -> Decision:
     pkey, p = _folded_person(state, event.person)
-    return Decision().put(pkey, persons.transferred(p, event))
+    return Decision().put(pkey, persons.transferred(p, event).account())
 
 
 @decision_log.on(cc.AssessShard, needs=_shard)
@@ -604,13 +637,15 @@ def shard_assessed(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Deci
 decision_log.on(cc.DirectoryEmployerAdded, needs=_shard)(directory_employer)
 
 
-@decision_log.on(cc.DirectoryPayerSet, needs=lambda m, ctx: [*_shard(m, ctx), PERSON.key(m.person)])
+@decision_log.on(
+    cc.DirectoryPayerSet, needs=lambda m, ctx: [*_shard(m, ctx), ACCOUNT.key(m.person)]
+)
 def payer_set(state: State, msg: cc.DirectoryPayerSet, ctx: Context[Env]) -> Decision:
     """The directory's entry, and who assesses the person (a person leaving one region's
     directory and joining another's is two records, on two partitions: read in any order)."""
     d = directory_payer(state, msg, ctx)
     pkey, p = _folded_person(state, msg.person)
-    return d.put(pkey, persons.payer_set(p, msg.region, msg.kind))
+    return d.put(pkey, persons.payer_set(p, msg.region, msg.kind).account())
 
 
 decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)

@@ -2,8 +2,10 @@
 
 Keys and who writes them (the runtime checks versions, so a key written by two subscriptions is
 safe; it only retries):
-  person:<ref>                 PersonFile        enrollment, work (credits, checks), collections,
-                                                 commands (advances)
+  person:<ref>                 PersonFacts       enrollment (what enrollment said of the person)
+  account:<ref>                Account           work (credits, checks), collections, commands
+                                                 (advances), unemployment, welfare, transfers,
+                                                 enrollment (who assesses him, his watch: to go)
   employer:<code>              EmployerFile      enrollment (roster), work (assessment, leave)
   wages:<code>:<YYYY-MM>       WageSheet         commands (declarations)
   assessment:<code>:<YYYY-MM>  EmployerAssessment work (issue), commands (revision)
@@ -161,8 +163,64 @@ class PersonFile(StateModel):
     def pension_years_before(self) -> int:
         return len(self.months(Insurance.PENSION)) // 12
 
+    # the two halves it is kept in -------------------------------------------------------------
 
-PERSON = Entity("person", PersonFile)
+    @classmethod
+    def of(cls, ref: str, facts: PersonFacts | None, account: Account | None) -> PersonFile:
+        """The person as the rules read him: what enrollment said, and what was decided."""
+        f = facts or PersonFacts(ref=ref)
+        a = account or Account(ref=ref)
+        values = {n: getattr(f, n) for n in PersonFacts.model_fields}
+        values |= {n: getattr(a, n) for n in Account.model_fields}
+        return cls.model_construct(**values)
+
+    def facts(self) -> PersonFacts:
+        return PersonFacts.model_construct(
+            **{n: getattr(self, n) for n in PersonFacts.model_fields}
+        )
+
+    def account(self) -> Account:
+        return Account.model_construct(**{n: getattr(self, n) for n in Account.model_fields})
+
+
+class PersonFacts(StateModel):
+    """What enrollment said of a person (the `enrollment` projection writes it, nothing else)."""
+
+    ref: str
+    sealed_id: str | None = None
+    birth_date: date | None = None
+    deceased_on: date | None = None
+    obligations: dict[Scheme, Obligation] = {}
+    job: Job | None = None
+    obligated_through: str | None = None
+    tiers: dict[int, int] = {}
+
+
+class Account(StateModel):
+    """What the service decided for a person: rebuilt from its published decisions."""
+
+    ref: str
+    credited: dict[Insurance, tuple[str, ...]] = {}
+    pension_account: Decimal = ZERO
+    medical_account: Decimal = ZERO
+    pension_bases_since_1998: Decimal = ZERO
+    last_credited: str | None = None
+    judged_through: str | None = None
+    interruption: Interruption | None = None
+    watch: str | None = None
+    payer: PayerKind | None = None
+    payer_region: str | None = None
+    ledger: Ledger = Ledger()
+    assessed: dict[str, tuple[Part, ...]] = {}
+    paid_on_behalf: dict[int, Decimal] = {}
+    advances: dict[str, Advanced] = {}
+    advance_ids: tuple[str, ...] = ()
+    advance_outstanding: Decimal = ZERO
+    transfers: tuple[TransferRecord, ...] = ()
+
+
+PERSON = Entity("person", PersonFacts)
+ACCOUNT = Entity("account", Account)
 
 
 # ---------------------------------------------------------------------------------------------
