@@ -44,6 +44,7 @@ from shebao_contributions.handlers import (
     collection_handlers,
     command_handlers,
     enrollment_handlers,
+    transfer_handlers,
     unemployment_handlers,
     welfare_handlers,
     work_handlers,
@@ -76,7 +77,7 @@ class Published:
     message: Message
     time: datetime
     by: str
-    """The topic of the record that decided it (its subscription's)."""
+    """The subscription that decided it (named by the topic it reads, but for two)."""
     send: int
     """Which `Service.send` caused it (the test waits for one before the next)."""
 
@@ -130,7 +131,11 @@ class Service:
         # one runner per subscription, all over one store, as one Redis holds the service's state
         self.runners = {
             name: HandlerRunner(table, self.env)
-            for name, table in (*TABLES.items(), ("collections", collection_handlers))
+            for name, table in (
+                *TABLES.items(),
+                ("collections", collection_handlers),
+                ("transfers", transfer_handlers),
+            )
         }
         for runner in self.runners.values():
             runner.store = self.store
@@ -158,8 +163,7 @@ class Service:
             moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         while queue:
             t, m = queue.popleft()
-            source = "collections" if cc.COLLECTIONS.match(t) is not None else t
-            for out_topic, key, out in self._run(t, m, moment):
+            for source, out_topic, key, out in self._run(t, m, moment):
                 if out_topic in (cc.WORK.name, cc.EVENTS.name):
                     self.published.append(Published(out_topic, out, moment, source, self.sends))
                 if out_topic == cc.WORK.name:
@@ -177,9 +181,26 @@ class Service:
 
     def _run(
         self, topic: str, message: Message, moment: datetime
-    ) -> list[tuple[str, str, Message]]:
+    ) -> list[tuple[str, str, str, Message]]:
+        """What each subscription reading `topic` emitted: (subscription, topic, key, message)."""
         fields = cc.COLLECTIONS.match(topic)
-        runner = self.runners["collections" if fields is not None else topic]
+        names = ["collections"] if fields is not None else [topic]
+        if topic == ce.EVENTS.name:
+            names.append("transfers")  # a second subscription on enrollment's events
+        out = []
+        for name in names:
+            out += [(name, *emit) for emit in self._run_one(name, topic, fields, message, moment)]
+        return out
+
+    def _run_one(
+        self,
+        name: str,
+        topic: str,
+        fields: dict[str, str] | None,
+        message: Message,
+        moment: datetime,
+    ) -> list[tuple[str, str, Message]]:
+        runner = self.runners[name]
         handler = runner.table.get(message.TYPE)
         if handler is not None:  # how many keys one record declares: the fan-out's bound
             ctx = Context(

@@ -31,6 +31,7 @@ from shebao_contributions.main import create_runtime
 
 SUBSCRIPTION_OF = {
     id(h.enrollment_handlers): "enrollment",
+    id(h.transfer_handlers): "transfers",
     id(h.command_handlers): "commands",
     id(h.work_handlers): "work",
     id(h.unemployment_handlers): "unemployment",
@@ -91,7 +92,10 @@ def test_who_writes_each_key(measured: Measured) -> None:
     _, writers = measured
     assert writers == {
         "person": {"enrollment"},
-        "account": {"enrollment", "work", "commands", "collections", "unemployment", "welfare"},
+        "account": {
+            *("enrollment", "transfers", "work", "commands"),
+            *("collections", "unemployment", "welfare"),
+        },
         "employer": {"enrollment", "work", "commands"},
         "wages": {"commands"},
         "assessment": {"work", "commands"},
@@ -113,12 +117,17 @@ def test_the_enrollment_subscription_both_projects_and_decides(
     seen: dict[tuple[str, str], set[str]],
 ) -> None:
     """It follows enrollment's facts (most records publish nothing) and decides from them (the
-    region directory's fan-out, the transfer amount): as one subscription it is neither a
-    projection (it publishes) nor a decider whose records all publish."""
+    region directory's fan-out, a roster left on a death): as one subscription it is neither a
+    projection (it publishes) nor a decider whose records all publish. (The transfer amount is
+    decided apart, by `transfers`, every record of which publishes.)"""
     published = _kinds(seen, PUBLISHED)["enrollment"]
     silent = _kinds(seen, SILENT_WRITE)["enrollment"]
-    assert {"PersonTransferredOut", "EmployerRegistered", "MembershipStarted"} <= published
+    assert {"EmployerRegistered", "MembershipStarted"} <= published
     assert {"PersonRegistered", "MembershipStarted", "EmploymentStarted"} <= silent
+    assert {kind for (sub, kind), did in seen.items() if sub == "transfers"} == {
+        "PersonTransferredOut"
+    }
+    assert seen[("transfers", "PersonTransferredOut")] == {PUBLISHED}
 
 
 def test_deciding_subscriptions_change_state_without_publishing(

@@ -50,6 +50,7 @@ from .domain.model import (
 )
 
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
+transfer_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 unemployment_handlers: HandlerTable[Env] = HandlerTable()
@@ -116,7 +117,6 @@ _PERSON_EVENTS: tuple[type[Message], ...] = (
     ce.MembershipChanged,
     ce.MembershipEnded,
     ce.ResidentPensionTierChosen,
-    ce.PersonTransferredOut,
     ce.PersonDeceased,
 )
 
@@ -161,6 +161,16 @@ def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
 
 enrollment_handlers.on(ce.EmploymentStarted, needs=_person_and_employer)(_employment)
 enrollment_handlers.on(ce.EmploymentEnded, needs=_person_and_employer)(_employment)
+
+
+@transfer_handlers.on(ce.PersonTransferredOut, needs=lambda m, ctx: [ACCOUNT.key(m.person)])
+def transferred_out(state: State, event: ce.PersonTransferredOut, ctx: Context[Env]) -> Decision:
+    """What moves with a transfer-out: a decision on the accounts alone (its own subscription,
+    every record of which publishes; the memberships it ends come as their own events)."""
+    key = ACCOUNT.key(event.person)
+    p = PersonFile.of(event.person, None, state.get(key))
+    p, computed = persons.transfer_out(p, event, ctx.env)
+    return Decision().put(key, p.account()).emit(cc.EVENTS, p.ref, computed)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Composition root of the contributions service: four subscriptions, one runtime.
 
-- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters, transfers);
+- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters);
+- `transfers`: what moves with a transfer-out (shebao.enrollment.events.v1 too);
 - `commands`: wage declarations, period closes, advances;
 - `work`: the service's own fan-out (shards, employers, persons, credits, directory);
 - `unemployment`: the unemployment fund's medical contributions for benefit recipients;
@@ -32,6 +33,7 @@ from .handlers import (
     command_handlers,
     enrollment_handlers,
     reject_invalid_collection,
+    transfer_handlers,
     unemployment_handlers,
     welfare_handlers,
     work_handlers,
@@ -64,6 +66,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         settings=settings,
         subscriptions=[
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
+            Subscription("transfers", (ce.EVENTS,), transfer_handlers),
             command_subscription(
                 cc.COMMANDS,
                 command_handlers,

@@ -124,9 +124,6 @@ def apply_enrollment(
             p = p.model_copy(update={"job": kept, "obligated_through": through})
         case ce.ResidentPensionTierChosen():
             p = p.model_copy(update={"tiers": {**p.tiers, event.year: event.yearly_tier}})
-        case ce.PersonTransferredOut():
-            p, moved = transfer_out(p, event, env)
-            to_events(fx, ref, moved)
         case ce.PersonDeceased():
             if p.job is not None:
                 fan_out(
