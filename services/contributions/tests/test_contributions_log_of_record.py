@@ -166,12 +166,23 @@ def test_deciding_subscriptions_read_records_that_leave_no_trace(
     }
 
 
-def test_contributions_declares_no_log_of_record_yet() -> None:
-    """Until the gaps are closed the rebuild refuses, by name (no subscription declares one)."""
+def test_every_subscription_but_enrollment_declares_its_log_of_record() -> None:
+    """The deciders go on from their published decisions, and `work` folds them all (the
+    events and the work topic) with `decision_log`; the enrollment subscription, which still
+    publishes (REBUILD.md point 2), declares none, so a rebuild refuses, by its name."""
     rt = create_runtime()
-    assert all(sub.rebuild is None for sub in rt.every_subscription)
+    how = {sub.name: sub.rebuild for sub in rt.every_subscription}
+    assert how.pop("enrollment") is None
+    work = how.pop("work")
+    assert work is not None and work.fold is h.decision_log
+    assert {t.name for t in work.log} == {
+        "shebao.contributions.events.v1",
+        "shebao.contributions.work.v1",
+    }
+    assert all(r is not None and r.fold is None and not r.log for r in how.values()), how
     assert rt.logs_of_record() == {
         "shebao.contributions.events.v1",
+        "shebao.contributions.work.v1",
         "shebao.enrollment.events.v1",
         "shebao.unemployment-subsidies.events.v1",
         "shebao.welfare.events.v1",

@@ -22,10 +22,9 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
 from shebao_contributions.handlers import decision_log
 
-FOLDED = ("account:", "wages:", "assessment:", "ledger:", "directory:")
+FOLDED = ("account:", "wages:", "assessment:", "ledger:", "directory:", "clock:")
 """The keys only decisions write, folded whole (REBUILD.md: the employer's file, written by both
-the enrollment projection and the assessments, and the region's clock, a command's alone, are not
-folded yet)."""
+the enrollment subscription and the assessments, is not folded yet)."""
 
 
 def _scenarios() -> Iterator[Any]:

@@ -636,6 +636,12 @@ def transfer_computed(
     return Decision().put(pkey, persons.transferred(p, event).account())
 
 
+@decision_log.on(cc.PeriodClosed, needs=lambda m, ctx: [CLOCK.key(m.region)])
+def period_closed(state: State, event: cc.PeriodClosed, ctx: Context[Env]) -> Decision:
+    key = CLOCK.key(event.region)
+    return Decision().put(key, regions.closed(state.get(key), event.month))
+
+
 @decision_log.on(cc.AssessShard, needs=_shard)
 def shard_assessed(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decision:
     key = DIRECTORY.key(msg.region, str(msg.shard))

@@ -13,12 +13,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
-from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
+from shebao_common.runtime import (
+    FromDecisions,
+    ServiceRuntime,
+    Subscription,
+    command_subscription,
+    run,
+)
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
@@ -31,6 +39,7 @@ from .domain.params import Params
 from .handlers import (
     collection_handlers,
     command_handlers,
+    decision_log,
     enrollment_handlers,
     reject_invalid_collection,
     transfer_handlers,
@@ -65,18 +74,33 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         cc.CONTRACT,
         settings=settings,
         subscriptions=[
+            # follows enrollment's facts, and still decides from them (the directory's payers
+            # and watches, a roster left on a death): no log of record yet (REBUILD.md), so a
+            # rebuild refuses, by name
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
-            Subscription("transfers", (ce.EVENTS,), transfer_handlers),
-            command_subscription(
-                cc.COMMANDS,
-                command_handlers,
-                cc.CommandRejected,
-                cc.EVENTS,
-                ttl_days=settings.command_id_ttl_days,
+            Subscription("transfers", (ce.EVENTS,), transfer_handlers, rebuild=FromDecisions()),
+            replace(
+                command_subscription(
+                    cc.COMMANDS,
+                    command_handlers,
+                    cc.CommandRejected,
+                    cc.EVENTS,
+                    ttl_days=settings.command_id_ttl_days,
+                ),
+                rebuild=FromDecisions(),
             ),
-            Subscription("work", (cc.WORK,), work_handlers),
-            Subscription("unemployment", (un.EVENTS,), unemployment_handlers),
-            Subscription("welfare", (wf.EVENTS,), welfare_handlers),
+            # the one fold of the service's decisions, whichever subscription made them: the
+            # events topic, and the work topic (the directory, assessment lines, judgements)
+            Subscription(
+                "work",
+                (cc.WORK,),
+                work_handlers,
+                rebuild=FromDecisions(log=(cc.EVENTS, cc.WORK), fold=decision_log),
+            ),
+            Subscription(
+                "unemployment", (un.EVENTS,), unemployment_handlers, rebuild=FromDecisions()
+            ),
+            Subscription("welfare", (wf.EVENTS,), welfare_handlers, rebuild=FromDecisions()),
             Subscription(
                 "collections",
                 (cc.COLLECTIONS,),
@@ -84,6 +108,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 trust_event_ids=False,
                 reject=reject_invalid_collection,
                 max_records=settings.collections_batch_max_records,
+                rebuild=FromDecisions(),
             ),
         ],
         env=env,

@@ -55,7 +55,13 @@ def close_period(
             cc.AssessShard(region=cmd.region, month=cmd.month, shard=shard),
         )
     to_events(fx, cmd.region, cc.PeriodClosed(region=cmd.region, month=cmd.month, bureau=code))
-    return RegionClock(last_closed=cmd.month), fx
+    return closed(clock, cmd.month), fx
+
+
+def closed(clock: RegionClock | None, month: str) -> RegionClock:
+    """The region's clock once `month` is closed (the close, and a rebuild folding it)."""
+    last = clock.last_closed if clock is not None else None
+    return RegionClock(last_closed=periods.later(last, month))
 
 
 def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | None, Effects]:
