@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import contributions_harness as harness
@@ -79,3 +81,29 @@ def test_the_published_decisions_fold_to_the_decided_state(scenario: Any) -> Non
         decided = _decided(s.store)
         assert folded(s, s.published) == decided
         assert folded(s, relays_lagging(s.published)) == decided
+
+
+def test_a_revision_read_back_before_the_assessment_it_revises_folds_the_same() -> None:
+    """The close publishes revision 1 (work's relay), a correction revision 2 (the commands'
+    relay): read back in either order, the ledger and the assessment are the same."""
+    s = harness.Service()
+    e = harness.employer_code(1)
+    s.employer(e)
+    s.hire(harness.ref(1), e, "8000.00", date(2019, 1, 1))
+    s.hire(harness.ref(2), e, "6000.00", date(2019, 1, 1))
+    s.close("320100", "2019-01")
+    s.command(
+        cc.DeclareWages(
+            employer=e,
+            month="2019-01",
+            wages=[cc.WageLine(person=harness.ref(1), wage=Decimal("9000.00"))],
+        ),
+        date(2019, 2, 3),
+    )
+    assert s.assessment(e, "2019-01").revision == 2
+    revisions = [r for r in s.published if isinstance(r.message, cc.AssessmentIssued)]
+    lines = [r for r in s.published if isinstance(r.message, cc.AssessmentLines)]
+    rest = [r for r in s.published if r not in revisions and r not in lines]
+    decided = _decided(s.store)
+    assert folded(s, rest + revisions[::-1] + lines[::-1]) == decided
+    assert folded(s, rest + revisions + lines) == decided
