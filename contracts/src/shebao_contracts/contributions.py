@@ -974,6 +974,17 @@ class AssessmentLines(Message):
     lines: list[AssessedLine]
 
 
+class EmployerAssessed(Message):
+    """An employer's month was assessed (owing for nobody, or for some): the month the next
+    close goes on from, and before which its ended employments are gone from the roster (no
+    handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.EmployerAssessed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"employer": _EMPLOYER, "month": "2025-03"}
+    employer: EmployerCode
+    month: Month
+
+
 class PersonJudged(Message):
     """A person was judged for interruption at a close: how far, and the close at which he is
     to be judged next if nobody assesses him (no handler reads it live; a rebuild does)."""
@@ -1015,6 +1026,7 @@ WORK = Topic(
         DirectoryWatchSet,
         RosterLeave,
         AssessmentLines,
+        EmployerAssessed,
         PersonJudged,
     ),
     description="Private fan-out of the contributions service; nobody else reads or writes it.",

@@ -25,6 +25,7 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
 from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Envelope, Message
+from shebao_contributions.domain import employers
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
 from shebao_contributions.domain.model import (
@@ -344,7 +345,10 @@ class Service:
         return PersonFile.of(r, facts, account)
 
     def employer_file(self, code: str) -> EmployerFile:
-        e = self.store.get(EMPLOYER.key(code).name)
+        """The employer as the rules read it: its facts, its roster as assessed."""
+        e = employers.roster_view(
+            self.store.get(EMPLOYER.key(code).name), self.store.get(LEDGER.key(code).name)
+        )
         assert isinstance(e, EmployerFile)
         return e
 

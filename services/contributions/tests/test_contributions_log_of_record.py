@@ -85,10 +85,10 @@ def seen(measured: Measured) -> dict[tuple[str, str], set[str]]:
 
 
 def test_who_writes_each_key(measured: Measured) -> None:
-    """A person's facts (`person:`) are the enrollment projection's alone; his account the
-    deciders'. Left to split (REBUILD.md): the enrollment subscription still decides who assesses
-    a person and his watch (`account:`), and the employer's file mixes the roster enrollment
-    gives with what the assessments decide."""
+    """A person's facts (`person:`) and an employer's (`employer:`) are the enrollment
+    subscription's alone; what is decided of them is in the account and the employer's ledger.
+    Left to split (REBUILD.md): the enrollment subscription still decides who assesses a person
+    and his watch (`account:`)."""
     _, writers = measured
     assert writers == {
         "person": {"enrollment"},
@@ -96,7 +96,7 @@ def test_who_writes_each_key(measured: Measured) -> None:
             *("enrollment", "transfers", "work", "commands"),
             *("collections", "unemployment", "welfare"),
         },
-        "employer": {"enrollment", "work", "commands"},
+        "employer": {"enrollment"},
         "wages": {"commands"},
         "assessment": {"work", "commands"},
         "ledger": {"work", "commands", "collections"},
@@ -130,25 +130,18 @@ def test_the_enrollment_subscription_both_projects_and_decides(
     assert seen[("transfers", "PersonTransferredOut")] == {PUBLISHED}
 
 
-def test_deciding_subscriptions_change_state_without_publishing(
+def test_deciding_subscriptions_change_state_only_as_their_log_says(
     seen: dict[tuple[str, str], set[str]],
 ) -> None:
-    """Each of these changes state the fold of the events topic cannot reproduce (pinned: the
-    gaps REBUILD.md lists, to be closed one by one)."""
+    """A decider's record that changes state without publishing is a record of the work topic
+    itself (the directory's entries, a leave on a death): the fold replays it from there, in the
+    order the work subscription read it. Every other state change is published."""
     silent = _kinds(seen, SILENT_WRITE)
     silent.pop("enrollment")
     assert silent == {
-        # the roster pruned and last_assessed moved on for an employer owing nothing this month;
-        # a roster left on a death. (The directory's records write the directory only, and are
-        # on the work topic the fold replays: not a gap.)
-        "work": {
-            "AssessEmployer",
-            "DirectoryEmployerAdded",
-            "DirectoryPayerSet",
-            "DirectoryWatchSet",
-            "RosterLeave",
-        },
+        "work": {"DirectoryEmployerAdded", "DirectoryPayerSet", "DirectoryWatchSet", "RosterLeave"}
     }
+    assert all(f"shebao.contributions.{kind}" in h.decision_log for kind in silent["work"])
 
 
 def test_deciding_subscriptions_read_records_that_leave_no_trace(

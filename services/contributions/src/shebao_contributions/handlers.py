@@ -31,7 +31,6 @@ from shebao_contracts.envelope import Message
 from .domain import employers, periods, persons, regions, tax
 from .domain import ledger as lg
 from .domain.env import Env
-from .domain.ledger import Ledger
 from .domain.model import (
     ACCOUNT,
     ASSESSMENT,
@@ -43,7 +42,8 @@ from .domain.model import (
     WAGES,
     Account,
     EmployerAssessment,
-    EmployerFile,
+    EmployerFacts,
+    EmployerLedger,
     PersonFacts,
     PersonFile,
     WageSheet,
@@ -88,7 +88,10 @@ def _kept(d: Decision, before: PersonFile | None, p: PersonFile | None) -> Decis
 
 
 EmployerMonthKeys = tuple[
-    StateKey[EmployerFile], StateKey[WageSheet], StateKey[EmployerAssessment], StateKey[Ledger]
+    StateKey[EmployerFacts],
+    StateKey[WageSheet],
+    StateKey[EmployerAssessment],
+    StateKey[EmployerLedger],
 ]
 
 
@@ -193,19 +196,20 @@ def command_rejected(ctx: Context[Env], cmd: Message, refused: Refused) -> Decis
 @command_handlers.on(cc.DeclareWages, needs=_employer_month)
 def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(cmd.employer, cmd.month)
+    ledger = state.get(keys[3])
     try:
-        e, sheet, assessment, ledger, fx = employers.declare_wages(
-            state.get(keys[0]),
+        sheet, assessment, ledger, fx = employers.declare_wages(
+            employers.roster_view(state.get(keys[0]), ledger),
             state.get(keys[1]),
             state.get(keys[2]),
-            state.get(keys[3]),
+            ledger,
             cmd,
             ctx.env,
             ctx.time,
         )
     except Refused as refused:
         return command_rejected(ctx, cmd, refused)
-    d = Decision().put(keys[0], e).put(keys[1], sheet)
+    d = Decision().put(keys[1], sheet)
     if assessment is not None:
         d.put(keys[2], assessment)
     if ledger is not None:
@@ -256,18 +260,17 @@ def assess_shard(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decisi
 @work_handlers.on(cc.AssessEmployer, needs=_employer_month)
 def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(msg.employer, msg.month)
-    e, assessment, ledger, fx = employers.assess_employer(
-        state.get(keys[0]),
+    ledger = state.get(keys[3])
+    assessment, ledger, fx = employers.assess_employer(
+        employers.roster_view(state.get(keys[0]), ledger),
         state.get(keys[1]),
         state.get(keys[2]),
-        state.get(keys[3]),
+        ledger,
         msg.region,
         msg.month,
         ctx.env,
     )
     d = Decision()
-    if e is not None:
-        d.put(keys[0], e)
     if assessment is not None:
         d.put(keys[2], assessment)
     if ledger is not None:
@@ -327,13 +330,12 @@ def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context[Env]) 
     return Decision().put(key, regions.set_watch(state.get(key), msg))
 
 
-@work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+@work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])
 def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context[Env]) -> Decision:
-    key = EMPLOYER.key(msg.employer)
-    e = state.get(key)
-    if e is None:
-        return Decision()
-    return Decision().put(key, employers.leave(e, msg.person, msg.on))
+    """A leave enrollment did not report (a death): the employer's ledger keeps it, as the
+    assessments' view of the roster (`roster_view`); its record is on the work topic."""
+    key = LEDGER.key(msg.employer)
+    return Decision().put(key, employers.leave(state.get(key), msg.person, msg.on))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,10 +470,24 @@ def wages_declared(state: State, event: cc.WagesDeclared, ctx: Context[Env]) -> 
     return Decision().put(key, employers.declared(state.get(key), event.wages))
 
 
-@decision_log.on(cc.AssessmentLines, needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month)])
+@decision_log.on(
+    cc.AssessmentLines,
+    needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month), LEDGER.key(m.employer)],
+)
 def assessment_lines(state: State, record: cc.AssessmentLines, ctx: Context[Env]) -> Decision:
-    key = ASSESSMENT.key(record.employer, record.month)
-    return Decision().put(key, employers.assessed_lines(state.get(key), record, ctx.env))
+    akey, lkey = ASSESSMENT.key(record.employer, record.month), LEDGER.key(record.employer)
+    assessment = employers.assessed_lines(state.get(akey), record, ctx.env)
+    lines = [ln for ln in assessment.lines if ln.person in {x.person for x in record.lines}]
+    ledger = employers.carry(
+        state.get(lkey) or EmployerLedger(), record.month, record.revision, lines
+    )
+    return Decision().put(akey, assessment).put(lkey, ledger)
+
+
+@decision_log.on(cc.EmployerAssessed, needs=lambda m, ctx: [LEDGER.key(m.employer)])
+def employer_assessed(state: State, record: cc.EmployerAssessed, ctx: Context[Env]) -> Decision:
+    key = LEDGER.key(record.employer)
+    return Decision().put(key, employers.assessed(state.get(key) or EmployerLedger(), record.month))
 
 
 def _payer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
@@ -490,7 +506,7 @@ def _folded_person(state: State, ref: str) -> tuple[StateKey[Any], PersonFile]:
     return key, PersonFile.of(ref, None, state.get(key))
 
 
-def _settled(p: PersonFile, booking: lg.Booking | None) -> PersonFile:
+def _settled(p: PersonFile, booking: lg.Booking[lg.Ledger] | None) -> PersonFile:
     """A period of the person's own paid in full leaves its assessed parts (their credit is
     folded from its ContributionCredited)."""
     if booking is not None and booking.newly_settled:
@@ -503,7 +519,7 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
     if event.employer is not None:
         key = LEDGER.key(event.employer)
         ledger = lg.issued(
-            state.get(key) or Ledger(),
+            state.get(key) or EmployerLedger(),
             event.period,
             event.assessment_id,
             event.revision,
@@ -515,7 +531,7 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
         return Decision().put(key, ledger)
     assert event.person is not None
     pkey, p = _folded_person(state, event.person)
-    ledger = lg.issued(
+    own = lg.issued(
         p.ledger,
         event.period,
         event.assessment_id,
@@ -526,8 +542,8 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
         event.credit_applied,
     )
     parts = tuple(persons.part_of(x) for x in event.insurances)
-    p = p.model_copy(update={"ledger": ledger, "assessed": {**p.assessed, event.period: parts}})
-    due = ledger.dues[event.period]
+    p = p.model_copy(update={"ledger": own, "assessed": {**p.assessed, event.period: parts}})
+    due = own.dues[event.period]
     if due.settled:  # the held credit covered it
         p, _ = persons.settled(p, event.period)
     elif periods.is_year(event.period):  # the government may have paid for it before
@@ -538,13 +554,13 @@ def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env
 
 @decision_log.on(cc.PaymentBooked, needs=_payer)
 def payment_booked(state: State, event: cc.PaymentBooked, ctx: Context[Env]) -> Decision:
-    def book(ledger: Ledger) -> lg.Booking:
+    def book(ledger: lg.L) -> lg.Booking[lg.L]:
         when = ctx.time.date()  # the report's time, which the event carries
         return lg.book(ledger, event.period, event.collection_id, event.amount, event.bureau, when)
 
     if event.employer is not None:
         key = LEDGER.key(event.employer)
-        return Decision().put(key, book(state.get(key) or Ledger()).ledger)
+        return Decision().put(key, book(state.get(key) or EmployerLedger()).ledger)
     assert event.person is not None
     pkey, p = _folded_person(state, event.person)
     booking = book(p.ledger)
@@ -559,12 +575,12 @@ def arrears_booked(state: State, event: cc.ArrearsBooked, ctx: Context[Env]) -> 
     already): either way the period is in arrears."""
     if event.employer is not None:
         key = LEDGER.key(event.employer)
-        ledger, _ = lg.overdue(state.get(key) or Ledger(), event.period)
+        ledger, _ = lg.overdue(state.get(key) or EmployerLedger(), event.period)
         return Decision().put(key, ledger)
     assert event.person is not None
     pkey, p = _folded_person(state, event.person)
-    ledger, _ = lg.overdue(p.ledger, event.period)
-    return Decision().put(pkey, p.model_copy(update={"ledger": ledger}).account())
+    own, _ = lg.overdue(p.ledger, event.period)
+    return Decision().put(pkey, p.model_copy(update={"ledger": own}).account())
 
 
 @decision_log.on(cc.PaidOnBehalfRecorded, needs=_account)
@@ -665,3 +681,5 @@ def payer_set(state: State, msg: cc.DirectoryPayerSet, ctx: Context[Env]) -> Dec
 
 
 decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)
+# so is a leave enrollment did not report, on the employer's ledger
+decision_log.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])(roster_leave)

@@ -14,6 +14,7 @@ from shebao_common.runtime import ServiceRuntime
 from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 
+from .domain import employers
 from .domain.ledger import Ledger
 from .domain.model import (
     ACCOUNT,
@@ -22,7 +23,9 @@ from .domain.model import (
     LEDGER,
     PERSON,
     Account,
+    EmployerFacts,
     EmployerFile,
+    EmployerLedger,
     PersonFacts,
     PersonFile,
     RegionClock,
@@ -152,9 +155,9 @@ class ReadSide:
         raw_l = await rt.store.get_state(LEDGER.key(code).name)
         if raw_e is None and raw_l is None:
             return 404, {"error": "employer_not_known"}
-        e = EmployerFile.model_validate_json(raw_e) if raw_e else None
-        ledger = Ledger.model_validate_json(raw_l) if raw_l else None
-        return 200, employer_view(e, ledger, code)
+        facts = EmployerFacts.model_validate_json(raw_e) if raw_e else None
+        ledger = EmployerLedger.model_validate_json(raw_l) if raw_l else None
+        return 200, employer_view(employers.roster_view(facts, ledger), ledger, code)
 
     async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /regions?region=320100: the last closed month."""

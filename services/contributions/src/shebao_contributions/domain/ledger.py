@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Generic, Literal, Self, TypeVar
 
 from shebao_common.domain import Refused, StateModel
 from shebao_contracts.contributions import PaymentOutcome, Rejection
@@ -71,7 +71,7 @@ class Ledger(StateModel):
     def due(self, period: str) -> Due | None:
         return self.dues.get(period)
 
-    def with_due(self, due: Due) -> Ledger:
+    def with_due(self, due: Due) -> Self:
         return self.model_copy(update={"dues": {**self.dues, due.period: due}})
 
     @property
@@ -79,8 +79,12 @@ class Ledger(StateModel):
         return sum((d.arrears for d in self.dues.values()), ZERO)
 
 
+L = TypeVar("L", bound=Ledger)
+"""A person's ledger, or an employer's (`EmployerLedger`): each rule keeps the kind it got."""
+
+
 def issue(
-    ledger: Ledger,
+    ledger: L,
     period: str,
     assessment_id: str,
     region: str,
@@ -89,7 +93,7 @@ def issue(
     *,
     applied: Decimal | None = None,
     revision: int = 1,
-) -> tuple[Ledger, Due]:
+) -> tuple[L, Due]:
     """Book a new assessment, applying the held credit first.
 
     `applied` is the credit applied as published, for a rebuild: then the held credit at the
@@ -112,13 +116,13 @@ def issue(
 
 
 def revise(
-    ledger: Ledger,
+    ledger: L,
     period: str,
     total: Decimal,
     *,
     applied: Decimal | None = None,
     revision: int | None = None,
-) -> tuple[Ledger, Due]:
+) -> tuple[L, Due]:
     """A corrected assessment before any collection: the credit is applied afresh (`applied`
     and `revision` as published, for a rebuild: see `issue`)."""
     old = ledger.dues[period]
@@ -143,10 +147,10 @@ def revise(
 
 
 @dataclass
-class Booking:
+class Booking(Generic[L]):
     """What a collection did to a period."""
 
-    ledger: Ledger
+    ledger: L
     due: Due
     outcome: PaymentOutcome | None
     """None: a resend of a collection already booked (nothing changed)."""
@@ -158,13 +162,13 @@ class Booking:
 
 
 def book(
-    ledger: Ledger,
+    ledger: L,
     period: str,
     collection_id: str,
     amount: Decimal,
     bureau: str,
     booked_on: date,
-) -> Booking:
+) -> Booking[L]:
     """Book a bureau's collection for a period (the bureau was checked by the caller)."""
     due = ledger.dues[period]
     seen = due.collections.get(collection_id)
@@ -217,7 +221,7 @@ def book(
 
 
 def issued(
-    ledger: Ledger,
+    ledger: L,
     period: str,
     assessment_id: str,
     revision: int,
@@ -225,7 +229,7 @@ def issued(
     bureau: str,
     total: Decimal,
     applied: Decimal,
-) -> Ledger:
+) -> L:
     """A rebuild: the ledger after an assessment as published (`AssessmentIssued`), whatever
     order its revisions are read back in (each relay publishes its own subscription's events):
     a revision no later than the one held changes nothing (a later one replaced it)."""
@@ -246,7 +250,7 @@ def issued(
     return ledger
 
 
-def overdue(ledger: Ledger, period: str) -> tuple[Ledger, Due | None]:
+def overdue(ledger: L, period: str) -> tuple[L, Due | None]:
     """At the close after a period: an assessment nobody paid becomes arrears (returned)."""
     due = ledger.dues.get(period)
     if due is None or due.status != "open":

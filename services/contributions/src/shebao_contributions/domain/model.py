@@ -6,10 +6,11 @@ safe; it only retries):
   account:<ref>                Account           work (credits, checks), collections, commands
                                                  (advances), unemployment, welfare, transfers,
                                                  enrollment (who assesses him, his watch: to go)
-  employer:<code>              EmployerFile      enrollment (roster), work (assessment, leave)
+  employer:<code>              EmployerFacts     enrollment (registration, roster)
   wages:<code>:<YYYY-MM>       WageSheet         commands (declarations)
   assessment:<code>:<YYYY-MM>  EmployerAssessment work (issue), commands (revision)
-  ledger:<code>                Ledger            work (issue, overdue), collections, commands
+  ledger:<code>                EmployerLedger    work (issue, overdue, the month assessed, a
+                                                 leave on a death), collections, commands
   directory:<region>:<shard>   Directory         work only
   clock:<region>               RegionClock       commands (period close)
 """
@@ -227,21 +228,67 @@ ACCOUNT = Entity("account", Account)
 # Employers
 
 
+class Spell(StateModel):
+    """An earlier employment of the person by the same employer."""
+
+    since: date
+    until: date
+
+
 class RosterEntry(StateModel):
     since: date
     until: date | None = None
     wage: Decimal
+    """The wage at hiring (as enrollment said it); in the rules' view of the roster, the most
+    recent wage: the one of the last assessment that had the person, if later than the hiring."""
     sealed_id: str | None = None
     """The employee's sealed citizen ID, for the assessment's lines to the bureau."""
-    """The most recent wage: enrollment's, then each assessed declaration's."""
+    hired_on: date | None = None
+    """The start of the latest employment, when it continued an open one (else `since`)."""
+    earlier: tuple[Spell, ...] = ()
 
     def owed(self, month: str) -> bool:
         """Employed on the month's last day: that employer owes the month."""
         last = periods.last_day(month)
-        return self.since <= last and (self.until is None or self.until >= last)
+        if self.since <= last and (self.until is None or self.until >= last):
+            return True
+        return any(s.since <= last <= s.until for s in self.earlier)
+
+
+class EmployerFacts(StateModel):
+    """What enrollment said of an employer (the `enrollment` projection writes it, nothing
+    else): its registration, and each person's employment as hired and left."""
+
+    code: str
+    region: str
+    risk_class: int
+    name: str | None = None
+    registered_on: date | None = None
+    roster: dict[str, RosterEntry] = {}
+
+
+class Carried(StateModel):
+    """A person's wage on the last assessment that had him (its month and revision)."""
+
+    month: str
+    revision: int
+    wage: Decimal
+
+
+class EmployerLedger(Ledger):
+    """An employer's ledger, and what the assessments decided of its roster: the month last
+    assessed (the employments that ended before it are gone), the wage each assessment carried
+    forward, and a leave enrollment did not report (a death)."""
+
+    last_assessed: str | None = None
+    carried: dict[str, Carried] = {}
+    left: dict[str, date] = {}
 
 
 class EmployerFile(StateModel):
+    """The employer as the rules read it: its facts, with its roster as the assessments left it
+    (see `employers.roster_view`)."""
+
     code: str
     region: str
     risk_class: int
@@ -290,12 +337,12 @@ class EmployerAssessment(StateModel):
         return next((ln for ln in self.lines if ln.person == person), None)
 
 
-EMPLOYER = Entity("employer", EmployerFile)
+EMPLOYER = Entity("employer", EmployerFacts)
 # A month's wage sheet and assessment are written at the close and read again once or twice (a
 # correction, the collection): large (a line per employee) and not worth keeping decoded.
 WAGES = Entity("wages", WageSheet, cached=False)
 ASSESSMENT = Entity("assessment", EmployerAssessment, cached=False)
-LEDGER = Entity("ledger", Ledger)
+LEDGER = Entity("ledger", EmployerLedger)
 
 
 def employer_assessment_id(employer: str, month: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from shebao_common.domain import Effects, Refused
 from shebao_common.policy import PROVINCE
@@ -654,7 +654,7 @@ def arrears_booked(due: lg.Due, kind: cc.PayerKind, payer: str) -> cc.ArrearsBoo
     )
 
 
-def payment_booked(b: lg.Booking, kind: cc.PayerKind, payer: str) -> cc.PaymentBooked:
+def payment_booked(b: lg.Booking[Any], kind: cc.PayerKind, payer: str) -> cc.PaymentBooked:
     assert b.payment is not None and b.outcome is not None
     return cc.PaymentBooked(
         assessment_id=b.due.assessment_id,
@@ -670,7 +670,7 @@ def payment_booked(b: lg.Booking, kind: cc.PayerKind, payer: str) -> cc.PaymentB
     )
 
 
-def booking_events(b: lg.Booking, kind: cc.PayerKind, payer: str) -> list[Message]:
+def booking_events(b: lg.Booking[Any], kind: cc.PayerKind, payer: str) -> list[Message]:
     out: list[Message] = []
     if b.outcome == cc.PaymentOutcome.UNDERPAID:
         out.append(arrears_booked(b.due, kind, payer))
@@ -885,7 +885,7 @@ def paid_on_behalf(
     return p, recorded.extend(fx)
 
 
-def book_on_behalf(p: PersonFile, year: int) -> tuple[PersonFile, lg.Booking | None]:
+def book_on_behalf(p: PersonFile, year: int) -> tuple[PersonFile, lg.Booking[lg.Ledger] | None]:
     """The government's payment of the year booked against its resident assessment, once both
     are known (the live rule, and a rebuild folding either in any order)."""
     period, amount = str(year), p.paid_on_behalf.get(year)
