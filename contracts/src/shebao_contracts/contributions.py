@@ -974,6 +974,25 @@ class AssessmentLines(Message):
     lines: list[AssessedLine]
 
 
+class ShardAssessed(Message):
+    """What a close of `month` changed in a directory shard: the yearly payers it assessed for
+    the year, and the watches it fired (no handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.ShardAssessed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "region": "320100",
+        "month": "2025-01",
+        "shard": 7,
+        "yearly": [_REF],
+        "fired": [],
+    }
+    region: RegionCode
+    month: Month
+    shard: Shard
+    yearly: list[PersonRef] = Field(default_factory=list)
+    fired: list[PersonRef] = Field(default_factory=list)
+
+
 class EmployerAssessed(Message):
     """An employer's month was assessed (owing for nobody, or for some): the month the next
     close goes on from, and before which its ended employments are gone from the roster (no
@@ -1026,6 +1045,7 @@ WORK = Topic(
         DirectoryWatchSet,
         RosterLeave,
         AssessmentLines,
+        ShardAssessed,
         EmployerAssessed,
         PersonJudged,
     ),

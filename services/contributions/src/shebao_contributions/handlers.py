@@ -41,6 +41,7 @@ from .domain.model import (
     PERSON,
     WAGES,
     Account,
+    Directory,
     EmployerAssessment,
     EmployerFacts,
     EmployerLedger,
@@ -658,11 +659,13 @@ def period_closed(state: State, event: cc.PeriodClosed, ctx: Context[Env]) -> De
     return Decision().put(key, regions.closed(state.get(key), event.month))
 
 
-@decision_log.on(cc.AssessShard, needs=_shard)
-def shard_assessed(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decision:
-    key = DIRECTORY.key(msg.region, str(msg.shard))
-    directory, _ = regions.assess_shard(state.get(key), msg)  # what it fanned out is folded apart
-    return Decision().put(key, directory) if directory is not None else Decision()
+@decision_log.on(cc.ShardAssessed, needs=_shard)
+def shard_assessed(state: State, record: cc.ShardAssessed, ctx: Context[Env]) -> Decision:
+    """What a close changed in a shard, as work published it (not the AssessShard itself: work
+    may not have read that one yet when the service stopped)."""
+    key = DIRECTORY.key(record.region, str(record.shard))
+    directory = regions.shard_assessed(state.get(key) or Directory(), record)
+    return Decision().put(key, directory)
 
 
 # the directory's own records change nothing but the directory: the live handlers, as they are
