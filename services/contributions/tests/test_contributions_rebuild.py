@@ -22,6 +22,7 @@ import test_contributions_rules as rules
 
 from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import contributions as cc
+from shebao_contributions.domain import employers
 from shebao_contributions.handlers import decision_log
 
 FOLDED = ("account:", "wages:", "assessment:", "ledger:", "directory:", "clock:")
@@ -107,3 +108,29 @@ def test_a_revision_read_back_before_the_assessment_it_revises_folds_the_same() 
     decided = _decided(s.store)
     assert folded(s, rest + revisions[::-1] + lines[::-1]) == decided
     assert folded(s, rest + revisions + lines) == decided
+
+
+def test_an_assessment_published_in_parts_folds_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines go out 1,000 to a record: parts of one revision add up, read in any order."""
+    monkeypatch.setattr(employers, "LINES_PER_PART", 2)
+    s = harness.Service()
+    e = harness.employer_code(1)
+    s.employer(e)
+    for i in range(5):
+        s.hire(harness.ref(i), e, Decimal(7000 + 500 * i), date(2019, 1, 1))
+    s.close("320100", "2019-01")
+    wages = [cc.WageLine(person=harness.ref(3), wage=Decimal("9100.00"))]
+    s.command(cc.DeclareWages(employer=e, month="2019-01", wages=wages), date(2019, 2, 3))
+    lines = [r for r in s.published if isinstance(r.message, cc.AssessmentLines)]
+    assert [(r.message.revision, r.message.part, r.message.parts) for r in lines] == [
+        (1, 1, 3),
+        (1, 2, 3),
+        (1, 3, 3),
+        (2, 1, 3),
+        (2, 2, 3),
+        (2, 3, 3),
+    ]
+    rest = [r for r in s.published if r not in lines]
+    decided = _decided(s.store)
+    assert folded(s, s.published) == decided
+    assert folded(s, rest + lines[::-1]) == decided

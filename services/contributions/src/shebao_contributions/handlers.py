@@ -589,7 +589,7 @@ def paid_on_behalf_recorded(
     state: State, event: cc.PaidOnBehalfRecorded, ctx: Context[Env]
 ) -> Decision:
     pkey, p = _folded_person(state, event.person)
-    p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, event.year: event.amount}})
+    p = persons.recorded_on_behalf(p, event.year, event.amount)
     p, booking = persons.book_on_behalf(p, event.year)
     return Decision().put(pkey, _settled(p, booking).account())
 

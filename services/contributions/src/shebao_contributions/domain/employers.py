@@ -184,7 +184,7 @@ def carry(
         held = carried.get(ln.person)
         if held is None or (held.month, held.revision) < (month, revision):
             carried[ln.person] = Carried(month=month, revision=revision, wage=ln.wage)
-    return ledger.model_copy(update={"carried": carried})
+    return ledger.model_copy(update={"carried": dict(sorted(carried.items()))})
 
 
 # ---------------------------------------------------------------------------------------------

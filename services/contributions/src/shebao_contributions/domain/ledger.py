@@ -72,7 +72,11 @@ class Ledger(StateModel):
         return self.dues.get(period)
 
     def with_due(self, due: Due) -> Self:
-        return self.model_copy(update={"dues": {**self.dues, due.period: due}})
+        """The due of its period replaced; dues kept in period order (whatever order the
+        subscriptions that issue and book them decided in)."""
+        return self.model_copy(
+            update={"dues": dict(sorted({**self.dues, due.period: due}.items()))}
+        )
 
     @property
     def arrears(self) -> Decimal:
@@ -181,7 +185,7 @@ def book(
         )
     was_settled, was_arrears = due.settled, due.status == "arrears"
     paid = due.paid + amount
-    collections = {**due.collections, collection_id: amount}
+    collections = dict(sorted({**due.collections, collection_id: amount}.items()))
     credit = ledger.credit
     excess = ZERO
     if was_settled:
@@ -208,7 +212,12 @@ def book(
         bureau=bureau,
         booked_on=booked_on,
     )
-    new = ledger.model_copy(update={"credit": credit, "payments": (*ledger.payments, payment)})
+    # in the order of their days (then ids), not of arrival: a person's own payment and the
+    # government's for him are booked by two subscriptions, in either order
+    payments = tuple(
+        sorted((*ledger.payments, payment), key=lambda x: (x.booked_on, x.collection_id))
+    )
+    new = ledger.model_copy(update={"credit": credit, "payments": payments})
     return Booking(
         ledger=new.with_due(due),
         due=due,

@@ -311,8 +311,9 @@ def count(
     rebuild folding a ContributionCredited: sums and a union, in any order)."""
     months = periods.months_of(period)
     have = p.months(part.insurance)
+    credited = {**p.credited, part.insurance: tuple(sorted(set(have) | set(months)))}
     update: dict[str, object] = {
-        "credited": {**p.credited, part.insurance: tuple(sorted(set(have) | set(months)))},
+        "credited": dict(sorted(credited.items())),
         "last_credited": periods.later(p.last_credited, periods.last_month(period)),
     }
     if part.insurance == ce.Insurance.PENSION:
@@ -759,6 +760,7 @@ def advanced(p: PersonFile, advance_id: str, todo: list[tuple[str, Decimal, Part
     advances = dict(p.advances)
     for period, amount, part in todo:
         advances[period] = Advanced(advance_id=advance_id, amount=amount, part=part)
+    advances = dict(sorted(advances.items()))
     total = money(sum((amount for _, amount, _ in todo), ZERO))
     return p.model_copy(
         update={
@@ -877,7 +879,7 @@ def paid_on_behalf(
     p = p or PersonFile(ref=msg.person)
     if msg.year in p.paid_on_behalf:
         return p, Effects()
-    p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, msg.year: msg.amount}})
+    p = recorded_on_behalf(p, msg.year, msg.amount)
     recorded = to_events(
         Effects(), p.ref, cc.PaidOnBehalfRecorded(person=p.ref, year=msg.year, amount=msg.amount)
     )
@@ -905,6 +907,12 @@ def book_on_behalf(p: PersonFile, year: int) -> tuple[PersonFile, lg.Booking[lg.
     if booking.outcome is None:
         return p, None
     return p.model_copy(update={"ledger": booking.ledger}), booking
+
+
+def recorded_on_behalf(p: PersonFile, year: int, amount: Decimal) -> PersonFile:
+    """The government's payment of a year, recorded (the rule, and a rebuild folding it)."""
+    paid = dict(sorted({**p.paid_on_behalf, year: amount}.items()))
+    return p.model_copy(update={"paid_on_behalf": paid})
 
 
 def _book_on_behalf(p: PersonFile, year: int, env: Env) -> tuple[PersonFile, Effects]:
