@@ -134,3 +134,22 @@ def test_an_assessment_published_in_parts_folds_whole(monkeypatch: pytest.Monkey
     decided = _decided(s.store)
     assert folded(s, s.published) == decided
     assert folded(s, rest + lines[::-1]) == decided
+
+
+def test_an_interruption_closed_read_before_it_was_opened_stays_closed() -> None:
+    """Opened by work's relay, closed by the collections' (the bureau's payment): if the
+    closing is read back first, the rebuilt account is still the one the service holds."""
+    s = harness.Service()
+    e = harness.employer_code(1)
+    s.employer(e)
+    s.hire(harness.ref(1), e, "8000.00", date(2019, 1, 1))
+    for month in ("2019-01", "2019-02", "2019-03", "2019-04", "2019-05"):
+        s.close("320100", month)
+    assert s.person(harness.ref(1)).interruption is not None
+    for month in ("2019-01", "2019-02", "2019-03", "2019-04"):
+        s.pay_employer(e, month)
+    assert s.person(harness.ref(1)).interruption is None
+    moved = [r for r in s.published if isinstance(r.message, cc.InterruptionClosed)]
+    assert moved
+    rest = [r for r in s.published if r not in moved]
+    assert folded(s, moved + rest) == _decided(s.store)

@@ -631,9 +631,7 @@ def interruption_opened(state: State, event: cc.InterruptionOpened, ctx: Context
 @decision_log.on(cc.InterruptionClosed, needs=_account)
 def interruption_closed(state: State, event: cc.InterruptionClosed, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, event.person)
-    if p.interruption is not None and p.interruption.since == event.since:
-        p = p.model_copy(update={"interruption": None})
-    return Decision().put(pkey, p.account())
+    return Decision().put(pkey, persons.uninterrupted(p, event.since).account())
 
 
 @decision_log.on(cc.PersonJudged, needs=_account)

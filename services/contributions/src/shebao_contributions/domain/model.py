@@ -118,6 +118,9 @@ class PersonFile(StateModel):
 
     judged_through: str | None = None
     interruption: Interruption | None = None
+    closed_since: tuple[str, ...] = ()
+    """The first uncredited months of the interruptions closed (each opens once: a later one
+    starts after the credit that closed it)."""
     watch: str | None = None
     """The close at which a check is scheduled in the directory, if any."""
 
@@ -208,6 +211,7 @@ class Account(StateModel):
     last_credited: str | None = None
     judged_through: str | None = None
     interruption: Interruption | None = None
+    closed_since: tuple[str, ...] = ()
     watch: str | None = None
     payer: PayerKind | None = None
     payer_region: str | None = None

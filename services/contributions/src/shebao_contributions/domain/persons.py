@@ -278,10 +278,21 @@ def judge(
 
 
 def interrupted(p: PersonFile, opened: cc.InterruptionOpened) -> PersonFile:
-    """The interruption as opened (the live judgement, and a rebuild folding its event)."""
-    gap = Interruption(region=opened.region, since=opened.since, opened_at=opened.judged_through)
+    """The interruption as opened (the live judgement, and a rebuild folding its event: one
+    whose closing was read first stays closed)."""
     through = periods.later(p.judged_through, opened.judged_through)
+    if opened.since in p.closed_since:
+        return p.model_copy(update={"judged_through": through})
+    gap = Interruption(region=opened.region, since=opened.since, opened_at=opened.judged_through)
     return p.model_copy(update={"interruption": gap, "judged_through": through})
+
+
+def uninterrupted(p: PersonFile, since: str) -> PersonFile:
+    """The interruption that began in `since` closed (the live credit, and a rebuild folding
+    its event, read before or after the opening)."""
+    gap = p.interruption if p.interruption is not None and p.interruption.since != since else None
+    closed = tuple(sorted({*p.closed_since, since}))
+    return p.model_copy(update={"interruption": gap, "closed_since": closed})
 
 
 def payer_set(p: PersonFile, region: str, kind: PayerKind | None) -> PersonFile:
@@ -445,7 +456,7 @@ def credit(
                     credited=period,
                 ),
             )
-            p = p.model_copy(update={"interruption": None})
+            p = uninterrupted(p, before.interruption.since)
     return p, fx
 
 
