@@ -82,6 +82,17 @@ def test_the_published_decisions_fold_to_the_decided_state(scenario: Any) -> Non
         decided = _decided(s.store)
         assert folded(s, s.published) == decided
         assert folded(s, relays_lagging(s.published)) == decided
+        assert folded(s, closings_first(s.published)) == decided
+
+
+CLOSINGS = (cc.InterruptionClosed, cc.AdvanceRecovered)
+
+
+def closings_first(records: list[harness.Published]) -> list[harness.Published]:
+    """The extreme of a lagging relay: every record that closes what another subscription opened
+    (an interruption, an advance) read before everything else."""
+    first = [r for r in records if isinstance(r.message, CLOSINGS)]
+    return first + [r for r in records if not isinstance(r.message, CLOSINGS)]
 
 
 def test_a_revision_read_back_before_the_assessment_it_revises_folds_the_same() -> None:

@@ -137,6 +137,8 @@ class PersonFile(StateModel):
     advances: dict[str, Advanced] = {}
     advance_ids: tuple[str, ...] = ()
     advance_outstanding: Decimal = ZERO
+    recovered: tuple[str, ...] = ()
+    """Periods whose advance was recovered (a period is advanced once: it is credited then)."""
     transfers: tuple[TransferRecord, ...] = ()
 
     # derived ---------------------------------------------------------------------------------
@@ -221,6 +223,8 @@ class Account(StateModel):
     advances: dict[str, Advanced] = {}
     advance_ids: tuple[str, ...] = ()
     advance_outstanding: Decimal = ZERO
+    recovered: tuple[str, ...] = ()
+    """Periods whose advance was recovered (a period is advanced once: it is credited then)."""
     transfers: tuple[TransferRecord, ...] = ()
 
 

@@ -344,6 +344,7 @@ def recover(
     return p.model_copy(
         update={
             "advances": {k: v for k, v in p.advances.items() if k != period},
+            "recovered": tuple(sorted({*p.recovered, period})),
             "advance_outstanding": p.advance_outstanding - amount,
             "pension_account": p.pension_account + into,
             "pension_bases_since_1998": p.pension_bases_since_1998 + base,
@@ -767,10 +768,11 @@ def advance(
 
 def advanced(p: PersonFile, advance_id: str, todo: list[tuple[str, Decimal, Part]]) -> PersonFile:
     """The periods a fund advanced, to recover (the live advance, and a rebuild folding a
-    ContributionsAdvanced)."""
+    ContributionsAdvanced: one whose recovery was read first is not to recover again)."""
     advances = dict(p.advances)
     for period, amount, part in todo:
-        advances[period] = Advanced(advance_id=advance_id, amount=amount, part=part)
+        if period not in p.recovered:
+            advances[period] = Advanced(advance_id=advance_id, amount=amount, part=part)
     advances = dict(sorted(advances.items()))
     total = money(sum((amount for _, amount, _ in todo), ZERO))
     return p.model_copy(
