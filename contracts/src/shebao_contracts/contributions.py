@@ -1004,6 +1004,104 @@ class EmployerAssessed(Message):
     month: Month
 
 
+class FollowedObligation(Part):
+    """A membership as the service follows it from enrollment."""
+
+    scheme: enrollment.Scheme
+    region: RegionCode
+    basis: enrollment.Basis
+    active: bool
+    since: date
+    first_enrolled: date
+    employer: EmployerCode | None = None
+    declared_base: Money | None = None
+    yearly_tier: int | None = None
+    ended_on: date | None = None
+
+
+class FollowedJob(Part):
+    employer: EmployerCode
+    region: RegionCode
+    since: date
+
+
+class PersonFollowed(Message):
+    """What the service holds of a person from enrollment's events, after one of them changed
+    it: its own record of the facts it decides on (no handler reads it live; a rebuild puts the
+    last one read)."""
+
+    TYPE = "shebao.contributions.PersonFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "birth_date": "1985-05-05",
+        "obligations": [
+            {
+                "scheme": "employee_pension",
+                "region": "320100",
+                "basis": "employment",
+                "active": True,
+                "since": "2019-01-01",
+                "first_enrolled": "2019-01-01",
+                "employer": _EMPLOYER,
+            }
+        ],
+        "job": {"employer": _EMPLOYER, "region": "320100", "since": "2019-01-01"},
+    }
+    person: PersonRef
+    sealed_citizen_id: SealedCitizenId | None = None
+    birth_date: date | None = None
+    deceased_on: date | None = None
+    obligations: list[FollowedObligation] = Field(default_factory=list)
+    job: FollowedJob | None = None
+    obligated_through: Month | None = None
+    tiers: dict[int, int] = Field(default_factory=dict, description="year -> resident tier")
+
+
+class FollowedSpell(Part):
+    since: date
+    until: date
+
+
+class RosterFollowed(Message):
+    """One person's employment by an employer as the service follows it from enrollment, after
+    an event changed it (no handler reads it live; a rebuild puts the last one read)."""
+
+    TYPE = "shebao.contributions.RosterFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "person": _REF,
+        "since": "2019-01-01",
+        "wage": "8500.00",
+    }
+    employer: EmployerCode
+    person: PersonRef
+    since: date
+    until: date | None = None
+    wage: Money
+    sealed_citizen_id: SealedCitizenId | None = None
+    hired_on: date | None = None
+    earlier: list[FollowedSpell] = Field(default_factory=list)
+
+
+class EmployerFollowed(Message):
+    """An employer's registration as the service follows it from enrollment (no handler reads
+    it live; a rebuild puts the last one read)."""
+
+    TYPE = "shebao.contributions.EmployerFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "region": "320100",
+        "risk_class": 1,
+        "name": "示例单位",
+        "registered_on": "2018-01-01",
+    }
+    employer: EmployerCode
+    region: RegionCode
+    risk_class: Annotated[int, Field(ge=1, le=8)]
+    name: str | None = None
+    registered_on: date | None = None
+
+
 class PersonJudged(Message):
     """A person was judged for interruption at a close: how far, and the close at which he is
     to be judged next if nobody assesses him (no handler reads it live; a rebuild does)."""
@@ -1048,6 +1146,9 @@ WORK = Topic(
         ShardAssessed,
         EmployerAssessed,
         PersonJudged,
+        PersonFollowed,
+        RosterFollowed,
+        EmployerFollowed,
     ),
     description="Private fan-out of the contributions service; nobody else reads or writes it.",
 )

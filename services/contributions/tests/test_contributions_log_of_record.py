@@ -113,17 +113,18 @@ def _kinds(seen: dict[tuple[str, str], set[str]], what: str) -> dict[str, set[st
     return dict(by)
 
 
-def test_the_enrollment_subscription_both_projects_and_decides(
+def test_the_enrollment_subscription_publishes_the_facts_it_decides_on(
     seen: dict[tuple[str, str], set[str]],
 ) -> None:
-    """It follows enrollment's facts (most records publish nothing) and decides from them (the
-    region directory's fan-out, a roster left on a death): as one subscription it is neither a
-    projection (it publishes) nor a decider whose records all publish. (The transfer amount is
-    decided apart, by `transfers`, every record of which publishes.)"""
-    published = _kinds(seen, PUBLISHED)["enrollment"]
-    silent = _kinds(seen, SILENT_WRITE)["enrollment"]
-    assert {"EmployerRegistered", "MembershipStarted"} <= published
-    assert {"PersonRegistered", "MembershipStarted", "EmploymentStarted"} <= silent
+    """It follows enrollment's facts and decides from them (the region directory's fan-out, a
+    roster left on a death); what it follows it records on the work topic (`PersonFollowed`,
+    `EmployerFollowed`, `RosterFollowed`), so none of its records changes state without
+    publishing. (The transfer amount is decided apart, by `transfers`, every record of which
+    publishes.)"""
+    assert "enrollment" not in _kinds(seen, SILENT_WRITE)
+    assert {"PersonRegistered", "MembershipStarted", "EmploymentStarted"} <= _kinds(
+        seen, PUBLISHED
+    )["enrollment"]
     assert {kind for (sub, kind), did in seen.items() if sub == "transfers"} == {
         "PersonTransferredOut"
     }
@@ -137,7 +138,6 @@ def test_deciding_subscriptions_change_state_only_as_their_log_says(
     itself (the directory's entries, a leave on a death): the fold replays it from there, in the
     order the work subscription read it. Every other state change is published."""
     silent = _kinds(seen, SILENT_WRITE)
-    silent.pop("enrollment")
     assert silent == {
         "work": {"DirectoryEmployerAdded", "DirectoryPayerSet", "DirectoryWatchSet", "RosterLeave"}
     }
@@ -159,18 +159,19 @@ def test_deciding_subscriptions_read_records_that_leave_no_trace(
     }
 
 
-def test_every_subscription_but_enrollment_declares_its_log_of_record() -> None:
-    """The deciders go on from their published decisions, and `work` folds them all (the
-    events and the work topic) with `decision_log`; the enrollment subscription, which still
-    publishes (REBUILD.md point 2), declares none, so a rebuild refuses, by its name."""
+def test_every_subscription_declares_its_log_of_record() -> None:
+    """The subscriptions go on from their published decisions, and `work` folds them all (the
+    events and the work topic) with `decision_log`."""
     rt = create_runtime()
     how = {sub.name: sub.rebuild for sub in rt.every_subscription}
-    assert how.pop("enrollment") is None
     work = how.pop("work")
     assert work is not None and work.fold is h.decision_log
     assert {t.name for t in work.log} == {
         "shebao.contributions.events.v1",
         "shebao.contributions.work.v1",
+    }
+    assert set(how) == {"enrollment", "transfers", "commands", "unemployment", "welfare"} | {
+        "collections"
     }
     assert all(r is not None and r.fold is None and not r.log for r in how.values()), how
     assert rt.logs_of_record() == {

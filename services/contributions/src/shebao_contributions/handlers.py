@@ -138,7 +138,9 @@ for _event in _PERSON_EVENTS:
 @enrollment_handlers.on(ce.EmployerRegistered, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
 def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context[Env]) -> Decision:
     key = EMPLOYER.key(event.employer)
-    e, fx = employers.apply_enrollment(state.get(key), event, ctx.env)
+    before = state.get(key)
+    e, fx = employers.apply_enrollment(before, event, ctx.env)
+    employers.followed(before, e, None, fx)
     d = Decision()
     if e is not None:
         d.put(key, e)
@@ -155,7 +157,9 @@ def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
     person = _load(state, event.person)  # type: ignore[attr-defined]
     sealed = person.sealed_id if person is not None else None
     p, pfx = persons.apply_enrollment(person, event, env)
-    e, efx = employers.apply_enrollment(state.get(ekey), event, env, sealed_id=sealed)
+    held = state.get(ekey)
+    e, efx = employers.apply_enrollment(held, event, env, sealed_id=sealed)
+    employers.followed(held, e, event.person, efx)  # type: ignore[attr-defined]
     d = _kept(Decision(), person, p)
     if e is not None:
         d.put(ekey, e)
@@ -649,6 +653,24 @@ def transfer_computed(
 ) -> Decision:
     pkey, p = _folded_person(state, event.person)
     return Decision().put(pkey, persons.transferred(p, event).account())
+
+
+@decision_log.on(cc.PersonFollowed, needs=lambda m, ctx: [PERSON.key(m.person)])
+def person_followed(state: State, record: cc.PersonFollowed, ctx: Context[Env]) -> Decision:
+    return Decision().put(PERSON.key(record.person), persons.facts_of(record))
+
+
+@decision_log.on(cc.EmployerFollowed, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def employer_followed(state: State, record: cc.EmployerFollowed, ctx: Context[Env]) -> Decision:
+    key = EMPLOYER.key(record.employer)
+    return Decision().put(key, employers.registered(state.get(key), record))
+
+
+@decision_log.on(cc.RosterFollowed, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def roster_followed(state: State, record: cc.RosterFollowed, ctx: Context[Env]) -> Decision:
+    key = EMPLOYER.key(record.employer)
+    e = employers.employed(state.get(key), record)
+    return Decision().put(key, e) if e is not None else Decision()
 
 
 @decision_log.on(cc.PeriodClosed, needs=lambda m, ctx: [CLOCK.key(m.region)])

@@ -74,10 +74,9 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         cc.CONTRACT,
         settings=settings,
         subscriptions=[
-            # follows enrollment's facts, and still decides from them (the directory's payers
-            # and watches, a roster left on a death): no log of record yet (REBUILD.md), so a
-            # rebuild refuses, by name
-            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
+            # follows enrollment's facts and decides from them (the directory's payers and
+            # watches, a roster left on a death); what it follows is on the work topic too
+            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers, rebuild=FromDecisions()),
             Subscription("transfers", (ce.EVENTS,), transfer_handlers, rebuild=FromDecisions()),
             replace(
                 command_subscription(

@@ -127,6 +127,70 @@ def _left(e: EmployerFacts, person: str, on: date) -> EmployerFacts:
     )
 
 
+def registration(e: EmployerFacts) -> cc.EmployerFollowed:
+    """The employer's registration as the service's own record of it."""
+    return cc.EmployerFollowed(
+        employer=e.code,
+        region=e.region,
+        risk_class=e.risk_class,
+        name=e.name,
+        registered_on=e.registered_on,
+    )
+
+
+def employment(code: str, person: str, entry: RosterEntry) -> cc.RosterFollowed:
+    """One employment as the service's own record of it."""
+    return cc.RosterFollowed(
+        employer=code,
+        person=person,
+        since=entry.since,
+        until=entry.until,
+        wage=entry.wage,
+        sealed_citizen_id=entry.sealed_id,
+        hired_on=entry.hired_on,
+        earlier=[cc.FollowedSpell(since=s.since, until=s.until) for s in entry.earlier],
+    )
+
+
+def followed(
+    before: EmployerFacts | None, e: EmployerFacts | None, person: str | None, fx: Effects
+) -> None:
+    """What changed of the employer's facts, on the work topic (see `persons.follow`): its
+    registration, the one employment an event changed."""
+    if e is None:
+        return
+    if before is None or registration(before) != registration(e):
+        fan_out(fx, e.code, registration(e))
+    if person is None:
+        return
+    entry = e.roster.get(person)
+    if entry is not None and (before is None or before.roster.get(person) != entry):
+        fan_out(fx, e.code, employment(e.code, person, entry))
+
+
+def registered(e: EmployerFacts | None, record: cc.EmployerFollowed) -> EmployerFacts:
+    """A rebuild: the registration back, the roster as it was."""
+    update = record.model_dump(include={"region", "risk_class", "name", "registered_on"})
+    if e is None:
+        return EmployerFacts(code=record.employer, **update)
+    return e.model_copy(update=update)
+
+
+def employed(e: EmployerFacts | None, record: cc.RosterFollowed) -> EmployerFacts | None:
+    """A rebuild: the employment back (its registration, recorded first, is there)."""
+    if e is None:
+        return None
+    entry = RosterEntry(
+        since=record.since,
+        until=record.until,
+        wage=record.wage,
+        sealed_id=record.sealed_citizen_id,
+        hired_on=record.hired_on,
+        earlier=tuple(Spell(since=s.since, until=s.until) for s in record.earlier),
+    )
+    return e.model_copy(update={"roster": {**e.roster, record.person: entry}})
+
+
 def roster_view(f: EmployerFacts | None, ledger: EmployerLedger | None) -> EmployerFile | None:
     """The employer as the rules read it: its roster as enrollment gave it, less the employments
     that ended before the month last assessed, ended on a leave enrollment did not report (a

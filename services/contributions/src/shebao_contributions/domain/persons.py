@@ -43,6 +43,7 @@ from .model import (
     Job,
     Obligation,
     PayerKind,
+    PersonFacts,
     PersonFile,
     TransferRecord,
     person_assessment_id,
@@ -135,6 +136,8 @@ def apply_enrollment(
         case _:
             pass
     p = _reconcile_directory(before, p, env, fx)
+    if p.facts() != before.facts():  # the facts decided on, on the service's own log
+        fan_out(fx, ref, followed(p.facts()))
     return _noted(before, p, fx), fx
 
 
@@ -148,6 +151,34 @@ def _noted(before: PersonFile, p: PersonFile, fx: Effects) -> PersonFile:
             cc.PersonJudged(person=p.ref, judged_through=p.judged_through, watch=p.watch),
         )
     return p
+
+
+def followed(f: PersonFacts) -> cc.PersonFollowed:
+    """The person's facts as the service's own record of them (see `follow`)."""
+    return cc.PersonFollowed(
+        person=f.ref,
+        sealed_citizen_id=f.sealed_id,
+        birth_date=f.birth_date,
+        deceased_on=f.deceased_on,
+        obligations=[cc.FollowedObligation(**o.model_dump()) for o in f.obligations.values()],
+        job=cc.FollowedJob(**f.job.model_dump()) if f.job is not None else None,
+        obligated_through=f.obligated_through,
+        tiers=dict(f.tiers),
+    )
+
+
+def facts_of(record: cc.PersonFollowed) -> PersonFacts:
+    """The facts a PersonFollowed records (a rebuild puts them back)."""
+    return PersonFacts(
+        ref=record.person,
+        sealed_id=record.sealed_citizen_id,
+        birth_date=record.birth_date,
+        deceased_on=record.deceased_on,
+        obligations={o.scheme: Obligation(**o.model_dump()) for o in record.obligations},
+        job=Job(**record.job.model_dump()) if record.job is not None else None,
+        obligated_through=record.obligated_through,
+        tiers=dict(record.tiers),
+    )
 
 
 def _put(p: PersonFile, o: Obligation) -> PersonFile:
