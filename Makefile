@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
 SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench infra-up infra-down clean
+.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench images up down infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
@@ -18,13 +18,16 @@ help:
 	@echo "make k8s-check   render every Kustomize overlay and component and check the manifests"
 	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
 	@echo "make docs        validate contracts/asyncapi and render them to docs/contracts/ (HTML, opens offline)"
+	@echo "make up          the whole platform under compose (Docker or podman); make down stops it"
+	@echo "make images      build every service's image (Docker, or podman with a local Debian base)"
 	@echo "make infra-up    start Kafka and Redis for development (infra-down stops them)"
 
 bootstrap:
 	@scripts/bootstrap.sh $(BOOTSTRAP_ARGS)
 
-# the browser test of the demo's report needs Chromium: `make test` has bootstrap install it
-test: BOOTSTRAP_ARGS = --browser
+# the browser test of the demo's report needs Chromium, the image tests a container engine:
+# `make test` has bootstrap install them
+test: BOOTSTRAP_ARGS = --browser --containers
 
 lint: bootstrap
 	$(UV) run ruff check .
@@ -57,6 +60,15 @@ demo: bootstrap
 
 bench: bootstrap
 	$(UV) run python -m shebao_devinfra.bench $(ARGS)
+
+images: bootstrap
+	$(UV) run shebao-infra images
+
+up: bootstrap
+	$(UV) run shebao-infra platform up
+
+down:
+	$(UV) run shebao-infra platform down
 
 infra-up: bootstrap
 	@$(UV) run shebao-infra up

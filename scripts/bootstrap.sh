@@ -4,9 +4,21 @@
 # redis-server and Java/Maven (Debian packages, when missing), and Apache Kafka's jars
 # (Maven Central, into ~/.cache/shebao). With a Docker engine the last two are not needed.
 # With --browser (what `make test` passes), also Chromium (Debian package), for the browser test
-# of the demo's HTML report.
+# of the demo's HTML report. With --containers (also from `make test`), a container engine when no
+# Docker engine answers: podman, runc and debootstrap (Debian packages), for the image tests;
+# shebao_devinfra.containers configures podman from ~/.cache/shebao, never /etc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+want_browser=false
+want_containers=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=true ;;
+    --containers) want_containers=true ;;
+    *) echo "bootstrap.sh: unknown option $arg (known: --browser --containers)" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 
@@ -59,8 +71,16 @@ if [ "$docker_up" = false ]; then
     "$UV" run --quiet shebao-infra jars >/dev/null
   fi
 fi
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "$want_browser" = true ] && ! command -v chromium >/dev/null 2>&1; then
   say "installing Chromium (Debian package), for the browser test of the demo's report"
   apt_install chromium
+fi
+if [ "$want_containers" = true ] && [ "$docker_up" = false ] && [ "${SHEBAO_CONTAINER_ENGINE:-}" != "none" ]; then
+  if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 \
+     || { ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; }; then
+    say "installing podman, runc and debootstrap (Debian packages), for the image tests"
+    # without root this cannot be done: the image tests then skip, naming the reason
+    (apt_install podman runc debootstrap) || say "no container engine installed: the image tests will be skipped"
+  fi
 fi
 say "ready"

@@ -11,7 +11,7 @@ worked out by hand from the policy parameters, not by calling the service's code
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -238,43 +238,58 @@ class Platform:
         return found[-1]
 
 
-@asynccontextmanager
-async def platform(infra: Any, tmp_path: Path, redis_db: int) -> AsyncIterator[Platform]:
-    """Fresh topics and Redis database, both services started, the hospitals registered (from
-    2015) and the employer of the employees (Nanjing)."""
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
-    r = aioredis.Redis.from_url(redis_url)
-    await r.flushdb()
-    await r.aclose()
+def hospital_topics() -> list[str]:
     codes = [h for h, _, _ in HOSPITALS]
-    await recreate_topics(
-        infra.kafka_bootstrap,
-        [
-            en.COMMANDS.name,
-            en.EVENTS.name,
-            en.COMMANDS.dlq,
-            WELFARE_EVENTS.name,
-            CONTRIBUTIONS_EVENTS.name,
-            m.COMMANDS.name,
-            m.EVENTS.name,
-            *[m.CLAIMS.named(code=h) for h in codes],
-            *[m.CLAIMS.named(code=h) + ".dlq" for h in codes],
-            *[m.SETTLEMENTS.named(code=h) for h in codes],
-        ],
-    )
-    services = [
-        ServiceProcess(
-            name,
-            module,
-            kafka=infra.kafka_bootstrap,
-            redis_url=redis_url,
-            log_dir=tmp_path,
-        )
-        for name, module in (
-            ("enrollment", "shebao_enrollment"),
-            ("medical-settlement", "shebao_medical_settlement"),
-        )
+    return [
+        *[m.CLAIMS.named(code=h) for h in codes],
+        *[m.CLAIMS.named(code=h) + ".dlq" for h in codes],
+        *[m.SETTLEMENTS.named(code=h) for h in codes],
     ]
+
+
+@asynccontextmanager
+async def platform(
+    infra: Any, tmp_path: Path, redis_db: int, running: Mapping[str, Any] | None = None
+) -> AsyncIterator[Platform]:
+    """Fresh topics and Redis database, both services started, the hospitals registered (from
+    2015) and the employer of the employees (Nanjing). With `running`, enrollment and medical
+    settlement are already running on a platform of their own (compose): nothing is emptied or
+    started, and the hospitals' topics are there."""
+    codes = [h for h, _, _ in HOSPITALS]
+    services: list[Any]
+    if running is not None:
+        services = [running["enrollment"], running["medical-settlement"]]
+    else:
+        redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
+        r = aioredis.Redis.from_url(redis_url)
+        await r.flushdb()
+        await r.aclose()
+        await recreate_topics(
+            infra.kafka_bootstrap,
+            [
+                en.COMMANDS.name,
+                en.EVENTS.name,
+                en.COMMANDS.dlq,
+                WELFARE_EVENTS.name,
+                CONTRIBUTIONS_EVENTS.name,
+                m.COMMANDS.name,
+                m.EVENTS.name,
+                *hospital_topics(),
+            ],
+        )
+        services = [
+            ServiceProcess(
+                name,
+                module,
+                kafka=infra.kafka_bootstrap,
+                redis_url=redis_url,
+                log_dir=tmp_path,
+            )
+            for name, module in (
+                ("enrollment", "shebao_enrollment"),
+                ("medical-settlement", "shebao_medical_settlement"),
+            )
+        ]
     prod = await producer(infra.kafka_bootstrap)
     try:
         for svc in services:
@@ -316,9 +331,16 @@ async def platform(infra: Any, tmp_path: Path, redis_db: int) -> AsyncIterator[P
         await prod.stop()
 
 
-async def test_three_hospitals_two_regions(infra, tmp_path: Path) -> None:
+async def test_three_hospitals_two_regions(infra: Any, tmp_path: Path) -> None:
+    await three_hospitals_two_regions(infra, tmp_path)
+
+
+async def three_hospitals_two_regions(
+    infra: Any, tmp_path: Path, running: Mapping[str, Any] | None = None
+) -> None:
+    """`running`: on a platform already up, as test_on_compose.py runs it."""
     hospitals = (H3, H2, H1)
-    async with platform(infra, tmp_path, redis_db=4) as p:
+    async with platform(infra, tmp_path, redis_db=4, running=running) as p:
         prod = p.prod
         await p.enrol(employees=(E1, E2), residents=(R1, P1), others=(X,))
         refs = p.refs

@@ -20,7 +20,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, WithJsonSchema
 
 from .envelope import Message
 from .topics import ServiceContract, Topic
@@ -163,6 +163,22 @@ class Rejection(StrEnum):
 Tier = Annotated[int, Field(ge=1, description="Yearly resident pension contribution tier in yuan")]
 RiskClass = Annotated[int, Field(ge=1, le=8, description="Industry risk class 1-8 (work injury)")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+SealedName = Annotated[
+    str,
+    StringConstraints(pattern=r"^s1\.[A-Za-z0-9_-]{22,600}$"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^s1\\.[A-Za-z0-9_-]{22,600}$",
+            "description": (
+                "The person's name encrypted by enrollment for itself (AES-SIV, bound to the "
+                "person reference): only enrollment opens it, when it rebuilds its state from "
+                "its events; to every other reader it is noise."
+            ),
+            "examples": ["s1.6oDxZemrZYgkXViuc3QQY_DRDicVFg"],
+        }
+    ),
+]
 
 _ID = "320102199003071220"
 _EMPLOYER = "91320100MA1XXXXX0Y"
@@ -442,7 +458,9 @@ class PersonRegistered(Message):
     """A person was registered; birth date and sex come from the citizen ID (rules need them).
 
     `sealed_citizen_id` is the citizen ID encrypted for the one service that must name the person
-    to a partner (contributions, to the tax bureau); no other service can open it."""
+    to a partner (contributions, to the tax bureau); no other service can open it. `sealed_name`
+    is the name encrypted by enrollment for itself: its state is rebuilt from these events, and
+    no event carries a name in clear (absent from events published before it was added)."""
 
     TYPE = "shebao.enrollment.PersonRegistered"
     EXAMPLE: ClassVar[dict[str, Any]] = {
@@ -453,6 +471,7 @@ class PersonRegistered(Message):
         "residence": "urban",
         "registered_on": "2024-03-01",
         "sealed_citizen_id": "v1.yISbZO1eAkKbiGdegO7dES8eihlaBaVJLpMM_qtVDuyFBA",
+        "sealed_name": "s1.6oDxZemrZYgkXViuc3QQY_DRDicVFg",
     }
     person: PersonRef
     birth_date: date
@@ -461,6 +480,7 @@ class PersonRegistered(Message):
     residence: Residence
     registered_on: date
     sealed_citizen_id: SealedCitizenId
+    sealed_name: SealedName | None = None
 
 
 class EmploymentStarted(Message):

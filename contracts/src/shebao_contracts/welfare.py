@@ -230,11 +230,17 @@ class RecipientStatusChanged(Message):
         "status": "minimum_living_allowance",
         "region": "321300",
         "effective_from": "2024-07-01",
+        "case": "SQ-DB-00003",
     }
     person: PersonRef
     status: AssistanceStatus
     region: RegionCode
     effective_from: date
+    case: str | None = Field(
+        None,
+        description="The case whose decision changed the status: the household id, or "
+        "`support:<person>` for extreme-poverty support (absent in events before it was added)",
+    )
 
 
 class AllowanceDecided(Message):
@@ -250,6 +256,9 @@ class AllowanceDecided(Message):
         "per_capita_income": "300.00",
         "monthly_allowance": "1600.00",
         "from_month": "2025-03",
+        "residence": "urban",
+        "member_refs": [_REF, "0d4b6f8a1c3e5a7b9d1f3a5c7e9b1d3f"],
+        "monthly_income": "600.00",
     }
     household_id: HouseholdId
     region: RegionCode
@@ -258,6 +267,13 @@ class AllowanceDecided(Message):
     per_capita_income: Money
     monthly_allowance: Money
     from_month: Month
+    residence: Residence | None = None
+    """Urban or rural, as decided at the application (a review keeps it)."""
+    member_refs: list[PersonRef] = Field(
+        default_factory=list, description="The household's members from the month, as references"
+    )
+    monthly_income: Money | None = None
+    """The household's total monthly income the allowance was computed from."""
 
 
 class AllowanceStopped(Message):
@@ -289,6 +305,8 @@ class SupportDecided(Message):
         "care": "300.00",
         "monthly_support": "1730.00",
         "from_month": "2025-03",
+        "residence": "rural",
+        "self_care": "partial",
     }
     person: PersonRef
     region: RegionCode
@@ -296,6 +314,9 @@ class SupportDecided(Message):
     care: Money
     monthly_support: Money
     from_month: Month
+    residence: Residence | None = None
+    self_care: SelfCare | None = None
+    """The self-care ability the care part was decided by."""
 
 
 class AssistancePaid(Message):

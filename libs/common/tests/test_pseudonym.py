@@ -3,7 +3,7 @@ import hmac
 
 import pytest
 
-from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.pseudonym import CitizenIdSeal, PersonSeal, Pseudonymizer
 
 
 def test_person_ref_is_the_keyed_hmac_of_the_normalised_id() -> None:
@@ -21,3 +21,22 @@ def test_person_ref_is_the_keyed_hmac_of_the_normalised_id() -> None:
 def test_a_key_is_required() -> None:
     with pytest.raises(ValueError, match="key is required"):
         Pseudonymizer(b"")
+
+
+def test_a_person_seal_opens_only_as_sealed_for_that_person_and_purpose() -> None:
+    names = PersonSeal(b"a secret", "enrollment name")
+    sealed = names.seal(" Anna 王芳 ", "ref-1")
+    assert sealed.startswith("s1.") and "Anna" not in sealed
+    assert names.open(sealed, "ref-1") == " Anna 王芳 "  # exactly as given
+    assert names.seal(" Anna 王芳 ", "ref-1") == sealed  # deterministic
+    with pytest.raises(ValueError, match="does not open"):
+        names.open(sealed, "ref-2")  # moved to another person
+    with pytest.raises(ValueError, match="does not open"):
+        PersonSeal(b"a secret", "another purpose").open(sealed, "ref-1")
+    with pytest.raises(ValueError, match="does not open"):
+        PersonSeal(b"another secret", "enrollment name").open(sealed, "ref-1")
+    # the citizen ID seal of the same secret is another key
+    with pytest.raises(ValueError, match="does not open"):
+        CitizenIdSeal(b"a secret").open("v1." + sealed[3:], "ref-1")
+    with pytest.raises(ValueError, match="not a sealed value"):
+        names.open("v1." + sealed[3:], "ref-1")

@@ -11,7 +11,7 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 from shebao_enrollment.domain.dates import event_dates
-from shebao_enrollment.domain.env import Env
+from shebao_enrollment.domain.env import Env, name_seal
 from shebao_enrollment.domain.model import PERSON, Person
 from shebao_enrollment.domain.params import Params
 from shebao_enrollment.handlers import handlers
@@ -26,7 +26,8 @@ def citizen_id(birth: date, *, male: bool = True, region: str = "320102", n: int
 
 class Domain(HandlerRunner):
     def __init__(self, key: bytes = b"unit-test-pseudonym-key", policy: Policy = POLICY) -> None:
-        env = Env(Params(policy), CitizenIds(key, b"unit-test-citizen-id-key"))
+        secret = b"unit-test-citizen-id-key"
+        env = Env(Params(policy), CitizenIds(key, secret), name_seal(secret))
         super().__init__(handlers, env)
 
     def send(  # type: ignore[override]

@@ -52,6 +52,11 @@ class Service:
             r.store = self.store
             r.counters = counters
         self.events: list[Message] = []
+        self.log: list[tuple[str, str, Message, datetime]] = []
+        """Every record the handlers published, events and work alike, in order: (topic, key,
+        message, time), what a rebuild reads back."""
+        self.inputs: list[tuple[str, Message, datetime, bool]] = []
+        """Every record the handlers read: (topic, message, time, whether it decided nothing)."""
 
     def send(self, topic: str, message: Message, when: date | datetime) -> list[Message]:
         moment = when if isinstance(when, datetime) else datetime.combine(when, time(9), UTC)
@@ -59,7 +64,10 @@ class Service:
         queue: deque[tuple[str, Message]] = deque([(topic, message)])
         while queue:
             t, m = queue.popleft()
-            for e in self.runners[t].send(m, topic=t, when=moment):
+            out = self.runners[t].send(m, topic=t, when=moment)
+            self.inputs.append((t, m, moment, not out))
+            for e in out:
+                self.log.append((e.topic, e.key, e.message, e.time or moment))
                 if e.topic == w.WORK.name:
                     queue.append((e.topic, e.message))
                 else:

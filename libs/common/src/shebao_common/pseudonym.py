@@ -83,3 +83,40 @@ class CitizenIds:
     def open(self, sealed: str, person_ref: str) -> str:
         """The citizen ID of `person_ref`; ValueError when `sealed` is not that person's."""
         return self._seal.open(sealed, person_ref)
+
+
+class PersonSeal:
+    """Text about a person that a service publishes sealed, for itself alone.
+
+    A service that rebuilds its state from its own events (`runtime/rebuild.py`) needs there
+    what it keeps of a person, and some of it (a name) no event may carry in clear. It seals
+    it (AES-SIV, RFC 5297, bound to the person reference as associated data, like
+    `CitizenIdSeal`) with a key derived from its secret and `purpose`, so the value opens only
+    with that secret and for that purpose, and only as that person's. Deterministic: sealing
+    again gives the same value. The text is kept exactly (no case folding or trimming).
+    """
+
+    PREFIX = "s1."
+
+    def __init__(self, secret: bytes, purpose: str) -> None:
+        if not secret:
+            raise ValueError("a sealing key is required")
+        if not purpose:
+            raise ValueError("a seal names what it is for")
+        label = f"shebao person seal v1: {purpose}".encode()
+        self._siv = AESSIV(hmac.new(secret, label, hashlib.sha512).digest())
+
+    def seal(self, text: str, person_ref: str) -> str:
+        sealed = self._siv.encrypt(text.encode(), [person_ref.encode()])
+        return self.PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+    def open(self, sealed: str, person_ref: str) -> str:
+        """The text; ValueError when the value is not this seal of this person's text."""
+        if not sealed.startswith(self.PREFIX):
+            raise ValueError("not a sealed value")
+        body = sealed[len(self.PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            return self._siv.decrypt(raw, [person_ref.encode()]).decode()
+        except (InvalidTag, ValueError) as e:
+            raise ValueError(f"sealed value of {person_ref} does not open") from e

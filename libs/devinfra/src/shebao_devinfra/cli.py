@@ -4,6 +4,10 @@
   shebao-infra down    stop what `up` started
   shebao-infra env     print the export lines for KAFKA_BOOTSTRAP_SERVERS and REDIS_URL
   shebao-infra jars    resolve the Kafka jars from Maven Central (done by `up` when needed)
+  shebao-infra platform up|down
+                       the whole platform under compose (Docker or podman): make up / make down
+  shebao-infra images [SERVICE...]
+                       build the services' images (all of them by default) on Docker or podman
 
 State lives in .infra/ under the current folder (the repository root when run by make).
 """
@@ -17,6 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import compose
+from .containers import EngineError, find_engine, no_engine_reason
+from .images import build_services
 from .infra import choose_mode
 from .local import InfraError, LocalKafka, LocalRedis, ensure_kafka_jars, free_port, stop_pid
 
@@ -95,6 +102,16 @@ def down() -> int:
     return 0
 
 
+def images(names: list[str]) -> int:
+    engine = find_engine()
+    if engine is None:
+        print(f"shebao-infra: {no_engine_reason()}", file=sys.stderr)
+        return 2
+    for service, tag in build_services(engine, names or None).items():
+        print(f"{service}\t{tag}\t({engine.name})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cmd = args[0] if args else "help"
@@ -112,7 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "jars":
             print(ensure_kafka_jars())
             return 0
-    except InfraError as exc:
+        if cmd == "images":
+            return images(args[1:])
+        if cmd == "platform":
+            engine = find_engine()
+            if engine is None:
+                print(f"shebao-infra: {no_engine_reason()}", file=sys.stderr)
+                return 2
+            return compose.main(args[1:], engine)
+    except (InfraError, EngineError) as exc:
         print(f"shebao-infra: {exc}", file=sys.stderr)
         return 2
     print(__doc__)

@@ -36,6 +36,8 @@ def docker_engine_answers() -> bool:
 class DockerKafka:
     container: Any = None
     port: int = 0
+    image: str = KAFKA_IMAGE
+    """The official image, or one with its conventions (`images.kafka_image`)."""
     properties: dict[str, str] = field(default_factory=dict)
     """Extra server.properties entries, passed as the image's KAFKA_* variables."""
 
@@ -63,7 +65,7 @@ class DockerKafka:
             "KAFKA_NUM_PARTITIONS": "4",
             **{"KAFKA_" + k.upper().replace(".", "_"): v for k, v in self.properties.items()},
         }
-        c = DockerContainer(KAFKA_IMAGE).with_bind_ports(9092, self.port)
+        c = DockerContainer(self.image).with_bind_ports(9092, self.port)
         for k, v in env.items():
             c = c.with_env(k, v)
         self.container = c.start()
@@ -102,6 +104,7 @@ class DockerKafka:
 class DockerRedis:
     container: Any = None
     port: int = 0
+    image: str = REDIS_IMAGE
 
     @property
     def url(self) -> str:
@@ -112,7 +115,7 @@ class DockerRedis:
 
         self.port = free_port()
         self.container = (
-            DockerContainer(REDIS_IMAGE)
+            DockerContainer(self.image)
             .with_bind_ports(6379, self.port)
             .with_command("redis-server --appendonly yes --appendfsync everysec --save ''")
             .start()

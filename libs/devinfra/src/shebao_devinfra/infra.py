@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .docker import DockerKafka, DockerRedis, docker_engine_answers
+from .containers import Engine, find_engine, no_engine_reason
+from .docker import KAFKA_IMAGE, REDIS_IMAGE, DockerKafka, DockerRedis, docker_engine_answers
 from .local import LocalKafka, LocalRedis
 
 
@@ -47,11 +49,38 @@ class Infra:
             self._tmp = None
 
 
+def _docker_host_socket() -> bool:
+    """DOCKER_HOST names a socket that exists: a Docker engine, or podman's Docker API."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return host.startswith("unix://") and Path(host.removeprefix("unix://")).is_socket()
+
+
 def choose_mode() -> str:
-    forced = os.environ.get("SHEBAO_INFRA")  # "docker" or "local" to override the detection
+    """Given addresses aside (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL): containers where an engine is
+    found by its socket (a Docker engine that answers, or DOCKER_HOST naming podman's API), else
+    local processes. SHEBAO_INFRA=docker|containers|local forces one; `containers` also starts
+    podman's API when no socket is given."""
+    forced = os.environ.get("SHEBAO_INFRA")
+    if forced == "containers":
+        return "docker"
     if forced in ("docker", "local"):
         return forced
-    return "docker" if docker_engine_answers() else "local"
+    return "docker" if docker_engine_answers() or _docker_host_socket() else "local"
+
+
+def _container_images(stops: list[Callable[[], None]]) -> tuple[str, str]:
+    """The engine's Kafka and Redis images; with podman and no DOCKER_HOST, its Docker API is
+    started for testcontainers and stopped with the rest."""
+    from .images import kafka_image, redis_image
+
+    engine = find_engine()
+    if engine is None:
+        raise RuntimeError(f"SHEBAO_INFRA asks for containers: {no_engine_reason()}")
+    if engine.name == "podman" and not _docker_host_socket():
+        stack = ExitStack()
+        os.environ.update(stack.enter_context(engine.docker_api()))
+        stops.append(stack.close)
+    return kafka_image(engine), redis_image(engine)
 
 
 def provision(data_dir: Path | None = None) -> Infra:
@@ -62,11 +91,14 @@ def provision(data_dir: Path | None = None) -> Infra:
     stops: list[Callable[[], None]] = []
     tmp: Path | None = None
     restart: Callable[[], None] | None = None
+    kafka_tag, redis_tag = KAFKA_IMAGE, REDIS_IMAGE
     try:
+        if mode == "docker" and not (kafka_env and redis_env):
+            kafka_tag, redis_tag = _container_images(stops)
         if kafka_env:
             bootstrap = kafka_env
         elif mode == "docker":
-            dk = DockerKafka().start()
+            dk = DockerKafka(image=kafka_tag).start()
             stops.append(dk.stop)
             bootstrap = dk.bootstrap
         else:
@@ -78,7 +110,7 @@ def provision(data_dir: Path | None = None) -> Infra:
         if redis_env:
             redis_url = redis_env
         elif mode == "docker":
-            dr = DockerRedis().start()
+            dr = DockerRedis(image=redis_tag).start()
             stops.append(dr.stop)
             redis_url, restart = dr.url, dr.restart
         else:
@@ -93,3 +125,30 @@ def provision(data_dir: Path | None = None) -> Infra:
         raise
     used = "env" if kafka_env and redis_env else mode
     return Infra(bootstrap, redis_url, used, restart, stops, tmp)
+
+
+@contextmanager
+def on_containers(engine: Engine) -> Iterator[Infra]:
+    """Kafka and Redis as containers started by testcontainers on `engine` (podman through its
+    Docker API, on a socket of its own), with the images `images` chose; removed at the end."""
+    from .images import kafka_image, redis_image
+
+    kafka_tag, redis_tag = kafka_image(engine), redis_image(engine)
+    with engine.docker_api() as api:
+        saved = {k: os.environ.get(k) for k in api}
+        os.environ.update(api)
+        stops: list[Callable[[], None]] = []
+        try:
+            dk = DockerKafka(image=kafka_tag).start()
+            stops.append(dk.stop)
+            dr = DockerRedis(image=redis_tag).start()
+            stops.append(dr.stop)
+            yield Infra(dk.bootstrap, dr.url, f"containers ({engine.name})", dr.restart, stops)
+        finally:
+            for stop in reversed(stops):
+                stop()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

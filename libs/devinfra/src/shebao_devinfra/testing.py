@@ -171,6 +171,40 @@ class ServiceProcess:
         return status, json.loads(body) if body else None
 
 
+class RunningService:
+    """A service someone else started (compose, a cluster): its read side and its log, as a
+    test reads a ServiceProcess's; starting and stopping it is not the test's business."""
+
+    def __init__(self, name: str, url: str, logs: Callable[[], str]) -> None:
+        self.name, self.url, self._logs = name, url, logs
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        async def ready() -> bool:
+            status, _ = await http_get(self.url + "/readyz")
+            return status == 200
+
+        await wait_until(ready, timeout=timeout)
+
+    def log_text(self) -> str:
+        return self._logs()
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        import json
+
+        status, body = await http_get(self.url + path)
+        return status, json.loads(body) if body else None
+
+
 class Metrics:
     """A scrape of a service's Prometheus exposition."""
 

@@ -17,6 +17,7 @@ from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 
 from .domain import cards, dates, employers, employment, lifetime, persons, residents, transfers
+from .domain.change import PERSON_EVENTS, PersonEvent, evolved
 from .domain.env import Env
 from .domain.model import CARD, EMPLOYER, PERSON, CardOwner, Person
 
@@ -186,13 +187,63 @@ def record_death(state: State, cmd: c.RecordDeath, ctx: Context[Env]) -> Decisio
 
 
 # ------------------------------------------------------------------------------------------------
+# the commands' log of record: the state they decided, folded from what they published (a
+# rebuild, never a second decision), each value computed by the function the rule computed it
+# with: `employers.registered`, `persons.registered` (the citizen ID and name opened from their
+# seals) and, for every event about a person, `evolved`, which also moves the coverage counts as
+# the rule moved them. A CommandRejected changed nothing: it has no fold.
+#
+# Read again after a rebuild: the commands after the last one whose decision was published.
+# Every command a handler decides publishes something (its events, or its CommandRejected), so
+# none of them had been decided: reading them decides them for the first time. A resend dropped
+# as a duplicate is dropped again, by the dedupe mark the rebuild restores from the original's
+# `shebao-from` (while the mark's TTL runs, as it would have been).
+
+enrollment_log: HandlerTable[Env] = HandlerTable()
+
+
+def _its_person(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [PERSON.key(ev.person)]
+
+
+@enrollment_log.on(c.EmployerRegistered, needs=lambda ev, ctx: [EMPLOYER.key(ev.employer)])
+def fold_employer(state: State, ev: c.EmployerRegistered, ctx: Context[Env]) -> Decision:
+    return Decision().put(EMPLOYER.key(ev.employer), employers.registered(ev))
+
+
+def _folded(state: State, ev: PersonEvent, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(ev.person)
+    if isinstance(ev, c.PersonRegistered):
+        before = persons.reopened(ev, ctx.env)
+    else:
+        found = state.get(key)
+        if found is None:
+            raise ValueError(f"the log has a {ev.TYPE} of {ev.person}, whom it never registered")
+        before = found
+    after, fx = evolved(before, ev)
+    return Decision().put(key, after).apply(fx)
+
+
+for _decided in PERSON_EVENTS:
+    if _decided is not c.CardIssued:
+        enrollment_log.on(_decided, needs=_its_person)(_folded)
+
+
+@enrollment_log.on(
+    c.CardIssued, needs=lambda ev, ctx: [PERSON.key(ev.person), CARD.key(ev.card_number)]
+)
+def fold_card(state: State, ev: c.CardIssued, ctx: Context[Env]) -> Decision:
+    return _folded(state, ev, ctx).put(CARD.key(ev.card_number), cards.owner_of(ev))
+
+
+# ------------------------------------------------------------------------------------------------
 # the lifetime record: a projection of every service's events about a person (it emits nothing,
 # so a rebuild reads its topics again from the start)
 
 lifetime_table: HandlerTable[Env] = HandlerTable()
 
 
-def _its_person(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+def _its_record(ev: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return [] if ev.person is None else [lifetime.LIFETIME.key(ev.person)]
 
 
@@ -207,4 +258,4 @@ def _recorded(state: State, ev: Any, ctx: Context[Env]) -> Decision:
 
 
 for _event in lifetime.EVENTS:
-    lifetime_table.on(_event, needs=_its_person)(_recorded)
+    lifetime_table.on(_event, needs=_its_record)(_recorded)

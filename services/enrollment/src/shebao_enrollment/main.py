@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
-from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
+from shebao_common.runtime import (
+    FromDecisions,
+    ServiceRuntime,
+    Subscription,
+    command_subscription,
+    run,
+)
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions, medical, unemployment, welfare
 from shebao_contracts import enrollment as c
 
-from .domain.env import Env
+from .domain.env import Env, name_seal
 from .domain.params import Params
-from .handlers import handlers, lifetime_table
+from .handlers import enrollment_log, handlers, lifetime_table
 from .readside import ReadSide
 
 
@@ -27,20 +35,26 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     env = Env(
         Params(Policy.of("shebao_enrollment")),
         CitizenIds(settings.pseudonym_secret(), settings.citizen_id_secret()),
+        name_seal(settings.citizen_id_secret()),
     )
     return runtime_for(
         c.CONTRACT,
         settings=settings,
         subscriptions=[
-            # people type these: a resend differing only in layout is the same command
-            command_subscription(
-                c.COMMANDS,
-                handlers,
-                c.CommandRejected,
-                c.EVENTS,
-                ttl_days=settings.command_id_ttl_days,
-                canonical_fingerprints=True,
+            # people type these: a resend differing only in layout is the same command; what
+            # they decided is rebuilt from the events they published (`enrollment_log`)
+            replace(
+                command_subscription(
+                    c.COMMANDS,
+                    handlers,
+                    c.CommandRejected,
+                    c.EVENTS,
+                    ttl_days=settings.command_id_ttl_days,
+                    canonical_fingerprints=True,
+                ),
+                rebuild=FromDecisions(log=(c.EVENTS,), fold=enrollment_log),
             ),
+            # a projection (it emits nothing): a rebuild reads its topics again from the start
             Subscription(
                 "lifetime",
                 (
@@ -51,6 +65,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                     welfare.EVENTS,
                 ),
                 lifetime_table,
+                rebuild=None,
             ),
         ],
         env=env,

@@ -4,6 +4,10 @@ Handlers translate and decide nothing: they read the keys a message needs, call 
 `ctx.env` and the record's time, and turn its answer into the decision; a refusal into a
 CommandRejected keyed by the command id. An office names people by citizen ID: pseudonymised
 here, at the boundary.
+
+`welfare_log` is the service's log of record folded back into state (a rebuild, never a second
+decision): every value the three deciding subscriptions write is computed from a record they
+published, by the function the live rule computed it with.
 """
 
 from __future__ import annotations
@@ -178,10 +182,15 @@ def pay_subsidy(state: State, msg: w.PaySubsidy, ctx: Context[Env]) -> Decision:
     return Decision().put(key, p).apply(fx)
 
 
-@work_handlers.on(w.MemberSet, needs=lambda m, ctx: [PERSON.key(m.person)])
+def _member(m: w.MemberSet, ctx: Context[Env]) -> Keys:
+    return [PERSON.key(m.person), *([CASE.key(m.left)] if m.left else [])]
+
+
+@work_handlers.on(w.MemberSet, needs=_member)
 def member_set(state: State, msg: w.MemberSet, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
-    return Decision().put(key, decisions.member_set(state.get(key), msg))
+    left = state.get(CASE.key(msg.left)) if msg.left else None
+    return Decision().put(key, decisions.member_set(state.get(key), msg, left))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,3 +202,105 @@ def price_subsidy(state: State, t: u.PriceSubsidyTriggered, ctx: Context[Env]) -
     key = REGION.key(t.region)
     region, fx = payments.triggered(state.get(key), t, ctx.env)
     return Decision().put(key, region).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# The log of record: shebao.welfare.events.v1 and shebao.welfare.work.v1 folded into state
+#
+# One table for the three deciding subscriptions (declared on `commands`; `work` and
+# `unemployment` rebuild their positions only): a case is written by the offices' decisions
+# and by its payments, a person by joins and leaves and by price subsidies, a region by closes
+# and by triggers, so their values are the fold of one pass over the log. A value's records are
+# keyed alike and so read in order: a household's by its id, a 特困 person's and a person's by
+# the person reference, a region's by its shard 0 on the work topic.
+#
+# What each folds, and by which function:
+#   AllowanceDecided, AllowanceStopped  case:<id>     decisions.decided, decisions.stopped
+#   SupportDecided                      case:<id>     decisions.supported
+#   AssistancePaid                      case:<id>     payments.paid (pension years, totals)
+#   TemporaryAssistancePaid             case:<id>     payments.granted
+#   RecipientStatusChanged              person:<ref>  decisions.membership (the case joined, or
+#                                                     left: MemberSet's effect, decided with it)
+#   PriceSubsidyPaid                    person:<ref>  payments.subsidy_paid
+#   PayShard (shard 0)                  region:<code> payments.closed
+#   SubsidyShard (shard 0)              region:<code> payments.triggered_in
+#   DirectorySet                        directory:<region>:<shard>  payments.set_directory
+# PensionPaidOnBehalf is AssistancePaid's consequence; CommandRejected changed nothing.
+
+welfare_log: HandlerTable[Env] = HandlerTable()
+
+
+def _case_of(case: Any, what: str) -> Any:
+    if case is None:
+        raise ValueError(f"the log {what} a case it never decided")
+    return case
+
+
+@welfare_log.on(w.AllowanceDecided, needs=lambda ev, ctx: [CASE.key(ev.household_id)])
+def fold_decided(state: State, ev: w.AllowanceDecided, ctx: Context[Env]) -> Decision:
+    key = CASE.key(ev.household_id)
+    return Decision().put(key, decisions.decided(state.get(key), ev))
+
+
+@welfare_log.on(w.AllowanceStopped, needs=lambda ev, ctx: [CASE.key(ev.household_id)])
+def fold_stopped(state: State, ev: w.AllowanceStopped, ctx: Context[Env]) -> Decision:
+    key = CASE.key(ev.household_id)
+    return Decision().put(key, decisions.stopped(_case_of(state.get(key), "stops"), ev))
+
+
+@welfare_log.on(w.SupportDecided, needs=lambda ev, ctx: [CASE.key(support_case(ev.person))])
+def fold_supported(state: State, ev: w.SupportDecided, ctx: Context[Env]) -> Decision:
+    return Decision().put(CASE.key(support_case(ev.person)), decisions.supported(ev))
+
+
+@welfare_log.on(w.AssistancePaid, needs=lambda ev, ctx: [CASE.key(payments.paid_case(ev))])
+def fold_paid(state: State, ev: w.AssistancePaid, ctx: Context[Env]) -> Decision:
+    key = CASE.key(payments.paid_case(ev))
+    case, _, counted = payments.paid(_case_of(state.get(key), "pays"), ev)
+    return Decision().put(key, case).apply(counted)
+
+
+@welfare_log.on(w.TemporaryAssistancePaid, needs=lambda ev, ctx: [CASE.key(ev.household_id)])
+def fold_granted(state: State, ev: w.TemporaryAssistancePaid, ctx: Context[Env]) -> Decision:
+    key = CASE.key(ev.household_id)
+    case, counted = payments.granted(_case_of(state.get(key), "grants to"), ev)
+    return Decision().put(key, case).apply(counted)
+
+
+@welfare_log.on(w.RecipientStatusChanged, needs=lambda ev, ctx: [PERSON.key(ev.person)])
+def fold_status(state: State, ev: w.RecipientStatusChanged, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(ev.person)
+    return Decision().put(key, decisions.membership(state.get(key), ev))
+
+
+@welfare_log.on(w.PriceSubsidyPaid, needs=lambda ev, ctx: [PERSON.key(ev.person)])
+def fold_subsidy(state: State, ev: w.PriceSubsidyPaid, ctx: Context[Env]) -> Decision:
+    key = PERSON.key(ev.person)
+    p, counted = payments.subsidy_paid(state.get(key), ev)
+    return Decision().put(key, p).apply(counted)
+
+
+def _shard_zero(m: w.PayShard | w.SubsidyShard, ctx: Context[Env]) -> Keys:
+    return [REGION.key(m.region)] if m.shard == 0 else []
+
+
+@welfare_log.on(w.PayShard, needs=_shard_zero)
+def fold_closed(state: State, msg: w.PayShard, ctx: Context[Env]) -> Decision:
+    """A close fans out one PayShard a shard, shard 0 always: it stands for the close."""
+    if msg.shard != 0:
+        return Decision()
+    key = REGION.key(msg.region)
+    return Decision().put(key, payments.closed(state.get(key), msg.month))
+
+
+@welfare_log.on(w.SubsidyShard, needs=_shard_zero)
+def fold_triggered(state: State, msg: w.SubsidyShard, ctx: Context[Env]) -> Decision:
+    """A trigger fans out one SubsidyShard a shard, shard 0 always: it stands for the trigger."""
+    if msg.shard != 0:
+        return Decision()
+    key = REGION.key(msg.region)
+    region = payments.triggered_in(state.get(key), msg.period, msg.urban_amount, msg.rural_amount)
+    return Decision().put(key, region)
+
+
+welfare_log.on(w.DirectorySet, needs=_shard)(directory_set)

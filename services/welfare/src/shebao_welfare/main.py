@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import Pseudonymizer
-from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
+from shebao_common.runtime import (
+    FromDecisions,
+    ServiceRuntime,
+    Subscription,
+    command_subscription,
+    run,
+)
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import unemployment as u
@@ -14,7 +22,7 @@ from shebao_contracts import welfare as w
 
 from .domain.env import Env
 from .domain.params import Params
-from .handlers import command_handlers, unemployment_handlers, work_handlers
+from .handlers import command_handlers, unemployment_handlers, welfare_log, work_handlers
 from .readside import ReadSide
 
 
@@ -30,16 +38,23 @@ def create_runtime(settings: WelfareSettings | None = None) -> ServiceRuntime:
         settings=settings,
         subscriptions=[
             # people type these: a resend differing only in layout is the same command
-            command_subscription(
-                w.COMMANDS,
-                command_handlers,
-                w.CommandRejected,
-                w.EVENTS,
-                ttl_days=settings.command_id_ttl_days,
-                canonical_fingerprints=True,
+            replace(
+                command_subscription(
+                    w.COMMANDS,
+                    command_handlers,
+                    w.CommandRejected,
+                    w.EVENTS,
+                    ttl_days=settings.command_id_ttl_days,
+                    canonical_fingerprints=True,
+                ),
+                # the fold of what all three decided (handlers.welfare_log: one pass, since
+                # they write the same cases, persons and regions); the others' positions only
+                rebuild=FromDecisions(log=(w.EVENTS, w.WORK), fold=welfare_log),
             ),
-            Subscription("work", (w.WORK,), work_handlers),
-            Subscription("unemployment", (u.EVENTS,), unemployment_handlers),
+            Subscription("work", (w.WORK,), work_handlers, rebuild=FromDecisions()),
+            Subscription(
+                "unemployment", (u.EVENTS,), unemployment_handlers, rebuild=FromDecisions()
+            ),
         ],
         env=env,
         routes=ReadSide(env).routes(),

@@ -6,24 +6,45 @@ answer partners a second time, with different amounts. Its published topics are 
 what it decided, and the rebuild reads them:
 
 - every event a service publishes names the record that decided it (the `shebao-from` header:
-  subscription, topic, partition, offset, fingerprint): so each subscription's position is just
-  after the last record whose decision was published, and its dedupe marks are the causes of
-  what it published;
+  subscription, topic, partition, offset, fingerprint), and every dead letter the record it
+  refused: so each subscription has decided at least up to just after the last of them;
 - a subscription that decides (`Subscription.rebuild` is a `FromDecisions`) gets its state by
   folding the decisions on its log topics with its fold table, handlers like any other that
   must emit nothing;
 - a subscription that only projects other services' events into state (`rebuild` None) emits
   nothing, so reading its inputs again from the start decides nothing: it is replayed to the
-  end of its topics.
+  end of its topics, as its live processor read them (its decoder, its duplicates, the records
+  it dead-lettered passed over).
+
+Once every fold and replay is done, the state is complete, and each deciding subscription rolls
+forward from its last published decision: its live handlers run on the records after it, against
+the rebuilt state. A record whose handler emits nothing is taken as read: its writes and counts
+are kept, its mark restored, the partition's position moves past it (so do a record it has no
+handler for and a duplicate of a marked event). The first record that would publish something
+stops its partition, with nothing written for it: a handler that would emit or fail, a record
+the decoder refuses, an id marked for another body (the live service would answer those with a
+dead letter, and had not: the dead letters found are all before the position). That record is
+decided live on resume. This is the module's own rule at work: a record that decided nothing
+decides nothing again against the rebuilt state, since rules depend on event dates, never on
+arrival; and a record that would decide now although it published nothing originally shows the
+rebuilt state differs from what it met (a silent write before the last published decision, which
+no fold can know), so it is left to the live service rather than taken silently.
+
+Dedupe marks are those the live processor wrote: one per record it applied (decoded, handled,
+not dead-lettered; the first of an event id, a resend of it being a duplicate), with the
+decoder's fingerprint, on trusted subscriptions only, for records still within the TTL, each with
+the time it had left. A deciding subscription's are read from its inputs, from the TTL window's
+start (`offsets_for_times`) to its position, with the causes of its publications still within
+the TTL whose records the broker no longer holds.
 
 Nothing is published and no consumer group is touched; the state, counters, offsets and marks
 are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
-on from where its published decisions end. Run it with the service stopped:
-`python -m <service package> rebuild [--wipe]`.
+on from where its published decisions, and the quiet records after them, end. Run it with the
+service stopped: `python -m <service package> rebuild [--wipe]`.
 
 State is held in memory by key while a topic is read, and written out in chunks, so a rebuild
-needs memory for `FLUSH_KEYS` values, not for the whole state. Dedupe marks are restored only
-for records still within their subscription's TTL, each with the time it had left.
+needs memory for `FLUSH_KEYS` values, not for the whole state (and for the ids of the records
+dead-lettered, and the marks within the TTL).
 """
 
 from __future__ import annotations
@@ -45,7 +66,7 @@ from shebao_contracts.topics import Topic, dlq_name
 from ..domain import Counters
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
-from .model import Emit, FromDecisions, HandlerTable, StateModel, Subscription
+from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
 from .store import OutboxEntry, Store
 
 log = logging.getLogger("shebao.rebuild")
@@ -57,6 +78,10 @@ SEEN_IDS = 1_000_000
 """Event ids remembered while a topic is folded, to drop a republished record: a relay's resend
 follows its original closely, so a window this long holds both."""
 TP = tuple[str, int]
+At = tuple[str, int, int]
+"""A record: topic, partition, offset."""
+Marks = dict[str, tuple[str, int]]
+"""Event id → body fingerprint and when it was applied (ms): the dedupe marks to restore."""
 
 
 class RebuildError(RuntimeError):
@@ -69,11 +94,15 @@ class Found:
 
     positions: dict[TP, int] = field(default_factory=dict)
     """Each input partition's last offset whose decision was published."""
-    marks: dict[str, tuple[str, int]] = field(default_factory=dict)
-    """Event id of each cause → its body fingerprint and when it was decided (ms), for the
-    causes still within the dedupe TTL (trusted subscriptions only)."""
+    causes: dict[str, list[tuple[str, int, At]]] = field(default_factory=dict)
+    """Event id of each cause → for each publication naming it (still within the dedupe TTL):
+    its body fingerprint, when it was published (ms) and where the cause was read. An id can be
+    named by a decision and, later, by the refusal of another record that reused it."""
     refused: dict[TP, int] = field(default_factory=dict)
     """Each input partition's last offset whose record was dead-lettered."""
+    dead: set[At] = field(default_factory=set)
+    """Every input record that was dead-lettered: the live service applied it not, marked it
+    not (a handler that failed on it, an id reused for another body, an unreadable record)."""
 
 
 @dataclass
@@ -83,6 +112,12 @@ class Report:
     published_read: int = 0
     folded: dict[str, int] = field(default_factory=dict)
     """Records each subscription folded or replayed."""
+    rolled: dict[str, int] = field(default_factory=dict)
+    """Records each deciding subscription took as read after its last published decision,
+    their handlers deciding nothing against the rebuilt state."""
+    stopped: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Each deciding subscription's partitions that stop before a record that would decide
+    something now (`<topic>:<partition>` → its offset): the service decides it on resume."""
     keys_written: int = 0
     offsets: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -96,7 +131,15 @@ def _no_emit(emit: Emit) -> None:
     )
 
 
-def _no_encode(i: int, emit: Emit) -> OutboxEntry:  # never reached: _no_emit raises first
+class _WouldEmit(Exception):
+    """A live handler would publish something for this record: it decides, so a rebuild stops."""
+
+
+def _would_emit(emit: Emit) -> None:
+    raise _WouldEmit(f"{emit.message.TYPE} to {emit.topic}")
+
+
+def _no_encode(i: int, emit: Emit) -> OutboxEntry:  # never reached: the check raises first
     raise AssertionError
 
 
@@ -209,10 +252,17 @@ class Rebuild:
         return c
 
     async def _bounds(
-        self, consumer: AIOKafkaConsumer, topics: Sequence[str], start: Mapping[TP, int] | None
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: Sequence[str],
+        start: Mapping[TP, int] | None,
+        until: Mapping[TP, int] | None = None,
+        since_ms: int | None = None,
     ) -> dict[TopicPartition, tuple[int, int]]:
-        """Each partition of `topics` that holds records after its start (`start`, else its
-        beginning) and before its end as found now: (from, end). Two requests for them all."""
+        """Each partition of `topics` that holds records after its start and before its end:
+        (from, end). The start is `start`'s, else the first record at or after `since_ms`, else
+        the partition's beginning; the end is `until`'s (a partition not in it: none read) else
+        the end as found now. A few requests for them all."""
         tps = [TopicPartition(t, p) for t in topics for p in self.partitions.get(t, [])]
         if not tps:
             return {}
@@ -221,11 +271,16 @@ class Rebuild:
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
+        if since_ms is not None:
+            at = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            begins = {tp: ends[tp] if at[tp] is None else at[tp].offset for tp in tps}
         out = {}
         for tp in tps:
-            first = max(begins[tp], (start or {}).get((tp.topic, tp.partition), begins[tp]))
-            if first < ends[tp]:
-                out[tp] = (first, ends[tp])
+            key = (tp.topic, tp.partition)
+            first = max(begins[tp], (start or {}).get(key, begins[tp]))
+            end = ends[tp] if until is None else min(ends[tp], until.get(key, 0))
+            if first < end:
+                out[tp] = (first, end)
         return out
 
     async def _read(
@@ -233,10 +288,12 @@ class Rebuild:
         consumer: AIOKafkaConsumer,
         topics: Sequence[str],
         start: Mapping[TP, int] | None = None,
+        until: Mapping[TP, int] | None = None,
+        since_ms: int | None = None,
     ) -> Any:  # AsyncIterator[list[ConsumerRecord]]
-        """The records of `topics` from `start` (else the beginning) up to their ends as found
-        now, each partition's in its order (what a fold relies on; partitions interleave)."""
-        todo = await self._bounds(consumer, topics, start)
+        """The records of `topics` between their bounds (`_bounds`), each partition's in its
+        order (what a fold relies on; partitions interleave)."""
+        todo = await self._bounds(consumer, topics, start, until, since_ms)
         if not todo:
             return
         consumer.assign(list(todo))
@@ -244,7 +301,9 @@ class Rebuild:
             consumer.seek(tp, first)
         while todo:
             got = await consumer.getmany(*todo, timeout_ms=1000, max_records=BATCH)
-            records = [r for tp, rs in got.items() for r in rs if r.offset < todo[tp][1]]
+            records = [
+                r for tp, rs in got.items() if tp in todo for r in rs if r.offset < todo[tp][1]
+            ]
             if records:
                 yield records
             for tp in [tp for tp in todo if await consumer.position(tp) >= todo[tp][1]]:
@@ -276,39 +335,18 @@ class Rebuild:
                         f.positions[key] = max(f.positions.get(key, -1), int(off))
                         cause = headers.get(H_CAUSATION)
                         if cause and fp and r.timestamp >= self._marks_from(sub):
-                            f.marks[cause] = (fp, r.timestamp)
+                            read_at = (topic, int(part), int(off))
+                            f.causes.setdefault(cause, []).append((fp, r.timestamp, read_at))
                 elif "dlq-topic" in headers and headers.get("dlq-service") == self.service:
                     # a dead letter: its record was decided (refused) too
                     reader = topics.reader(headers["dlq-topic"])
                     if reader is not None:
                         f = found[reader.name]
                         key = (headers["dlq-topic"], int(headers["dlq-partition"]))
-                        f.refused[key] = max(f.refused.get(key, -1), int(headers["dlq-offset"]))
+                        at = int(headers["dlq-offset"])
+                        f.refused[key] = max(f.refused.get(key, -1), at)
+                        f.dead.add((*key, at))
         return found
-
-    async def past_ignored(
-        self,
-        consumer: AIOKafkaConsumer,
-        sub: Subscription,
-        topics: Sequence[str],
-        start: dict[TP, int],
-    ) -> dict[TP, int]:
-        """Each partition's position moved on over the records after `start` that the
-        subscription has no handler for (it consumed them deciding nothing), up to the first it
-        would handle: that one, and all after it, it had not decided yet."""
-        out = dict(start)
-        stopped: set[TP] = set()
-        async for records in self._read(consumer, topics, start):
-            for r in records:
-                tp = (r.topic, r.partition)
-                if tp in stopped:
-                    continue
-                ce_type = dict(r.headers or []).get("ce_type", b"").decode(errors="replace")
-                if ce_type in sub.handlers:
-                    stopped.add(tp)  # not decided yet: it goes on from here
-                else:
-                    out[tp] = r.offset + 1
-        return out
 
     # folding ----------------------------------------------------------------------------------
 
@@ -326,24 +364,51 @@ class Rebuild:
                 snapshot[name] = (-1, Counters(values=values))
         return snapshot
 
+    def _decoder(self, table: HandlerTable[Any], sub: Subscription | None = None) -> Decoder:
+        """A decoder for `table`: the live processor's of `sub` (its ids, fingerprints and
+        limits), or, for a log of record, one that trusts the service's own event ids."""
+        if sub is None:
+            return Decoder(
+                self.registry,
+                table,
+                trust_event_ids=True,
+                max_record_bytes=self.max_record_bytes,
+                env=self.env,
+            )
+        return Decoder(
+            self.registry,
+            table,
+            trust_event_ids=sub.trust_event_ids,
+            max_record_bytes=sub.max_record_bytes or self.max_record_bytes,
+            env=self.env,
+            canonical_fingerprints=sub.canonical_fingerprints,
+        )
+
+    def _forget_counters(self) -> None:
+        """Counter sets are read afresh for every batch, as the live processor reads them (with
+        what this rebuild has counted since), never kept in the working state."""
+        for name in [n for n, slot in self.working.items() if slot.version < 0]:
+            del self.working[name]
+
+    def _count(self, decision: Decision) -> None:
+        for inc in decision.increments:
+            key = (inc.counter, inc.field)
+            self.counts[key] = self.counts.get(key, 0) + inc.by
+
     async def fold(
         self,
         consumer: AIOKafkaConsumer,
         name: str,
-        table: HandlerTable[Any],
+        decoder: Decoder,
         topics: Sequence[str],
-        trusted: bool,
-        marks: dict[str, tuple[str, int]] | None,
+        *,
+        marks: Marks | None = None,
+        dead: set[At] | frozenset[At] = frozenset(),
     ) -> dict[TP, int]:
-        """Run `table`'s handlers over `topics` as they stand, keeping what they write; each
-        event once (a producer's resend carries the same id). The positions read to."""
-        decoder = Decoder(
-            self.registry,
-            table,
-            trust_event_ids=True,
-            max_record_bytes=self.max_record_bytes,
-            env=self.env,
-        )
+        """Run `decoder`'s handlers over `topics` as they stand, keeping what they write; each
+        event once when the decoder trusts event ids (a producer's resend carries the same id).
+        Records in `dead` are passed over (the live service dead-lettered them); `marks` gets
+        the mark of each record applied within the dedupe TTL. The last offsets read."""
         seen: OrderedDict[str, None] = OrderedDict()
         since = self._marks_from(name)
         ends: dict[TP, int] = {}
@@ -352,16 +417,17 @@ class Rebuild:
             items = []
             for r in records:
                 ends[(r.topic, r.partition)] = r.offset
+                if (r.topic, r.partition, r.offset) in dead:
+                    continue
                 it = decoder.decode(r)
                 if it.reason is not None or it.skip is not None or it.handler is None:
                     continue  # refused (dead-lettered) or not of interest when first read
-                if not trusted:
-                    it.event_id = f"{r.topic}/{r.partition}/{r.offset}"
-                if it.event_id in seen:
-                    continue
-                seen[it.event_id] = None
-                if len(seen) > SEEN_IDS:
-                    seen.popitem(last=False)
+                if decoder.trust_event_ids:
+                    if it.event_id in seen:
+                        continue  # a resend, or an id reused for another body (dead-lettered)
+                    seen[it.event_id] = None
+                    if len(seen) > SEEN_IDS:
+                        seen.popitem(last=False)
                 items.append(it)
             snapshot = await self._snapshot(items)
             for it in items:
@@ -370,16 +436,140 @@ class Rebuild:
                 decision, _ = decide(
                     it.handler, it.message, it.ctx, names, self.working, _no_emit, _no_encode
                 )
-                for inc in decision.increments:
-                    key = (inc.counter, inc.field)
-                    self.counts[key] = self.counts.get(key, 0) + inc.by
-                if marks is not None and trusted and it.record.timestamp >= since:
+                self._count(decision)
+                if marks is not None and it.record.timestamp >= since:
                     marks[it.event_id] = (it.fingerprint, it.record.timestamp)
                 n += 1
+            self._forget_counters()
             if len(self.working) >= FLUSH_KEYS:
                 await self.flush()
         self.report.folded[name] = self.report.folded.get(name, 0) + n
         return ends
+
+    # after the published decisions ---------------------------------------------------------------
+
+    async def marks_before(
+        self,
+        consumer: AIOKafkaConsumer,
+        sub: Subscription,
+        topics: Sequence[str],
+        until: Mapping[TP, int],
+        f: Found,
+    ) -> Marks:
+        """The dedupe marks the live service held for the records before `until`: one for each
+        record it applied (decoded, with a handler, not dead-lettered), the first of an event id
+        (a resend of it was a duplicate and marked nothing), read within the TTL; and those of
+        the causes of its publications within the TTL whose records are gone from the broker."""
+        decoder = self._decoder(sub.handlers, sub)
+        since = self._marks_from(sub.name)
+        marks: Marks = {}
+        async for records in self._read(consumer, topics, None, until, since):
+            for r in records:
+                if r.timestamp < since or (r.topic, r.partition, r.offset) in f.dead:
+                    continue
+                it = decoder.decode(r)
+                if it.reason is not None or it.skip is not None or it.handler is None:
+                    continue  # dead-lettered, or valid but of no interest: never marked
+                if it.event_id not in marks:
+                    marks[it.event_id] = (it.fingerprint, r.timestamp)
+        for eid, named in f.causes.items():
+            # a rejection's answer names a record that was dead-lettered and never marked (an id
+            # reused for another body keeps its first body's mark)
+            applied = [(fp, at) for fp, at, cause in named if cause not in f.dead]
+            if not applied:
+                continue
+            fp, at = max(applied, key=lambda x: x[1])
+            if eid in marks:  # applied when its decision was published, not when it arrived
+                marks[eid] = (marks[eid][0], max(marks[eid][1], at))
+            else:  # every cause is before `until`: its position is after it
+                marks[eid] = (fp, at)
+        return marks
+
+    def _quietly(self, it: Item, snapshot: Mapping[str, tuple[int, StateModel | None]]) -> bool:
+        """Run the live handler of `it` on the working state, keeping what it writes and counts
+        only if it emits nothing. False, nothing written, if it would emit, or fail (which the
+        live service answers with a dead letter): it decides something."""
+        assert it.handler is not None and it.ctx is not None and it.message is not None
+        names = open_slots(it.needs, self.working, snapshot)
+        try:
+            # `decide` checks every emit before it applies a write: the first raises, and the
+            # working state is left as the record found it
+            decision, _ = decide(
+                it.handler, it.message, it.ctx, names, self.working, _would_emit, _no_encode
+            )
+        except Exception as exc:
+            it.detail = f"{type(exc).__name__}: {exc}"
+            return False
+        self._count(decision)
+        return True
+
+    async def roll_forward(
+        self,
+        consumer: AIOKafkaConsumer,
+        sub: Subscription,
+        topics: Sequence[str],
+        start: dict[TP, int],
+        marks: Marks | None,
+    ) -> dict[TP, int]:
+        """Each partition's position moved on from `start` over the records that decide nothing
+        against the rebuilt state, up to the first that would decide something: that one, and
+        all after it, the service decides on resume.
+
+        A record passes when its live handler emits nothing (its writes and counts are kept,
+        its mark added to `marks`), when the subscription has no handler for it, or when it is a
+        duplicate of a marked event; it stops the partition when its handler would emit or fail,
+        when the decoder refuses it or its id is marked with another body: the live service
+        would publish for it (an event, a dead letter, an answer), and had not."""
+        decoder = self._decoder(sub.handlers, sub)
+        since = self._marks_from(sub.name)
+        known = {eid: fp for eid, (fp, _) in (marks or {}).items()}
+        out = dict(start)
+        stopped: set[TP] = set()
+        n = 0
+        async for records in self._read(consumer, topics, start):
+            items = [decoder.decode(r) for r in records if (r.topic, r.partition) not in stopped]
+            snapshot = await self._snapshot(
+                [it for it in items if it.reason is None and it.skip is None]
+            )
+            for it in items:
+                tp, r = it.tp, it.record
+                if tp in stopped:
+                    continue
+                decided = it.reason is not None
+                if not decided and it.skip is None and decoder.trust_event_ids:
+                    fp = known.get(it.event_id)
+                    if fp is not None:
+                        decided = fp != it.fingerprint  # an id conflict, else a duplicate
+                        it.skip = "duplicate"
+                if not decided and it.skip is None:
+                    decided = not self._quietly(it, snapshot)
+                    if not decided:
+                        n += 1
+                        if decoder.trust_event_ids:
+                            known[it.event_id] = it.fingerprint
+                            if marks is not None and r.timestamp >= since:
+                                marks[it.event_id] = (it.fingerprint, r.timestamp)
+                if decided:
+                    stopped.add(tp)
+                    self.report.stopped.setdefault(sub.name, {})[f"{tp[0]}:{tp[1]}"] = r.offset
+                    log.info(
+                        "a record after the last published decision decides now; its partition "
+                        "goes on from it",
+                        extra={
+                            "subscription": sub.name,
+                            "topic": tp[0],
+                            "partition": tp[1],
+                            "offset": r.offset,
+                            "why": it.reason or it.detail or "id conflict",
+                        },
+                    )
+                else:
+                    out[tp] = r.offset + 1
+            self._forget_counters()
+            if len(self.working) >= FLUSH_KEYS:
+                await self.flush()
+        self.report.rolled[sub.name] = self.report.rolled.get(sub.name, 0) + n
+        return out
 
     async def flush(self) -> None:
         """Write the dirty values out and forget them; counters too."""
@@ -427,36 +617,43 @@ class Rebuild:
                     "an empty keyspace; stop the service and delete them first (or pass --wipe)"
                 )
             offsets: dict[str, dict[TP, int]] = {}
-            marks: dict[str, dict[str, tuple[str, int]]] = {}
+            marks: dict[str, Marks] = {}
+            # the state first, all of it: the logs of record folded, the projections replayed
             for sub in self.subscriptions:
                 f = found[sub.name]
                 how = sub.rebuild
                 if isinstance(how, FromDecisions):
                     if how.fold is not None:
                         await self.fold(
-                            consumer, sub.name, how.fold, topics.concrete(how.log), True, None
+                            consumer, sub.name, self._decoder(how.fold), topics.concrete(how.log)
                         )
-                    last = dict(f.refused)
-                    for tp, off in f.positions.items():
-                        last[tp] = max(last.get(tp, -1), off)
-                    start = {tp: off + 1 for tp, off in last.items()}
-                    offsets[sub.name] = await self.past_ignored(
-                        consumer, sub, topics.concrete(sub.topics), start
-                    )
-                    if sub.trust_event_ids:
-                        marks[sub.name] = f.marks
                 else:
-                    got: dict[str, tuple[str, int]] = {}
+                    got: Marks | None = {} if sub.trust_event_ids else None
                     ends = await self.fold(
                         consumer,
                         sub.name,
-                        sub.handlers,
+                        self._decoder(sub.handlers, sub),
                         topics.concrete(sub.topics),
-                        sub.trust_event_ids,
-                        got,
+                        marks=got,
+                        dead=f.dead,
                     )
                     offsets[sub.name] = {tp: off + 1 for tp, off in ends.items()}
-                    marks[sub.name] = got
+                    marks[sub.name] = got or {}
+            # then where each deciding subscription goes on, against that state
+            for sub in self.subscriptions:
+                if not isinstance(sub.rebuild, FromDecisions):
+                    continue
+                f = found[sub.name]
+                last = dict(f.refused)
+                for tp, off in f.positions.items():
+                    last[tp] = max(last.get(tp, -1), off)
+                start = {tp: off + 1 for tp, off in last.items()}
+                inputs = topics.concrete(sub.topics)
+                got = None
+                if sub.trust_event_ids:
+                    got = await self.marks_before(consumer, sub, inputs, start, f)
+                offsets[sub.name] = await self.roll_forward(consumer, sub, inputs, start, got)
+                marks[sub.name] = got or {}
             await self.flush()
             await self._finish(offsets, marks)
         finally:

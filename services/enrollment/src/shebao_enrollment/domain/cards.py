@@ -8,7 +8,7 @@ from shebao_common.domain import Effects, Refused
 from shebao_contracts import enrollment as c
 
 from .change import PersonChange
-from .model import Card, CardOwner, Person
+from .model import CardOwner, Person
 from .persons import alive
 
 R = c.Rejection
@@ -38,12 +38,12 @@ def _new_card(
     if owner is not None:
         raise Refused(R.CARD_NUMBER_IN_USE, f"card number {number} was issued before")
     tx = PersonChange(p)
-    tx.set(card=Card(number=number, issued_on=on))
-    tx.emit(
-        c.CardIssued(person=p.ref, card_number=number, issued_on=on, replaces=replaces),
-        on,
-        "card issued" if replaces is None else "card replaced",
-        number,
-    )
+    event = c.CardIssued(person=p.ref, card_number=number, issued_on=on, replaces=replaces)
+    tx.emit(event)
     person, fx = tx.done()
-    return person, CardOwner(person=p.ref), fx
+    return person, owner_of(event), fx
+
+
+def owner_of(ev: c.CardIssued) -> CardOwner:
+    """The holder the card's number is indexed to, for ever (replaced or not)."""
+    return CardOwner(person=ev.person)

@@ -15,14 +15,6 @@ def register_employer(
 ) -> tuple[Employer, Effects]:
     if existing is not None:
         raise Refused(R.EMPLOYER_ALREADY_REGISTERED, f"employer {cmd.employer} exists")
-    employer = Employer(
-        code=cmd.employer,
-        name=cmd.name,
-        region=cmd.region,
-        ownership=cmd.ownership,
-        risk_class=cmd.risk_class,
-        registered_on=cmd.registered_on,
-    )
     event = c.EmployerRegistered(
         employer=cmd.employer,
         name=cmd.name,
@@ -31,4 +23,16 @@ def register_employer(
         risk_class=cmd.risk_class,
         registered_on=cmd.registered_on,
     )
-    return employer, Effects().emit(c.EVENTS, employer.code, event)
+    return registered(event), Effects().emit(c.EVENTS, event.employer, event)
+
+
+def registered(ev: c.EmployerRegistered) -> Employer:
+    """The employer a registration creates: deciding, and folding the published event."""
+    return Employer(
+        code=ev.employer,
+        name=ev.name,
+        region=ev.region,
+        ownership=ev.ownership,
+        risk_class=ev.risk_class,
+        registered_on=ev.registered_on,
+    )

@@ -11,7 +11,7 @@ from shebao_contracts import enrollment as c
 
 from .change import PersonChange
 from .env import Env
-from .model import MEDICAL_SCHEMES, PENSION_SCHEMES, Employer, Employment, Membership, Person
+from .model import MEDICAL_SCHEMES, PENSION_SCHEMES, Employer, Membership, Person
 from .persons import age_on, alive
 
 R = c.Rejection
@@ -79,15 +79,6 @@ def start_employment(
     if elsewhere:  # suspended, or active as a flexible worker
         raise _transfer_first(elsewhere, region)
     tx = PersonChange(p)
-    tx.set(
-        employment=Employment(
-            employer=employer.code,
-            region=region,
-            start_date=on,
-            monthly_wage=cmd.monthly_wage,
-            risk_class=employer.risk_class,
-        )
-    )
     tx.emit(
         c.EmploymentStarted(
             person=p.ref,
@@ -96,10 +87,7 @@ def start_employment(
             start_date=on,
             monthly_wage=cmd.monthly_wage,
             risk_class=employer.risk_class,
-        ),
-        on,
-        "employment started",
-        employer.code,
+        )
     )
     _switch_from(tx, PENSION_SCHEMES, c.Scheme.EMPLOYEE_PENSION, on)
     _switch_from(tx, MEDICAL_SCHEMES, c.Scheme.EMPLOYEE_MEDICAL, on)
@@ -124,7 +112,6 @@ def end_employment(person: Person | None, cmd: c.EndEmployment) -> tuple[Person,
     if cmd.end_date < job.start_date:
         raise Refused(R.DATE_BEFORE_START, f"ends {cmd.end_date}, started {job.start_date}")
     tx = PersonChange(p)
-    tx.set(employment=None)
     tx.emit(
         c.EmploymentEnded(
             person=p.ref,
@@ -132,10 +119,7 @@ def end_employment(person: Person | None, cmd: c.EndEmployment) -> tuple[Person,
             region=job.region,
             end_date=cmd.end_date,
             separation=cmd.separation,
-        ),
-        cmd.end_date,
-        "employment ended",
-        cmd.separation.value,
+        )
     )
     for m in p.memberships:
         if m.active and m.basis == c.Basis.EMPLOYMENT:

@@ -53,14 +53,10 @@ def choose_resident_pension_tier(
     on = date(cmd.year, 1, 1)
     _check_tier(cmd.yearly_tier, m.region, on, env)
     tx = PersonChange(p)
-    tx.put(m.model_copy(update={"yearly_tier": cmd.yearly_tier}))
     tx.emit(
         c.ResidentPensionTierChosen(
             person=p.ref, region=m.region, year=cmd.year, yearly_tier=cmd.yearly_tier
-        ),
-        on,
-        "tier chosen",
-        str(cmd.yearly_tier),
+        )
     )
     return tx.done()
 

@@ -7,7 +7,7 @@ from shebao_common.domain import Effects, Refused
 from shebao_contracts import enrollment as c
 
 from .change import PersonChange
-from .model import MEDICAL_SCHEMES, PENSION_SCHEMES, Membership, PendingTransfer, Person
+from .model import MEDICAL_SCHEMES, PENSION_SCHEMES, Membership, Person
 from .persons import alive
 
 R = c.Rejection
@@ -40,21 +40,8 @@ def transfer_out(person: Person | None, cmd: c.TransferOut) -> tuple[Person, Eff
         raise Refused(R.STILL_EMPLOYED_IN_REGION, f"still employed in {job.region}")
     from_region = moving[0].region
     tx = PersonChange(p)
-    for m in moving:
+    for m in moving:  # each leaves with the transfer: PersonTransferredOut keeps them pending
         tx.end(m, cmd.date, c.StopReason.TRANSFERRED_OUT, cmd.transfer_id)
-    tx.set(
-        pending_transfers=(
-            *tx.p.pending_transfers,
-            PendingTransfer(
-                transfer_id=cmd.transfer_id,
-                from_region=from_region,
-                to_region=cmd.to_region,
-                on=cmd.date,
-                memberships=tuple(moving),
-            ),
-        ),
-        transfer_ids=(*tx.p.transfer_ids, cmd.transfer_id),
-    )
     tx.emit(
         c.PersonTransferredOut(
             person=p.ref,
@@ -63,10 +50,7 @@ def transfer_out(person: Person | None, cmd: c.TransferOut) -> tuple[Person, Eff
             to_region=cmd.to_region,
             on=cmd.date,
             schemes=tuple(m.scheme for m in moving),
-        ),
-        cmd.date,
-        "transferred out",
-        f"{cmd.transfer_id} to {cmd.to_region}",
+        )
     )
     return tx.done()
 
@@ -93,7 +77,6 @@ def transfer_in(person: Person | None, cmd: c.TransferIn) -> tuple[Person, Effec
             for m in pending.memberships
         ]
         within = True
-        rest = tuple(t for t in p.pending_transfers if t.transfer_id != cmd.transfer_id)
     else:
         if cmd.from_region.startswith(PROVINCE_PREFIX) or cmd.transfer_id in p.transfer_ids:
             raise Refused(R.UNKNOWN_TRANSFER, f"no transfer-out {cmd.transfer_id} is pending")
@@ -117,7 +100,6 @@ def transfer_in(person: Person | None, cmd: c.TransferIn) -> tuple[Person, Effec
         if not arriving:
             raise Refused(R.NOTHING_TO_TRANSFER, "only pension, medical and unemployment move")
         within = False
-        rest = p.pending_transfers
     for m in arriving:
         held = p.membership(m.scheme)
         if held is not None:
@@ -131,13 +113,9 @@ def transfer_in(person: Person | None, cmd: c.TransferIn) -> tuple[Person, Effec
             )
             raise Refused(reason, f"{m.scheme.value} arrives while another is active")
     tx = PersonChange(p)
-    tx.set(
-        pending_transfers=rest,
-        transfer_ids=p.transfer_ids if within else (*p.transfer_ids, cmd.transfer_id),
-    )
     for m in arriving:
         tx.start(m, transfer_id=cmd.transfer_id)
-    tx.emit(
+    tx.emit(  # the transfer is no longer pending; one from outside keeps its id
         c.PersonTransferredIn(
             person=p.ref,
             transfer_id=cmd.transfer_id,
@@ -146,9 +124,6 @@ def transfer_in(person: Person | None, cmd: c.TransferIn) -> tuple[Person, Effec
             on=cmd.date,
             schemes=tuple(m.scheme for m in arriving),
             within_province=within,
-        ),
-        cmd.date,
-        "transferred in",
-        f"{cmd.transfer_id} from {cmd.from_region}",
+        )
     )
     return tx.done()

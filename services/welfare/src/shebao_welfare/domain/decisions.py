@@ -8,6 +8,11 @@ when it is no longer below). 特困: a person unable to work, without income and
 obliged to support them gets the basic standard (a multiple of the 低保 standard, at least 1.3)
 plus a care part by self-care ability. A person is in one active case at a time; every change
 of a person's status is published, dated, for medical assistance.
+
+Each decision is published with the facts it changed state by, and the state is computed from
+the published event by one function (`decided`, `stopped`, `supported`, `joined`, `left`): the
+live decision calls it on the event it emits, and a rebuild on the event as it reads it back from
+the log (handlers.welfare_log), so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -48,8 +53,35 @@ def support(case: Case, month: str, env: Env) -> tuple[Decimal, Decimal]:
     return basic, env.params.care(case.region, on, case.self_care)
 
 
-def status(person: str, s: w.AssistanceStatus, region: str, on: date) -> w.RecipientStatusChanged:
-    return w.RecipientStatusChanged(person=person, status=s, region=region, effective_from=on)
+def status(
+    person: str, s: w.AssistanceStatus, region: str, on: date, case: str
+) -> w.RecipientStatusChanged:
+    return w.RecipientStatusChanged(
+        person=person, status=s, region=region, effective_from=on, case=case
+    )
+
+
+def joined(p: Person | None, ref: str, case: str) -> Person:
+    """The person once a decision of `case` made them its member."""
+    return (p or Person(ref=ref)).model_copy(update={"case": case})
+
+
+def left(p: Person | None, ref: str, case: str | None) -> Person:
+    """The person once they left `case`: no longer in a case, unless they are in another one
+    meanwhile (a leave never undoes a later join elsewhere)."""
+    p = p or Person(ref=ref)
+    if p.case not in (None, case):
+        return p
+    return p.model_copy(update={"case": None})
+
+
+def membership(p: Person | None, ev: w.RecipientStatusChanged) -> Person:
+    """A person's case as their published status says: joined with a status, left with none."""
+    if ev.case is None:
+        raise ValueError(f"a status event of {ev.person} names no case: the log predates it")
+    if ev.status is S.NONE:
+        return left(p, ev.person, ev.case)
+    return joined(p, ev.person, ev.case)
 
 
 def _directory(fx: Effects, region: str, case: str, env: Env) -> None:
@@ -100,40 +132,54 @@ def apply_allowance(
     members = tuple(persons)
     _eligible(cmd.monthly_income, len(members), cmd.region, cmd.residence, cmd.applied_on, env)
     step = Step(from_month=months.after(cmd.applied_on), members=members, income=cmd.monthly_income)
-    case = Case(
-        id=cmd.household_id,
-        status=S.MINIMUM_LIVING_ALLOWANCE,
-        region=cmd.region,
-        residence=cmd.residence,
-        steps=(step,),
-        grants=case.grants if case is not None else {},
-        grant_ids=case.grant_ids if case is not None else (),
-        pension=case.pension if case is not None else (),  # paid once a year, across spells
-    )
+    ev = _decided(cmd.household_id, cmd.region, cmd.residence, step, env)
+    case = decided(case, ev)
     fx = Effects()
-    fx.emit(w.EVENTS, case.id, _decided(case, step, env))
+    fx.emit(w.EVENTS, case.id, ev)
     start = months.first_day(step.from_month)
     for ref in members:
-        fx.emit(w.EVENTS, ref, status(ref, S.MINIMUM_LIVING_ALLOWANCE, case.region, start))
+        fx.emit(w.EVENTS, ref, status(ref, S.MINIMUM_LIVING_ALLOWANCE, case.region, start, case.id))
     _directory(fx, case.region, case.id, env)
-    joined = {
-        ref: (p or Person(ref=ref)).model_copy(update={"case": case.id})
-        for ref, p in persons.items()
-    }
-    return case, joined, fx
+    return case, {ref: joined(p, ref, case.id) for ref, p in persons.items()}, fx
 
 
-def _decided(case: Case, step: Step, env: Env) -> w.AllowanceDecided:
-    standard = env.params.standard(case.region, months.first_day(step.from_month), case.residence)
+def _decided(
+    household: str, region: str, residence: w.Residence, step: Step, env: Env
+) -> w.AllowanceDecided:
+    standard = env.params.standard(region, months.first_day(step.from_month), residence)
     n = len(step.members)
     return w.AllowanceDecided(
-        household_id=case.id,
-        region=case.region,
+        household_id=household,
+        region=region,
         members=n,
         standard=standard,
         per_capita_income=per_capita(step.income, n),
         monthly_allowance=allowance(standard, step),
         from_month=step.from_month,
+        residence=residence,
+        member_refs=list(step.members),
+        monthly_income=step.income,
+    )
+
+
+def decided(case: Case | None, ev: w.AllowanceDecided) -> Case:
+    """The household's case once `ev` was decided: a new spell when it had none active (an
+    application; the temporary assistance and the pension years paid carry over), else a
+    review's step from its month."""
+    if ev.residence is None or ev.monthly_income is None or len(ev.member_refs) != ev.members:
+        raise ValueError(f"{ev.household_id}: an AllowanceDecided without its facts (old log)")
+    step = Step(from_month=ev.from_month, members=tuple(ev.member_refs), income=ev.monthly_income)
+    if case is not None and case.active:
+        return case.model_copy(update={"steps": (*case.steps, step)})
+    return Case(
+        id=ev.household_id,
+        status=S.MINIMUM_LIVING_ALLOWANCE,
+        region=ev.region,
+        residence=ev.residence,
+        steps=(step,),
+        grants=case.grants if case is not None else {},
+        grant_ids=case.grant_ids if case is not None else (),
+        pension=case.pension if case is not None else (),  # paid once a year, across spells
     )
 
 
@@ -160,39 +206,46 @@ def review(
         return stopped, {}, fx
     step = Step(from_month=months.after(cmd.on), members=members, income=cmd.monthly_income)
     before = set(case.members)
-    case = case.model_copy(update={"steps": (*case.steps, step)})
-    fx = Effects().emit(w.EVENTS, case.id, _decided(case, step, env))
+    ev = _decided(case.id, case.region, case.residence, step, env)
+    case = decided(case, ev)
+    fx = Effects().emit(w.EVENTS, case.id, ev)
     start = months.first_day(step.from_month)
     for ref in members:
         if ref not in before:
-            fx.emit(w.EVENTS, ref, status(ref, case.status, case.region, start))
+            fx.emit(w.EVENTS, ref, status(ref, case.status, case.region, start, case.id))
     for ref in sorted(before - set(members)):
-        fx.emit(w.EVENTS, ref, status(ref, S.NONE, case.region, start))
+        fx.emit(w.EVENTS, ref, status(ref, S.NONE, case.region, start, case.id))
         fx.emit(w.WORK, ref, w.MemberSet(person=ref, case=None, left=case.id))
-    joined = {
-        ref: (p or Person(ref=ref)).model_copy(update={"case": case.id})
-        for ref, p in persons.items()
-    }
-    return case, joined, fx
+    return case, {ref: joined(p, ref, case.id) for ref, p in persons.items()}, fx
+
+
+def stop_key(case: Case) -> str:
+    """The record key of a case's stop: a 特困 person's by the person (with the rest of their
+    events, so a log reader meets them in order), a household's by its id."""
+    return case.members[0] if case.status is S.EXTREME_POVERTY else case.id
 
 
 def stop(case: Case, on: date, reason: w.StopReason, env: Env) -> tuple[Case, Effects]:
     """The case stops after the month of `on` (that month is the last paid); its members lose
     their status from the first day of the next."""
     last = months.of(on)
-    case = case.model_copy(update={"active": False, "last_month": last, "stop_reason": reason})
-    fx = Effects().emit(
-        w.EVENTS,
-        case.id,
-        w.AllowanceStopped(
-            household_id=case.id, region=case.region, on=on, reason=reason, last_month=last
-        ),
+    ev = w.AllowanceStopped(
+        household_id=case.id, region=case.region, on=on, reason=reason, last_month=last
     )
+    case = stopped(case, ev)
+    fx = Effects().emit(w.EVENTS, stop_key(case), ev)
     start = months.first_day(months.shift(last, 1))
     for ref in case.members:
-        fx.emit(w.EVENTS, ref, status(ref, S.NONE, case.region, start))
+        fx.emit(w.EVENTS, ref, status(ref, S.NONE, case.region, start, case.id))
         fx.emit(w.WORK, ref, w.MemberSet(person=ref, case=None, left=case.id))
     return case, fx
+
+
+def stopped(case: Case, ev: w.AllowanceStopped) -> Case:
+    """The case once `ev` stopped it: `last_month` is the last one it pays."""
+    return case.model_copy(
+        update={"active": False, "last_month": ev.last_month, "stop_reason": ev.reason}
+    )
 
 
 def stop_recorded(
@@ -225,37 +278,56 @@ def apply_support(
     if case is not None and case.active:
         raise Refused(R.ALREADY_SUPPORTED, f"supported since {case.steps[0].from_month}")
     _free({ref: person}, cid)
-    step = Step(from_month=months.after(cmd.applied_on), members=(ref,), income=Decimal("0.00"))
-    case = Case(
-        id=cid,
-        status=S.EXTREME_POVERTY,
+    case = _support_case(
+        ref, cmd.region, cmd.residence, cmd.self_care, months.after(cmd.applied_on)
+    )
+    basic, care = support(case, case.steps[0].from_month, env)
+    ev = w.SupportDecided(
+        person=ref,
         region=cmd.region,
+        basic=basic,
+        care=care,
+        monthly_support=basic + care,
+        from_month=case.steps[0].from_month,
         residence=cmd.residence,
         self_care=cmd.self_care,
+    )
+    case = supported(ev)
+    fx = Effects().emit(w.EVENTS, ref, ev)
+    start = months.first_day(ev.from_month)
+    fx.emit(w.EVENTS, ref, status(ref, S.EXTREME_POVERTY, cmd.region, start, cid))
+    _directory(fx, cmd.region, cid, env)
+    return case, joined(person, ref, cid), fx
+
+
+def _support_case(
+    ref: str, region: str, residence: w.Residence, self_care: w.SelfCare, from_month: str
+) -> Case:
+    step = Step(from_month=from_month, members=(ref,), income=Decimal("0.00"))
+    return Case(
+        id=support_case(ref),
+        status=S.EXTREME_POVERTY,
+        region=region,
+        residence=residence,
+        self_care=self_care,
         steps=(step,),
     )
-    basic, care = support(case, step.from_month, env)
-    fx = Effects().emit(
-        w.EVENTS,
-        ref,
-        w.SupportDecided(
-            person=ref,
-            region=cmd.region,
-            basic=basic,
-            care=care,
-            monthly_support=basic + care,
-            from_month=step.from_month,
-        ),
-    )
-    fx.emit(
-        w.EVENTS, ref, status(ref, S.EXTREME_POVERTY, cmd.region, months.first_day(step.from_month))
-    )
-    _directory(fx, cmd.region, cid, env)
-    return case, (person or Person(ref=ref)).model_copy(update={"case": cid}), fx
 
 
-def member_set(p: Person | None, msg: w.MemberSet) -> Person:
-    p = p or Person(ref=msg.person)
-    if msg.case is None and p.case not in (None, msg.left):
-        return p  # joined another case meanwhile: keep it
-    return p.model_copy(update={"case": msg.case})
+def supported(ev: w.SupportDecided) -> Case:
+    """A 特困 person's case once `ev` decided their support (a new case each time)."""
+    if ev.residence is None or ev.self_care is None:
+        raise ValueError("a SupportDecided without its residence and self-care (old log)")
+    return _support_case(ev.person, ev.region, ev.residence, ev.self_care, ev.from_month)
+
+
+def member_set(p: Person | None, msg: w.MemberSet, left_case: Case | None) -> Person:
+    """A leave decided by a review or a stop (`left_case` is the case as it stands now): the
+    person is cleared unless that case counts them as its member again (a later review took
+    them back). So the rule depends on what was decided, not on when the record is read: read
+    again after a rebuild, it changes nothing."""
+    if msg.case is not None:
+        return joined(p, msg.person, msg.case)
+    if left_case is not None and left_case.active and msg.person in left_case.members:
+        return p or Person(ref=msg.person, case=left_case.id)
+    return left(p, msg.person, msg.left)

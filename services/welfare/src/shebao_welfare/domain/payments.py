@@ -7,11 +7,16 @@ calendar year the government pays each member's lowest resident-pension tier of 
 (`PensionPaidOnBehalf`). A price-subsidy trigger of unemployment-subsidies pays each member of a
 case paid in the period the amount of the case's residence, once; a person who is also on
 unemployment benefit is paid here, not there (unemployment-subsidies follows the statuses).
+
+As with the decisions, what a payment changes is computed from the event that publishes it
+(`paid`, `granted`, `subsidy_paid`, `closed`, `triggered_in`), by the live rule and by a rebuild
+folding the log alike; each also counts the region's totals.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from shebao_common.domain import Effects, Refused, month_over
 from shebao_contracts import unemployment as u
@@ -21,7 +26,7 @@ from shebao_contracts.types import money
 from . import months
 from .decisions import allowance, support
 from .env import Env
-from .model import PAID, Case, Directory, Person, Region, Subsidy
+from .model import PAID, Case, Directory, Person, Region, Subsidy, support_case
 
 R = w.Rejection
 S = w.AssistanceStatus
@@ -34,7 +39,7 @@ def close(
     month_over(cmd.month, received, R.SERVICE_DATE_IN_FUTURE)
     if cmd.month in region.closed:
         raise Refused(R.MONTH_ALREADY_CLOSED, f"{cmd.region} closed {cmd.month} already")
-    region = region.model_copy(update={"closed": tuple(sorted({*region.closed, cmd.month}))})
+    region = closed(region, cmd.month)
     fx = Effects()
     for shard in range(env.shards):
         fx.emit(
@@ -43,6 +48,12 @@ def close(
             w.PayShard(region=cmd.region, month=cmd.month, shard=shard),
         )
     return region, fx
+
+
+def closed(region: Region | None, month: str) -> Region:
+    """The region once its `month` was closed (its payment run's shards are on the work topic)."""
+    region = region or Region()
+    return region.model_copy(update={"closed": tuple(sorted({*region.closed, month}))})
 
 
 def set_directory(d: Directory | None, msg: w.DirectorySet) -> Directory:
@@ -68,60 +79,72 @@ def pay(
     step = case.step(month)
     assert step is not None
     on = months.first_day(month)
-    totals = PAID.key(case.region, month)
+    ev: w.AssistancePaid
     if case.status is S.EXTREME_POVERTY:
         basic, care = support(case, month, env)
-        amount = basic + care
-        fx.emit(
-            w.EVENTS,
-            step.members[0],
-            w.AssistancePaid(
-                person=step.members[0],
-                region=case.region,
-                month=month,
-                status=case.status,
-                amount=amount,
-            ),
+        ev = w.AssistancePaid(
+            person=step.members[0],
+            region=case.region,
+            month=month,
+            status=case.status,
+            amount=basic + care,
         )
-        fx.count(totals, "support_fen", int(amount * 100)).count(totals, "supported")
+        fx.emit(w.EVENTS, step.members[0], ev)
     else:
         amount = allowance(env.params.standard(case.region, on, case.residence), step)
+        ev = w.AssistancePaid(
+            household_id=case.id,
+            region=case.region,
+            month=month,
+            status=case.status,
+            amount=amount,
+        )
+        fx.emit(w.EVENTS, case.id, ev)
+    case, pension, counted = paid(case, ev)
+    tier = env.params.lowest_pension_tier(case.region, on)
+    for ref in pension:
         fx.emit(
             w.EVENTS,
-            case.id,
-            w.AssistancePaid(
-                household_id=case.id,
-                region=case.region,
-                month=month,
-                status=case.status,
-                amount=amount,
+            ref,
+            w.PensionPaidOnBehalf(
+                person=ref, region=case.region, year=on.year, tier=tier, amount=money(tier)
             ),
         )
-        fx.count(totals, "allowance_fen", int(amount * 100)).count(totals, "households")
-    pension = list(case.pension)
-    year = on.year
-    tier = env.params.lowest_pension_tier(case.region, on)
-    for ref in step.members:
-        if f"{ref}:{year}" not in pension:
-            pension.append(f"{ref}:{year}")
-            fx.emit(
-                w.EVENTS,
-                ref,
-                w.PensionPaidOnBehalf(
-                    person=ref,
-                    region=case.region,
-                    year=year,
-                    tier=tier,
-                    amount=money(tier),
-                ),
-            )
-    case = case.model_copy(update={"paid": (*case.paid, month), "pension": tuple(pension)})
+    fx.extend(counted)
     # a price subsidy triggered before this (late) run: the members are paid it now, once
     for period in (month, months.quarter(month)):
         subsidy = region.triggered.get(period) if region is not None else None
         if subsidy is not None:
             fx.extend(_members(case, msg.region, period, subsidy, step.members))
     return case, fx
+
+
+def paid_case(ev: w.AssistancePaid) -> str:
+    """The case an AssistancePaid paid: the household, or the 特困 person's support."""
+    if ev.household_id is not None:
+        return ev.household_id
+    assert ev.person is not None
+    return support_case(ev.person)
+
+
+def paid(case: Case, ev: w.AssistancePaid) -> tuple[Case, list[str], Effects]:
+    """The case once `ev` paid its month, and the members whose resident-pension tier of the
+    year the government pays with it (those not paid for that year yet, across spells); the
+    region's totals counted."""
+    step = case.step(ev.month)
+    assert step is not None
+    year = months.first_day(ev.month).year
+    pension = list(case.pension)
+    new = [ref for ref in step.members if f"{ref}:{year}" not in pension]
+    pension += [f"{ref}:{year}" for ref in new]
+    case = case.model_copy(update={"paid": (*case.paid, ev.month), "pension": tuple(pension)})
+    totals = PAID.key(ev.region, ev.month)
+    fx = Effects()
+    if ev.status is S.EXTREME_POVERTY:
+        fx.count(totals, "support_fen", int(ev.amount * 100)).count(totals, "supported")
+    else:
+        fx.count(totals, "allowance_fen", int(ev.amount * 100)).count(totals, "households")
+    return case, new, fx
 
 
 def _members(
@@ -155,26 +178,28 @@ def grant(
     cap = money(limits.cap_months * env.params.standard(case.region, cmd.on, case.residence))
     if cmd.amount > cap:
         raise Refused(R.AMOUNT_ABOVE_CAP, f"{cmd.amount} is above the cap of {cap}")
+    ev = w.TemporaryAssistancePaid(
+        household_id=case.id,
+        grant_id=cmd.grant_id,
+        region=case.region,
+        on=cmd.on,
+        amount=cmd.amount,
+        grants_this_year=done + 1,
+    )
+    case, counted = granted(case, ev)
+    return case, Effects().emit(w.EVENTS, case.id, ev).extend(counted)
+
+
+def granted(case: Case, ev: w.TemporaryAssistancePaid) -> tuple[Case, Effects]:
+    """The case once `ev` granted it temporary assistance; the region's totals counted."""
     case = case.model_copy(
         update={
-            "grants": {**case.grants, year: done + 1},
-            "grant_ids": (*case.grant_ids, cmd.grant_id),
+            "grants": {**case.grants, str(ev.on.year): ev.grants_this_year},
+            "grant_ids": (*case.grant_ids, ev.grant_id),
         }
     )
-    fx = Effects().emit(
-        w.EVENTS,
-        case.id,
-        w.TemporaryAssistancePaid(
-            household_id=case.id,
-            grant_id=cmd.grant_id,
-            region=case.region,
-            on=cmd.on,
-            amount=cmd.amount,
-            grants_this_year=done + 1,
-        ),
-    )
-    totals = PAID.key(case.region, months.of(cmd.on))
-    fx.count(totals, "temporary_fen", int(cmd.amount * 100)).count(totals, "grants")
+    totals = PAID.key(ev.region, months.of(ev.on))
+    fx = Effects().count(totals, "temporary_fen", int(ev.amount * 100)).count(totals, "grants")
     return case, fx
 
 
@@ -183,9 +208,7 @@ def triggered(
 ) -> tuple[Region, Effects]:
     """A trigger of unemployment-subsidies: kept for the region (a case paid in the period later
     is paid it then), and paid to the recipients of the period, shard by shard."""
-    region = region or Region()
-    subsidy = Subsidy(urban=t.urban_amount, rural=t.rural_amount)
-    region = region.model_copy(update={"triggered": {**region.triggered, t.period: subsidy}})
+    region = triggered_in(region, t.period, t.urban_amount, t.rural_amount)
     fx = Effects()
     for shard in range(env.shards):
         fx.emit(
@@ -200,6 +223,14 @@ def triggered(
             ),
         )
     return region, fx
+
+
+def triggered_in(region: Region | None, period: str, urban: Decimal, rural: Decimal) -> Region:
+    """The region once a price subsidy was triggered in it for `period` (its shards are on the
+    work topic)."""
+    region = region or Region()
+    subsidy = Subsidy(urban=urban, rural=rural)
+    return region.model_copy(update={"triggered": {**region.triggered, period: subsidy}})
 
 
 def subsidy_shard(d: Directory | None, msg: w.SubsidyShard) -> Effects:
@@ -233,15 +264,17 @@ def case_subsidy(case: Case | None, msg: w.PayCaseSubsidy) -> Effects:
 
 def pay_subsidy(p: Person | None, msg: w.PaySubsidy) -> tuple[Person, Effects]:
     p = p or Person(ref=msg.person)
-    fx = Effects()
     if msg.period in p.subsidies:
-        return p, fx
-    p = p.model_copy(update={"subsidies": {**p.subsidies, msg.period: msg.amount}})
-    fx.emit(
-        w.EVENTS,
-        p.ref,
-        w.PriceSubsidyPaid(person=p.ref, region=msg.region, period=msg.period, amount=msg.amount),
-    )
-    totals = PAID.key(msg.region, msg.period)
-    fx.count(totals, "subsidy_fen", int(msg.amount * 100)).count(totals, "subsidy_recipients")
-    return p, fx
+        return p, Effects()
+    ev = w.PriceSubsidyPaid(person=p.ref, region=msg.region, period=msg.period, amount=msg.amount)
+    p, counted = subsidy_paid(p, ev)
+    return p, Effects().emit(w.EVENTS, p.ref, ev).extend(counted)
+
+
+def subsidy_paid(p: Person | None, ev: w.PriceSubsidyPaid) -> tuple[Person, Effects]:
+    """The person once `ev` paid them a period's price subsidy; the region's totals counted."""
+    p = p or Person(ref=ev.person)
+    p = p.model_copy(update={"subsidies": {**p.subsidies, ev.period: ev.amount}})
+    totals = PAID.key(ev.region, ev.period)
+    fx = Effects().count(totals, "subsidy_fen", int(ev.amount * 100))
+    return p, fx.count(totals, "subsidy_recipients")

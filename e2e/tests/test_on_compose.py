@@ -1,0 +1,55 @@
+"""The whole platform brought up by compose (compose.yaml, as `make up` does, on Docker or
+podman) and the hospitals' flow run against it: the same test, the same exact amounts, as with
+the services as local processes. The project is one of the test's own, on free ports, so a
+developer's `make up` beside it is not touched. Skipped, with the reason, only where no
+container engine is installed or answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import test_medical_settlement_hospitals as hospitals
+
+from shebao_devinfra.compose import Platform, Ports
+from shebao_devinfra.containers import find_engine, no_engine_reason
+from shebao_devinfra.images import services
+from shebao_devinfra.local import free_port
+from shebao_devinfra.testing import RunningService, create_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def composed() -> Iterator[Platform]:
+    engine = find_engine()
+    if engine is None:
+        pytest.skip(no_engine_reason())
+    ports = Ports(free_port(), free_port(), {s: free_port() for s in services()})
+    platform = Platform(engine, ports, project="shebao-e2e")
+    platform.down()  # what an interrupted run left
+    try:
+        # the platform team creates a hospital's topics when it joins, before it sends
+        platform.up(
+            before_apps=lambda: asyncio.run(
+                create_topics(ports.bootstrap, hospitals.hospital_topics())
+            )
+        )
+        yield platform
+    finally:
+        platform.down()
+
+
+async def test_three_hospitals_two_regions_on_compose(composed: Platform, tmp_path: Path) -> None:
+    running = {
+        s: RunningService(s, composed.url(s), lambda s=s: composed.logs(s)) for s in services()
+    }
+    for svc in running.values():
+        await svc.wait_ready()
+    infra = SimpleNamespace(
+        kafka_bootstrap=composed.ports.bootstrap, redis_url=composed.ports.redis_url
+    )
+    await hospitals.three_hospitals_two_regions(infra, tmp_path, running=running)
