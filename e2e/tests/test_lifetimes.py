@@ -1041,3 +1041,68 @@ async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -
         await _resumed_quietly(p, "welfare", inputs, published, ends)
     finally:
         await r.aclose()
+
+
+async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: Any) -> None:
+    """Contributions's Redis wiped and rebuilt from what it published (its events, and its work
+    topic's fan-out, assessment lines, judgements and the facts it follows from enrollment):
+    persons' facts and accounts, employers and their ledgers, wage sheets, assessments, the
+    regions' directories and clocks, offsets and marks equal the original key by key, and
+    neither the rebuild nor the service started on it publishes anything (nothing is assessed,
+    booked or credited again).
+
+    The stories declared wages, closed months, booked employers' and persons' payments, credited
+    the unemployment fund's and the government's payments, and moved a worker; here two
+    commands the rules refuse add refusals."""
+    p = platform
+    nj = "320100"
+    await p.send(cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month="2019-01"), day(2025, 4, 9))
+    stranger = ref(citizen_id("320102", date(1970, 1, 1), 99))
+    advance = cc.AdvanceContributions(person=stranger, advance_id="ADV-LIFE-1", funded_by="fund")
+    await p.send(cc.COMMANDS.name, stranger, advance, day(2025, 4, 9))
+    refused = await p.until(
+        cc.EVENTS.name,
+        cc.CommandRejected,
+        lambda xs: (
+            {x["command_type"].rsplit(".", 1)[1] for x in xs}
+            >= {"ClosePeriod", "AdvanceContributions"}
+        ),
+    )
+    assert {x["reason"] for x in refused} >= {"period_already_closed", "person_not_known"}
+
+    # every service done with what the others published, then contributions with everything
+    await _passed_on(p)
+    collections = [cc.COLLECTIONS.named(code=c) for c in TAX_BUREAUS]
+    inputs = [
+        en.EVENTS.name,  # read by two subscriptions: enrollment and transfers
+        en.EVENTS.name,
+        cc.COMMANDS.name,
+        cc.WORK.name,
+        u.EVENTS.name,
+        w.EVENTS.name,
+        *collections,
+    ]
+    await p.followed("contributions", inputs, "its commands, work, reports and events")
+
+    published = [
+        cc.EVENTS.name,
+        cc.WORK.name,
+        *(cc.ASSESSMENTS.named(code=c) for c in TAX_BUREAUS),
+        dlq_name(cc.COMMANDS.name),
+        *(dlq_name(t) for t in collections),
+    ]
+    r = aioredis.Redis.from_url(p.services["contributions"].redis_url)
+    try:
+        before, ends = await _rebuilt(p, r, "contributions", published)
+        prefix = "shebao:contributions"
+        for kind in ("person", "account", "employer", "ledger", "wages", "assessment"):
+            assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
+        for kind in ("directory", "clock"):
+            assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
+        assert f"{prefix}:s:account:{ref(WORKER)}" in before
+        for sub in ("enrollment", "transfers", "commands", "work", "collections"):
+            assert f"{prefix}:off:{sub}" in before, sub
+        assert any(k.startswith(f"{prefix}:dd:") for k in before)
+        await _resumed_quietly(p, "contributions", inputs, published, ends)
+    finally:
+        await r.aclose()
