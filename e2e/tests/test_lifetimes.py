@@ -1051,7 +1051,7 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
     neither the rebuild nor the service started on it publishes anything (nothing is assessed,
     booked or credited again).
 
-    The stories declared wages, closed months, booked employers' and persons' payments, credited
+    The stories closed months, booked employers' and persons' payments, credited
     the unemployment fund's and the government's payments, and moved a worker; here two
     commands the rules refuse add refusals."""
     p = platform
@@ -1095,7 +1095,7 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
     try:
         before, ends = await _rebuilt(p, r, "contributions", published)
         prefix = "shebao:contributions"
-        for kind in ("person", "account", "employer", "ledger", "wages", "assessment"):
+        for kind in ("person", "account", "employer", "ledger", "assessment"):
             assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
         for kind in ("directory", "clock"):
             assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
