@@ -1051,11 +1051,33 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
     neither the rebuild nor the service started on it publishes anything (nothing is assessed,
     booked or credited again).
 
-    The stories closed months, booked employers' and persons' payments, credited
-    the unemployment fund's and the government's payments, and moved a worker; here two
-    commands the rules refuse add refusals."""
+    The stories closed months, booked employers' and persons' payments, credited the
+    unemployment fund's and the government's payments, and moved a worker; here the first
+    story's worker's new employer declares his March wage, March is closed, the declaration is
+    corrected (a second revision), and two commands the rules refuse add refusals."""
     p = platform
-    nj = "320100"
+    nj, later = "320100", "91320100MA00000102"  # the first story's worker's second employer
+    for wage, at in ((D("9000.00"), day(2025, 3, 28)), (D("9500.00"), day(2025, 4, 2))):
+        declared = cc.DeclareWages(
+            employer=later,
+            month="2025-03",
+            wages=[cc.WageLine(person=ref(WORKER), wage=wage)],
+        )
+        await p.send(cc.COMMANDS.name, later, declared, at)
+        if wage == D("9000.00"):
+            await p.until(cc.EVENTS.name, cc.WagesDeclared, bool, employer=later)
+            await p.send(
+                cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month="2025-03"), day(2025, 4, 1)
+            )
+            await p.until(cc.EVENTS.name, cc.AssessmentIssued, bool, employer=later)
+    revised = await p.until(
+        cc.EVENTS.name,
+        cc.AssessmentIssued,
+        lambda xs: any(x["revision"] == 2 for x in xs),
+        employer=later,
+        period="2025-03",
+    )
+    assert [x["revision"] for x in revised] == [1, 2]
     await p.send(cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month="2019-01"), day(2025, 4, 9))
     stranger = ref(citizen_id("320102", date(1970, 1, 1), 99))
     advance = cc.AdvanceContributions(person=stranger, advance_id="ADV-LIFE-1", funded_by="fund")
@@ -1095,7 +1117,7 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
     try:
         before, ends = await _rebuilt(p, r, "contributions", published)
         prefix = "shebao:contributions"
-        for kind in ("person", "account", "employer", "ledger", "assessment"):
+        for kind in ("person", "account", "employer", "ledger", "wages", "assessment"):
             assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
         for kind in ("directory", "clock"):
             assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
