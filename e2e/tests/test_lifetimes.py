@@ -1064,12 +1064,14 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
             wages=[cc.WageLine(person=ref(WORKER), wage=wage)],
         )
         await p.send(cc.COMMANDS.name, later, declared, at)
-        if wage == D("9000.00"):
+        if wage == D("9000.00"):  # Nanjing's contributions were closed through 2024-12
             await p.until(cc.EVENTS.name, cc.WagesDeclared, bool, employer=later)
-            await p.send(
-                cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month="2025-03"), day(2025, 4, 1)
+            for month, after in (("2025-01", 2), ("2025-02", 3), ("2025-03", 4)):
+                close = cc.ClosePeriod(region=nj, month=month)
+                await p.send(cc.COMMANDS.name, nj, close, day(2025, after, 1))
+            await p.until(
+                cc.EVENTS.name, cc.AssessmentIssued, bool, employer=later, period="2025-03"
             )
-            await p.until(cc.EVENTS.name, cc.AssessmentIssued, bool, employer=later)
     revised = await p.until(
         cc.EVENTS.name,
         cc.AssessmentIssued,
