@@ -1,4 +1,4 @@
-"""What a rebuild of contributions could and could not find on its log of record, today.
+"""What a rebuild of contributions finds on its log of record.
 
 A rebuild (`shebao_common.runtime.rebuild`) restores a deciding subscription from what it
 published: its state is the fold of its published events, its position is just after the last
@@ -11,8 +11,8 @@ publish nothing at all.
 This module runs every scenario of the rules tests and records, per subscription and message
 type, what its handled records did: published something, changed state without publishing
 anything (a decision the log cannot show), or neither (a record the rebuild cannot tell was
-read). The result is pinned below: the gaps the rebuild of contributions has to close (see
-services/contributions/REBUILD.md), kept exact so that closing one shows here.
+read). The result is pinned below (see services/contributions/REBUILD.md), kept exact so that a
+change shows here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,11 @@
-"""Composition root of the contributions service: four subscriptions, one runtime.
+"""Composition root of the contributions service: seven subscriptions, one runtime.
 
-- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters);
+Each is rebuilt from what it published (`python -m shebao_contributions rebuild`): `work` folds
+the whole service's events and work records (`decision_log`), the others go on from their
+published decisions (services/contributions/REBUILD.md).
+
+- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters), decides who assesses
+  a person and when he is checked, and records what it follows on the work topic;
 - `transfers`: what moves with a transfer-out (shebao.enrollment.events.v1 too);
 - `commands`: wage declarations, period closes, advances;
 - `work`: the service's own fan-out (shards, employers, persons, credits, directory);

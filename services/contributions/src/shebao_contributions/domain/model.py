@@ -1,11 +1,12 @@
 """The service's state: persons, employers, assessments, ledgers, the region directory and clock.
 
 Keys and who writes them (the runtime checks versions, so a key written by two subscriptions is
-safe; it only retries):
+safe; it only retries). Every value is the fold of what the service published
+(`handlers.decision_log`: a rebuild), so a map that two subscriptions add to is kept in key order:
   person:<ref>                 PersonFacts       enrollment (what enrollment said of the person)
   account:<ref>                Account           work (credits, checks), collections, commands
                                                  (advances), unemployment, welfare, transfers,
-                                                 enrollment (who assesses him, his watch: to go)
+                                                 enrollment (who assesses him, his watch)
   employer:<code>              EmployerFacts     enrollment (registration, roster)
   wages:<code>:<YYYY-MM>       WageSheet         commands (declarations)
   assessment:<code>:<YYYY-MM>  EmployerAssessment work (issue), commands (revision)
