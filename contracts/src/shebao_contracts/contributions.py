@@ -1103,18 +1103,24 @@ class EmployerFollowed(Message):
 
 
 class PersonJudged(Message):
-    """A person was judged for interruption at a close: how far, and the close at which he is
-    to be judged next if nobody assesses him (no handler reads it live; a rebuild does)."""
+    """Where the service stands with a person, after a change: how far he is judged for
+    interruption, the close at which he is to be judged next if nobody assesses him, and who
+    assesses him if he pays alone (no handler reads it live; a rebuild puts the last one read:
+    a person's records share a partition)."""
 
     TYPE = "shebao.contributions.PersonJudged"
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "person": _REF,
         "judged_through": "2025-05",
         "watch": "2025-09",
+        "payer": None,
+        "payer_region": None,
     }
     person: PersonRef
     judged_through: Month | None = None
     watch: Month | None = None
+    payer: Literal["monthly", "yearly"] | None = None
+    payer_region: RegionCode | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class Published:
     """A record the service published on its events or work topic."""
 
     topic: str
+    key: str
     message: Message
     time: datetime
     by: str
@@ -166,7 +167,8 @@ class Service:
             t, m = queue.popleft()
             for source, out_topic, key, out in self._run(t, m, moment):
                 if out_topic in (cc.WORK.name, cc.EVENTS.name):
-                    self.published.append(Published(out_topic, out, moment, source, self.sends))
+                    published = Published(out_topic, key, out, moment, source, self.sends)
+                    self.published.append(published)
                 if out_topic == cc.WORK.name:
                     self.work_count += 1
                     queue.append((out_topic, out))

@@ -91,6 +91,17 @@ def test_the_published_decisions_fold_to_the_decided_state(scenario: Any) -> Non
         assert folded(s, s.published) == decided
         assert folded(s, relays_lagging(s.published)) == decided
         assert folded(s, closings_first(s.published)) == decided
+        assert folded(s, key_by_key(s.published)) == decided
+
+
+def key_by_key(records: list[harness.Published]) -> list[harness.Published]:
+    """Partitions are read in any interleaving: each record key's records in their order, the
+    keys one after another (the last to appear first). A fold handler writes the keys its record
+    names, so this is any partition order."""
+    groups: dict[tuple[str, str], list[harness.Published]] = {}
+    for r in records:
+        groups.setdefault((r.topic, r.key), []).append(r)
+    return [r for group in reversed(groups.values()) for r in group]
 
 
 CLOSINGS = (cc.InterruptionClosed, cc.AdvanceRecovered)

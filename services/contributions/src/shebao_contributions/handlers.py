@@ -641,10 +641,7 @@ def interruption_closed(state: State, event: cc.InterruptionClosed, ctx: Context
 @decision_log.on(cc.PersonJudged, needs=_account)
 def person_judged(state: State, record: cc.PersonJudged, ctx: Context[Env]) -> Decision:
     pkey, p = _folded_person(state, record.person)
-    through = periods.later(p.judged_through, record.judged_through)
-    return Decision().put(
-        pkey, p.model_copy(update={"judged_through": through, "watch": record.watch}).account()
-    )
+    return Decision().put(pkey, persons.standing(p, record).account())
 
 
 @decision_log.on(cc.TransferAmountComputed, needs=_account)
@@ -690,19 +687,7 @@ def shard_assessed(state: State, record: cc.ShardAssessed, ctx: Context[Env]) ->
 
 # the directory's own records change nothing but the directory: the live handlers, as they are
 decision_log.on(cc.DirectoryEmployerAdded, needs=_shard)(directory_employer)
-
-
-@decision_log.on(
-    cc.DirectoryPayerSet, needs=lambda m, ctx: [*_shard(m, ctx), ACCOUNT.key(m.person)]
-)
-def payer_set(state: State, msg: cc.DirectoryPayerSet, ctx: Context[Env]) -> Decision:
-    """The directory's entry, and who assesses the person (a person leaving one region's
-    directory and joining another's is two records, on two partitions: read in any order)."""
-    d = directory_payer(state, msg, ctx)
-    pkey, p = _folded_person(state, msg.person)
-    return d.put(pkey, persons.payer_set(p, msg.region, msg.kind).account())
-
-
+decision_log.on(cc.DirectoryPayerSet, needs=_shard)(directory_payer)
 decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)
 # so is a leave enrollment did not report, on the employer's ledger
 decision_log.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])(roster_leave)

@@ -144,13 +144,30 @@ def apply_enrollment(
 def _noted(before: PersonFile, p: PersonFile, fx: Effects) -> PersonFile:
     """How far the person is judged and when he is to be judged next are decisions the events
     do not show: a change of either is recorded on the work topic (for a rebuild to fold)."""
-    if (before.judged_through, before.watch) != (p.judged_through, p.watch):
+    if _standing(before) != _standing(p):
         fan_out(
             fx,
             p.ref,
-            cc.PersonJudged(person=p.ref, judged_through=p.judged_through, watch=p.watch),
+            cc.PersonJudged(
+                person=p.ref,
+                judged_through=p.judged_through,
+                watch=p.watch,
+                payer=p.payer,
+                payer_region=p.payer_region,
+            ),
         )
     return p
+
+
+def _standing(p: PersonFile) -> tuple[str | None, ...]:
+    return (p.judged_through, p.watch, p.payer, p.payer_region)
+
+
+def standing(p: PersonFile, record: cc.PersonJudged) -> PersonFile:
+    """A rebuild: where the service stood with the person, as its last PersonJudged says."""
+    through = periods.later(p.judged_through, record.judged_through)
+    update = {"watch": record.watch, "payer": record.payer, "payer_region": record.payer_region}
+    return p.model_copy(update={"judged_through": through, **update})
 
 
 def followed(f: PersonFacts) -> cc.PersonFollowed:
@@ -327,8 +344,8 @@ def uninterrupted(p: PersonFile, since: str) -> PersonFile:
 
 
 def payer_set(p: PersonFile, region: str, kind: PayerKind | None) -> PersonFile:
-    """Who assesses the person, as the region's directory was told (a rebuild folding it: a
-    region's 'stops' does not undo another region's 'starts', whichever is read first)."""
+    """Who assesses the person, as the region's directory is told (a region's 'stops' does not
+    undo another region's 'starts')."""
     if kind is not None:
         return p.model_copy(update={"payer": kind, "payer_region": region})
     if p.payer_region != region:
@@ -531,7 +548,7 @@ def assess_person(
             f"{region}:{shard}",
             cc.DirectoryPayerSet(region=region, shard=shard, person=p.ref, kind=None),
         )
-        return payer_set(p, region, None), fx
+        return _noted(p, payer_set(p, region, None), fx), fx
     if p.ledger.due(period) is not None:
         return p, fx
     parts = (
