@@ -19,7 +19,9 @@ assessment still unpaid then is booked as arrears.
 `shebao.contributions.work.v1` is private to the service: the fan-out of a period close (one
 record per directory shard, employer and person) and of a collection (one credit per person), so
 no single handler touches thousands of state keys. Only the contributions service writes or reads
-it; its messages are published here so that the log stays readable.
+it; its messages are published here so that the log stays readable. It also records decisions
+the events leave out (an assessment's person lines, a person's judgement), which no handler
+reads live: a rebuild of the service folds them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .types import (
     PersonRef,
     PositiveMoney,
     RegionCode,
+    SealedCitizenId,
 )
 
 SERVICE = "contributions"
@@ -327,6 +330,11 @@ class AssessmentIssued(_Assessment):
     }
     person: PersonRef | None = None
     persons: list[PersonAssessment] = Field(default_factory=list)
+    insurances: list[CreditedInsurance] = Field(
+        default_factory=list,
+        description="a person's own assessment: each insurance's part, credited as it is once "
+        "the period is paid (an employer's lines are kept on the work topic)",
+    )
 
 
 class TaxAssessmentIssued(_Assessment):
@@ -452,11 +460,17 @@ class WagesDeclared(Message):
         "month": "2025-03",
         "declared": 2,
         "corrected": [_REF],
+        "wages": [{"person": _REF, "wage": "9200.00"}, {"person": _REF2, "wage": "6100.00"}],
     }
     employer: EmployerCode
     month: Month
     declared: int
     corrected: list[PersonRef] = Field(default_factory=list)
+    wages: list[WageLine] = Field(
+        default_factory=list,
+        description="the lines as declared (the sheet of the month is every declaration's lines, "
+        "the later superseding the earlier)",
+    )
 
 
 class _PaymentBooked(Message):
@@ -624,6 +638,20 @@ class ContributionCredited(Message):
     employer: EmployerCode | None = None
     assessment_id: str | None = None
     insurances: list[CreditedInsurance]
+    region: RegionCode | None = Field(
+        None, description="the region whose parameters counted it (the bases since 1998)"
+    )
+
+
+class PaidOnBehalfRecorded(Message):
+    """The government's payment of a year's lowest resident-pension tier for a person was
+    recorded: booked against the year's assessment now, or when the year is assessed."""
+
+    TYPE = "shebao.contributions.PaidOnBehalfRecorded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"person": _REF, "year": 2025, "amount": "200.00"}
+    person: PersonRef
+    year: Annotated[int, Field(ge=1900, le=2999)]
+    amount: Money
 
 
 class InterruptionOpened(Message):
@@ -662,6 +690,14 @@ class InterruptionClosed(Message):
     credited: Period = Field(description="the credit that closed it")
 
 
+class AdvancedPeriod(Part):
+    """One period a fund advanced: its amount, and the pension part credited for it."""
+
+    period: Period
+    amount: Money
+    part: CreditedInsurance
+
+
 class ContributionsAdvanced(Message):
     """A fund advanced an interrupted person's missing pension months; to be recovered."""
 
@@ -680,6 +716,10 @@ class ContributionsAdvanced(Message):
     periods: list[Period]
     amount: Money
     outstanding: Money
+    advanced: list[AdvancedPeriod] = Field(
+        default_factory=list,
+        description="each period's advance: what it costs the fund and the pension part it counts",
+    )
 
 
 class AdvanceRecovered(Message):
@@ -708,6 +748,11 @@ class AdvanceRecovered(Message):
         description="the period's regular credit less the advance's, into the pension account",
     )
     account_balance_after: Money | None = Field(None, description="the pension account after it")
+    base: Money | None = Field(
+        None,
+        description="what the regular contribution adds to the employee pension bases since 1998 "
+        "(its base less the advance's, for a period from 1998)",
+    )
 
 
 class TransferAmountComputed(Message):
@@ -894,6 +939,190 @@ class RosterLeave(Message):
     on: date
 
 
+class AssessedLine(Part):
+    """One person's line of an employer's assessment as the service keeps it (its parts follow
+    from the base and the employer's risk class)."""
+
+    person: PersonRef
+    wage: Money
+    base: Money
+    sealed_citizen_id: SealedCitizenId | None = None
+
+
+class AssessmentLines(Message):
+    """The person lines of an employer's assessment (a revision, in parts of up to 1,000), as
+    decided: its record in the service's own log (no handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.AssessmentLines"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "region": "320100",
+        "bureau": "t320100",
+        "risk_class": 1,
+        "revision": 1,
+        "lines": [{"person": _REF, "wage": "8500.00", "base": "8500.00"}],
+    }
+    employer: EmployerCode
+    month: Month
+    region: RegionCode
+    bureau: PartnerCode
+    risk_class: Annotated[int, Field(ge=1, le=8)]
+    revision: Annotated[int, Field(ge=1)]
+    part: int = 1
+    parts: int = 1
+    lines: list[AssessedLine]
+
+
+class ShardAssessed(Message):
+    """What a close of `month` changed in a directory shard: the yearly payers it assessed for
+    the year, and the watches it fired (no handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.ShardAssessed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "region": "320100",
+        "month": "2025-01",
+        "shard": 7,
+        "yearly": [_REF],
+        "fired": [],
+    }
+    region: RegionCode
+    month: Month
+    shard: Shard
+    yearly: list[PersonRef] = Field(default_factory=list)
+    fired: list[PersonRef] = Field(default_factory=list)
+
+
+class EmployerAssessed(Message):
+    """An employer's month was assessed (owing for nobody, or for some): the month the next
+    close goes on from, and before which its ended employments are gone from the roster (no
+    handler reads it live; a rebuild does)."""
+
+    TYPE = "shebao.contributions.EmployerAssessed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"employer": _EMPLOYER, "month": "2025-03"}
+    employer: EmployerCode
+    month: Month
+
+
+class FollowedObligation(Part):
+    """A membership as the service follows it from enrollment."""
+
+    scheme: enrollment.Scheme
+    region: RegionCode
+    basis: enrollment.Basis
+    active: bool
+    since: date
+    first_enrolled: date
+    employer: EmployerCode | None = None
+    declared_base: Money | None = None
+    yearly_tier: int | None = None
+    ended_on: date | None = None
+
+
+class FollowedJob(Part):
+    employer: EmployerCode
+    region: RegionCode
+    since: date
+
+
+class PersonFollowed(Message):
+    """What the service holds of a person from enrollment's events, after one of them changed
+    it: its own record of the facts it decides on (no handler reads it live; a rebuild puts the
+    last one read)."""
+
+    TYPE = "shebao.contributions.PersonFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "birth_date": "1985-05-05",
+        "obligations": [
+            {
+                "scheme": "employee_pension",
+                "region": "320100",
+                "basis": "employment",
+                "active": True,
+                "since": "2019-01-01",
+                "first_enrolled": "2019-01-01",
+                "employer": _EMPLOYER,
+            }
+        ],
+        "job": {"employer": _EMPLOYER, "region": "320100", "since": "2019-01-01"},
+    }
+    person: PersonRef
+    sealed_citizen_id: SealedCitizenId | None = None
+    birth_date: date | None = None
+    deceased_on: date | None = None
+    obligations: list[FollowedObligation] = Field(default_factory=list)
+    job: FollowedJob | None = None
+    obligated_through: Month | None = None
+    tiers: dict[int, int] = Field(default_factory=dict, description="year -> resident tier")
+
+
+class FollowedSpell(Part):
+    since: date
+    until: date
+
+
+class RosterFollowed(Message):
+    """One person's employment by an employer as the service follows it from enrollment, after
+    an event changed it (no handler reads it live; a rebuild puts the last one read)."""
+
+    TYPE = "shebao.contributions.RosterFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "person": _REF,
+        "since": "2019-01-01",
+        "wage": "8500.00",
+    }
+    employer: EmployerCode
+    person: PersonRef
+    since: date
+    until: date | None = None
+    wage: Money
+    sealed_citizen_id: SealedCitizenId | None = None
+    hired_on: date | None = None
+    earlier: list[FollowedSpell] = Field(default_factory=list)
+
+
+class EmployerFollowed(Message):
+    """An employer's registration as the service follows it from enrollment (no handler reads
+    it live; a rebuild puts the last one read)."""
+
+    TYPE = "shebao.contributions.EmployerFollowed"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "region": "320100",
+        "risk_class": 1,
+        "name": "示例单位",
+        "registered_on": "2018-01-01",
+    }
+    employer: EmployerCode
+    region: RegionCode
+    risk_class: Annotated[int, Field(ge=1, le=8)]
+    name: str | None = None
+    registered_on: date | None = None
+
+
+class PersonJudged(Message):
+    """Where the service stands with a person, after a change: how far he is judged for
+    interruption, the close at which he is to be judged next if nobody assesses him, and who
+    assesses him if he pays alone (no handler reads it live; a rebuild puts the last one read:
+    a person's records share a partition)."""
+
+    TYPE = "shebao.contributions.PersonJudged"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "person": _REF,
+        "judged_through": "2025-05",
+        "watch": "2025-09",
+        "payer": None,
+        "payer_region": None,
+    }
+    person: PersonRef
+    judged_through: Month | None = None
+    watch: Month | None = None
+    payer: Literal["monthly", "yearly"] | None = None
+    payer_region: RegionCode | None = None
+
+
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
@@ -919,6 +1148,13 @@ WORK = Topic(
         DirectoryPayerSet,
         DirectoryWatchSet,
         RosterLeave,
+        AssessmentLines,
+        ShardAssessed,
+        EmployerAssessed,
+        PersonJudged,
+        PersonFollowed,
+        RosterFollowed,
+        EmployerFollowed,
     ),
     description="Private fan-out of the contributions service; nobody else reads or writes it.",
 )
@@ -942,6 +1178,7 @@ EVENTS: Topic = Topic(
         ContributionsAdvanced,
         AdvanceRecovered,
         TransferAmountComputed,
+        PaidOnBehalfRecorded,
         CommandRejected,
         CollectionRejected,
     ),

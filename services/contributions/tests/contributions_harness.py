@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -24,9 +25,11 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
 from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Envelope, Message
+from shebao_contributions.domain import employers
 from shebao_contributions.domain.env import Env
 from shebao_contributions.domain.ledger import Ledger
 from shebao_contributions.domain.model import (
+    ACCOUNT,
     ASSESSMENT,
     DIRECTORY,
     EMPLOYER,
@@ -42,6 +45,7 @@ from shebao_contributions.handlers import (
     collection_handlers,
     command_handlers,
     enrollment_handlers,
+    transfer_handlers,
     unemployment_handlers,
     welfare_handlers,
     work_handlers,
@@ -64,6 +68,20 @@ TABLES: dict[str, HandlerTable] = {
 
 Routed = tuple[str, str, Message]
 """(topic, record key, message)"""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A record the service published on its events or work topic."""
+
+    topic: str
+    key: str
+    message: Message
+    time: datetime
+    by: str
+    """The subscription that decided it (named by the topic it reads, but for two)."""
+    send: int
+    """Which `Service.send` caused it (the test waits for one before the next)."""
 
 
 def ref(n: int) -> str:
@@ -115,7 +133,11 @@ class Service:
         # one runner per subscription, all over one store, as one Redis holds the service's state
         self.runners = {
             name: HandlerRunner(table, self.env)
-            for name, table in (*TABLES.items(), ("collections", collection_handlers))
+            for name, table in (
+                *TABLES.items(),
+                ("collections", collection_handlers),
+                ("transfers", transfer_handlers),
+            )
         }
         for runner in self.runners.values():
             runner.store = self.store
@@ -123,6 +145,9 @@ class Service:
         self.bureau: list[tuple[str, str, Message]] = []
         self.work_count = 0
         self.max_keys = 0
+        self.published: list[Published] = []
+        """Every record on the events and work topics, in order (what a rebuild folds)."""
+        self.sends = 0
 
     # sending ---------------------------------------------------------------------------------
 
@@ -132,6 +157,7 @@ class Service:
         """Run a message and everything it fans out; the events and bureau records it caused.
         `when` is its ce_time (a date: 09:00 UTC that day), by default 2025-01-01."""
         start_events, start_bureau = len(self.events), len(self.bureau)
+        self.sends += 1
         queue: deque[tuple[str, Message]] = deque([(topic, message)])
         if isinstance(when, datetime):
             moment = when
@@ -139,7 +165,10 @@ class Service:
             moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         while queue:
             t, m = queue.popleft()
-            for out_topic, key, out in self._run(t, m, moment):
+            for source, out_topic, key, out in self._run(t, m, moment):
+                if out_topic in (cc.WORK.name, cc.EVENTS.name):
+                    published = Published(out_topic, key, out, moment, source, self.sends)
+                    self.published.append(published)
                 if out_topic == cc.WORK.name:
                     self.work_count += 1
                     queue.append((out_topic, out))
@@ -155,9 +184,26 @@ class Service:
 
     def _run(
         self, topic: str, message: Message, moment: datetime
-    ) -> list[tuple[str, str, Message]]:
+    ) -> list[tuple[str, str, str, Message]]:
+        """What each subscription reading `topic` emitted: (subscription, topic, key, message)."""
         fields = cc.COLLECTIONS.match(topic)
-        runner = self.runners["collections" if fields is not None else topic]
+        names = ["collections"] if fields is not None else [topic]
+        if topic == ce.EVENTS.name:
+            names.append("transfers")  # a second subscription on enrollment's events
+        out = []
+        for name in names:
+            out += [(name, *emit) for emit in self._run_one(name, topic, fields, message, moment)]
+        return out
+
+    def _run_one(
+        self,
+        name: str,
+        topic: str,
+        fields: dict[str, str] | None,
+        message: Message,
+        moment: datetime,
+    ) -> list[tuple[str, str, Message]]:
+        runner = self.runners[name]
         handler = runner.table.get(message.TYPE)
         if handler is not None:  # how many keys one record declares: the fan-out's bound
             ctx = Context(
@@ -295,12 +341,16 @@ class Service:
     # state -----------------------------------------------------------------------------------
 
     def person(self, r: str) -> PersonFile:
-        p = self.store.get(PERSON.key(r).name)
-        assert isinstance(p, PersonFile)
-        return p
+        """The person as the rules read him: his facts and his account, one file."""
+        facts, account = self.store.get(PERSON.key(r).name), self.store.get(ACCOUNT.key(r).name)
+        assert facts is not None or account is not None, f"no file for {r}"
+        return PersonFile.of(r, facts, account)
 
     def employer_file(self, code: str) -> EmployerFile:
-        e = self.store.get(EMPLOYER.key(code).name)
+        """The employer as the rules read it: its facts, its roster as assessed."""
+        e = employers.roster_view(
+            self.store.get(EMPLOYER.key(code).name), self.store.get(LEDGER.key(code).name)
+        )
         assert isinstance(e, EmployerFile)
         return e
 

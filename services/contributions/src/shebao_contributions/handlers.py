@@ -8,6 +8,7 @@ assessments topic as a CollectionRejected (and to the events topic), keyed by th
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from shebao_common.domain import Refused
@@ -27,10 +28,11 @@ from shebao_contracts import unemployment as un
 from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
 
-from .domain import employers, persons, regions, tax
+from .domain import employers, periods, persons, regions, tax
+from .domain import ledger as lg
 from .domain.env import Env
-from .domain.ledger import Ledger
 from .domain.model import (
+    ACCOUNT,
     ASSESSMENT,
     CLOCK,
     DIRECTORY,
@@ -38,14 +40,18 @@ from .domain.model import (
     LEDGER,
     PERSON,
     WAGES,
+    Account,
+    Directory,
     EmployerAssessment,
-    EmployerFile,
+    EmployerFacts,
+    EmployerLedger,
+    PersonFacts,
     PersonFile,
     WageSheet,
 )
-from .domain.rates import Part
 
 enrollment_handlers: HandlerTable[Env] = HandlerTable()
+transfer_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 unemployment_handlers: HandlerTable[Env] = HandlerTable()
@@ -53,12 +59,40 @@ welfare_handlers: HandlerTable[Env] = HandlerTable()
 collection_handlers: HandlerTable[Env] = HandlerTable()
 
 
+def _person_keys(ref: str) -> list[StateKey[Any]]:
+    return [PERSON.key(ref), ACCOUNT.key(ref)]
+
+
 def _person(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(m.person)]
+    return _person_keys(m.person)
+
+
+def _load(state: State, ref: str) -> PersonFile | None:
+    """The person as the rules read him, from his two keys (None: neither is known)."""
+    facts, account = state.get(PERSON.key(ref)), state.get(ACCOUNT.key(ref))
+    if facts is None and account is None:
+        return None
+    return PersonFile.of(ref, facts, account)
+
+
+def _kept(d: Decision, before: PersonFile | None, p: PersonFile | None) -> Decision:
+    """Write the half of the person's file that changed (or that is new): the facts, the
+    account, or both (only the enrollment subscription changes both, until it is split)."""
+    if p is None:
+        return d
+    facts, account = p.facts(), p.account()
+    if facts != (before.facts() if before else PersonFacts(ref=p.ref)):
+        d.put(PERSON.key(p.ref), facts)
+    if account != (before.account() if before else Account(ref=p.ref)):
+        d.put(ACCOUNT.key(p.ref), account)
+    return d
 
 
 EmployerMonthKeys = tuple[
-    StateKey[EmployerFile], StateKey[WageSheet], StateKey[EmployerAssessment], StateKey[Ledger]
+    StateKey[EmployerFacts],
+    StateKey[WageSheet],
+    StateKey[EmployerAssessment],
+    StateKey[EmployerLedger],
 ]
 
 
@@ -87,15 +121,14 @@ _PERSON_EVENTS: tuple[type[Message], ...] = (
     ce.MembershipChanged,
     ce.MembershipEnded,
     ce.ResidentPensionTierChosen,
-    ce.PersonTransferredOut,
     ce.PersonDeceased,
 )
 
 
 def _follow_person(state: State, event: Message, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(event.person)  # type: ignore[attr-defined]
-    p, fx = persons.apply_enrollment(state.get(key), event, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, event.person)  # type: ignore[attr-defined]
+    p, fx = persons.apply_enrollment(before, event, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 for _event in _PERSON_EVENTS:
@@ -105,7 +138,9 @@ for _event in _PERSON_EVENTS:
 @enrollment_handlers.on(ce.EmployerRegistered, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
 def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context[Env]) -> Decision:
     key = EMPLOYER.key(event.employer)
-    e, fx = employers.apply_enrollment(state.get(key), event, ctx.env)
+    before = state.get(key)
+    e, fx = employers.apply_enrollment(before, event, ctx.env)
+    employers.followed(before, e, None, fx)
     d = Decision()
     if e is not None:
         d.put(key, e)
@@ -113,17 +148,19 @@ def employer_registered(state: State, event: ce.EmployerRegistered, ctx: Context
 
 
 def _person_and_employer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(m.person), EMPLOYER.key(m.employer)]
+    return [*_person_keys(m.person), EMPLOYER.key(m.employer)]
 
 
 def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
     env = ctx.env
-    pkey, ekey = PERSON.key(event.person), EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
-    person = state.get(pkey)
+    ekey = EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
+    person = _load(state, event.person)  # type: ignore[attr-defined]
     sealed = person.sealed_id if person is not None else None
     p, pfx = persons.apply_enrollment(person, event, env)
-    e, efx = employers.apply_enrollment(state.get(ekey), event, env, sealed_id=sealed)
-    d = Decision().put(pkey, p)
+    held = state.get(ekey)
+    e, efx = employers.apply_enrollment(held, event, env, sealed_id=sealed)
+    employers.followed(held, e, event.person, efx)  # type: ignore[attr-defined]
+    d = _kept(Decision(), person, p)
     if e is not None:
         d.put(ekey, e)
     pfx.extend(efx)
@@ -132,6 +169,16 @@ def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
 
 enrollment_handlers.on(ce.EmploymentStarted, needs=_person_and_employer)(_employment)
 enrollment_handlers.on(ce.EmploymentEnded, needs=_person_and_employer)(_employment)
+
+
+@transfer_handlers.on(ce.PersonTransferredOut, needs=lambda m, ctx: [ACCOUNT.key(m.person)])
+def transferred_out(state: State, event: ce.PersonTransferredOut, ctx: Context[Env]) -> Decision:
+    """What moves with a transfer-out: a decision on the accounts alone (its own subscription,
+    every record of which publishes; the memberships it ends come as their own events)."""
+    key = ACCOUNT.key(event.person)
+    p = PersonFile.of(event.person, None, state.get(key))
+    p, computed = persons.transfer_out(p, event, ctx.env)
+    return Decision().put(key, p.account()).emit(cc.EVENTS, p.ref, computed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,19 +201,20 @@ def command_rejected(ctx: Context[Env], cmd: Message, refused: Refused) -> Decis
 @command_handlers.on(cc.DeclareWages, needs=_employer_month)
 def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(cmd.employer, cmd.month)
+    ledger = state.get(keys[3])
     try:
-        e, sheet, assessment, ledger, fx = employers.declare_wages(
-            state.get(keys[0]),
+        sheet, assessment, ledger, fx = employers.declare_wages(
+            employers.roster_view(state.get(keys[0]), ledger),
             state.get(keys[1]),
             state.get(keys[2]),
-            state.get(keys[3]),
+            ledger,
             cmd,
             ctx.env,
             ctx.time,
         )
     except Refused as refused:
         return command_rejected(ctx, cmd, refused)
-    d = Decision().put(keys[0], e).put(keys[1], sheet)
+    d = Decision().put(keys[1], sheet)
     if assessment is not None:
         d.put(keys[2], assessment)
     if ledger is not None:
@@ -188,12 +236,12 @@ def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context[Env]) -> Decisi
 def advance_contributions(
     state: State, cmd: cc.AdvanceContributions, ctx: Context[Env]
 ) -> Decision:
-    key = PERSON.key(cmd.person)
+    before = _load(state, cmd.person)
     try:
-        p, fx = persons.advance(state.get(key), cmd, ctx.env)
+        p, fx = persons.advance(before, cmd, ctx.env)
     except Refused as refused:
         return command_rejected(ctx, cmd, refused)
-    return Decision().put(key, p).apply(fx)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,18 +265,17 @@ def assess_shard(state: State, msg: cc.AssessShard, ctx: Context[Env]) -> Decisi
 @work_handlers.on(cc.AssessEmployer, needs=_employer_month)
 def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(msg.employer, msg.month)
-    e, assessment, ledger, fx = employers.assess_employer(
-        state.get(keys[0]),
+    ledger = state.get(keys[3])
+    assessment, ledger, fx = employers.assess_employer(
+        employers.roster_view(state.get(keys[0]), ledger),
         state.get(keys[1]),
         state.get(keys[2]),
-        state.get(keys[3]),
+        ledger,
         msg.region,
         msg.month,
         ctx.env,
     )
     d = Decision()
-    if e is not None:
-        d.put(keys[0], e)
     if assessment is not None:
         d.put(keys[2], assessment)
     if ledger is not None:
@@ -238,30 +285,16 @@ def assess_employer(state: State, msg: cc.AssessEmployer, ctx: Context[Env]) -> 
 
 @work_handlers.on(cc.AssessPerson, needs=_person)
 def assess_person(state: State, msg: cc.AssessPerson, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.assess_person(state.get(key), msg.region, msg.month, ctx.env)
-    d = Decision()
-    if p is not None:
-        d.put(key, p)
-    return d.apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.assess_person(before, msg.region, msg.month, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.CreditPerson, needs=_person)
 def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p = state.get(key) or PersonFile(ref=msg.person)
-    parts = [
-        Part.of(
-            x.insurance,
-            x.scheme,
-            x.base,
-            employer_part=x.employer_part,
-            employee_part=x.employee_part,
-            subsidy=x.subsidy,
-            into_account=x.into_account,
-        )
-        for x in msg.insurances
-    ]
+    before = _load(state, msg.person)
+    p = before or PersonFile(ref=msg.person)
+    parts = [persons.part_of(x) for x in msg.insurances]
     p, fx = persons.credit(
         p,
         msg.period,
@@ -272,17 +305,16 @@ def credit_person(state: State, msg: cc.CreditPerson, ctx: Context[Env]) -> Deci
         employer=msg.employer,
         assessment_id=msg.assessment_id,
     )
-    return Decision().put(key, p).apply(fx)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.CheckInterruption, needs=_person)
 def check_interruption(state: State, msg: cc.CheckInterruption, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p = state.get(key)
-    if p is None:
+    before = _load(state, msg.person)
+    if before is None:
         return Decision()
-    p, fx = persons.judge(p, msg.month, ctx.env, from_watch=True)
-    return Decision().put(key, p).apply(fx)
+    p, fx = persons.judge(before, msg.month, ctx.env, from_watch=True)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 @work_handlers.on(cc.DirectoryEmployerAdded, needs=_shard)
@@ -303,13 +335,12 @@ def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context[Env]) 
     return Decision().put(key, regions.set_watch(state.get(key), msg))
 
 
-@work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+@work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])
 def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context[Env]) -> Decision:
-    key = EMPLOYER.key(msg.employer)
-    e = state.get(key)
-    if e is None:
-        return Decision()
-    return Decision().put(key, employers.leave(e, msg.person, msg.on))
+    """A leave enrollment did not report (a death): the employer's ledger keeps it, as the
+    assessments' view of the roster (`roster_view`); its record is on the work topic."""
+    key = LEDGER.key(msg.employer)
+    return Decision().put(key, employers.leave(state.get(key), msg.person, msg.on))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +417,7 @@ def employer_collected(
 
 
 def _collected_person(m: cc.PersonContributionsCollected, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [PERSON.key(ctx.env.ids.person_ref(m.citizen_id))]
+    return _person_keys(ctx.env.ids.person_ref(m.citizen_id))
 
 
 @collection_handlers.on(cc.PersonContributionsCollected, needs=_collected_person)
@@ -394,12 +425,13 @@ def person_collected(
     state: State, msg: cc.PersonContributionsCollected, ctx: Context[Env]
 ) -> Decision:
     """The bureau names the person by citizen ID: pseudonymised here, at the boundary."""
-    (key,) = _collected_person(msg, ctx)
+    ref = ctx.env.ids.person_ref(msg.citizen_id)
+    before = _load(state, ref)
     try:
-        p, fx = persons.book_person_collection(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
+        p, fx = persons.book_person_collection(before, msg, _bureau(ctx), ctx.time, ctx.env)
     except Refused as refused:
-        return collection_rejected(ctx, msg, refused, person=key.id)
-    return Decision().put(key, p).apply(fx)
+        return collection_rejected(ctx, msg, refused, person=ref)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,9 +440,9 @@ def person_collected(
 
 @unemployment_handlers.on(un.MedicalContributionPaid, needs=_person)
 def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.fund_medical(state.get(key), msg, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.fund_medical(before, msg, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,6 +453,241 @@ def fund_paid_medical(state: State, msg: un.MedicalContributionPaid, ctx: Contex
 def pension_paid_on_behalf(
     state: State, msg: wf.PensionPaidOnBehalf, ctx: Context[Env]
 ) -> Decision:
-    key = PERSON.key(msg.person)
-    p, fx = persons.paid_on_behalf(state.get(key), msg, ctx.env)
-    return Decision().put(key, p).apply(fx)
+    before = _load(state, msg.person)
+    p, fx = persons.paid_on_behalf(before, msg, ctx.env)
+    return _kept(Decision(), before, p).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fold of the service's published decisions (a rebuild, `FromDecisions`): each handler puts
+# into state what a published record says was decided, with the rule's own functions, and emits
+# nothing. The events topic is written by several subscriptions, each through its own relay, so
+# a value that more than one of them changes is folded order-free (REBUILD.md point 5); the work
+# topic is read by the work subscription alone, in each partition's order, so its keys are
+# folded by running the same steps in the same order.
+
+decision_log: HandlerTable[Env] = HandlerTable()
+
+
+@decision_log.on(cc.WagesDeclared, needs=lambda m, ctx: [WAGES.key(m.employer, m.month)])
+def wages_declared(state: State, event: cc.WagesDeclared, ctx: Context[Env]) -> Decision:
+    key = WAGES.key(event.employer, event.month)
+    return Decision().put(key, employers.declared(state.get(key), event.wages))
+
+
+@decision_log.on(
+    cc.AssessmentLines,
+    needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month), LEDGER.key(m.employer)],
+)
+def assessment_lines(state: State, record: cc.AssessmentLines, ctx: Context[Env]) -> Decision:
+    akey, lkey = ASSESSMENT.key(record.employer, record.month), LEDGER.key(record.employer)
+    assessment = employers.assessed_lines(state.get(akey), record, ctx.env)
+    lines = [ln for ln in assessment.lines if ln.person in {x.person for x in record.lines}]
+    ledger = employers.carry(
+        state.get(lkey) or EmployerLedger(), record.month, record.revision, lines
+    )
+    return Decision().put(akey, assessment).put(lkey, ledger)
+
+
+@decision_log.on(cc.EmployerAssessed, needs=lambda m, ctx: [LEDGER.key(m.employer)])
+def employer_assessed(state: State, record: cc.EmployerAssessed, ctx: Context[Env]) -> Decision:
+    key = LEDGER.key(record.employer)
+    return Decision().put(key, employers.assessed(state.get(key) or EmployerLedger(), record.month))
+
+
+def _payer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    """An employer's ledger, or the account of a person paying alone (his ledger is in it)."""
+    return [LEDGER.key(m.employer)] if m.employer is not None else [ACCOUNT.key(m.person)]
+
+
+def _account(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [ACCOUNT.key(m.person)]
+
+
+def _folded_person(state: State, ref: str) -> tuple[StateKey[Any], PersonFile]:
+    """The account as the rules' functions take it (a whole file): the fold has no facts, and
+    nothing it calls reads them; only the account is written back."""
+    key = ACCOUNT.key(ref)
+    return key, PersonFile.of(ref, None, state.get(key))
+
+
+def _settled(p: PersonFile, booking: lg.Booking[lg.Ledger] | None) -> PersonFile:
+    """A period of the person's own paid in full leaves its assessed parts (their credit is
+    folded from its ContributionCredited)."""
+    if booking is not None and booking.newly_settled:
+        p, _ = persons.settled(p, booking.due.period)
+    return p
+
+
+@decision_log.on(cc.AssessmentIssued, needs=_payer)
+def assessment_issued(state: State, event: cc.AssessmentIssued, ctx: Context[Env]) -> Decision:
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        ledger = lg.issued(
+            state.get(key) or EmployerLedger(),
+            event.period,
+            event.assessment_id,
+            event.revision,
+            event.region,
+            event.bureau,
+            event.total,
+            event.credit_applied,
+        )
+        return Decision().put(key, ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
+    own = lg.issued(
+        p.ledger,
+        event.period,
+        event.assessment_id,
+        event.revision,
+        event.region,
+        event.bureau,
+        event.total,
+        event.credit_applied,
+    )
+    parts = tuple(persons.part_of(x) for x in event.insurances)
+    p = p.model_copy(update={"ledger": own, "assessed": {**p.assessed, event.period: parts}})
+    due = own.dues[event.period]
+    if due.settled:  # the held credit covered it
+        p, _ = persons.settled(p, event.period)
+    elif periods.is_year(event.period):  # the government may have paid for it before
+        p, booking = persons.book_on_behalf(p, int(event.period))
+        p = _settled(p, booking)
+    return Decision().put(pkey, p.account())
+
+
+@decision_log.on(cc.PaymentBooked, needs=_payer)
+def payment_booked(state: State, event: cc.PaymentBooked, ctx: Context[Env]) -> Decision:
+    def book(ledger: lg.L) -> lg.Booking[lg.L]:
+        when = ctx.time.date()  # the report's time, which the event carries
+        return lg.book(ledger, event.period, event.collection_id, event.amount, event.bureau, when)
+
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        return Decision().put(key, book(state.get(key) or EmployerLedger()).ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
+    booking = book(p.ledger)
+    return Decision().put(
+        pkey, _settled(p.model_copy(update={"ledger": booking.ledger}), booking).account()
+    )
+
+
+@decision_log.on(cc.ArrearsBooked, needs=_payer)
+def arrears_booked(state: State, event: cc.ArrearsBooked, ctx: Context[Env]) -> Decision:
+    """Booked at a close (an unpaid period) or with a short payment (then it is in arrears
+    already): either way the period is in arrears."""
+    if event.employer is not None:
+        key = LEDGER.key(event.employer)
+        ledger, _ = lg.overdue(state.get(key) or EmployerLedger(), event.period)
+        return Decision().put(key, ledger)
+    assert event.person is not None
+    pkey, p = _folded_person(state, event.person)
+    own, _ = lg.overdue(p.ledger, event.period)
+    return Decision().put(pkey, p.model_copy(update={"ledger": own}).account())
+
+
+@decision_log.on(cc.PaidOnBehalfRecorded, needs=_account)
+def paid_on_behalf_recorded(
+    state: State, event: cc.PaidOnBehalfRecorded, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    p = persons.recorded_on_behalf(p, event.year, event.amount)
+    p, booking = persons.book_on_behalf(p, event.year)
+    return Decision().put(pkey, _settled(p, booking).account())
+
+
+@decision_log.on(cc.ContributionCredited, needs=_account)
+def contribution_credited(
+    state: State, event: cc.ContributionCredited, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    assert event.region is not None  # every credit names it since it was published
+    for line in event.insurances:
+        p = persons.count(p, event.period, line, event.region, ctx.env)
+    return Decision().put(pkey, p.account())
+
+
+@decision_log.on(cc.AdvanceRecovered, needs=_account)
+def advance_recovered(state: State, event: cc.AdvanceRecovered, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    base = event.base if event.base is not None else Decimal("0.00")
+    p = persons.recover(p, event.period, event.amount, event.into_account, base)
+    return Decision().put(pkey, p.account())
+
+
+@decision_log.on(cc.ContributionsAdvanced, needs=_account)
+def contributions_advanced(
+    state: State, event: cc.ContributionsAdvanced, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    todo = [(x.period, x.amount, persons.part_of(x.part)) for x in event.advanced]
+    return Decision().put(pkey, persons.advanced(p, event.advance_id, todo).account())
+
+
+@decision_log.on(cc.InterruptionOpened, needs=_account)
+def interruption_opened(state: State, event: cc.InterruptionOpened, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    return Decision().put(pkey, persons.interrupted(p, event).account())
+
+
+@decision_log.on(cc.InterruptionClosed, needs=_account)
+def interruption_closed(state: State, event: cc.InterruptionClosed, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    return Decision().put(pkey, persons.uninterrupted(p, event.since).account())
+
+
+@decision_log.on(cc.PersonJudged, needs=_account)
+def person_judged(state: State, record: cc.PersonJudged, ctx: Context[Env]) -> Decision:
+    pkey, p = _folded_person(state, record.person)
+    return Decision().put(pkey, persons.standing(p, record).account())
+
+
+@decision_log.on(cc.TransferAmountComputed, needs=_account)
+def transfer_computed(
+    state: State, event: cc.TransferAmountComputed, ctx: Context[Env]
+) -> Decision:
+    pkey, p = _folded_person(state, event.person)
+    return Decision().put(pkey, persons.transferred(p, event).account())
+
+
+@decision_log.on(cc.PersonFollowed, needs=lambda m, ctx: [PERSON.key(m.person)])
+def person_followed(state: State, record: cc.PersonFollowed, ctx: Context[Env]) -> Decision:
+    return Decision().put(PERSON.key(record.person), persons.facts_of(record))
+
+
+@decision_log.on(cc.EmployerFollowed, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def employer_followed(state: State, record: cc.EmployerFollowed, ctx: Context[Env]) -> Decision:
+    key = EMPLOYER.key(record.employer)
+    return Decision().put(key, employers.registered(state.get(key), record))
+
+
+@decision_log.on(cc.RosterFollowed, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def roster_followed(state: State, record: cc.RosterFollowed, ctx: Context[Env]) -> Decision:
+    key = EMPLOYER.key(record.employer)
+    e = employers.employed(state.get(key), record)
+    return Decision().put(key, e) if e is not None else Decision()
+
+
+@decision_log.on(cc.PeriodClosed, needs=lambda m, ctx: [CLOCK.key(m.region)])
+def period_closed(state: State, event: cc.PeriodClosed, ctx: Context[Env]) -> Decision:
+    key = CLOCK.key(event.region)
+    return Decision().put(key, regions.closed(state.get(key), event.month))
+
+
+@decision_log.on(cc.ShardAssessed, needs=_shard)
+def shard_assessed(state: State, record: cc.ShardAssessed, ctx: Context[Env]) -> Decision:
+    """What a close changed in a shard, as work published it (not the AssessShard itself: work
+    may not have read that one yet when the service stopped)."""
+    key = DIRECTORY.key(record.region, str(record.shard))
+    directory = regions.shard_assessed(state.get(key) or Directory(), record)
+    return Decision().put(key, directory)
+
+
+# the directory's own records change nothing but the directory: the live handlers, as they are
+decision_log.on(cc.DirectoryEmployerAdded, needs=_shard)(directory_employer)
+decision_log.on(cc.DirectoryPayerSet, needs=_shard)(directory_payer)
+decision_log.on(cc.DirectoryWatchSet, needs=_shard)(directory_watch)
+# so is a leave enrollment did not report, on the employer's ledger
+decision_log.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])(roster_leave)

@@ -1,6 +1,12 @@
-"""Composition root of the contributions service: four subscriptions, one runtime.
+"""Composition root of the contributions service: seven subscriptions, one runtime.
 
-- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters, transfers);
+Each is rebuilt from what it published (`python -m shebao_contributions rebuild`): `work` folds
+the whole service's events and work records (`decision_log`), the others go on from their
+published decisions (services/contributions/REBUILD.md).
+
+- `enrollment`: follows shebao.enrollment.events.v1 (obligations, rosters), decides who assesses
+  a person and when he is checked, and records what it follows on the work topic;
+- `transfers`: what moves with a transfer-out (shebao.enrollment.events.v1 too);
 - `commands`: wage declarations, period closes, advances;
 - `work`: the service's own fan-out (shards, employers, persons, credits, directory);
 - `unemployment`: the unemployment fund's medical contributions for benefit recipients;
@@ -12,12 +18,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
 from shebao_common.pseudonym import CitizenIds
-from shebao_common.runtime import ServiceRuntime, Subscription, command_subscription, run
+from shebao_common.runtime import (
+    FromDecisions,
+    ServiceRuntime,
+    Subscription,
+    command_subscription,
+    run,
+)
 from shebao_common.runtime.wiring import runtime_for
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import contributions as cc
@@ -30,8 +44,10 @@ from .domain.params import Params
 from .handlers import (
     collection_handlers,
     command_handlers,
+    decision_log,
     enrollment_handlers,
     reject_invalid_collection,
+    transfer_handlers,
     unemployment_handlers,
     welfare_handlers,
     work_handlers,
@@ -63,17 +79,32 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         cc.CONTRACT,
         settings=settings,
         subscriptions=[
-            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers),
-            command_subscription(
-                cc.COMMANDS,
-                command_handlers,
-                cc.CommandRejected,
-                cc.EVENTS,
-                ttl_days=settings.command_id_ttl_days,
+            # follows enrollment's facts and decides from them (the directory's payers and
+            # watches, a roster left on a death); what it follows is on the work topic too
+            Subscription("enrollment", (ce.EVENTS,), enrollment_handlers, rebuild=FromDecisions()),
+            Subscription("transfers", (ce.EVENTS,), transfer_handlers, rebuild=FromDecisions()),
+            replace(
+                command_subscription(
+                    cc.COMMANDS,
+                    command_handlers,
+                    cc.CommandRejected,
+                    cc.EVENTS,
+                    ttl_days=settings.command_id_ttl_days,
+                ),
+                rebuild=FromDecisions(),
             ),
-            Subscription("work", (cc.WORK,), work_handlers),
-            Subscription("unemployment", (un.EVENTS,), unemployment_handlers),
-            Subscription("welfare", (wf.EVENTS,), welfare_handlers),
+            # the one fold of the service's decisions, whichever subscription made them: the
+            # events topic, and the work topic (the directory, assessment lines, judgements)
+            Subscription(
+                "work",
+                (cc.WORK,),
+                work_handlers,
+                rebuild=FromDecisions(log=(cc.EVENTS, cc.WORK), fold=decision_log),
+            ),
+            Subscription(
+                "unemployment", (un.EVENTS,), unemployment_handlers, rebuild=FromDecisions()
+            ),
+            Subscription("welfare", (wf.EVENTS,), welfare_handlers, rebuild=FromDecisions()),
             Subscription(
                 "collections",
                 (cc.COLLECTIONS,),
@@ -81,6 +112,7 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
                 trust_event_ids=False,
                 reject=reject_invalid_collection,
                 max_records=settings.collections_batch_max_records,
+                rebuild=FromDecisions(),
             ),
         ],
         env=env,

@@ -14,8 +14,22 @@ from shebao_common.runtime import ServiceRuntime
 from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 
+from .domain import employers
 from .domain.ledger import Ledger
-from .domain.model import CLOCK, EMPLOYER, LEDGER, PERSON, EmployerFile, PersonFile, RegionClock
+from .domain.model import (
+    ACCOUNT,
+    CLOCK,
+    EMPLOYER,
+    LEDGER,
+    PERSON,
+    Account,
+    EmployerFacts,
+    EmployerFile,
+    EmployerLedger,
+    PersonFacts,
+    PersonFile,
+    RegionClock,
+)
 
 _REF = re.compile(r"^[0-9a-f]{32}$")
 _CODE = re.compile(r"^[0-9A-Z]{18}$")
@@ -123,10 +137,13 @@ class ReadSide:
         if not _REF.match(ref):
             return 400, {"error": "invalid_person_ref"}
         assert rt.store is not None
-        raw = await rt.store.get_state(PERSON.key(ref).name)
-        if raw is None:
+        raw_f = await rt.store.get_state(PERSON.key(ref).name)
+        raw_a = await rt.store.get_state(ACCOUNT.key(ref).name)
+        if raw_f is None and raw_a is None:
             return 404, {"error": "person_not_known"}
-        return 200, person_view(PersonFile.model_validate_json(raw))
+        facts = PersonFacts.model_validate_json(raw_f) if raw_f else None
+        account = Account.model_validate_json(raw_a) if raw_a else None
+        return 200, person_view(PersonFile.of(ref, facts, account))
 
     async def employer(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /employers?code=...: assessments, payments, arrears and credit."""
@@ -138,9 +155,9 @@ class ReadSide:
         raw_l = await rt.store.get_state(LEDGER.key(code).name)
         if raw_e is None and raw_l is None:
             return 404, {"error": "employer_not_known"}
-        e = EmployerFile.model_validate_json(raw_e) if raw_e else None
-        ledger = Ledger.model_validate_json(raw_l) if raw_l else None
-        return 200, employer_view(e, ledger, code)
+        facts = EmployerFacts.model_validate_json(raw_e) if raw_e else None
+        ledger = EmployerLedger.model_validate_json(raw_l) if raw_l else None
+        return 200, employer_view(employers.roster_view(facts, ledger), ledger, code)
 
     async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /regions?region=320100: the last closed month."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Generic, Literal, Self, TypeVar
 
 from shebao_common.domain import Refused, StateModel
 from shebao_contracts.contributions import PaymentOutcome, Rejection
@@ -71,22 +71,44 @@ class Ledger(StateModel):
     def due(self, period: str) -> Due | None:
         return self.dues.get(period)
 
-    def with_due(self, due: Due) -> Ledger:
-        return self.model_copy(update={"dues": {**self.dues, due.period: due}})
+    def with_due(self, due: Due) -> Self:
+        """The due of its period replaced; dues kept in period order (whatever order the
+        subscriptions that issue and book them decided in)."""
+        return self.model_copy(
+            update={"dues": dict(sorted({**self.dues, due.period: due}.items()))}
+        )
 
     @property
     def arrears(self) -> Decimal:
         return sum((d.arrears for d in self.dues.values()), ZERO)
 
 
+L = TypeVar("L", bound=Ledger)
+"""A person's ledger, or an employer's (`EmployerLedger`): each rule keeps the kind it got."""
+
+
 def issue(
-    ledger: Ledger, period: str, assessment_id: str, region: str, bureau: str, total: Decimal
-) -> tuple[Ledger, Due]:
-    """Book a new assessment, applying the held credit first."""
-    applied = min(ledger.credit, total)
+    ledger: L,
+    period: str,
+    assessment_id: str,
+    region: str,
+    bureau: str,
+    total: Decimal,
+    *,
+    applied: Decimal | None = None,
+    revision: int = 1,
+) -> tuple[L, Due]:
+    """Book a new assessment, applying the held credit first.
+
+    `applied` is the credit applied as published, for a rebuild: then the held credit at the
+    time of folding (which depends on the order payments and assessments are read back) is not
+    consulted, only reduced by it."""
+    if applied is None:
+        applied = min(ledger.credit, total)
     due = Due(
         period=period,
         assessment_id=assessment_id,
+        revision=revision,
         region=region,
         bureau=bureau,
         total=total,
@@ -97,8 +119,16 @@ def issue(
     return ledger.model_copy(update={"credit": ledger.credit - applied}).with_due(due), due
 
 
-def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
-    """A corrected assessment before any collection: the credit is applied afresh."""
+def revise(
+    ledger: L,
+    period: str,
+    total: Decimal,
+    *,
+    applied: Decimal | None = None,
+    revision: int | None = None,
+) -> tuple[L, Due]:
+    """A corrected assessment before any collection: the credit is applied afresh (`applied`
+    and `revision` as published, for a rebuild: see `issue`)."""
     old = ledger.dues[period]
     if old.paid != ZERO or old.collections or old.settled:
         raise Refused(
@@ -107,10 +137,11 @@ def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
             "a correction now needs a supplementary assessment",
         )
     pool = ledger.credit + old.credit_applied
-    applied = min(pool, total)
+    if applied is None:
+        applied = min(pool, total)
     due = old.model_copy(
         update={
-            "revision": old.revision + 1,
+            "revision": old.revision + 1 if revision is None else revision,
             "total": total,
             "credit_applied": applied,
             "status": "settled" if total == applied else old.status,
@@ -120,10 +151,10 @@ def revise(ledger: Ledger, period: str, total: Decimal) -> tuple[Ledger, Due]:
 
 
 @dataclass
-class Booking:
+class Booking(Generic[L]):
     """What a collection did to a period."""
 
-    ledger: Ledger
+    ledger: L
     due: Due
     outcome: PaymentOutcome | None
     """None: a resend of a collection already booked (nothing changed)."""
@@ -135,13 +166,13 @@ class Booking:
 
 
 def book(
-    ledger: Ledger,
+    ledger: L,
     period: str,
     collection_id: str,
     amount: Decimal,
     bureau: str,
     booked_on: date,
-) -> Booking:
+) -> Booking[L]:
     """Book a bureau's collection for a period (the bureau was checked by the caller)."""
     due = ledger.dues[period]
     seen = due.collections.get(collection_id)
@@ -154,7 +185,7 @@ def book(
         )
     was_settled, was_arrears = due.settled, due.status == "arrears"
     paid = due.paid + amount
-    collections = {**due.collections, collection_id: amount}
+    collections = dict(sorted({**due.collections, collection_id: amount}.items()))
     credit = ledger.credit
     excess = ZERO
     if was_settled:
@@ -181,7 +212,12 @@ def book(
         bureau=bureau,
         booked_on=booked_on,
     )
-    new = ledger.model_copy(update={"credit": credit, "payments": (*ledger.payments, payment)})
+    # in the order of their days (then ids), not of arrival: a person's own payment and the
+    # government's for him are booked by two subscriptions, in either order
+    payments = tuple(
+        sorted((*ledger.payments, payment), key=lambda x: (x.booked_on, x.collection_id))
+    )
+    new = ledger.model_copy(update={"credit": credit, "payments": payments})
     return Booking(
         ledger=new.with_due(due),
         due=due,
@@ -193,7 +229,37 @@ def book(
     )
 
 
-def overdue(ledger: Ledger, period: str) -> tuple[Ledger, Due | None]:
+def issued(
+    ledger: L,
+    period: str,
+    assessment_id: str,
+    revision: int,
+    region: str,
+    bureau: str,
+    total: Decimal,
+    applied: Decimal,
+) -> L:
+    """A rebuild: the ledger after an assessment as published (`AssessmentIssued`), whatever
+    order its revisions are read back in (each relay publishes its own subscription's events):
+    a revision no later than the one held changes nothing (a later one replaced it)."""
+    held = ledger.due(period)
+    if held is None:
+        ledger, _ = issue(
+            ledger,
+            period,
+            assessment_id,
+            region,
+            bureau,
+            total,
+            applied=applied,
+            revision=revision,
+        )
+    elif held.revision < revision:
+        ledger, _ = revise(ledger, period, total, applied=applied, revision=revision)
+    return ledger
+
+
+def overdue(ledger: L, period: str) -> tuple[L, Due | None]:
     """At the close after a period: an assessment nobody paid becomes arrears (returned)."""
     due = ledger.dues.get(period)
     if due is None or due.status != "open":

@@ -1,13 +1,17 @@
 """The service's state: persons, employers, assessments, ledgers, the region directory and clock.
 
 Keys and who writes them (the runtime checks versions, so a key written by two subscriptions is
-safe; it only retries):
-  person:<ref>                 PersonFile        enrollment, work (credits, checks), collections,
-                                                 commands (advances)
-  employer:<code>              EmployerFile      enrollment (roster), work (assessment, leave)
+safe; it only retries). Every value is the fold of what the service published
+(`handlers.decision_log`: a rebuild), so a map that two subscriptions add to is kept in key order:
+  person:<ref>                 PersonFacts       enrollment (what enrollment said of the person)
+  account:<ref>                Account           work (credits, checks), collections, commands
+                                                 (advances), unemployment, welfare, transfers,
+                                                 enrollment (who assesses him, his watch)
+  employer:<code>              EmployerFacts     enrollment (registration, roster)
   wages:<code>:<YYYY-MM>       WageSheet         commands (declarations)
   assessment:<code>:<YYYY-MM>  EmployerAssessment work (issue), commands (revision)
-  ledger:<code>                Ledger            work (issue, overdue), collections, commands
+  ledger:<code>                EmployerLedger    work (issue, overdue, the month assessed, a
+                                                 leave on a death), collections, commands
   directory:<region>:<shard>   Directory         work only
   clock:<region>               RegionClock       commands (period close)
 """
@@ -115,6 +119,9 @@ class PersonFile(StateModel):
 
     judged_through: str | None = None
     interruption: Interruption | None = None
+    closed_since: tuple[str, ...] = ()
+    """The first uncredited months of the interruptions closed (each opens once: a later one
+    starts after the credit that closed it)."""
     watch: str | None = None
     """The close at which a check is scheduled in the directory, if any."""
 
@@ -131,6 +138,8 @@ class PersonFile(StateModel):
     advances: dict[str, Advanced] = {}
     advance_ids: tuple[str, ...] = ()
     advance_outstanding: Decimal = ZERO
+    recovered: tuple[str, ...] = ()
+    """Periods whose advance was recovered (a period is advanced once: it is credited then)."""
     transfers: tuple[TransferRecord, ...] = ()
 
     # derived ---------------------------------------------------------------------------------
@@ -161,29 +170,134 @@ class PersonFile(StateModel):
     def pension_years_before(self) -> int:
         return len(self.months(Insurance.PENSION)) // 12
 
+    # the two halves it is kept in -------------------------------------------------------------
 
-PERSON = Entity("person", PersonFile)
+    @classmethod
+    def of(cls, ref: str, facts: PersonFacts | None, account: Account | None) -> PersonFile:
+        """The person as the rules read him: what enrollment said, and what was decided."""
+        f = facts or PersonFacts(ref=ref)
+        a = account or Account(ref=ref)
+        values = {n: getattr(f, n) for n in PersonFacts.model_fields}
+        values |= {n: getattr(a, n) for n in Account.model_fields}
+        return cls.model_construct(**values)
+
+    def facts(self) -> PersonFacts:
+        return PersonFacts.model_construct(
+            **{n: getattr(self, n) for n in PersonFacts.model_fields}
+        )
+
+    def account(self) -> Account:
+        return Account.model_construct(**{n: getattr(self, n) for n in Account.model_fields})
+
+
+class PersonFacts(StateModel):
+    """What enrollment said of a person (the `enrollment` projection writes it, nothing else)."""
+
+    ref: str
+    sealed_id: str | None = None
+    birth_date: date | None = None
+    deceased_on: date | None = None
+    obligations: dict[Scheme, Obligation] = {}
+    job: Job | None = None
+    obligated_through: str | None = None
+    tiers: dict[int, int] = {}
+
+
+class Account(StateModel):
+    """What the service decided for a person: rebuilt from its published decisions."""
+
+    ref: str
+    credited: dict[Insurance, tuple[str, ...]] = {}
+    pension_account: Decimal = ZERO
+    medical_account: Decimal = ZERO
+    pension_bases_since_1998: Decimal = ZERO
+    last_credited: str | None = None
+    judged_through: str | None = None
+    interruption: Interruption | None = None
+    closed_since: tuple[str, ...] = ()
+    watch: str | None = None
+    payer: PayerKind | None = None
+    payer_region: str | None = None
+    ledger: Ledger = Ledger()
+    assessed: dict[str, tuple[Part, ...]] = {}
+    paid_on_behalf: dict[int, Decimal] = {}
+    advances: dict[str, Advanced] = {}
+    advance_ids: tuple[str, ...] = ()
+    advance_outstanding: Decimal = ZERO
+    recovered: tuple[str, ...] = ()
+    """Periods whose advance was recovered (a period is advanced once: it is credited then)."""
+    transfers: tuple[TransferRecord, ...] = ()
+
+
+PERSON = Entity("person", PersonFacts)
+ACCOUNT = Entity("account", Account)
 
 
 # ---------------------------------------------------------------------------------------------
 # Employers
 
 
+class Spell(StateModel):
+    """An earlier employment of the person by the same employer."""
+
+    since: date
+    until: date
+
+
 class RosterEntry(StateModel):
     since: date
     until: date | None = None
     wage: Decimal
+    """The wage at hiring (as enrollment said it); in the rules' view of the roster, the most
+    recent wage: the one of the last assessment that had the person, if later than the hiring."""
     sealed_id: str | None = None
     """The employee's sealed citizen ID, for the assessment's lines to the bureau."""
-    """The most recent wage: enrollment's, then each assessed declaration's."""
+    hired_on: date | None = None
+    """The start of the latest employment, when it continued an open one (else `since`)."""
+    earlier: tuple[Spell, ...] = ()
 
     def owed(self, month: str) -> bool:
         """Employed on the month's last day: that employer owes the month."""
         last = periods.last_day(month)
-        return self.since <= last and (self.until is None or self.until >= last)
+        if self.since <= last and (self.until is None or self.until >= last):
+            return True
+        return any(s.since <= last <= s.until for s in self.earlier)
+
+
+class EmployerFacts(StateModel):
+    """What enrollment said of an employer (the `enrollment` projection writes it, nothing
+    else): its registration, and each person's employment as hired and left."""
+
+    code: str
+    region: str
+    risk_class: int
+    name: str | None = None
+    registered_on: date | None = None
+    roster: dict[str, RosterEntry] = {}
+
+
+class Carried(StateModel):
+    """A person's wage on the last assessment that had him (its month and revision)."""
+
+    month: str
+    revision: int
+    wage: Decimal
+
+
+class EmployerLedger(Ledger):
+    """An employer's ledger, and what the assessments decided of its roster: the month last
+    assessed (the employments that ended before it are gone), the wage each assessment carried
+    forward, and a leave enrollment did not report (a death)."""
+
+    last_assessed: str | None = None
+    carried: dict[str, Carried] = {}
+    left: dict[str, date] = {}
 
 
 class EmployerFile(StateModel):
+    """The employer as the rules read it: its facts, with its roster as the assessments left it
+    (see `employers.roster_view`)."""
+
     code: str
     region: str
     risk_class: int
@@ -232,12 +346,12 @@ class EmployerAssessment(StateModel):
         return next((ln for ln in self.lines if ln.person == person), None)
 
 
-EMPLOYER = Entity("employer", EmployerFile)
+EMPLOYER = Entity("employer", EmployerFacts)
 # A month's wage sheet and assessment are written at the close and read again once or twice (a
 # correction, the collection): large (a line per employee) and not worth keeping decoded.
 WAGES = Entity("wages", WageSheet, cached=False)
 ASSESSMENT = Entity("assessment", EmployerAssessment, cached=False)
-LEDGER = Entity("ledger", Ledger)
+LEDGER = Entity("ledger", EmployerLedger)
 
 
 def employer_assessment_id(employer: str, month: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from shebao_common.domain import Effects, Refused
 from shebao_common.policy import PROVINCE
@@ -43,6 +43,7 @@ from .model import (
     Job,
     Obligation,
     PayerKind,
+    PersonFacts,
     PersonFile,
     TransferRecord,
     person_assessment_id,
@@ -124,9 +125,6 @@ def apply_enrollment(
             p = p.model_copy(update={"job": kept, "obligated_through": through})
         case ce.ResidentPensionTierChosen():
             p = p.model_copy(update={"tiers": {**p.tiers, event.year: event.yearly_tier}})
-        case ce.PersonTransferredOut():
-            p, moved = transfer_out(p, event, env)
-            to_events(fx, ref, moved)
         case ce.PersonDeceased():
             if p.job is not None:
                 fan_out(
@@ -138,7 +136,66 @@ def apply_enrollment(
         case _:
             pass
     p = _reconcile_directory(before, p, env, fx)
-    return p, fx
+    if p.facts() != before.facts():  # the facts decided on, on the service's own log
+        fan_out(fx, ref, followed(p.facts()))
+    return _noted(before, p, fx), fx
+
+
+def _noted(before: PersonFile, p: PersonFile, fx: Effects) -> PersonFile:
+    """How far the person is judged and when he is to be judged next are decisions the events
+    do not show: a change of either is recorded on the work topic (for a rebuild to fold)."""
+    if _standing(before) != _standing(p):
+        fan_out(
+            fx,
+            p.ref,
+            cc.PersonJudged(
+                person=p.ref,
+                judged_through=p.judged_through,
+                watch=p.watch,
+                payer=p.payer,
+                payer_region=p.payer_region,
+            ),
+        )
+    return p
+
+
+def _standing(p: PersonFile) -> tuple[str | None, ...]:
+    return (p.judged_through, p.watch, p.payer, p.payer_region)
+
+
+def standing(p: PersonFile, record: cc.PersonJudged) -> PersonFile:
+    """A rebuild: where the service stood with the person, as its last PersonJudged says."""
+    through = periods.later(p.judged_through, record.judged_through)
+    update = {"watch": record.watch, "payer": record.payer, "payer_region": record.payer_region}
+    return p.model_copy(update={"judged_through": through, **update})
+
+
+def followed(f: PersonFacts) -> cc.PersonFollowed:
+    """The person's facts as the service's own record of them (see `follow`)."""
+    return cc.PersonFollowed(
+        person=f.ref,
+        sealed_citizen_id=f.sealed_id,
+        birth_date=f.birth_date,
+        deceased_on=f.deceased_on,
+        obligations=[cc.FollowedObligation(**o.model_dump()) for o in f.obligations.values()],
+        job=cc.FollowedJob(**f.job.model_dump()) if f.job is not None else None,
+        obligated_through=f.obligated_through,
+        tiers=dict(f.tiers),
+    )
+
+
+def facts_of(record: cc.PersonFollowed) -> PersonFacts:
+    """The facts a PersonFollowed records (a rebuild puts them back)."""
+    return PersonFacts(
+        ref=record.person,
+        sealed_id=record.sealed_citizen_id,
+        birth_date=record.birth_date,
+        deceased_on=record.deceased_on,
+        obligations={o.scheme: Obligation(**o.model_dump()) for o in record.obligations},
+        job=Job(**record.job.model_dump()) if record.job is not None else None,
+        obligated_through=record.obligated_through,
+        tiers=dict(record.tiers),
+    )
 
 
 def _put(p: PersonFile, o: Obligation) -> PersonFile:
@@ -243,38 +300,105 @@ def judge(
 ) -> tuple[PersonFile, Effects]:
     """Judge the person at a region's close; open an interruption when N months are uncredited."""
     fx = Effects()
+    before = p
     if from_watch and p.watch is not None and p.watch <= close:
         p = p.model_copy(update={"watch": None})
     region = p.home_region
     if p.deceased_on is not None or region is None:
-        return p, fx
+        return _noted(before, p, fx), fx
     through = periods.later(p.judged_through, judged_month(p, close))
     assert through is not None
     p = p.model_copy(update={"judged_through": through})
     if p.interruption is None:
         streak = uncredited_streak(p, through)
         if streak >= interruption_months(env.params, region, through):
-            since = periods.shift(through, 1 - streak)
-            p = p.model_copy(
-                update={"interruption": Interruption(region=region, since=since, opened_at=through)}
+            opened = cc.InterruptionOpened(
+                person=p.ref,
+                region=region,
+                since=periods.shift(through, 1 - streak),
+                judged_through=through,
+                months_uncredited=streak,
             )
-            to_events(
-                fx,
-                p.ref,
-                cc.InterruptionOpened(
-                    person=p.ref,
-                    region=region,
-                    since=since,
-                    judged_through=through,
-                    months_uncredited=streak,
-                ),
-            )
+            p = interrupted(p, opened)
+            to_events(fx, p.ref, opened)
     p = _schedule_watch(p, env, fx)
-    return p, fx
+    return _noted(before, p, fx), fx
+
+
+def interrupted(p: PersonFile, opened: cc.InterruptionOpened) -> PersonFile:
+    """The interruption as opened (the live judgement, and a rebuild folding its event: one
+    whose closing was read first stays closed)."""
+    through = periods.later(p.judged_through, opened.judged_through)
+    if opened.since in p.closed_since:
+        return p.model_copy(update={"judged_through": through})
+    gap = Interruption(region=opened.region, since=opened.since, opened_at=opened.judged_through)
+    return p.model_copy(update={"interruption": gap, "judged_through": through})
+
+
+def uninterrupted(p: PersonFile, since: str) -> PersonFile:
+    """The interruption that began in `since` closed (the live credit, and a rebuild folding
+    its event, read before or after the opening)."""
+    gap = p.interruption if p.interruption is not None and p.interruption.since != since else None
+    closed = tuple(sorted({*p.closed_since, since}))
+    return p.model_copy(update={"interruption": gap, "closed_since": closed})
+
+
+def payer_set(p: PersonFile, region: str, kind: PayerKind | None) -> PersonFile:
+    """Who assesses the person, as the region's directory is told (a region's 'stops' does not
+    undo another region's 'starts')."""
+    if kind is not None:
+        return p.model_copy(update={"payer": kind, "payer_region": region})
+    if p.payer_region != region:
+        return p
+    return p.model_copy(update={"payer": None, "payer_region": None})
 
 
 # ---------------------------------------------------------------------------------------------
 # Credits
+
+
+def _bases_count(part: Part | cc.CreditedInsurance, period: str, region: str, env: Env) -> bool:
+    """Whether a pension part's base counts in the bases since 1998 (the transfer's share)."""
+    since = TransferRates.of(env.params, region, periods.start_of(period)).bases_since
+    return part.scheme == ce.Scheme.EMPLOYEE_PENSION and period >= since
+
+
+def count(
+    p: PersonFile, period: str, part: Part | cc.CreditedInsurance, region: str, env: Env
+) -> PersonFile:
+    """One insurance's months of a period counted, its account credited (the live credit, and a
+    rebuild folding a ContributionCredited: sums and a union, in any order)."""
+    months = periods.months_of(period)
+    have = p.months(part.insurance)
+    credited = {**p.credited, part.insurance: tuple(sorted(set(have) | set(months)))}
+    update: dict[str, object] = {
+        "credited": dict(sorted(credited.items())),
+        "last_credited": periods.later(p.last_credited, periods.last_month(period)),
+    }
+    if part.insurance == ce.Insurance.PENSION:
+        update["pension_account"] = p.pension_account + part.into_account
+        if _bases_count(part, period, region, env):
+            update["pension_bases_since_1998"] = p.pension_bases_since_1998 + part.base
+    elif part.insurance == ce.Insurance.MEDICAL:
+        update["medical_account"] = p.medical_account + part.into_account
+    return p.model_copy(update=update)
+
+
+def recover(
+    p: PersonFile, period: str, amount: Decimal, into: Decimal, base: Decimal
+) -> PersonFile:
+    """A regular payment of an advanced period: the advance recovered, the difference credited
+    (the live credit, and a rebuild folding an AdvanceRecovered)."""
+    return p.model_copy(
+        update={
+            "advances": {k: v for k, v in p.advances.items() if k != period},
+            "recovered": tuple(sorted({*p.recovered, period})),
+            "advance_outstanding": p.advance_outstanding - amount,
+            "pension_account": p.pension_account + into,
+            "pension_bases_since_1998": p.pension_bases_since_1998 + base,
+            "last_credited": periods.later(p.last_credited, periods.last_month(period)),
+        }
+    )
 
 
 def credit(
@@ -296,36 +420,20 @@ def credit(
     """
     fx = Effects()
     months = periods.months_of(period)
-    bases_since = TransferRates.of(env.params, region, periods.start_of(period)).bases_since
-    credited = dict(p.credited)
-    pension, medical, bases = p.pension_account, p.medical_account, p.pension_bases_since_1998
-    advances, outstanding = dict(p.advances), p.advance_outstanding
     lines: list[cc.CreditedInsurance] = []
     recovered = False
+    before = p
     for part in parts:
-        have = credited.get(part.insurance, ())
-        into, base_added = part.into_account, part.base
-        advanced = None
-        if set(months) <= set(have):
-            advanced = advances.get(period) if part.insurance == ce.Insurance.PENSION else None
+        if set(months) <= set(p.months(part.insurance)):
+            advanced = p.advances.get(period) if part.insurance == ce.Insurance.PENSION else None
             if advanced is None or source == "advance":
                 continue  # credited before: a month counts once
-            del advances[period]
-            outstanding -= advanced.amount
-            into -= advanced.part.into_account
-            base_added -= advanced.part.base
-        else:
-            credited[part.insurance] = tuple(sorted(set(have) | set(months)))
-        balance: Decimal | None = None
-        if part.insurance == ce.Insurance.PENSION:
-            pension += into
-            balance = pension
-            if part.scheme == ce.Scheme.EMPLOYEE_PENSION and period >= bases_since:
-                bases += base_added
-        elif part.insurance == ce.Insurance.MEDICAL:
-            medical += into
-            balance = medical
-        if advanced is not None:  # counted by the advance: recovered, not credited again
+            # counted by the advance: recovered, not credited again
+            into = part.into_account - advanced.part.into_account
+            base = (
+                part.base - advanced.part.base if _bases_count(part, period, region, env) else ZERO
+            )
+            p = recover(p, period, advanced.amount, into, base)
             recovered = True
             to_events(
                 fx,
@@ -334,12 +442,19 @@ def credit(
                     person=p.ref,
                     period=period,
                     amount=advanced.amount,
-                    outstanding=outstanding,
+                    outstanding=p.advance_outstanding,
                     into_account=into,
-                    account_balance_after=balance,
+                    account_balance_after=p.pension_account,
+                    base=base,
                 ),
             )
             continue
+        p = count(p, period, part, region, env)
+        balance: Decimal | None = None
+        if part.insurance == ce.Insurance.PENSION:
+            balance = p.pension_account
+        elif part.insurance == ce.Insurance.MEDICAL:
+            balance = p.medical_account
         lines.append(
             cc.CreditedInsurance.model_construct(  # from a validated part (see employers.py)
                 insurance=part.insurance,
@@ -348,24 +463,12 @@ def credit(
                 employer_part=part.employer_part,
                 employee_part=part.employee_part,
                 subsidy=part.subsidy,
-                into_account=into,
+                into_account=part.into_account,
                 account_balance_after=balance,
             )
         )
     if not lines and not recovered:
-        return p, fx
-    before = p
-    p = p.model_copy(
-        update={
-            "credited": credited,
-            "pension_account": pension,
-            "medical_account": medical,
-            "pension_bases_since_1998": bases,
-            "advances": advances,
-            "advance_outstanding": outstanding,
-            "last_credited": periods.later(p.last_credited, periods.last_month(period)),
-        }
-    )
+        return before, fx
     if lines:
         to_events(
             fx,
@@ -378,6 +481,7 @@ def credit(
                 employer=employer,
                 assessment_id=assessment_id,
                 insurances=lines,
+                region=region,
             ),
         )
     if before.interruption is not None and p.judged_through is not None:
@@ -401,7 +505,7 @@ def credit(
                     credited=period,
                 ),
             )
-            p = p.model_copy(update={"interruption": None})
+            p = uninterrupted(p, before.interruption.since)
     return p, fx
 
 
@@ -444,7 +548,7 @@ def assess_person(
             f"{region}:{shard}",
             cc.DirectoryPayerSet(region=region, shard=shard, person=p.ref, kind=None),
         )
-        return p.model_copy(update={"payer": None, "payer_region": None}), fx
+        return _noted(p, payer_set(p, region, None), fx), fx
     if p.ledger.due(period) is not None:
         return p, fx
     parts = (
@@ -527,15 +631,21 @@ def _issued(aid: str, due: lg.Due, person: str, parts: tuple[Part, ...]) -> cc.A
             for x in parts
         ],
         person_count=1,
+        insurances=[_credited_line(x) for x in parts],
     )
+
+
+def settled(p: PersonFile, period: str) -> tuple[PersonFile, tuple[Part, ...]]:
+    """A period of the person's own paid in full: its assessed parts, to credit, leave the file."""
+    parts = p.assessed.get(period, ())
+    rest = {k: v for k, v in p.assessed.items() if k != period}
+    return p.model_copy(update={"assessed": rest}), parts
 
 
 def _settle(
     p: PersonFile, period: str, region: str, aid: str, env: Env
 ) -> tuple[PersonFile, Effects]:
-    parts = p.assessed.get(period, ())
-    rest = {k: v for k, v in p.assessed.items() if k != period}
-    p = p.model_copy(update={"assessed": rest})
+    p, parts = settled(p, period)
     return credit(p, period, parts, "person", env, region=region, assessment_id=aid)
 
 
@@ -605,7 +715,7 @@ def arrears_booked(due: lg.Due, kind: cc.PayerKind, payer: str) -> cc.ArrearsBoo
     )
 
 
-def payment_booked(b: lg.Booking, kind: cc.PayerKind, payer: str) -> cc.PaymentBooked:
+def payment_booked(b: lg.Booking[Any], kind: cc.PayerKind, payer: str) -> cc.PaymentBooked:
     assert b.payment is not None and b.outcome is not None
     return cc.PaymentBooked(
         assessment_id=b.due.assessment_id,
@@ -621,7 +731,7 @@ def payment_booked(b: lg.Booking, kind: cc.PayerKind, payer: str) -> cc.PaymentB
     )
 
 
-def booking_events(b: lg.Booking, kind: cc.PayerKind, payer: str) -> list[Message]:
+def booking_events(b: lg.Booking[Any], kind: cc.PayerKind, payer: str) -> list[Message]:
     out: list[Message] = []
     if b.outcome == cc.PaymentOutcome.UNDERPAID:
         out.append(arrears_booked(b.due, kind, payer))
@@ -677,16 +787,7 @@ def advance(
         raise Refused(R.NOTHING_TO_ADVANCE, "no pension membership with missing months")
     fx = Effects()
     total = money(sum((amount for _, _, amount in todo), ZERO))
-    advances = dict(p.advances)
-    for period, part, amount in todo:
-        advances[period] = Advanced(advance_id=cmd.advance_id, amount=amount, part=part)
-    p = p.model_copy(
-        update={
-            "advances": advances,
-            "advance_ids": (*p.advance_ids, cmd.advance_id),
-            "advance_outstanding": p.advance_outstanding + total,
-        }
-    )
+    p = advanced(p, cmd.advance_id, [(period, amount, part) for period, part, amount in todo])
     to_events(
         fx,
         p.ref,
@@ -697,6 +798,10 @@ def advance(
             periods=[period for period, _, _ in todo],
             amount=total,
             outstanding=p.advance_outstanding,
+            advanced=[
+                cc.AdvancedPeriod(period=period, amount=amount, part=_credited_line(part))
+                for period, part, amount in todo
+            ],
         ),
     )
     for period, part, _ in todo:
@@ -707,6 +812,49 @@ def advance(
 
 # ---------------------------------------------------------------------------------------------
 # Transfer out
+
+
+def advanced(p: PersonFile, advance_id: str, todo: list[tuple[str, Decimal, Part]]) -> PersonFile:
+    """The periods a fund advanced, to recover (the live advance, and a rebuild folding a
+    ContributionsAdvanced: one whose recovery was read first is not to recover again)."""
+    advances = dict(p.advances)
+    for period, amount, part in todo:
+        if period not in p.recovered:
+            advances[period] = Advanced(advance_id=advance_id, amount=amount, part=part)
+    advances = dict(sorted(advances.items()))
+    total = money(sum((amount for _, amount, _ in todo), ZERO))
+    return p.model_copy(
+        update={
+            "advances": advances,
+            "advance_ids": (*p.advance_ids, advance_id),
+            "advance_outstanding": p.advance_outstanding + total,
+        }
+    )
+
+
+def part_of(x: cc.CreditedInsurance) -> Part:
+    """A part as a message carries it."""
+    return Part.of(
+        x.insurance,
+        x.scheme,
+        x.base,
+        employer_part=x.employer_part,
+        employee_part=x.employee_part,
+        subsidy=x.subsidy,
+        into_account=x.into_account,
+    )
+
+
+def _credited_line(part: Part) -> cc.CreditedInsurance:
+    return cc.CreditedInsurance(
+        insurance=part.insurance,
+        scheme=part.scheme,
+        base=part.base,
+        employer_part=part.employer_part,
+        employee_part=part.employee_part,
+        subsidy=part.subsidy,
+        into_account=part.into_account,
+    )
 
 
 def transfer_out(
@@ -726,15 +874,7 @@ def transfer_out(
     pooled = money(bases * rates.pooled_share)
     medical = p.medical_account if ce.Scheme.EMPLOYEE_MEDICAL in schemes else ZERO
     total = pension + pooled + medical
-    record = TransferRecord(
-        transfer_id=event.transfer_id,
-        on=event.on,
-        from_region=event.from_region,
-        to_region=event.to_region,
-        total=total,
-    )
-    p = p.model_copy(update={"transfers": (*p.transfers, record)})
-    return p, cc.TransferAmountComputed(
+    computed = cc.TransferAmountComputed(
         person=p.ref,
         transfer_id=event.transfer_id,
         from_region=event.from_region,
@@ -746,6 +886,19 @@ def transfer_out(
         medical_account=medical,
         total=total,
     )
+    return transferred(p, computed), computed
+
+
+def transferred(p: PersonFile, computed: cc.TransferAmountComputed) -> PersonFile:
+    """The transfer on the person's file (the live rule, and a rebuild folding its event)."""
+    record = TransferRecord(
+        transfer_id=computed.transfer_id,
+        on=computed.on,
+        from_region=computed.from_region,
+        to_region=computed.to_region,
+        total=computed.total,
+    )
+    return p.model_copy(update={"transfers": (*p.transfers, record)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -787,18 +940,23 @@ def paid_on_behalf(
     p = p or PersonFile(ref=msg.person)
     if msg.year in p.paid_on_behalf:
         return p, Effects()
-    p = p.model_copy(update={"paid_on_behalf": {**p.paid_on_behalf, msg.year: msg.amount}})
-    return _book_on_behalf(p, msg.year, env)
+    p = recorded_on_behalf(p, msg.year, msg.amount)
+    recorded = to_events(
+        Effects(), p.ref, cc.PaidOnBehalfRecorded(person=p.ref, year=msg.year, amount=msg.amount)
+    )
+    p, fx = _book_on_behalf(p, msg.year, env)
+    return p, recorded.extend(fx)
 
 
-def _book_on_behalf(p: PersonFile, year: int, env: Env) -> tuple[PersonFile, Effects]:
-    fx = Effects()
+def book_on_behalf(p: PersonFile, year: int) -> tuple[PersonFile, lg.Booking[lg.Ledger] | None]:
+    """The government's payment of the year booked against its resident assessment, once both
+    are known (the live rule, and a rebuild folding either in any order)."""
     period, amount = str(year), p.paid_on_behalf.get(year)
     due = p.ledger.due(period)
     parts = p.assessed.get(period, ())
     resident = any(x.scheme == ce.Scheme.RESIDENT_PENSION for x in parts)
     if amount is None or due is None or not resident:
-        return p, fx
+        return p, None
     booking = lg.book(
         p.ledger,
         period,
@@ -808,11 +966,25 @@ def _book_on_behalf(p: PersonFile, year: int, env: Env) -> tuple[PersonFile, Eff
         date(year, 1, 1),
     )
     if booking.outcome is None:
+        return p, None
+    return p.model_copy(update={"ledger": booking.ledger}), booking
+
+
+def recorded_on_behalf(p: PersonFile, year: int, amount: Decimal) -> PersonFile:
+    """The government's payment of a year, recorded (the rule, and a rebuild folding it)."""
+    paid = dict(sorted({**p.paid_on_behalf, year: amount}.items()))
+    return p.model_copy(update={"paid_on_behalf": paid})
+
+
+def _book_on_behalf(p: PersonFile, year: int, env: Env) -> tuple[PersonFile, Effects]:
+    fx = Effects()
+    p, booking = book_on_behalf(p, year)
+    if booking is None:
         return p, fx
-    p = p.model_copy(update={"ledger": booking.ledger})
     for e in booking_events(booking, cc.PayerKind.PERSON, p.ref):
         to_events(fx, p.ref, e)
     if booking.newly_settled:
-        p, credited = _settle(p, period, due.region, due.assessment_id, env)
+        due = booking.due
+        p, credited = _settle(p, str(year), due.region, due.assessment_id, env)
         fx.extend(credited)
     return p, fx

@@ -55,7 +55,13 @@ def close_period(
             cc.AssessShard(region=cmd.region, month=cmd.month, shard=shard),
         )
     to_events(fx, cmd.region, cc.PeriodClosed(region=cmd.region, month=cmd.month, bureau=code))
-    return RegionClock(last_closed=cmd.month), fx
+    return closed(clock, cmd.month), fx
+
+
+def closed(clock: RegionClock | None, month: str) -> RegionClock:
+    """The region's clock once `month` is closed (the close, and a rebuild folding it)."""
+    last = clock.last_closed if clock is not None else None
+    return RegionClock(last_closed=periods.later(last, month))
 
 
 def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | None, Effects]:
@@ -67,22 +73,37 @@ def assess_shard(d: Directory | None, msg: cc.AssessShard) -> tuple[Directory | 
             fx, employer, cc.AssessEmployer(employer=employer, region=msg.region, month=msg.month)
         )
     year = periods.year(msg.month)
-    payers = dict(d.payers)
-    for person, entry in sorted(d.payers.items()):
-        if entry.kind == "yearly":
-            if entry.assessed_year is not None and entry.assessed_year >= year:
-                continue
-            payers[person] = entry.model_copy(update={"assessed_year": year})
+    persons = [
+        person
+        for person, entry in sorted(d.payers.items())
+        if entry.kind != "yearly" or entry.assessed_year is None or entry.assessed_year < year
+    ]
+    yearly = [person for person in persons if d.payers[person].kind == "yearly"]
+    fired = [person for person, close in sorted(d.watches.items()) if close <= msg.month]
+    if yearly or fired:  # what it changes in the shard, on the work topic for a rebuild
+        done = cc.ShardAssessed(
+            region=msg.region, month=msg.month, shard=msg.shard, yearly=yearly, fired=fired
+        )
+        fan_out(fx, f"{msg.region}:{msg.shard}", done)
+        d = shard_assessed(d, done)
+    for person in persons:
         fan_out(fx, person, cc.AssessPerson(person=person, region=msg.region, month=msg.month))
-    watches = {}
-    for person, close in sorted(d.watches.items()):
-        if close <= msg.month:
-            fan_out(
-                fx, person, cc.CheckInterruption(person=person, region=msg.region, month=msg.month)
-            )
-        else:
-            watches[person] = close
-    return d.model_copy(update={"payers": payers, "watches": watches}), fx
+    for person in fired:
+        fan_out(fx, person, cc.CheckInterruption(person=person, region=msg.region, month=msg.month))
+    return d, fx
+
+
+def shard_assessed(d: Directory, done: cc.ShardAssessed) -> Directory:
+    """The shard as a close left it (the close, and a rebuild folding its ShardAssessed): the
+    yearly payers assessed for the year, the watches fired gone."""
+    year = periods.year(done.month)
+    payers = dict(d.payers)
+    for person in done.yearly:
+        entry = payers.get(person)
+        if entry is not None and entry.kind == "yearly":
+            payers[person] = entry.model_copy(update={"assessed_year": year})
+    watches = {p: close for p, close in d.watches.items() if p not in set(done.fired)}
+    return d.model_copy(update={"payers": payers, "watches": watches})
 
 
 def add_employer(d: Directory | None, msg: cc.DirectoryEmployerAdded) -> Directory:
