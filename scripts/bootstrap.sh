@@ -6,7 +6,7 @@
 # With --browser (what `make test` passes), also Chromium (Debian package), for the browser test
 # of the demo's HTML report. With --containers (also from `make test`), a container engine when no
 # Docker engine answers: podman, runc and debootstrap (Debian packages), for the image tests;
-# shebao_devinfra.containers configures podman from ~/.cache/shebao, never /etc.
+# shebao_devinfra.containers configures podman from the project's .infra/containers, never /etc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

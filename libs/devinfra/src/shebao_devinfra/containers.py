@@ -7,14 +7,16 @@ answers wins, then podman when it is installed and runs a container.
 podman is set up the way this kind of machine needs it, and the way a rootful podman on a
 developer's machine takes without harm: the `runc` runtime, the `cgroupfs` manager, events to a
 file, and default ulimits low enough that podman need not raise them (a sandbox without
-`CAP_SYS_RESOURCE` refuses "setrlimit"). Its configuration, image storage and run-time state live
-under `~/.cache/shebao/containers` and a folder in /tmp, named to podman by `CONTAINERS_CONF` and
-`CONTAINERS_STORAGE_CONF`: nothing is written to /etc or /var/lib/containers, and built images
-are kept between runs (and between clones) on the same machine.
+`CAP_SYS_RESOURCE` refuses "setrlimit"). Its configuration and image storage live in the
+project's `.infra/containers` (ignored by git and by the image builds' context), its run-time
+state in a folder of /tmp, named to podman by `CONTAINERS_CONF` and `CONTAINERS_STORAGE_CONF`:
+nothing is written outside the project but that temporary folder (not /etc, not
+/var/lib/containers), and built images are kept between runs of the checkout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -33,9 +35,21 @@ class EngineError(RuntimeError):
     """The container engine refused: the message names the command and what it printed."""
 
 
+def _project() -> Path | None:
+    """The checkout this module runs from (where `uv.lock` and the Dockerfile are), if any."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "uv.lock").exists() and (parent / "Dockerfile").exists():
+            return parent
+    return None
+
+
 def _podman_dirs() -> tuple[Path, Path]:
-    """The configuration and storage folder (kept), and the run-time state folder (in /tmp)."""
-    return cache_home() / "containers", Path(tempfile.gettempdir()) / f"shebao-podman-{os.getuid()}"
+    """The configuration and storage folder (kept: the project's .infra/containers, or the
+    cache outside a checkout), and the run-time state folder (in /tmp, one per storage)."""
+    project = _project()
+    conf = project / ".infra" / "containers" if project else cache_home() / "containers"
+    tag = hashlib.sha256(str(conf).encode()).hexdigest()[:8]
+    return conf, Path(tempfile.gettempdir()) / f"shebao-podman-{os.getuid()}-{tag}"
 
 
 def podman_env() -> dict[str, str]:
