@@ -18,8 +18,6 @@ published decisions (services/contributions/REBUILD.md).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -83,14 +81,12 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
             # watches, a roster left on a death); what it follows is on the work topic too
             Subscription("enrollment", (ce.EVENTS,), enrollment_handlers, rebuild=FromDecisions()),
             Subscription("transfers", (ce.EVENTS,), transfer_handlers, rebuild=FromDecisions()),
-            replace(
-                command_subscription(
-                    cc.COMMANDS,
-                    command_handlers,
-                    cc.CommandRejected,
-                    cc.EVENTS,
-                    ttl_days=settings.command_id_ttl_days,
-                ),
+            command_subscription(
+                cc.COMMANDS,
+                command_handlers,
+                cc.CommandRejected,
+                cc.EVENTS,
+                ttl_days=settings.command_id_ttl_days,
                 rebuild=FromDecisions(),
             ),
             # the one fold of the service's decisions, whichever subscription made them: the

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
@@ -43,15 +41,13 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
         subscriptions=[
             # people type these: a resend differing only in layout is the same command; what
             # they decided is rebuilt from the events they published (`enrollment_log`)
-            replace(
-                command_subscription(
-                    c.COMMANDS,
-                    handlers,
-                    c.CommandRejected,
-                    c.EVENTS,
-                    ttl_days=settings.command_id_ttl_days,
-                    canonical_fingerprints=True,
-                ),
+            command_subscription(
+                c.COMMANDS,
+                handlers,
+                c.CommandRejected,
+                c.EVENTS,
+                ttl_days=settings.command_id_ttl_days,
+                canonical_fingerprints=True,
                 rebuild=FromDecisions(log=(c.EVENTS,), fold=enrollment_log),
             ),
             # a projection (it emits nothing): a rebuild reads its topics again from the start

@@ -21,8 +21,6 @@ stopped once, a month and a subsidy paid once, the directory is a set).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
@@ -72,6 +70,7 @@ def subscriptions(settings: UnemploymentSettings) -> list[Subscription]:
         u.CommandRejected,
         u.EVENTS,
         ttl_days=settings.command_id_ttl_days,
+        rebuild=FromDecisions(log=(u.EVENTS,), fold=benefit_log),
     )
     return [
         Subscription(
@@ -83,7 +82,7 @@ def subscriptions(settings: UnemploymentSettings) -> list[Subscription]:
         ),
         Subscription("contributions", (cc.EVENTS,), contributions_handlers),
         Subscription("welfare", (w.EVENTS,), welfare_handlers),
-        replace(commands, rebuild=FromDecisions(log=(u.EVENTS,), fold=benefit_log)),
+        commands,
         Subscription(
             "work",
             (u.WORK,),

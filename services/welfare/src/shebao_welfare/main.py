@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic_settings import SettingsConfigDict
 
 from shebao_common.policy import Policy
@@ -38,17 +36,15 @@ def create_runtime(settings: WelfareSettings | None = None) -> ServiceRuntime:
         settings=settings,
         subscriptions=[
             # people type these: a resend differing only in layout is the same command
-            replace(
-                command_subscription(
-                    w.COMMANDS,
-                    command_handlers,
-                    w.CommandRejected,
-                    w.EVENTS,
-                    ttl_days=settings.command_id_ttl_days,
-                    canonical_fingerprints=True,
-                ),
-                # the fold of what all three decided (handlers.welfare_log: one pass, since
-                # they write the same cases, persons and regions); the others' positions only
+            # the fold of what all three decided (handlers.welfare_log: one pass, since
+            # they write the same cases, persons and regions); the others' positions only
+            command_subscription(
+                w.COMMANDS,
+                command_handlers,
+                w.CommandRejected,
+                w.EVENTS,
+                ttl_days=settings.command_id_ttl_days,
+                canonical_fingerprints=True,
                 rebuild=FromDecisions(log=(w.EVENTS, w.WORK), fold=welfare_log),
             ),
             Subscription("work", (w.WORK,), work_handlers, rebuild=FromDecisions()),

@@ -16,7 +16,16 @@ from shebao_contracts.envelope import Message
 from shebao_contracts.topics import Topic
 
 from ..domain import Refused
-from .model import Context, Decision, Emit, HandlerTable, RejectedRecord, Rejecter, Subscription
+from .model import (
+    Context,
+    Decision,
+    Emit,
+    FromDecisions,
+    HandlerTable,
+    RejectedRecord,
+    Rejecter,
+    Subscription,
+)
 
 
 def command_rejected(
@@ -68,9 +77,11 @@ def command_subscription(
     events: Topic,
     *,
     ttl_days: int,
+    rebuild: FromDecisions,
     canonical_fingerprints: bool = False,
 ) -> Subscription:
-    """The `commands` subscription of `topic`: ids remembered `ttl_days`, refusals answered."""
+    """The `commands` subscription of `topic`: ids remembered `ttl_days`, refusals answered.
+    Commands decide, so it says how a rebuild restores what they decided (`rebuild.py`)."""
     return Subscription(
         "commands",
         (topic,),
@@ -78,4 +89,5 @@ def command_subscription(
         reject=command_rejecter(answer, events),
         dedupe_ttl=ttl_days * 86400,
         canonical_fingerprints=canonical_fingerprints,
+        rebuild=rebuild,
     )
