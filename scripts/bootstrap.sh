@@ -79,8 +79,11 @@ if [ "$want_containers" = true ] && [ "$docker_up" = false ] && [ "${SHEBAO_CONT
   if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 \
      || { ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; }; then
     say "installing podman, runc and debootstrap (Debian packages), for the image tests"
-    # without root this cannot be done: the image tests then skip, naming the reason
-    (apt_install podman runc debootstrap) || say "no container engine installed: the image tests will be skipped"
+    # without root this cannot be done: the image tests then skip, naming the reason. The network
+    # stack is named too (compose's containers find each other by name through aardvark-dns), in
+    # case apt is set not to install what podman only recommends.
+    (apt_install podman runc debootstrap netavark aardvark-dns iptables) \
+      || say "no container engine installed: the image tests will be skipped"
   fi
 fi
 say "ready"
