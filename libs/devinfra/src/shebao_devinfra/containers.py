@@ -81,6 +81,10 @@ def podman_env() -> dict[str, str]:
             'driver = "overlay"\n'
             f'graphroot = "{conf / "storage"}"\n'
             f'runroot = "{run / "storage"}"\n'
+            # the overlay driver would bind-mount its folder onto itself, and a mount inside
+            # the checkout keeps `rm -rf` of the checkout from working
+            "[storage.options.overlay]\n"
+            'skip_mount_home = "true"\n'
         ),
     }
     for path, text in wanted.items():
