@@ -25,7 +25,37 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from .local import free_port
 
 
-class ServiceProcess:
+class _Reachable:
+    """What a test reads of a service, whoever started it: its log, its /metrics and its read
+    side at `url`."""
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def log_text(self) -> str:
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """Sum of a Prometheus metric's samples whose labels include the given ones."""
+        return (await self.metrics()).sum(name, **labels)
+
+    async def metrics(self) -> Metrics:
+        """One scrape of /metrics, to read several values from the same moment."""
+        _, body = await http_get(f"{self.url}/metrics")
+        return Metrics(body.decode())
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        import json
+
+        status, body = await http_get(self.url + path)
+        return status, json.loads(body) if body else None
+
+
+class ServiceProcess(_Reachable):
     """A service started as `python -m <module>`, with its log in a file of its own."""
 
     def __init__(
@@ -127,9 +157,6 @@ class ServiceProcess:
             for p in sorted(self.log_dir.glob(f"{self.name}-{self.port}-*.log"))
         )
 
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -155,29 +182,18 @@ class ServiceProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    async def metric(self, name: str, **labels: str) -> float:
-        """Sum of a Prometheus metric's samples whose labels include the given ones."""
-        return (await self.metrics()).sum(name, **labels)
 
-    async def metrics(self) -> Metrics:
-        """One scrape of /metrics, to read several values from the same moment."""
-        _, body = await http_get(f"{self.url}/metrics")
-        return Metrics(body.decode())
-
-    async def get_json(self, path: str) -> tuple[int, Any]:
-        import json
-
-        status, body = await http_get(self.url + path)
-        return status, json.loads(body) if body else None
-
-
-class RunningService:
+class RunningService(_Reachable):
     """A service someone else started (compose, a cluster): its read side and its log, as a
     test reads a ServiceProcess's; starting and stopping it is not the test's business."""
 
     def __init__(self, name: str, url: str, logs: Callable[[], str] | None = None) -> None:
-        self.name, self.url, self._logs = name, url, logs
+        self.name, self._url, self._logs = name, url, logs
         self.log_path = f"{name}'s own (its container's, its pod's)"
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     @property
     def alive(self) -> bool:
@@ -198,22 +214,6 @@ class RunningService:
 
     def log_text(self) -> str:
         return self._logs() if self._logs is not None else ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    async def get_json(self, path: str) -> tuple[int, Any]:
-        import json
-
-        status, body = await http_get(self.url + path)
-        return status, json.loads(body) if body else None
-
-    async def metric(self, name: str, **labels: str) -> float:
-        return (await self.metrics()).sum(name, **labels)
-
-    async def metrics(self) -> Metrics:
-        _, body = await http_get(f"{self.url}/metrics")
-        return Metrics(body.decode())
 
 
 Service = ServiceProcess | RunningService
