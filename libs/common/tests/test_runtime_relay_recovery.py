@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from shebao_common.kafka_security import client_options
 from shebao_common.metrics import RuntimeMetrics
 from shebao_common.runtime.relay import Relay, published_since
 from shebao_common.runtime.store import CommitPlan, OutboxEntry, Store, StreamId
@@ -55,7 +56,7 @@ async def test_a_new_owner_publishes_only_what_the_broker_lacks(infra: Any) -> N
         return Relay(
             store,
             lambda: AIOKafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+                **client_options(bootstrap=bootstrap), acks="all", enable_idempotence=True
             ),
             RuntimeMetrics(name),
             trim_interval=3600,  # nothing trimmed but by flush() or stop()
@@ -131,7 +132,9 @@ async def test_flush_waits_for_a_recovery_in_progress(infra: Any) -> None:
 
     relay = Relay(
         store,
-        lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True),
+        lambda: AIOKafkaProducer(
+            **client_options(bootstrap=bootstrap), acks="all", enable_idempotence=True
+        ),
         RuntimeMetrics("relay-flush"),
         trim_interval=3600,
     )

@@ -26,6 +26,7 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from .kafka_security import client_options
 from .runtime.store import Store
 from .settings import ServiceSettings
 
@@ -71,7 +72,7 @@ async def replay(
     store = Store(client, service)
     todo = [p for p in await parked_entries(client, service) if ids is None or p.id in ids]
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap=bootstrap),
         client_id=f"shebao-{service}-replay",
         acks="all",
         enable_idempotence=True,

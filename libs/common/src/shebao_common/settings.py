@@ -6,6 +6,7 @@ else is prefixed per service, e.g. SHEBAO_ENROLLMENT_BATCH_MAX_RECORDS.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -18,14 +19,65 @@ DEV_PSEUDONYM_KEY = "shebao-development-pseudonym-key-not-for-production"
 DEV_CITIZEN_ID_KEY = "shebao-development-citizen-id-key-not-for-production"
 
 
-class ServiceSettings(BaseSettings):
+class KafkaConnection(BaseSettings):
+    """How a client reaches and authenticates to Kafka: shared by every service, tool and test
+    client of one deployment (KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        "PLAINTEXT",
+        validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL"),
+        description="SASL_SSL in compose and Kubernetes, SASL_PLAINTEXT on loopback in tests",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM")
+    )
+    kafka_username: str | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_USERNAME"),
+        description="this client's principal (shebao-<service> for a service)",
+    )
+    kafka_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_PASSWORD"),
+        description="prefer KAFKA_PASSWORD_FILE (a mounted secret)",
+    )
+    kafka_password_file: Path | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_PASSWORD_FILE")
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_SSL_CAFILE"),
+        description="the CA that signed the brokers' certificates (SSL and SASL_SSL)",
+    )
+
+    @model_validator(mode="after")
+    def _credentials_with_sasl(self) -> KafkaConnection:
+        if self.kafka_security_protocol.startswith("SASL") and (
+            not self.kafka_username
+            or (self.kafka_password is None and self.kafka_password_file is None)
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_USERNAME "
+                "and KAFKA_PASSWORD_FILE (or KAFKA_PASSWORD)"
+            )
+        return self
+
+    def kafka_password_value(self) -> str | None:
+        if self.kafka_password_file is not None:
+            return self.kafka_password_file.read_text().strip()
+        return None if self.kafka_password is None else self.kafka_password.get_secret_value()
+
+
+class ServiceSettings(KafkaConnection):
     model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
 
     environment: Literal["development", "test", "production"] = Field(
         "development", validation_alias=AliasChoices("SHEBAO_ENVIRONMENT")
-    )
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL"))
     pseudonym_key: SecretStr | None = Field(

@@ -22,6 +22,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from shebao_common.kafka_security import client_options
+
 from .local import free_port
 
 
@@ -274,7 +276,7 @@ async def recreate_topics(bootstrap: str, names: Iterable[str], partitions: int 
     test may read even when the test never writes to it (another test's records left there
     would be read as this test's)."""
     names = sorted({*names, *platform_topics()})
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -299,7 +301,7 @@ async def recreate_topics(bootstrap: str, names: Iterable[str], partitions: int 
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -311,7 +313,9 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
 
 
 async def producer(bootstrap: str, **kw: Any) -> AIOKafkaProducer:
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **kw)
+    p = AIOKafkaProducer(
+        **client_options(bootstrap=bootstrap), acks="all", enable_idempotence=True, **kw
+    )
     await p.start()
     return p
 
@@ -345,7 +349,9 @@ def message_record(
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
     """Every record of a topic, from the beginning to its end offsets as of the call."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    c = AIOKafkaConsumer(
+        **client_options(bootstrap=bootstrap), enable_auto_commit=False, group_id=None
+    )
     await c.start()
     try:
         deadline = time.monotonic() + timeout
@@ -393,7 +399,7 @@ def partitions_of(partitions: Partitions, topic: str) -> int:
 
 async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
     """Each topic's partition count, as the broker has it (the topics must exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap))
     await admin.start()
     try:
         return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(list(topics))}
@@ -423,7 +429,7 @@ class Follower:
 
     async def start(self) -> None:
         c = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+            **client_options(bootstrap=self.bootstrap), group_id=None, enable_auto_commit=False
         )
         await c.start()
         tps = [

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shebao_common.kafka_security import client_options
+
 from . import schemas
 from .records import partner_headers, partner_source_of
 
@@ -55,7 +57,7 @@ def validate(ce_type: str, body: Any, topic: str | None, root: Path) -> tuple[in
 async def send(
     bootstrap: str, topic: str, ce_type: str, key: str | None, body: Any
 ) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(bootstrap=bootstrap), enable_idempotence=True)
     await producer.start()
     try:
         source = partner_source_of(topic) or "/counter"
@@ -78,7 +80,7 @@ async def follow(
 ) -> int:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap=bootstrap),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest" if beginning else "latest",

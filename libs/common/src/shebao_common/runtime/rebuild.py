@@ -64,6 +64,7 @@ from shebao_contracts.envelope import H_CAUSATION, EnvelopeError, read_headers
 from shebao_contracts.topics import Topic, dlq_name
 
 from ..domain import Counters
+from ..kafka_security import client_options
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
 from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
@@ -229,7 +230,7 @@ class Rebuild:
 
     async def _find_partitions(self) -> None:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, client_id=f"shebao-{self.service}-rebuild"
+            **client_options(bootstrap=self.bootstrap), client_id=f"shebao-{self.service}-rebuild"
         )
         await admin.start()
         try:
@@ -242,7 +243,7 @@ class Rebuild:
 
     async def _consumer(self) -> AIOKafkaConsumer:
         c = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **client_options(bootstrap=self.bootstrap),
             enable_auto_commit=False,
             group_id=None,
             client_id=f"shebao-{self.service}-rebuild",

@@ -35,6 +35,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
 
+from ..kafka_security import client_options
 from ..metrics import RuntimeMetrics
 from .store import OutboxEntry, Store, StreamId
 
@@ -92,7 +93,7 @@ async def published_since(
     Raises TimeoutError when the reading makes no progress for `stall` seconds."""
     found: set[bytes] = set()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        **client_options(bootstrap=bootstrap), group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:

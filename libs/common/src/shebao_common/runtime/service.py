@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
+from ..kafka_security import broker_security, client_options
 from ..logging import setup_logging
 from ..metrics import RuntimeMetrics
 from ..settings import ServiceSettings
@@ -150,6 +151,7 @@ class ServiceRuntime:
         )
         self.broker = KafkaBroker(
             s.kafka_bootstrap_servers,
+            security=broker_security(s),
             client_id=f"shebao-{self.name}",
             metadata_max_age_ms=s.metadata_max_age_ms,
             logger=logging.getLogger(f"shebao.{self.name}.faststream"),
@@ -179,7 +181,7 @@ class ServiceRuntime:
     def _producer(self) -> AIOKafkaProducer:
         s = self.settings
         return AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **client_options(s),
             client_id=f"shebao-{self.name}-relay",
             acks="all",
             enable_idempotence=True,
@@ -343,7 +345,7 @@ class ServiceRuntime:
                 names.add(t.name)
         if not names:
             return
-        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(s))
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -399,7 +401,7 @@ class ServiceRuntime:
         if self._waiting_for is None:
             return bool(await self.broker.ping(timeout=2))
         # Before the broker is started FastStream has no connection to ask: bootstrap a client.
-        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        client = AIOKafkaClient(**client_options(self.settings))
         try:
             await client.bootstrap()
             return True

@@ -23,6 +23,8 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from shebao_common.kafka_security import client_options
+
 from ..infra import provision
 from .claims import claim_records, paced, patient
 
@@ -31,7 +33,9 @@ MODES = ("spread", "one-partition", "pacing")
 
 async def measure(bootstrap: str, mode: str, count: int, rate: float) -> float:
     """Process CPU seconds spent sending `count` claims at `rate` in the given mode."""
-    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=1 << 20)
+    prod = AIOKafkaProducer(
+        **client_options(bootstrap=bootstrap), linger_ms=10, max_batch_size=1 << 20
+    )
     await prod.start()
     try:
         run = time.time_ns()

@@ -18,11 +18,13 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shebao_common.kafka_security import client_options
+
 
 async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap=bootstrap),
         group_id=f"bench-raw-{time.time_ns()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -30,7 +32,7 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
         fetch_max_bytes=64 * 1024 * 1024,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **client_options(bootstrap=bootstrap),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

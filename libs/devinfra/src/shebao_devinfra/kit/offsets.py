@@ -7,6 +7,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shebao_common.kafka_security import client_options
+
 from ..testing import Partitions, Service, partitions_of, wait_until
 
 PARTITIONS = 4
@@ -29,7 +31,7 @@ class Offsets:
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+            **client_options(bootstrap=self.bootstrap), group_id=None, enable_auto_commit=False
         )
         await self.consumer.start()
 
