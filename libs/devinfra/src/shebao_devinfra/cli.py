@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,7 +26,15 @@ from . import compose
 from .containers import EngineError, find_engine, no_engine_reason
 from .images import build_services
 from .infra import choose_mode
-from .local import InfraError, LocalKafka, LocalRedis, ensure_kafka_jars, free_port, stop_pid
+from .local import (
+    ADMIN_USER,
+    InfraError,
+    LocalKafka,
+    LocalRedis,
+    ensure_kafka_jars,
+    free_port,
+    stop_pid,
+)
 
 STATE_DIR = Path(".infra")
 STATE = STATE_DIR / "state.json"
@@ -41,10 +50,34 @@ def _port_or_free(port: int) -> int:
     return port
 
 
-def _write_env(bootstrap: str, redis_url: str) -> None:
-    ENV_FILE.write_text(
-        f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n"
+def _write_env(bootstrap: str, redis_url: str, kafka_secret: Path | None = None) -> None:
+    lines = [f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"export REDIS_URL={redis_url}"]
+    if kafka_secret is not None:
+        lines += [
+            "export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT",
+            "export KAFKA_SASL_MECHANISM=PLAIN",
+            f"export KAFKA_USERNAME={ADMIN_USER}",
+            f"export KAFKA_PASSWORD_FILE={kafka_secret}",
+        ]
+    ENV_FILE.write_text("\n".join(lines) + "\n")
+
+
+def _admin_secret() -> Path:
+    """The operator's password of the development broker: drawn once, kept beside its data
+    (mode 0600), and named by the environment of this process and of `.infra/env`."""
+    secret = (STATE_DIR / "kafka-admin.password").resolve()
+    if not secret.exists():
+        secret.touch(mode=0o600)
+        secret.write_text(secrets.token_urlsafe(24) + "\n")
+    os.environ.update(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "PLAIN",
+            "KAFKA_USERNAME": ADMIN_USER,
+            "KAFKA_PASSWORD_FILE": str(secret),
+        }
     )
+    return secret
 
 
 def up() -> int:
@@ -64,6 +97,7 @@ def up() -> int:
         _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0")
     else:
         data = (STATE_DIR / "data").resolve()
+        secret = _admin_secret()
         kafka = LocalKafka(
             data / "kafka", port=_port_or_free(9092), controller_port=_port_or_free(9093)
         )
@@ -76,7 +110,7 @@ def up() -> int:
         STATE.write_text(
             json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid})
         )
-        _write_env(kafka.bootstrap, redis.url)
+        _write_env(kafka.bootstrap, redis.url, secret)
     print(f"infrastructure up ({mode}):")
     print(ENV_FILE.read_text(), end="")
     return 0
@@ -98,6 +132,7 @@ def down() -> int:
     import shutil
 
     shutil.rmtree(STATE_DIR / "data", ignore_errors=True)
+    (STATE_DIR / "kafka-admin.password").unlink(missing_ok=True)
     print("infrastructure stopped")
     return 0
 

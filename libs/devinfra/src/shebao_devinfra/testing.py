@@ -7,6 +7,8 @@ Redis; tests talk to it only through topics and its HTTP endpoints, as a user wo
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
@@ -15,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shebao_common.kafka_security import client_options
+from shebao_common.onboard import grant_service, operator
+from shebao_common.settings import KafkaConnection
+from shebao_contracts import access
+from shebao_contracts.catalog import CONTRACTS
+from shebao_contracts.topics import ServiceContract
 
 from .local import free_port
 
@@ -57,8 +65,36 @@ class _Reachable:
         return status, json.loads(body) if body else None
 
 
+_GRANTED: dict[tuple[str, str], str] = {}
+
+
+def service_principal(bootstrap: str, contract: ServiceContract) -> tuple[str, str] | None:
+    """The service's own Kafka principal on this broker: (user, password), created with exactly
+    its contract's ACLs the first time it is asked for. None when this process does not act as
+    the broker's operator (no SASL identity in the environment: an open broker)."""
+    conn = KafkaConnection()
+    if not conn.kafka_security_protocol.startswith("SASL") or not conn.kafka_username:
+        return None
+    user = access.service_user(contract.service)
+    key = (bootstrap, user)
+    if key not in _GRANTED:
+        admin_pw = conn.kafka_password_value() or ""
+        password = hmac.new(admin_pw.encode(), user.encode(), hashlib.sha256).hexdigest()
+
+        async def give() -> None:
+            async with operator(bootstrap) as admin:
+                await grant_service(admin, contract, password)
+
+        # a thread of its own: the caller may be inside an event loop (an async test)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, give()).result()
+        _GRANTED[key] = password
+    return user, _GRANTED[key]
+
+
 class ServiceProcess(_Reachable):
-    """A service started as `python -m <module>`, with its log in a file of its own."""
+    """A service started as `python -m <module>`, with its log in a file of its own, connected
+    to Kafka as its own principal (`service_principal`) where the broker has them."""
 
     def __init__(
         self,
@@ -69,8 +105,10 @@ class ServiceProcess(_Reachable):
         redis_url: str,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        contract: ServiceContract | None = None,
     ) -> None:
         self.name = name
+        self.contract = contract or next((c for c in CONTRACTS if c.service == name), None)
         self.module = module
         self.kafka = kafka
         self.redis_url = redis_url
@@ -87,8 +125,21 @@ class ServiceProcess(_Reachable):
 
     def environment(self) -> dict[str, str]:
         """The process environment the service runs with."""
+        identity: dict[str, str] = {}
+        if self.contract is not None:
+            principal = service_principal(self.kafka, self.contract)
+            if principal is not None:
+                identity = {
+                    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                    "KAFKA_USERNAME": principal[0],
+                    "KAFKA_PASSWORD": principal[1],
+                }
+        inherited = dict(os.environ)
+        if identity:
+            inherited.pop("KAFKA_PASSWORD_FILE", None)  # the operator's, not the service's
         return {
-            **os.environ,
+            **inherited,
+            **identity,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             "REDIS_URL": self.redis_url,
             "SHEBAO_ENVIRONMENT": "test",
