@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -32,6 +33,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from shebao_common.onboard import operator
 from shebao_contracts import contributions as c
 from shebao_contracts import medical as m
 from shebao_devinfra.infra import Infra
@@ -184,6 +186,9 @@ async def test_each_partner_and_service_is_held_to_its_own_topics(
     pw_a = onboard(infra, "hospital", a, tmp_path)
     pw_b = onboard(infra, "hospital", b, tmp_path)
     pw_t = onboard(infra, "tax", tax, tmp_path)
+    assert await topic_config(infra, m.CLAIMS.named(code=a), "message.timestamp.type") == (
+        "LogAppendTime"
+    )
     hospital_a = as_user(infra, f"hospital-{a}", pw_a)
     hospital_b = as_user(infra, f"hospital-{b}", pw_b)
     bureau = as_user(infra, f"tax-{tax}", pw_t)
@@ -258,6 +263,17 @@ async def test_each_partner_and_service_is_held_to_its_own_topics(
     with pytest.raises((KafkaConnectionError, KafkaError)):
         await _producer(hospital_a)
     assert await read_until(hospital_b, m.SETTLEMENTS.named(code=b))
+
+
+async def topic_config(infra: Infra, topic: str, key: str) -> str | None:
+    async with operator(infra.kafka_bootstrap) as admin:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    for response in responses:
+        for resource in response.resources:
+            for entry in resource[4]:
+                if entry[0] == key:
+                    return str(entry[1])
+    return None
 
 
 def _operator(infra: Infra) -> dict[str, Any]:

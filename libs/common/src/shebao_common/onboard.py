@@ -34,7 +34,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from shebao_contracts import access
 from shebao_contracts.catalog import CONTRACTS, all_topics
-from shebao_contracts.topics import Registry, ServiceContract
+from shebao_contracts.topics import Direction, Registry, ServiceContract, Topic
 
 from .kafka_admin import grant, revoke
 from .kafka_security import client_options
@@ -52,15 +52,26 @@ async def operator(bootstrap: str | None = None) -> AsyncIterator[AIOKafkaAdminC
 
 
 async def create_topics(
-    admin: AIOKafkaAdminClient, topics: Iterable[tuple[str, int]], replication: int = 1
+    admin: AIOKafkaAdminClient,
+    topics: Iterable[tuple[str, int, dict[str, str]]],
+    replication: int = 1,
 ) -> list[str]:
-    """Create the (name, partitions) that do not exist yet; the names created."""
+    """Create the (name, partitions, configs) that do not exist yet; the names created."""
     existing = set(await admin.list_topics())
-    new = [NewTopic(n, p, replication) for n, p in topics if n not in existing]
+    new = [NewTopic(n, p, replication, topic_configs=c) for n, p, c in topics if n not in existing]
     if new:
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
     return [t.name for t in new]
+
+
+def partner_topic_configs(topic: Topic) -> dict[str, str]:
+    """What a partner writes is stamped with the broker's clock (LogAppendTime): the platform
+    takes `ce_time` as the moment of receipt and refuses one later than the record's timestamp
+    (`shebao_contracts.limits.MAX_CLOCK_SKEW_SECONDS`), so a sender cannot move it."""
+    if topic.direction is Direction.PARTNER_IN:
+        return {"message.timestamp.type": "LogAppendTime"}
+    return {}
 
 
 async def onboard_partner(
@@ -74,7 +85,9 @@ async def onboard_partner(
     """The partner's topics, credential and ACLs; the topics it was given."""
     reg = all_topics() if registry is None else registry
     topics = access.partner_topics(partner, reg)
-    await create_topics(admin, [(name, t.partitions) for t, name in topics], replication)
+    await create_topics(
+        admin, [(name, t.partitions, partner_topic_configs(t)) for t, name in topics], replication
+    )
     await grant(admin, partner.user, password, access.partner_acls(partner, reg))
     return [name for _, name in topics]
 
