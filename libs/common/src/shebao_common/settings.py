@@ -144,6 +144,15 @@ class ServiceSettings(KafkaConnection):
     topic_replication: int = Field(1, ge=1)
 
     @model_validator(mode="after")
+    def _kafka_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "production connects to Kafka with KAFKA_SECURITY_PROTOCOL=SASL_SSL (an account"
+                f" of its own over TLS), not {self.kafka_security_protocol}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _key_in_production(self) -> ServiceSettings:
         if self.environment == "production" and _weak(self.pseudonym_key, DEV_PSEUDONYM_KEY):
             raise ValueError(
