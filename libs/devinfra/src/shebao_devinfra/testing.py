@@ -123,10 +123,11 @@ class ServiceProcess(_Reachable):
     def prefix(self) -> str:
         return "SHEBAO_" + self.name.upper().replace("-", "_") + "_"
 
-    def environment(self) -> dict[str, str]:
-        """The process environment the service runs with."""
+    def environment(self, *, operator: bool = False) -> dict[str, str]:
+        """The process environment the service runs with; with `operator`, as the operator's
+        Kafka identity (this process's) instead of the service's own principal."""
         identity: dict[str, str] = {}
-        if self.contract is not None:
+        if self.contract is not None and not operator:
             principal = service_principal(self.kafka, self.contract)
             if principal is not None:
                 identity = {
@@ -168,10 +169,11 @@ class ServiceProcess(_Reachable):
 
     def command(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """`python -m <module> <args>` run to its end with the service's environment (a
-        one-off job such as `rebuild`), its output captured."""
+        one-off job such as `rebuild`), its output captured. It runs as the operator: a rebuild
+        reads the dead-letter topics, which only operators may read."""
         return subprocess.run(
             [sys.executable, "-m", self.module, *args],
-            env=self.environment(),
+            env=self.environment(operator=True),
             capture_output=True,
             text=True,
             timeout=timeout,
