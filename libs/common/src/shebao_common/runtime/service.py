@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..kafka_security import broker_security, client_options
-from ..logging import setup_logging
+from ..logging import mask_ids, setup_logging
 from ..metrics import RuntimeMetrics
 from ..settings import ServiceSettings
 from ..tracing import setup_tracing
@@ -429,7 +429,7 @@ class ServiceRuntime:
 
             query = dict(parse_qsl(scope.get("query_string", b"").decode()))
             status, body = await fn(query, self)
-            return _json(status, body)
+            return _json(status, body) if status < 400 else _masked_json(status, body)
 
         return route
 
@@ -447,6 +447,13 @@ def _json(status: int, body: Any) -> AsgiResponse:
     return AsgiResponse(
         orjson.dumps(body, default=str), status, headers={"content-type": "application/json"}
     )
+
+
+def _masked_json(status: int, body: Any) -> AsgiResponse:
+    """An error answer with every citizen ID in it masked: an error echoes what it was asked
+    (issue 18)."""
+    text = mask_ids(orjson.dumps(body, default=str).decode())
+    return AsgiResponse(text.encode(), status, headers={"content-type": "application/json"})
 
 
 def tune_gc(gen0_threshold: int) -> None:
