@@ -40,6 +40,7 @@ from ..tracing import setup_tracing
 from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
+from .retention import RETENTION, align_dead_letters, dead_letter_retention, topic_configs
 from .store import Store
 
 log = logging.getLogger("shebao.service")
@@ -350,18 +351,31 @@ class ServiceRuntime:
             await admin.start()
             existing = set(await admin.list_topics())
             kept = self.logs_of_record()
+            # a dead-letter topic keeps its records as long as the topic it mirrors (retention.py)
+            mirrored = {n: n.removesuffix(".dlq") for n in names if n.endswith(".dlq")}
+            try:
+                own = await topic_configs(admin, {*mirrored, *mirrored.values()} & existing)
+            except (KafkaError, RuntimeError) as exc:  # e.g. not allowed to describe them
+                log.warning("topics' retention unknown, dead letters get the runtime's: %s", exc)
+                own = {}
+            planned = {n: "-1" if n in kept else None for n in names}
+            planned |= dead_letter_retention(mirrored, own, planned)
             new = [
                 NewTopic(
                     n,
                     num_partitions=s.topic_partitions,
                     replication_factor=s.topic_replication,
-                    topic_configs={"retention.ms": "-1"} if n in kept else {},
+                    topic_configs={RETENTION: r} if (r := planned[n]) is not None else {},
                 )
                 for n in sorted(names - existing)
             ]
             if new:
                 with contextlib.suppress(Exception):
                     await admin.create_topics(new)
+            try:
+                await align_dead_letters(admin, {d: planned[d] for d in mirrored}, own)
+            except (KafkaError, RuntimeError) as exc:
+                log.warning("dead-letter topics' retention not aligned: %s", exc)
         finally:
             await admin.close()
 
