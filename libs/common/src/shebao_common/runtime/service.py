@@ -33,13 +33,14 @@ from redis.exceptions import RedisError
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..kafka_security import broker_security, client_options
-from ..logging import setup_logging
+from ..logging import mask_ids, setup_logging
 from ..metrics import RuntimeMetrics
 from ..settings import ServiceSettings
 from ..tracing import setup_tracing
 from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
+from .retention import RETENTION, align_dead_letters, dead_letter_retention, topic_configs
 from .store import Store
 
 log = logging.getLogger("shebao.service")
@@ -350,18 +351,31 @@ class ServiceRuntime:
             await admin.start()
             existing = set(await admin.list_topics())
             kept = self.logs_of_record()
+            # a dead-letter topic keeps its records as long as the topic it mirrors (retention.py)
+            mirrored = {n: n.removesuffix(".dlq") for n in names if n.endswith(".dlq")}
+            try:
+                own = await topic_configs(admin, {*mirrored, *mirrored.values()} & existing)
+            except (KafkaError, RuntimeError) as exc:  # e.g. not allowed to describe them
+                log.warning("topics' retention unknown, dead letters get the runtime's: %s", exc)
+                own = {}
+            planned = {n: "-1" if n in kept else None for n in names}
+            planned |= dead_letter_retention(mirrored, own, planned)
             new = [
                 NewTopic(
                     n,
                     num_partitions=s.topic_partitions,
                     replication_factor=s.topic_replication,
-                    topic_configs={"retention.ms": "-1"} if n in kept else {},
+                    topic_configs={RETENTION: r} if (r := planned[n]) is not None else {},
                 )
                 for n in sorted(names - existing)
             ]
             if new:
                 with contextlib.suppress(Exception):
                     await admin.create_topics(new)
+            try:
+                await align_dead_letters(admin, {d: planned[d] for d in mirrored}, own)
+            except (KafkaError, RuntimeError) as exc:
+                log.warning("dead-letter topics' retention not aligned: %s", exc)
         finally:
             await admin.close()
 
@@ -429,7 +443,7 @@ class ServiceRuntime:
 
             query = dict(parse_qsl(scope.get("query_string", b"").decode()))
             status, body = await fn(query, self)
-            return _json(status, body)
+            return _json(status, body) if status < 400 else _masked_json(status, body)
 
         return route
 
@@ -447,6 +461,13 @@ def _json(status: int, body: Any) -> AsgiResponse:
     return AsgiResponse(
         orjson.dumps(body, default=str), status, headers={"content-type": "application/json"}
     )
+
+
+def _masked_json(status: int, body: Any) -> AsgiResponse:
+    """An error answer with every citizen ID in it masked: an error echoes what it was asked
+    (issue 18)."""
+    text = mask_ids(orjson.dumps(body, default=str).decode())
+    return AsgiResponse(text.encode(), status, headers={"content-type": "application/json"})
 
 
 def tune_gc(gen0_threshold: int) -> None:
