@@ -24,12 +24,19 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shebao_common.kafka_security import client_options
 
+from .issuer import LocalIssuer
 from .local import free_port
+
+DEFAULT = object()
+TEST_PURPOSE = "automated test"
 
 
 class _Reachable:
     """What a test reads of a service, whoever started it: its log, its /metrics and its read
-    side at `url`."""
+    side at `url` (with a token of `issuer`, when the service trusts one)."""
+
+    issuer: LocalIssuer | None = None
+    _operator_token: str | None = None
 
     @property
     def url(self) -> str:
@@ -50,10 +57,28 @@ class _Reachable:
         _, body = await http_get(f"{self.url}/metrics")
         return Metrics(body.decode())
 
-    async def get_json(self, path: str) -> tuple[int, Any]:
+    def operator_token(self) -> str | None:
+        """A province-wide token of the service's issuer (minted once, valid for an hour)."""
+        if self.issuer is None:
+            return None
+        if self._operator_token is None:
+            self._operator_token = self.issuer.operator_token()
+        return self._operator_token
+
+    async def get_json(
+        self, path: str, *, token: Any = DEFAULT, purpose: str | None = TEST_PURPOSE
+    ) -> tuple[int, Any]:
+        """GET a read route, by default as an operator with a stated purpose; `token=None`
+        sends no Authorization header, `purpose=None` no X-Shebao-Purpose."""
         import json
 
-        status, body = await http_get(self.url + path)
+        bearer = self.operator_token() if token is DEFAULT else token
+        headers = {}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if purpose is not None:
+            headers["X-Shebao-Purpose"] = purpose
+        status, body = await http_get(self.url + path, headers)
         return status, json.loads(body) if body else None
 
 
@@ -69,9 +94,13 @@ class ServiceProcess(_Reachable):
         redis_url: str,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        issuer: LocalIssuer | None = None,
     ) -> None:
+        """The service trusts `issuer` (by default a local one kept in `log_dir/auth`, shared by
+        every service of the test) for its read side."""
         self.name = name
         self.module = module
+        self.issuer = issuer or LocalIssuer(log_dir / "auth")
         self.kafka = kafka
         self.redis_url = redis_url
         self.log_dir = log_dir
@@ -98,6 +127,7 @@ class ServiceProcess(_Reachable):
             f"{self.prefix}SESSION_TIMEOUT_MS": "6000",
             f"{self.prefix}HEARTBEAT_INTERVAL_MS": "1000",
             f"{self.prefix}METADATA_MAX_AGE_MS": "3000",
+            **(self.issuer.env() if self.issuer is not None else {}),
             **self.env,
         }
 
@@ -189,8 +219,16 @@ class RunningService(_Reachable):
     """A service someone else started (compose, a cluster): its read side and its log, as a
     test reads a ServiceProcess's; starting and stopping it is not the test's business."""
 
-    def __init__(self, name: str, url: str, logs: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        logs: Callable[[], str] | None = None,
+        issuer: LocalIssuer | None = None,
+    ) -> None:
+        """`issuer`: the one the service trusts, when the test holds its key (compose)."""
         self.name, self._url, self._logs = name, url, logs
+        self.issuer = issuer
         self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property
@@ -249,10 +287,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def http_get(url: str) -> tuple[int, bytes]:
+async def http_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     def call() -> tuple[int, bytes]:
+        request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(request, timeout=5) as r:  # noqa: S310 - loopback URL
                 return int(r.status), r.read()
         except urllib.error.HTTPError as e:
             return int(e.code), e.read()
