@@ -467,6 +467,8 @@ class ServiceRuntime:
             lookup = Lookup(route=path, accepted=accepted)
             reason: str | None = None
             extra: dict[str, str] = {}
+            with contextlib.suppress(Refused):  # recorded even when the token is refused
+                lookup.purpose = purpose_of(headers)
             try:
                 lookup.principal = await self.verifier.verify(headers.get("authorization"))
                 if not lookup.principal.roles & accepted:
