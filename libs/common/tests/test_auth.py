@@ -273,6 +273,11 @@ def test_production_refuses_to_start_without_a_token_issuer() -> None:
         settings()
     with pytest.raises(ValidationError, match="SHEBAO_AUTH_ISSUER"):
         settings(SHEBAO_AUTH_JWKS_URL="https://idp/certs")
+    with pytest.raises(ValidationError, match="placeholders"):
+        settings(
+            SHEBAO_AUTH_JWKS_URL="https://idp.shebao.invalid/certs",
+            SHEBAO_AUTH_ISSUER="https://idp.shebao.invalid",
+        )
     ok = settings(SHEBAO_AUTH_JWKS_URL="https://idp/certs", SHEBAO_AUTH_ISSUER="https://idp")
     assert ok.auth_configured and ok.environment == "production"
     dev = ServiceSettings(**{"SHEBAO_ENVIRONMENT": "test"})  # type: ignore[arg-type]

@@ -196,6 +196,13 @@ class ServiceSettings(KafkaConnection):
                 "production needs the read side's token issuer: SHEBAO_AUTH_JWKS_URL (or "
                 "SHEBAO_AUTH_JWKS_FILE) and SHEBAO_AUTH_ISSUER"
             )
+        if self.environment == "production" and any(
+            ".invalid" in (v or "") for v in (self.auth_jwks_url, self.auth_issuer)
+        ):
+            raise ValueError(
+                "SHEBAO_AUTH_JWKS_URL and SHEBAO_AUTH_ISSUER are still the placeholders "
+                "(.invalid): set the identity provider's"
+            )
         return self
 
     @property

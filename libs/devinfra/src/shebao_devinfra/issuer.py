@@ -1,8 +1,9 @@
 """A local token issuer for tests and the demo: an RSA key, its JWKS file, and minted tokens.
 
-`LocalIssuer(directory)` keeps its private key in `directory/issuer-key.pem` (made once, reused by
-every later issuer on the same directory, so a restarted service and its test agree) and
-publishes the public half in `directory/jwks.json`; a service reads that file through
+`LocalIssuer(directory)` keeps its private key in `directory/private/issuer-key.pem` (made once,
+reused by every later issuer on the same directory, so a restarted service and its test agree)
+and publishes the public half in `directory/public/jwks.json` (the folder compose mounts into
+the services' containers, without the key); a service reads that file through
 `SHEBAO_AUTH_JWKS_FILE` (`env()`). `mint(sub, roles, region, ttl)` signs a token the service
 accepts; `LocalIssuer.foreign(directory)` is an issuer with its own key under the same `iss` and
 audience, whose tokens a service configured for the first must refuse.
@@ -44,8 +45,10 @@ class LocalIssuer:
         self.directory = directory
         self.issuer = issuer
         self.audience = audience
-        directory.mkdir(parents=True, exist_ok=True)
-        key_path = directory / f"{name}-key.pem"
+        (directory / "private").mkdir(parents=True, exist_ok=True)
+        (directory / "private").chmod(0o700)
+        (directory / "public").mkdir(parents=True, exist_ok=True)
+        key_path = directory / "private" / f"{name}-key.pem"
         if key_path.exists():
             loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             assert isinstance(loaded, rsa.RSAPrivateKey)
@@ -63,7 +66,7 @@ class LocalIssuer:
             tmp.chmod(0o600)
             tmp.replace(key_path)
         self.kid = f"{name}-{_thumb(self.public_jwk(kid=None))}"
-        self.jwks_path = directory / "jwks.json"
+        self.jwks_path = directory / "public" / "jwks.json"
         if publish:
             tmp = self.jwks_path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.jwks()))
@@ -124,6 +127,12 @@ class LocalIssuer:
     def operator_token(self, ttl: float = 3600.0) -> str:
         """A province-wide token, what tests and the demo read the read side with."""
         return self.mint(OPERATOR_SUB, [OPERATOR], ttl=ttl)
+
+
+def dev_issuer(root: Path) -> LocalIssuer:
+    """The development issuer of a checkout (`.infra/auth`, ignored by git): what `make up`'s
+    services trust and what the demo and the compose tests mint their tokens with."""
+    return LocalIssuer(root / ".infra" / "auth")
 
 
 def _thumb(jwk: dict[str, Any]) -> str:
