@@ -10,6 +10,7 @@ raw citizen ID. Started without an issuer, the service refuses every lookup (401
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -194,5 +195,53 @@ async def test_counter_lookups_are_authorised_by_region_and_every_one_is_audited
         await svc.wait_ready()
         status, body = await svc.get_json(path(NJ_PERSON), token=nj_counter)
         assert status == 401 and "no token issuer is configured" in body["detail"]
+    finally:
+        svc.stop()
+
+
+async def test_a_lookup_that_cannot_be_audited_is_refused(
+    infra: Any, restartable_kafka: Any, tmp_path: Path
+) -> None:
+    """Kafka away: what a lookup would find (200, and 404 too) is refused with 503 once its
+    record is not acknowledged in time; a refusal (401) is still answered. Kafka back: answered
+    again, each with its record."""
+    bootstrap = restartable_kafka.bootstrap
+    redis_url = infra.redis_url.rsplit("/", 1)[0] + "/6"
+    r = aioredis.Redis.from_url(redis_url)
+    await r.flushdb()
+    await r.aclose()
+    await recreate_topics(bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.AUDIT.name])
+    svc = ServiceProcess(
+        "enrollment",
+        "shebao_enrollment",
+        kafka=bootstrap,
+        redis_url=redis_url,
+        log_dir=tmp_path,
+        env={"SHEBAO_ENROLLMENT_AUDIT_TIMEOUT_SECONDS": "2"},
+    )
+    coverage = f"/coverage?region={NANJING}&on=2025-06-30"
+    try:
+        svc.start()
+        await svc.wait_ready()
+        assert (await svc.get_json(coverage, purpose="before"))[0] == 200
+
+        await asyncio.to_thread(restartable_kafka.down)
+        status, body = await svc.get_json(coverage, purpose="during")
+        assert (status, body["error"]) == (503, "audit_unavailable")
+        status, body = await svc.get_json(f"/persons?citizen_id={NOBODY}", purpose="during")
+        assert (status, body["error"]) == (503, "audit_unavailable")  # not 404
+        assert (await svc.get_json(coverage, token=None, purpose="during"))[0] == 401
+
+        await asyncio.to_thread(restartable_kafka.up)
+
+        async def answered() -> bool:
+            return (await svc.get_json(coverage, purpose="retry"))[0] == 200
+
+        await wait_until(answered, timeout=120, interval=1.0)
+        assert (await svc.get_json(coverage, purpose="after"))[0] == 200
+        audit = _by_purpose(await read_all(bootstrap, c.AUDIT.name))
+        assert [a.status for a in audit["before"]] == [200]
+        assert [a.status for a in audit["after"]] == [200]
+        assert audit["after"][0].subject_kind == "region"
     finally:
         svc.stop()

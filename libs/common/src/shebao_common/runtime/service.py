@@ -510,7 +510,12 @@ class ServiceRuntime:
                 status=status,
                 reason=reason,
             )
-            if not await self.audit.publish(record) and status < 400:
+            # A refusal (no or bad token, role, region, purpose) tells nothing about anyone and is
+            # answered whatever becomes of its record; anything a lookup found (a 404 says
+            # someone is not registered) is answered only once its record is acknowledged. A
+            # record sent in time but acknowledged too late may still arrive: the trail may say
+            # more was answered than was, never less.
+            if not await self.audit.publish(record) and status not in _REFUSALS:
                 status, body = (
                     503,
                     {
@@ -521,6 +526,9 @@ class ServiceRuntime:
             return _json(status, body, extra)
 
         return route
+
+
+_REFUSALS = frozenset({400, 401, 403})
 
 
 async def _holds(check: ReadinessCheck, timeout: float = 2.0) -> bool:
