@@ -202,9 +202,9 @@ async def test_counter_lookups_are_authorised_by_region_and_every_one_is_audited
 async def test_a_lookup_that_cannot_be_audited_is_refused(
     infra: Any, restartable_kafka: Any, tmp_path: Path
 ) -> None:
-    """Kafka away: what a lookup would find (200, and 404 too) is refused with 503 once its
-    record is not acknowledged in time; a refusal (401) is still answered. Kafka back: answered
-    again, each with its record."""
+    """Kafka away: what a lookup would find (200, and 404 or another region's 403 too) is
+    refused with 503 once its record is not acknowledged in time; a refusal before any lookup
+    (401, a role's 403) is still answered. Kafka back: answered again, each with its record."""
     bootstrap = restartable_kafka.bootstrap
     redis_url = infra.redis_url.rsplit("/", 1)[0] + "/6"
     r = aioredis.Redis.from_url(redis_url)
@@ -231,6 +231,11 @@ async def test_a_lookup_that_cannot_be_audited_is_refused(
         status, body = await svc.get_json(f"/persons?citizen_id={NOBODY}", purpose="during")
         assert (status, body["error"]) == (503, "audit_unavailable")  # not 404
         assert (await svc.get_json(coverage, token=None, purpose="during"))[0] == 401
+        # refused before any lookup: answered; refused after one (another region): not
+        portal = svc.issuer.mint("portal-1", ["partner"], NANJING) if svc.issuer else None
+        assert (await svc.get_json(coverage, token=portal, purpose="during"))[0] == 403
+        sz_counter = svc.issuer.mint("counter-sz", [COUNTER], SUZHOU) if svc.issuer else None
+        assert (await svc.get_json(coverage, token=sz_counter, purpose="during"))[0] == 503
 
         await asyncio.to_thread(restartable_kafka.up)
 

@@ -510,12 +510,14 @@ class ServiceRuntime:
                 status=status,
                 reason=reason,
             )
-            # A refusal (no or bad token, role, region, purpose) tells nothing about anyone and is
-            # answered whatever becomes of its record; anything a lookup found (a 404 says
-            # someone is not registered) is answered only once its record is acknowledged. A
-            # record sent in time but acknowledged too late may still arrive: the trail may say
-            # more was answered than was, never less.
-            if not await self.audit.publish(record) and status not in _REFUSALS:
+            # A refusal before any lookup (no or bad token, role, purpose, a malformed query)
+            # tells nothing about anyone and is answered whatever becomes of its record;
+            # anything a lookup found (a 404 says someone is not registered, a region's 403 that
+            # they are) is answered only once its record is acknowledged. A record sent in time
+            # but acknowledged too late may still arrive: the trail may say more was answered
+            # than was, never less.
+            told_nothing = status in (400, 401) or (status == 403 and lookup.subject is None)
+            if not await self.audit.publish(record) and not told_nothing:
                 status, body = (
                     503,
                     {
@@ -526,9 +528,6 @@ class ServiceRuntime:
             return _json(status, body, extra)
 
         return route
-
-
-_REFUSALS = frozenset({400, 401, 403})
 
 
 async def _holds(check: ReadinessCheck, timeout: float = 2.0) -> bool:
