@@ -282,3 +282,20 @@ def test_production_refuses_to_start_without_a_token_issuer() -> None:
     assert ok.auth_configured and ok.environment == "production"
     dev = ServiceSettings(**{"SHEBAO_ENVIRONMENT": "test"})  # type: ignore[arg-type]
     assert not dev.auth_configured  # starts, and refuses every read-side request (401)
+
+
+def test_the_runtime_refuses_a_route_without_roles() -> None:
+    from shebao_common.runtime import ServiceRuntime
+    from shebao_contracts.topics import Registry
+
+    async def undeclared(query: dict[str, str], rt: Any) -> tuple[int, Any]:
+        return 200, {}
+
+    with pytest.raises(ValueError, match="declare no roles"):
+        ServiceRuntime(
+            name="x",
+            settings=ServiceSettings(),
+            registry=Registry(),
+            subscriptions=[],
+            routes=[("/open", undeclared)],
+        )
