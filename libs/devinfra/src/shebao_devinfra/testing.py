@@ -37,6 +37,7 @@ class _Reachable:
 
     issuer: LocalIssuer | None = None
     _operator_token: str | None = None
+    _minted_at = 0.0
 
     @property
     def url(self) -> str:
@@ -58,11 +59,13 @@ class _Reachable:
         return Metrics(body.decode())
 
     def operator_token(self) -> str | None:
-        """A province-wide token of the service's issuer (minted once, valid for an hour)."""
+        """A province-wide token of the service's issuer (valid for an hour, minted again after
+        half of it, so a long test never sends an expired one)."""
         if self.issuer is None:
             return None
-        if self._operator_token is None:
-            self._operator_token = self.issuer.operator_token()
+        if self._operator_token is None or time.monotonic() - self._minted_at > 1800:
+            self._operator_token = self.issuer.operator_token(ttl=3600)
+            self._minted_at = time.monotonic()
         return self._operator_token
 
     async def get_json(
