@@ -6,7 +6,8 @@ their principals and ACLs from here, so the three can never disagree.
 - A **service** `<service>` is the principal `shebao-<service>`. It reads and describes what it
   consumes, reads, writes and describes what it produces (it reads its own logs back to find
   what it published and to rebuild), may create both (start-up creates missing literal topics),
-  writes the dead-letter topic of each topic it consumes and never reads one, uses the consumer
+  writes the dead-letter topic of each topic it consumes (and sets its retention to the
+  topic's) and never reads one (a rebuild, which does, runs as the operator), uses the consumer
   groups `shebao.<service>.*`, and writes idempotently.
 - A **partner** of kind `hospital`, `tax` or `stats` (the second part of its topics' names,
   `partner.<kind>.{code}...`) with code `<code>` is the principal `<kind>-<code>`. It writes only
@@ -58,6 +59,7 @@ class Operation(IntEnum):
     CREATE = 5
     DESCRIBE = 8
     DESCRIBE_CONFIGS = 10
+    ALTER_CONFIGS = 11
     IDEMPOTENT_WRITE = 12
 
 
@@ -136,7 +138,13 @@ _WRITES = (
     Operation.DESCRIBE_CONFIGS,
     Operation.CREATE,
 )
-_DEAD_LETTERS = (Operation.WRITE, Operation.DESCRIBE, Operation.DESCRIBE_CONFIGS, Operation.CREATE)
+_DEAD_LETTERS = (
+    Operation.WRITE,
+    Operation.DESCRIBE,
+    Operation.DESCRIBE_CONFIGS,
+    Operation.ALTER_CONFIGS,  # start-up gives a dead-letter topic its topic's retention
+    Operation.CREATE,
+)
 
 
 def service_acls(contract: ServiceContract) -> list[Acl]:
@@ -145,7 +153,9 @@ def service_acls(contract: ServiceContract) -> list[Acl]:
     acls: set[Acl] = set()
     for t in contract.consumes:
         acls.update(_grants(user, t.name, _READS))
-        acls.update(_grants(user, dlq_name(t.name), _DEAD_LETTERS))
+        # a partner topic's dead letters share its prefix: no config change reaches that far
+        ops = [o for o in _DEAD_LETTERS if not (t.is_template and o is Operation.ALTER_CONFIGS)]
+        acls.update(_grants(user, dlq_name(t.name), ops))
     for t in contract.produces:
         acls.update(_grants(user, t.name, _WRITES))
     acls.update(
@@ -231,6 +241,7 @@ _STRIMZI_OPS = {
     Operation.CREATE: "Create",
     Operation.DESCRIBE: "Describe",
     Operation.DESCRIBE_CONFIGS: "DescribeConfigs",
+    Operation.ALTER_CONFIGS: "AlterConfigs",
     Operation.IDEMPOTENT_WRITE: "IdempotentWrite",
 }
 

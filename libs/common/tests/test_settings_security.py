@@ -11,6 +11,10 @@ from shebao_common.kafka_security import broker_security, client_options
 from shebao_common.settings import KafkaConnection, ServiceSettings
 
 KEY = "k" * 40
+ISSUER = {
+    "SHEBAO_AUTH_JWKS_URL": "https://id.example.org/jwks",
+    "SHEBAO_AUTH_ISSUER": "https://id.example.org",
+}
 
 
 def test_production_refuses_kafka_without_tls_and_an_account() -> None:
@@ -22,6 +26,7 @@ def test_production_refuses_kafka_without_tls_and_an_account() -> None:
                 KAFKA_SECURITY_PROTOCOL=protocol,
                 KAFKA_USERNAME="shebao-enrollment",
                 KAFKA_PASSWORD="pw",
+                **ISSUER,
             )
     ok = ServiceSettings(
         SHEBAO_ENVIRONMENT="production",
@@ -29,6 +34,7 @@ def test_production_refuses_kafka_without_tls_and_an_account() -> None:
         KAFKA_SECURITY_PROTOCOL="SASL_SSL",
         KAFKA_USERNAME="shebao-enrollment",
         KAFKA_PASSWORD="pw",
+        **ISSUER,
     )
     assert ok.kafka_security_protocol == "SASL_SSL"
 

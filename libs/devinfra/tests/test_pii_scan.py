@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from shebao_contracts.catalog import all_topics
+from shebao_contracts.catalog import CONTRACTS, all_topics
 from shebao_contracts.types import mask_citizen_id
 from shebao_devinfra.pii import citizen_ids, id_allowed, internal_topics, scan_text
 from shebao_partners import citizen_id, wrong_check
@@ -57,6 +57,7 @@ def test_the_rule_of_the_topics() -> None:
     internal = internal_topics(registry, [*names, *(n + ".dlq" for n in names), "shebao.new.v1"])
     assert internal == sorted(
         [
+            *(f"shebao.{c.service}.audit.v1" for c in CONTRACTS),  # pseudonyms only
             "shebao.contributions.commands.v1",
             "shebao.contributions.events.v1",
             "shebao.contributions.work.v1",

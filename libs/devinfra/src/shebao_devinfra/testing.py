@@ -32,12 +32,20 @@ from shebao_contracts import access
 from shebao_contracts.catalog import CONTRACTS
 from shebao_contracts.topics import ServiceContract
 
+from .issuer import LocalIssuer
 from .local import free_port
+
+DEFAULT = object()
+TEST_PURPOSE = "automated test"
 
 
 class _Reachable:
     """What a test reads of a service, whoever started it: its log, its /metrics and its read
-    side at `url`."""
+    side at `url` (with a token of `issuer`, when the service trusts one)."""
+
+    issuer: LocalIssuer | None = None
+    _operator_token: str | None = None
+    _minted_at = 0.0
 
     @property
     def url(self) -> str:
@@ -58,10 +66,30 @@ class _Reachable:
         _, body = await http_get(f"{self.url}/metrics")
         return Metrics(body.decode())
 
-    async def get_json(self, path: str) -> tuple[int, Any]:
+    def operator_token(self) -> str | None:
+        """A province-wide token of the service's issuer (valid for an hour, minted again after
+        half of it, so a long test never sends an expired one)."""
+        if self.issuer is None:
+            return None
+        if self._operator_token is None or time.monotonic() - self._minted_at > 1800:
+            self._operator_token = self.issuer.operator_token(ttl=3600)
+            self._minted_at = time.monotonic()
+        return self._operator_token
+
+    async def get_json(
+        self, path: str, *, token: Any = DEFAULT, purpose: str | None = TEST_PURPOSE
+    ) -> tuple[int, Any]:
+        """GET a read route, by default as an operator with a stated purpose; `token=None`
+        sends no Authorization header, `purpose=None` no X-Shebao-Purpose."""
         import json
 
-        status, body = await http_get(self.url + path)
+        bearer = self.operator_token() if token is DEFAULT else token
+        headers = {}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if purpose is not None:
+            headers["X-Shebao-Purpose"] = purpose
+        status, body = await http_get(self.url + path, headers)
         return status, json.loads(body) if body else None
 
 
@@ -106,10 +134,14 @@ class ServiceProcess(_Reachable):
         log_dir: Path,
         env: Mapping[str, str] | None = None,
         contract: ServiceContract | None = None,
+        issuer: LocalIssuer | None = None,
     ) -> None:
+        """The service trusts `issuer` (by default a local one kept in `log_dir/auth`, shared by
+        every service of the test) for its read side."""
         self.name = name
         self.contract = contract or next((c for c in CONTRACTS if c.service == name), None)
         self.module = module
+        self.issuer = issuer or LocalIssuer(log_dir / "auth")
         self.kafka = kafka
         self.redis_url = redis_url
         self.log_dir = log_dir
@@ -150,6 +182,7 @@ class ServiceProcess(_Reachable):
             f"{self.prefix}SESSION_TIMEOUT_MS": "6000",
             f"{self.prefix}HEARTBEAT_INTERVAL_MS": "1000",
             f"{self.prefix}METADATA_MAX_AGE_MS": "3000",
+            **(self.issuer.env() if self.issuer is not None else {}),
             **self.env,
         }
 
@@ -242,8 +275,16 @@ class RunningService(_Reachable):
     """A service someone else started (compose, a cluster): its read side and its log, as a
     test reads a ServiceProcess's; starting and stopping it is not the test's business."""
 
-    def __init__(self, name: str, url: str, logs: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        logs: Callable[[], str] | None = None,
+        issuer: LocalIssuer | None = None,
+    ) -> None:
+        """`issuer`: the one the service trusts, when the test holds its key (compose)."""
         self.name, self._url, self._logs = name, url, logs
+        self.issuer = issuer
         self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property
@@ -302,10 +343,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def http_get(url: str) -> tuple[int, bytes]:
+async def http_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     def call() -> tuple[int, bytes]:
+        request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(request, timeout=5) as r:  # noqa: S310 - loopback URL
                 return int(r.status), r.read()
         except urllib.error.HTTPError as e:
             return int(e.code), e.read()

@@ -170,7 +170,12 @@ def _running() -> dict[str, RunningService]:
 
         for name, port in Ports().services.items():
             urls.setdefault(name, f"http://127.0.0.1:{port}")
-    return {name: RunningService(name, url) for name, url in urls.items()}
+    # `make up`'s services trust the checkout's development issuer; its key mints our tokens
+    from ..images import repo_root
+    from ..issuer import dev_issuer
+
+    issuer = dev_issuer(repo_root())
+    return {name: RunningService(name, url, issuer=issuer) for name, url in urls.items()}
 
 
 def main(opts: Options) -> int:
