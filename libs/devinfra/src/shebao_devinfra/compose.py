@@ -8,11 +8,23 @@ starts Kafka and Redis, waits for their health checks, starts the services and w
 podman before 4.6 cannot wait on a health condition and, without systemd, never runs a health
 check on its own, so here the checks are run (`podman healthcheck run`) until they pass, in the
 order `depends_on` gives: the same guarantee, kept by this driver.
+
+Kafka runs with SASL and ACLs as everywhere else (`local.secured_properties`): `up` writes the
+secrets compose.yaml mounts into `.infra/secrets/<project>/` (never committed): the operator's
+password (the broker's super user `admin`, PLAIN) and the broker's JAAS file with it, the admin
+client's properties for the health check, and a password per service (`shebao-<service>`, SCRAM)
+and per partner of deploy/partners.toml. The one-shot `kafka-init` gives each its credential and
+ACLs (`python -m shebao_common.onboard apply`) before the services start; the partners'
+simulator connects as the operator, since it also reads the platform's own event topics and
+dead-letter topics to check its figures, which no partner may. The operator's password is the
+one this process already acts with (`local.admin_credentials`), so a test's clients and the
+platform agree.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -20,6 +32,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shebao_contracts import access
 
 from .containers import Engine, EngineError
 from .images import (
@@ -31,10 +45,13 @@ from .images import (
     repo_root,
     services,
 )
+from .local import ADMIN_USER, admin_credentials
 
 PROJECT = "shebao"
 """compose.yaml's project; a test brings up one of its own beside it (`Platform.project`)."""
 INFRA = ("kafka", "redis")
+INIT = "kafka-init"
+"""The one-shot that gives every service and partner its Kafka credential and ACLs."""
 
 
 def _port_var(name: str) -> str:
@@ -71,6 +88,67 @@ def _in_compose_order() -> list[str]:
 
     entries = yaml.safe_load((repo_root() / "compose.yaml").read_text())["services"]
     return [name for name in entries if name in services()]
+
+
+def secrets_dir(root: Path, project: str) -> Path:
+    return root / ".infra" / "secrets" / project
+
+
+def partners_file(root: Path) -> Path:
+    return root / "deploy" / "partners.toml"
+
+
+def jaas(user: str, password: str) -> str:
+    """The broker's JAAS file: PLAIN for its super user, whose password is here (also the one it
+    logs in with to its controller), SCRAM for every other principal (credentials in the
+    cluster's metadata, created by `kafka-init`)."""
+    return (
+        "KafkaServer {\n"
+        "  org.apache.kafka.common.security.plain.PlainLoginModule required\n"
+        f'    username="{user}" password="{password}" user_{user}="{password}";\n'
+        "  org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
+        "};\n"
+    )
+
+
+def admin_properties(user: str, password: str) -> str:
+    """The operator's client properties, for Kafka's command-line tools (`--command-config`)."""
+    return (
+        "security.protocol=SASL_PLAINTEXT\n"
+        "sasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{user}" password="{password}";\n'
+    )
+
+
+def write_secrets(directory: Path, root: Path) -> dict[str, str]:
+    """The files compose.yaml mounts (see the module's docstring), drawn afresh but for the
+    operator's password (this process's, `admin_credentials`); compose's variable naming them.
+
+    The folder is the owner's alone (0700); the files in it are 0644, because compose mounts each
+    one into a container whose user (Kafka's 1000, the services' 10001) is not the owner."""
+    user, password = admin_credentials()
+    if user != ADMIN_USER:
+        raise EngineError(
+            f"this process acts as Kafka user {user!r}; compose's broker has the operator "
+            f"{ADMIN_USER!r} as super user (unset KAFKA_USERNAME and KAFKA_PASSWORD)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    files = {
+        "kafka-admin.password": password + "\n",
+        "kafka-jaas.conf": jaas(user, password),
+        "kafka-admin.properties": admin_properties(user, password),
+    }
+    users = [access.service_user(s) for s in services()]
+    users += [p.user for p in access.load_partners(partners_file(root))]
+    files.update({f"{u}.password": secrets.token_urlsafe(24) + "\n" for u in users})
+    for name, text in files.items():
+        path = directory / name
+        path.unlink(missing_ok=True)
+        path.write_text(text)
+        path.chmod(0o644)
+    return {"SHEBAO_SECRETS": str(directory)}
 
 
 def compose_command(engine: Engine) -> list[str]:
@@ -110,10 +188,20 @@ class Platform:
             for p in [self.engine.run("logs", c, check=False)]
         )
 
+    @property
+    def secrets(self) -> Path:
+        return secrets_dir(self.root, self.project)
+
     def _compose(self, *args: str, timeout: float = 900) -> None:
         compose_yaml = str(self.root / "compose.yaml")
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
-        env = {**self.engine.env, **self.images, **self.ports.env(), **self.settings}
+        env = {
+            **self.engine.env,
+            **self.images,
+            **self.ports.env(),
+            "SHEBAO_SECRETS": str(self.secrets),
+            **self.settings,
+        }
         Engine(self.engine.name, cmd[0], env).run(*cmd[1:], *args, timeout=timeout)
 
     def build(self) -> None:
@@ -130,6 +218,7 @@ class Platform:
         the platform team does when a hospital joins); then the services, healthy."""
         if not self.images:
             self.build()
+        write_secrets(self.secrets, self.root)
         wait = ["--wait"] if self.engine.name == "docker" else []
         self._compose("up", "-d", "--no-build", *wait, *INFRA)
         self.wait_healthy(INFRA, timeout)
@@ -137,7 +226,24 @@ class Platform:
             before_apps()
         # (Kafka and Redis as they are: podman-compose would otherwise recreate them)
         self._compose("--profile", "apps", "up", "-d", "--no-build", "--no-recreate", *wait)
+        self.check_init()
         self.wait_healthy(tuple(self.ports.services), timeout)
+
+    def check_init(self, timeout: float = 300) -> None:
+        """`kafka-init` exited 0. Docker starts no service before it has (`depends_on:
+        service_completed_successfully`); podman-compose waits for it to stop, whatever its exit
+        code, so a failure is caught here rather than as services that never get ready."""
+        ids = self.containers(INIT)
+        if not ids:
+            raise EngineError(f"compose ran no {INIT}")
+        for cid in ids:
+            code = self.engine.run("wait", cid, timeout=timeout).stdout.decode().split()
+            if code != ["0"]:
+                log = self.engine.run("logs", cid, check=False)
+                raise EngineError(
+                    f"{INIT} exited {code}:\n"
+                    + (log.stdout + log.stderr).decode(errors="replace")[-3000:]
+                )
 
     def partners(self, *, follow: bool = True, people: int = 1000, months: int = 3) -> Ran:
         """The partners' simulator (profile `partners`) against the platform that is up, until
@@ -159,6 +265,7 @@ class Platform:
 
     def down(self) -> None:
         self._compose("--profile", "apps", "down", "-v", "-t", "40")
+        shutil.rmtree(self.secrets, ignore_errors=True)
 
     def containers(self, service: str) -> list[str]:
         out = self.engine.run(
@@ -213,6 +320,10 @@ def main(argv: Sequence[str], engine: Engine) -> int:
         platform.up()
         print(f"the platform is up on {engine.name}:")
         print(f"  Kafka  {platform.ports.bootstrap}\n  Redis  {platform.ports.redis_url}")
+        print("  as the operator (SASL, the broker's super user):")
+        print("    export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=PLAIN")
+        print(f"    export KAFKA_USERNAME={ADMIN_USER}")
+        print(f"    export KAFKA_PASSWORD_FILE={platform.secrets / 'kafka-admin.password'}")
         for s, p in platform.ports.services.items():
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0
