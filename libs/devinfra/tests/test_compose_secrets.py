@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from shebao_contracts import access
 from shebao_devinfra import compose
@@ -43,8 +45,9 @@ def test_every_principal_gets_a_password_of_its_own(operator: str, tmp_path: Pat
     assert f'username="admin" password="{operator}" user_admin="{operator}";' in jaas
     assert "ScramLoginModule required;" in jaas
     props = (folder / "kafka-admin.properties").read_text().splitlines()
-    assert props[:2] == ["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN"]
+    assert props[:2] == ["security.protocol=SASL_SSL", "sasl.mechanism=PLAIN"]
     assert props[2].endswith(f'username="admin" password="{operator}";')
+    assert props[3:] == ["ssl.truststore.type=PEM", "ssl.truststore.location=/run/secrets/kafka-ca"]
     # mounted into containers whose user is not the owner
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in folder.iterdir())
 
@@ -83,3 +86,27 @@ def test_the_secrets_folder_is_not_committed() -> None:
         check=False,
     )
     assert ignored.returncode == 0
+
+
+def test_the_broker_certificate_is_the_throwaway_cas_for_its_names(
+    operator: str, tmp_path: Path
+) -> None:
+    compose.write_secrets(tmp_path, ROOT)
+    ca = x509.load_pem_x509_certificate((tmp_path / "kafka-ca.pem").read_bytes())
+    tls = dict(
+        line.split("=", 1) for line in (tmp_path / "kafka-tls.properties").read_text().split()
+    )
+    key, cert, chain = pkcs12.load_key_and_certificates(
+        (tmp_path / "kafka-keystore.p12").read_bytes(), tls["password"].encode()
+    )
+    assert key is not None and cert is not None
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["kafka", "localhost"]
+    assert [str(i) for i in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert [c.subject for c in chain] == [ca.subject]
+    with pytest.raises(ValueError, match="Invalid password"):  # the keystore is encrypted
+        pkcs12.load_key_and_certificates((tmp_path / "kafka-keystore.p12").read_bytes(), None)
+    # a new CA at every up: nothing signed by the last one is trusted
+    compose.write_secrets(tmp_path, ROOT)
+    assert (tmp_path / "kafka-ca.pem").read_bytes() != ca.public_bytes(Encoding.PEM)

@@ -9,11 +9,12 @@ podman before 4.6 cannot wait on a health condition and, without systemd, never 
 check on its own, so here the checks are run (`podman healthcheck run`) until they pass, in the
 order `depends_on` gives: the same guarantee, kept by this driver.
 
-Kafka runs with SASL and ACLs as everywhere else (`local.secured_properties`): `up` writes the
-secrets compose.yaml mounts into `.infra/secrets/<project>/` (never committed): the operator's
-password (the broker's super user `admin`, PLAIN) and the broker's JAAS file with it, the admin
-client's properties for the health check, and a password per service (`shebao-<service>`, SCRAM)
-and per partner of deploy/partners.toml. The one-shot `kafka-init` gives each its credential and
+Kafka runs with SASL and ACLs as everywhere else (`local.secured_properties`), and with TLS on
+the compose network: `up` writes the secrets compose.yaml mounts into `.infra/secrets/<project>/`
+(never committed): the operator's password (the broker's super user `admin`, PLAIN) and the
+broker's JAAS file with it, the admin client's properties for the health check, a throwaway CA and
+the broker's keystore (`tls`), and a password per service (`shebao-<service>`, SCRAM) and per
+partner of deploy/partners.toml. The one-shot `kafka-init` gives each its credential and
 ACLs (`python -m shebao_common.onboard apply`) before the services start; the partners'
 simulator connects as the operator, since it also reads the platform's own event topics and
 dead-letter topics to check its figures, which no partner may. The operator's password is the
@@ -46,6 +47,7 @@ from .images import (
     services,
 )
 from .local import ADMIN_USER, admin_credentials
+from .tls import broker_tls
 
 PROJECT = "shebao"
 """compose.yaml's project; a test brings up one of its own beside it (`Platform.project`)."""
@@ -112,12 +114,15 @@ def jaas(user: str, password: str) -> str:
 
 
 def admin_properties(user: str, password: str) -> str:
-    """The operator's client properties, for Kafka's command-line tools (`--command-config`)."""
+    """The operator's client properties on the compose network's listener (SASL_SSL), for
+    Kafka's command-line tools (`--command-config`) in the broker's container."""
     return (
-        "security.protocol=SASL_PLAINTEXT\n"
+        "security.protocol=SASL_SSL\n"
         "sasl.mechanism=PLAIN\n"
         "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
         f'username="{user}" password="{password}";\n'
+        "ssl.truststore.type=PEM\n"
+        "ssl.truststore.location=/run/secrets/kafka-ca\n"
     )
 
 
@@ -135,18 +140,26 @@ def write_secrets(directory: Path, root: Path) -> dict[str, str]:
         )
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
-    files = {
+    # the broker's names on the compose network and on the host's loopback
+    tls = broker_tls(["kafka", "localhost"], ["127.0.0.1"])
+    files: dict[str, str | bytes] = {
         "kafka-admin.password": password + "\n",
         "kafka-jaas.conf": jaas(user, password),
         "kafka-admin.properties": admin_properties(user, password),
+        "kafka-ca.pem": tls.ca_pem,
+        "kafka-keystore.p12": tls.keystore,
+        "kafka-tls.properties": f"password={tls.password}\n",
     }
     users = [access.service_user(s) for s in services()]
     users += [p.user for p in access.load_partners(partners_file(root))]
     files.update({f"{u}.password": secrets.token_urlsafe(24) + "\n" for u in users})
-    for name, text in files.items():
+    for name, content in files.items():
         path = directory / name
         path.unlink(missing_ok=True)
-        path.write_text(text)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
         path.chmod(0o644)
     return {"SHEBAO_SECRETS": str(directory)}
 
@@ -224,15 +237,22 @@ class Platform:
         self.wait_healthy(INFRA, timeout)
         if before_apps is not None:
             before_apps()
-        # (Kafka and Redis as they are: podman-compose would otherwise recreate them)
-        self._compose("--profile", "apps", "up", "-d", "--no-build", "--no-recreate", *wait)
+        # kafka-init on its own first, its exit code checked; (Kafka and Redis as they are:
+        # podman-compose would otherwise recreate them)
+        apps = ("--profile", "apps", "up", "-d", "--no-build", "--no-recreate")
+        self._compose(*apps, INIT)
         self.check_init()
+        # Then the services, without their dependencies, all up and kafka-init done: podman
+        # starts a container's --requires first, so kafka-init would run again for each service,
+        # and podman 4.3 cannot start a container whose dependency has one of its own
+        # ("generating dependency graph ... not found in input list").
+        self._compose(*apps, "--no-deps", *wait, *self.ports.services)
         self.wait_healthy(tuple(self.ports.services), timeout)
 
     def check_init(self, timeout: float = 300) -> None:
-        """`kafka-init` exited 0. Docker starts no service before it has (`depends_on:
-        service_completed_successfully`); podman-compose waits for it to stop, whatever its exit
-        code, so a failure is caught here rather than as services that never get ready."""
+        """`kafka-init` ran to its end and exited 0 (compose.yaml's `depends_on:
+        service_completed_successfully`, which podman-compose reads as "stopped", whatever the
+        exit code): a failure is caught here rather than as services that never get ready."""
         ids = self.containers(INIT)
         if not ids:
             raise EngineError(f"compose ran no {INIT}")
@@ -253,7 +273,8 @@ class Platform:
         self.settings.update(
             {"SHEBAO_PARTNERS_PEOPLE": str(people), "SHEBAO_PARTNERS_MONTHS": str(months)}
         )
-        self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "partners")
+        # (the services it depends on are up and healthy: see `up`, and `--no-deps` there)
+        self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "--no-deps", "partners")
         (cid,) = self.containers("partners")
         if follow:
             env = {**os.environ, **self.engine.env}
