@@ -30,10 +30,12 @@ def operator(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_every_principal_gets_a_password_of_its_own(operator: str, tmp_path: Path) -> None:
-    folder = tmp_path / "secrets"
+    folder = tmp_path / "secrets" / "shebao"
     env = compose.write_secrets(folder, ROOT)
     assert env == {"SHEBAO_SECRETS": str(folder)}
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    # closed on the host above it; readable by the containers' users below (kafka-init mounts it)
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     partners = access.load_partners(ROOT / "deploy" / "partners.toml")
     users = [access.service_user(s) for s in services()] + [p.user for p in partners]
     passwords = [(folder / f"{u}.password").read_text().strip() for u in users]

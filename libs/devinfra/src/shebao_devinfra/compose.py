@@ -130,8 +130,11 @@ def write_secrets(directory: Path, root: Path) -> dict[str, str]:
     """The files compose.yaml mounts (see the module's docstring), drawn afresh but for the
     operator's password (this process's, `admin_credentials`); compose's variable naming them.
 
-    The folder is the owner's alone (0700); the files in it are 0644, because compose mounts each
-    one into a container whose user (Kafka's 1000, the services' 10001) is not the owner."""
+    On the host, the folder above `directory` is the owner's alone (0700). `directory` (0755) and
+    its files (0644) are readable by all, because compose mounts them into containers whose users
+    (Kafka's 1000, the services' 10001) are not the owner: each file as a secret, and the whole
+    folder into `kafka-init` (a bind mount makes the mounted folder's own mode the one that
+    counts; with 0700 kafka-init was refused its files)."""
     user, password = admin_credentials()
     if user != ADMIN_USER:
         raise EngineError(
@@ -139,7 +142,8 @@ def write_secrets(directory: Path, root: Path) -> dict[str, str]:
             f"{ADMIN_USER!r} as super user (unset KAFKA_USERNAME and KAFKA_PASSWORD)"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    directory.parent.chmod(0o700)
+    directory.chmod(0o755)
     # the broker's names on the compose network and on the host's loopback
     tls = broker_tls(["kafka", "localhost"], ["127.0.0.1"])
     files: dict[str, str | bytes] = {
