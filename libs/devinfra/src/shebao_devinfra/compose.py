@@ -46,7 +46,7 @@ from .images import (
     repo_root,
     services,
 )
-from .local import ADMIN_USER, admin_credentials
+from .local import ADMIN_USER, admin_credentials, server_jaas
 from .tls import broker_tls
 
 PROJECT = "shebao"
@@ -100,19 +100,6 @@ def partners_file(root: Path) -> Path:
     return root / "deploy" / "partners.toml"
 
 
-def jaas(user: str, password: str) -> str:
-    """The broker's JAAS file: PLAIN for its super user, whose password is here (also the one it
-    logs in with to its controller), SCRAM for every other principal (credentials in the
-    cluster's metadata, created by `kafka-init`)."""
-    return (
-        "KafkaServer {\n"
-        "  org.apache.kafka.common.security.plain.PlainLoginModule required\n"
-        f'    username="{user}" password="{password}" user_{user}="{password}";\n'
-        "  org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
-        "};\n"
-    )
-
-
 def admin_properties(user: str, password: str) -> str:
     """The operator's client properties on the compose network's listener (SASL_SSL), for
     Kafka's command-line tools (`--command-config`) in the broker's container."""
@@ -148,7 +135,7 @@ def write_secrets(directory: Path, root: Path) -> dict[str, str]:
     tls = broker_tls(["kafka", "localhost"], ["127.0.0.1"])
     files: dict[str, str | bytes] = {
         "kafka-admin.password": password + "\n",
-        "kafka-jaas.conf": jaas(user, password),
+        "kafka-jaas.conf": server_jaas(user, password),
         "kafka-admin.properties": admin_properties(user, password),
         "kafka-ca.pem": tls.ca_pem,
         "kafka-keystore.p12": tls.keystore,
