@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/venv/bin/uv)
 PYTEST_ARGS ?=
 SERVICE_PACKAGES := $(foreach d,$(wildcard services/*/src/shebao_*),-p $(notdir $(d)))
 
-.PHONY: help bootstrap test test-fast chaos lint k8s-check contracts contracts-check docs demo bench images up partners down infra-up infra-down clean
+.PHONY: help bootstrap test test-fast chaos lint k8s-check k8s-users contracts contracts-check docs demo bench images up partners down infra-up infra-down clean
 
 help:
 	@echo "make demo        run the platform on real Kafka + Redis and drive a scenario through it"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench       measure throughput and latency, write BENCHMARKS.md"
 	@echo "make lint        ruff and mypy"
 	@echo "make k8s-check   render every Kustomize overlay and component and check the manifests"
+	@echo "make k8s-users   regenerate the Strimzi KafkaUsers from the topic registry and deploy/partners.toml"
 	@echo "make contracts   regenerate JSON Schema and AsyncAPI under contracts/ (refuses breaking changes)"
 	@echo "make docs        validate contracts/asyncapi and render them to docs/contracts/ (HTML, opens offline)"
 	@echo "make up          the whole platform under compose (Docker or podman); make down stops it"
@@ -46,6 +47,9 @@ docs:
 
 k8s-check:
 	scripts/k8s-check.sh
+
+k8s-users: bootstrap
+	$(UV) run python -m shebao_devinfra.k8s_users
 
 test: bootstrap lint contracts-check k8s-check
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -29,6 +29,8 @@ SECRET = "shebao-pseudonym-key"  # noqa: S105 - the Secret's name, not its value
 CITIZEN_ID_SECRET = "shebao-citizen-id-key"  # noqa: S105 - the Secret's name, not its value
 CITIZEN_ID_SERVICES = frozenset({"enrollment", "contributions"})
 TMP = "/tmp"  # noqa: S108 - the path mounted in the container, not used here
+KAFKA_CLUSTER = "shebao"  # the Strimzi Kafka resource (shebao_devinfra.k8s_users.CLUSTER)
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
 
 PRODUCTION_REPLICAS = {"medical-settlement": 3}  # every other service: 2
 PRODUCTION_DEFAULT_REPLICAS = 2
@@ -95,6 +97,7 @@ class Check:
                 self._resources(cwhere, c.get("resources") or {})
                 self._tmp(cwhere, c, volumes)
                 self._config_refs(cwhere, c, configmaps)
+                self._kafka_identity(cwhere, name, c, volumes, configmaps)
             for c in pod.get("containers", []):
                 for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                     if not c.get(probe):
@@ -148,6 +151,56 @@ class Check:
         mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
         if "emptyDir" not in volumes.get(mounts.get(TMP, ""), {}):
             self.fail(where, f"{TMP} is not an emptyDir")
+
+    def _kafka_identity(
+        self, where: str, service: str, c: Obj, volumes: dict[str, Obj], configmaps: dict[str, Obj]
+    ) -> None:
+        """SASL_SSL as the service's own principal shebao-<service>: its password from the Secret
+        Strimzi creates for that user, the brokers checked against the cluster's CA."""
+        env = {e["name"]: e for e in c.get("env", [])}
+        shared = {
+            k: v
+            for src in c.get("envFrom", [])
+            for k, v in (
+                configmaps.get((src.get("configMapRef") or {}).get("name", ""), {}).get("data")
+                or {}
+            ).items()
+        }
+        protocol = (env.get("KAFKA_SECURITY_PROTOCOL") or {}).get("value") or shared.get(
+            "KAFKA_SECURITY_PROTOCOL"
+        )
+        if protocol != "SASL_SSL":
+            self.fail(where, f"KAFKA_SECURITY_PROTOCOL is {protocol}, not SASL_SSL")
+        user = f"shebao-{service}"
+        if (env.get("KAFKA_USERNAME") or {}).get("value") != user:
+            self.fail(where, f"KAFKA_USERNAME is not its own principal {user}")
+        if "KAFKA_PASSWORD" in env or "KAFKA_PASSWORD" in shared:
+            self.fail(where, "KAFKA_PASSWORD in the environment: mount the Secret instead")
+        mounts = {m["mountPath"].rstrip("/"): m["name"] for m in c.get("volumeMounts", [])}
+        for var, secret, key in (
+            ("KAFKA_PASSWORD_FILE", user, "password"),
+            ("KAFKA_SSL_CAFILE", KAFKA_CA_SECRET, "ca.crt"),
+        ):
+            path = (env.get(var) or {}).get("value", "")
+            folder, _, file = path.rpartition("/")
+            source = (volumes.get(mounts.get(folder, "")) or {}).get("secret") or {}
+            paths = {i["key"]: i["path"] for i in source.get("items", [])} or {key: key}
+            if source.get("secretName") != secret or paths.get(key) != file:
+                self.fail(where, f"{var}={path!r} is not the key {key} of the Secret {secret}")
+
+    def kafka_users(self) -> None:
+        """Every service's principal is a Strimzi KafkaUser of the cluster, with SCRAM."""
+        users = {u["metadata"]["name"]: u for u in self.of("KafkaUser")}
+        for u in users.values():
+            where = f"KafkaUser/{u['metadata']['name']}"
+            if (u["metadata"].get("labels") or {}).get("strimzi.io/cluster") != KAFKA_CLUSTER:
+                self.fail(where, f"not a user of the Strimzi cluster {KAFKA_CLUSTER}")
+            if (u["spec"].get("authentication") or {}).get("type") != "scram-sha-512":
+                self.fail(where, "authentication is not scram-sha-512")
+        for dep in self.of("Deployment"):
+            user = f"shebao-{dep['metadata']['name']}"
+            if user not in users:
+                self.fail(f"Deployment/{dep['metadata']['name']}", f"no KafkaUser {user}")
 
     def _config_refs(self, where: str, c: Obj, configmaps: dict[str, Obj]) -> None:
         for src in c.get("envFrom", []):
@@ -342,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "--component",
         action="append",
         default=[],
-        choices=["network-policies", "hpa", "alerts"],
+        choices=["network-policies", "hpa", "alerts", "kafka-users"],
     )
     args = ap.parse_args(argv)
 
@@ -354,12 +407,16 @@ def main(argv: list[str] | None = None) -> int:
     components = set(args.component)
     if args.profile == "production":
         components |= {"network-policies", "hpa"}  # production enables both
+    if args.profile != "base":
+        components.add("kafka-users")  # both overlays: the services' principals
     if "network-policies" in components:
         check.network_policies()
     if "hpa" in components:
         check.hpa()
     if "alerts" in components:
         check.alerts()
+    if "kafka-users" in components:
+        check.kafka_users()
     if args.profile != "base":
         check.profile(args.profile)
 

@@ -8,7 +8,9 @@ their topics, and a service exists when it has a package under services/. Checke
   else, listed in base/kustomization.yaml and in each overlay's `images:` (and `replicas:`);
   the manifest's header comment lists under `# Reads` and `# Writes` exactly the topics its
   contract consumes and produces (one per line, `#   <topic> (an optional note)`);
-- compose.yaml: one entry per service, built with SERVICE=<service> as image shebao/<service>:dev;
+- compose.yaml: one entry per service, built with SERVICE=<service> as image shebao/<service>:dev,
+  connecting to Kafka as its own principal shebao-<service> with its own password secret, after
+  `kafka-init` (which runs `python -m shebao_common.onboard apply` on a service's image);
 - README.md, "What runs where": one row per service; its reads and writes (in backticks) are
   its contract's topics;
 - deploy/README.md: the topic table names every topic of the catalog, and under "read by" and
@@ -154,6 +156,26 @@ SIMULATOR = ("partners", "libs/devinfra", "shebao-demo")
 whose code it runs and whose policy data it reads)."""
 
 
+KAFKA_INIT = "kafka-init"
+"""compose.yaml's one-shot that gives every service and partner its Kafka principal and ACLs,
+on the image of one of the services (it runs no service: its own entrypoint)."""
+
+
+def kafka_init(entry: dict[str, Any] | None, packages: set[str]) -> list[str]:
+    if entry is None:
+        return [f"compose.yaml: no {KAFKA_INIT!r} to grant the services their Kafka principals"]
+    out = []
+    image = str(entry.get("image", ""))
+    if image not in {f"shebao/{p}:dev" for p in packages} or "build" in entry:
+        out.append(f"compose.yaml: {KAFKA_INIT!r} is image {image}, not a service's own")
+    run = [*entry.get("entrypoint", []), *entry.get("command", [])]
+    if run[:4] != ["python", "-m", "shebao_common.onboard", "apply"]:
+        out.append(f"compose.yaml: {KAFKA_INIT!r} runs {run}, not shebao_common.onboard apply")
+    if entry.get("profiles") != ["apps"]:
+        out.append(f"compose.yaml: {KAFKA_INIT!r} must run in the profile 'apps'")
+    return out
+
+
 def compose(root: Path, packages: set[str]) -> list[str]:
     entries: dict[str, Any] = load_yaml(root / "compose.yaml")["services"]
     ours = {
@@ -161,7 +183,7 @@ def compose(root: Path, packages: set[str]) -> list[str]:
         for name, entry in entries.items()
         if "build" in entry or str(entry.get("image", "")).startswith("shebao/")
     }
-    out: list[str] = []
+    out: list[str] = kafka_init(ours.pop(KAFKA_INIT, None), packages)
     name, folder, script = SIMULATOR
     simulator = ours.pop(name, None)
     if simulator is not None:
@@ -184,6 +206,20 @@ def compose(root: Path, packages: set[str]) -> list[str]:
             out.append(
                 f"compose.yaml: {name!r} is image {entry.get('image')}, not shebao/{name}:dev"
             )
+        env = entry.get("environment") or {}
+        user = f"shebao-{name}"
+        if env.get("KAFKA_USERNAME") != user or env.get("KAFKA_PASSWORD_FILE") != (
+            f"/run/secrets/{user}"
+        ):
+            out.append(f"compose.yaml: {name!r} does not connect to Kafka as {user}")
+        # its own password and, at most, the CA that signed the broker's certificate
+        if set(entry.get("secrets") or []) - {"kafka-ca"} != {user}:
+            out.append(
+                f"compose.yaml: {name!r} mounts secrets {entry.get('secrets')}, not [{user}]"
+            )
+        done = ((entry.get("depends_on") or {}).get(KAFKA_INIT) or {}).get("condition")
+        if done != "service_completed_successfully":
+            out.append(f"compose.yaml: {name!r} may start before {KAFKA_INIT} has granted it")
     return out
 
 
@@ -348,8 +384,34 @@ def pension_compose_entry(root: Path) -> None:
         root / "compose.yaml",
         "\nvolumes:",
         "  pension:\n    build:\n      context: .\n      args: { SERVICE: pension }\n"
-        "    image: shebao/pension:dev\n\nvolumes:",
+        "    image: shebao/pension:dev\n"
+        "    environment:\n      KAFKA_USERNAME: shebao-pension\n"
+        "      KAFKA_PASSWORD_FILE: /run/secrets/shebao-pension\n"
+        "    secrets: [shebao-pension]\n"
+        "    depends_on:\n      kafka-init: { condition: service_completed_successfully }\n"
+        "\nvolumes:",
     )
+
+
+def welfare_as_another_principal(root: Path) -> None:
+    data = load_yaml(root / "compose.yaml")
+    data["services"]["welfare"]["environment"]["KAFKA_USERNAME"] = "shebao-enrollment"
+    data["services"]["welfare"]["secrets"] = ["shebao-enrollment", "kafka-ca"]
+    (root / "compose.yaml").write_text(yaml.safe_dump(data))
+
+
+def services_before_kafka_init(root: Path) -> None:
+    data = load_yaml(root / "compose.yaml")
+    entry = data["services"]["contributions"]
+    # (the entries share one depends_on through compose.yaml's anchor)
+    entry["depends_on"] = {k: v for k, v in entry["depends_on"].items() if k != "kafka-init"}
+    (root / "compose.yaml").write_text(yaml.safe_dump(data))
+
+
+def no_kafka_init(root: Path) -> None:
+    data = load_yaml(root / "compose.yaml")
+    del data["services"]["kafka-init"]
+    (root / "compose.yaml").write_text(yaml.safe_dump(data))
 
 
 def no_medical_compose_entry(root: Path) -> None:
@@ -444,6 +506,22 @@ DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
         ["compose.yaml: has service 'pension', but no package services/pension/ exists"],
     ),
     (no_medical_compose_entry, ["compose.yaml: has no service 'medical-settlement'"]),
+    (
+        welfare_as_another_principal,
+        [
+            "compose.yaml: 'welfare' does not connect to Kafka as shebao-welfare",
+            "compose.yaml: 'welfare' mounts secrets ['shebao-enrollment', 'kafka-ca'], "
+            "not [shebao-welfare]",
+        ],
+    ),
+    (
+        services_before_kafka_init,
+        ["compose.yaml: 'contributions' may start before kafka-init has granted it"],
+    ),
+    (
+        no_kafka_init,
+        ["compose.yaml: no 'kafka-init' to grant the services their Kafka principals"],
+    ),
     (
         pension_manifest,
         [

@@ -280,3 +280,64 @@ def _operator(infra: Infra) -> dict[str, Any]:
     from shebao_common.kafka_security import client_options
 
     return client_options(bootstrap=infra.kafka_bootstrap)
+
+
+async def test_apply_grants_every_service_and_each_listed_partner_their_own_passwords(
+    restartable_kafka: Any, tmp_path: Path
+) -> None:
+    """compose's kafka-init (`python -m shebao_common.onboard apply`): each service of the catalog
+    and each partner of the list, with the password in the folder, no other; on a broker of the
+    test's own, since the session's services keep their principals' passwords."""
+    from shebao_contracts.catalog import CONTRACTS
+
+    infra = Infra(restartable_kafka.bootstrap, "", "own")
+    code = _code("hospital")
+    (tmp_path / "partners.toml").write_text(f'hospital = ["{code}"]\n')
+    passwords = {f"shebao-{ct.service}": uuid.uuid4().hex for ct in CONTRACTS}
+    passwords[f"hospital-{code}"] = uuid.uuid4().hex
+    for user, pw in passwords.items():
+        (tmp_path / f"{user}.password").write_text(pw + "\n")
+
+    def apply() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "shebao_common.onboard", "apply"),
+                *("--secrets", str(tmp_path), "--partners", str(tmp_path / "partners.toml")),
+            ],
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = apply()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"granted {len(passwords)} principals" in done.stdout
+
+    # the hospital writes its claims (its topics were created) and reads no other's answers
+    hospital = as_user(infra, f"hospital-{code}", passwords[f"hospital-{code}"])
+    prod = await _producer(hospital)
+    try:
+        await prod.send_and_wait(m.CLAIMS.named(code=code), value=b"{}")
+    finally:
+        await prod.stop()
+    await denied_topic(hospital, m.SETTLEMENTS.named(code=_code("hospital")))
+    # a service logs in with its password, and writes its own events, not another's
+    welfare = as_user(infra, "shebao-welfare", passwords["shebao-welfare"])
+    prod = await _producer(welfare)
+    try:
+        await prod.send_and_wait("shebao.welfare.events.v1", value=b"{}")
+        with pytest.raises(TopicAuthorizationFailedError):
+            await prod.send_and_wait("shebao.enrollment.events.v1", value=b"{}")
+    finally:
+        await prod.stop()
+    # with another service's password, it is not let in
+    with pytest.raises((KafkaConnectionError, KafkaError)):
+        await _producer(as_user(infra, "shebao-welfare", passwords["shebao-enrollment"]))
+
+    # a password missing from the folder: refused, none is drawn in its place
+    (tmp_path / f"hospital-{code}.password").unlink()
+    missing = apply()
+    assert missing.returncode != 0
+    assert f"hospital-{code}.password" in missing.stderr

@@ -4,13 +4,17 @@
     python -m shebao_common.onboard partner remove hospital h320102001 [--delete-topics]
     python -m shebao_common.onboard service grant medical-settlement --password-file m.pw
     python -m shebao_common.onboard acls [--partners deploy/partners.toml]
+    python -m shebao_common.onboard apply --secrets DIR [--partners deploy/partners.toml]
 
 `partner add` creates the partner's topics (as the registry declares them), its SCRAM-SHA-512
 credential and exactly the ACLs `shebao_contracts.access` gives it: it may then write its own
 partner-in topics and read its own answers, and nothing else. With no password file given, a
 password is drawn and written to `<kind>-<code>.password` (mode 0600) for the partner. `remove`
 takes the credential and the ACLs away; the topics stay (claims and answers are records the
-platform keeps) unless `--delete-topics` is given.
+platform keeps) unless `--delete-topics` is given. `apply` does `service grant` for every service
+of the catalog and `partner add` for every partner of the list, in one connection, with the
+passwords in DIR (`shebao-<service>.password`, `<kind>-<code>.password`): compose's one-shot
+`kafka-init` runs it before the services start.
 
 The command connects as the operator, with the environment's Kafka identity (KAFKA_BOOTSTRAP_
 SERVERS, KAFKA_SECURITY_PROTOCOL, KAFKA_USERNAME, KAFKA_PASSWORD_FILE, KAFKA_SSL_CAFILE); any
@@ -129,7 +133,29 @@ def _password(path: str | None, default: Path) -> tuple[str, Path | None]:
     return pw, default
 
 
+async def apply(
+    admin: AIOKafkaAdminClient, secrets_dir: Path, partners: Iterable[access.Partner]
+) -> list[str]:
+    """Every service's principal and every listed partner, with the passwords in `secrets_dir`
+    (a missing file is an error: nobody is given a password drawn here); the users granted."""
+    users = []
+    for contract in CONTRACTS:
+        pw = (secrets_dir / f"{access.service_user(contract.service)}.password").read_text()
+        users.append(await grant_service(admin, contract, pw.strip()))
+    for partner in partners:
+        pw = (secrets_dir / f"{partner.user}.password").read_text()
+        await onboard_partner(admin, partner, pw.strip())
+        users.append(partner.user)
+    return users
+
+
 async def _main(args: argparse.Namespace) -> int:
+    if args.cmd == "apply":
+        partners = access.load_partners(Path(args.partners)) if args.partners else []
+        async with operator() as admin:
+            users = await apply(admin, Path(args.secrets), partners)
+        print(f"granted {len(users)} principals: {', '.join(users)}")
+        return 0
     if args.cmd == "acls":
         partners = access.load_partners(Path(args.partners)) if args.partners else []
         for user, acls in access.all_acls(CONTRACTS, partners, all_topics()).items():
@@ -177,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--password-file")
     a = sub.add_parser("acls", help="print every principal's ACLs (from the registry)")
     a.add_argument("--partners", help="the partner list (TOML), e.g. deploy/partners.toml")
+    g = sub.add_parser("apply", help="every service's principal and every listed partner")
+    g.add_argument("--secrets", required=True, help="the folder of the passwords")
+    g.add_argument("--partners", help="the partner list (TOML), e.g. deploy/partners.toml")
     return asyncio.run(_main(parser.parse_args(argv)))
 
 

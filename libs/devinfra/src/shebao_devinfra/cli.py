@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import compose
 from .containers import EngineError, find_engine, no_engine_reason
-from .images import build_services
+from .images import build_services, repo_root
 from .infra import choose_mode
 from .local import (
     ADMIN_USER,
@@ -92,9 +92,17 @@ def up() -> int:
         return 0
     mode = choose_mode()
     if mode == "docker":
-        subprocess.run(["docker", "compose", "up", "-d", "--wait", "kafka", "redis"], check=True)
+        # compose's broker has this operator as its super user (the secrets compose mounts)
+        secret = _admin_secret()
+        root = repo_root()
+        env = compose.write_secrets(compose.secrets_dir(root, compose.PROJECT), root)
+        subprocess.run(
+            ["docker", "compose", "up", "-d", "--wait", "kafka", "redis"],
+            check=True,
+            env={**os.environ, **env},
+        )
         STATE.write_text(json.dumps({"mode": "docker"}))
-        _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0")
+        _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0", secret)
     else:
         data = (STATE_DIR / "data").resolve()
         secret = _admin_secret()

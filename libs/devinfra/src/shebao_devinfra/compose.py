@@ -8,11 +8,24 @@ starts Kafka and Redis, waits for their health checks, starts the services and w
 podman before 4.6 cannot wait on a health condition and, without systemd, never runs a health
 check on its own, so here the checks are run (`podman healthcheck run`) until they pass, in the
 order `depends_on` gives: the same guarantee, kept by this driver.
+
+Kafka runs with SASL and ACLs as everywhere else (`local.secured_properties`), and with TLS on
+the compose network: `up` writes the secrets compose.yaml mounts into `.infra/secrets/<project>/`
+(never committed): the operator's password (the broker's super user `admin`, PLAIN) and the
+broker's JAAS file with it, the admin client's properties for the health check, a throwaway CA and
+the broker's keystore (`tls`), and a password per service (`shebao-<service>`, SCRAM) and per
+partner of deploy/partners.toml. The one-shot `kafka-init` gives each its credential and
+ACLs (`python -m shebao_common.onboard apply`) before the services start; the partners'
+simulator connects as the operator, since it also reads the platform's own event topics and
+dead-letter topics to check its figures, which no partner may. The operator's password is the
+one this process already acts with (`local.admin_credentials`), so a test's clients and the
+platform agree.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+
+from shebao_contracts import access
 
 from .containers import Engine, EngineError
 from .images import (
@@ -33,10 +48,14 @@ from .images import (
     services,
 )
 from .issuer import LocalIssuer, dev_issuer
+from .local import ADMIN_USER, admin_credentials, server_jaas
+from .tls import broker_tls
 
 PROJECT = "shebao"
 """compose.yaml's project; a test brings up one of its own beside it (`Platform.project`)."""
 INFRA = ("kafka", "redis")
+INIT = "kafka-init"
+"""The one-shot that gives every service and partner its Kafka credential and ACLs."""
 
 
 def _port_var(name: str) -> str:
@@ -73,6 +92,69 @@ def _in_compose_order() -> list[str]:
 
     entries = yaml.safe_load((repo_root() / "compose.yaml").read_text())["services"]
     return [name for name in entries if name in services()]
+
+
+def secrets_dir(root: Path, project: str) -> Path:
+    return root / ".infra" / "secrets" / project
+
+
+def partners_file(root: Path) -> Path:
+    return root / "deploy" / "partners.toml"
+
+
+def admin_properties(user: str, password: str) -> str:
+    """The operator's client properties on the compose network's listener (SASL_SSL), for
+    Kafka's command-line tools (`--command-config`) in the broker's container."""
+    return (
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{user}" password="{password}";\n'
+        "ssl.truststore.type=PEM\n"
+        "ssl.truststore.location=/run/secrets/kafka-ca\n"
+    )
+
+
+def write_secrets(directory: Path, root: Path) -> dict[str, str]:
+    """The files compose.yaml mounts (see the module's docstring), drawn afresh but for the
+    operator's password (this process's, `admin_credentials`); compose's variable naming them.
+
+    On the host, the folder above `directory` is the owner's alone (0700). `directory` (0755) and
+    its files (0644) are readable by all, because compose mounts them into containers whose users
+    (Kafka's 1000, the services' 10001) are not the owner: each file as a secret, and the whole
+    folder into `kafka-init` (a bind mount makes the mounted folder's own mode the one that
+    counts; with 0700 kafka-init was refused its files)."""
+    user, password = admin_credentials()
+    if user != ADMIN_USER:
+        raise EngineError(
+            f"this process acts as Kafka user {user!r}; compose's broker has the operator "
+            f"{ADMIN_USER!r} as super user (unset KAFKA_USERNAME and KAFKA_PASSWORD)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.parent.chmod(0o700)
+    directory.chmod(0o755)
+    # the broker's names on the compose network and on the host's loopback
+    tls = broker_tls(["kafka", "localhost"], ["127.0.0.1"])
+    files: dict[str, str | bytes] = {
+        "kafka-admin.password": password + "\n",
+        "kafka-jaas.conf": server_jaas(user, password),
+        "kafka-admin.properties": admin_properties(user, password),
+        "kafka-ca.pem": tls.ca_pem,
+        "kafka-keystore.p12": tls.keystore,
+        "kafka-tls.properties": f"password={tls.password}\n",
+    }
+    users = [access.service_user(s) for s in services()]
+    users += [p.user for p in access.load_partners(partners_file(root))]
+    files.update({f"{u}.password": secrets.token_urlsafe(24) + "\n" for u in users})
+    for name, content in files.items():
+        path = directory / name
+        path.unlink(missing_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        path.chmod(0o644)
+    return {"SHEBAO_SECRETS": str(directory)}
 
 
 def compose_command(engine: Engine) -> list[str]:
@@ -117,6 +199,10 @@ class Platform:
             for p in [self.engine.run("logs", c, check=False)]
         )
 
+    @property
+    def secrets(self) -> Path:
+        return secrets_dir(self.root, self.project)
+
     def _compose(self, *args: str, timeout: float = 900) -> None:
         compose_yaml = str(self.root / "compose.yaml")
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
@@ -125,6 +211,7 @@ class Platform:
             "SHEBAO_AUTH_DIR": str(self.issuer.jwks_path.parent),
             **self.images,
             **self.ports.env(),
+            "SHEBAO_SECRETS": str(self.secrets),
             **self.settings,
         }
         Engine(self.engine.name, cmd[0], env).run(*cmd[1:], *args, timeout=timeout)
@@ -143,14 +230,39 @@ class Platform:
         the platform team does when a hospital joins); then the services, healthy."""
         if not self.images:
             self.build()
+        write_secrets(self.secrets, self.root)
         wait = ["--wait"] if self.engine.name == "docker" else []
         self._compose("up", "-d", "--no-build", *wait, *INFRA)
         self.wait_healthy(INFRA, timeout)
         if before_apps is not None:
             before_apps()
-        # (Kafka and Redis as they are: podman-compose would otherwise recreate them)
-        self._compose("--profile", "apps", "up", "-d", "--no-build", "--no-recreate", *wait)
+        # kafka-init on its own first, its exit code checked; (Kafka and Redis as they are:
+        # podman-compose would otherwise recreate them)
+        apps = ("--profile", "apps", "up", "-d", "--no-build", "--no-recreate")
+        self._compose(*apps, INIT)
+        self.check_init()
+        # Then the services, without their dependencies, all up and kafka-init done: podman
+        # starts a container's --requires first, so kafka-init would run again for each service,
+        # and podman 4.3 cannot start a container whose dependency has one of its own
+        # ("generating dependency graph ... not found in input list").
+        self._compose(*apps, "--no-deps", *wait, *self.ports.services)
         self.wait_healthy(tuple(self.ports.services), timeout)
+
+    def check_init(self, timeout: float = 300) -> None:
+        """`kafka-init` ran to its end and exited 0 (compose.yaml's `depends_on:
+        service_completed_successfully`, which podman-compose reads as "stopped", whatever the
+        exit code): a failure is caught here rather than as services that never get ready."""
+        ids = self.containers(INIT)
+        if not ids:
+            raise EngineError(f"compose ran no {INIT}")
+        for cid in ids:
+            code = self.engine.run("wait", cid, timeout=timeout).stdout.decode().split()
+            if code != ["0"]:
+                log = self.engine.run("logs", cid, check=False)
+                raise EngineError(
+                    f"{INIT} exited {code}:\n"
+                    + (log.stdout + log.stderr).decode(errors="replace")[-3000:]
+                )
 
     def partners(self, *, follow: bool = True, people: int = 1000, months: int = 3) -> Ran:
         """The partners' simulator (profile `partners`) against the platform that is up, until
@@ -160,7 +272,8 @@ class Platform:
         self.settings.update(
             {"SHEBAO_PARTNERS_PEOPLE": str(people), "SHEBAO_PARTNERS_MONTHS": str(months)}
         )
-        self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "partners")
+        # (the services it depends on are up and healthy: see `up`, and `--no-deps` there)
+        self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "--no-deps", "partners")
         (cid,) = self.containers("partners")
         if follow:
             env = {**os.environ, **self.engine.env}
@@ -172,6 +285,7 @@ class Platform:
 
     def down(self) -> None:
         self._compose("--profile", "apps", "down", "-v", "-t", "40")
+        shutil.rmtree(self.secrets, ignore_errors=True)
 
     def containers(self, service: str) -> list[str]:
         out = self.engine.run(
@@ -226,6 +340,10 @@ def main(argv: Sequence[str], engine: Engine) -> int:
         platform.up()
         print(f"the platform is up on {engine.name}:")
         print(f"  Kafka  {platform.ports.bootstrap}\n  Redis  {platform.ports.redis_url}")
+        print("  as the operator (SASL, the broker's super user):")
+        print("    export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=PLAIN")
+        print(f"    export KAFKA_USERNAME={ADMIN_USER}")
+        print(f"    export KAFKA_PASSWORD_FILE={platform.secrets / 'kafka-admin.password'}")
         for s, p in platform.ports.services.items():
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0

@@ -97,7 +97,8 @@ exec java ${KAFKA_HEAP_OPTS:--Xmx512m} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC 
   -cp "$cp" kafka.Kafka "$props"
 """
 
-# where the official image has it, for compose's health check
+# where the official image has it, for compose's health check (which gives it the operator's
+# `--command-config`: the broker lets no anonymous client in)
 KAFKA_API_VERSIONS = """\
 #!/bin/sh
 exec java -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \\

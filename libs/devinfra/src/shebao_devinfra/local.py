@@ -153,6 +153,21 @@ def secured_properties(user: str, password: str) -> dict[str, str]:
     }
 
 
+def server_jaas(user: str, password: str) -> str:
+    """`secured_properties`' login modules as a JAAS file (`KafkaServer`, every listener): PLAIN
+    for `user`, whose password is here (also the one the broker logs in to its controller with),
+    SCRAM for every other principal. For brokers configured by environment variables: the official
+    image drops a KAFKA_* variable whose value holds a `=`, as every JAAS line with a password
+    does, so the file is mounted and named by KAFKA_OPTS instead."""
+    return (
+        "KafkaServer {\n"
+        "  org.apache.kafka.common.security.plain.PlainLoginModule required\n"
+        f'    username="{user}" password="{password}" user_{user}="{password}";\n'
+        "  org.apache.kafka.common.security.scram.ScramLoginModule required;\n"
+        "};\n"
+    )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
