@@ -8,6 +8,11 @@
                        the whole platform under compose (Docker or podman): make up / make down
   shebao-infra images [SERVICE...]
                        build the services' images (all of them by default) on Docker or podman
+  shebao-infra redis-acl FOLDER [--setuser]
+                       Redis's users from the catalog (shebao_common.redis_acl): each user's
+                       password in FOLDER/<user>.password (kept, or generated), the ACL file
+                       FOLDER/users.acl (password hashes only), printed; --setuser prints the
+                       same users as ACL SETUSER commands for redis-cli instead
 
 State lives in .infra/ under the current folder (the repository root when run by make).
 """
@@ -42,6 +47,9 @@ def _port_or_free(port: int) -> int:
 
 
 def _write_env(bootstrap: str, redis_url: str) -> None:
+    # REDIS_URL carries the admin's password of a local redis-server: readable by its owner only
+    ENV_FILE.touch(mode=0o600, exist_ok=True)
+    ENV_FILE.chmod(0o600)
     ENV_FILE.write_text(
         f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n"
     )
@@ -112,6 +120,17 @@ def images(names: list[str]) -> int:
     return 0
 
 
+def redis_acl(args: list[str]) -> int:
+    from .redis_users import generate
+
+    folders = [a for a in args if not a.startswith("-")]
+    if len(folders) != 1 or any(a not in ("--setuser",) for a in args if a.startswith("-")):
+        print("usage: shebao-infra redis-acl FOLDER [--setuser]", file=sys.stderr)
+        return 2
+    print(generate(Path(folders[0]), commands="--setuser" in args), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cmd = args[0] if args else "help"
@@ -131,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cmd == "images":
             return images(args[1:])
+        if cmd == "redis-acl":
+            return redis_acl(args[1:])
         if cmd == "platform":
             engine = find_engine()
             if engine is None:

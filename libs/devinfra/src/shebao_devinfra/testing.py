@@ -85,12 +85,31 @@ class ServiceProcess(_Reachable):
     def prefix(self) -> str:
         return "SHEBAO_" + self.name.upper().replace("-", "_") + "_"
 
+    def redis_environment(self) -> dict[str, str]:
+        """REDIS_URL, and where `redis_url` is an admin's (it carries a password, as
+        `Infra.redis_url` does) the service's own user: created through that connection with
+        the service's rules (`shebao_common.redis_acl`), its password in a file of its own."""
+        from .redis_users import service_credentials, without_credentials
+
+        creds = service_credentials(self.redis_url, self.name)
+        if creds is None:
+            return {"REDIS_URL": self.redis_url}
+        user, password = creds
+        secret = self.log_dir / f".{user}.redis-password"
+        secret.touch(mode=0o600, exist_ok=True)
+        secret.write_text(password)
+        return {
+            "REDIS_URL": without_credentials(self.redis_url),
+            "REDIS_USERNAME": user,
+            "REDIS_PASSWORD_FILE": str(secret),
+        }
+
     def environment(self) -> dict[str, str]:
         """The process environment the service runs with."""
         return {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
-            "REDIS_URL": self.redis_url,
+            **self.redis_environment(),
             "SHEBAO_ENVIRONMENT": "test",
             f"{self.prefix}HTTP_PORT": str(self.port),
             f"{self.prefix}HTTP_HOST": "127.0.0.1",

@@ -1,0 +1,63 @@
+"""`shebao-infra redis-acl` and the helpers that hand a service its Redis user (unit tests:
+nothing connects; the real server: libs/common/tests/test_redis_acl_integration.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shebao_common.redis_acl import ADMIN_USER, catalog_services, service_user
+from shebao_devinfra.cli import main
+from shebao_devinfra.redis_users import (
+    derive_password,
+    url_password,
+    with_credentials,
+    without_credentials,
+)
+
+
+def test_redis_acl_writes_password_files_and_an_acl_file_of_hashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redis-acl", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (tmp_path / "users.acl").read_text()
+    users = [ADMIN_USER, *(service_user(s) for s in catalog_services())]
+    assert sorted(p.name for p in tmp_path.glob("*.password")) == sorted(
+        f"{u}.password" for u in users
+    )
+    for u in users:
+        pw = (tmp_path / f"{u}.password").read_text().strip()
+        assert len(pw) >= 32 and pw not in printed
+        assert f"user {u} on " in printed
+    assert "user default off" in printed
+    assert oct((tmp_path / "users.acl").stat().st_mode & 0o777) == "0o600"
+
+
+def test_redis_acl_keeps_given_passwords_and_prints_setuser_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "shebao-welfare.password").write_text("chosen-by-the-operator\n")
+    assert main(["redis-acl", str(tmp_path), "--setuser"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("ACL SETUSER default off")
+    assert len(lines) == 2 + len(catalog_services())
+    assert (tmp_path / "shebao-welfare.password").read_text() == "chosen-by-the-operator\n"
+    assert "chosen-by-the-operator" not in "\n".join(lines)
+    assert main(["redis-acl"]) == 2
+
+
+def test_service_passwords_derive_from_the_admins() -> None:
+    a = derive_password("admin-one", "shebao-welfare")
+    assert a == derive_password("admin-one", "shebao-welfare")
+    assert a != derive_password("admin-two", "shebao-welfare")
+    assert a != derive_password("admin-one", "shebao-enrollment")
+
+
+def test_urls_with_and_without_credentials() -> None:
+    url = with_credentials("redis://127.0.0.1:6379/3", ADMIN_USER, "p@ss:w/rd")
+    assert url_password(url) == "p@ss:w/rd"
+    assert without_credentials(url) == "redis://127.0.0.1:6379/3"
+    assert with_credentials(url, "other", "x") == "redis://other:x@127.0.0.1:6379/3"
+    assert url_password("redis://127.0.0.1:6379/0") is None
