@@ -255,3 +255,87 @@ async def test_the_generated_acl_file_gives_each_service_its_user(
     before = {p.name: p.read_text() for p in folder.glob("*.password")}
     generate(folder)
     assert {p.name: p.read_text() for p in folder.glob("*.password")} == before
+
+
+async def test_the_containers_boot_script_keeps_saved_users_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """DockerRedis's command (`boot_script`), run here by the host's sh with its redis-server:
+    the ACL file from the environment on the first start, users saved later kept after it."""
+    import base64
+    import os
+
+    from shebao_devinfra.redis_users import (
+        ACL_ENV,
+        boot_script,
+        derived_acl_file,
+        new_password,
+        with_credentials,
+    )
+
+    port, admin_pw = free_port(), new_password()
+    env = {**os.environ, ACL_ENV: base64.b64encode(derived_acl_file(admin_pw).encode()).decode()}
+    args = f"--port {port} --bind 127.0.0.1 --appendonly yes --save ''"
+    url = with_credentials(f"redis://127.0.0.1:{port}/0", ADMIN_USER, admin_pw)
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["sh", "-c", boot_script(str(tmp_path), args)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    proc = spawn()
+    try:
+        wait_for_redis(url, timeout=30)
+        user, password = service_credentials(url, "boot-test") or ("", "")
+        conn = RedisConnection(
+            REDIS_URL=without_credentials(url), REDIS_USERNAME=user, REDIS_PASSWORD=password
+        )
+        client = redis_client(conn)
+        await client.set("shebao:boot-test:s:a", b"1|x")
+        await client.aclose()
+        stop_pid(proc.pid, timeout=10)
+        proc = spawn()
+        wait_for_redis(url, timeout=30)
+        client = redis_client(conn)
+        try:
+            assert await client.get("shebao:boot-test:s:a") == b"1|x"
+            await refused(client.flushall)
+        finally:
+            await client.aclose()
+        anonymous = redis.Redis.from_url(without_credentials(url))
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.ping()
+        anonymous.close()
+    finally:
+        stop_pid(proc.pid, timeout=10)
+
+
+def test_a_service_process_runs_as_its_own_user(restartable_redis: Any, tmp_path: Path) -> None:
+    from shebao_devinfra.testing import ServiceProcess
+
+    svc = ServiceProcess(
+        "enrollment",
+        "shebao_enrollment.main",
+        kafka="127.0.0.1:1",
+        redis_url=restartable_redis.url,
+        log_dir=tmp_path,
+    )
+    env = svc.environment()
+    assert env["REDIS_URL"] == without_credentials(restartable_redis.url)
+    assert "@" not in env["REDIS_URL"]
+    assert env["REDIS_USERNAME"] == "shebao-enrollment"
+    secret = Path(env["REDIS_PASSWORD_FILE"])
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    client = redis.Redis.from_url(
+        env["REDIS_URL"], username=env["REDIS_USERNAME"], password=secret.read_text()
+    )
+    try:
+        assert client.set("shebao:enrollment:s:whoami", b"1|x")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.get("shebao:welfare:s:x")
+    finally:
+        client.close()

@@ -56,13 +56,32 @@ def url_password(url: str) -> str | None:
     return None if p is None else unquote(p)
 
 
-def write_acl_file(path: Path, admin_password: str) -> None:
-    """The catalog's users, each service's password derived from the admin's; mode 0600."""
-    text = acl_file(
+def derived_acl_file(admin_password: str) -> str:
+    """The catalog's users, each service's password derived from the admin's."""
+    return acl_file(
         admin_password,
         {s: derive_password(admin_password, service_user(s)) for s in catalog_services()},
     )
-    _secret_file(path, text)
+
+
+def write_acl_file(path: Path, admin_password: str) -> None:
+    """`derived_acl_file` written to `path`, mode 0600."""
+    _secret_file(path, derived_acl_file(admin_password))
+
+
+ACL_ENV = "SHEBAO_REDIS_ACL_B64"
+
+
+def boot_script(data_dir: str, server_args: str) -> str:
+    """`sh -c` text that starts redis-server with the ACL file in `data_dir`, written from
+    $SHEBAO_REDIS_ACL_B64 (base64) on the first start only, so that users created later and
+    saved (ACL SAVE) are still there after a restart. For a container whose command is given
+    (DockerRedis): no file to mount, no ownership to get right."""
+    acl = f"{data_dir}/users.acl"
+    return (
+        f'[ -f {acl} ] || printf %s "${ACL_ENV}" | base64 -d > {acl}\n'
+        f"exec redis-server --protected-mode no --dir {data_dir} --aclfile {acl} {server_args}\n"
+    )
 
 
 def _secret_file(path: Path, text: str) -> None:
