@@ -61,3 +61,21 @@ def test_urls_with_and_without_credentials() -> None:
     assert without_credentials(url) == "redis://127.0.0.1:6379/3"
     assert with_credentials(url, "other", "x") == "redis://other:x@127.0.0.1:6379/3"
     assert url_password("redis://127.0.0.1:6379/0") is None
+
+
+def test_compose_runs_each_service_as_its_user_and_redis_with_the_generated_file() -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    from shebao_devinfra.images import repo_root
+    from shebao_devinfra.redis_users import boot_script, password_var
+
+    entries = yaml.safe_load((repo_root() / "compose.yaml").read_text())["services"]
+    command = entries["redis"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    script = boot_script("/data", "--appendonly yes", keep_saved=False)
+    assert command[2].replace("$$", "$") == script
+    assert "SHEBAO_REDIS_ACL_B64" in entries["redis"]["environment"]
+    for s in catalog_services():
+        env = entries[s]["environment"]
+        assert env["REDIS_USERNAME"] == service_user(s)
+        assert env["REDIS_PASSWORD"].startswith("${" + password_var(s) + ":?")

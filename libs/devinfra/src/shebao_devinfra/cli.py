@@ -67,9 +67,19 @@ def up() -> int:
         return 0
     mode = choose_mode()
     if mode == "docker":
-        subprocess.run(["docker", "compose", "up", "-d", "--wait", "kafka", "redis"], check=True)
+        from .redis_users import ADMIN_PASSWORD_VAR, ADMIN_USER, compose_env, with_credentials
+
+        redis_env = compose_env(STATE_DIR / "redis")
+        subprocess.run(
+            ["docker", "compose", "up", "-d", "--wait", "kafka", "redis"],
+            check=True,
+            env={**os.environ, **redis_env},
+        )
         STATE.write_text(json.dumps({"mode": "docker"}))
-        _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0")
+        admin = redis_env[ADMIN_PASSWORD_VAR]
+        _write_env(
+            "127.0.0.1:9092", with_credentials("redis://127.0.0.1:6379/0", ADMIN_USER, admin)
+        )
     else:
         data = (STATE_DIR / "data").resolve()
         kafka = LocalKafka(
@@ -96,7 +106,10 @@ def down() -> int:
         return 0
     state = json.loads(STATE.read_text())
     if state["mode"] == "docker":
-        subprocess.run(["docker", "compose", "down", "-v"], check=False)
+        from .redis_users import compose_env
+
+        env = {**os.environ, **compose_env(STATE_DIR / "redis")}  # compose interpolates all
+        subprocess.run(["docker", "compose", "down", "-v"], check=False, env=env)
     else:
         for key in ("kafka_pid", "redis_pid"):
             if state.get(key):

@@ -110,10 +110,32 @@ class Platform:
             for p in [self.engine.run("logs", c, check=False)]
         )
 
+    @property
+    def redis_folder(self) -> Path:
+        """The Redis users' passwords and ACL file (`shebao-infra redis-acl`), kept across runs."""
+        return self.root / ".infra" / "redis"
+
+    @property
+    def redis_url(self) -> str:
+        """The admin's URL of compose's Redis (tests, operators); services have users of their
+        own."""
+        from .redis_users import ADMIN_USER, password_files, with_credentials
+
+        admin = password_files(self.redis_folder)[ADMIN_USER]
+        return with_credentials(self.ports.redis_url, ADMIN_USER, admin)
+
     def _compose(self, *args: str, timeout: float = 900) -> None:
+        from .redis_users import compose_env
+
         compose_yaml = str(self.root / "compose.yaml")
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
-        env = {**self.engine.env, **self.images, **self.ports.env(), **self.settings}
+        env = {
+            **self.engine.env,
+            **self.images,
+            **self.ports.env(),
+            **compose_env(self.redis_folder),
+            **self.settings,
+        }
         Engine(self.engine.name, cmd[0], env).run(*cmd[1:], *args, timeout=timeout)
 
     def build(self) -> None:
@@ -213,6 +235,7 @@ def main(argv: Sequence[str], engine: Engine) -> int:
         platform.up()
         print(f"the platform is up on {engine.name}:")
         print(f"  Kafka  {platform.ports.bootstrap}\n  Redis  {platform.ports.redis_url}")
+        print(f"         (users: shebao-infra redis-acl; passwords in {platform.redis_folder})")
         for s, p in platform.ports.services.items():
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0

@@ -72,16 +72,46 @@ def write_acl_file(path: Path, admin_password: str) -> None:
 ACL_ENV = "SHEBAO_REDIS_ACL_B64"
 
 
-def boot_script(data_dir: str, server_args: str) -> str:
+def boot_script(data_dir: str, server_args: str, *, keep_saved: bool = True) -> str:
     """`sh -c` text that starts redis-server with the ACL file in `data_dir`, written from
-    $SHEBAO_REDIS_ACL_B64 (base64) on the first start only, so that users created later and
-    saved (ACL SAVE) are still there after a restart. For a container whose command is given
-    (DockerRedis): no file to mount, no ownership to get right."""
+    $SHEBAO_REDIS_ACL_B64 (base64): for a container whose command is given (DockerRedis,
+    compose.yaml), so there is no file to mount and no ownership to get right. `keep_saved`
+    writes it on the first start only, so users created later and saved (ACL SAVE) are still
+    there after a restart; compose writes it at every start (the generated users are all).
+    The official image's entrypoint, where there is one, still starts the server as `redis`."""
     acl = f"{data_dir}/users.acl"
+    write = f'printf %s "${ACL_ENV}" | base64 -d > {acl}'
     return (
-        f'[ -f {acl} ] || printf %s "${ACL_ENV}" | base64 -d > {acl}\n'
-        f"exec redis-server --protected-mode no --dir {data_dir} --aclfile {acl} {server_args}\n"
+        (f"[ -f {acl} ] || {write}\n" if keep_saved else f"{write}\n")
+        + "if command -v docker-entrypoint.sh >/dev/null; then set -- docker-entrypoint.sh;"
+        + " else set --; fi\n"
+        + f'exec "$@" redis-server --protected-mode no --dir {data_dir} --aclfile {acl}'
+        + f" {server_args}\n"
     )
+
+
+def password_var(service: str) -> str:
+    """compose.yaml's variable for a service's Redis password."""
+    return "SHEBAO_REDIS_PASSWORD_" + service.upper().replace("-", "_")
+
+
+ADMIN_PASSWORD_VAR = "SHEBAO_REDIS_ADMIN_PASSWORD"  # noqa: S105 - a variable name
+
+
+def compose_env(folder: Path) -> dict[str, str]:
+    """compose.yaml's Redis variables, from `generate(folder)`: the ACL file for the Redis
+    container (base64, hashes only), the admin's password (its health check) and each
+    service's password (its REDIS_PASSWORD)."""
+    import base64
+
+    acl = generate(folder)
+    pw = password_files(folder)
+    env = {
+        ACL_ENV: base64.b64encode(acl.encode()).decode(),
+        ADMIN_PASSWORD_VAR: pw[ADMIN_USER],
+    }
+    env.update({password_var(s): pw[service_user(s)] for s in catalog_services()})
+    return env
 
 
 def _secret_file(path: Path, text: str) -> None:
