@@ -79,3 +79,43 @@ def test_compose_runs_each_service_as_its_user_and_redis_with_the_generated_file
         env = entries[s]["environment"]
         assert env["REDIS_USERNAME"] == service_user(s)
         assert env["REDIS_PASSWORD"].startswith("${" + password_var(s) + ":?")
+
+
+def test_each_deployment_logs_in_as_its_user_with_its_secret() -> None:
+    import yaml  # type: ignore[import-untyped]
+
+    from shebao_devinfra.images import repo_root
+
+    for s in catalog_services():
+        docs = yaml.safe_load_all((repo_root() / f"deploy/k8s/base/{s}/{s}.yaml").read_text())
+        (dep,) = [d for d in docs if d and d["kind"] == "Deployment"]
+        pod = dep["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["REDIS_USERNAME"] == service_user(s)
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        assert env["REDIS_PASSWORD_FILE"] == mounts["redis-password"] + "/password"
+        (vol,) = [v for v in pod["volumes"] if v["name"] == "redis-password"]
+        assert vol["secret"]["secretName"] == f"shebao-redis-{s}"
+        assert "REDIS_PASSWORD" not in env, "the password comes from the file, never the env"
+
+
+def test_redis_acl_env_gives_compose_its_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+
+    from shebao_devinfra.redis_users import password_var
+
+    assert main(["redis-acl", str(tmp_path), "--env"]) == 0
+    lines = dict(
+        line.removeprefix("export ").split("=", 1) for line in capsys.readouterr().out.splitlines()
+    )
+    acl = base64.b64decode(lines["SHEBAO_REDIS_ACL_B64"]).decode()
+    assert acl == (tmp_path / "users.acl").read_text()
+    admin = (tmp_path / f"{ADMIN_USER}.password").read_text().strip()
+    assert lines["SHEBAO_REDIS_ADMIN_PASSWORD"] == admin
+    for s in catalog_services():
+        pw = (tmp_path / f"{service_user(s)}.password").read_text().strip()
+        assert lines[password_var(s)] == pw
+    assert main(["redis-acl", str(tmp_path), "--env", "--setuser"]) == 2

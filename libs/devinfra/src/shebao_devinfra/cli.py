@@ -8,11 +8,12 @@
                        the whole platform under compose (Docker or podman): make up / make down
   shebao-infra images [SERVICE...]
                        build the services' images (all of them by default) on Docker or podman
-  shebao-infra redis-acl FOLDER [--setuser]
+  shebao-infra redis-acl FOLDER [--setuser | --env]
                        Redis's users from the catalog (shebao_common.redis_acl): each user's
                        password in FOLDER/<user>.password (kept, or generated), the ACL file
                        FOLDER/users.acl (password hashes only), printed; --setuser prints the
-                       same users as ACL SETUSER commands for redis-cli instead
+                       same users as ACL SETUSER commands for redis-cli instead, --env the
+                       export lines compose.yaml's SHEBAO_REDIS_* variables take
 
 State lives in .infra/ under the current folder (the repository root when run by make).
 """
@@ -134,13 +135,19 @@ def images(names: list[str]) -> int:
 
 
 def redis_acl(args: list[str]) -> int:
-    from .redis_users import generate
+    from .redis_users import compose_env, generate
 
     folders = [a for a in args if not a.startswith("-")]
-    if len(folders) != 1 or any(a not in ("--setuser",) for a in args if a.startswith("-")):
-        print("usage: shebao-infra redis-acl FOLDER [--setuser]", file=sys.stderr)
+    flags = [a for a in args if a.startswith("-")]
+    if len(folders) != 1 or len(flags) > 1 or any(f not in ("--setuser", "--env") for f in flags):
+        print("usage: shebao-infra redis-acl FOLDER [--setuser | --env]", file=sys.stderr)
         return 2
-    print(generate(Path(folders[0]), commands="--setuser" in args), end="")
+    folder = Path(folders[0])
+    if flags == ["--env"]:
+        for name, value in compose_env(folder).items():
+            print(f"export {name}={value}")
+        return 0
+    print(generate(folder, commands=flags == ["--setuser"]), end="")
     return 0
 
 
