@@ -172,10 +172,19 @@ def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
 
 
 __all__ = [
+    "ACL_ENV",
+    "ADMIN_PASSWORD_VAR",
     "ADMIN_USER",
+    "boot_script",
+    "compose_env",
     "derive_password",
+    "derived_acl_file",
+    "generate",
     "new_password",
+    "password_files",
+    "password_var",
     "service_credentials",
+    "url_password",
     "with_credentials",
     "without_credentials",
     "write_acl_file",

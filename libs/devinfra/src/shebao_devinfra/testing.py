@@ -69,8 +69,12 @@ class ServiceProcess(_Reachable):
         redis_url: str,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        keys_of: str | None = None,
     ) -> None:
+        """`keys_of`: the runtime's name when it is not `name` (a test's service whose runtime
+        is named per test): its Redis user gets that name's keys."""
         self.name = name
+        self.keys_of = keys_of or name
         self.module = module
         self.kafka = kafka
         self.redis_url = redis_url
@@ -91,7 +95,7 @@ class ServiceProcess(_Reachable):
         the service's rules (`shebao_common.redis_acl`), its password in a file of its own."""
         from .redis_users import service_credentials, without_credentials
 
-        creds = service_credentials(self.redis_url, self.name)
+        creds = service_credentials(self.redis_url, self.keys_of)
         if creds is None:
             return {"REDIS_URL": self.redis_url}
         user, password = creds
