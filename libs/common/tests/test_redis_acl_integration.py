@@ -182,7 +182,7 @@ async def test_no_connection_without_a_password(restartable_redis: Any) -> None:
         wrong.close()
 
 
-async def test_a_user_made_for_a_test_service_survives_a_restart(restartable_redis: Any) -> None:
+async def test_a_service_users_commits_and_user_survive_a_restart(restartable_redis: Any) -> None:
     """ServiceProcess creates a user for any service name (a test's own too) and saves the ACL
     file: after a restart of Redis the service reconnects as the same user."""
     name = f"acltest-{uuid.uuid4().hex[:6]}"
@@ -195,11 +195,24 @@ async def test_a_user_made_for_a_test_service_survives_a_restart(restartable_red
     client = redis_client(conn)
     await client.set(f"shebao:{name}:s:a", b"1|x")
     await refused(lambda: client.get("shebao:enrollment:s:a"))
+    # commits through the script: the AOF logs their writes as MULTI/EXEC, which Redis replays
+    # with the `default` user's permissions (see redis_acl.DEFAULT_RULES)
+    store = Store(client, name)
+    for n in range(1, 51):
+        plan = CommitPlan(ttl=600)
+        plan.offsets.append((store.offsets_key("s"), "t:0", str(n - 1) if n > 1 else "", str(n)))
+        plan.writes.append((store.state_key("b"), n, b"%d" % n))
+        plan.incr(store.counter_key("c"), "n", 1)
+        assert (await store.commit(plan)).status == "OK"
     await client.aclose()
     restartable_redis.restart()
     client = redis_client(conn)  # the same credentials; nothing created the user again
+    store = Store(client, name)
     try:
         assert await client.get(f"shebao:{name}:s:a") == b"1|x"
+        assert await store.counters("c") == {"n": 50}
+        assert await store.load_offsets("s", ["t:0"]) == [50]
+        assert await store.load_state([store.state_key("b")]) == [(50, b"50")]
         await refused(lambda: client.get("shebao:enrollment:s:a"))
     finally:
         await client.aclose()

@@ -49,8 +49,12 @@ SERVICE_COMMANDS: tuple[str, ...] = (
 """What a service's runtime needs (see the module's docstring), in `ACL SETUSER` rule syntax."""
 
 ADMIN_RULES: tuple[str, ...] = ("~*", "&*", "+@all")
-DEFAULT_RULES: tuple[str, ...] = ("off", "resetpass", "resetkeys", "resetchannels", "-@all")
-"""The `default` user (what an unauthenticated connection is) can do nothing."""
+DEFAULT_RULES: tuple[str, ...] = ("off", "resetpass", "~*", "&*", "+@all")
+"""The `default` user is off: no connection can log in as it, so an unauthenticated one can do
+nothing (NOAUTH). Its permissions stay whole on purpose: Redis (7.0 at least) replays the
+append-only file as a client of the `default` user and checks that user's permissions on every
+MULTI/EXEC there, which is how a script's writes are logged. With `-@all` here a restart drops
+every commit the services made (the server logs NOPERM while loading and starts without them)."""
 
 
 def key_prefix(service: str) -> str:

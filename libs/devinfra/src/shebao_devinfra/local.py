@@ -320,11 +320,6 @@ class LocalRedis:
 
         return with_credentials(plain, ADMIN_USER, self.admin_password)
 
-    @property
-    def address(self) -> str:
-        """The URL without credentials: what a service gets with a user of its own."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
     def start(self, timeout: float = 30.0) -> LocalRedis:
         exe = ensure_redis_server()
         self.port = self.port or free_port()
