@@ -389,7 +389,8 @@ def wrong_flow_topic(root: Path) -> None:
 def no_writes_section(root: Path) -> None:
     edit(
         root / BASE / "enrollment/enrollment.yaml",
-        "# Writes:\n#   shebao.enrollment.events.v1\n",
+        "# Writes:\n#   shebao.enrollment.events.v1\n"
+        "#   shebao.enrollment.audit.v1 (every read-side request, audited)\n",
         "",
     )
 
@@ -402,8 +403,9 @@ def missing_readme_row(root: Path) -> None:
 def readme_writes_too_much(root: Path) -> None:
     edit(
         root / "README.md",
-        "| `shebao.enrollment.events.v1` |\n",
-        "| `shebao.enrollment.events.v1`, `shebao.enrollment.commands.v1` |\n",
+        "| `shebao.enrollment.events.v1`, `shebao.enrollment.audit.v1` |\n",
+        "| `shebao.enrollment.events.v1`, `shebao.enrollment.audit.v1`, "
+        "`shebao.enrollment.commands.v1` |\n",
     )
 
 
@@ -470,7 +472,7 @@ DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
         no_writes_section,
         [
             "deploy/k8s/base/enrollment/enrollment.yaml: no '# Writes' section in the header "
-            "comment; add\n#   shebao.enrollment.events.v1"
+            "comment; add\n#   shebao.enrollment.events.v1\n#   shebao.enrollment.audit.v1"
         ],
     ),
     (missing_readme_row, ["README.md, What runs where: has no row for 'medical-settlement'"]),

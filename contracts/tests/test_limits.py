@@ -59,6 +59,20 @@ def test_an_overlong_id_is_refused_not_copied_into_answers() -> None:
     assert refusal(headers) == "header_too_large"
 
 
+@pytest.mark.parametrize("name", ["ce_id", "correlation-id", "causation-id"])
+def test_an_envelope_id_that_is_a_citizen_id_is_refused(name: str) -> None:
+    """Those ids go on with everything the record causes (issue 18); the detail names the
+    header, not the ID."""
+    headers = [(k, v) for k, v in GOOD if k != name]
+    with pytest.raises(EnvelopeError) as e:
+        Envelope.from_headers(read_headers([*headers, (name, b"msg-11010519491231002x")]))
+    assert e.value.reason == limits.RecordRefusal.CITIZEN_ID_IN_HEADER
+    assert name in e.value.detail and "1949" not in e.value.detail
+    # a number that is no citizen ID (its check character is wrong) is an id like any other
+    fine = Envelope.from_headers(read_headers([*headers, (name, b"110105194912310021")]))
+    assert "110105194912310021" in (fine.id, fine.correlation_id, fine.causation_id)
+
+
 def test_unread_headers_may_repeat() -> None:
     assert read_headers([*GOOD, ("x-hop", b"a"), ("x-hop", b"b")])["x-hop"] == "b"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hostile_data import BUREAUS, HOSPITALS, NJ_EMP, SPARE, SQ_EMP
+from hostile_data import BUREAUS, HOSPITALS, NJ_EMP, PATIENTS, SPARE, SQ_EMP
 
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
@@ -324,7 +324,29 @@ class Mutations:
         set_in(d.body, self.rng.choice(d.spec.money), "X" + self.rng.choice(NJ_EMP + SQ_EMP))
         return frozenset({"money_format"})
 
+    def m_id_in_field_and_headers(self, d: Draft) -> frozenset[str]:
+        # issue 18: a malformed field whose value is a citizen ID (a refusal's detail quotes the
+        # value), the same ID in ce_subject and in a header of the partner's own; the dead
+        # letter keeps the body as it came, its headers must mask the ID
+        cid = self.rng.choice(PATIENTS)  # a valid ID (sent_ids has invalid ones too)
+        d.headers += [("ce_subject", cid.encode()), ("x-patient-id", cid.encode())]
+        if not d.spec.dates or self.rng.random() < 0.5:
+            set_in(d.body, self.rng.choice(d.spec.money), cid)
+            return frozenset({"money_format"})
+        set_in(d.body, self.rng.choice(d.spec.dates), cid)
+        return SCHEMA
+
     # mutations of the headers and the key ---------------------------------------------------
+
+    def m_id_as_message_id(self, d: Draft) -> frozenset[str]:
+        # issue 18: a person's citizen ID as the message's id or its causation id, which would
+        # go on with everything the record causes (internal events, dedupe marks)
+        cid = self.rng.choice(PATIENTS).encode()  # valid (not all of sent_ids are)
+        if self.rng.random() < 0.5:
+            d.header("ce_id", cid)
+        else:
+            d.headers.append(("causation-id", cid))
+        return frozenset({"citizen_id_in_header"})
 
     def m_ce_id_600k(self, d: Draft) -> frozenset[str]:
         big = f"e{d.n}-".encode() + b"i" * 600_000
@@ -555,6 +577,8 @@ CATALOGUE: dict[str, tuple[Mutation, str, int | None, bool]] = {
     "deep_body": (Mutations.m_deep_body, "ht", 4, True),
     "deep_value": (Mutations.m_deep_value, "ht", 4, False),
     "id_after_letter": (Mutations.m_id_after_letter, "ht", None, False),
+    "id_in_field_and_headers": (Mutations.m_id_in_field_and_headers, "ht", None, False),
+    "id_as_message_id": (Mutations.m_id_as_message_id, "ht", None, True),
     "ce_id_600k": (Mutations.m_ce_id_600k, "ht", 3, True),
     "traceparent_100k": (Mutations.m_traceparent_100k, "ht", 3, True),
     "correlation_100k": (Mutations.m_correlation_100k, "ht", 3, True),

@@ -21,7 +21,9 @@ no process restarted; every valid message answered exactly once with the right a
 hostile one answered by name (the reasons of `shebao_contracts.limits` and of the value types)
 and dead-lettered with its offset; in = settled + refused + dead-lettered for every partner; no
 valid message answered later than ANSWER_BOUND_S after it was sent; no raw citizen ID in any
-service's log. Every finding is collected, so that one run names them all.
+service's log, in any dead letter's headers (issue 18: the records with an ID in a malformed
+field, in `ce_subject` and in a header of their own) or on a metrics page. Every finding is
+collected, so that one run names them all.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts.topics import dlq_name
+from shebao_contracts.types import find_citizen_ids, mask_citizen_id
 from shebao_contracts.welfare import EVENTS as WELFARE_EVENTS
+from shebao_devinfra.pii import scan_metrics
 from shebao_devinfra.testing import (
     ServiceProcess,
     http_get,
@@ -156,8 +160,15 @@ async def test_hostile_partners(infra: Any, tmp_path: Path) -> None:
         await answers.collect()
         answered_s = time.monotonic() - send_started
         dead: dict[tuple[str, int, int], list[str]] = defaultdict(list)
+        leaked_in_headers: list[str] = []  # issue 18: a dead letter's headers mask every ID
         for topic in partner_in:
             for d in await read_all(infra.kafka_bootstrap, dlq_name(topic)):
+                for name, value in d.headers:
+                    text = f"{name}={(value or b'').decode(errors='replace')}"
+                    leaked_in_headers += [
+                        f"{topic}.dlq@{d.offset} {name}: {mask_citizen_id(cid)}"
+                        for cid in find_citizen_ids(text)
+                    ]
                 hdr = dict(d.headers)
                 pos = (
                     hdr.get("dlq-topic", b"").decode(),
@@ -185,6 +196,11 @@ async def test_hostile_partners(infra: Any, tmp_path: Path) -> None:
                     name,
                     f"{name}: {raw_id[:6]}********{raw_id[-4:]} x{count}",
                 )
+        for where in leaked_in_headers:
+            v.finding("raw citizen ID in a dead letter's headers", where.split(" ", 1)[0], where)
+        metrics = await scan_metrics({name: svc.url for name, svc in services.items()})
+        for f in metrics.findings:
+            v.finding("raw citizen ID on a metrics page", f.where, str(f))
         report = [
             f"set-up {setup_s:.0f} s; {len(records)} records sent in {sent_s:.1f} s; answers "
             f"collected {answered_s:.0f} s after the first send; {time.monotonic() - started:.0f}"

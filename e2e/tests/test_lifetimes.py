@@ -19,19 +19,24 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
 from platform_story import Story
 from platform_story import platform as start
 
+from shebao_common.kafka_security import client_options
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
+from shebao_contracts.catalog import all_topics
 from shebao_contracts.topics import dlq_name
+from shebao_contracts.types import mask_citizen_id
 from shebao_devinfra.kit import PARTITIONS
+from shebao_devinfra.pii import internal_topics, scan_metrics, scan_redis, scan_text, scan_topics
 from shebao_devinfra.pytest_plugin import own_kafka
-from shebao_devinfra.testing import read_all, wait_until
+from shebao_devinfra.testing import message_record, read_all, wait_until
 from shebao_partners import (
     citizen_id,
     claim_body,
@@ -1195,3 +1200,71 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
         await _resumed_quietly(p, "contributions", inputs, published, ends)
     finally:
         await r.aclose()
+
+
+async def test_no_citizen_id_outside_its_place(platform: Story) -> None:
+    """Issue 18's scan, after every story and rebuild above, with the platform still up: every
+    internal topic, the services' captured logs, their metrics pages and the Redis keys hold
+    no valid 18-character citizen ID. The offices' commands, partners' and dead-letter topics
+    may (`shebao_devinfra.pii.id_allowed`), and so may enrollment's register of persons (its
+    state values: the one store that must name a person; its other keys, every key name, and
+    every other service's values are scanned). Each source must have been read, and the scanner
+    finds an ID planted in a scratch topic and a scratch text."""
+    p = platform
+    registry = all_topics()
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=p.bootstrap))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    internal = internal_topics(registry, existing)
+    # every service's events topic is scanned; only the offices' commands that name a person
+    # by ID are left out of the platform's own topics
+    assert {f"shebao.{n}.events.v1" for n in NAMES} <= set(internal)
+    left_out = {n for n in existing if n.startswith("shebao.") and not n.endswith(".dlq")}
+    assert left_out - set(internal) == {en.COMMANDS.name, u.COMMANDS.name, w.COMMANDS.name}
+
+    topics = await scan_topics(p.bootstrap, internal)
+    logs = scan_text("logs", {s.name: s.log_text() for s in p.services.values()})
+    metrics = await scan_metrics({s.name: s.url for s in p.services.values()})
+    redis_url = p.services["enrollment"].redis_url
+    keys, register = await scan_redis(redis_url, registry, values_exempt=[f"{ENROLLMENT}:s:"])
+    # the dead letters keep the partners' records as they came, but never an ID in the headers
+    dead = await scan_topics(
+        p.bootstrap,
+        sorted(n for n in existing if n.endswith(".dlq")),
+        source="dead-letter headers",
+        records=False,
+    )
+    scans = [topics, logs, metrics, keys, dead]
+    for scan in scans[:4]:
+        assert scan.read > 0, f"{scan.source}: nothing read"
+    assert topics.read > 1000 and logs.read > 100
+    assert register > 0  # what the exemption is for: the register names its persons by ID
+    assert [s for s in scans if s.findings] == [], "\n".join(str(s) for s in scans)
+    print("\n" + "\n".join(str(s) for s in scans) + f"\nenrollment's register: {register} values")
+
+    # the positive controls: an ID planted where the scanner looks is found, masked
+    planted = citizen_id("110105", date(1949, 12, 31), 2)
+    scratch = "scratch.pii-control"
+    k, v, h = message_record(
+        en.RegisterPerson(
+            citizen_id=planted,
+            name="对照",
+            hukou_region="110100",
+            residence=en.Residence.URBAN,
+            registered_on=date(2024, 1, 1),
+        ),
+        message_id="pii-control",
+        time=day(2024, 1, 1),
+        topic=scratch,
+    )
+    await p.prod.send_and_wait(scratch, key=k, value=v, headers=h)
+    control = await scan_topics(p.bootstrap, [scratch])
+    assert control.read == 1 and [f.citizen_id for f in control.findings] == [
+        mask_citizen_id(planted)
+    ]
+    text = scan_text("control", {"line": f'{{"message": "refused {planted.lower()}"}}'})
+    assert [f.citizen_id for f in text.findings] == [mask_citizen_id(planted)]
+    assert planted not in str(control) + str(text)

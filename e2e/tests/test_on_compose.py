@@ -45,7 +45,8 @@ def composed() -> Iterator[Platform]:
 
 async def test_three_hospitals_two_regions_on_compose(composed: Platform, tmp_path: Path) -> None:
     running = {
-        s: RunningService(s, composed.url(s), lambda s=s: composed.logs(s)) for s in services()
+        s: RunningService(s, composed.url(s), lambda s=s: composed.logs(s), composed.issuer)
+        for s in services()
     }
     for svc in running.values():
         await svc.wait_ready()

@@ -34,6 +34,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from . import enrollment
+from .audit import audit_topic
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
 from .types import (
@@ -1208,10 +1209,12 @@ COLLECTIONS = Topic(
 # one its events; whichever module is imported first is complete up to here when the other runs.
 from . import unemployment, welfare  # noqa: E402
 
+AUDIT: Topic = audit_topic(SERVICE)
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao contributions",
     description=__doc__ or "",
     consumes=(enrollment.EVENTS, COMMANDS, WORK, COLLECTIONS, unemployment.EVENTS, welfare.EVENTS),
-    produces=(EVENTS, WORK, ASSESSMENTS),
+    produces=(EVENTS, WORK, ASSESSMENTS, AUDIT),
 )

@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints, WithJsonSchema
 
+from .audit import audit_topic
 from .envelope import Message
 from .topics import ServiceContract, Topic
 from .types import CitizenId, EmployerCode, Money, PersonRef, RegionCode, SealedCitizenId
@@ -794,6 +795,8 @@ EVENTS: Topic = Topic(
 # of them finds it complete up to here.
 from . import contributions, medical, unemployment, welfare  # noqa: E402
 
+AUDIT: Topic = audit_topic(SERVICE)
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao enrollment",
@@ -806,5 +809,5 @@ CONTRACT = ServiceContract(
         unemployment.EVENTS,
         welfare.EVENTS,
     ),
-    produces=(EVENTS,),
+    produces=(EVENTS, AUDIT),
 )

@@ -24,6 +24,7 @@ from .limits import (
     MAX_SUBJECT_CHARS,
     RecordRefusal,
 )
+from .types import find_citizen_ids
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -41,6 +42,9 @@ H_TRACEPARENT = "traceparent"
 H_CE_TRACEPARENT = "ce_traceparent"  # the CloudEvents distributed-tracing extension's name
 
 REQUIRED_HEADERS = (H_ID, H_TYPE, H_SOURCE, H_TIME, H_SPECVERSION)
+_ID_HEADERS = (H_ID, H_CORRELATION, H_CAUSATION)
+"""Ids that go on with what a record causes (as its events' causation and correlation ids, and
+as the dedupe mark of a command): none may be a citizen ID number."""
 READ_HEADERS = frozenset(REQUIRED_HEADERS) | {
     H_SUBJECT,
     H_CONTENT_TYPE,
@@ -139,6 +143,12 @@ class Envelope:
         ctype = headers.get(H_CONTENT_TYPE)
         if ctype and not ctype.startswith(CONTENT_TYPE):
             raise EnvelopeError("unsupported_content_type", f"content-type {ctype!r} is not JSON")
+        for name in _ID_HEADERS:
+            if find_citizen_ids(headers.get(name) or ""):
+                raise EnvelopeError(
+                    "citizen_id_in_header",
+                    f"{name} holds a citizen ID number: an id names a message, never a person",
+                )
         try:
             when = parse_time(headers[H_TIME])
         except ValueError:

@@ -231,10 +231,12 @@ def channel_id(topic_name: str) -> str:
 SERVERS: dict[str, Any] = {
     "province": {
         "host": "{bootstrap}",
-        "protocol": "kafka",
-        "description": "The province's Kafka cluster. Its bootstrap addresses, and how to"
-        " authenticate, are given at onboarding (HOSPITALS.md, TAX_BUREAUS.md).",
+        "protocol": "kafka-secure",
+        "description": "The province's Kafka cluster, over TLS. Its bootstrap addresses, its CA"
+        " certificate and your account are given at onboarding (HOSPITALS.md, TAX_BUREAUS.md,"
+        " STATISTICS_BUREAUS.md).",
         "variables": {"bootstrap": {"description": "host:port of a bootstrap broker"}},
+        "security": [{"$ref": "#/components/securitySchemes/partnerAccount"}],
     },
     "compose": {
         "host": "127.0.0.1:9092",
@@ -243,8 +245,17 @@ SERVERS: dict[str, Any] = {
         " (plaintext, loopback only).",
     },
 }
-"""Where the topics are. No security scheme is declared: the brokers do not authenticate clients
-yet (the security issue brings SASL/TLS, and with it the schemes)."""
+"""Where the topics are, and how a client authenticates there (SECURITY_SCHEMES)."""
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "partnerAccount": {
+        "type": "scramSha512",
+        "description": "SASL/SCRAM-SHA-512 as `<kind>-<code>` (e.g. `hospital-h320102001`), the"
+        " account given at onboarding. The brokers allow it to write its own partner-in topics,"
+        " read its own answer topics and use consumer groups named `partner.<kind>.<code>.*`;"
+        " everything else is refused with an authorisation error.",
+    }
+}
 
 PARTNER_VIEWS = {
     "hospital": "shebao for hospitals",
@@ -343,7 +354,7 @@ def asyncapi_document(
         "servers": SERVERS,
         "channels": channels,
         "operations": operations,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -73,6 +73,9 @@ class RecordRefusal(StrEnum):
     traceparent) appears twice: which one the sender meant cannot be known."""
     INVALID_HEADER_ENCODING = "invalid_header_encoding"
     HEADER_CONTROL_CHARACTER = "header_control_character"
+    CITIZEN_ID_IN_HEADER = "citizen_id_in_header"
+    """`ce_id`, `correlation-id` or `causation-id` holds a citizen ID number: those ids travel
+    on with everything the record causes, where no person is named by ID (issue 18)."""
     MISSING_HEADER = "missing_header"
     UNSUPPORTED_SPECVERSION = "unsupported_specversion"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"

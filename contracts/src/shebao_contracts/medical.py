@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 from pydantic_core import PydanticCustomError
 
 from . import contributions, enrollment, unemployment, welfare
+from .audit import audit_topic
 from .envelope import Message
 from .limits import TEXT_PATTERN
 from .topics import Direction, ServiceContract, Topic
@@ -606,6 +607,8 @@ EVENTS = Topic(
     "service's log of record.",
 )
 
+AUDIT: Topic = audit_topic(SERVICE)
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao medical settlement",
@@ -619,5 +622,5 @@ CONTRACT = ServiceContract(
         unemployment.EVENTS,
         welfare.EVENTS,
     ),
-    produces=(SETTLEMENTS, COMMANDS, EVENTS),
+    produces=(SETTLEMENTS, COMMANDS, EVENTS, AUDIT),
 )

@@ -84,6 +84,11 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
         "a CloudEvents or tracing header holds a control or bidirectional formatting character",
         A.CORRECT,
     ),
+    R.CITIZEN_ID_IN_HEADER: (
+        "ce_id, correlation-id or causation-id holds a citizen ID number; name the person in"
+        " the body only",
+        A.CORRECT,
+    ),
     R.MISSING_HEADER: ("a required CloudEvents header is missing or empty", A.CORRECT),
     R.UNSUPPORTED_SPECVERSION: ("ce_specversion is not 1.0", A.CORRECT),
     R.UNSUPPORTED_CONTENT_TYPE: ("content-type is not application/json", A.CORRECT),

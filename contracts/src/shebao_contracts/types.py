@@ -244,6 +244,23 @@ CitizenId = Annotated[
 ]
 
 
+_ID_CANDIDATE = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]{17}[0-9Xx](?![0-9])")
+
+
+def find_citizen_ids(text: str) -> list[str]:
+    """The valid citizen IDs in a text (upper-cased, in order): 17 ASCII digits and a digit or X,
+    not inside a longer run of digits nor the fraction of a decimal number (0.054605...), with a
+    real birth date and the right check character. A timestamp, an offset, a hash or a measured
+    duration is not one (issue 18's scan and the envelope's check)."""
+    found = []
+    for m in _ID_CANDIDATE.finditer(text):
+        try:
+            found.append(validate_citizen_id(m.group()))
+        except PydanticCustomError:
+            continue
+    return found
+
+
 def mask_citizen_id(citizen_id: str) -> str:
     """320102********1234: area code and the last four kept, the birth date hidden."""
     if len(citizen_id) == 18:

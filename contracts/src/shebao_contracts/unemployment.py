@@ -24,6 +24,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, StringConstraints
 
 from . import enrollment
+from .audit import audit_topic
 from .envelope import Message
 from .topics import Direction, ServiceContract, Topic
 from .types import CitizenId, Money, PartnerCode, PersonRef, RegionCode
@@ -494,10 +495,12 @@ ANSWERS = Topic(
 # events, and this one theirs; whichever module is imported first is complete up to here.
 from . import contributions, welfare  # noqa: E402
 
+AUDIT: Topic = audit_topic(SERVICE)
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao unemployment subsidies",
     description=__doc__ or "",
     consumes=(enrollment.EVENTS, contributions.EVENTS, welfare.EVENTS, COMMANDS, WORK, CPI),
-    produces=(EVENTS, WORK, ANSWERS),
+    produces=(EVENTS, WORK, ANSWERS, AUDIT),
 )

@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints
 
+from .audit import audit_topic
 from .envelope import Message
 from .topics import ServiceContract, Topic
 from .types import CitizenId, Money, NonNegativeMoney, PersonRef, PositiveMoney, RegionCode
@@ -578,10 +579,12 @@ WORK = Topic(
 # one its price-subsidy triggers; whichever is imported first is complete up to here.
 from . import unemployment  # noqa: E402
 
+AUDIT: Topic = audit_topic(SERVICE)
+
 CONTRACT = ServiceContract(
     service=SERVICE,
     title="shebao welfare",
     description=__doc__ or "",
     consumes=(COMMANDS, WORK, unemployment.EVENTS),
-    produces=(EVENTS, WORK),
+    produces=(EVENTS, WORK, AUDIT),
 )

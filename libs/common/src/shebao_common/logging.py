@@ -13,8 +13,9 @@ from typing import Any
 from opentelemetry import trace
 
 # 18-character IDs (17 digits + digit/X) and 15-digit legacy IDs, not inside longer digit runs;
-# letters around an ID do not protect it ("X320102198204090034" is masked too).
-_ID18 = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+# letters around an ID do not protect it ("X320102198204090034" is masked too), nor does a
+# leading zero (the validator takes "010105..." as it takes any area code).
+_ID18 = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
 _ID15 = re.compile(r"(?<![0-9])([1-9][0-9]{5})[0-9]{5}([0-9]{4})(?![0-9])")
 
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)

@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from .logging import mask_ids
+
 
 class RuntimeMetrics:
     def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
@@ -106,4 +108,17 @@ class RuntimeMetrics:
             gc.callbacks.remove(self._on_gc)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """The Prometheus page, citizen IDs in label values masked: a label comes from what a
+        partner sent or named (a topic, a reason), and a scrape is read far from the platform.
+        Sample values are left as they are (the 18 decimals of a float are no ID)."""
+        page = generate_latest(self.registry).decode()
+        return "".join(map(_masked_sample, page.splitlines(keepends=True))).encode()
+
+
+def _masked_sample(line: str) -> str:
+    """One line of the exposition with the IDs in its labels masked, its value untouched (the
+    HELP and TYPE lines are the platform's own text)."""
+    labels_end = line.rfind("}")
+    if line.startswith("#") or labels_end < 0:
+        return line
+    return mask_ids(line[: labels_end + 1]) + line[labels_end + 1 :]

@@ -129,6 +129,47 @@ class ServiceSettings(KafkaConnection, RedisConnection):
         " (contributions); no other service is given it",
     )
 
+    auth_jwks_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SHEBAO_AUTH_JWKS_URL"),
+        description="the identity provider's JWKS (https://.../certs): the keys that sign the"
+        " read side's bearer tokens; fetched, cached, fetched again for an unknown key id",
+    )
+    auth_jwks_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("SHEBAO_AUTH_JWKS_FILE"),
+        description="the same JWKS as a mounted file (read again for an unknown key id);"
+        " SHEBAO_AUTH_JWKS_URL wins when both are set",
+    )
+    auth_issuer: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SHEBAO_AUTH_ISSUER"),
+        description="the `iss` every token must carry",
+    )
+    auth_audience: str = Field(
+        "shebao",
+        validation_alias=AliasChoices("SHEBAO_AUTH_AUDIENCE"),
+        description="the `aud` every token must carry (one of its audiences)",
+    )
+    auth_leeway_seconds: int = Field(
+        30, ge=0, le=300, description="clock skew allowed on exp, nbf and iat"
+    )
+    auth_jwks_refresh_seconds: int = Field(
+        30,
+        ge=1,
+        description="an unknown key id fetches the JWKS again at most this often (a flood of"
+        " forged key ids must not become a flood of requests to the identity provider)",
+    )
+    auth_jwks_max_age_seconds: int = Field(
+        3600, ge=60, description="the fetched JWKS is fetched again after this long"
+    )
+    audit_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="how long a read-side request waits for its audit record to be"
+        " acknowledged; past it the request is refused with 503",
+    )
+
     http_host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     http_port: int = 8080
     log_level: str = "INFO"
@@ -181,13 +222,42 @@ class ServiceSettings(KafkaConnection, RedisConnection):
     topic_replication: int = Field(1, ge=1)
 
     @model_validator(mode="after")
+    def _kafka_in_production(self) -> ServiceSettings:
+        if self.environment == "production" and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "production connects to Kafka with KAFKA_SECURITY_PROTOCOL=SASL_SSL (an account"
+                f" of its own over TLS), not {self.kafka_security_protocol}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _key_in_production(self) -> ServiceSettings:
         if self.environment == "production" and _weak(self.pseudonym_key, DEV_PSEUDONYM_KEY):
             raise ValueError(
                 "production needs its own pseudonym_key of at least 32 characters "
                 "(SHEBAO_PSEUDONYM_KEY)"
             )
+        if self.environment == "production" and not self.auth_configured:
+            raise ValueError(
+                "production needs the read side's token issuer: SHEBAO_AUTH_JWKS_URL (or "
+                "SHEBAO_AUTH_JWKS_FILE) and SHEBAO_AUTH_ISSUER"
+            )
+        if self.environment == "production" and any(
+            ".invalid" in (v or "") for v in (self.auth_jwks_url, self.auth_issuer)
+        ):
+            raise ValueError(
+                "SHEBAO_AUTH_JWKS_URL and SHEBAO_AUTH_ISSUER are still the placeholders "
+                "(.invalid): set the identity provider's"
+            )
         return self
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether bearer tokens can be verified: a JWKS to verify them with and an issuer.
+        Without, every read-side request is refused (401); production refuses to start."""
+        return (self.auth_jwks_url is not None or self.auth_jwks_file is not None) and bool(
+            self.auth_issuer
+        )
 
     def pseudonym_secret(self) -> bytes:
         if self.pseudonym_key is None:

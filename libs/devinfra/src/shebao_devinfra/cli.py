@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -31,7 +32,15 @@ from . import compose
 from .containers import EngineError, find_engine, no_engine_reason
 from .images import build_services
 from .infra import choose_mode
-from .local import InfraError, LocalKafka, LocalRedis, ensure_kafka_jars, free_port, stop_pid
+from .local import (
+    ADMIN_USER,
+    InfraError,
+    LocalKafka,
+    LocalRedis,
+    ensure_kafka_jars,
+    free_port,
+    stop_pid,
+)
 
 STATE_DIR = Path(".infra")
 STATE = STATE_DIR / "state.json"
@@ -47,13 +56,37 @@ def _port_or_free(port: int) -> int:
     return port
 
 
-def _write_env(bootstrap: str, redis_url: str) -> None:
+def _write_env(bootstrap: str, redis_url: str, kafka_secret: Path | None = None) -> None:
+    lines = [f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"export REDIS_URL={redis_url}"]
+    if kafka_secret is not None:
+        lines += [
+            "export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT",
+            "export KAFKA_SASL_MECHANISM=PLAIN",
+            f"export KAFKA_USERNAME={ADMIN_USER}",
+            f"export KAFKA_PASSWORD_FILE={kafka_secret}",
+        ]
     # REDIS_URL carries the admin's password of a local redis-server: readable by its owner only
     ENV_FILE.touch(mode=0o600, exist_ok=True)
     ENV_FILE.chmod(0o600)
-    ENV_FILE.write_text(
-        f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap}\nexport REDIS_URL={redis_url}\n"
+    ENV_FILE.write_text("\n".join(lines) + "\n")
+
+
+def _admin_secret() -> Path:
+    """The operator's password of the development broker: drawn once, kept beside its data
+    (mode 0600), and named by the environment of this process and of `.infra/env`."""
+    secret = (STATE_DIR / "kafka-admin.password").resolve()
+    if not secret.exists():
+        secret.touch(mode=0o600)
+        secret.write_text(secrets.token_urlsafe(24) + "\n")
+    os.environ.update(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "PLAIN",
+            "KAFKA_USERNAME": ADMIN_USER,
+            "KAFKA_PASSWORD_FILE": str(secret),
+        }
     )
+    return secret
 
 
 def up() -> int:
@@ -68,7 +101,8 @@ def up() -> int:
         return 0
     mode = choose_mode()
     if mode == "docker":
-        from .redis_users import ADMIN_PASSWORD_VAR, ADMIN_USER, compose_env, with_credentials
+        from .redis_users import ADMIN_PASSWORD_VAR, compose_env, with_credentials
+        from .redis_users import ADMIN_USER as REDIS_ADMIN
 
         redis_env = compose_env(STATE_DIR / "redis")
         subprocess.run(
@@ -79,10 +113,11 @@ def up() -> int:
         STATE.write_text(json.dumps({"mode": "docker"}))
         admin = redis_env[ADMIN_PASSWORD_VAR]
         _write_env(
-            "127.0.0.1:9092", with_credentials("redis://127.0.0.1:6379/0", ADMIN_USER, admin)
+            "127.0.0.1:9092", with_credentials("redis://127.0.0.1:6379/0", REDIS_ADMIN, admin)
         )
     else:
         data = (STATE_DIR / "data").resolve()
+        secret = _admin_secret()
         kafka = LocalKafka(
             data / "kafka", port=_port_or_free(9092), controller_port=_port_or_free(9093)
         )
@@ -95,7 +130,7 @@ def up() -> int:
         STATE.write_text(
             json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid})
         )
-        _write_env(kafka.bootstrap, redis.url)
+        _write_env(kafka.bootstrap, redis.url, secret)
     print(f"infrastructure up ({mode}):")
     print(ENV_FILE.read_text(), end="")
     return 0
@@ -120,6 +155,7 @@ def down() -> int:
     import shutil
 
     shutil.rmtree(STATE_DIR / "data", ignore_errors=True)
+    (STATE_DIR / "kafka-admin.password").unlink(missing_ok=True)
     print("infrastructure stopped")
     return 0
 

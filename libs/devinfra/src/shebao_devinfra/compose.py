@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .containers import Engine, EngineError
@@ -31,6 +32,7 @@ from .images import (
     repo_root,
     services,
 )
+from .issuer import LocalIssuer, dev_issuer
 
 PROJECT = "shebao"
 """compose.yaml's project; a test brings up one of its own beside it (`Platform.project`)."""
@@ -103,6 +105,11 @@ class Platform:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[service]}"
 
+    @cached_property
+    def issuer(self) -> LocalIssuer:
+        """The development token issuer whose JWKS compose mounts into every service."""
+        return dev_issuer(self.root)
+
     def logs(self, service: str) -> str:
         return "".join(
             (p.stdout + p.stderr).decode(errors="replace")
@@ -131,6 +138,7 @@ class Platform:
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
         env = {
             **self.engine.env,
+            "SHEBAO_AUTH_DIR": str(self.issuer.jwks_path.parent),
             **self.images,
             **self.ports.env(),
             **compose_env(self.redis_folder),

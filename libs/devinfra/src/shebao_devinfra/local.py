@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -92,6 +93,66 @@ def ensure_kafka_jars() -> Path:
     return target
 
 
+ADMIN_USER = "admin"
+
+
+def admin_credentials() -> tuple[str, str]:
+    """The operators' principal of every broker this process starts: (user, password).
+
+    Kafka here runs with SASL/SCRAM and ACLs, as in production. The environment names the
+    identity every client of this process connects with (KAFKA_SECURITY_PROTOCOL,
+    KAFKA_USERNAME, KAFKA_PASSWORD); when it names none, an admin password is drawn once and put
+    there, so this process's tools and tests act as the operator, and services started from it
+    are given principals of their own (`testing.ServiceProcess`).
+    """
+    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").startswith("SASL"):
+        user = os.environ.get("KAFKA_USERNAME", ADMIN_USER)
+        password = os.environ.get("KAFKA_PASSWORD")
+        if password is None and os.environ.get("KAFKA_PASSWORD_FILE"):
+            password = Path(os.environ["KAFKA_PASSWORD_FILE"]).read_text().strip()
+        if password is None:
+            raise InfraError("KAFKA_SECURITY_PROTOCOL is SASL but no KAFKA_PASSWORD(_FILE) is set")
+        return user, password
+    password = secrets.token_urlsafe(24)
+    os.environ.update(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "PLAIN",
+            "KAFKA_USERNAME": ADMIN_USER,
+            "KAFKA_PASSWORD": password,
+        }
+    )
+    return ADMIN_USER, password
+
+
+def secured_properties(user: str, password: str) -> dict[str, str]:
+    """server.properties entries for SASL on the client listener (named CLIENT): SCRAM-SHA-512
+    for every principal, PLAIN for `user` alone, the broker's own super user, whose password is
+    in the broker's configuration (SCRAM credentials live in the cluster's metadata, so the first
+    one must be created by someone who can log in without one: Strimzi does the same with its
+    own operator user). Broker and controller speak PLAIN as `user`; the StandardAuthorizer
+    refuses whatever no ACL allows. Shared by the local broker and the broker containers."""
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{user}" password="{password}" user_{user}="{password}";'
+    )
+    return {
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "listener.name.client.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "listener.name.client.plain.sasl.jaas.config": plain,
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": f"User:{user}",
+    }
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -141,6 +202,9 @@ class LocalKafka:
     SHEBAO_KAFKA_JVM_OPTS adds flags after these (e.g. -XX:TieredStopAtLevel=4 for C2)."""
     properties: dict[str, str] = field(default_factory=dict)
     """Extra server.properties entries; they come last, so they override the defaults."""
+    secure: bool = True
+    """SASL/SCRAM and ACLs with the process's admin principal (`admin_credentials`); False
+    gives an open PLAINTEXT broker, for nothing but a check that the open one is refused."""
 
     @property
     def bootstrap(self) -> str:
@@ -153,18 +217,22 @@ class LocalKafka:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
+        protocol = "SASL_PLAINTEXT" if self.secure else "PLAINTEXT"
+        user, password = admin_credentials() if self.secure else ("", "")
+        secured = secured_properties(user, password) if self.secure else {}
         props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"listeners=CLIENT://127.0.0.1:{self.port},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"advertised.listeners=CLIENT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=CLIENT",
+                    f"listener.security.protocol.map=CLIENT:{protocol},CONTROLLER:{protocol}",
+                    *(f"{k}={v}" for k, v in secured.items()),
                     f"log.dirs={self.data_dir / 'data'}",
                     f"num.partitions={self.partitions}",
                     "offsets.topic.replication.factor=1",
@@ -227,7 +295,12 @@ class LocalKafka:
         out.close()
         self.pid = proc.pid
         try:
-            wait_for_kafka(self.bootstrap, timeout=timeout, alive=lambda: proc.poll() is None)
+            wait_for_kafka(
+                self.bootstrap,
+                timeout=timeout,
+                alive=lambda: proc.poll() is None,
+                options=self.client_options(),
+            )
         except BaseException as exc:
             if not isinstance(exc, Exception):  # Ctrl-C while waiting: do not leave it running
                 self.stop()
@@ -236,6 +309,19 @@ class LocalKafka:
             tail = _tail(logs / "server.log") + _tail(logs / "stdout.log")
             raise InfraError(f"Kafka did not come up on {self.bootstrap}: {exc}\n{tail}") from exc
         return self
+
+    def client_options(self) -> dict[str, object]:
+        """aiokafka options of the operator's connection to this broker."""
+        if not self.secure:
+            return {"bootstrap_servers": self.bootstrap, "security_protocol": "PLAINTEXT"}
+        user, password = admin_credentials()
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
 
     def stop(self) -> None:
         if self.pid is not None:

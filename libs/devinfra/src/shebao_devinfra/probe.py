@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def _port_open(bootstrap: str) -> bool:
@@ -17,13 +18,20 @@ def _port_open(bootstrap: str) -> bool:
         return False
 
 
-async def kafka_answers(bootstrap: str, timeout_ms: int = 3000) -> bool:
+async def kafka_answers(
+    bootstrap: str, timeout_ms: int = 3000, options: dict[str, Any] | None = None
+) -> bool:
+    """The broker answers a metadata request (as the environment's Kafka identity, or with
+    `options` for the connection)."""
     from aiokafka.client import AIOKafkaClient
+
+    from shebao_common.kafka_security import client_options
 
     if not _port_open(bootstrap):  # keeps aiokafka from logging every refused connection
         return False
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    opts = {**(client_options() if options is None else options), "bootstrap_servers": bootstrap}
+    client = AIOKafkaClient(**opts, request_timeout_ms=timeout_ms)
     try:
         await client.bootstrap()
         return bool(client.cluster.brokers())
@@ -34,13 +42,16 @@ async def kafka_answers(bootstrap: str, timeout_ms: int = 3000) -> bool:
 
 
 def wait_for_kafka(
-    bootstrap: str, timeout: float = 90.0, alive: Callable[[], bool] = lambda: True
+    bootstrap: str,
+    timeout: float = 90.0,
+    alive: Callable[[], bool] = lambda: True,
+    options: dict[str, Any] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("the broker process exited")
-        if asyncio.run(kafka_answers(bootstrap)):
+        if asyncio.run(kafka_answers(bootstrap, options=options)):
             return
         time.sleep(0.3)
     raise TimeoutError(f"no metadata answer from {bootstrap} within {timeout:.0f}s")

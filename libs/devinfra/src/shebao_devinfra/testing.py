@@ -7,6 +7,8 @@ Redis; tests talk to it only through topics and its HTTP endpoints, as a user wo
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
@@ -15,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,13 +26,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shebao_common.kafka_security import client_options
+from shebao_common.onboard import grant_service, operator
+from shebao_common.settings import KafkaConnection
+from shebao_contracts import access
+from shebao_contracts.catalog import CONTRACTS
+from shebao_contracts.topics import ServiceContract
 
+from .issuer import LocalIssuer
 from .local import free_port
+
+DEFAULT = object()
+TEST_PURPOSE = "automated test"
 
 
 class _Reachable:
     """What a test reads of a service, whoever started it: its log, its /metrics and its read
-    side at `url`."""
+    side at `url` (with a token of `issuer`, when the service trusts one)."""
+
+    issuer: LocalIssuer | None = None
+    _operator_token: str | None = None
+    _minted_at = 0.0
 
     @property
     def url(self) -> str:
@@ -50,15 +66,63 @@ class _Reachable:
         _, body = await http_get(f"{self.url}/metrics")
         return Metrics(body.decode())
 
-    async def get_json(self, path: str) -> tuple[int, Any]:
+    def operator_token(self) -> str | None:
+        """A province-wide token of the service's issuer (valid for an hour, minted again after
+        half of it, so a long test never sends an expired one)."""
+        if self.issuer is None:
+            return None
+        if self._operator_token is None or time.monotonic() - self._minted_at > 1800:
+            self._operator_token = self.issuer.operator_token(ttl=3600)
+            self._minted_at = time.monotonic()
+        return self._operator_token
+
+    async def get_json(
+        self, path: str, *, token: Any = DEFAULT, purpose: str | None = TEST_PURPOSE
+    ) -> tuple[int, Any]:
+        """GET a read route, by default as an operator with a stated purpose; `token=None`
+        sends no Authorization header, `purpose=None` no X-Shebao-Purpose."""
         import json
 
-        status, body = await http_get(self.url + path)
+        bearer = self.operator_token() if token is DEFAULT else token
+        headers = {}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if purpose is not None:
+            headers["X-Shebao-Purpose"] = purpose
+        status, body = await http_get(self.url + path, headers)
         return status, json.loads(body) if body else None
 
 
+_GRANTED: dict[tuple[str, str], str] = {}
+
+
+def service_principal(bootstrap: str, contract: ServiceContract) -> tuple[str, str] | None:
+    """The service's own Kafka principal on this broker: (user, password), created with exactly
+    its contract's ACLs the first time it is asked for. None when this process does not act as
+    the broker's operator (no SASL identity in the environment: an open broker)."""
+    conn = KafkaConnection()
+    if not conn.kafka_security_protocol.startswith("SASL") or not conn.kafka_username:
+        return None
+    user = access.service_user(contract.service)
+    key = (bootstrap, user)
+    if key not in _GRANTED:
+        admin_pw = conn.kafka_password_value() or ""
+        password = hmac.new(admin_pw.encode(), user.encode(), hashlib.sha256).hexdigest()
+
+        async def give() -> None:
+            async with operator(bootstrap) as admin:
+                await grant_service(admin, contract, password)
+
+        # a thread of its own: the caller may be inside an event loop (an async test)
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, give()).result()
+        _GRANTED[key] = password
+    return user, _GRANTED[key]
+
+
 class ServiceProcess(_Reachable):
-    """A service started as `python -m <module>`, with its log in a file of its own."""
+    """A service started as `python -m <module>`, with its log in a file of its own, connected
+    to Kafka as its own principal (`service_principal`) where the broker has them."""
 
     def __init__(
         self,
@@ -69,13 +133,19 @@ class ServiceProcess(_Reachable):
         redis_url: str,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        contract: ServiceContract | None = None,
+        issuer: LocalIssuer | None = None,
         keys_of: str | None = None,
     ) -> None:
-        """`keys_of`: the runtime's name when it is not `name` (a test's service whose runtime
-        is named per test): its Redis user gets that name's keys."""
+        """The service trusts `issuer` (by default a local one kept in `log_dir/auth`, shared by
+        every service of the test) for its read side. `keys_of`: the runtime's name when it is
+        not `name` (a test's service whose runtime is named per test): its Redis user gets that
+        name's keys."""
         self.name = name
+        self.contract = contract or next((c for c in CONTRACTS if c.service == name), None)
         self.keys_of = keys_of or name
         self.module = module
+        self.issuer = issuer or LocalIssuer(log_dir / "auth")
         self.kafka = kafka
         self.redis_url = redis_url
         self.log_dir = log_dir
@@ -108,10 +178,24 @@ class ServiceProcess(_Reachable):
             "REDIS_PASSWORD_FILE": str(secret),
         }
 
-    def environment(self) -> dict[str, str]:
-        """The process environment the service runs with."""
+    def environment(self, *, operator: bool = False) -> dict[str, str]:
+        """The process environment the service runs with; with `operator`, as the operator's
+        Kafka identity (this process's) instead of the service's own principal."""
+        identity: dict[str, str] = {}
+        if self.contract is not None and not operator:
+            principal = service_principal(self.kafka, self.contract)
+            if principal is not None:
+                identity = {
+                    "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                    "KAFKA_USERNAME": principal[0],
+                    "KAFKA_PASSWORD": principal[1],
+                }
+        inherited = dict(os.environ)
+        if identity:
+            inherited.pop("KAFKA_PASSWORD_FILE", None)  # the operator's, not the service's
         return {
-            **os.environ,
+            **inherited,
+            **identity,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             **self.redis_environment(),
             "SHEBAO_ENVIRONMENT": "test",
@@ -121,6 +205,7 @@ class ServiceProcess(_Reachable):
             f"{self.prefix}SESSION_TIMEOUT_MS": "6000",
             f"{self.prefix}HEARTBEAT_INTERVAL_MS": "1000",
             f"{self.prefix}METADATA_MAX_AGE_MS": "3000",
+            **(self.issuer.env() if self.issuer is not None else {}),
             **self.env,
         }
 
@@ -140,10 +225,11 @@ class ServiceProcess(_Reachable):
 
     def command(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """`python -m <module> <args>` run to its end with the service's environment (a
-        one-off job such as `rebuild`), its output captured."""
+        one-off job such as `rebuild`), its output captured. It runs as the operator: a rebuild
+        reads the dead-letter topics, which only operators may read."""
         return subprocess.run(
             [sys.executable, "-m", self.module, *args],
-            env=self.environment(),
+            env=self.environment(operator=True),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -212,8 +298,16 @@ class RunningService(_Reachable):
     """A service someone else started (compose, a cluster): its read side and its log, as a
     test reads a ServiceProcess's; starting and stopping it is not the test's business."""
 
-    def __init__(self, name: str, url: str, logs: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        logs: Callable[[], str] | None = None,
+        issuer: LocalIssuer | None = None,
+    ) -> None:
+        """`issuer`: the one the service trusts, when the test holds its key (compose)."""
         self.name, self._url, self._logs = name, url, logs
+        self.issuer = issuer
         self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property
@@ -272,10 +366,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def http_get(url: str) -> tuple[int, bytes]:
+async def http_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     def call() -> tuple[int, bytes]:
+        request = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback test URL
+            with urllib.request.urlopen(request, timeout=5) as r:  # noqa: S310 - loopback URL
                 return int(r.status), r.read()
         except urllib.error.HTTPError as e:
             return int(e.code), e.read()

@@ -10,7 +10,9 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from shebao_common.auth import AUDITOR, COUNTER, OPERATOR
 from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.access import about, readable_by
 from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 
@@ -125,17 +127,28 @@ def employer_view(e: EmployerFile | None, ledger: Ledger | None, code: str) -> d
     return out | ledger_view(ledger or Ledger())
 
 
+def person_regions(p: PersonFile) -> set[str]:
+    """The pooling regions a person belongs to here: their obligations' and their payer's."""
+    regions = {o.region for o in p.obligations.values()}
+    if p.payer_region:
+        regions.add(p.payer_region)
+    return regions
+
+
 class ReadSide:
-    """The service's HTTP read routes, over its state in the runtime's store."""
+    """The service's HTTP read routes, over its state in the runtime's store. Counters see the
+    persons, employers and region clocks of their region; auditors and operators all."""
 
     def routes(self) -> list[tuple[str, JsonHandler]]:
         return [("/persons", self.person), ("/employers", self.employer), ("/regions", self.region)]
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /persons?ref=<person reference>: months per insurance, years, accounts."""
         ref = query.get("ref", "")
         if not _REF.match(ref):
             return 400, {"error": "invalid_person_ref"}
+        about("person", ref)
         assert rt.store is not None
         raw_f = await rt.store.get_state(PERSON.key(ref).name)
         raw_a = await rt.store.get_state(ACCOUNT.key(ref).name)
@@ -143,13 +156,17 @@ class ReadSide:
             return 404, {"error": "person_not_known"}
         facts = PersonFacts.model_validate_json(raw_f) if raw_f else None
         account = Account.model_validate_json(raw_a) if raw_a else None
-        return 200, person_view(PersonFile.of(ref, facts, account))
+        file = PersonFile.of(ref, facts, account)
+        about("person", ref, person_regions(file))
+        return 200, person_view(file)
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def employer(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /employers?code=...: assessments, payments, arrears and credit."""
         code = query.get("code", "")
         if not _CODE.match(code):
             return 400, {"error": "invalid_employer_code"}
+        about("employer", code)
         assert rt.store is not None
         raw_e = await rt.store.get_state(EMPLOYER.key(code).name)
         raw_l = await rt.store.get_state(LEDGER.key(code).name)
@@ -157,13 +174,17 @@ class ReadSide:
             return 404, {"error": "employer_not_known"}
         facts = EmployerFacts.model_validate_json(raw_e) if raw_e else None
         ledger = EmployerLedger.model_validate_json(raw_l) if raw_l else None
-        return 200, employer_view(employers.roster_view(facts, ledger), ledger, code)
+        file = employers.roster_view(facts, ledger)
+        about("employer", code, [file.region] if file is not None else None)
+        return 200, employer_view(file, ledger, code)
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def region(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /regions?region=320100: the last closed month."""
         region = query.get("region", "")
         if not _REGION.match(region):
             return 400, {"error": "invalid_region"}
+        about("region", region, [region])
         assert rt.store is not None
         raw = await rt.store.get_state(CLOCK.key(region).name)
         clock = RegionClock.model_validate_json(raw) if raw else RegionClock()

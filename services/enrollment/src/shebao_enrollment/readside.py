@@ -8,8 +8,10 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
+from shebao_common.auth import AUDITOR, COUNTER, OPERATOR
 from shebao_common.policy import MissingParameter
 from shebao_common.runtime import ServiceRuntime
+from shebao_common.runtime.access import about, readable_by
 from shebao_common.runtime.service import JsonHandler
 from shebao_contracts.enrollment import Insurance
 from shebao_contracts.types import mask_citizen_id, validate_citizen_id
@@ -20,7 +22,17 @@ from .domain.model import COVERAGE, EMPLOYER, PERSON, Employer, Person
 from .domain.params import Population
 
 
+def person_regions(p: Person) -> set[str]:
+    """The pooling regions a person belongs to: their memberships' and pending transfers'
+    (both ends), or their hukou region while they hold none."""
+    regions = {m.region for m in p.memberships}
+    regions |= {r for t in p.pending_transfers for r in (t.from_region, t.to_region)}
+    return regions or {p.hukou_region}
+
+
 class ReadSide:
+    """Counters see the persons and employers of their region; auditors and operators all."""
+
     def __init__(self, env: Env) -> None:
         self.env = env
 
@@ -32,6 +44,7 @@ class ReadSide:
             ("/lifetime", self.lifetime),
         ]
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def person(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /persons?citizen_id=...: current memberships, employment, card and history."""
         try:
@@ -39,10 +52,13 @@ class ReadSide:
         except PydanticCustomError as exc:
             return 400, {"error": exc.type, "detail": exc.message()}
         assert rt.store is not None
-        raw = await rt.store.get_state(PERSON.key(self.env.ids.person_ref(citizen_id)).name)
+        ref = self.env.ids.person_ref(citizen_id)
+        about("person", ref)
+        raw = await rt.store.get_state(PERSON.key(ref).name)
         if raw is None:
             return 404, {"error": "person_not_registered"}
         p = Person.model_validate_json(raw)
+        about("person", ref, person_regions(p))
         return 200, {
             "person": p.ref,
             "citizen_id": mask_citizen_id(p.citizen_id),
@@ -66,6 +82,7 @@ class ReadSide:
             "history": [h.model_dump(mode="json") for h in p.history],
         }
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def lifetime(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /lifetime?citizen_id=...: the person's lifetime record (记录一生), every scheme,
         credited month, payment and claim in the order of the days they count on."""
@@ -75,9 +92,13 @@ class ReadSide:
             return 400, {"error": exc.type, "detail": exc.message()}
         assert rt.store is not None
         ref = self.env.ids.person_ref(citizen_id)
+        about("person", ref)
         raw = await rt.store.get_state(LIFETIME.key(ref).name)
         if raw is None:
             return 404, {"error": "no_record", "detail": "nothing recorded about this person"}
+        person = await rt.store.get_state(PERSON.key(ref).name)
+        if person is not None:  # without, the record is for province-wide roles only
+            about("person", ref, person_regions(Person.model_validate_json(person)))
         record = Lifetime.model_validate_json(raw)
         return 200, {
             "person": ref,
@@ -85,14 +106,20 @@ class ReadSide:
             "entries": [e.model_dump(mode="json") for e in record.entries],
         }
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def employer(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /employers?code=..."""
         assert rt.store is not None
-        raw = await rt.store.get_state(EMPLOYER.key(query.get("code", "")).name)
+        code = query.get("code", "")
+        about("employer", code[:128] or None)
+        raw = await rt.store.get_state(EMPLOYER.key(code).name)
         if raw is None:
             return 404, {"error": "employer_not_registered"}
-        return 200, Employer.model_validate_json(raw).model_dump(mode="json")
+        employer = Employer.model_validate_json(raw)
+        about("employer", code, [employer.region])
+        return 200, employer.model_dump(mode="json")
 
+    @readable_by(COUNTER, AUDITOR, OPERATOR)
     async def coverage(self, query: dict[str, str], rt: ServiceRuntime) -> tuple[int, Any]:
         """GET /coverage[?region=320100][&on=YYYY-MM-DD]: insured counts, population, rate."""
         assert rt.store is not None and rt.redis is not None
@@ -102,7 +129,8 @@ class ReadSide:
             return 400, {"error": "invalid_date"}
         if "region" in query:
             regions = [query["region"]]
-        else:
+            about("region", query["region"][:128], regions)
+        else:  # every region: for province-wide roles
             prefix = rt.store.counter_key(COVERAGE.key("").name)
             regions = sorted(
                 [k.decode().removeprefix(prefix) async for k in rt.redis.scan_iter(prefix + "*")]

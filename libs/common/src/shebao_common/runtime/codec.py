@@ -260,13 +260,15 @@ def _headers_json(pairs: list[tuple[str, str]]) -> bytes:
 
 def _copied_headers(raw: Any) -> list[tuple[str, str]]:
     """The record's own headers for its dead letter, each cut to the limit a sender must keep:
-    a dead letter of a record with a 600 KB header must itself be publishable."""
+    a dead letter of a record with a 600 KB header must itself be publishable. Citizen IDs in
+    them are masked (issue 18): the dead letter keeps the partner's body as it came, but its
+    headers are what operators' tools list and print."""
     pairs = []
     for name, value in list(raw or ())[:MAX_HEADERS]:
         if name.startswith("dlq-"):
             continue
         text = (value or b"")[:MAX_HEADER_VALUE_BYTES].decode(errors="replace")
-        pairs.append((name[:MAX_HEADER_NAME_CHARS], text))
+        pairs.append((mask_ids(name[:MAX_HEADER_NAME_CHARS]), mask_ids(text)))
     return pairs
 
 

@@ -16,6 +16,7 @@ import gc
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -32,15 +33,18 @@ from redis.exceptions import RedisError
 
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
+from ..auth import KeysUnavailable, TokenVerifier, Unauthenticated
 from ..kafka_security import broker_security, client_options
-from ..logging import setup_logging
+from ..logging import mask_ids, setup_logging
 from ..metrics import RuntimeMetrics
 from ..redis_client import redis_client
 from ..settings import ServiceSettings
 from ..tracing import setup_tracing
+from .access import AuditLog, Lookup, Refused, purpose_of, record_of, roles_of, running
 from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
+from .retention import RETENTION, align_dead_letters, dead_letter_retention, topic_configs
 from .store import Store
 
 log = logging.getLogger("shebao.service")
@@ -121,6 +125,14 @@ class ServiceRuntime:
         self.relay: Relay | None = None
         self.processors: list[Processor] = []
         self._routes = list(routes)
+        undeclared = [path for path, fn in self._routes if roles_of(fn) is None]
+        if undeclared:
+            raise ValueError(
+                f"{name}: read routes {undeclared} declare no roles (runtime.access.readable_by)"
+            )
+        self.verifier = TokenVerifier.from_settings(settings)
+        audit = next((t.name for t in self.produces if t.name.endswith(".audit.v1")), None)
+        self.audit = AuditLog(name, audit, self._audit_producer, settings.audit_timeout_seconds)
         self.broker: KafkaBroker | None = None
         # /readyz: every check must hold; a service may append its own (name, async callable).
         self.readiness_checks: list[tuple[str, ReadinessCheck]] = [
@@ -169,7 +181,7 @@ class ServiceRuntime:
             ("/readyz", self._readyz()),
             ("/metrics", self._metrics()),
         ]
-        routes += [(path, self._json_route(fn)) for path, fn in self._routes]
+        routes += [(path, self._json_route(path, fn)) for path, fn in self._routes]
         return _App(
             self.broker,
             asgi_routes=routes,
@@ -189,6 +201,18 @@ class ServiceRuntime:
             linger_ms=s.producer_linger_ms,
             max_batch_size=s.producer_max_batch_bytes,
             max_request_size=s.max_publish_bytes,
+            request_timeout_ms=s.producer_request_timeout_ms,
+            metadata_max_age_ms=s.metadata_max_age_ms,
+        )
+
+    def _audit_producer(self) -> AIOKafkaProducer:
+        """The one producer of the read side's audit records: idempotent, acks=all."""
+        s = self.settings
+        return AIOKafkaProducer(
+            **client_options(s),
+            client_id=f"shebao-{self.name}-audit",
+            acks="all",
+            enable_idempotence=True,
             request_timeout_ms=s.producer_request_timeout_ms,
             metadata_max_age_ms=s.metadata_max_age_ms,
         )
@@ -311,6 +335,7 @@ class ServiceRuntime:
         log.info("batches finished and outbox flushed; leaving the consumer groups")
 
     async def _after_shutdown(self) -> None:
+        await self.audit.stop()
         if self.relay is not None:
             await self.relay.stop(timeout=2.0)
         if self.redis is not None:
@@ -351,18 +376,32 @@ class ServiceRuntime:
             await admin.start()
             existing = set(await admin.list_topics())
             kept = self.logs_of_record()
+            # a dead-letter topic keeps its records as long as the topic it mirrors (retention.py)
+            mirrored = {n: n.removesuffix(".dlq") for n in names if n.endswith(".dlq")}
+            try:
+                own = await topic_configs(admin, {*mirrored, *mirrored.values()} & existing)
+            except (KafkaError, RuntimeError) as exc:  # e.g. not allowed to describe them
+                log.warning("topics' retention unknown, dead letters get the runtime's: %s", exc)
+                own = {}
+            # the audit trail is kept like the logs of record
+            planned = {n: "-1" if n in kept or n.endswith(".audit.v1") else None for n in names}
+            planned |= dead_letter_retention(mirrored, own, planned)
             new = [
                 NewTopic(
                     n,
                     num_partitions=s.topic_partitions,
                     replication_factor=s.topic_replication,
-                    topic_configs={"retention.ms": "-1"} if n in kept else {},
+                    topic_configs={RETENTION: r} if (r := planned[n]) is not None else {},
                 )
                 for n in sorted(names - existing)
             ]
             if new:
                 with contextlib.suppress(Exception):
                     await admin.create_topics(new)
+            try:
+                await align_dead_letters(admin, {d: planned[d] for d in mirrored}, own)
+            except (KafkaError, RuntimeError) as exc:
+                log.warning("dead-letter topics' retention not aligned: %s", exc)
         finally:
             await admin.close()
 
@@ -423,14 +462,83 @@ class ServiceRuntime:
 
         return metrics
 
-    def _json_route(self, fn: JsonHandler) -> Any:
+    def _json_route(self, path: str, fn: JsonHandler) -> Any:
+        """A read route: token, role, purpose, the route (which names its subject and checks
+        the region, `access.about`), then the audit record, acknowledged before the answer."""
+        accepted = roles_of(fn)
+        assert accepted is not None  # checked in __init__
+
         @get(include_in_schema=False)
         async def route(scope: Any) -> AsgiResponse:
             from urllib.parse import parse_qsl
 
             query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-            status, body = await fn(query, self)
-            return _json(status, body)
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", [])
+            }
+            lookup = Lookup(route=path, accepted=accepted)
+            reason: str | None = None
+            extra: dict[str, str] = {}
+            with contextlib.suppress(Refused):  # recorded even when the token is refused
+                lookup.purpose = purpose_of(headers)
+            try:
+                lookup.principal = await self.verifier.verify(headers.get("authorization"))
+                if not lookup.principal.roles & accepted:
+                    raise Refused(
+                        403,
+                        "forbidden_role",
+                        f"{path} is for the roles {', '.join(sorted(accepted))}",
+                    )
+                lookup.purpose = purpose_of(headers)
+                with running(lookup):
+                    status, body = await fn(query, self)
+                if (
+                    status < 400
+                    and not lookup.regions_checked
+                    and not lookup.principal.province_wide(accepted)
+                ):
+                    raise Refused(
+                        403, "forbidden_region", f"{path} answers province-wide roles only"
+                    )
+            except Unauthenticated as exc:
+                status, reason = 401, exc.reason
+                body = {"error": "unauthenticated", "detail": exc.reason}
+                extra["www-authenticate"] = 'Bearer error="invalid_token"'
+            except Refused as exc:
+                status, reason = exc.status, exc.detail
+                body = {"error": exc.error, "detail": exc.detail}
+            except KeysUnavailable as exc:
+                log.error("read side: %s", exc)
+                status, reason = 503, "the token issuer's keys could not be read"
+                body = {"error": "auth_unavailable", "detail": reason}
+            except Exception:
+                log.exception("read route %s failed", path)
+                status, reason = 500, "internal error"
+                body = {"error": "internal"}
+            record = record_of(
+                lookup,
+                service=self.name,
+                request_id=uuid.uuid4().hex,
+                status=status,
+                reason=reason,
+            )
+            # A refusal before any lookup (no or bad token, role, purpose, a malformed query)
+            # tells nothing about anyone and is answered whatever becomes of its record;
+            # anything a lookup found (a 404 says someone is not registered, a region's 403 that
+            # they are) is answered only once its record is acknowledged. A record sent in time
+            # but acknowledged too late may still arrive: the trail may say more was answered
+            # than was, never less.
+            told_nothing = status in (400, 401) or (status == 403 and lookup.subject is None)
+            if not await self.audit.publish(record) and not told_nothing:
+                status, body = (
+                    503,
+                    {
+                        "error": "audit_unavailable",
+                        "detail": "the lookup could not be audited; nothing is answered without",
+                    },
+                )
+            return _json(status, body, extra)
 
         return route
 
@@ -444,9 +552,12 @@ async def _holds(check: ReadinessCheck, timeout: float = 2.0) -> bool:
         return False
 
 
-def _json(status: int, body: Any) -> AsgiResponse:
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> AsgiResponse:
+    text = orjson.dumps(body, default=str)
+    if status >= 400:  # an error never echoes a citizen ID, whatever a route put in it
+        text = mask_ids(text.decode()).encode()
     return AsgiResponse(
-        orjson.dumps(body, default=str), status, headers={"content-type": "application/json"}
+        text, status, headers={"content-type": "application/json", **(headers or {})}
     )
 
 

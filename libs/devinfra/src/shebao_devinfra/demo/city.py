@@ -234,7 +234,7 @@ async def _register(desk: Desk, w: World, city: City) -> None:
             m.COMMANDS.name,
             t,
         )
-    await desk.prod.flush()
+    await desk.flush()
     await caught_up(w.enrollment, w.inputs["enrollment"], w.offsets, "the city's employers")
     for n, p in enumerate(city.citizens):
         await desk.send(
@@ -248,7 +248,7 @@ async def _register(desk: Desk, w: World, city: City) -> None:
             p.cid,
             at=t,
         )
-    await desk.prod.flush()
+    await desk.flush()
     await caught_up(w.enrollment, w.inputs["enrollment"], w.offsets, "the city's people")
     for p in city.citizens:
         if p.kind == "employee":
@@ -288,7 +288,7 @@ async def _register(desk: Desk, w: World, city: City) -> None:
                 p.cid,
                 at=moment(FIRST_MONTH, 8),
             )
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, "the city's enrolments")
     progress(
         f"registered {len(city.employers)} employers, {len(CITY_HOSPITALS)} hospitals and"
@@ -341,7 +341,7 @@ async def _collect(
                 key = a["citizen_id"]
             city.sent.collected[period] = city.sent.collected.get(period, D(0)) + amount
             await desk.send(msg, key, topic, moment(paid_on, 10))
-    await desk.prod.flush()
+    await desk.flush()
 
 
 def _order(a: dict[str, Any]) -> tuple[str, str]:
@@ -361,7 +361,7 @@ async def _history(desk: Desk, w: World, city: City) -> None:
             cc.COMMANDS.name,
             moment(next_month(month), 2),
         )
-        await desk.prod.flush()
+        await desk.flush()
         await caught_up(w.contributions, w.inputs["contributions"], w.offsets, f"close {period}")
         await w.tap.drained(w.offsets)
         periods = [period, "2025"] if period == "2025-01" else [period]
@@ -472,7 +472,7 @@ async def _month(desk: Desk, w: World, city: City, k: int, start: date) -> None:
         h = city.households[-1]
         on = start + timedelta(days=24)
         await desk.send(allowance_stop(h.id, on), h.id, wf.COMMANDS.name, moment(on))
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, f"{month}: registrations and hires")
     # the hospitals: about one person in thirty a month, each at the person's own hospital
     insured = [p for p in city.citizens if p.kind != "none" or rng.random() < 0.05]
@@ -504,7 +504,7 @@ async def _month(desk: Desk, w: World, city: City, k: int, start: date) -> None:
             cc.COMMANDS.name,
             moment(start + timedelta(days=24)),
         )
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, f"{month}: claims and wages")
     # lay-offs at the month's end (mostly among the long-serving), a few resignations
     laid_off = 0
@@ -528,7 +528,7 @@ async def _month(desk: Desk, w: World, city: City, k: int, start: date) -> None:
                 p.kind = "none"
             laid_off += 1
     city.sent.lay_offs[month] = laid_off
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, f"{month}: lay-offs")
     # the scheduler closes the month in every service
     await desk.send(
@@ -541,7 +541,7 @@ async def _month(desk: Desk, w: World, city: City, k: int, start: date) -> None:
     await desk.send(
         wf.ClosePaymentMonth(region=CITY, month=month), CITY, wf.COMMANDS.name, moment(after, 5)
     )
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, f"{month}: the closes")
     # the tax bureau collects on the 15th; the statistics bureau releases the index on the 12th
     await _collect(desk, w, city, [month], after + timedelta(days=14), short=True)
@@ -553,7 +553,7 @@ async def _month(desk: Desk, w: World, city: City, k: int, start: date) -> None:
         u.CPI.named(code=CITY_STATS),
         moment(after + timedelta(days=11)),
     )
-    await desk.prod.flush()
+    await desk.flush()
     await settle(w, f"{month}: collections and the index")
     answered = sum(
         1

@@ -51,7 +51,7 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
             at(25, month=3),
         )
         declared += 1
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(
         lambda: w.tap.count(cc.EVENTS.name, "WagesDeclared") >= declared, "wage declarations"
     )
@@ -64,7 +64,7 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
     # The scheduler closes the month per region.
     for region in REGIONS:
         await desk.send(cc.ClosePeriod(region=region, month=MONTH), region, cc.COMMANDS.name, at(1))
-    await desk.prod.flush()
+    await desk.flush()
     bureau_topics = {region: cc.ASSESSMENTS.named(code=b) for region, b in BUREAUS.items()}
     with_staff = {code for code in codes if roster[code]}
 
@@ -116,7 +116,7 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
         cc.COMMANDS.name,
         at(3),
     )
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(
         lambda: employer_assessments()[fixer]["revision"] == 2, "the revised assessment"
     )
@@ -149,7 +149,7 @@ async def contributions_month(desk: Desk, w: World, story: dict[str, Any]) -> di
         cc.COLLECTIONS.named(code=stray[0]),
         at(15),
     )
-    await desk.prod.flush()
+    await desk.flush()
     settled = [a for code, a in dues.items() if code != short]
     credits = sum(a["person_count"] for a in settled)
     await w.tap.until(

@@ -44,7 +44,7 @@ async def enrollment_day(desk: Desk, svc: Service, rng: random.Random) -> dict[s
                 ),
                 code,
             )
-    await desk.prod.flush()
+    await desk.flush()
 
     async def employers_known() -> bool:
         return all([(await svc.get_json(f"/employers?code={e}"))[0] == 200 for e, _ in employers])
@@ -194,7 +194,7 @@ async def enrollment_day(desk: Desk, svc: Service, rng: random.Random) -> dict[s
             }
         ).encode(),
     )
-    await desk.prod.flush()
+    await desk.flush()
     return {
         "people": people,
         "kind": kind,

@@ -53,7 +53,7 @@ async def medical_month(desk: Desk, w: World, story: dict[str, Any]) -> None:
             m.COMMANDS.name,
             at(1, month=3),
         )
-    await desk.prod.flush()
+    await desk.flush()
 
     async def hospitals_known() -> bool:
         return all(
@@ -141,7 +141,7 @@ async def medical_month(desk: Desk, w: World, story: dict[str, Any]) -> None:
             datetime(2025, 3, 20, 10, n, tzinfo=UTC),
             f"/partners/{hospital}",
         )
-    await desk.prod.flush()
+    await desk.flush()
     expected = Counter((h, cid) for h, cid, _, _ in sends)
 
     def answers() -> dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]:
@@ -183,7 +183,7 @@ async def medical_month(desk: Desk, w: World, story: dict[str, Any]) -> None:
 
     # The scheduler closes the month: each hospital gets its statement.
     await desk.send(m.CloseMonth(month=MONTH), MONTH, m.COMMANDS.name, at(1))
-    await desk.prod.flush()
+    await desk.flush()
 
     def statements() -> dict[str, dict[str, Any]]:
         return {

@@ -92,10 +92,11 @@ async def drive(w: World, opts: Options, started: float) -> int:
         await s.wait_ready()
         say(f"{s.name:<19} {s.url}  (/healthz /readyz /metrics, log {s.log_path})")
     prod = await producer(w.bootstrap, linger_ms=5)
+    desk: Desk | None = None
     await w.offsets.start()
     await w.tap.start()
     try:
-        desk = Desk(prod)
+        desk = Desk(prod, w.bootstrap)
         story = await enrollment_day(desk, w.enrollment, random.Random(2012))
         await caught_up(w.enrollment, w.inputs["enrollment"], w.offsets, "the enrollment day")
         await enrollment_report(w.bootstrap, story, w.enrollment)
@@ -128,6 +129,8 @@ async def drive(w: World, opts: Options, started: float) -> int:
     finally:
         await w.tap.stop()
         await w.offsets.stop()
+        if desk is not None:
+            await desk.stop()
         await prod.stop()
 
 
@@ -167,7 +170,12 @@ def _running() -> dict[str, RunningService]:
 
         for name, port in Ports().services.items():
             urls.setdefault(name, f"http://127.0.0.1:{port}")
-    return {name: RunningService(name, url) for name, url in urls.items()}
+    # `make up`'s services trust the checkout's development issuer; its key mints our tokens
+    from ..images import repo_root
+    from ..issuer import dev_issuer
+
+    issuer = dev_issuer(repo_root())
+    return {name: RunningService(name, url, issuer=issuer) for name, url in urls.items()}
 
 
 def main(opts: Options) -> int:

@@ -58,7 +58,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
         employer,
         at=_at(2023, 12, 20),
     )
-    await desk.prod.flush()
+    await desk.flush()
 
     async def registered() -> bool:  # an office hires once the employer is registered
         return (await w.enrollment.get_json(f"/employers?code={employer}"))[0] == 200
@@ -86,7 +86,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
             cid,
             at=_at(2024, 1, 2),
         )
-    await desk.prod.flush()
+    await desk.flush()
     await caught_up(w.enrollment, w.inputs["enrollment"], w.offsets, "the Wuxi hires")
     await caught_up(w.contributions, w.inputs["contributions"], w.offsets, "their contracts")
 
@@ -97,7 +97,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
         await desk.send(
             cc.ClosePeriod(region=WUXI, month=month), WUXI, cc.COMMANDS.name, _after(month)
         )
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(
         lambda: len({a["period"] for a in w.tap.of(bureau, "TaxAssessmentIssued")}) == len(months),
         "a year of Wuxi assessments",
@@ -114,7 +114,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
             cc.COLLECTIONS.named(code=WUXI_BUREAU),
             _after(a["period"], 10),
         )
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(
         lambda: w.tap.count(bureau, "TaxPaymentBooked") >= len(months), "the bureau's payments"
     )
@@ -133,7 +133,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
             cid,
             at=_at(2025, 1, 31, 10),
         )
-    await desk.prod.flush()
+    await desk.flush()
     # the job centre sees them once enrollment has recorded the ends of their employments (a
     # registration read before that is refused no_employment_ended: "wait and resend")
     svc = w.unemployment
@@ -146,7 +146,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
             u.COMMANDS.name,
             _at(2025, 2, 5),
         )
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(
         lambda: (
             w.tap.count(u.EVENTS.name, "BenefitGranted")
@@ -177,7 +177,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
         workers["Zhao"],
         at=_at(2025, 3, 10),
     )
-    await desk.prod.flush()
+    await desk.flush()
     await w.tap.until(lambda: w.tap.count(u.EVENTS.name, "BenefitStopped") >= 1, "a stop")
     await desk.send(
         u.ClosePaymentMonth(region=WUXI, month="2025-03"), WUXI, u.COMMANDS.name, _at(2025, 4, 1)
@@ -193,7 +193,7 @@ async def unemployment_months(desk: Desk, w: World, story: dict[str, Any]) -> No
             u.CPI.named(code=WUXI_STATS),
             when,
         )
-    await desk.prod.flush()
+    await desk.flush()
     answers = u.ANSWERS.named(code=WUXI_STATS)
     await w.tap.until(lambda: w.tap.count(answers, "CpiAccepted") >= 2, "the bureau's answers")
     await caught_up(svc, w.inputs["unemployment"], w.offsets, "the payments")

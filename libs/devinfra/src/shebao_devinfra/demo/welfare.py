@@ -113,7 +113,7 @@ async def welfare_months(desk: Desk, w: World, story: dict[str, Any]) -> None:
         wf.COMMANDS.name,
         _at(1, 20),
     )
-    await desk.prod.flush()
+    await desk.flush()
 
     async def registered() -> bool:
         return (await w.medical.get_json(f"/hospitals?code={hospital}"))[0] == 200
@@ -188,7 +188,7 @@ async def welfare_months(desk: Desk, w: World, story: dict[str, Any]) -> None:
         wf.COMMANDS.name,
         _after("2025-03"),
     )
-    await desk.prod.flush()
+    await desk.flush()
     await caught_up(svc, inputs, w.offsets, "the review and the stop")
     # April's run once the review and the stop are in; then the bureau's April index (+3.4%)
     await desk.send(
@@ -197,7 +197,7 @@ async def welfare_months(desk: Desk, w: World, story: dict[str, Any]) -> None:
         wf.COMMANDS.name,
         _after("2025-04"),
     )
-    await desk.prod.flush()
+    await desk.flush()
     await caught_up(svc, inputs, w.offsets, "April's payment run")
     cpi = u.CpiReleased(region=WUXI, month="2025-04", cpi_yoy="3.4", food_cpi_yoy="2.9")
     await desk.send(
@@ -206,7 +206,7 @@ async def welfare_months(desk: Desk, w: World, story: dict[str, Any]) -> None:
         u.CPI.named(code=WUXI_STATS),
         _at(5, 12),
     )
-    await desk.prod.flush()
+    await desk.flush()
     answers = u.ANSWERS.named(code=WUXI_STATS)
     await w.tap.until(
         lambda: any(a["month"] == "2025-04" for a in w.tap.of(answers, "CpiAccepted")),
