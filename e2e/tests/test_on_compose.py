@@ -50,9 +50,7 @@ async def test_three_hospitals_two_regions_on_compose(composed: Platform, tmp_pa
     }
     for svc in running.values():
         await svc.wait_ready()
-    infra = SimpleNamespace(
-        kafka_bootstrap=composed.ports.bootstrap, redis_url=composed.ports.redis_url
-    )
+    infra = SimpleNamespace(kafka_bootstrap=composed.ports.bootstrap, redis_url=composed.redis_url)
     await hospitals.three_hospitals_two_regions(infra, tmp_path, running=running)
 
 

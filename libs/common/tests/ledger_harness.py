@@ -66,6 +66,7 @@ class LedgerProcess(ServiceProcess):
                 "SHEBAO_LEDGER_METADATA_MAX_AGE_MS": "30000",
                 **(env or {}),
             },
+            keys_of=ledger(ledger_id).service,  # its runtime's name, ledger-<id>
         )
 
 

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from .kafka_security import client_options
+from .redis_client import redis_client
 from .runtime.store import Store
 from .settings import ServiceSettings
 
@@ -106,7 +107,7 @@ async def _main(argv: list[str]) -> int:
     parser.add_argument("--id", action="append", help="a parked entry's id (repeatable)")
     args = parser.parse_args(argv)
     settings = ServiceSettings()
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         if args.command == "list":
             entries = await parked_entries(client, args.service)

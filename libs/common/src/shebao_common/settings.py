@@ -1,7 +1,8 @@
 """Settings for every knob, from the environment (pydantic-settings).
 
-KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are shared by every service of a deployment; everything
-else is prefixed per service, e.g. SHEBAO_ENROLLMENT_BATCH_MAX_RECORDS.
+KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are shared by every service of a deployment (and
+REDIS_USERNAME / REDIS_PASSWORD_FILE name each one's own Redis user); everything else is
+prefixed per service, e.g. SHEBAO_ENROLLMENT_BATCH_MAX_RECORDS.
 """
 
 from __future__ import annotations
@@ -73,13 +74,49 @@ class KafkaConnection(BaseSettings):
         return None if self.kafka_password is None else self.kafka_password.get_secret_value()
 
 
-class ServiceSettings(KafkaConnection):
+class RedisConnection(BaseSettings):
+    """How a client reaches and authenticates to Redis (REDIS_URL, REDIS_USERNAME,
+    REDIS_PASSWORD_FILE or REDIS_PASSWORD). A user and password given here win over any the URL
+    carries (redis://user:password@host:port/db, which keeps working on its own)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL"))
+    redis_username: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_USERNAME"),
+        description="this client's ACL user (shebao-<service> for a service)",
+    )
+    redis_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_PASSWORD"),
+        description="prefer REDIS_PASSWORD_FILE (a mounted secret)",
+    )
+    redis_password_file: Path | None = Field(
+        None, validation_alias=AliasChoices("REDIS_PASSWORD_FILE")
+    )
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> RedisConnection:
+        if self.redis_username and self.redis_password is None and self.redis_password_file is None:
+            raise ValueError(
+                f"REDIS_USERNAME={self.redis_username} needs REDIS_PASSWORD_FILE "
+                "(or REDIS_PASSWORD)"
+            )
+        return self
+
+    def redis_password_value(self) -> str | None:
+        if self.redis_password_file is not None:
+            return self.redis_password_file.read_text().strip()
+        return None if self.redis_password is None else self.redis_password.get_secret_value()
+
+
+class ServiceSettings(KafkaConnection, RedisConnection):
     model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
 
     environment: Literal["development", "test", "production"] = Field(
         "development", validation_alias=AliasChoices("SHEBAO_ENVIRONMENT")
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL"))
     pseudonym_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SHEBAO_PSEUDONYM_KEY"),

@@ -8,6 +8,12 @@
                        the whole platform under compose (Docker or podman): make up / make down
   shebao-infra images [SERVICE...]
                        build the services' images (all of them by default) on Docker or podman
+  shebao-infra redis-acl FOLDER [--setuser | --env]
+                       Redis's users from the catalog (shebao_common.redis_acl): each user's
+                       password in FOLDER/<user>.password (kept, or generated), the ACL file
+                       FOLDER/users.acl (password hashes only), printed; --setuser prints the
+                       same users as ACL SETUSER commands for redis-cli instead, --env the
+                       export lines compose.yaml's SHEBAO_REDIS_* variables take
 
 State lives in .infra/ under the current folder (the repository root when run by make).
 """
@@ -59,6 +65,9 @@ def _write_env(bootstrap: str, redis_url: str, kafka_secret: Path | None = None)
             f"export KAFKA_USERNAME={ADMIN_USER}",
             f"export KAFKA_PASSWORD_FILE={kafka_secret}",
         ]
+    # REDIS_URL carries the admin's password of a local redis-server: readable by its owner only
+    ENV_FILE.touch(mode=0o600, exist_ok=True)
+    ENV_FILE.chmod(0o600)
     ENV_FILE.write_text("\n".join(lines) + "\n")
 
 
@@ -92,17 +101,26 @@ def up() -> int:
         return 0
     mode = choose_mode()
     if mode == "docker":
+        from .redis_users import ADMIN_PASSWORD_VAR, compose_env, with_credentials
+        from .redis_users import ADMIN_USER as REDIS_ADMIN
+
         # compose's broker has this operator as its super user (the secrets compose mounts)
         secret = _admin_secret()
         root = repo_root()
         env = compose.write_secrets(compose.secrets_dir(root, compose.PROJECT), root)
+        redis_env = compose_env(STATE_DIR / "redis")
         subprocess.run(
             ["docker", "compose", "up", "-d", "--wait", "kafka", "redis"],
             check=True,
-            env={**os.environ, **env},
+            env={**os.environ, **env, **redis_env},
         )
         STATE.write_text(json.dumps({"mode": "docker"}))
-        _write_env("127.0.0.1:9092", "redis://127.0.0.1:6379/0", secret)
+        admin = redis_env[ADMIN_PASSWORD_VAR]
+        _write_env(
+            "127.0.0.1:9092",
+            with_credentials("redis://127.0.0.1:6379/0", REDIS_ADMIN, admin),
+            secret,
+        )
     else:
         data = (STATE_DIR / "data").resolve()
         secret = _admin_secret()
@@ -130,7 +148,10 @@ def down() -> int:
         return 0
     state = json.loads(STATE.read_text())
     if state["mode"] == "docker":
-        subprocess.run(["docker", "compose", "down", "-v"], check=False)
+        from .redis_users import compose_env
+
+        env = {**os.environ, **compose_env(STATE_DIR / "redis")}  # compose interpolates all
+        subprocess.run(["docker", "compose", "down", "-v"], check=False, env=env)
     else:
         for key in ("kafka_pid", "redis_pid"):
             if state.get(key):
@@ -155,6 +176,23 @@ def images(names: list[str]) -> int:
     return 0
 
 
+def redis_acl(args: list[str]) -> int:
+    from .redis_users import compose_env, generate
+
+    folders = [a for a in args if not a.startswith("-")]
+    flags = [a for a in args if a.startswith("-")]
+    if len(folders) != 1 or len(flags) > 1 or any(f not in ("--setuser", "--env") for f in flags):
+        print("usage: shebao-infra redis-acl FOLDER [--setuser | --env]", file=sys.stderr)
+        return 2
+    folder = Path(folders[0])
+    if flags == ["--env"]:
+        for name, value in compose_env(folder).items():
+            print(f"export {name}={value}")
+        return 0
+    print(generate(folder, commands=flags == ["--setuser"]), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cmd = args[0] if args else "help"
@@ -174,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cmd == "images":
             return images(args[1:])
+        if cmd == "redis-acl":
+            return redis_acl(args[1:])
         if cmd == "platform":
             engine = find_engine()
             if engine is None:

@@ -203,7 +203,23 @@ class Platform:
     def secrets(self) -> Path:
         return secrets_dir(self.root, self.project)
 
+    @property
+    def redis_folder(self) -> Path:
+        """The Redis users' passwords and ACL file (`shebao-infra redis-acl`), kept across runs."""
+        return self.root / ".infra" / "redis"
+
+    @property
+    def redis_url(self) -> str:
+        """The admin's URL of compose's Redis (tests, operators); services have users of their
+        own."""
+        from .redis_users import ADMIN_USER, password_files, with_credentials
+
+        admin = password_files(self.redis_folder)[ADMIN_USER]
+        return with_credentials(self.ports.redis_url, ADMIN_USER, admin)
+
     def _compose(self, *args: str, timeout: float = 900) -> None:
+        from .redis_users import compose_env
+
         compose_yaml = str(self.root / "compose.yaml")
         cmd = [*compose_command(self.engine), "-p", self.project, "-f", compose_yaml]
         env = {
@@ -212,6 +228,7 @@ class Platform:
             **self.images,
             **self.ports.env(),
             "SHEBAO_SECRETS": str(self.secrets),
+            **compose_env(self.redis_folder),
             **self.settings,
         }
         Engine(self.engine.name, cmd[0], env).run(*cmd[1:], *args, timeout=timeout)
@@ -344,6 +361,7 @@ def main(argv: Sequence[str], engine: Engine) -> int:
         print("    export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=PLAIN")
         print(f"    export KAFKA_USERNAME={ADMIN_USER}")
         print(f"    export KAFKA_PASSWORD_FILE={platform.secrets / 'kafka-admin.password'}")
+        print(f"         (users: shebao-infra redis-acl; passwords in {platform.redis_folder})")
         for s, p in platform.ports.services.items():
             print(f"  {s:<24} http://127.0.0.1:{p}  (/readyz, /metrics, its read side)")
         return 0

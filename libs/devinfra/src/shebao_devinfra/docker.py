@@ -168,24 +168,45 @@ class DockerKafka:
 
 @dataclass
 class DockerRedis:
+    """Redis 7 with the append-only file on and, as LocalRedis, ACL users: `default` off, an
+    admin whose password is generated at start (`url` carries it), one user per catalog
+    service. The ACL file is written inside the container by its command (`boot_script`), from
+    an environment variable holding it (password hashes only)."""
+
     container: Any = None
     port: int = 0
     image: str = REDIS_IMAGE
+    open_access: bool = False
+    admin_password: str = ""
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        if self.open_access:
+            return plain
+        from .redis_users import ADMIN_USER, with_credentials
+
+        return with_credentials(plain, ADMIN_USER, self.admin_password)
 
     def start(self) -> DockerRedis:
+        import base64
+
         from testcontainers.core.container import DockerContainer
 
+        from .redis_users import ACL_ENV, boot_script, derived_acl_file, new_password
+
         self.port = free_port()
-        self.container = (
-            DockerContainer(self.image)
-            .with_bind_ports(6379, self.port)
-            .with_command("redis-server --appendonly yes --appendfsync everysec --save ''")
-            .start()
-        )
+        server_args = "--appendonly yes --appendfsync everysec --save ''"
+        container = DockerContainer(self.image).with_bind_ports(6379, self.port)
+        if self.open_access:
+            container = container.with_command(f"redis-server {server_args}")
+        else:
+            self.admin_password = new_password()
+            acl = base64.b64encode(derived_acl_file(self.admin_password).encode()).decode()
+            container = container.with_env(ACL_ENV, acl).with_command(
+                ["sh", "-c", boot_script("/data", server_args)]
+            )
+        self.container = container.start()
         wait_for_redis(self.url, timeout=60)
         return self
 

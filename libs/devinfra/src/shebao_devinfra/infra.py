@@ -29,6 +29,13 @@ class Infra:
     _tmp: Path | None = None
 
     @property
+    def redis_address(self) -> str:
+        """`redis_url` without the admin's credentials, to print."""
+        from .redis_users import without_credentials
+
+        return without_credentials(self.redis_url)
+
+    @property
     def can_restart_redis(self) -> bool:
         return self._restart_redis is not None
 

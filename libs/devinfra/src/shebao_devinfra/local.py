@@ -399,23 +399,42 @@ def ensure_redis_server() -> str:
 
 @dataclass
 class LocalRedis:
-    """redis-server with the append-only file on, so a restart keeps every acknowledged write."""
+    """redis-server with the append-only file on, so a restart keeps every acknowledged write,
+    and with ACL users (`users.acl` in its data folder): the `default` user off, an admin whose
+    password is generated at each start (`url` carries it), one user per catalog service
+    (`redis_users`). `open_access=True` leaves it without users, for a throwaway instance."""
 
     data_dir: Path
     port: int = 0
     pid: int | None = None
+    open_access: bool = False
+    admin_password: str = ""
     _argv: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The admin's URL (redis://shebao-admin:<password>@127.0.0.1:<port>/0)."""
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        if self.open_access:
+            return plain
+        from .redis_users import ADMIN_USER, with_credentials
+
+        return with_credentials(plain, ADMIN_USER, self.admin_password)
 
     def start(self, timeout: float = 30.0) -> LocalRedis:
         exe = ensure_redis_server()
         self.port = self.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        users: list[str] = []
+        if not self.open_access:
+            from .redis_users import new_password, write_acl_file
+
+            self.admin_password = new_password()
+            write_acl_file(self.data_dir / "users.acl", self.admin_password)
+            users = ["--aclfile", str(self.data_dir / "users.acl")]
         self._argv = [
             exe,
+            *users,
             "--port",
             str(self.port),
             "--bind",

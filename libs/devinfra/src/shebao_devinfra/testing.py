@@ -135,11 +135,15 @@ class ServiceProcess(_Reachable):
         env: Mapping[str, str] | None = None,
         contract: ServiceContract | None = None,
         issuer: LocalIssuer | None = None,
+        keys_of: str | None = None,
     ) -> None:
         """The service trusts `issuer` (by default a local one kept in `log_dir/auth`, shared by
-        every service of the test) for its read side."""
+        every service of the test) for its read side. `keys_of`: the runtime's name when it is
+        not `name` (a test's service whose runtime is named per test): its Redis user gets that
+        name's keys."""
         self.name = name
         self.contract = contract or next((c for c in CONTRACTS if c.service == name), None)
+        self.keys_of = keys_of or name
         self.module = module
         self.issuer = issuer or LocalIssuer(log_dir / "auth")
         self.kafka = kafka
@@ -154,6 +158,25 @@ class ServiceProcess(_Reachable):
     @property
     def prefix(self) -> str:
         return "SHEBAO_" + self.name.upper().replace("-", "_") + "_"
+
+    def redis_environment(self) -> dict[str, str]:
+        """REDIS_URL, and where `redis_url` is an admin's (it carries a password, as
+        `Infra.redis_url` does) the service's own user: created through that connection with
+        the service's rules (`shebao_common.redis_acl`), its password in a file of its own."""
+        from .redis_users import service_credentials, without_credentials
+
+        creds = service_credentials(self.redis_url, self.keys_of)
+        if creds is None:
+            return {"REDIS_URL": self.redis_url}
+        user, password = creds
+        secret = self.log_dir / f".{user}.redis-password"
+        secret.touch(mode=0o600, exist_ok=True)
+        secret.write_text(password)
+        return {
+            "REDIS_URL": without_credentials(self.redis_url),
+            "REDIS_USERNAME": user,
+            "REDIS_PASSWORD_FILE": str(secret),
+        }
 
     def environment(self, *, operator: bool = False) -> dict[str, str]:
         """The process environment the service runs with; with `operator`, as the operator's
@@ -174,7 +197,7 @@ class ServiceProcess(_Reachable):
             **inherited,
             **identity,
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
-            "REDIS_URL": self.redis_url,
+            **self.redis_environment(),
             "SHEBAO_ENVIRONMENT": "test",
             f"{self.prefix}HTTP_PORT": str(self.port),
             f"{self.prefix}HTTP_HOST": "127.0.0.1",

@@ -689,10 +689,10 @@ class Rebuild:
 
 async def rebuild(runtime: Any, *, wipe: bool = False) -> Report:
     """Rebuild `runtime`'s service (a `ServiceRuntime`, not started) from its log of record."""
-    import redis.asyncio as aioredis
+    from ..redis_client import redis_client
 
     s = runtime.settings
-    client = aioredis.Redis.from_url(s.redis_url)
+    client = redis_client(s)
     try:
         job = Rebuild(
             service=runtime.name,

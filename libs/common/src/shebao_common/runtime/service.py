@@ -37,6 +37,7 @@ from ..auth import KeysUnavailable, TokenVerifier, Unauthenticated
 from ..kafka_security import broker_security, client_options
 from ..logging import mask_ids, setup_logging
 from ..metrics import RuntimeMetrics
+from ..redis_client import redis_client
 from ..settings import ServiceSettings
 from ..tracing import setup_tracing
 from .access import AuditLog, Lookup, Refused, purpose_of, record_of, roles_of, running
@@ -148,8 +149,8 @@ class ServiceRuntime:
         s = self.settings
         setup_logging(self.name, s.log_level, s.log_json)
         setup_tracing(self.name, s.tracing_exporter)
-        self.redis = aioredis.Redis.from_url(
-            s.redis_url, socket_timeout=10, socket_connect_timeout=3, health_check_interval=15
+        self.redis = redis_client(
+            s, socket_timeout=10, socket_connect_timeout=3, health_check_interval=15
         )
         self.store = Store(self.redis, self.name)
         self.relay = Relay(

@@ -29,6 +29,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from ..domain import Counters, StateKey, StateModel
+from ..redis_acl import key_prefix
 
 # An outbox entry that can never be published moves to the parked stream in one step, so it is
 # neither lost nor published twice; the relay then goes on with the entries behind it.
@@ -194,7 +195,7 @@ class CommitResult:
 class Store:
     def __init__(self, client: aioredis.Redis, service: str) -> None:
         self.client = client
-        self.prefix = f"shebao:{service}"
+        self.prefix = key_prefix(service)  # the ACL user's key pattern is built from it too
         self._commit = client.register_script(COMMIT_LUA)
         self._park = client.register_script(PARK_LUA)
 

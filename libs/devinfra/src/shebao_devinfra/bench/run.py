@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         infra = provision()
     finally:
         signal.signal(signal.SIGINT, old)
-    say(f"Kafka {infra.kafka_bootstrap}, Redis {infra.redis_url} ({infra.mode})")
+    say(f"Kafka {infra.kafka_bootstrap}, Redis {infra.redis_address} ({infra.mode})")
     logs = Path(tempfile.mkdtemp(prefix="shebao-bench-"))
     try:
         if held:

@@ -193,7 +193,7 @@ def main(opts: Options) -> int:
             return asyncio.run(_guarded(world, opts, started))
         with _deferred_signals() as got:
             infra = provision()
-        say(f"Kafka {infra.kafka_bootstrap} and Redis {infra.redis_url} ({infra.mode})")
+        say(f"Kafka {infra.kafka_bootstrap} and Redis {infra.redis_address} ({infra.mode})")
         if got:
             raise KeyboardInterrupt
         world = World(infra, logs)
