@@ -287,7 +287,12 @@ class Platform:
         build_simulator(self.engine)
         profiles = ("--profile", "apps", "--profile", "partners")
         self.settings.update(
-            {"SHEBAO_PARTNERS_PEOPLE": str(people), "SHEBAO_PARTNERS_MONTHS": str(months)}
+            {
+                "SHEBAO_PARTNERS_PEOPLE": str(people),
+                "SHEBAO_PARTNERS_MONTHS": str(months),
+                # the simulator reads the read side as an operator; the issuer's key stays here
+                "SHEBAO_PARTNERS_READ_TOKEN": self.issuer.operator_token(ttl=6 * 3600),
+            }
         )
         # (the services it depends on are up and healthy: see `up`, and `--no-deps` there)
         self._compose(*profiles, "up", "-d", "--no-build", "--no-recreate", "--no-deps", "partners")

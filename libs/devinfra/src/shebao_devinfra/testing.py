@@ -304,10 +304,14 @@ class RunningService(_Reachable):
         url: str,
         logs: Callable[[], str] | None = None,
         issuer: LocalIssuer | None = None,
+        token: str | None = None,
     ) -> None:
-        """`issuer`: the one the service trusts, when the test holds its key (compose)."""
+        """`issuer`: the one the service trusts, when the test holds its key (compose); else
+        `token`, one minted for the caller by whoever holds it (the partners' container)."""
         self.name, self._url, self._logs = name, url, logs
         self.issuer = issuer
+        if token is not None:
+            self._operator_token, self._minted_at = token, float("inf")
         self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property

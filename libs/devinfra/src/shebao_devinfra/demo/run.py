@@ -170,7 +170,11 @@ def _running() -> dict[str, RunningService]:
 
         for name, port in Ports().services.items():
             urls.setdefault(name, f"http://127.0.0.1:{port}")
-    # `make up`'s services trust the checkout's development issuer; its key mints our tokens
+    # `make up`'s services trust the checkout's development issuer: its key mints our tokens,
+    # or, in the partners' container (no checkout, no key), `make partners` minted one for us
+    token = os.environ.get("SHEBAO_READ_TOKEN")
+    if token:
+        return {name: RunningService(name, url, token=token) for name, url in urls.items()}
     from ..images import repo_root
     from ..issuer import dev_issuer
 
