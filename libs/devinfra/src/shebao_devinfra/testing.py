@@ -70,7 +70,7 @@ class _Reachable:
         """A province-wide token of the service's issuer (valid for an hour, minted again after
         half of it, so a long test never sends an expired one)."""
         if self.issuer is None:
-            return None
+            return self._operator_token  # one given (RunningService's `token`), or none
         if self._operator_token is None or time.monotonic() - self._minted_at > 1800:
             self._operator_token = self.issuer.operator_token(ttl=3600)
             self._minted_at = time.monotonic()
@@ -311,7 +311,7 @@ class RunningService(_Reachable):
         self.name, self._url, self._logs = name, url, logs
         self.issuer = issuer
         if token is not None:
-            self._operator_token, self._minted_at = token, float("inf")
+            self._operator_token = token
         self.log_path = f"{name}'s own (its container's, its pod's)"
 
     @property
