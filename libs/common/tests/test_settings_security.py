@@ -17,6 +17,22 @@ ISSUER = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_kafka_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what each test gives: a test session that started a broker put the operator's
+    identity (KAFKA_USERNAME, ...) into this process's environment, which settings read."""
+    for var in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM",
+        "KAFKA_USERNAME",
+        "KAFKA_PASSWORD",
+        "KAFKA_PASSWORD_FILE",
+        "KAFKA_SSL_CAFILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+
+
 def test_production_refuses_kafka_without_tls_and_an_account() -> None:
     for protocol in ("PLAINTEXT", "SASL_PLAINTEXT", "SSL"):
         with pytest.raises(ValidationError, match="SASL_SSL"):
