@@ -18,6 +18,7 @@ from shebao_contracts.types import (
     Money,
     NoControlCharacters,
     NonNegativeMoney,
+    NotACitizenId,
     PositiveMoney,
     ValueRefusal,
 )
@@ -53,6 +54,7 @@ class Values(BaseModel):
     positive: PositiveMoney | None = None
     citizen_id: CitizenId | None = None
     text: Annotated[str, NoControlCharacters] | None = None
+    identifier: Annotated[str, NotACitizenId] | None = None
 
 
 VALUES: dict[ValueRefusal, dict[str, Any]] = {
@@ -69,6 +71,7 @@ VALUES: dict[ValueRefusal, dict[str, Any]] = {
     ValueRefusal.CITIZEN_ID_BIRTH_DATE: {"citizen_id": "320102198213400034"},
     ValueRefusal.CITIZEN_ID_CHECKSUM: {"citizen_id": "320102198204090035"},
     ValueRefusal.TEXT_CONTROL_CHARACTER: {"text": "A\x00B"},
+    ValueRefusal.CITIZEN_ID_AS_IDENTIFIER: {"identifier": "ZY-11010519491231002X"},
 }
 
 

@@ -336,6 +336,14 @@ class Mutations:
         set_in(d.body, self.rng.choice(d.spec.dates), cid)
         return SCHEMA
 
+    def m_id_as_identifier(self, d: Draft) -> frozenset[str]:
+        # issue 18: a person's citizen ID inside the claim's or collection's own id, which the
+        # platform carries on into its internal events and its Redis keys, where a person is
+        # named only by the keyed reference
+        field = "claim_id" if "claim_id" in d.body else "collection_id"
+        d.body[field] = f"X{self.rng.choice(PATIENTS)}-{d.n}"
+        return frozenset({"citizen_id_as_identifier"})
+
     # mutations of the headers and the key ---------------------------------------------------
 
     def m_id_as_message_id(self, d: Draft) -> frozenset[str]:
@@ -579,6 +587,7 @@ CATALOGUE: dict[str, tuple[Mutation, str, int | None, bool]] = {
     "id_after_letter": (Mutations.m_id_after_letter, "ht", None, False),
     "id_in_field_and_headers": (Mutations.m_id_in_field_and_headers, "ht", None, False),
     "id_as_message_id": (Mutations.m_id_as_message_id, "ht", None, True),
+    "id_as_identifier": (Mutations.m_id_as_identifier, "ht", None, False),
     "ce_id_600k": (Mutations.m_ce_id_600k, "ht", 3, True),
     "traceparent_100k": (Mutations.m_traceparent_100k, "ht", 3, True),
     "correlation_100k": (Mutations.m_correlation_100k, "ht", 3, True),

@@ -43,6 +43,7 @@ from .types import (
     Money,
     NoControlCharacters,
     NonNegativeMoney,
+    NotACitizenId,
     PartnerCode,
     PersonRef,
     PositiveMoney,
@@ -69,6 +70,7 @@ CollectionId = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$"),
     NoControlCharacters,
+    NotACitizenId,
 ]
 
 Insurance = enrollment.Insurance

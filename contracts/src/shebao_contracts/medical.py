@@ -34,6 +34,7 @@ from .types import (
     Money,
     NoControlCharacters,
     NonNegativeMoney,
+    NotACitizenId,
     PartnerCode,
     PersonRef,
     RegionCode,
@@ -112,7 +113,10 @@ class AdjudicationReason(StrEnum):
 
 
 ClaimId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControlCharacters
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$"),
+    NoControlCharacters,
+    NotACitizenId,
 ]
 DiagnosisCode = Annotated[
     str,

@@ -128,6 +128,11 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     V.CITIZEN_ID_CHARACTERS: ("a citizen ID is not 17 ASCII digits and a digit or X", A.CORRECT),
     V.CITIZEN_ID_BIRTH_DATE: ("a citizen ID holds no valid birth date", A.CORRECT),
     V.CITIZEN_ID_CHECKSUM: ("a citizen ID's check character is wrong", A.CORRECT),
+    V.CITIZEN_ID_AS_IDENTIFIER: (
+        "an identifier (claim, collection, advance, household or grant id) holds a citizen ID"
+        " number; choose an id that names no person",
+        A.CORRECT,
+    ),
     V.TEXT_CONTROL_CHARACTER: (
         "a text field holds a control or bidirectional formatting character (NUL, U+202E)",
         A.CORRECT,
@@ -363,6 +368,7 @@ TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
     cc.COMMANDS.name: (
         *_READING,
         *_MONEY,
+        V.CITIZEN_ID_AS_IDENTIFIER,  # an advance id
         *(r for r in cc.Rejection if r not in _COLLECTION_ONLY),
     ),
     en.COMMANDS.name: (*_READING, *_MONEY, *_CITIZEN_ID, *en.Rejection),

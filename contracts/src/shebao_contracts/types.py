@@ -14,6 +14,7 @@ from operator import mul
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     PlainSerializer,
     PlainValidator,
@@ -43,6 +44,7 @@ class ValueRefusal(StrEnum):
     CITIZEN_ID_CHARACTERS = "citizen_id_characters"
     CITIZEN_ID_BIRTH_DATE = "citizen_id_birth_date"
     CITIZEN_ID_CHECKSUM = "citizen_id_checksum"
+    CITIZEN_ID_AS_IDENTIFIER = "citizen_id_as_identifier"
     TEXT_CONTROL_CHARACTER = "text_control_character"
 
 
@@ -259,6 +261,22 @@ def find_citizen_ids(text: str) -> list[str]:
         except PydanticCustomError:
             continue
     return found
+
+
+def _not_a_citizen_id(value: Any) -> Any:
+    if type(value) is str and find_citizen_ids(value):
+        raise PydanticCustomError(
+            ValueRefusal.CITIZEN_ID_AS_IDENTIFIER,
+            "an identifier must not hold a citizen ID number; a person is named only in the"
+            " citizen ID fields",
+        )
+    return value
+
+
+NotACitizenId = AfterValidator(_not_a_citizen_id)
+"""Add to `Annotated[str, ...]` of an identifier a partner or office chooses (a claim id, a
+household id) that the platform carries on into its own events and keys, where a person is
+named only by the keyed reference (issue 18); refused as citizen_id_as_identifier."""
 
 
 def mask_citizen_id(citizen_id: str) -> str:

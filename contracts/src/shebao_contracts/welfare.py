@@ -23,7 +23,15 @@ from pydantic import Field, StringConstraints
 from .audit import audit_topic
 from .envelope import Message
 from .topics import ServiceContract, Topic
-from .types import CitizenId, Money, NonNegativeMoney, PersonRef, PositiveMoney, RegionCode
+from .types import (
+    CitizenId,
+    Money,
+    NonNegativeMoney,
+    NotACitizenId,
+    PersonRef,
+    PositiveMoney,
+    RegionCode,
+)
 
 SERVICE = "welfare"
 
@@ -35,6 +43,7 @@ Month = Annotated[
 HouseholdId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+    NotACitizenId,
     Field(description="The civil-affairs office's id of the household", examples=["NJ-DB-00017"]),
 ]
 Shard = Annotated[int, Field(ge=0, lt=4096)]
