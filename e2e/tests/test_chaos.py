@@ -36,6 +36,7 @@ again from zero and cannot say what it consumed before it was killed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -422,6 +423,12 @@ async def run(
             await r.aclose()
 
 
+def command_id(kind: str, citizen_id: str) -> str:
+    """A command's id, the same on every run, that names no person: an id holding a citizen ID
+    is refused (citizen_id_in_header), since ids go on into the platform's own events."""
+    return f"chaos-{kind}-{hashlib.sha256(citizen_id.encode()).hexdigest()[:16]}"
+
+
 async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, chaos: Chaos) -> None:
     send = story.send
 
@@ -449,11 +456,11 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
             residence=en.Residence.URBAN,
             registered_on=date(2023, 12, 1),
         )
-        await send(en.COMMANDS.name, p.cid, person, day(2023, 12, 1), f"chaos-rp-{p.cid}")
+        await send(en.COMMANDS.name, p.cid, person, day(2023, 12, 1), command_id("rp", p.cid))
         hired = en.StartEmployment(
             citizen_id=p.cid, employer=p.employer, start_date=date(2024, 1, 1), monthly_wage=p.wage
         )
-        await send(en.COMMANDS.name, p.cid, hired, day(2024, 1, 2), f"chaos-se-{p.cid}")
+        await send(en.COMMANDS.name, p.cid, hired, day(2024, 1, 2), command_id("se", p.cid))
     for household, members, income in load.households:
         applied = w.ApplyForAllowance(
             household_id=household,
@@ -570,7 +577,7 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
             end_date=date(2024, 12, 31),
             separation=en.Separation.INVOLUNTARY,
         )
-        await send(en.COMMANDS.name, cid, ended, day(2025, 1, 2), f"chaos-ee-{cid}")
+        await send(en.COMMANDS.name, cid, ended, day(2025, 1, 2), command_id("ee", cid))
         chaos.step("a lay-off")
     await watch.until(
         "EmploymentEnded", lambda: watch.of(en.EVENTS.name, en.EmploymentEnded), LAID_OFF
@@ -578,7 +585,7 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
     await settled("unemployment-subsidies")
     for cid in load.laid_off:
         registered = u.RegisterUnemployed(citizen_id=cid, region=NJ, registered_on=date(2025, 1, 6))
-        await send(u.COMMANDS.name, cid, registered, day(2025, 1, 6), f"chaos-ru-{cid}")
+        await send(u.COMMANDS.name, cid, registered, day(2025, 1, 6), command_id("ru", cid))
         chaos.step("a registration as unemployed")
     await watch.until("BenefitGranted", lambda: watch.of(u.EVENTS.name, u.BenefitGranted), LAID_OFF)
     await watch.until(
