@@ -337,7 +337,9 @@ def test_a_service_process_runs_as_its_own_user(restartable_redis: Any, tmp_path
         redis_url=restartable_redis.url,
         log_dir=tmp_path,
     )
-    env = svc.environment()
+    # its Redis part only: the whole environment would also ask the (absent) broker for the
+    # service's Kafka principal whenever the session acts as a broker's operator
+    env = svc.redis_environment()
     assert env["REDIS_URL"] == without_credentials(restartable_redis.url)
     assert "@" not in env["REDIS_URL"]
     assert env["REDIS_USERNAME"] == "shebao-enrollment"
