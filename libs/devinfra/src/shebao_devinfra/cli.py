@@ -39,7 +39,9 @@ from .local import (
     LocalRedis,
     ensure_kafka_jars,
     free_port,
+    operator_environment,
     stop_pid,
+    write_secret,
 )
 
 STATE_DIR = Path(".infra")
@@ -66,9 +68,7 @@ def _write_env(bootstrap: str, redis_url: str, kafka_secret: Path | None = None)
             f"export KAFKA_PASSWORD_FILE={kafka_secret}",
         ]
     # REDIS_URL carries the admin's password of a local redis-server: readable by its owner only
-    ENV_FILE.touch(mode=0o600, exist_ok=True)
-    ENV_FILE.chmod(0o600)
-    ENV_FILE.write_text("\n".join(lines) + "\n")
+    write_secret(ENV_FILE, "\n".join(lines) + "\n")
 
 
 def _admin_secret() -> Path:
@@ -76,16 +76,8 @@ def _admin_secret() -> Path:
     (mode 0600), and named by the environment of this process and of `.infra/env`."""
     secret = (STATE_DIR / "kafka-admin.password").resolve()
     if not secret.exists():
-        secret.touch(mode=0o600)
-        secret.write_text(secrets.token_urlsafe(24) + "\n")
-    os.environ.update(
-        {
-            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "KAFKA_SASL_MECHANISM": "PLAIN",
-            "KAFKA_USERNAME": ADMIN_USER,
-            "KAFKA_PASSWORD_FILE": str(secret),
-        }
-    )
+        write_secret(secret, secrets.token_urlsafe(24) + "\n")
+    os.environ.update(operator_environment(KAFKA_PASSWORD_FILE=str(secret)))
     return secret
 
 

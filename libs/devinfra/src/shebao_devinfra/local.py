@@ -105,24 +105,38 @@ def admin_credentials() -> tuple[str, str]:
     there, so this process's tools and tests act as the operator, and services started from it
     are given principals of their own (`testing.ServiceProcess`).
     """
-    if os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").startswith("SASL"):
-        user = os.environ.get("KAFKA_USERNAME", ADMIN_USER)
-        password = os.environ.get("KAFKA_PASSWORD")
-        if password is None and os.environ.get("KAFKA_PASSWORD_FILE"):
-            password = Path(os.environ["KAFKA_PASSWORD_FILE"]).read_text().strip()
-        if password is None:
-            raise InfraError("KAFKA_SECURITY_PROTOCOL is SASL but no KAFKA_PASSWORD(_FILE) is set")
-        return user, password
+    from pydantic import ValidationError
+
+    from shebao_common.settings import KafkaConnection
+
+    try:
+        conn = KafkaConnection()  # the settings every client of this process reads
+    except ValidationError as exc:
+        raise InfraError(str(exc)) from exc
+    if conn.kafka_security_protocol.startswith("SASL"):
+        return conn.kafka_username or ADMIN_USER, conn.kafka_password_value() or ""
     password = secrets.token_urlsafe(24)
-    os.environ.update(
-        {
-            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "KAFKA_SASL_MECHANISM": "PLAIN",
-            "KAFKA_USERNAME": ADMIN_USER,
-            "KAFKA_PASSWORD": password,
-        }
-    )
+    os.environ.update(operator_environment(KAFKA_PASSWORD=password))
     return ADMIN_USER, password
+
+
+def operator_environment(**password: str) -> dict[str, str]:
+    """The operator's Kafka identity on a broker started here, as environment variables;
+    `password` is KAFKA_PASSWORD=... or KAFKA_PASSWORD_FILE=...."""
+    return {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_USERNAME": ADMIN_USER,
+        **password,
+    }
+
+
+def write_secret(path: Path, text: str) -> None:
+    """`text` into `path`, readable by its owner only (0600) before anything is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
 
 
 def secured_properties(user: str, password: str) -> dict[str, str]:

@@ -26,6 +26,8 @@ from shebao_common.redis_acl import (
     user_rules,
 )
 
+from .local import write_secret
+
 
 def new_password() -> str:
     """48 hex digits: nothing to escape in a URL, an ACL file or a shell."""
@@ -66,7 +68,7 @@ def derived_acl_file(admin_password: str) -> str:
 
 def write_acl_file(path: Path, admin_password: str) -> None:
     """`derived_acl_file` written to `path`, mode 0600."""
-    _secret_file(path, derived_acl_file(admin_password))
+    write_secret(path, derived_acl_file(admin_password))
 
 
 ACL_ENV = "SHEBAO_REDIS_ACL_B64"
@@ -114,13 +116,6 @@ def compose_env(folder: Path) -> dict[str, str]:
     return env
 
 
-def _secret_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
-
-
 def password_files(folder: Path) -> dict[str, str]:
     """Password by user name (the admin and every catalog service), each read from
     `<folder>/<user>.password` or, where there is none, generated and written there (0600)."""
@@ -128,7 +123,7 @@ def password_files(folder: Path) -> dict[str, str]:
     for user in [ADMIN_USER, *(service_user(s) for s in catalog_services())]:
         path = folder / f"{user}.password"
         if not path.exists():
-            _secret_file(path, new_password() + "\n")
+            write_secret(path, new_password() + "\n")
         out[user] = path.read_text().strip()
         if not out[user]:
             raise ValueError(f"{path} is empty")
@@ -142,7 +137,7 @@ def generate(folder: Path, *, commands: bool = False) -> str:
     pw = password_files(folder)
     services = {s: pw[service_user(s)] for s in catalog_services()}
     text = acl_file(pw[ADMIN_USER], services)
-    _secret_file(folder / "users.acl", text)
+    write_secret(folder / "users.acl", text)
     return setuser_commands(pw[ADMIN_USER], services) if commands else text
 
 

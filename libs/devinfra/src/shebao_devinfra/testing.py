@@ -33,7 +33,7 @@ from shebao_contracts.catalog import CONTRACTS
 from shebao_contracts.topics import ServiceContract
 
 from .issuer import LocalIssuer
-from .local import free_port
+from .local import free_port, write_secret
 
 DEFAULT = object()
 TEST_PURPOSE = "automated test"
@@ -170,8 +170,7 @@ class ServiceProcess(_Reachable):
             return {"REDIS_URL": self.redis_url}
         user, password = creds
         secret = self.log_dir / f".{user}.redis-password"
-        secret.touch(mode=0o600, exist_ok=True)
-        secret.write_text(password)
+        write_secret(secret, password)
         return {
             "REDIS_URL": without_credentials(self.redis_url),
             "REDIS_USERNAME": user,
