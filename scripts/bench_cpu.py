@@ -25,7 +25,7 @@ import orjson
 from shebao_common.metrics import RuntimeMetrics
 from shebao_common.runtime.processor import Processor
 from shebao_common.runtime.service import tune_gc
-from shebao_common.runtime.store import Store
+from shebao_common.runtime.store import Layout, Store
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import medical as m
 from shebao_contracts.catalog import all_topics
@@ -45,13 +45,15 @@ RECEIVED_MS = 1_741_515_000_000  # 2025-03-09T10:10Z, minutes after the claims' 
 
 
 class _Relay:
-    def take_trims(self) -> dict[str, Any]:
+    def take_trims(self, within: str | None = None) -> dict[str, Any]:
         return {}
 
 
 class _Store(Store):
     def __init__(self) -> None:  # names only: nothing is sent to Redis
         self.prefix = "shebao:bench"
+        self.service = "bench"
+        self.layout = Layout("bench")
 
 
 def processor(subscription: Any, env: Any) -> Processor:
@@ -107,7 +109,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     items = [ingest.decoder.decode(r) for r in records]
     t1 = time.process_time()
     snapshot = {k.name: ingest.cache.get(k.name) for it in items for k in it.needs}
-    plan, entries, _ = ingest._plan(items, snapshot)
+    plan, entries, _ = ingest._plan(items, snapshot, 0, "")
     t2 = time.process_time()
     plan.packed()
     t3 = time.process_time()
@@ -133,7 +135,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
                 hit = (1, covered) if k.entity is COVERAGE else (0, None)
             snapshot[k.name] = hit
     t2 = time.process_time()
-    plan, _, _ = adjudicate._plan(items, snapshot)
+    plan, _, _ = adjudicate._plan(items, snapshot, 0, "")
     t3 = time.process_time()
     plan.packed()
     t4 = time.process_time()

@@ -15,8 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
@@ -28,6 +26,7 @@ from shebao_devinfra.testing import (
     producer,
     read_all,
     recreate_topics,
+    redis_for,
     wait_until,
 )
 from shebao_partners import claim_body, employer_collected, example_lines
@@ -145,6 +144,14 @@ class Story:
         await caught_up(self.services[name], topics, self.offsets, what, timeout=90)
 
 
+def story_redis_url(url: str, db: int) -> str:
+    """The Redis a story runs on: database `db` of one node, or a whole Redis Cluster (which
+    has database 0 only; a story gets a cluster of its own)."""
+    if "+cluster://" in url:
+        return url
+    return url.rsplit("/", 1)[0] + f"/{db}"
+
+
 @asynccontextmanager
 async def platform(
     infra: Any,
@@ -159,9 +166,9 @@ async def platform(
     """The named services as processes on empty topics and an empty Redis database;
     `producer_options` go to the story's producer (e.g. a longer request timeout, for a story
     that restarts the broker under it)."""
-    redis_url = infra.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
-    r = aioredis.Redis.from_url(redis_url)
-    await r.flushdb()
+    redis_url = story_redis_url(infra.redis_url, redis_db)
+    r = redis_for(redis_url)
+    await (r.flushall() if "+cluster://" in redis_url else r.flushdb())
     await recreate_topics(
         infra.kafka_bootstrap, [*partner_topics, *(t + ".dlq" for t in partner_topics)]
     )

@@ -633,7 +633,13 @@ async def test_a_persons_lifetime_record(platform: Story) -> None:
     ]
 
 
-MEDICAL = "shebao:medical-settlement"
+def _keys(name: str) -> str:
+    """What every key of a service's state starts with: its prefix and its slot's hash tag (one
+    slot per service: `shebao_common.runtime.store.Layout`)."""
+    return f"shebao:{name}:{{{name}}}"
+
+
+MEDICAL = _keys("medical-settlement")
 
 
 async def _state(r: aioredis.Redis, prefix: str) -> dict[str, Any]:
@@ -659,7 +665,7 @@ async def _rebuilt(
     """Stops the service, wipes its keyspace and rebuilds it from the log of record: the state
     equals the original key by key and nothing was published. The service is left stopped; the
     state and the published topics' ends are returned."""
-    svc, prefix = p.services[name], f"shebao:{name}"
+    svc, prefix = p.services[name], _keys(name)
     svc.terminate()
     before = await _state(r, prefix)
     ends = await _ends(p.bootstrap, published)
@@ -810,7 +816,7 @@ async def test_medical_settlement_rebuilt_from_its_decisions(platform: Story, in
         await r.aclose()
 
 
-ENROLLMENT = "shebao:enrollment"
+ENROLLMENT = _keys("enrollment")
 FOLLOWERS = (
     # (service, subscription, the events it reads), in the order events pass on
     ("contributions", "enrollment", en.EVENTS.name),
@@ -1035,7 +1041,7 @@ async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -
     r = aioredis.Redis.from_url(p.services["welfare"].redis_url)
     try:
         before, ends = await _rebuilt(p, r, "welfare", published)
-        prefix = "shebao:welfare"
+        prefix = _keys("welfare")
         for kind in ("case:NJ-LIFE-1", "case:SQ-DB-1", f"case:support:{ref(z)}"):
             assert f"{prefix}:s:{kind}" in before, kind
         assert any(k.startswith(f"{prefix}:s:person:") for k in before)
@@ -1049,7 +1055,7 @@ async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -
         await r.aclose()
 
 
-UNEMPLOYMENT = "shebao:unemployment-subsidies"
+UNEMPLOYMENT = _keys("unemployment-subsidies")
 
 
 async def test_unemployment_subsidies_rebuilt_from_its_decisions(
@@ -1188,7 +1194,7 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
     r = aioredis.Redis.from_url(p.services["contributions"].redis_url)
     try:
         before, ends = await _rebuilt(p, r, "contributions", published)
-        prefix = "shebao:contributions"
+        prefix = _keys("contributions")
         for kind in ("person", "account", "employer", "ledger", "wages", "assessment"):
             assert any(k.startswith(f"{prefix}:s:{kind}:") for k in before), kind
         for kind in ("directory", "clock"):

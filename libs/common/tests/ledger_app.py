@@ -131,6 +131,8 @@ def runtime(lg: Ledger, settings: ServiceSettings | None = None) -> ServiceRunti
         registry=lg.registry,
         subscriptions=[Subscription("commands", (lg.commands,), handlers_for(lg), reject=reject)],
         produces=[lg.events],
+        # an account's deposits are keyed by the account: each partition owns its accounts
+        partitioned_state=os.environ.get("LEDGER_LAYOUT", "partitioned") == "partitioned",
     )
 
 

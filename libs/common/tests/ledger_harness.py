@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from ledger_app import Ledger, ledger
 
 from shebao_common.runtime.codec import derived_event_id
-from shebao_common.runtime.store import split_state
+from shebao_common.runtime.store import Layout, Store
 from shebao_contracts.envelope import Envelope
 from shebao_devinfra.testing import (  # re-exported for the runtime tests
     ServiceProcess,
@@ -27,6 +28,7 @@ from shebao_devinfra.testing import (  # re-exported for the runtime tests
 )
 
 __all__ = [
+    "LEDGER_PARTITIONS",
     "Deposits",
     "LedgerProcess",
     "assert_applied_exactly_once",
@@ -34,6 +36,8 @@ __all__ = [
     "create_topics",
     "deposit_record",
     "http_get",
+    "ledger_counter",
+    "ledger_store",
     "new_id",
     "new_ledger",
     "producer",
@@ -42,6 +46,21 @@ __all__ = [
 ]
 
 HERE = Path(__file__).parent
+LEDGER_PARTITIONS = 4
+"""The ledger's topics' partitions (`ledger_app.ledger`), and so its state's slots."""
+
+
+def ledger_store(r: Any, lg: Ledger | str) -> Store:
+    """The ledger's keys as its runtime lays them out (partitioned by account)."""
+    service = lg if isinstance(lg, str) else lg.service
+    return Store(r, service, Layout(service, LEDGER_PARTITIONS))
+
+
+async def ledger_counter(r: Any, lg: Ledger | str, field: str = "deposits") -> int:
+    """A field of the ledger's counters, summed over its partitions."""
+    return (await ledger_store(r, lg).counters("ledger")).get(field, 0)
+
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -64,6 +83,7 @@ class LedgerProcess(ServiceProcess):
                 "PYTHONPATH": str(HERE),
                 "LEDGER_ID": ledger_id,
                 "SHEBAO_LEDGER_METADATA_MAX_AGE_MS": "30000",
+                "SHEBAO_LEDGER_TOPIC_PARTITIONS": str(LEDGER_PARTITIONS),
                 **(env or {}),
             },
             keys_of=ledger(ledger_id).service,  # its runtime's name, ledger-<id>
@@ -132,11 +152,12 @@ async def assert_applied_exactly_once(
     number of records on the events topic."""
     service, expected_balance, expected_count = lg.service, deposits.balance, deposits.count
     n = sum(expected_count.values())
-    counters = await r.hgetall(f"shebao:{service}:c:ledger")
-    assert int(counters[b"deposits"]) == n
-    assert int(counters[b"fen"]) == sum(int(v * 100) for v in expected_balance.values())
+    store = ledger_store(r, service)
+    counters = await store.counters("ledger")
+    assert counters["deposits"] == n
+    assert counters["fen"] == sum(int(v * 100) for v in expected_balance.values())
     for account, balance in expected_balance.items():
-        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{account}"))
+        raw = await store.get_state(f"account:{account}", owner=account)
         state = json.loads(raw or b"{}")
         assert Decimal(state["balance"]) == balance, account
         assert state["applied"] == expected_count[account], account

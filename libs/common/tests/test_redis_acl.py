@@ -60,9 +60,16 @@ def test_every_catalog_service_has_a_user_limited_to_its_own_prefix() -> None:
             "+@stream",
             "+@keyspace",
             "+@scripting",
+            # a cluster client's view of the slots, granted after -@admin took CLUSTER away
+            "+cluster|slots",
+            "+cluster|shards",
+            "+cluster|nodes",
+            "+cluster|info",
+            "+cluster|myid",
         }
         for denied in ("-@dangerous", "-@admin", "-function", "-script|flush"):
             assert denied in rules, (s, denied)
+        assert rules.index("-@admin") < rules.index("+cluster|slots")
 
 
 def test_the_pattern_covers_exactly_the_store_prefix() -> None:

@@ -84,7 +84,7 @@ async def test_a_service_reaches_its_own_keys_through_the_store(
     assert [e.value for e in await store.outbox_range(entry.stream, None)] == [b"v"]
     await store.trim([(entry.stream, entry.id)])
     assert await enrollment.ping()
-    assert [x async for x in enrollment.scan_iter(match=f"{store.prefix}:c:*")] == [
+    assert [x async for x in enrollment.scan_iter(match=f"{store.prefix}:*:c:*")] == [
         store.counter_key("c").encode()
     ]
     # what it wrote is where the admin sees it

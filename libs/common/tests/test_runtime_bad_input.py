@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
     create_topics,
     deposit_record,
     http_get,
+    ledger_counter,
     new_id,
     producer,
     read_all,
 )
+
+from shebao_devinfra.testing import redis_for
 
 pytestmark = pytest.mark.integration
 
@@ -101,13 +103,15 @@ def bad_records() -> list[tuple[Any, ...]]:
     ]
 
 
-async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_path: Path) -> None:
+async def test_bad_records_are_dead_lettered_and_valid_ones_applied(
+    infra, any_redis_url: str, tmp_path: Path
+) -> None:
     ledger_id = f"bad{int(time.time() * 1000) % 10**8}"
     service = f"ledger-{ledger_id}"
     commands = f"test.ledger.{ledger_id}.commands.v1"
     events = f"test.ledger.{ledger_id}.events.v1"
     await create_topics(infra.kafka_bootstrap, [commands, events, commands + ".dlq"])
-    proc = LedgerProcess(ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
+    proc = LedgerProcess(ledger_id, infra.kafka_bootstrap, any_redis_url, tmp_path)
     prod = await producer(infra.kafka_bootstrap, max_request_size=1_048_576 + 4096)
     bad = bad_records()
     valid = 0
@@ -134,10 +138,10 @@ async def test_bad_records_are_dead_lettered_and_valid_ones_applied(infra, tmp_p
         meta = await prod.send_and_wait(commands, key=key, value=changed, headers=headers)
         sent_bad[meta.offset * 10 + meta.partition] = "id_conflict"
 
-        r = aioredis.Redis.from_url(infra.redis_url)
+        r = redis_for(any_redis_url)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            n = int(await r.hget(f"shebao:{service}:c:ledger", "deposits") or 0)
+            n = await ledger_counter(r, service)
             if n >= valid:
                 break
             await asyncio.sleep(0.2)

@@ -25,16 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from ledger_harness import (
     LedgerProcess,
     assert_applied_exactly_once,
     cpu_seconds,
     http_get,
+    ledger_counter,
     new_ledger,
     producer,
     random_deposits,
 )
+
+from shebao_devinfra.testing import redis_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,7 +65,7 @@ def _summary(lines: list[dict[str, Any]]) -> str:
 
 
 async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
-    restartable_kafka, restartable_redis, tmp_path: Path
+    restartable_kafka, any_redis_url: str, tmp_path: Path
 ) -> None:
     kafka = restartable_kafka
     rng = random.Random(20260618)
@@ -71,18 +73,18 @@ async def test_broker_outages_are_ridden_out_without_skips_or_doubles(
     deposits = random_deposits(rng, sum(PHASES), N_ACCOUNTS)
     records = deposits.records
 
-    proc = LedgerProcess(lg.ledger_id, kafka.bootstrap, restartable_redis.url, tmp_path)
-    r = aioredis.Redis.from_url(restartable_redis.url)
+    proc = LedgerProcess(lg.ledger_id, kafka.bootstrap, any_redis_url, tmp_path)
+    r = redis_for(any_redis_url)
     fed = 0
     died_at: list[float] = []
     t_start = time.monotonic()
 
     async def applied() -> int:
-        return int(await r.hget(f"shebao:{lg.service}:c:ledger", "deposits") or 0)
+        return await ledger_counter(r, lg)
 
     async def outbox_len() -> int:
         total = 0
-        async for key in r.scan_iter(match=f"shebao:{lg.service}:ob:*"):
+        async for key in r.scan_iter(match=f"shebao:{lg.service}:*:ob:*"):
             total += await r.xlen(key)
         return total
 

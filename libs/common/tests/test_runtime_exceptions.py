@@ -138,7 +138,7 @@ class CollectingRelay:
     async def submit(self, entries: list[OutboxEntry]) -> None:
         self.entries.extend(entries)
 
-    def take_trims(self) -> dict[Any, Any]:
+    def take_trims(self, within: str | None = None) -> dict[Any, Any]:
         return {}
 
     def return_trims(self, trims: Any) -> None:

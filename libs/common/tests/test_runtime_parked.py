@@ -27,6 +27,8 @@ from ledger_harness import (
     create_topics,
     deposit_record,
     http_get,
+    ledger_counter,
+    ledger_store,
     new_id,
     producer,
     read_all,
@@ -90,7 +92,7 @@ async def test_an_unpublishable_output_is_parked_and_replayed(infra, tmp_path: P
         expected = {derived_event_id(c, 0) for c in sent}
         assert published == expected - {derived_event_id(big, 0)}, "later outputs went on"
 
-        assert await r.xlen(f"shebao:{service}:parked") == 1
+        assert await ledger_store(r, service).parked_count() == 1
         metrics = (await http_get(f"{proc.url}/metrics"))[1].decode()
         assert "shebao_outbox_parked_entries 1.0" in metrics
         assert f'shebao_outbox_parked_total{{reason="too_large",topic="{events}"}} 1.0' in metrics
@@ -109,7 +111,7 @@ async def test_an_unpublishable_output_is_parked_and_replayed(infra, tmp_path: P
         )  # its producer allows 1 MB records
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert "1 published, 0 still parked" in replayed.stdout
-        assert await r.xlen(f"shebao:{service}:parked") == 0
+        assert await ledger_store(r, service).parked_count() == 0
         out = await read_all(infra.kafka_bootstrap, events)
         ids = [dict(rec.headers)["ce_id"].decode() for rec in out]
         assert sorted(ids) == sorted(expected), "every output published exactly once"
@@ -159,10 +161,10 @@ async def test_outputs_to_a_missing_topic_are_parked_until_it_exists(
         await prod.flush()
 
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and await r.xlen(f"shebao:{service}:parked") < 10:
+        while time.monotonic() < deadline and await ledger_store(r, service).parked_count() < 10:
             await asyncio.sleep(0.3)
-        assert await r.xlen(f"shebao:{service}:parked") == 10
-        assert int(await r.hget(f"shebao:{service}:c:ledger", "deposits") or 0) == 10
+        assert await ledger_store(r, service).parked_count() == 10
+        assert await ledger_counter(r, service) == 10
         metrics = (await http_get(f"{proc.url}/metrics"))[1].decode()
         assert f'shebao_outbox_parked_total{{reason="topic_missing",topic="{events}"}} 10.0' in (
             metrics

@@ -10,30 +10,40 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
-from ledger_harness import LedgerProcess, create_topics, deposit_record, new_id, producer, read_all
+from ledger_harness import (
+    LedgerProcess,
+    create_topics,
+    deposit_record,
+    ledger_counter,
+    ledger_store,
+    new_id,
+    producer,
+    read_all,
+)
 
-from shebao_common.runtime.store import split_state
+from shebao_devinfra.testing import redis_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 4000
 
 
-async def test_two_instances_share_and_hand_over_partitions(infra, tmp_path: Path) -> None:
+async def test_two_instances_share_and_hand_over_partitions(
+    infra, any_redis_url: str, tmp_path: Path
+) -> None:
     ledger_id = f"rebal{int(time.time() * 1000) % 10**8}"
     service = f"ledger-{ledger_id}"
     commands = f"test.ledger.{ledger_id}.commands.v1"
     events = f"test.ledger.{ledger_id}.events.v1"
     await create_topics(infra.kafka_bootstrap, [commands, events, commands + ".dlq"])
-    a = LedgerProcess(ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
-    b = LedgerProcess(ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
+    a = LedgerProcess(ledger_id, infra.kafka_bootstrap, any_redis_url, tmp_path)
+    b = LedgerProcess(ledger_id, infra.kafka_bootstrap, any_redis_url, tmp_path)
     prod = await producer(infra.kafka_bootstrap)
-    r = aioredis.Redis.from_url(infra.redis_url)
+    r = redis_for(any_redis_url)
     expected: Counter[str] = Counter()
 
     async def applied() -> int:
-        return int(await r.hget(f"shebao:{service}:c:ledger", "deposits") or 0)
+        return await ledger_counter(r, service)
 
     async def feed(start: int, n: int) -> None:
         for i in range(start, start + n):
@@ -70,7 +80,7 @@ async def test_two_instances_share_and_hand_over_partitions(infra, tmp_path: Pat
         ev = json.loads(rec.value)
         seqs[ev["account"]].add(ev["applied"])
     for acct, n in expected.items():
-        _, raw = split_state(await r.get(f"shebao:{service}:s:account:{acct}"))
+        raw = await ledger_store(r, service).get_state(f"account:{acct}", owner=acct)
         assert json.loads(raw)["applied"] == n
         assert seqs[acct] == set(range(1, n + 1))
     await r.aclose()

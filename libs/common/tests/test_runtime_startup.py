@@ -24,6 +24,7 @@ from ledger_harness import (
     LedgerProcess,
     assert_applied_exactly_once,
     http_get,
+    ledger_counter,
     new_ledger,
     producer,
     random_deposits,
@@ -63,7 +64,7 @@ async def _not_ready_for_kafka(proc: LedgerProcess) -> None:
 async def _deposits_applied(r: aioredis.Redis, service: str, n: int) -> None:
     deadline = time.monotonic() + APPLIED_WITHIN
     while time.monotonic() < deadline:
-        if int(await r.hget(f"shebao:{service}:c:ledger", "deposits") or 0) >= n:
+        if await ledger_counter(r, service) >= n:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{n} deposits not applied within {APPLIED_WITHIN}s")

@@ -43,12 +43,24 @@ class Parked:
     detail: str
     outbox: str
     entry: str
+    stream: str = ""
+    """The parked stream holding it (one per slot of the service's layout)."""
 
 
 async def parked_entries(client: aioredis.Redis, service: str) -> list[Parked]:
+    """Every parked entry of the service, from the parked stream of each of its slots."""
+    store = Store(client, service)
+    streams = sorted({k async for k in store.scan(f"{store.prefix}:{{*}}:parked")})
+    out: list[Parked] = []
+    for stream in streams:
+        out.extend(await _parked_in(client, stream))
+    return out
+
+
+async def _parked_in(client: aioredis.Redis, stream: str) -> list[Parked]:
     rows = cast(
         "list[tuple[bytes, dict[bytes, bytes]]]",
-        await client.xrange(Store(client, service).parked_key, "-", "+"),
+        await client.xrange(stream, "-", "+"),
     )
     return [
         Parked(
@@ -61,6 +73,7 @@ async def parked_entries(client: aioredis.Redis, service: str) -> list[Parked]:
             detail=f[b"detail"].decode(errors="replace"),
             outbox=f[b"outbox"].decode(),
             entry=f[b"entry"].decode(),
+            stream=stream,
         )
         for rid, f in rows
     ]
@@ -70,7 +83,6 @@ async def replay(
     client: aioredis.Redis, bootstrap: str, service: str, ids: set[str] | None = None
 ) -> tuple[int, list[tuple[Parked, str]]]:
     """Publish parked entries (all, or those named); (published, [(entry, error), ...])."""
-    store = Store(client, service)
     todo = [p for p in await parked_entries(client, service) if ids is None or p.id in ids]
     producer = AIOKafkaProducer(
         **client_options(bootstrap=bootstrap),
@@ -91,7 +103,7 @@ async def replay(
             except Exception as exc:
                 failed.append((p, f"{type(exc).__name__}: {exc}"))
                 continue
-            await client.xdel(store.parked_key, p.id)
+            await client.xdel(p.stream, p.id)
             published += 1
     finally:
         await producer.stop()

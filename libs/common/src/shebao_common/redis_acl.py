@@ -3,8 +3,9 @@ service's own key prefix and to the commands its runtime sends; an admin user fo
 tests; the `default` user off.
 
 Every key a service touches lies under `shebao:<service>:` (`runtime/store.py`: state, dedupe
-marks, offsets, outbox streams, counters, the parked stream; the commit and park Lua scripts
-touch only those keys; the rebuild job and the read sides scan `shebao:<service>:*`). So user
+marks, offsets, outbox streams, counters, the parked streams, each under its slot's hash tag,
+and the record of the layout; the commit and park Lua scripts touch only those keys; the rebuild
+job and the read sides scan `shebao:<service>:*`). So user
 `shebao-<service>` gets `~shebao:<service>:*` and nothing else, and no Pub/Sub channel.
 
 The commands, by category (`ACL CAT <category>` on Redis 7):
@@ -14,6 +15,8 @@ The commands, by category (`ACL CAT <category>` on Redis 7):
   @stream      XADD, XRANGE, XLEN, XDEL, XTRIM (outbox, parked outputs)
   @keyspace    SCAN (rebuild, the enrollment read side), DEL (rebuild --wipe), TTL, EXISTS
   @scripting   EVALSHA, EVAL, SCRIPT LOAD (the commit and park scripts)
+  WAIT (@connection) a commit on a replica before its outputs leave; and on a Redis Cluster the
+  read-only CLUSTER SLOTS, SHARDS, NODES, INFO and MYID the client learns the slots' owners from
 minus @dangerous and @admin (FLUSHALL, FLUSHDB, CONFIG, KEYS, INFO, DEBUG, ACL, CLIENT KILL,
 MONITOR, SHUTDOWN, ...), minus what would reach beyond the service's keys or disturb others:
 FUNCTION (server-wide libraries), SCRIPT FLUSH / KILL / DEBUG, RANDOMKEY.
@@ -45,6 +48,12 @@ SERVICE_COMMANDS: tuple[str, ...] = (
     "-script|kill",
     "-script|debug",
     "-randomkey",
+    # a cluster client learns the slots' owners from these read-only answers
+    "+cluster|slots",
+    "+cluster|shards",
+    "+cluster|nodes",
+    "+cluster|info",
+    "+cluster|myid",
 )
 """What a service's runtime needs (see the module's docstring), in `ACL SETUSER` rule syntax."""
 

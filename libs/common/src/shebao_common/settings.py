@@ -81,7 +81,22 @@ class RedisConnection(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHEBAO_", extra="ignore", frozen=True)
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL"))
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL"),
+        description="one node (redis://, rediss://) or a Redis Cluster by several seed nodes: "
+        "redis+cluster://[user[:password]@]host:port[,host:port...] (rediss+cluster:// for TLS)",
+    )
+    redis_wait_replicas: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=AliasChoices("REDIS_WAIT_REPLICAS"),
+        description="replicas a commit must reach (WAIT) before its outputs are published; "
+        "default 1 on a cluster, 0 on one node",
+    )
+    redis_wait_timeout_ms: int = Field(
+        1000, ge=1, validation_alias=AliasChoices("REDIS_WAIT_TIMEOUT_MS")
+    )
     redis_username: str | None = Field(
         None,
         validation_alias=AliasChoices("REDIS_USERNAME"),
@@ -104,6 +119,15 @@ class RedisConnection(BaseSettings):
                 "(or REDIS_PASSWORD)"
             )
         return self
+
+    @property
+    def redis_cluster(self) -> bool:
+        return self.redis_url.split("://", 1)[0] in ("redis+cluster", "rediss+cluster")
+
+    def wait_replicas(self) -> int:
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_cluster else 0
 
     def redis_password_value(self) -> str | None:
         if self.redis_password_file is not None:

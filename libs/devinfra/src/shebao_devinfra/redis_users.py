@@ -10,6 +10,7 @@ still knows it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -144,7 +145,8 @@ def generate(folder: Path, *, commands: bool = False) -> str:
 def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
     """(user, password) of `service` on the Redis at `admin_url`, the user created (or set
     again, to the same rules) through that admin connection and the ACL saved where the server
-    keeps one. None when the URL carries no password: an open Redis, used as it is."""
+    keeps one: on every node of a Redis Cluster (redis+cluster://), whose ACLs are per node.
+    None when the URL carries no password: an open Redis, used as it is."""
     import redis
 
     admin_password = url_password(admin_url)
@@ -152,9 +154,31 @@ def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
         return None
     user = service_user(service)
     password = derive_password(admin_password, user)
+    rules = user_rules(password, service_rules(service))
+    if admin_url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        from shebao_common.redis_client import cluster_seeds
+
+        seeds, admin, secret, tls = cluster_seeds(admin_url)
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in seeds],
+            username=admin,
+            password=secret,
+            ssl=tls,
+            socket_connect_timeout=5,
+            socket_timeout=10,
+        )
+        try:
+            every = RedisCluster.ALL_NODES
+            cluster.execute_command("ACL", "SETUSER", user, *rules, target_nodes=every)
+            with contextlib.suppress(redis.exceptions.ResponseError):  # no aclfile
+                cluster.execute_command("ACL", "SAVE", target_nodes=every)
+        finally:
+            cluster.close()
+        return user, password
     client = redis.Redis.from_url(admin_url, socket_connect_timeout=5, socket_timeout=10)
     try:
-        rules = user_rules(password, service_rules(service))
         client.execute_command("ACL", "SETUSER", user, *rules)  # type: ignore[no-untyped-call]
         try:
             client.acl_save()

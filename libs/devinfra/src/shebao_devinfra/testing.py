@@ -500,6 +500,18 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[An
         await c.stop()
 
 
+def redis_for(url: str, **options: Any) -> Any:
+    """An asyncio client for `url` as the services build theirs (`shebao_common.redis_client`):
+    a cluster client for a redis+cluster:// URL, with the URL's own user and password."""
+    from shebao_common.redis_client import redis_client
+    from shebao_common.settings import RedisConnection
+
+    conn = RedisConnection(  # the URL alone: nothing from the environment
+        REDIS_URL=url, REDIS_USERNAME=None, REDIS_PASSWORD=None, REDIS_PASSWORD_FILE=None
+    )
+    return redis_client(conn, **options)
+
+
 async def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> None:
     """Await an async predicate until it holds; fail with a timeout otherwise."""
     deadline = time.monotonic() + timeout

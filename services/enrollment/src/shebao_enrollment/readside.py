@@ -131,10 +131,8 @@ class ReadSide:
             regions = [query["region"]]
             about("region", query["region"][:128], regions)
         else:  # every region: for province-wide roles
-            prefix = rt.store.counter_key(COVERAGE.key("").name)
-            regions = sorted(
-                [k.decode().removeprefix(prefix) async for k in rt.redis.scan_iter(prefix + "*")]
-            )
+            head = COVERAGE.key("").name
+            regions = sorted(n.removeprefix(head) for n in await rt.store.counter_fields(head))
         out = []
         for region in regions:
             counts = await rt.store.counters(COVERAGE.key(region).name)

@@ -176,7 +176,9 @@ class Planner:
     def stream_of(self, tp: TP) -> str:
         return self.store.outbox_key(self.sub.name, tp[0], tp[1])
 
-    def plan(self, items: list[Item], snapshot: Snapshot) -> Planned:
+    def plan(self, items: list[Item], snapshot: Snapshot, partition: int = 0) -> Planned:
+        """The commit of `items`, all of one slot: records of input partition `partition` in a
+        partitioned layout (`store.Layout`), any records in a one-slot layout."""
         plan = CommitPlan(ttl=self.sub.dedupe_ttl or self.dedupe_ttl)
         working: dict[str, Slot] = {}
         entries: list[OutboxEntry] = []
@@ -198,9 +200,11 @@ class Planner:
                     entries.extend(encoded)
                     n += len(encoded)
                     for inc in decision.increments:
-                        plan.incr(self.store.counter_key(inc.counter), inc.field, inc.by)
+                        plan.incr(self.store.counter_key(inc.counter, partition), inc.field, inc.by)
                     if self.sub.trust_event_ids:
-                        plan.marks.append((self.store.mark_key(it.event_id), it.fingerprint))
+                        plan.marks.append(
+                            (self.store.mark_key(it.event_id, partition), it.fingerprint)
+                        )
             if it.reason is not None:
                 entries.append(self.encoder.dead_letter(it, stream, StreamId(base, n)))
                 n += 1
@@ -212,7 +216,7 @@ class Planner:
         for name, slot in working.items():
             if slot.version < 0:
                 continue  # a counter snapshot: read without a version check
-            key = self.store.state_key(name)
+            key = self.store.state_key(name, partition)
             plan.reads.append((key, slot.version))
             if slot.dirty:
                 data = b"" if slot.value is None else slot.value.model_dump_json().encode()

@@ -36,7 +36,6 @@ class Partitions:
         """Assigned partitions and their next offset to apply (None: from the beginning)."""
         self.consumer_getter: Callable[[], Any] = lambda: None
         self._gap_seen: dict[TP, int] = {}
-        self._offsets_key = store.offsets_key(subscription)
 
     @staticmethod
     def field(tp: TP) -> str:
@@ -146,7 +145,7 @@ class Partitions:
             expected = self.next_offset.get(tp)
             updates.append(
                 (
-                    self._offsets_key,
+                    self.store.offsets_key(self.subscription, tp[1]),
                     self.field(tp),
                     "" if expected is None else str(expected),
                     str(last + 1),

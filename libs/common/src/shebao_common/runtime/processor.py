@@ -83,6 +83,8 @@ class Processor:
         dlq_max_value_bytes: int,
         state_cache_entries: int,
         commit_kafka_every: float = 5.0,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         """`env` is what handlers get as `ctx.env`."""
         self.service = service
@@ -112,6 +114,8 @@ class Processor:
         self.lock = asyncio.Lock()
         self.stopping = False
         self.commit_kafka_every = commit_kafka_every
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._last_kafka_commit = 0.0
         self._phase = {
             p: metrics.phase_seconds.labels(subscription.name, p)
@@ -189,6 +193,8 @@ class Processor:
                         return
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
+                    # a slot that committed before the fault is not applied twice
+                    items = [it for it in items if self._pending(it)]
             now = time.monotonic()
             if now - self._last_kafka_commit >= self.commit_kafka_every:
                 self._last_kafka_commit = now
@@ -205,18 +211,46 @@ class Processor:
                 self._seen_before(it, seen[it.event_id])
             else:
                 seen[it.event_id] = it.fingerprint
+        if not self.store.layout.partitioned:
+            await self._apply_slot(items, 0)
+            return
+        # each input partition owns a slot of its own: one commit per partition, all at once
+        groups: dict[int, list[Item]] = {}
+        for it in items:
+            groups.setdefault(it.tp[1], []).append(it)
+        if len(groups) == 1:
+            ((part, group),) = groups.items()
+            await self._apply_slot(group, part)
+            return
+        done = await asyncio.gather(
+            *(self._apply_slot(g, part) for part, g in groups.items()), return_exceptions=True
+        )
+        # every slot has finished (committed or not) before a fault is raised: the retry then
+        # takes only the records still after their partition's position (`process`)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _apply_slot(self, items: list[Item], partition: int) -> None:
+        """Decide and commit `items`, all of one slot (`store.Layout`), until committed."""
+        within = self.store.state_prefix(partition).removesuffix("s:")
         delay = 0.05
         while items:
             plan: CommitPlan | None = None
             try:
                 t0 = time.perf_counter()
                 snapshot = await self._load(
-                    [k for it in items if not it.skip and it.reason is None for k in it.needs]
+                    [k for it in items if not it.skip and it.reason is None for k in it.needs],
+                    partition,
                 )
                 t1 = time.perf_counter()
-                plan, entries, updates = self._plan(items, snapshot)
+                plan, entries, updates = self._plan(items, snapshot, partition, within)
                 t2 = time.perf_counter()
                 result = await self.store.commit(plan)
+                if result.status in ("OK", "ALREADY") and self.wait_replicas > 0:
+                    # outputs leave only once a replica holds their commit: a failover then
+                    # loses no commit whose outputs anyone has seen (docs/CAPACITY.md)
+                    await self._replicated(plan)
                 t3 = time.perf_counter()
                 self._phase["load"].inc(t1 - t0)
                 self._phase["plan"].inc(t2 - t1)
@@ -235,21 +269,21 @@ class Processor:
                 delay = min(delay * 2, 5.0)
                 continue
             except (ResponseError, RedisError) as exc:
-                # LOADING/BUSY after a restart, or a refused script: never skip the batch. A
-                # fault that persists holds the partition (visible as lag and in the log)
-                # instead of losing records.
+                # LOADING/BUSY after a restart, CLUSTERDOWN/MOVED during a failover, or a
+                # refused script: never skip the batch. A fault that persists holds the
+                # partition (visible as lag and in the log) instead of losing records.
                 if plan is not None:
                     self.relay.return_trims(dict(plan.trims))
                 if self.stopping:
                     return
                 self.metrics.commit_retries.labels(self.sub.name, "redis_error").inc()
-                if "LOADING" not in str(exc) and "BUSY" not in str(exc):
+                if not any(w in str(exc) for w in ("LOADING", "BUSY", "CLUSTERDOWN", "MOVED")):
                     log.error("batch commit refused by Redis, retrying: %s", exc)
                 await asyncio.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 5.0)
                 continue
             if result.status in ("OK", "ALREADY"):
-                self._committed(items, plan, entries, updates)
+                self._committed(items, plan, entries, updates, partition)
                 t0 = time.perf_counter()
                 await self.relay.submit(entries)
                 self._phase["handover"].inc(time.perf_counter() - t0)
@@ -261,15 +295,36 @@ class Processor:
                 for it in items:
                     if it.skip or it.reason is not None or not self.sub.trust_event_ids:
                         continue
-                    fingerprint = stored.get(self.store.mark_key(it.event_id))
+                    fingerprint = stored.get(self.store.mark_key(it.event_id, partition))
                     if fingerprint is not None:
                         self._seen_before(it, fingerprint)
             elif result.status == "CONFLICT":
-                self.cache.drop(k.removeprefix(self.store.state_key("")) for k in result.items)
+                head = self.store.state_prefix(partition)
+                self.cache.drop(self._cached(partition, k.removeprefix(head)) for k in result.items)
             elif result.status == "FENCED":
                 items = await self._refence(items)
             else:  # pragma: no cover - the script returns nothing else
                 raise RuntimeError(f"unexpected commit result {result}")
+
+    async def _replicated(self, plan: CommitPlan) -> None:
+        """WAIT for the configured replicas; a commit they did not all take in time is said
+        (metric and log) and its outputs go on: holding them would stop the service whenever a
+        replica is away, and a master without its replica has none to fail over to."""
+        got = await self.store.replicated(plan, self.wait_replicas, self.wait_timeout_ms)
+        if got < self.wait_replicas:
+            self.metrics.commit_retries.labels(self.sub.name, "unreplicated").inc()
+            log.warning(
+                "a commit reached %s of %s replicas within %s ms; its outputs go on",
+                got,
+                self.wait_replicas,
+                self.wait_timeout_ms,
+                extra={"subscription": self.sub.name},
+            )
+
+    def _pending(self, it: Item) -> bool:
+        """Whether the item's record is still after its partition's committed position."""
+        off = self.next_offset.get(it.tp)
+        return off is None or it.record.offset >= off
 
     @staticmethod
     def _seen_before(it: Item, fingerprint: str) -> None:
@@ -287,7 +342,13 @@ class Processor:
             self._m_records["stale"].inc(stale)
         return kept
 
-    async def _load(self, keys: list[StateKey[Any]]) -> dict[str, tuple[int, StateModel | None]]:
+    def _cached(self, partition: int, name: str) -> str:
+        """A name in the cache: state of two slots never meets in it."""
+        return f"{partition}|{name}" if self.store.layout.partitioned else name
+
+    async def _load(
+        self, keys: list[StateKey[Any]], partition: int = 0
+    ) -> dict[str, tuple[int, StateModel | None]]:
         """The batch's snapshot of every declared key: cache hits, misses in one round trip."""
         snapshot: dict[str, tuple[int, StateModel | None]] = {}
         missing: dict[str, StateKey[Any]] = {}
@@ -295,26 +356,30 @@ class Processor:
             name = k.name
             if name in snapshot or name in missing:
                 continue
-            hit = self.cache.get(name)
+            hit = self.cache.get(self._cached(partition, name))
             if hit is None:
                 missing[name] = k
             else:
                 snapshot[name] = hit
         if missing:
             # counters: a fresh snapshot every batch, never cached, never version-checked
-            for name, (version, value) in (await self.store.snapshot(missing)).items():
+            for name, (version, value) in (await self.store.snapshot(missing, partition)).items():
                 snapshot[name] = (version, value)
                 if version >= 0 and missing[name].entity.cached:
-                    self.cache.put(name, version, value)
+                    self.cache.put(self._cached(partition, name), version, value)
         return snapshot
 
     def _plan(
-        self, items: list[Item], snapshot: dict[str, tuple[int, StateModel | None]]
+        self,
+        items: list[Item],
+        snapshot: dict[str, tuple[int, StateModel | None]],
+        partition: int,
+        within: str,
     ) -> tuple[CommitPlan, list[OutboxEntry], dict[str, tuple[int, StateModel | None]]]:
-        planned = self.planner.plan(items, snapshot)
+        planned = self.planner.plan(items, snapshot, partition)
         plan = planned.plan
         plan.offsets = self.partitions.fence(planned.last_offsets)
-        plan.trims = list(self.relay.take_trims().items())
+        plan.trims = list(self.relay.take_trims(within).items())
         return plan, planned.entries, planned.updates
 
     def _committed(
@@ -323,10 +388,11 @@ class Processor:
         plan: CommitPlan,
         entries: list[OutboxEntry],
         updates: dict[str, tuple[int, StateModel | None]],
+        partition: int,
     ) -> None:
         self.partitions.committed(plan.offsets)
         for name, (version, value) in updates.items():
-            self.cache.put(name, version, value)
+            self.cache.put(self._cached(partition, name), version, value)
         m = self._m_records
         for it in items:
             if it.skip:

@@ -209,9 +209,10 @@ class Rebuild:
     # the keyspace -----------------------------------------------------------------------------
 
     async def existing_keys(self) -> int:
+        """Keys of the service's state (the record of its layout is not state)."""
         n = 0
-        async for _ in self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=1000):
-            n += 1
+        async for k in self.store.scan(f"{self.store.prefix}:*"):
+            n += k != self.store.layout_key
         return n
 
     async def wipe(self) -> int:
@@ -677,6 +678,7 @@ class Rebuild:
                     self.store.offsets_key(sub),
                     mapping={f"{t}:{p}": str(o) for (t, p), o in offs.items()},
                 )
+        pipe.hset(self.store.layout_key, "partitions", str(self.store.layout.partitions or 0))
         now_ms = int(time.time() * 1000)
         for sub, got in marks.items():
             ttl = self._ttl(sub)
@@ -692,12 +694,17 @@ async def rebuild(runtime: Any, *, wipe: bool = False) -> Report:
     from ..redis_client import redis_client
 
     s = runtime.settings
+    if runtime.layout.partitioned:
+        raise RebuildError(
+            f"{runtime.name}: its state is partitioned ({runtime.layout.describe()}) and the "
+            "rebuild writes one slot only, so far; nothing was changed (docs/CAPACITY.md)"
+        )
     client = redis_client(s)
     try:
         job = Rebuild(
             service=runtime.name,
             bootstrap=s.kafka_bootstrap_servers,
-            store=Store(client, runtime.name),
+            store=Store(client, runtime.name, runtime.layout),
             registry=runtime.registry,
             subscriptions=runtime.every_subscription,
             produces=runtime.produces,

@@ -306,9 +306,15 @@ class Relay:
             self._idle.clear()
             self._queue.put_nowait(_Recover(streams))
 
-    def take_trims(self) -> dict[str, StreamId]:
-        """Acknowledged positions to trim, for the processor to fold into its next commit."""
-        trims, self._trims = self._trims, {}
+    def take_trims(self, within: str | None = None) -> dict[str, StreamId]:
+        """Acknowledged positions to trim, for the processor to fold into its next commit; only
+        those of streams whose names start with `within` (the commit's slot) when given."""
+        if within is None:
+            trims, self._trims = self._trims, {}
+            return trims
+        trims = {s: last for s, last in self._trims.items() if s.startswith(within)}
+        for s in trims:
+            del self._trims[s]
         return trims
 
     def return_trims(self, trims: dict[str, StreamId]) -> None:
@@ -446,6 +452,8 @@ class Relay:
     async def _park(self, entry: OutboxEntry, reason: str, detail: str) -> None:
         """Set an entry the broker can never take aside, so the entries behind it go on."""
         count = await self._store_call(self.store.park, entry, reason, detail)
+        if self.store.layout.partitioned:  # that was its slot's count: the total is wanted
+            count = await self._store_call(self.store.parked_count)
         self.metrics.parked.labels(entry.topic, reason).inc()
         self._set_parked(count)
         log.error(

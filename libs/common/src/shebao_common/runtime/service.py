@@ -45,7 +45,7 @@ from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
 from .retention import RETENTION, align_dead_letters, dead_letter_retention, topic_configs
-from .store import Store
+from .store import Layout, LayoutError, Store
 
 log = logging.getLogger("shebao.service")
 
@@ -109,10 +109,17 @@ class ServiceRuntime:
         env: Any = None,
         routes: Sequence[tuple[str, JsonHandler]] = (),
         every_subscription: Sequence[Subscription] | None = None,
+        partitioned_state: bool = False,
     ) -> None:
         """`env` is what the handlers get as `ctx.env`; `every_subscription` all the service's
-        when this process runs some of them (a rebuild restores them all)."""
+        when this process runs some of them (a rebuild restores them all).
+
+        `partitioned_state`: each input partition owns the state its records touch (a handler
+        reads and writes only keys of its record's own key, on co-partitioned topics), so the
+        state spreads over `topic_partitions` slots of a Redis Cluster; otherwise the service's
+        state is one slot (`store.Layout`)."""
         self.name = name
+        self.layout = Layout(name, settings.topic_partitions if partitioned_state else None)
         self.settings = settings
         self.registry = registry
         self.subscriptions = list(subscriptions)
@@ -152,7 +159,7 @@ class ServiceRuntime:
         self.redis = redis_client(
             s, socket_timeout=10, socket_connect_timeout=3, health_check_interval=15
         )
-        self.store = Store(self.redis, self.name)
+        self.store = Store(self.redis, self.name, self.layout)
         self.relay = Relay(
             self.store,
             self._producer,
@@ -232,6 +239,8 @@ class ServiceRuntime:
             max_record_bytes=s.max_record_bytes,
             dlq_max_value_bytes=s.dlq_max_value_bytes,
             state_cache_entries=s.state_cache_entries,
+            wait_replicas=s.wait_replicas(),
+            wait_timeout_ms=s.redis_wait_timeout_ms,
         )
         self.processors.append(proc)
         common: dict[str, Any] = {
@@ -280,6 +289,7 @@ class ServiceRuntime:
             await self._until_done("kafka (topic creation)", self.ensure_topics)
         await self._until_done("kafka (relay producer)", self.relay.start)
         await self._until_done("redis", self._ping_redis)
+        await self._until_done("state layout", self._check_layout)
         await self._until_done("kafka (consumers)", self._start_consumers)
         self._waiting_for = None
         log.info("service started", extra={"subscriptions": [p.sub.name for p in self.processors]})
@@ -295,7 +305,7 @@ class ServiceRuntime:
                 reason = str(exc) or type(exc).__name__
                 self._waiting_for = f"{what}: {reason}"
                 # An outage is one line; anything else is likely a bug and gets its traceback.
-                bug = not isinstance(exc, KafkaError | OSError | RedisError)
+                bug = not isinstance(exc, KafkaError | OSError | RedisError | LayoutError)
                 log.warning("start-up waits for %s, retrying: %s", what, reason, exc_info=bug)
                 await asyncio.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 5.0)
@@ -304,6 +314,34 @@ class ServiceRuntime:
         assert self.redis is not None
         async with asyncio.timeout(5):
             await self.redis.ping()
+
+    async def _check_layout(self) -> None:
+        """Refuse to consume (not ready, the reason in /readyz and the log) when the topics'
+        partition counts or the keyspace's recorded layout differ from this layout: a changed
+        count moves the ownership of keys (docs/CAPACITY.md#changing-partition-counts)."""
+        assert self.store is not None
+        if self.layout.partitioned:
+            names = sorted(
+                {t.name for sub in self.subscriptions for t in sub.topics if not t.is_template}
+            )
+            admin = AIOKafkaAdminClient(**client_options(self.settings))
+            try:
+                await admin.start()
+                found = await admin.describe_topics(names)
+            finally:
+                await admin.close()
+            wrong = sorted(
+                f"{t['topic']} has {len(t['partitions'])}"
+                for t in found
+                if t.get("partitions") and len(t["partitions"]) != self.layout.partitions
+            )
+            if wrong:
+                raise LayoutError(
+                    f"{self.name}: its state is laid out for {self.layout.partitions} partitions "
+                    f"(SHEBAO_TOPIC_PARTITIONS) and {', '.join(wrong)}: stop, rebuild "
+                    "(docs/CAPACITY.md#changing-partition-counts) or set the count back"
+                )
+        await self.store.check_layout([sub.name for sub in self.every_subscription])
 
     async def _start_consumers(self) -> None:
         assert self.broker is not None

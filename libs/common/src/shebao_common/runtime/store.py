@@ -1,32 +1,38 @@
 """Redis: the service's state, dedupe marks, outbox and partition offsets, written atomically.
 
-Layout under the service prefix `shebao:<service>`:
-  s:<kind>:<id>            "<version>|<JSON>"           state ("<version>|" = deleted, with a TTL)
-  dd:<event id>            body fingerprint, with a TTL  the event was applied
-  off:<subscription>       hash {<topic>:<partition>: next offset}
-  ob:<sub>:<topic>:<part>  stream {t, k, v, h, c}       outbox, ids <input offset + 1>-<n>,
-                                                        c: when its batch committed (epoch ms)
-  c:<name>                 hash {field: integer}        counters
-  parked                   stream {t, k, v, h, ...}     outputs the broker can never take
+Layout under the service prefix `shebao:<service>`, every key but `layout` under a hash tag
+`<tag>` (`Layout`): `{<service>}` when the whole service is one slot, `{<service>/<p>}` when
+its state is owned by input partition p (`Layout.partitions`):
+  <tag>:s:<kind>:<id>            "<version>|<JSON>"        state ("<version>|" = deleted, TTL)
+  <tag>:dd:<event id>            body fingerprint, TTL      the event was applied
+  <tag>:off:<subscription>       hash {<topic>:<partition>: next offset}
+  <tag>:ob:<sub>:<topic>:<part>  stream {t, k, v, h, c}     outbox, ids <input offset + 1>-<n>,
+                                                            c: when its batch committed (ms)
+  <tag>:c:<name>                 hash {field: integer}      counters (one set per tag, summed
+                                                            when read)
+  <tag>:parked                   stream {t, k, v, h, ...}   outputs the broker can never take
+  layout                         hash {partitions}          what the keyspace was written with
 
-One Lua script commits a whole batch: it first checks that every partition's stored offset is
-the one this consumer started from (fencing a zombie), that no event was applied before, and that
-every state key read still has the version that was read (another consumer of the same service
-may write it); only then it writes state, marks, outbox entries, counters and offsets. Redis runs
-a script to completion before anything else, and the AOF keeps it as one unit. The batch travels
-as one MessagePack argument: packing thousands of separate arguments cost more than the script.
-State is a plain string so that a batch's reads are one MGET.
+One Lua script commits a whole batch of one tag: it first checks that every partition's stored
+offset is the one this consumer started from (fencing a zombie), that no event was applied
+before, and that every state key read still has the version that was read (another consumer of
+the same service may write it); only then it writes state, marks, outbox entries, counters and
+offsets. Every key it touches carries the same hash tag, so on Redis Cluster the script runs on
+one shard, in one slot (no CROSSSLOT), and a single Redis runs the same layout unchanged. Redis
+runs a script to completion before anything else, and the AOF (and a replica) keeps it as one
+unit. The batch travels as one MessagePack argument: packing thousands of separate arguments cost
+more than the script. State is a plain string so that a batch's reads are one MGET.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgpack
-import redis.asyncio as aioredis
+from aiokafka.partitioner import murmur2
 
 from ..domain import Counters, StateKey, StateModel
 from ..redis_acl import key_prefix
@@ -162,6 +168,17 @@ class CommitPlan:
     def incr(self, key: str, field: str, by: int) -> None:
         self.increments[(key, field)] = self.increments.get((key, field), 0) + by
 
+    def keys(self) -> list[str]:
+        """One key of the plan (they all share a slot): how a cluster routes the script."""
+        for rows in (self.offsets, self.writes, self.marks, self.reads):
+            if rows:
+                return [rows[0][0]]
+        if self.outbox:
+            return [self.outbox[0].stream]
+        if self.trims:
+            return [self.trims[0][0]]
+        return [k for k, _ in self.increments][:1]
+
     def packed(self) -> bytes:
         """The whole batch as one MessagePack argument of the commit script."""
         return cast(
@@ -192,61 +209,213 @@ class CommitResult:
     items: tuple[str, ...] = ()
 
 
+def default_partition(key: bytes | str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's, aiokafka's; librdkafka's
+    `murmur2_random`) gives a record key among `partitions`."""
+    raw = key.encode() if isinstance(key, str) else key
+    return int(murmur2(raw) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a service's keys go: one hash tag for the whole service (`partitions` None), or
+    one per input partition number, owned by the records of that partition of every topic the
+    service reads (co-partitioned: the same key, the same partition count)."""
+
+    service: str
+    partitions: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.partitions is not None and self.partitions < 1:
+            raise ValueError(f"a layout of {self.partitions} partitions")
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitions is not None
+
+    def tag(self, partition: int = 0) -> str:
+        """The hash tag of the keys input partition `partition` owns."""
+        if self.partitions is None:
+            return "{" + self.service + "}"
+        if not 0 <= partition < self.partitions:
+            raise LayoutError(
+                f"{self.service}: a record of partition {partition}, and the state is laid out "
+                f"for {self.partitions} partitions (docs/CAPACITY.md#changing-partition-counts)"
+            )
+        return "{" + f"{self.service}/{partition}" + "}"
+
+    def tags(self) -> list[str]:
+        """Every tag, for reads that gather (counters, the parked outputs, a probe)."""
+        return [self.tag(p) for p in range(self.partitions or 1)]
+
+    def tag_of_key(self, key: bytes | str) -> str:
+        """The tag owning a record key (Kafka's default partitioner on it)."""
+        if self.partitions is None:
+            return self.tag()
+        return self.tag(default_partition(key, self.partitions))
+
+    def describe(self) -> str:
+        return f"{self.partitions} partitions" if self.partitions is not None else "one slot"
+
+
+class LayoutError(RuntimeError):
+    """The keyspace and the topics disagree about who owns what: said in words, at start."""
+
+
+def tag_in(key: str) -> str:
+    """The hash tag (with its braces) a key name carries."""
+    a = key.index("{")
+    return key[a : key.index("}", a) + 1]
+
+
 class Store:
-    def __init__(self, client: aioredis.Redis, service: str) -> None:
+    def __init__(self, client: Any, service: str, layout: Layout | None = None) -> None:
+        """`client`: a `redis.asyncio.Redis` or `RedisCluster` (`redis_client`)."""
         self.client = client
+        self.service = service
+        self.layout = layout or Layout(service)
         self.prefix = key_prefix(service)  # the ACL user's key pattern is built from it too
         self._commit = client.register_script(COMMIT_LUA)
         self._park = client.register_script(PARK_LUA)
 
     # names
-    def state_key(self, name: str) -> str:
-        return f"{self.prefix}:s:{name}"
+    def _at(self, partition: int) -> str:
+        return f"{self.prefix}:{self.layout.tag(partition)}"
 
-    def mark_key(self, event_id: str) -> str:
-        return f"{self.prefix}:dd:{event_id}"
+    def state_key(self, name: str, partition: int = 0) -> str:
+        return f"{self._at(partition)}:s:{name}"
 
-    def offsets_key(self, subscription: str) -> str:
-        return f"{self.prefix}:off:{subscription}"
+    def mark_key(self, event_id: str, partition: int = 0) -> str:
+        return f"{self._at(partition)}:dd:{event_id}"
+
+    def offsets_key(self, subscription: str, partition: int = 0) -> str:
+        return f"{self._at(partition)}:off:{subscription}"
 
     def outbox_key(self, subscription: str, topic: str, partition: int) -> str:
-        return f"{self.prefix}:ob:{subscription}:{topic}:{partition}"
+        return f"{self._at(partition)}:ob:{subscription}:{topic}:{partition}"
 
-    def counter_key(self, name: str) -> str:
-        return f"{self.prefix}:c:{name}"
+    def counter_key(self, name: str, partition: int = 0) -> str:
+        return f"{self._at(partition)}:c:{name}"
 
     @property
     def parked_key(self) -> str:
-        return f"{self.prefix}:parked"
+        """The parked stream of a one-slot layout (`parked_keys` has them all)."""
+        return self.parked_key_of(f"{self.prefix}:{self.layout.tag()}:")
+
+    def parked_key_of(self, key: str) -> str:
+        """The parked stream in the same slot as `key` (an outbox stream)."""
+        return f"{self.prefix}:{tag_in(key)}:parked"
+
+    @property
+    def parked_keys(self) -> list[str]:
+        return [f"{self.prefix}:{t}:parked" for t in self.layout.tags()]
+
+    @property
+    def layout_key(self) -> str:
+        return f"{self.prefix}:layout"
+
+    def state_prefix(self, partition: int = 0) -> str:
+        """What a state key of that partition starts with, before its name."""
+        return self.state_key("", partition)
+
+    # the layout the keyspace was written with
+    async def check_layout(self, subscriptions: Sequence[str] = ()) -> None:
+        """Refuse (LayoutError) a keyspace written with another layout; record ours on a new one.
+
+        A keyspace with no record may hold the keys of a release before hash tags
+        (`<prefix>:off:<subscription>`, untagged): the service would find none of its state and
+        read its inputs from the start, deciding again; that is refused too."""
+        want = str(self.layout.partitions or 0)
+        raw = await self.client.hget(self.layout_key, "partitions")
+        if raw is None:
+            legacy = [f"{self.prefix}:off:{sub}" for sub in subscriptions]
+            if legacy and any([await self.client.exists(k) for k in legacy]):
+                raise LayoutError(
+                    f"{self.service}: Redis holds its state as a release before hash tags kept "
+                    f"it ({self.prefix}:off:..., no {self.layout_key}): rebuild it from its log "
+                    f"of record into this layout (python -m shebao_"
+                    f"{self.service.replace('-', '_')} rebuild --wipe, deploy/README.md), then "
+                    "start it"
+                )
+            await self.client.hset(self.layout_key, "partitions", want)
+            return
+        have = int(raw)
+        if str(have) != want:
+            was = f"{have} partitions" if have else "one slot"
+            raise LayoutError(
+                f"{self.service}: its state in Redis is laid out for {was}, and it starts with "
+                f"{self.layout.describe()}: a changed partition count moves the ownership of "
+                "keys. Stop the service, rebuild its state from its log of record "
+                f"(python -m shebao_{self.service.replace('-', '_')} rebuild --wipe, see "
+                "docs/CAPACITY.md#changing-partition-counts), then start it."
+            )
 
     # reads
     async def load_offsets(self, subscription: str, fields: Sequence[str]) -> list[int | None]:
+        """Each `<topic>:<partition>` field's stored next offset (None: never committed)."""
         if not fields:
             return []
-        raw = await self.client.hmget(self.offsets_key(subscription), list(fields))
-        return [None if v is None else int(v) for v in raw]
+        by_key: dict[str, list[int]] = {}
+        for i, f in enumerate(fields):
+            part = int(f.rpartition(":")[2])
+            by_key.setdefault(self.offsets_key(subscription, part), []).append(i)
+        out: list[int | None] = [None] * len(fields)
+        pipe = self.client.pipeline(transaction=False)
+        order = list(by_key.items())
+        for key, idx in order:
+            pipe.hmget(key, [fields[i] for i in idx])
+        for (_, idx), raw in zip(order, await pipe.execute(), strict=True):
+            for i, v in zip(idx, raw, strict=True):
+                out[i] = None if v is None else int(v)
+        return out
 
     async def load_state(self, keys: Sequence[str]) -> list[tuple[int, bytes | None]]:
-        """(version, data) per key; version 0 and no data when absent, data None for a tombstone."""
-        out: list[tuple[int, bytes | None]] = []
-        for i in range(0, len(keys), 2000):
-            raw = cast("list[bytes | None]", await self.client.mget(keys[i : i + 2000]))
-            out.extend(split_state(v) for v in raw)
+        """(version, data) per key; version 0 and no data when absent, data None for a tombstone.
+
+        One MGET per slot (a cluster refuses an MGET across slots), pipelined."""
+        if not keys:
+            return []
+        groups: dict[str, list[int]] = {}
+        for i, k in enumerate(keys):
+            groups.setdefault(tag_in(k), []).append(i)
+        out: list[tuple[int, bytes | None]] = [(0, None)] * len(keys)
+        pipe = self.client.pipeline(transaction=False)
+        chunks: list[list[int]] = []
+        for idx in groups.values():
+            for c in range(0, len(idx), 2000):
+                chunk = idx[c : c + 2000]
+                chunks.append(chunk)
+                pipe.mget([keys[i] for i in chunk])
+        for chunk, raw in zip(chunks, await pipe.execute(), strict=True):
+            for i, v in zip(chunk, cast("list[bytes | None]", raw), strict=True):
+                out[i] = split_state(v)
         return out
 
     async def load_counters(self, names: Sequence[str]) -> list[dict[str, int]]:
-        """Counter sets by name (as given to Decision.incr), one round trip."""
+        """Counter sets by name (as given to Decision.incr), summed over the layout's tags, in
+        one pipelined round trip."""
+        tags = self.layout.tags()
         pipe = self.client.pipeline(transaction=False)
         for n in names:
-            pipe.hgetall(self.counter_key(n))
+            for p in range(len(tags)):
+                pipe.hgetall(self.counter_key(n, p))
         rows = cast("list[dict[bytes, bytes]]", await pipe.execute())
-        return [{k.decode(): int(v) for k, v in row.items()} for row in rows]
+        out: list[dict[str, int]] = []
+        for i in range(len(names)):
+            total: dict[str, int] = {}
+            for row in rows[i * len(tags) : (i + 1) * len(tags)]:
+                for k, v in row.items():
+                    f = k.decode()
+                    total[f] = total.get(f, 0) + int(v)
+            out.append(total)
+        return out
 
     async def snapshot(
-        self, keys: Mapping[str, StateKey[Any]]
+        self, keys: Mapping[str, StateKey[Any]], partition: int = 0
     ) -> dict[str, tuple[int, StateModel | None]]:
-        """Each key's (version, decoded value) as stored, by name, in two round trips: counter
-        sets as a `Counters` with version -1 (never version-checked), the rest with one MGET."""
+        """Each key's (version, decoded value) as stored in `partition`'s slot, by name: counter
+        sets as a `Counters` with version -1 (never version-checked, summed over every slot),
+        the rest with one MGET."""
         out: dict[str, tuple[int, StateModel | None]] = {}
         tallies = [n for n, k in keys.items() if k.entity.counters]
         if tallies:
@@ -254,18 +423,48 @@ class Store:
                 out[name] = (-1, Counters(values=values))
         names = [n for n, k in keys.items() if not k.entity.counters]
         if names:
-            rows = await self.load_state([self.state_key(n) for n in names])
+            rows = await self.load_state([self.state_key(n, partition) for n in names])
             for name, (version, data) in zip(names, rows, strict=True):
                 model = keys[name].entity.model
                 out[name] = (version, None if data is None else model.model_validate_json(data))
         return out
 
-    async def get_state(self, name: str) -> bytes | None:
-        return split_state(cast("bytes | None", await self.client.get(self.state_key(name))))[1]
+    async def get_state(self, name: str, owner: bytes | str | None = None) -> bytes | None:
+        """A state value by name. In a partitioned layout the value lives with the partition
+        its record key (`owner`) goes to; without it every partition is asked, in one
+        pipelined round trip, and the one that holds it answers."""
+        if not self.layout.partitioned:
+            raw = await self.client.get(self.state_key(name))
+            return split_state(cast("bytes | None", raw))[1]
+        assert self.layout.partitions is not None
+        if owner is not None:
+            part = default_partition(owner, self.layout.partitions)
+            raw = await self.client.get(self.state_key(name, part))
+            return split_state(cast("bytes | None", raw))[1]
+        found = await self.load_state(
+            [self.state_key(name, p) for p in range(self.layout.partitions)]
+        )
+        best = max(found, key=lambda vd: vd[0])
+        return best[1]
 
     async def counters(self, name: str) -> dict[str, int]:
-        raw = cast("dict[bytes, bytes]", await self.client.hgetall(self.counter_key(name)))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return (await self.load_counters([name]))[0]
+
+    async def counter_fields(self, prefix: str) -> dict[str, dict[str, int]]:
+        """Every counter set whose name starts with `prefix`, summed over the tags (a SCAN per
+        tag: for read sides that list counter sets)."""
+        names: set[str] = set()
+        for p in range(self.layout.partitions or 1):
+            head = self.counter_key("", p)
+            async for k in self.scan(head + prefix + "*"):
+                names.add(k.removeprefix(head))
+        ordered = sorted(names)
+        return dict(zip(ordered, await self.load_counters(ordered), strict=True))
+
+    async def scan(self, match: str) -> AsyncIterator[str]:
+        """Key names matching `match`, from every shard of a cluster."""
+        async for k in self.client.scan_iter(match=match, count=1000):
+            yield k.decode() if isinstance(k, bytes) else k
 
     async def outbox_range(
         self, stream: str, after: StreamId | None, count: int = 1000
@@ -290,15 +489,31 @@ class Store:
 
     # writes
     async def commit(self, plan: CommitPlan) -> CommitResult:
-        raw = await self._commit(keys=[], args=[plan.packed()])
+        """Commit a plan whose keys all carry one tag (one slot)."""
+        keys = plan.keys()
+        raw = await self._commit(keys=keys[:1], args=[plan.packed()])
         status = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
         items = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in raw[1:])
         return CommitResult(status, items)
 
+    async def replicated(self, plan: CommitPlan, replicas: int, timeout_ms: int) -> int:
+        """WAIT until `replicas` replicas of the shard holding `plan`'s slot have its writes (or
+        the timeout); how many have. A cluster asks the node serving that slot now."""
+        keys = plan.keys()
+        if not keys or replicas <= 0:
+            return replicas
+        if hasattr(self.client, "get_node_from_key"):
+            node = self.client.get_node_from_key(keys[0])
+            n = await self.client.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
+        else:
+            n = await self.client.execute_command("WAIT", replicas, timeout_ms)
+        return int(n)
+
     async def park(self, entry: OutboxEntry, reason: str, detail: str) -> int:
-        """Move an entry from its outbox to the parked stream; the parked count after it."""
+        """Move an entry from its outbox to the parked stream of its slot; the parked count
+        after it (of that slot)."""
         n = await self._park(
-            keys=[entry.stream, self.parked_key],
+            keys=[entry.stream, self.parked_key_of(entry.stream)],
             args=[
                 str(entry.id),
                 entry.topic,
@@ -312,7 +527,10 @@ class Store:
         return int(n)
 
     async def parked_count(self) -> int:
-        return int(await self.client.xlen(self.parked_key))
+        pipe = self.client.pipeline(transaction=False)
+        for k in self.parked_keys:
+            pipe.xlen(k)
+        return sum(int(n) for n in await pipe.execute())
 
     async def trim(self, trims: Iterable[tuple[str, StreamId]]) -> None:
         pipe = self.client.pipeline(transaction=False)

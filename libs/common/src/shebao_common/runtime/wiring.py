@@ -79,6 +79,7 @@ def runtime_for(
     running: Collection[str] | None = None,
     env: Any = None,
     routes: Sequence[tuple[str, JsonHandler]] = (),
+    partitioned_state: bool = False,
 ) -> ServiceRuntime:
     """The runtime of the service `contract` describes, reading through `subscriptions`.
 
@@ -86,6 +87,8 @@ def runtime_for(
     names those this process runs (all when None), for a service split across deployments.
     The service's name and produced topics come from the contract, the registry from the catalog.
     `env` is what its handlers get as `ctx.env` (the service's `domain.env.Env`).
+    `partitioned_state`: see `ServiceRuntime` (each input partition owns the state its records
+    touch, spread over the slots of a Redis Cluster); one slot for the service otherwise.
     """
     check_wiring(contract, subscriptions)
     chosen = list(subscriptions)
@@ -106,4 +109,5 @@ def runtime_for(
         env=env,
         routes=routes,
         every_subscription=subscriptions,
+        partitioned_state=partitioned_state,
     )
