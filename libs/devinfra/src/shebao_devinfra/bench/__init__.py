@@ -30,7 +30,8 @@ concern: `setting` (the hospitals, regions and layouts), `claims` (the hospitals
 `medical` and `contributions` (each flow's measurement), `raw` (the raw loop, its own process),
 `processes` (what the run started, and the services' state), `machine` (this machine's cores,
 memory and processes), `figures` (what is measured, and its medians), `report` (what is
-printed and written), `run` (start, measure, stop). `producer` measures aiokafka's producer
+printed and written), `run` (start, measure, stop), `state` (Redis's bytes per service and
+key kind, `--state-bytes` or `scripts/state_bytes.py`). `producer` measures aiokafka's producer
 alone. The partners' messages (citizen IDs, claims, the bureaus' reports) come from
 `shebao_partners`, the memberships enrollment would publish from `shebao_devinfra.kit`.
 """

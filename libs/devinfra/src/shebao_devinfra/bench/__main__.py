@@ -31,6 +31,11 @@ p.add_argument(
     default="backlog",
     help="profile while the backlog is worked off (default) or while the fixed load is offered",
 )
+p.add_argument(
+    "--state-bytes",
+    action="store_true",
+    help="at the end, print Redis's bytes per service and key kind (bench.state) before stopping",
+)
 g = p.add_argument_group("medical settlement")
 g.add_argument("--claims", type=int, default=20_000)
 g.add_argument("--persons", type=int, default=20_000)

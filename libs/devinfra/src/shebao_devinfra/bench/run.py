@@ -25,6 +25,10 @@ async def measure(args: argparse.Namespace, infra: Infra, logs: Path, started: f
         say("== contributions collection")
         con = await contributions(args, infra, logs)
     write_report(args, med, con, time.monotonic() - started)
+    if args.state_bytes:
+        from .state import main_async as state_bytes
+
+        say(await state_bytes(infra.redis_url, sample=2000))
 
 
 def main(args: argparse.Namespace) -> int:
