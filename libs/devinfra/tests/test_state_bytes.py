@@ -14,6 +14,11 @@ def test_kinds_follow_the_store_layout() -> None:
     )
     assert kind_of("c:hospital-month:h1:2025-03") == "c:hospital-month"
     assert kind_of("parked") == "parked"
+    # the same behind a slot's hash tag (one slot per service, or one per partition)
+    assert kind_of("{medical-settlement}:s:claim:h3201:ZY1") == "s:claim"
+    assert kind_of("{ledger-x/3}:c:ledger") == "c:ledger"
+    assert kind_of("{welfare}:parked") == "parked"
+    assert kind_of("layout") == "layout"
 
 
 def test_a_kind_is_its_mean_sampled_size_times_its_count() -> None:

@@ -162,7 +162,7 @@ def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
 
         seeds, admin, secret, tls = cluster_seeds(admin_url)
         cluster = RedisCluster(
-            startup_nodes=[ClusterNode(h, p) for h, p in seeds],
+            startup_nodes=[ClusterNode(h, p) for h, p in seeds],  # type: ignore[no-untyped-call]
             username=admin,
             password=secret,
             ssl=tls,
@@ -171,9 +171,11 @@ def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
         )
         try:
             every = RedisCluster.ALL_NODES
-            cluster.execute_command("ACL", "SETUSER", user, *rules, target_nodes=every)
+            cluster.execute_command(  # type: ignore[no-untyped-call]
+                "ACL", "SETUSER", user, *rules, target_nodes=every
+            )
             with contextlib.suppress(redis.exceptions.ResponseError):  # no aclfile
-                cluster.execute_command("ACL", "SAVE", target_nodes=every)
+                cluster.execute_command("ACL", "SAVE", target_nodes=every)  # type: ignore[no-untyped-call]
         finally:
             cluster.close()
         return user, password

@@ -1,7 +1,8 @@
 """Bytes of Redis state per service and key kind: what a capacity model multiplies out.
 
-Every key of a service starts with `shebao:<service>:` (`redis_acl.key_prefix`); the kind of a
-key is what follows up to the next variable part (`runtime/store.py`'s layout):
+Every key of a service starts with `shebao:<service>:` (`redis_acl.key_prefix`) and, but for
+`layout`, its slot's hash tag (`{<service>}` or `{<service>/<p>}`); the kind of a key is what
+follows up to the next variable part (`runtime/store.py`'s layout):
   s:<kind>:<id>   state of one kind        dd:<event id>   dedupe mark
   off:<sub>       offsets of a subscription  ob:<sub>:...  an outbox stream
   c:<name>:...    counters                 parked          outputs the broker never took
@@ -27,8 +28,10 @@ import redis.asyncio as aioredis
 
 
 def kind_of(rest: str) -> str:
-    """The kind of a key from what follows the service prefix."""
+    """The kind of a key from what follows the service prefix (and its slot's hash tag)."""
     parts = rest.split(":")
+    if parts[0].startswith("{") and len(parts) > 1:
+        parts = parts[1:]
     head = parts[0]
     if head in ("s", "c") and len(parts) > 1:
         return f"{head}:{parts[1]}"
