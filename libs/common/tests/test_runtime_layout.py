@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from ledger_harness import (
     LEDGER_PARTITIONS,
+    Deposits,
     LedgerProcess,
     ledger_counter,
     ledger_store,
@@ -45,6 +46,19 @@ async def _not_ready_because(proc: LedgerProcess, *words: str) -> dict[str, Any]
     return body
 
 
+async def _deposited(proc: LedgerProcess, prod: Any, r: Any, lg: Any, deposits: Deposits) -> None:
+    """Start the ledger, send the deposits, wait until every one is applied."""
+    proc.start()
+    await proc.wait_ready()
+    for _, (k, v, h) in deposits.records:
+        await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
+
+    async def applied() -> bool:
+        return await ledger_counter(r, lg) == len(deposits.records)
+
+    await wait_until(applied, timeout=60)
+
+
 async def test_partitioned_state_lives_with_its_partition(infra: Any, tmp_path: Path) -> None:
     rng = random.Random(20261201)
     lg = await new_ledger(infra.kafka_bootstrap, "layout", rng)
@@ -52,16 +66,8 @@ async def test_partitioned_state_lives_with_its_partition(infra: Any, tmp_path: 
     proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
     r = aioredis.Redis.from_url(infra.redis_url)
     prod = await producer(infra.kafka_bootstrap)
-    proc.start()
     try:
-        await proc.wait_ready()
-        for _, (k, v, h) in deposits.records:
-            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
-
-        async def applied() -> bool:
-            return await ledger_counter(r, lg) == 40
-
-        await wait_until(applied, timeout=60)
+        await _deposited(proc, prod, r, lg, deposits)
         store = ledger_store(r, lg)
         # each account's state is under the tag of the partition its key goes to, and only there
         for account in deposits.count:
@@ -89,16 +95,8 @@ async def test_a_changed_partition_count_is_refused_at_start(infra: Any, tmp_pat
     proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
     r = aioredis.Redis.from_url(infra.redis_url)
     prod = await producer(infra.kafka_bootstrap)
-    proc.start()
     try:
-        await proc.wait_ready()
-        for _, (k, v, h) in deposits.records:
-            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
-
-        async def applied() -> bool:
-            return await ledger_counter(r, lg) == 30
-
-        await wait_until(applied, timeout=60)
+        await _deposited(proc, prod, r, lg, deposits)
         proc.terminate()
         before = {k async for k in r.scan_iter(match=f"shebao:{lg.service}:*")}
 
