@@ -6,8 +6,13 @@
 #                          before it restarts the next pod, so a shard is never left without a
 #                          synced copy by the update itself.
 set -u
+#   REDIS_ADMIN_PASSWORD_FILE (default /run/secrets/redis-admin/password) or REDIS_ADMIN_PASSWORD
 export REDISCLI_AUTH
-REDISCLI_AUTH=$(cat "${REDIS_ADMIN_PASSWORD_FILE:-/run/secrets/redis-admin/password}")
+if [ -z "${REDIS_ADMIN_PASSWORD_FILE:-}" ] && [ -n "${REDIS_ADMIN_PASSWORD:-}" ]; then
+  REDISCLI_AUTH=$REDIS_ADMIN_PASSWORD
+else
+  REDISCLI_AUTH=$(cat "${REDIS_ADMIN_PASSWORD_FILE:-/run/secrets/redis-admin/password}")
+fi
 cli() { redis-cli --no-auth-warning --user shebao-admin -h 127.0.0.1 -p 6379 "$@" 2>&1; }
 
 pong=$(cli ping)
