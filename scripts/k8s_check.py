@@ -36,6 +36,16 @@ PRODUCTION_REPLICAS = {"medical-settlement": 3}  # every other service: 2
 PRODUCTION_DEFAULT_REPLICAS = 2
 HPA = {"medical-settlement": (2, 12)}  # min, max
 
+# Redis: the single node the platform team provides (dev, base), or the cluster of the component
+# redis-cluster (production): 3 masters with 1 replica each, every service pointed at it.
+SINGLE_NODE_URL = "redis://redis:6379/0"
+REDIS_CLUSTER = "redis-cluster"  # the StatefulSet, its headless Service and its instance label
+REDIS_CLUSTER_NODES = 6
+REDIS_CLUSTER_SEEDS = 3
+REDIS_ACL_SECRET = "shebao-redis-acl"  # noqa: S105 - the Secret's name, not its value
+REDIS_ADMIN_SECRET = "shebao-redis-admin"  # noqa: S105 - the Secret's name, not its value
+CLUSTER_BUS_PORT = 16379
+
 Obj = dict[str, Any]
 
 
@@ -138,13 +148,14 @@ class Check:
         if (sc.get("seccompProfile") or {}).get("type", "RuntimeDefault") != "RuntimeDefault":
             self.fail(where, "container seccompProfile is not RuntimeDefault")
 
-    def _resources(self, where: str, res: Obj) -> None:
+    def _resources(self, where: str, res: Obj, cap: int | None = MAX_MEMORY_LIMIT) -> None:
+        """Requests and limits of both; a service's memory at most `cap` (Redis has its own)."""
         for kind in ("requests", "limits"):
             for r in ("cpu", "memory"):
                 if r not in (res.get(kind) or {}):
                     self.fail(where, f"no {kind}.{r}")
         memory = (res.get("limits") or {}).get("memory")
-        if memory is not None and quantity_bytes(memory) > MAX_MEMORY_LIMIT:
+        if cap is not None and memory is not None and quantity_bytes(memory) > cap:
             self.fail(where, f"memory limit {memory} > 300Mi")
 
     def _tmp(self, where: str, c: Obj, volumes: dict[str, Obj]) -> None:
@@ -187,6 +198,65 @@ class Check:
             paths = {i["key"]: i["path"] for i in source.get("items", [])} or {key: key}
             if source.get("secretName") != secret or paths.get(key) != file:
                 self.fail(where, f"{var}={path!r} is not the key {key} of the Secret {secret}")
+
+    def statefulsets(self) -> None:
+        """What is not a service (the Redis Cluster's nodes): the same pod and container
+        security, resources, the three probes, a headless Service for its pods' names, a
+        disruption budget, one pod per Kubernetes node and its data on volumes."""
+        accounts = {a["metadata"]["name"] for a in self.of("ServiceAccount")}
+        services = {s["metadata"]["name"]: s for s in self.of("Service")}
+        for sts in self.of("StatefulSet"):
+            name = sts["metadata"]["name"]
+            where = f"StatefulSet/{name}"
+            template = sts["spec"]["template"]
+            pod = template["spec"]
+            labels = template["metadata"].get("labels") or {}
+            self._workload_pod(where, pod, accounts)
+            for c in pod.get("initContainers", []) + pod.get("containers", []):
+                self._container_security(f"{where}/{c['name']}", c.get("securityContext") or {})
+                self._resources(f"{where}/{c['name']}", c.get("resources") or {}, cap=None)
+            for c in pod.get("containers", []):
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    if not c.get(probe):
+                        self.fail(f"{where}/{c['name']}", f"no {probe}")
+            headless = services.get(sts["spec"].get("serviceName", ""))
+            if headless is None or headless["spec"].get("clusterIP") != "None":
+                self.fail(
+                    where, f"serviceName {sts['spec'].get('serviceName')!r} is no headless Service"
+                )
+            elif not selects(headless["spec"].get("selector") or {}, labels):
+                self.fail(where, "its headless Service does not select its pods")
+            if not any(
+                selects(p["spec"]["selector"].get("matchLabels") or {}, labels)
+                for p in self.of("PodDisruptionBudget")
+            ):
+                self.fail(where, "no PodDisruptionBudget")
+            anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
+            if not any(
+                t.get("topologyKey") == "kubernetes.io/hostname"
+                and selects((t.get("labelSelector") or {}).get("matchLabels") or {}, labels)
+                for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+            ):
+                self.fail(where, "pods may share a Kubernetes node (no required anti-affinity)")
+            if not sts["spec"].get("volumeClaimTemplates"):
+                self.fail(where, "no volumeClaimTemplates: its data would die with the pod")
+
+    def jobs(self) -> None:
+        accounts = {a["metadata"]["name"] for a in self.of("ServiceAccount")}
+        for job in self.of("Job"):
+            where = f"Job/{job['metadata']['name']}"
+            pod = job["spec"]["template"]["spec"]
+            self._workload_pod(where, pod, accounts)
+            for c in pod.get("initContainers", []) + pod.get("containers", []):
+                self._container_security(f"{where}/{c['name']}", c.get("securityContext") or {})
+                self._resources(f"{where}/{c['name']}", c.get("resources") or {}, cap=None)
+
+    def _workload_pod(self, where: str, pod: Obj, accounts: set[str]) -> None:
+        self._pod_security(where, pod.get("securityContext") or {})
+        if pod.get("automountServiceAccountToken") is not False:
+            self.fail(where, "automountServiceAccountToken is not false")
+        if pod.get("serviceAccountName") not in accounts:
+            self.fail(where, f"ServiceAccount {pod.get('serviceAccountName')!r} not rendered")
 
     def kafka_users(self) -> None:
         """Every service's principal is a Strimzi KafkaUser of the cluster, with SCRAM."""
@@ -232,10 +302,11 @@ class Check:
             )
 
     def selectors(self) -> None:
-        """Every Service, PDB and HPA points at a rendered Deployment of its namespace."""
+        """Every Service and PDB selects the pods of a rendered Deployment or StatefulSet of its
+        namespace, every HPA targets a rendered Deployment."""
         pods = [
             (d["metadata"].get("namespace"), d["spec"]["template"]["metadata"].get("labels", {}))
-            for d in self.of("Deployment")
+            for d in self.of("Deployment") + self.of("StatefulSet")
         ]
         deployments = {
             (d["metadata"].get("namespace"), d["metadata"]["name"]): d
@@ -244,7 +315,7 @@ class Check:
         for svc in self.of("Service"):
             ns, sel = svc["metadata"].get("namespace"), svc["spec"].get("selector") or {}
             if not any(n == ns and selects(sel, labels) for n, labels in pods):
-                self.fail(f"Service/{svc['metadata']['name']}", f"selects no Deployment: {sel}")
+                self.fail(f"Service/{svc['metadata']['name']}", f"selects no pods: {sel}")
         for pdb in self.of("PodDisruptionBudget"):
             ns, sel = pdb["metadata"].get("namespace"), pdb["spec"]["selector"]["matchLabels"]
             if not any(n == ns and selects(sel, labels) for n, labels in pods):
@@ -311,6 +382,112 @@ class Check:
                     return True
         return False
 
+    def redis(self, cluster: bool) -> None:
+        """Where every service's REDIS_URL points: the single node `redis` the platform team
+        provides, or the Redis Cluster rendered here (component redis-cluster) and nothing else.
+        """
+        urls = {
+            (c.get("data") or {}).get("REDIS_URL")
+            for c in self.of("ConfigMap")
+            if c["metadata"]["name"].startswith("shebao-platform")
+        }
+        sets = {s["metadata"]["name"]: s for s in self.of("StatefulSet")}
+        if not cluster:
+            if urls != {SINGLE_NODE_URL}:
+                self.fail("ConfigMap/shebao-platform", f"REDIS_URL {urls} is not {SINGLE_NODE_URL}")
+            if REDIS_CLUSTER in sets:
+                self.fail(f"StatefulSet/{REDIS_CLUSTER}", "rendered, but no service uses it")
+            return
+        sts = sets.get(REDIS_CLUSTER)
+        where = f"StatefulSet/{REDIS_CLUSTER}"
+        if sts is None:
+            self.fail(where, "missing")
+            return
+        spec = sts["spec"]
+        if spec.get("replicas") != REDIS_CLUSTER_NODES:
+            self.fail(where, f"replicas {spec.get('replicas')} != {REDIS_CLUSTER_NODES}")
+        nodes = [
+            f"{REDIS_CLUSTER}-{i}.{spec.get('serviceName')}:6379"
+            for i in range(REDIS_CLUSTER_NODES)
+        ]
+        want = "redis+cluster://" + ",".join(nodes[:REDIS_CLUSTER_SEEDS])
+        if urls != {want}:
+            self.fail("ConfigMap/shebao-platform", f"REDIS_URL {urls} is not {want}")
+        scripts = "".join(
+            "".join((c.get("data") or {}).values())
+            for c in self.of("ConfigMap")
+            if c["metadata"]["name"].startswith(f"{REDIS_CLUSTER}-scripts")
+        )
+        for setting in (
+            "cluster-enabled yes",
+            "appendonly yes",
+            "maxmemory-policy noeviction",
+            "masteruser shebao-admin",
+            "masterauth ",
+            "cluster-config-file $data/nodes.conf",
+            "--cluster-replicas 1",
+        ):
+            if setting not in scripts:
+                self.fail(f"ConfigMap/{REDIS_CLUSTER}-scripts", f"no {setting!r}")
+        pod = spec["template"]["spec"]
+        claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates") or []}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in pod.get("containers", []):
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+            if mounts.get(env.get("REDIS_DATA", "/data")) not in claims:
+                self.fail(
+                    f"{where}/{c['name']}", "its data and nodes.conf are not on a volume claim"
+                )
+            for var, secret in (
+                ("REDIS_ACL_FILE", REDIS_ACL_SECRET),
+                ("REDIS_ADMIN_PASSWORD_FILE", REDIS_ADMIN_SECRET),
+            ):
+                folder = env.get(var, "").rpartition("/")[0]
+                source = (volumes.get(mounts.get(folder, "")) or {}).get("secret") or {}
+                if source.get("secretName") != secret:
+                    self.fail(f"{where}/{c['name']}", f"{var} is not from the Secret {secret}")
+        creates = [
+            j
+            for j in self.of("Job")
+            for c in j["spec"]["template"]["spec"]["containers"]
+            if [*c.get("command", []), *c.get("args", [])][-REDIS_CLUSTER_NODES:] == nodes
+        ]
+        if not creates:
+            self.fail("Job", f"none forms the cluster from {', '.join(nodes)}")
+        self._cluster_bus(spec["template"]["metadata"].get("labels") or {})
+
+    def _cluster_bus(self, nodes: dict[str, str]) -> None:
+        """The nodes reach each other on the cluster bus (no authentication of its own), and
+        nothing else may; the services reach them on 6379."""
+        where = f"NetworkPolicy ({REDIS_CLUSTER})"
+        policies = self.of("NetworkPolicy")
+        shebao = {"app.kubernetes.io/part-of": "shebao"}
+        if not any(self._allows(p, nodes, "ingress", nodes, CLUSTER_BUS_PORT) for p in policies):
+            self.fail(where, f"the nodes admit no cluster bus ({CLUSTER_BUS_PORT}) from each other")
+        if not any(self._allows(p, nodes, "egress", nodes, CLUSTER_BUS_PORT) for p in policies):
+            self.fail(
+                where, f"the nodes may not reach each other's cluster bus ({CLUSTER_BUS_PORT})"
+            )
+        if not any(self._allows(p, nodes, "ingress", shebao, 6379) for p in policies):
+            self.fail(where, "the nodes admit no shebao traffic on 6379")
+        for p in policies:
+            sel = (p["spec"].get("podSelector") or {}).get("matchLabels") or {}
+            if not all(nodes.get(k) == v for k, v in sel.items()):
+                continue
+            for rule in p["spec"].get("ingress") or []:
+                ports = {q.get("port") for q in rule.get("ports") or []}
+                if ports and CLUSTER_BUS_PORT not in ports:
+                    continue
+                peers = rule.get("from") or [{}]
+                for peer in peers:
+                    ps = (peer.get("podSelector") or {}).get("matchLabels") or {}
+                    if set(peer) != {"podSelector"} or not selects(ps, nodes):
+                        self.fail(
+                            f"NetworkPolicy/{p['metadata']['name']}",
+                            f"admits {peer or 'anyone'} to the cluster bus ({CLUSTER_BUS_PORT})",
+                        )
+
     def hpa(self) -> None:
         hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in self.of("HorizontalPodAutoscaler")}
         for name, (low, high) in HPA.items():
@@ -375,6 +552,16 @@ class Check:
                 pinned = "@sha256:" in image or tag not in (None, "latest", "dev")
                 if profile == "production" and not pinned:
                     self.fail(f"Deployment/{name}", f"image {image} is not pinned")
+        for kind in ("StatefulSet", "Job"):
+            for obj in self.of(kind):
+                for c in obj["spec"]["template"]["spec"]["containers"]:
+                    last = c["image"].rsplit("/", 1)[-1]
+                    tag = last.rsplit(":", 1)[1] if ":" in last else None
+                    pinned = "@sha256:" in c["image"] or tag not in (None, "latest")
+                    if profile == "production" and not pinned:
+                        self.fail(
+                            f"{kind}/{obj['metadata']['name']}", f"image {c['image']} is not pinned"
+                        )
         secrets = {s["metadata"]["name"] for s in self.of("Secret")}
         if profile == "production" and any(s.startswith(SECRET) for s in secrets):
             self.fail(f"Secret/{SECRET}", "rendered in production: it must not live in git")
@@ -395,18 +582,22 @@ def main(argv: list[str] | None = None) -> int:
         "--component",
         action="append",
         default=[],
-        choices=["network-policies", "hpa", "alerts", "kafka-users"],
+        choices=["network-policies", "hpa", "alerts", "kafka-users", "redis-cluster"],
     )
     args = ap.parse_args(argv)
 
     docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
     check = Check(docs)
     check.deployments()
+    check.statefulsets()
+    check.jobs()
     check.selectors()
     check.all_services()
     components = set(args.component)
     if args.profile == "production":
-        components |= {"network-policies", "hpa"}  # production enables both
+        # production enables these; its Redis is the cluster
+        components |= {"network-policies", "hpa", "redis-cluster"}
+    check.redis(cluster="redis-cluster" in components)
     if args.profile != "base":
         components.add("kafka-users")  # both overlays: the services' principals
     if "network-policies" in components:
