@@ -54,6 +54,12 @@ class RuntimeMetrics:
             ["subscription", "reason"],
             registry=r,
         )
+        self.unreplicated = Counter(
+            "shebao_commits_unreplicated_total",
+            "Batch commits a replica did not confirm (WAIT) in time; their outputs went on",
+            ["subscription"],
+            registry=r,
+        )
         self.published = Counter(
             "shebao_outbox_published_total", "Outbox entries acknowledged by the broker", registry=r
         )

@@ -312,7 +312,7 @@ class Processor:
         replica is away, and a master without its replica has none to fail over to."""
         got = await self.store.replicated(plan, self.wait_replicas, self.wait_timeout_ms)
         if got < self.wait_replicas:
-            self.metrics.commit_retries.labels(self.sub.name, "unreplicated").inc()
+            self.metrics.unreplicated.labels(self.sub.name).inc()
             log.warning(
                 "a commit reached %s of %s replicas within %s ms; its outputs go on",
                 got,
