@@ -183,6 +183,9 @@ class LocalRedisCluster:
             # 0: a replica may take over however long its link to the master has been down
             # (by default one that has been cut off for 10 node timeouts may not)
             "cluster-replica-validity-factor 0",
+            # a replica's first full sync starts at once, not 5 s later (the default delay
+            # waits for more replicas to share one transfer; each master here has one or two)
+            "repl-diskless-sync-delay 0",
             # replicas sync as the admin: `default`, which a replica would otherwise use, is off
             f"masteruser {ADMIN_USER}",
             f"masterauth {self.admin_password}",
@@ -302,11 +305,24 @@ class LocalRedisCluster:
             for m in masters:
                 if sum(1 for f in lines if f[3] == m) < self.replicas:
                     return False
+        owners = self._covered_by(live[0].port)
+        if owners is None or len(owners) != self.masters:
+            return False
         for n in live:
-            info = _text(self._ask(n.port, "INFO", "replication"))
-            if "role:slave" in info and "master_link_status:up" not in info:
-                return False
-            if "role:master" in info and info.count("state=online") < self.replicas:
+            c = self.client(n.port)
+            try:
+                info = c.info("replication")
+            finally:
+                c.close()
+            if n.port not in owners:  # a replica, its link to its master up
+                if info["role"] != "slave" or info.get("master_link_status") != "up":
+                    return False
+                continue
+            # a master: its replicas past their first sync (`online`, not `wait_bgsave`)
+            states = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+            if info["role"] != "master" or (
+                sum(1 for v in states if v.get("state") == "online") < self.replicas
+            ):
                 return False
         return True
 
