@@ -1,6 +1,10 @@
 """shebao-infra: start and stop real Kafka and Redis for development (make infra-up / infra-down).
 
-  shebao-infra up      start them (Docker compose where an engine answers, else local processes)
+  shebao-infra up [--redis-cluster]
+                       start them (Docker compose where an engine answers, else local processes);
+                       --redis-cluster: a local Redis Cluster (3 masters, 1 replica each, on the
+                       installed redis-server, in either mode) instead of the single Redis, and
+                       REDIS_URL=redis+cluster://... in .infra/env
   shebao-infra down    stop what `up` started
   shebao-infra env     print the export lines for KAFKA_BOOTSTRAP_SERVERS and REDIS_URL
   shebao-infra jars    resolve the Kafka jars from Maven Central (done by `up` when needed)
@@ -81,7 +85,15 @@ def _admin_secret() -> Path:
     return secret
 
 
-def up() -> int:
+def _start_cluster(data: Path) -> tuple[str, list[int]]:
+    """The local Redis Cluster of `up --redis-cluster`: (its URL, its nodes' pids)."""
+    from .redis_cluster import LocalRedisCluster
+
+    cluster = LocalRedisCluster(data).start()
+    return cluster.url, [n.pid for n in cluster.nodes if n.pid is not None]
+
+
+def up(redis_cluster: bool = False) -> int:
     STATE_DIR.mkdir(exist_ok=True)
     if STATE.exists():
         print(f"already up (see {STATE}); `shebao-infra down` first", file=sys.stderr)
@@ -102,17 +114,30 @@ def up() -> int:
         env = compose.write_secrets(compose.secrets_dir(root, compose.PROJECT), root)
         redis_env = compose_env(STATE_DIR / "redis")
         subprocess.run(
-            ["docker", "compose", "up", "-d", "--wait", "kafka", "redis"],
+            [
+                "docker",
+                "compose",
+                "up",
+                "-d",
+                "--wait",
+                "kafka",
+                *([] if redis_cluster else ["redis"]),
+            ],
             check=True,
             env={**os.environ, **env, **redis_env},
         )
-        STATE.write_text(json.dumps({"mode": "docker"}))
         admin = redis_env[ADMIN_PASSWORD_VAR]
-        _write_env(
-            "127.0.0.1:9092",
-            with_credentials("redis://127.0.0.1:6379/0", REDIS_ADMIN, admin),
-            secret,
-        )
+        url = with_credentials("redis://127.0.0.1:6379/0", REDIS_ADMIN, admin)
+        pids: list[int] = []
+        if redis_cluster:
+            try:
+                url, pids = _start_cluster((STATE_DIR / "data" / "redis-cluster").resolve())
+            except BaseException:
+                down_env = {**os.environ, **env, **redis_env}
+                subprocess.run(["docker", "compose", "down", "-v"], check=False, env=down_env)
+                raise
+        STATE.write_text(json.dumps({"mode": "docker", "redis_pids": pids}))
+        _write_env("127.0.0.1:9092", url, secret)
     else:
         data = (STATE_DIR / "data").resolve()
         secret = _admin_secret()
@@ -121,14 +146,16 @@ def up() -> int:
         )
         kafka.start()
         try:
-            redis = LocalRedis(data / "redis", port=_port_or_free(6379)).start()
+            if redis_cluster:
+                url, pids = _start_cluster(data / "redis-cluster")
+            else:
+                redis = LocalRedis(data / "redis", port=_port_or_free(6379)).start()
+                url, pids = redis.url, [p for p in [redis.pid] if p is not None]
         except BaseException:
             kafka.stop()
             raise
-        STATE.write_text(
-            json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pid": redis.pid})
-        )
-        _write_env(kafka.bootstrap, redis.url, secret)
+        STATE.write_text(json.dumps({"mode": "local", "kafka_pid": kafka.pid, "redis_pids": pids}))
+        _write_env(kafka.bootstrap, url, secret)
     print(f"infrastructure up ({mode}):")
     print(ENV_FILE.read_text(), end="")
     return 0
@@ -139,15 +166,16 @@ def down() -> int:
         print("nothing to stop")
         return 0
     state = json.loads(STATE.read_text())
+    # a single local Redis, or a local cluster's nodes ("redis_pid": state of an older `up`)
+    for pid in [*state.get("redis_pids", []), *[state[k] for k in ("redis_pid",) if k in state]]:
+        stop_pid(int(pid), timeout=30)
     if state["mode"] == "docker":
         from .redis_users import compose_env
 
         env = {**os.environ, **compose_env(STATE_DIR / "redis")}  # compose interpolates all
         subprocess.run(["docker", "compose", "down", "-v"], check=False, env=env)
-    else:
-        for key in ("kafka_pid", "redis_pid"):
-            if state.get(key):
-                stop_pid(int(state[key]), timeout=30)
+    elif state.get("kafka_pid"):
+        stop_pid(int(state["kafka_pid"]), timeout=30)
     STATE.unlink()
     ENV_FILE.unlink(missing_ok=True)
     import shutil
@@ -190,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args[0] if args else "help"
     try:
         if cmd == "up":
-            return up()
+            if any(a != "--redis-cluster" for a in args[1:]):
+                print("usage: shebao-infra up [--redis-cluster]", file=sys.stderr)
+                return 2
+            return up(redis_cluster="--redis-cluster" in args[1:])
         if cmd == "down":
             return down()
         if cmd == "env":

@@ -4,6 +4,8 @@
 integration test asks). `restartable_redis` gives a Redis owned by this session that a test may
 restart, for crash-recovery tests; `restartable_kafka` likewise a broker of the test's own that
 it may take down and bring back on the same port with the same data, for broker-outage tests.
+`redis_cluster` gives one local Redis Cluster for the session (redis+cluster://), and
+`own_redis_cluster` one of the test's own, whose nodes it may kill.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from .docker import DockerKafka, DockerRedis
 from .infra import Infra, choose_mode, provision
 from .local import InfraError, LocalKafka, LocalRedis
+from .redis_cluster import LocalRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +160,60 @@ def kafka_without_auto_create() -> Iterator[RestartableKafka]:
     """A broker of the test's own that creates no topic on first use, as production brokers."""
     with _own_kafka({"auto.create.topics.enable": "false"}) as kafka:
         yield kafka
+
+
+class RedisClusterHandle:
+    """A running local Redis Cluster: `url` (redis+cluster://, the admin's), `admin_password`,
+    `seeds`, and `cluster`, the `LocalRedisCluster` itself (kill, failover, revive)."""
+
+    def __init__(self, cluster: LocalRedisCluster) -> None:
+        self.cluster = cluster
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url
+
+    @property
+    def admin_password(self) -> str:
+        return self.cluster.admin_password
+
+    @property
+    def seeds(self) -> list[tuple[str, int]]:
+        return list(self.cluster.seeds)
+
+
+@contextlib.contextmanager
+def _local_cluster() -> Iterator[RedisClusterHandle]:
+    """A cluster of redis-server processes in a folder of its own, removed at the end. Also in
+    Docker mode: there is no cluster image here, and the installed redis-server is the same
+    server (make bootstrap installs it)."""
+    tmp = Path(tempfile.mkdtemp(prefix="shebao-rcluster-"))
+    cluster = LocalRedisCluster(tmp)
+    try:
+        try:
+            cluster.start()
+        except InfraError as exc:
+            mode = choose_mode()
+            pytest.fail(
+                f"a local Redis Cluster could not be started ({mode} mode: the cluster always "
+                f"runs on the installed redis-server): {exc}"
+            )
+        yield RedisClusterHandle(cluster)
+    finally:
+        cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterHandle]:
+    """One local Redis Cluster (3 masters, 1 replica each) for the session, started when a test
+    first asks for it. Tests must not kill its nodes: `own_redis_cluster` is for that."""
+    with _local_cluster() as handle:
+        yield handle
+
+
+@pytest.fixture
+def own_redis_cluster() -> Iterator[RedisClusterHandle]:
+    """A Redis Cluster of the test's own, which it may kill nodes of and revive."""
+    with _local_cluster() as handle:
+        yield handle
