@@ -384,14 +384,8 @@ class Chaos:
     def _fail_over(self, service: str) -> str:
         """SIGKILL the master holding `service`'s slot; its replica takes over; the killed node
         comes back as the new master's replica."""
-        cluster = self.redis.cluster
         tag = "{" + service + "}"  # a one-slot service (shebao_common.runtime.store.Layout)
-        port = cluster.master_for_key(tag)
-        cluster.kill(port)
-        cluster.wait_failover(port)
-        now = cluster.master_for_key(tag)
-        cluster.revive(port)
-        cluster.wait_healthy()
+        port, now = self.redis.cluster.fail_over(tag)
         return f"Redis master {port} of {service} SIGKILLed, its replica {now} took over"
 
     async def _aof(self) -> dict[str, str]:

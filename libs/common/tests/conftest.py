@@ -34,14 +34,8 @@ class FaultyRedis:
         if self.kind == "single":
             self.handle.restart()
             return "Redis restarted from its append-only file"
-        cluster = self.handle.cluster
         tag = Layout(service, LEDGER_PARTITIONS).tag(0)
-        port = cluster.master_for_key(tag)
-        cluster.kill(port)
-        cluster.wait_failover(port)
-        now = cluster.master_for_key(tag)
-        cluster.revive(port)
-        cluster.wait_healthy()
+        port, now = self.handle.cluster.fail_over(tag)
         return f"master {port} of {tag} SIGKILLed; its replica {now} took over"
 
 

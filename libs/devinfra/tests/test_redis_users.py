@@ -119,19 +119,3 @@ def test_redis_acl_env_gives_compose_its_variables(
         pw = (tmp_path / f"{service_user(s)}.password").read_text().strip()
         assert lines[password_var(s)] == pw
     assert main(["redis-acl", str(tmp_path), "--env", "--setuser"]) == 2
-
-
-def test_a_clusters_acl_file_lets_service_users_read_the_topology_and_nothing_more() -> None:
-    from shebao_devinfra.redis_cluster import TOPOLOGY_COMMANDS, cluster_acl_file
-    from shebao_devinfra.redis_users import derived_acl_file
-
-    plain = derived_acl_file("a" * 48).splitlines()
-    lines = cluster_acl_file("a" * 48).splitlines()
-    assert len(lines) == len(plain)
-    for before, after in zip(plain, lines, strict=True):
-        user = before.split()[1]
-        if user in ("default", ADMIN_USER):
-            assert after == before
-        else:
-            assert after == " ".join([before, *TOPOLOGY_COMMANDS])
-    assert all(c.startswith("+cluster|") for c in TOPOLOGY_COMMANDS)

@@ -32,19 +32,6 @@ NODE_TIMEOUT_MS = 2000
 """cluster-node-timeout: a master unreachable this long is marked failing and its replica takes
 over about a second later (the default, 15 s, would make every failover test wait that long)."""
 
-TOPOLOGY_COMMANDS: tuple[str, ...] = (
-    "+cluster|slots",
-    "+cluster|shards",
-    "+cluster|info",
-    "+cluster|myid",
-)
-"""Read-only topology commands a service's user needs against a cluster and the catalog's rules
-(`shebao_common.redis_acl.SERVICE_COMMANDS`) do not give: a cluster client (redis-py's
-RedisCluster) starts by asking a seed CLUSTER SLOTS and asks again after every MOVED or lost
-node; CLUSTER * is in @slow only, so `-@all +@connection ...` refuses it (NOPERM) and the client
-never connects. Added to every service user of the cluster's ACL file here; they belong in the
-catalog's rules (libs/common), where this package must not decide them."""
-
 
 @dataclass
 class RedisNode:
@@ -58,19 +45,6 @@ class RedisNode:
     @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-
-def cluster_acl_file(admin_password: str) -> str:
-    """`redis_users.derived_acl_file` with `TOPOLOGY_COMMANDS` added to every service user."""
-    from .redis_users import ADMIN_USER, derived_acl_file
-
-    lines = []
-    for line in derived_acl_file(admin_password).splitlines():
-        name = line.split()[1] if line.startswith("user ") else ""
-        if name and name not in ("default", ADMIN_USER):
-            line = " ".join([line, *TOPOLOGY_COMMANDS])
-        lines.append(line)
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -162,10 +136,10 @@ class LocalRedisCluster:
         return self
 
     def _configure(self, n: RedisNode) -> None:
-        from .redis_users import ADMIN_USER
+        from .redis_users import ADMIN_USER, derived_acl_file
 
         n.data_dir.mkdir(parents=True, exist_ok=True)
-        write_secret(n.data_dir / "users.acl", cluster_acl_file(self.admin_password))
+        write_secret(n.data_dir / "users.acl", derived_acl_file(self.admin_password))
         conf = [
             f"port {n.port}",
             "bind 127.0.0.1",
@@ -380,6 +354,18 @@ class LocalRedisCluster:
 
     # stop ----------------------------------------------------------------------------------
 
+    def fail_over(self, key: str) -> tuple[int, int]:
+        """SIGKILL the master serving `key`'s slot, wait until its replica has taken over, bring
+        the killed node back (as the new master's replica) and wait until all is healthy again:
+        (the old master's port, the new one's)."""
+        port = self.master_for_key(key)
+        self.kill(port)
+        self.wait_failover(port)
+        now = self.master_for_key(key)
+        self.revive(port)
+        self.wait_healthy()
+        return port, now
+
     def stop(self) -> None:
         """SIGTERM every node (each fsyncs its AOF), SIGKILL after 20 s."""
         for n in self.nodes:
@@ -417,4 +403,4 @@ def _distinct_free_ports(count: int) -> list[int]:
     return ports
 
 
-__all__ = ["LocalRedisCluster", "RedisNode", "cluster_acl_file"]
+__all__ = ["LocalRedisCluster", "RedisNode"]
