@@ -26,6 +26,7 @@ more than the script. State is a plain string so that a batch's reads are one MG
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -372,21 +373,22 @@ class Store:
     async def load_state(self, keys: Sequence[str]) -> list[tuple[int, bytes | None]]:
         """(version, data) per key; version 0 and no data when absent, data None for a tombstone.
 
-        One MGET per slot (a cluster refuses an MGET across slots), pipelined."""
+        One MGET per slot and 2,000 keys (a cluster refuses an MGET across slots, and a cluster
+        pipeline any MGET), the slots' at once."""
         if not keys:
             return []
         groups: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             groups.setdefault(tag_in(k), []).append(i)
+        chunks = [idx[c : c + 2000] for idx in groups.values() for c in range(0, len(idx), 2000)]
+        if len(chunks) == 1:  # a batch's keys: its one slot, one round trip as ever
+            answers = [await self.client.mget([keys[i] for i in chunks[0]])]
+        else:
+            answers = await asyncio.gather(
+                *(self.client.mget([keys[i] for i in chunk]) for chunk in chunks)
+            )
         out: list[tuple[int, bytes | None]] = [(0, None)] * len(keys)
-        pipe = self.client.pipeline(transaction=False)
-        chunks: list[list[int]] = []
-        for idx in groups.values():
-            for c in range(0, len(idx), 2000):
-                chunk = idx[c : c + 2000]
-                chunks.append(chunk)
-                pipe.mget([keys[i] for i in chunk])
-        for chunk, raw in zip(chunks, await pipe.execute(), strict=True):
+        for chunk, raw in zip(chunks, answers, strict=True):
             for i, v in zip(chunk, cast("list[bytes | None]", raw), strict=True):
                 out[i] = split_state(v)
         return out
