@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
 from ledger_app import Ledger, ledger
 
+from shebao_common.kafka_security import client_options
 from shebao_common.runtime.codec import derived_event_id
 from shebao_common.runtime.store import Layout, Store
 from shebao_contracts.envelope import Envelope
@@ -112,6 +114,13 @@ async def new_ledger(bootstrap: str, name: str, rng: random.Random) -> Ledger:
     """A ledger of its own (its topics created), so that tests never share state."""
     lg = ledger(f"{name}{rng.randrange(10**6)}")
     commands, events = lg.commands.name, lg.events.name
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=bootstrap))
+    await admin.start()
+    try:
+        # a seeded name met twice on one broker would read the other test's deposits too
+        assert commands not in await admin.list_topics(), f"ledger {lg.ledger_id} is taken"
+    finally:
+        await admin.close()
     await create_topics(bootstrap, [commands, events, commands + ".dlq"])
     return lg
 

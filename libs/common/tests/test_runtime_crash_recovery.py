@@ -49,7 +49,8 @@ async def test_ten_thousand_events_through_kills_and_a_redis_fault(
     infra, faulty_redis, tmp_path: Path
 ) -> None:
     rng = random.Random(20261129)
-    lg = await new_ledger(infra.kafka_bootstrap, "chaos", rng)
+    # the session's broker outlives the parameter: each Redis kind gets topics of its own
+    lg = await new_ledger(infra.kafka_bootstrap, f"chaos{faulty_redis.kind}", rng)
     deposits = random_deposits(rng, N_EVENTS, N_ACCOUNTS)
     records = deposits.records
     # Republished commands (same ce_id, same body), as an upstream relay does after a crash.
