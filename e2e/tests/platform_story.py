@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.settings import is_cluster_url
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Message
@@ -147,7 +148,7 @@ class Story:
 def story_redis_url(url: str, db: int) -> str:
     """The Redis a story runs on: database `db` of one node, or a whole Redis Cluster (which
     has database 0 only; a story gets a cluster of its own)."""
-    if "+cluster://" in url:
+    if is_cluster_url(url):
         return url
     return url.rsplit("/", 1)[0] + f"/{db}"
 
@@ -168,7 +169,7 @@ async def platform(
     that restarts the broker under it)."""
     redis_url = story_redis_url(infra.redis_url, redis_db)
     r = redis_for(redis_url)
-    await (r.flushall() if "+cluster://" in redis_url else r.flushdb())
+    await (r.flushall() if is_cluster_url(redis_url) else r.flushdb())
     await recreate_topics(
         infra.kafka_bootstrap, [*partner_topics, *(t + ".dlq" for t in partner_topics)]
     )

@@ -9,7 +9,10 @@ written with, and a service started with another one is refused the same way.
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,31 +49,48 @@ async def _not_ready_because(proc: LedgerProcess, *words: str) -> dict[str, Any]
     return body
 
 
-async def _deposited(proc: LedgerProcess, prod: Any, r: Any, lg: Any, deposits: Deposits) -> None:
-    """Start the ledger, send the deposits, wait until every one is applied."""
-    proc.start()
-    await proc.wait_ready()
-    for _, (k, v, h) in deposits.records:
-        await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
-
-    async def applied() -> bool:
-        return await ledger_counter(r, lg) == len(deposits.records)
-
-    await wait_until(applied, timeout=60)
+@dataclass
+class Run:
+    lg: Any
+    deposits: Deposits
+    proc: LedgerProcess
+    redis: Any
+    prod: Any
 
 
-async def test_partitioned_state_lives_with_its_partition(infra: Any, tmp_path: Path) -> None:
-    rng = random.Random(20261201)
-    lg = await new_ledger(infra.kafka_bootstrap, "layout", rng)
-    deposits = random_deposits(rng, 40, 7)
+@contextlib.asynccontextmanager
+async def _deposited(
+    infra: Any, tmp_path: Path, name: str, rng: random.Random, n: int, accounts: int
+) -> AsyncIterator[Run]:
+    """A ledger of its own, started, its `n` deposits sent and every one applied; stopped after."""
+    lg = await new_ledger(infra.kafka_bootstrap, name, rng)
+    deposits = random_deposits(rng, n, accounts)
     proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
     r = aioredis.Redis.from_url(infra.redis_url)
     prod = await producer(infra.kafka_bootstrap)
     try:
-        await _deposited(proc, prod, r, lg, deposits)
-        store = ledger_store(r, lg)
+        proc.start()
+        await proc.wait_ready()
+        for _, (k, v, h) in deposits.records:
+            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
+
+        async def applied() -> bool:
+            return await ledger_counter(r, lg) == n
+
+        await wait_until(applied, timeout=60)
+        yield Run(lg, deposits, proc, r, prod)
+    finally:
+        proc.stop()
+        await prod.stop()
+        await r.aclose()
+
+
+async def test_partitioned_state_lives_with_its_partition(infra: Any, tmp_path: Path) -> None:
+    rng = random.Random(20261201)
+    async with _deposited(infra, tmp_path, "layout", rng, 40, 7) as run:
+        r, store = run.redis, ledger_store(run.redis, run.lg)
         # each account's state is under the tag of the partition its key goes to, and only there
-        for account in deposits.count:
+        for account in run.deposits.count:
             home = default_partition(account, LEDGER_PARTITIONS)
             for p in range(LEDGER_PARTITIONS):
                 held = await r.get(store.state_key(f"account:{account}", p))
@@ -82,21 +102,12 @@ async def test_partitioned_state_lives_with_its_partition(infra: Any, tmp_path: 
         ]
         assert sum(per_partition) == 40 and sum(1 for n in per_partition if n) > 1
         assert await r.hget(store.layout_key, "partitions") == str(LEDGER_PARTITIONS).encode()
-    finally:
-        proc.stop()
-        await prod.stop()
-        await r.aclose()
 
 
 async def test_a_changed_partition_count_is_refused_at_start(infra: Any, tmp_path: Path) -> None:
     rng = random.Random(20261202)
-    lg = await new_ledger(infra.kafka_bootstrap, "repartition", rng)
-    deposits = random_deposits(rng, 30, 5)
-    proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path)
-    r = aioredis.Redis.from_url(infra.redis_url)
-    prod = await producer(infra.kafka_bootstrap)
-    try:
-        await _deposited(proc, prod, r, lg, deposits)
+    async with _deposited(infra, tmp_path, "repartition", rng, 30, 5) as run:
+        lg, proc, r = run.lg, run.proc, run.redis
         proc.terminate()
         before = {k async for k in r.scan_iter(match=f"shebao:{lg.service}:*")}
 
@@ -114,15 +125,11 @@ async def test_a_changed_partition_count_is_refused_at_start(infra: Any, tmp_pat
         # refused, not crashed: alive, and nothing was read or written
         more = random_deposits(rng, 5, 5)
         for _, (k, v, h) in more.records:
-            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
+            await run.prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
         assert proc.alive
         assert await ledger_counter(r, lg) == 30
         assert {k async for k in r.scan_iter(match=f"shebao:{lg.service}:*")} == before
         assert "has 6" in proc.log_text()
-    finally:
-        proc.stop()
-        await prod.stop()
-        await r.aclose()
 
 
 async def test_a_keyspace_of_another_layout_is_refused(infra: Any, tmp_path: Path) -> None:

@@ -343,7 +343,7 @@ async def test_records_that_decide_nothing_are_read_marked_and_rolled_over(infra
     ]
     try:
         await run_live(infra, bank, store, sent)
-        prefix = f"{store.prefix}:{store.layout.tag()}"  # its one slot
+        prefix = store.slot_prefix()  # its one slot
         before = await keyspace(client, prefix)
         # what the live service kept: both partitions read to their ends, a mark for each
         # record it applied (quiet or not), none for a duplicate, a refusal or a remark
@@ -399,7 +399,7 @@ async def test_a_record_that_would_decide_now_stops_its_partition(infra: Any) ->
     ]
     try:
         await run_live(infra, bank, store, sent)
-        before = await keyspace(client, f"{store.prefix}:{store.layout.tag()}")
+        before = await keyspace(client, store.slot_prefix())
         assert before[store.mark_key(held)] is not None
 
         report = await job(infra, bank, store).run(wipe=True)
@@ -409,7 +409,7 @@ async def test_a_record_that_would_decide_now_stops_its_partition(infra: Any) ->
         assert report.stopped == {"commands": {f"{commands}:0": 3}}
         assert await store.load_offsets("commands", [f"{commands}:0", f"{commands}:1"]) == [3, 1]
         assert await client.get(store.mark_key(held)) is None
-        after = await keyspace(client, f"{store.prefix}:{store.layout.tag()}")
+        after = await keyspace(client, store.slot_prefix())
         account = after[store.state_key(ACCOUNT.key("A").name)]
         assert orjson.loads(account) == {"balance": 100, "deposits": ["d1"], "frozen": False}
         assert after[store.state_key(AUDITED.key("B").name)] == b'{"auditors":["bob"]}'

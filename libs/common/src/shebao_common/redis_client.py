@@ -17,10 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 
-from .settings import RedisConnection
-
-CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
-"""The cluster URL schemes, and whether each speaks TLS."""
+from .settings import CLUSTER_SCHEMES, RedisConnection
 
 
 def cluster_seeds(url: str) -> tuple[list[tuple[str, int]], str | None, str | None, bool]:

@@ -74,6 +74,14 @@ class KafkaConnection(BaseSettings):
         return None if self.kafka_password is None else self.kafka_password.get_secret_value()
 
 
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+"""The REDIS_URL schemes that name a Redis Cluster by seed nodes, and whether each speaks TLS."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
 class RedisConnection(BaseSettings):
     """How a client reaches and authenticates to Redis (REDIS_URL, REDIS_USERNAME,
     REDIS_PASSWORD_FILE or REDIS_PASSWORD). A user and password given here win over any the URL
@@ -122,7 +130,7 @@ class RedisConnection(BaseSettings):
 
     @property
     def redis_cluster(self) -> bool:
-        return self.redis_url.split("://", 1)[0] in ("redis+cluster", "rediss+cluster")
+        return is_cluster_url(self.redis_url)
 
     def wait_replicas(self) -> int:
         if self.redis_wait_replicas is not None:

@@ -26,6 +26,7 @@ from shebao_common.redis_acl import (
     setuser_commands,
     user_rules,
 )
+from shebao_common.settings import is_cluster_url
 
 from .local import write_secret
 
@@ -155,7 +156,7 @@ def service_credentials(admin_url: str, service: str) -> tuple[str, str] | None:
     user = service_user(service)
     password = derive_password(admin_password, user)
     rules = user_rules(password, service_rules(service))
-    if admin_url.startswith(("redis+cluster://", "rediss+cluster://")):
+    if is_cluster_url(admin_url):
         from redis.cluster import ClusterNode, RedisCluster
 
         from shebao_common.redis_client import cluster_seeds

@@ -211,13 +211,12 @@ class Processor:
                 self._seen_before(it, seen[it.event_id])
             else:
                 seen[it.event_id] = it.fingerprint
-        if not self.store.layout.partitioned:
-            await self._apply_slot(items, 0)
-            return
-        # each input partition owns a slot of its own: one commit per partition, all at once
-        groups: dict[int, list[Item]] = {}
-        for it in items:
-            groups.setdefault(it.tp[1], []).append(it)
+        # one slot for the service, or one per input partition: one commit per slot, all at once
+        groups: dict[int, list[Item]] = {0: items}
+        if self.store.layout.partitioned:
+            groups = {}
+            for it in items:
+                groups.setdefault(it.tp[1], []).append(it)
         if len(groups) == 1:
             ((part, group),) = groups.items()
             await self._apply_slot(group, part)
@@ -233,7 +232,7 @@ class Processor:
 
     async def _apply_slot(self, items: list[Item], partition: int) -> None:
         """Decide and commit `items`, all of one slot (`store.Layout`), until committed."""
-        within = self.store.state_prefix(partition).removesuffix("s:")
+        within = self.store.slot_prefix(partition) + ":"
         delay = 0.05
         while items:
             plan: CommitPlan | None = None

@@ -169,16 +169,14 @@ class CommitPlan:
     def incr(self, key: str, field: str, by: int) -> None:
         self.increments[(key, field)] = self.increments.get((key, field), 0) + by
 
-    def keys(self) -> list[str]:
+    def slot_key(self) -> str | None:
         """One key of the plan (they all share a slot): how a cluster routes the script."""
-        for rows in (self.offsets, self.writes, self.marks, self.reads):
+        for rows in (self.offsets, self.writes, self.marks, self.reads, self.trims):
             if rows:
-                return [rows[0][0]]
+                return rows[0][0]
         if self.outbox:
-            return [self.outbox[0].stream]
-        if self.trims:
-            return [self.trims[0][0]]
-        return [k for k, _ in self.increments][:1]
+            return self.outbox[0].stream
+        return next(iter(self.increments), (None, ""))[0]
 
     def packed(self) -> bytes:
         """The whole batch as one MessagePack argument of the commit script."""
@@ -249,12 +247,6 @@ class Layout:
         """Every tag, for reads that gather (counters, the parked outputs, a probe)."""
         return [self.tag(p) for p in range(self.partitions or 1)]
 
-    def tag_of_key(self, key: bytes | str) -> str:
-        """The tag owning a record key (Kafka's default partitioner on it)."""
-        if self.partitions is None:
-            return self.tag()
-        return self.tag(default_partition(key, self.partitions))
-
     def describe(self) -> str:
         return f"{self.partitions} partitions" if self.partitions is not None else "one slot"
 
@@ -280,28 +272,29 @@ class Store:
         self._park = client.register_script(PARK_LUA)
 
     # names
-    def _at(self, partition: int) -> str:
+    def slot_prefix(self, partition: int = 0) -> str:
+        """What every key of that partition's slot starts with (before a colon)."""
         return f"{self.prefix}:{self.layout.tag(partition)}"
 
     def state_key(self, name: str, partition: int = 0) -> str:
-        return f"{self._at(partition)}:s:{name}"
+        return f"{self.slot_prefix(partition)}:s:{name}"
 
     def mark_key(self, event_id: str, partition: int = 0) -> str:
-        return f"{self._at(partition)}:dd:{event_id}"
+        return f"{self.slot_prefix(partition)}:dd:{event_id}"
 
     def offsets_key(self, subscription: str, partition: int = 0) -> str:
-        return f"{self._at(partition)}:off:{subscription}"
+        return f"{self.slot_prefix(partition)}:off:{subscription}"
 
     def outbox_key(self, subscription: str, topic: str, partition: int) -> str:
-        return f"{self._at(partition)}:ob:{subscription}:{topic}:{partition}"
+        return f"{self.slot_prefix(partition)}:ob:{subscription}:{topic}:{partition}"
 
     def counter_key(self, name: str, partition: int = 0) -> str:
-        return f"{self._at(partition)}:c:{name}"
+        return f"{self.slot_prefix(partition)}:c:{name}"
 
     @property
     def parked_key(self) -> str:
         """The parked stream of a one-slot layout (`parked_keys` has them all)."""
-        return self.parked_key_of(f"{self.prefix}:{self.layout.tag()}:")
+        return f"{self.slot_prefix()}:parked"
 
     def parked_key_of(self, key: str) -> str:
         """The parked stream in the same slot as `key` (an outbox stream)."""
@@ -309,7 +302,7 @@ class Store:
 
     @property
     def parked_keys(self) -> list[str]:
-        return [f"{self.prefix}:{t}:parked" for t in self.layout.tags()]
+        return [f"{self.slot_prefix(p)}:parked" for p in range(self.layout.partitions or 1)]
 
     @property
     def layout_key(self) -> str:
@@ -317,9 +310,13 @@ class Store:
 
     def state_prefix(self, partition: int = 0) -> str:
         """What a state key of that partition starts with, before its name."""
-        return self.state_key("", partition)
+        return f"{self.slot_prefix(partition)}:s:"
 
     # the layout the keyspace was written with
+    @property
+    def _rebuild(self) -> str:
+        return f"python -m shebao_{self.service.replace('-', '_')} rebuild --wipe"
+
     async def check_layout(self, subscriptions: Sequence[str] = ()) -> None:
         """Refuse (LayoutError) a keyspace written with another layout; record ours on a new one.
 
@@ -334,8 +331,7 @@ class Store:
                 raise LayoutError(
                     f"{self.service}: Redis holds its state as a release before hash tags kept "
                     f"it ({self.prefix}:off:..., no {self.layout_key}): rebuild it from its log "
-                    f"of record into this layout (python -m shebao_"
-                    f"{self.service.replace('-', '_')} rebuild --wipe, deploy/README.md), then "
+                    f"of record into this layout ({self._rebuild}, deploy/README.md), then "
                     "start it"
                 )
             await self.client.hset(self.layout_key, "partitions", want)
@@ -347,8 +343,8 @@ class Store:
                 f"{self.service}: its state in Redis is laid out for {was}, and it starts with "
                 f"{self.layout.describe()}: a changed partition count moves the ownership of "
                 "keys. Stop the service, rebuild its state from its log of record "
-                f"(python -m shebao_{self.service.replace('-', '_')} rebuild --wipe, see "
-                "docs/CAPACITY.md#changing-partition-counts), then start it."
+                f"({self._rebuild}, see docs/CAPACITY.md#changing-partition-counts), then "
+                "start it."
             )
 
     # reads
@@ -492,8 +488,8 @@ class Store:
     # writes
     async def commit(self, plan: CommitPlan) -> CommitResult:
         """Commit a plan whose keys all carry one tag (one slot)."""
-        keys = plan.keys()
-        raw = await self._commit(keys=keys[:1], args=[plan.packed()])
+        key = plan.slot_key()
+        raw = await self._commit(keys=[] if key is None else [key], args=[plan.packed()])
         status = raw[0].decode() if isinstance(raw[0], bytes) else str(raw[0])
         items = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in raw[1:])
         return CommitResult(status, items)
@@ -501,11 +497,11 @@ class Store:
     async def replicated(self, plan: CommitPlan, replicas: int, timeout_ms: int) -> int:
         """WAIT until `replicas` replicas of the shard holding `plan`'s slot have its writes (or
         the timeout); how many have. A cluster asks the node serving that slot now."""
-        keys = plan.keys()
-        if not keys or replicas <= 0:
+        key = plan.slot_key()
+        if key is None or replicas <= 0:
             return replicas
         if hasattr(self.client, "get_node_from_key"):
-            node = self.client.get_node_from_key(keys[0])
+            node = self.client.get_node_from_key(key)
             n = await self.client.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
         else:
             n = await self.client.execute_command("WAIT", replicas, timeout_ms)
