@@ -154,6 +154,12 @@ class Entity(Generic[S]):
     cached: bool = True
     """Keep values in the processor's cache. Off for write-mostly state (one key per claim,
     say), which would only crowd out what is read again."""
+    owner: Callable[[str], str] | None = None
+    """Where a key of this kind lives when the service's state is partitioned: the record key
+    (Kafka's key) whose partition owns it, from the key's id, e.g. a hospital's registration
+    keyed by its code: `owner=lambda code: code`. A handler of another partition may read it
+    (loaded from the owner's slot, not version-checked, not cached) and never write it. None:
+    the key lives with the record that declares it, like all state of a one-slot service."""
 
     def key(self, *parts: str) -> StateKey[S]:
         ident = ":".join(parts)

@@ -41,7 +41,8 @@ log = logging.getLogger("shebao.runtime")
 
 TP = tuple[str, int]
 Snapshot = Mapping[str, tuple[int, StateModel | None]]
-"""Each declared key's (version, value) as loaded for the batch; version -1: a counter set."""
+"""Each declared key's (version, value) as loaded for the batch; version -1: read-only, never
+version-checked (a counter set, or state another partition owns)."""
 
 
 class UndeclaredState(RuntimeError):
@@ -134,6 +135,11 @@ def decide(
             raise UndeclaredState(f"write of {key.name} not declared in needs()")
         if key.entity.counters:
             raise UndeclaredState(f"{key.name} is a counter set: use Decision.incr")
+        if working[key.name].version < 0:
+            raise UndeclaredState(
+                f"write of {key.name}: another partition owns it (Entity.owner); a record "
+                "may read it here, only one of its owner's partition writes it"
+            )
     for key, value in decision.writes.items():
         slot = working[key.name]
         slot.value = value

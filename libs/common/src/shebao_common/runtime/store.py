@@ -243,6 +243,14 @@ class Layout:
             )
         return "{" + f"{self.service}/{partition}" + "}"
 
+    def home(self, key: StateKey[Any], partition: int = 0) -> int:
+        """The partition whose slot holds `key` when a record of `partition` declares it: the
+        owner's (`Entity.owner`) in a partitioned layout, else the record's own."""
+        owner = key.entity.owner
+        if owner is None or self.partitions is None:
+            return partition
+        return default_partition(owner(key.id), self.partitions)
+
     def tags(self) -> list[str]:
         """Every tag, for reads that gather (counters, the parked outputs, a probe)."""
         return [self.tag(p) for p in range(self.partitions or 1)]
@@ -411,9 +419,11 @@ class Store:
     async def snapshot(
         self, keys: Mapping[str, StateKey[Any]], partition: int = 0
     ) -> dict[str, tuple[int, StateModel | None]]:
-        """Each key's (version, decoded value) as stored in `partition`'s slot, by name: counter
-        sets as a `Counters` with version -1 (never version-checked, summed over every slot),
-        the rest with one MGET."""
+        """Each key's (version, decoded value) as a record of `partition` sees it, by name:
+        counter sets as a `Counters` with version -1 (never version-checked, summed over every
+        slot); state another partition owns (`Layout.home`) with version -1 too, read from its
+        owner's slot (read-only, never version-checked); the rest from `partition`'s slot. One
+        MGET per slot, at once."""
         out: dict[str, tuple[int, StateModel | None]] = {}
         tallies = [n for n, k in keys.items() if k.entity.counters]
         if tallies:
@@ -421,10 +431,14 @@ class Store:
                 out[name] = (-1, Counters(values=values))
         names = [n for n, k in keys.items() if not k.entity.counters]
         if names:
-            rows = await self.load_state([self.state_key(n, partition) for n in names])
-            for name, (version, data) in zip(names, rows, strict=True):
+            homes = [self.layout.home(keys[n], partition) for n in names]
+            rows = await self.load_state(
+                [self.state_key(n, h) for n, h in zip(names, homes, strict=True)]
+            )
+            for name, home, (version, data) in zip(names, homes, rows, strict=True):
                 model = keys[name].entity.model
-                out[name] = (version, None if data is None else model.model_validate_json(data))
+                value = None if data is None else model.model_validate_json(data)
+                out[name] = (version if home == partition else -1, value)
         return out
 
     async def get_state(self, name: str, owner: bytes | str | None = None) -> bytes | None:
