@@ -148,7 +148,8 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
         A.GIVE_UP,
     ),
     M.DUPLICATE_CLAIM_DIFFERENT_BODY: (
-        "the claim id was settled with another body; cancel it before resubmitting",
+        "the claim id was settled with another body (cancel it before resubmitting), or is"
+        " another patient's claim (a claim id is one patient's: use a new one)",
         A.CORRECT,
     ),
     M.TOTALS_DO_NOT_ADD_UP: (

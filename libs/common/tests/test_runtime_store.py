@@ -105,3 +105,51 @@ async def test_delete_leaves_a_versioned_tombstone(store: Store) -> None:
     await store.commit(_plan(store, "1", "2", reads=[(k, 1)], writes=[(k, 2, b"")]))
     assert await store.load_state([k]) == [(2, None)]
     assert await store.client.ttl(k) > 0
+
+
+async def test_state_another_partition_owns_is_read_from_its_slot_and_never_written(
+    infra,
+) -> None:
+    """`Entity.owner`: a branch is owned by its code's partition. A record of another partition
+    reads it from there, unversioned and read-only; the owner's own record reads it as ever."""
+    from shebao_common.domain import Entity, StateModel
+    from shebao_common.runtime.apply import Slot, UndeclaredState, decide, open_slots
+    from shebao_common.runtime.model import Decision, Handler
+    from shebao_common.runtime.store import Layout, default_partition
+
+    class Branch(StateModel):
+        open: bool
+
+    branch = Entity("branch", Branch, owner=lambda code: code)
+    key = branch.key("b-17")
+    client = aioredis.Redis.from_url(infra.redis_url)
+    store = Store(client, f"storetest-{uuid.uuid4().hex[:8]}", Layout("x", 4))
+    try:
+        home = default_partition("b-17", 4)
+        other = (home + 1) % 4
+        assert store.layout.home(key, other) == home and store.layout.home(key, home) == home
+        await client.set(store.state_key(key.name, home), b'3|{"open":true}')
+
+        mine = await store.snapshot({key.name: key}, home)
+        theirs = await store.snapshot({key.name: key}, other)
+        assert mine == {key.name: (3, Branch(open=True))}
+        assert theirs == {key.name: (-1, Branch(open=True))}, "read-only, not version-checked"
+        assert await client.get(store.state_key(key.name, other)) is None
+
+        def close(state, message, ctx) -> Decision:
+            assert state.get(key) == Branch(open=True)
+            return Decision().put(key, Branch(open=False))
+
+        handler = Handler(Branch, close, lambda m, c: [key])  # type: ignore[arg-type]
+        for snapshot, allowed in ((mine, True), (theirs, False)):
+            working: dict[str, Slot] = {}
+            names = open_slots([key], working, snapshot)
+            if allowed:
+                decide(handler, None, None, names, working, lambda e: None, None)  # type: ignore[arg-type]
+                assert working[key.name].value == Branch(open=False)
+            else:
+                with pytest.raises(UndeclaredState, match="another partition owns it"):
+                    decide(handler, None, None, names, working, lambda e: None, None)  # type: ignore[arg-type]
+                assert working[key.name].value == Branch(open=True), "nothing applied"
+    finally:
+        await client.aclose()

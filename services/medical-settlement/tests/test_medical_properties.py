@@ -16,7 +16,7 @@ from shebao_common.runtime.testing import HandlerRunner
 from shebao_contracts import medical as m
 from shebao_contracts.welfare import RecipientStatusChanged
 from shebao_medical_settlement.domain.model import ACCUMULATORS, CLAIM, YearTotals
-from shebao_medical_settlement.handlers import adjudication_log
+from shebao_medical_settlement.handlers import adjudication_log, ingest_log
 
 PATIENT = citizen_id(1)
 
@@ -133,3 +133,33 @@ def test_the_published_decisions_rebuild_the_same_state(scheme: str, actions: li
     rebuilt = {k: v.model_dump_json() for k, v in fold.store.items() if v is not None}
     assert rebuilt == decided
     assert +fold.counters == +med.adjudicate.counters
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=st.lists(st.tuples(submission(), st.booleans()), min_size=1, max_size=25))
+def test_the_forwarded_claims_rebuild_the_same_claim_holders(
+    actions: list[tuple[tuple[str, m.ClaimSubmitted], bool]],
+) -> None:
+    """Ingest's state, each claim id's patient, is folded back from what was published (the
+    claims adjudication decided, the claims ingest forwarded) the same, in either order."""
+    other = citizen_id(2)
+    med = Medical()
+    med.enrol(PATIENT)
+    med.enrol(other)
+    for (action, c), theirs in actions:
+        if theirs:
+            c = c.model_copy(update={"patient_citizen_id": other})
+        med.submit(c) if action == "submit" else med.cancel(c)
+    published = [e for e in med.adjudicate.emitted if e.topic == m.EVENTS.name]
+    published += [e for e in med.ingest.emitted if e.topic == m.COMMANDS.name]
+    decided = {
+        k: v.model_dump_json()
+        for k, v in med.store.items()
+        if v is not None and k.startswith("claim-holder:")
+    }
+    for order in (published, published[::-1]):
+        fold = HandlerRunner(ingest_log, med.env)
+        for e in order:
+            if e.message.TYPE in ingest_log:
+                fold.send(type(e.message).model_validate_json(e.message.model_dump_json()))
+        assert {k: v.model_dump_json() for k, v in fold.store.items() if v is not None} == decided

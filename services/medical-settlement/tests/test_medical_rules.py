@@ -43,9 +43,33 @@ def totals(med: Medical, year: int = 2025) -> dict[str, str]:
 def test_a_claim_on_another_hospitals_topic_is_refused(med: Medical) -> None:
     c = claim(hospital=H2)
     answer = med._through(
-        med.ingest.send(c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3})
+        med.ingest.send(c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3}, key=c.claim_id)
     )
     assert answer.reasons == ["hospital_mismatch"] and answer.hospital == H3
+
+
+def test_a_claim_id_is_one_patients_for_ever(med: Medical) -> None:
+    """The id of one patient's claim is refused for another, settled, refused or cancelled:
+    each patient's claims are settled where that patient's state is, and a hospital's answers
+    are by claim id."""
+    other = citizen_id(2)
+    med.enrol(other)
+    first = claim("C-77")
+    assert med.submit(first).outcome == m.Outcome.SETTLED
+    again = claim("C-77", patient=other)
+    refused = med.submit(again)
+    assert refused.reasons == ["duplicate_claim_different_body"]
+    assert "another patient" in refused.detail
+    med.cancel(first)
+    assert med.submit(again).reasons == ["duplicate_claim_different_body"]
+    # its own patient may send it again once cancelled, and another id is the other's
+    assert med.submit(first).outcome == m.Outcome.SETTLED
+    assert med.submit(claim("C-78", patient=other)).outcome == m.Outcome.SETTLED
+
+    # refused by adjudication (nobody insured): still its first patient's
+    stranger = citizen_id(3)
+    assert med.submit(claim("C-79", patient=stranger)).reasons == ["not_insured_on_service_date"]
+    assert med.submit(claim("C-79")).reasons == ["duplicate_claim_different_body"]
 
 
 def test_lines_must_add_up(med: Medical) -> None:
@@ -140,7 +164,7 @@ def test_only_designated_hospitals(med: Medical) -> None:
 def test_ingest_forwards_a_pseudonymised_claim_keyed_by_person(med: Medical) -> None:
     c = claim()
     (fwd,) = med.ingest.send(
-        c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3}, when=sent_at(c)
+        c, topic=m.CLAIMS.named(code=H3), topic_fields={"code": H3}, key=c.claim_id, when=sent_at(c)
     )
     assert fwd.topic == m.COMMANDS.name and fwd.key == med.ref(PATIENT)
     assert PATIENT not in fwd.message.model_dump_json()

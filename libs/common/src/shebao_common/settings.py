@@ -105,6 +105,13 @@ class RedisConnection(BaseSettings):
     redis_wait_timeout_ms: int = Field(
         1000, ge=1, validation_alias=AliasChoices("REDIS_WAIT_TIMEOUT_MS")
     )
+    state_layout: Literal["auto", "one-slot", "partitioned"] = Field(
+        "auto",
+        validation_alias=AliasChoices("STATE_LAYOUT"),
+        description="where a service keeps its state: one slot, or one slot per input partition "
+        "(spread over a cluster's shards; only a service whose rules allow it); auto: "
+        "partitioned on a Redis Cluster when the service allows it, one slot otherwise",
+    )
     redis_username: str | None = Field(
         None,
         validation_alias=AliasChoices("REDIS_USERNAME"),
@@ -131,6 +138,12 @@ class RedisConnection(BaseSettings):
     @property
     def redis_cluster(self) -> bool:
         return is_cluster_url(self.redis_url)
+
+    def partitioned_state(self, allowed: bool) -> bool:
+        """Whether a service whose rules allow a partitioned layout (`allowed`) uses one."""
+        if self.state_layout == "auto":
+            return allowed and self.redis_cluster
+        return self.state_layout == "partitioned"
 
     def wait_replicas(self) -> int:
         if self.redis_wait_replicas is not None:

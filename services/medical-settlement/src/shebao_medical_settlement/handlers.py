@@ -34,11 +34,20 @@ from .domain import claims, hospitals, intake
 from .domain import coverage as cov
 from .domain.answers import answer_topic, rejected_cancellation, rejected_result
 from .domain.env import Env
-from .domain.model import ACCUMULATORS, CLAIM, COVERAGE, HOSPITAL, HOSPITAL_INDEX
+from .domain.model import (
+    ACCUMULATORS,
+    CLAIM,
+    CLAIM_HOLDER,
+    COVERAGE,
+    HOSPITAL,
+    HOSPITAL_INDEX,
+    HOSPITALS,
+)
 from .domain.statements import months_to_date, statement
 
 T = TypeVar("T", bound=StateModel)
-ALL_HOSPITALS = HOSPITAL_INDEX.key("all")
+ALL_HOSPITALS = HOSPITALS.key("all")
+INDEX_BEFORE = HOSPITAL_INDEX.key("all")  # a release before the counter set: read, never written
 
 
 def _put(d: Decision, key: StateKey[T], value: T | None) -> Decision:
@@ -62,20 +71,28 @@ def _refused_cancellation(hospital: str, claim_id: str, refused: Refused) -> Dec
 ingest: HandlerTable[Env] = HandlerTable()
 
 
-def _topic_hospital(msg: m.ClaimSubmitted, ctx: Context[Env]) -> list[StateKey[Any]]:
-    return [HOSPITAL.key(ctx.topic_fields["code"])]
+def _hospital_and_holder(msg: m.ClaimSubmitted, ctx: Context[Env]) -> list[StateKey[Any]]:
+    code = ctx.topic_fields["code"]
+    return [HOSPITAL.key(code), CLAIM_HOLDER.key(code, msg.claim_id)]
 
 
-@ingest.on(m.ClaimSubmitted, needs=_topic_hospital)
+@ingest.on(m.ClaimSubmitted, needs=_hospital_and_holder)
 def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context[Env]) -> Decision:
     code = ctx.topic_fields["code"]
-    hospital = state.get(HOSPITAL.key(code))
+    holder_key = CLAIM_HOLDER.key(code, claim.claim_id)
     try:
         # ce_time, not the Kafka timestamp: both are the sender's clock, ce_time alone replays alike
-        fx = intake.accept_claim(claim, code, hospital, ctx.time, ctx.env)
+        taken, fx = intake.accept_claim(
+            claim, code, state.get(HOSPITAL.key(code)), state.get(holder_key), ctx.time, ctx.env
+        )
     except Refused as refused:
         return _refused_claim(code, claim.claim_id, refused)
-    return Decision().apply(fx)
+    if taken is not None and not state.owns(holder_key):
+        # keyed by something else than its claim id (tolerated): the id's partition holds the
+        # id, this one cannot write it there (contracts/HOSPITALS.md, "A claim id is one
+        # patient's"); one slot for the service holds every id anyway
+        taken = None
+    return _put(Decision(), holder_key, taken).apply(fx)
 
 
 @ingest.on(m.ClaimCancellation)
@@ -86,6 +103,16 @@ def receive_cancellation(state: State, c: m.ClaimCancellation, ctx: Context[Env]
     except Refused as refused:
         return _refused_cancellation(code, c.claim_id, refused)
     return Decision().apply(fx)
+
+
+# ingest's log of record: the claims it forwarded, each naming its id's holder
+ingest_log: HandlerTable[Env] = HandlerTable()
+
+
+@ingest_log.on(m.ClaimReceived, needs=lambda c, ctx: [CLAIM_HOLDER.key(c.hospital, c.claim_id)])
+def fold_forwarded(state: State, c: m.ClaimReceived, ctx: Context[Env]) -> Decision:
+    key = CLAIM_HOLDER.key(c.hospital, c.claim_id)
+    return NOTHING if state.get(key) is not None else Decision().put(key, intake.held(c))
 
 
 def reject_hospital_record(r: RejectedRecord) -> Emit | None:
@@ -154,21 +181,24 @@ def cancel_claim(state: State, c: m.CancellationReceived, ctx: Context[Env]) -> 
     return Decision().put(totals_key, totals).put(key, cancelled).apply(fx)
 
 
-@adjudication.on(m.RegisterHospital, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS])
+@adjudication.on(m.RegisterHospital, needs=lambda h, ctx: [HOSPITAL.key(h.hospital)])
 def register_hospital(state: State, h: m.RegisterHospital, ctx: Context[Env]) -> Decision:
     registered = m.HospitalRegistered.model_validate(h.model_dump())
     return _registered(state, registered).emit(m.EVENTS, h.hospital, registered)
 
 
 def _registered(state: State, h: m.HospitalRegistered) -> Decision:
-    """The hospital and the index as registered: deciding and folding the log alike."""
-    hospital, index = hospitals.register(h, state.get(ALL_HOSPITALS))
-    return _put(Decision().put(HOSPITAL.key(h.hospital), hospital), ALL_HOSPITALS, index)
+    """The hospital as registered, counted among the hospitals the first time: deciding and
+    folding the log alike."""
+    key = HOSPITAL.key(h.hospital)
+    hospital, fx = hospitals.register(h, state.get(key))
+    return Decision().put(key, hospital).apply(fx)
 
 
-@adjudication.on(m.CloseMonth, needs=lambda c, ctx: [ALL_HOSPITALS])
+@adjudication.on(m.CloseMonth, needs=lambda c, ctx: [ALL_HOSPITALS, INDEX_BEFORE])
 def close_month(state: State, c: m.CloseMonth, ctx: Context[Env]) -> Decision:
-    return Decision().apply(hospitals.close_month(c, state.get(ALL_HOSPITALS)))
+    known = hospitals.codes(state.get(ALL_HOSPITALS), state.get(INDEX_BEFORE))
+    return Decision().apply(hospitals.close_month(c, known))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -213,9 +243,7 @@ def fold_cancelled(state: State, ev: m.ClaimCancelled, ctx: Context[Env]) -> Dec
     return Decision().put(totals_key, totals).put(key, cancelled).apply(fx)
 
 
-@adjudication_log.on(
-    m.HospitalRegistered, needs=lambda h, ctx: [HOSPITAL.key(h.hospital), ALL_HOSPITALS]
-)
+@adjudication_log.on(m.HospitalRegistered, needs=lambda h, ctx: [HOSPITAL.key(h.hospital)])
 def fold_registered(state: State, h: m.HospitalRegistered, ctx: Context[Env]) -> Decision:
     return _registered(state, h)
 

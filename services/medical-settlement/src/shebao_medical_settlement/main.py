@@ -24,6 +24,7 @@ from .handlers import (
     adjudication_log,
     coverage,
     ingest,
+    ingest_log,
     reject_hospital_record,
     statements,
 )
@@ -67,7 +68,8 @@ def subscriptions(settings: MedicalSettings) -> list[Subscription]:
             trust_event_ids=False,
             reject=reject_hospital_record,
             max_record_bytes=settings.max_claim_bytes,
-            rebuild=FromDecisions(),  # keeps no state: it goes on after what it answered
+            # the holder of each claim id, from the claims it forwarded
+            rebuild=FromDecisions(log=(medical.EVENTS,), fold=ingest_log, tail=(medical.COMMANDS,)),
         ),
         Subscription(
             "adjudicate",
@@ -97,6 +99,10 @@ def create_runtime(settings: MedicalSettings | None = None) -> ServiceRuntime:
         running={r.strip() for r in settings.roles.split(",")},
         env=env,
         routes=ReadSide().routes(),
+        # every key a record writes is its own partition's: a claim's with its patient, a
+        # hospital's with its code, a claim id's holder where the hospital's claims arrive;
+        # what it reads of another partition (a hospital) it only reads (Entity.owner)
+        partitionable=True,
     )
 
 

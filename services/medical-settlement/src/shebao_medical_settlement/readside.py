@@ -17,7 +17,7 @@ S = TypeVar("S", bound=StateModel)
 
 async def _load(rt: ServiceRuntime, entity: Entity[S], *parts: str) -> S | None:
     assert rt.store is not None
-    raw = await rt.store.get_state(entity.key(*parts).name)
+    raw = await rt.store.get_state(entity.key(*parts))
     return None if raw is None else entity.model.model_validate_json(raw)
 
 

@@ -74,6 +74,12 @@ class View:
             raise UndeclaredState(f"read of {name} not declared in needs()")
         return self._working[name].value
 
+    def owns(self, key: StateKey[Any]) -> bool:
+        name = key.name
+        if name not in self._allowed:
+            raise UndeclaredState(f"read of {name} not declared in needs()")
+        return self._working[name].version >= 0
+
 
 class EmitCheck:
     """Checks an emit against the registry the runtime runs with (`model.check_emit`)."""

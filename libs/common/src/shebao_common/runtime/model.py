@@ -39,6 +39,11 @@ Without a type argument it is `Any`, as before the tables were typed."""
 class State(Protocol):
     def get(self, key: StateKey[S]) -> S | None: ...
 
+    def owns(self, key: StateKey[Any]) -> bool:
+        """Whether this record may write `key`: False for state another partition owns
+        (`Entity.owner`), which it may only read, and for a counter set."""
+        ...
+
 
 class UndeclaredMessage(ValueError):
     """A handler emitted a message its target topic does not declare: a bug in the service."""
@@ -254,6 +259,10 @@ class FromDecisions:
 
     log: tuple[Topic, ...] = ()
     fold: HandlerTable[Any] | None = None
+    tail: tuple[Topic, ...] = ()
+    """Topics folded too, as far as the broker still holds them (their retention is not made
+    unlimited, as the logs' is): where decisions are published first whose lasting record is
+    on `log` later, e.g. work another stage has not decided yet."""
 
 
 @dataclass(frozen=True)

@@ -441,14 +441,20 @@ class Store:
                 out[name] = (version if home == partition else -1, value)
         return out
 
-    async def get_state(self, name: str, owner: bytes | str | None = None) -> bytes | None:
-        """A state value by name. In a partitioned layout the value lives with the partition
-        its record key (`owner`) goes to; without it every partition is asked, in one
-        pipelined round trip, and the one that holds it answers."""
+    async def get_state(
+        self, key: str | StateKey[Any], owner: bytes | str | None = None
+    ) -> bytes | None:
+        """A state value by name (or by key). In a partitioned layout the value lives with the
+        partition its record key goes to: `owner`, else the key's `Entity.owner`; without
+        either every partition is asked, in one pipelined round trip, and the one that holds
+        it answers."""
+        name = key if isinstance(key, str) else key.name
         if not self.layout.partitioned:
             raw = await self.client.get(self.state_key(name))
             return split_state(cast("bytes | None", raw))[1]
         assert self.layout.partitions is not None
+        if owner is None and not isinstance(key, str) and key.entity.owner is not None:
+            owner = key.entity.owner(key.id)
         if owner is not None:
             part = default_partition(owner, self.layout.partitions)
             raw = await self.client.get(self.state_key(name, part))

@@ -79,7 +79,7 @@ def runtime_for(
     running: Collection[str] | None = None,
     env: Any = None,
     routes: Sequence[tuple[str, JsonHandler]] = (),
-    partitioned_state: bool = False,
+    partitionable: bool = False,
 ) -> ServiceRuntime:
     """The runtime of the service `contract` describes, reading through `subscriptions`.
 
@@ -87,9 +87,17 @@ def runtime_for(
     names those this process runs (all when None), for a service split across deployments.
     The service's name and produced topics come from the contract, the registry from the catalog.
     `env` is what its handlers get as `ctx.env` (the service's `domain.env.Env`).
-    `partitioned_state`: see `ServiceRuntime` (each input partition owns the state its records
-    touch, spread over the slots of a Redis Cluster); one slot for the service otherwise.
+    `partitionable`: the service's rules allow a partitioned layout (see `ServiceRuntime`:
+    each input partition owns the state its records touch, spread over the slots of a Redis
+    Cluster); the settings' `STATE_LAYOUT` chooses (`ServiceSettings.partitioned_state`). A
+    service that does not allow it is refused `STATE_LAYOUT=partitioned` here.
     """
+    if settings.state_layout == "partitioned" and not partitionable:
+        raise WiringError(
+            f"{contract.service}: STATE_LAYOUT=partitioned, and its rules write or read state "
+            "across input partitions: it keeps its state in one slot (STATE_LAYOUT=auto or "
+            "one-slot; docs/CAPACITY.md#the-layout-today)"
+        )
     check_wiring(contract, subscriptions)
     chosen = list(subscriptions)
     if running is not None:
@@ -109,5 +117,5 @@ def runtime_for(
         env=env,
         routes=routes,
         every_subscription=subscriptions,
-        partitioned_state=partitioned_state,
+        partitioned_state=settings.partitioned_state(partitionable),
     )

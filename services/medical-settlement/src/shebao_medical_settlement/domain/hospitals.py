@@ -1,22 +1,21 @@
 """Designated hospitals: registered (or registered again, with new terms) by the insurance
-bureau, and every one of them asked for its statement when a month is closed."""
+bureau, and every one of them asked for its statement when a month is closed.
+
+The hospitals known are a counter set (`model.HOSPITALS`, one field per hospital code), not one
+index value: registrations are keyed by hospital, on several partitions, and a service whose
+state is partitioned by them has no single place where a list could be written; counters add up
+from every partition (and a rebuild that folds the registrations in any order finds the same)."""
 
 from __future__ import annotations
 
-from shebao_common.domain import Effects
+from shebao_common.domain import Counters, Effects
 from shebao_contracts import medical as m
 
-from .model import Hospital, HospitalIndex
+from .model import HOSPITALS, Hospital, HospitalIndex
 
 
-def register(
-    h: m.RegisterHospital, index: HospitalIndex | None
-) -> tuple[Hospital, HospitalIndex | None]:
-    """The hospital as registered, and the index of hospitals with it (None: already in it).
-
-    The index is kept sorted, not in the order of registration: registrations are published
-    keyed by hospital, on several partitions, and a rebuild that folds them must find the same
-    index whatever order it reads them in."""
+def register(h: m.RegisterHospital, known: Hospital | None) -> tuple[Hospital, Effects]:
+    """The hospital as registered, and, the first time, its count among the hospitals known."""
     hospital = Hospital(
         code=h.hospital,
         name=h.name,
@@ -25,15 +24,22 @@ def register(
         designated_from=h.designated_from,
         designated_to=h.designated_to,
     )
-    codes = (index or HospitalIndex()).codes
-    if h.hospital in codes:
-        return hospital, None
-    return hospital, HospitalIndex(codes=tuple(sorted((*codes, h.hospital))))
+    fx = Effects()
+    if known is None:
+        fx.count(HOSPITALS.key("all"), h.hospital)
+    return hospital, fx
 
 
-def close_month(c: m.CloseMonth, index: HospitalIndex | None) -> Effects:
+def codes(known: Counters | None, before: HospitalIndex | None = None) -> list[str]:
+    """Every hospital registered: the counter set's, and those of the index a release before it
+    kept (`before`, read until a rebuild has folded them into the counters)."""
+    counted = {c for c, n in (known.values if known else {}).items() if n > 0}
+    return sorted(counted | set(before.codes if before else ()))
+
+
+def close_month(c: m.CloseMonth, hospitals: list[str]) -> Effects:
     """A statement due for every registered hospital."""
     fx = Effects()
-    for code in (index or HospitalIndex()).codes:
+    for code in hospitals:
         fx.emit(m.EVENTS, code, m.StatementDue(hospital=code, month=c.month))
     return fx

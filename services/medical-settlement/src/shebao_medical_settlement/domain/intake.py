@@ -19,7 +19,7 @@ from shebao_contracts.medical import (
 from shebao_contracts.types import money
 
 from .env import Env
-from .model import Hospital
+from .model import ClaimHolder, Hospital
 from .params import Params
 
 R = ClaimRejection
@@ -29,12 +29,24 @@ def accept_claim(
     claim: ClaimSubmitted,
     topic_code: str,
     hospital: Hospital | None,
+    holder: ClaimHolder | None,
     received: datetime,
     env: Env,
-) -> Effects:
-    """The claim, checked (`check_claim`), on to adjudication as the patient's ClaimReceived."""
+) -> tuple[ClaimHolder | None, Effects]:
+    """The claim, checked (`check_claim`), on to adjudication as the patient's ClaimReceived,
+    and the claim id's holder if it had none (None: held already, by this patient)."""
     check_claim(claim, topic_code, hospital, received, env.params)
     person = env.refs.person_ref(claim.patient_citizen_id)
+    if holder is not None and holder.person != person:
+        # Each patient's claims are settled where that patient's state is (keyed by person):
+        # the id of another patient's claim would be met there by no record at all, and the
+        # hospital would hold two answers for one id. Settled, refused or cancelled, an id is
+        # its first patient's.
+        raise Refused(
+            R.DUPLICATE_CLAIM_DIFFERENT_BODY,
+            f"claim {claim.claim_id} was submitted for another patient; a claim id names one "
+            "patient's visit: send this one under a new id",
+        )
     forward = m.ClaimReceived(
         hospital=topic_code,
         claim_id=claim.claim_id,
@@ -46,7 +58,13 @@ def accept_claim(
         lines=claim.lines,
         total=claim.total,
     )
-    return Effects().emit(m.COMMANDS, person, forward)
+    return (None if holder else held(forward)), Effects().emit(m.COMMANDS, person, forward)
+
+
+def held(forwarded: m.ClaimReceived) -> ClaimHolder:
+    """The holder of a claim id as its first forwarded claim makes it: deciding and folding the
+    log of record alike."""
+    return ClaimHolder(person=forwarded.person)
 
 
 def accept_cancellation(cancellation: ClaimCancellation, topic_code: str, env: Env) -> Effects:

@@ -110,14 +110,35 @@ class Hospital(StateModel):
 
 
 class HospitalIndex(StateModel):
+    """The hospitals known, as a release before `HOSPITALS` kept them: read, never written."""
+
     codes: tuple[str, ...] = ()
 
 
-COVERAGE = Entity("coverage", Coverage)
-ACCUMULATORS = Entity("accumulators", Accumulators)
+class ClaimHolder(StateModel):
+    """The patient a hospital's claim id was first forwarded for: the id is that patient's."""
+
+    person: str
+
+
+# A person's, by person reference: the key of the claims (commands) and of the other services'
+# events about the person (coverage), so the same partition of each owns it.
+COVERAGE = Entity("coverage", Coverage, owner=lambda person: person)
+ACCUMULATORS = Entity("accumulators", Accumulators, owner=lambda person: person)
 CLAIM = Entity("claim", ClaimRecord, cached=False)  # one per claim, rarely read again
-HOSPITAL = Entity("hospital", Hospital)
+# A claim's record lives with its patient (adjudication is keyed by person); which patient a
+# claim id belongs to is kept where the hospital's claims arrive, keyed by claim id (its id is
+# `<hospital>:<claim id>`), so that the id of one patient's claim is refused for another
+# wherever each patient's state lives.
+CLAIM_HOLDER = Entity(
+    "claim-holder", ClaimHolder, cached=False, owner=lambda ident: ident.partition(":")[2]
+)
+# Registered by the bureau keyed by its code: the partition of the code owns it, and the
+# claims of every patient (any partition) read it from there.
+HOSPITAL = Entity("hospital", Hospital, owner=lambda code: code)
 HOSPITAL_INDEX = Entity("hospital-index", HospitalIndex)
+HOSPITALS = counter_set("hospitals")
+"""Every hospital registered, one field per code (`hospitals.register`)."""
 # A hospital's month as counters (fen and claim counts): every partition of the adjudication
 # adds to them at once, so they are commutative increments, not owned state. A year to date is
 # the sum of its months up to the statement's.
