@@ -25,6 +25,7 @@ from platform_story import platform as start
 
 from shebao_common.kafka_security import client_options
 from shebao_common.pseudonym import Pseudonymizer
+from shebao_common.runtime.store import default_partition
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
@@ -812,6 +813,134 @@ async def test_medical_settlement_rebuilt_from_its_decisions(platform: Story, in
             m.EVENTS.name: 1,
             **{m.SETTLEMENTS.named(code=c): int(c == hospital) for c, _, _ in HOSPITALS},
         }
+    finally:
+        await r.aclose()
+
+
+def _one_slot_view(state: dict[str, Any], name: str) -> dict[str, Any]:
+    """A partitioned service's keys as one slot would hold them: each partition's tag made the
+    service's, counters summed and offsets merged over the partitions."""
+    out: dict[str, Any] = {}
+    head = f"shebao:{name}:{{{name}/"
+    for key, value in state.items():
+        assert key.startswith(head), key
+        tag_end = key.index("}", len(head))
+        flat = _keys(name) + key[tag_end + 1 :]
+        kind = key[tag_end + 2 :].split(":", 1)[0]
+        if kind == "c":
+            total = out.setdefault(flat, {})
+            for f, v in value.items():
+                total[f] = str(int(total.get(f, b"0")) + int(v)).encode()
+        elif kind == "off":
+            out.setdefault(flat, {}).update(value)
+        else:
+            assert flat not in out, f"{flat} in two partitions"
+            out[flat] = value
+    return out
+
+
+def _partition_of(key: str) -> int:
+    """The partition whose hash tag a key carries (`{<service>/<p>}`)."""
+    return int(key[key.index("/") + 1 : key.index("}")])
+
+
+async def test_medical_settlement_moves_to_a_partitioned_layout_by_a_rebuild(
+    platform: Story, infra: Any
+) -> None:
+    """The way from one slot to a state partitioned by input partition (for a Redis Cluster):
+    the rebuild, told STATE_LAYOUT=partitioned, writes the same state, counters, offsets and
+    marks, each value in the slot of the partition that owns it (a claim's with its patient, a
+    hospital's with its code, a claim id's patient where the claim id's records arrive), and
+    the service started on it goes on deciding as before."""
+    p = platform
+    name = "medical-settlement"
+    med = p.services[name]
+    hospital = "h320102001"
+    settled = await p.claim(
+        hospital,
+        "LIFE-P1",
+        WORKER,
+        day(2025, 5, 6),
+        admitted="2025-04-28",
+        discharged="2025-04-30",
+    )
+    assert settled["outcome"] == "settled"
+    inputs = [m.CLAIMS.named(code=c) for c, _, _ in HOSPITALS]
+    await p.followed(name, [*inputs, m.COMMANDS.name, m.EVENTS.name], "every claim")
+    published = [
+        m.COMMANDS.name,
+        m.EVENTS.name,
+        *(m.SETTLEMENTS.named(code=c) for c, _, _ in HOSPITALS),
+    ]
+    r = aioredis.Redis.from_url(med.redis_url)
+    try:
+        med.terminate()
+        one_slot = await _state(r, MEDICAL)
+        ends = await _ends(p.bootstrap, published)
+        async for key in r.scan_iter(match=f"shebao:{name}:*", count=1000):
+            await r.delete(key)
+        med.env["STATE_LAYOUT"] = "partitioned"
+        done = med.command("rebuild")
+        assert done.returncode == 0, done.stderr[-3000:]
+        spread = await _state(r, f"shebao:{name}:{{{name}/*}}")
+        assert not await _state(r, MEDICAL)
+        assert _one_slot_view(spread, name) == one_slot
+        assert await r.hget(f"shebao:{name}:layout", "partitions") == str(PARTITIONS).encode()
+        assert await _ends(p.bootstrap, published) == ends
+
+        # each value in the slot of its owner, and the state over many slots
+        def where(kind: str, ident: str) -> int:
+            (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
+            return _partition_of(key)
+
+        person = ref(WORKER)
+        assert where("accumulators", person) == default_partition(person, PARTITIONS)
+        assert where("claim", f"{hospital}:LIFE-P1") == default_partition(person, PARTITIONS)
+        assert where("hospital", hospital) == default_partition(hospital, PARTITIONS)
+        assert where("claim-holder", f"{hospital}:LIFE-P1") == default_partition(
+            "LIFE-P1", PARTITIONS
+        )
+        assert len({_partition_of(k) for k in spread if ":s:" in k}) > PARTITIONS // 2
+
+        # started partitioned, it reads nothing again and decides on: the worker's year goes on
+        # from the rebuilt totals (a patient's partition), the hospital is read from its code's
+        # partition, and the id of the worker's claim stays the worker's
+        every_input = [*inputs, m.COMMANDS.name, m.EVENTS.name]
+        every_input += [en.EVENTS.name, cc.EVENTS.name, u.EVENTS.name, w.EVENTS.name]
+        await _resumed_quietly(p, name, every_input, published, ends)
+        later = await p.claim(
+            hospital,
+            "LIFE-P2",
+            WORKER,
+            day(2025, 5, 20),
+            admitted="2025-05-12",
+            discharged="2025-05-14",
+        )
+        assert later["outcome"] == "settled"
+        year = D(settled["ytd_fund_paid"]) + D(later["amounts"]["fund_payment"])
+        assert D(later["ytd_fund_paid"]) == year
+        other = citizen_id("320102", date(1990, 2, 3), 77)
+        body = claim_body(
+            hospital,
+            "LIFE-P1",
+            other,
+            example_lines(),
+            admitted="2025-05-12",
+            discharged="2025-05-14",
+        )
+        await p.send(
+            m.CLAIMS.named(code=hospital),
+            "LIFE-P1",
+            m.ClaimSubmitted.model_validate(body),
+            day(2025, 5, 21),
+        )
+        _, stolen = await p.until(
+            m.SETTLEMENTS.named(code=hospital),
+            m.SettlementResult,
+            lambda xs: len(xs) == 2,
+            claim_id="LIFE-P1",
+        )
+        assert stolen["reasons"] == ["duplicate_claim_different_body"]
     finally:
         await r.aclose()
 
