@@ -382,11 +382,14 @@ class Chaos:
             print(f"[chaos] {self.done[-1]}", flush=True)
 
     def _fail_over(self, service: str) -> str:
-        """SIGKILL the master holding `service`'s slot; its replica takes over; the killed node
-        comes back as the new master's replica."""
-        tag = "{" + service + "}"  # a one-slot service (shebao_common.runtime.store.Layout)
+        """SIGKILL the master holding the slot of `service`'s input partition 0 (on a cluster
+        medical settlement's state is spread by partition: shebao_common.runtime.store.Layout);
+        its replica takes over; the killed node comes back as the new master's replica."""
+        tag = "{" + service + "/0}"
         port, now = self.redis.cluster.fail_over(tag)
-        return f"Redis master {port} of {service} SIGKILLed, its replica {now} took over"
+        return (
+            f"Redis master {port} of {service}'s partition 0 SIGKILLed, its replica {now} took over"
+        )
 
     async def _aof(self) -> dict[str, str]:
         r = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
@@ -436,6 +439,13 @@ async def run(
                 assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
+            # on a cluster medical settlement's state is spread by input partition (STATE_LAYOUT
+            # auto), every other service's is one slot, as on one node
+            clustered = hasattr(redis_server, "cluster")
+            for name in NAMES:
+                spread = PARTITIONS if clustered and name == "medical-settlement" else 0
+                layout = await r.hget(f"shebao:{name}:layout", "partitions")
+                assert layout == str(spread).encode(), (name, layout)
             return await outcome(kafka.bootstrap)
         finally:
             await watch.stop()
