@@ -24,6 +24,7 @@ from ..testing import (
     ServiceProcess,
     cpu_seconds,
     create_topics,
+    http_get,
     message_record,
     producer,
     read_all,
@@ -200,23 +201,31 @@ class MedicalBench:
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
+        # CPU per claim: each process's (every thread, /proc) from its first HTTP answer (its
+        # imports done, before it connects: it consumes only once start-up is done, /readyz) to
+        # the last settlement, less what the same start costs with nothing to do; Redis's (the
+        # redis-server serving the run) from the services' start likewise. Over the claims: each
+        # claim goes through each hop once, instances of the same roles sharing them.
+        idle = await self.start_up_cpu(layout)
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
-        launch(*procs)
-        for p in procs:
-            await p.wait_ready()
-        # CPU per claim, from the services' readiness to the last settlement: every thread of each
-        # process (/proc), and that of the redis-server(s) serving this run.
-        named = process_names(procs)
-        cpu0 = {n: cpu_seconds(pid) or 0.0 for n, pid in named.items()}
         redis = redis_pids(self.infra.redis_url)
         redis0 = cpu_of(redis)
+        launch(*procs)
+        started = await asyncio.gather(*(serving(p) for p in procs))
+        for p, (records, _) in zip(procs, started, strict=True):
+            if records:  # the figure would miss their CPU
+                say(f"  {layout}: {p.name} consumed {records:.0f} records before its CPU was read")
+        for p in procs:
+            await p.wait_ready()
         spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
         await self.wait_settled(ids, timeout=600)
-        for n, pid in named.items():
-            used = (cpu_seconds(pid) or 0.0) - cpu0[n]
-            figures.cpu_us.setdefault(n, []).append(1e6 * used / len(ids))
-        figures.cpu_us.setdefault("Redis", []).append(1e6 * (cpu_of(redis) - redis0) / len(ids))
+        used = {"Redis": cpu_of(redis) - redis0}
+        for p, (_, c0) in zip(procs, started, strict=True):
+            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
+        for name, seconds in used.items():
+            figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
@@ -230,6 +239,7 @@ class MedicalBench:
             before = [gc_pauses(await p.metrics()) for p in procs]
             if self.args.profile_phase == "latency":
                 spies = await self.profile(layout, procs)
+            named = process_names(procs)
             say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
             cores = CoreUse(named)
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
@@ -287,6 +297,30 @@ class MedicalBench:
         for p in procs:
             p.terminate()
 
+    async def start_up_cpu(self, layout: str) -> dict[str, float]:
+        """CPU seconds the layout's processes (by roles, instances together) and Redis spend on
+        a start with nothing to consume: from each process's first HTTP answer to a second after
+        all are ready."""
+        procs = self.services(layout)
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
+        launch(*procs)
+        started = await asyncio.gather(*(serving(p) for p in procs))
+        for p in procs:
+            await p.wait_ready()
+        await asyncio.sleep(1.0)
+        used = {"Redis": cpu_of(redis) - redis0}
+        for p, (_, c0) in zip(procs, started, strict=True):
+            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
+        for p in procs:
+            p.terminate()
+        say(
+            f"  {layout}: start-up with nothing to consume, CPU ms: "
+            + ", ".join(f"{n} {1000 * v:.0f}" for n, v in used.items())
+        )
+        return used
+
     async def profile(
         self, layout: str, procs: list[ServiceProcess]
     ) -> list[asyncio.subprocess.Process]:
@@ -321,6 +355,28 @@ class MedicalBench:
             p.terminate()
         q = statistics.quantiles(lat, n=100, method="inclusive")
         return q[49], q[94], q[98]
+
+
+async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
+    """(records the process's first hop, ingest or else adjudicate, has consumed, CPU seconds of
+    the process) so far."""
+    roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"].split(",")
+    hop = "ingest" if "ingest" in roles else "adjudicate"
+    records = (await p.metrics()).sum("shebao_records_total", subscription=hop)
+    return records, cpu_seconds(p.pid) or 0.0
+
+
+async def serving(p: ServiceProcess, timeout: float = 60.0) -> tuple[float, float]:
+    """hop_progress(p) as soon as the process answers HTTP (/healthz), polled every 20 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = await http_get(f"{p.url}/healthz")
+        if status == 200:
+            cpu = cpu_seconds(p.pid) or 0.0  # read first: the scrape below costs the process CPU
+            records, _ = await hop_progress(p)
+            return records, cpu
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{p.name} never answered:\n{p.log_tail()}")
 
 
 def process_names(procs: list[ServiceProcess]) -> dict[str, int]:

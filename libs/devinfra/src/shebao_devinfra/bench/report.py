@@ -76,11 +76,13 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         )
     lines += [
         "",
-        "CPU per claim: CPU seconds of every thread of the process over the backlog's run, divided "
-        "by the claims (the peers: from their first record consumed to their last output, "
-        "`time.process_time()`; the platform: from its processes' readiness to the last "
-        "settlement, /proc, and the redis-server serving the run over the same span). Per "
-        "process (a hop, where the layout splits them), µs: "
+        "CPU per claim: CPU seconds of every thread of a process over the backlog's run, divided "
+        "by the records (the peers: from their first record consumed to their last output, "
+        "`time.process_time()`; each settlement process: from its first HTTP answer, before it "
+        "connects, to the last settlement, /proc, less what the same start costs with nothing "
+        "to consume, over the claims, instances of the same roles together; the layout's Python "
+        "processes: the sum over its hops; Redis: the redis-server serving the run, from the "
+        "services' start, likewise). Per hop, µs: "
         + "; ".join(
             f"{name} / {n}: {med(v)}"
             for name, f in r.results.items()
