@@ -30,6 +30,9 @@ bootstrap:
 # the browser test of the demo's report needs Chromium, the image tests a container engine:
 # `make test` has bootstrap install them
 test: BOOTSTRAP_ARGS = --browser --containers
+# the benchmark runs Quix Streams beside the platform: `make bench` has bootstrap install the
+# `bench` dependency group (into .bench-venv, apart from the workspace's .venv)
+bench: BOOTSTRAP_ARGS = --bench
 
 lint: bootstrap
 	$(UV) run ruff check .

@@ -7,16 +7,21 @@
 # of the demo's HTML report. With --containers (also from `make test`), a container engine when no
 # Docker engine answers: podman, runc and debootstrap (Debian packages), for the image tests;
 # shebao_devinfra.containers configures podman from the project's .infra/containers, never /etc.
+# With --bench (what `make bench` passes), also the `bench` dependency group (Quix Streams, the
+# peer the benchmark measures) from uv.lock, alone into .bench-venv: it pins an older pydantic
+# than the platform's, so it never goes into the workspace's .venv (pyproject.toml: conflicts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=false
 want_containers=false
+want_bench=false
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=true ;;
     --containers) want_containers=true ;;
-    *) echo "bootstrap.sh: unknown option $arg (known: --browser --containers)" >&2; exit 2 ;;
+    --bench) want_bench=true ;;
+    *) echo "bootstrap.sh: unknown option $arg (known: --browser --containers --bench)" >&2; exit 2 ;;
   esac
 done
 
@@ -36,6 +41,10 @@ fi
 
 say "syncing the workspace from uv.lock"
 "$UV" sync --all-packages --locked --quiet
+if [ "$want_bench" = true ]; then
+  say "syncing the bench group (Quix Streams) from uv.lock into .bench-venv"
+  UV_PROJECT_ENVIRONMENT=.bench-venv "$UV" sync --only-group bench --locked --quiet
+fi
 
 docker_up=false
 if [ -z "${SHEBAO_INFRA:-}" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then

@@ -2,12 +2,17 @@
 
 Medical settlement (`--only medical`), against the same broker in the same run:
 1. the limit: `raw`, a raw aiokafka consume -> JSON decode -> produce loop;
-2. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
+2. the peer a team would pick instead: `quix`, a Quix Streams hop with exactly-once and a
+   RocksDB state step (decode, sum the lines, read and write a state value, produce), run from
+   the `bench` dependency group's own environment (.bench-venv; `--no-quix` without it);
+3. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
    validation, state and exactly-once effects, in three layouts: one process with every stage,
    ingest and adjudication in separate processes, and two adjudication instances.
 Throughput is measured on a backlog (claims produced first, services started after), from the
-Kafka timestamps of the first and last settlement; latency from each claim's produce timestamp
-to its settlement's, at a fixed offered load of 1,000 claims/s and above saturation.
+Kafka timestamps of the first and last settlement, with the CPU per claim of each process (every
+thread, /proc) and of Redis over the backlog, beside the peers' CPU per record; latency from each
+claim's produce timestamp to its settlement's, at a fixed offered load of 1,000 claims/s and above
+saturation.
 
 Contributions collection (`--only contributions`): a synthetic population of employers and
 employees is loaded as enrollment events produced straight onto shebao.enrollment.events.v1
@@ -27,7 +32,8 @@ Each figure is the median of several runs with the spread. Results go to BENCHMA
 
 `make bench` is `python -m shebao_devinfra.bench` (`--help` for the options). One module a
 concern: `setting` (the hospitals, regions and layouts), `claims` (the hospitals' load),
-`medical` and `contributions` (each flow's measurement), `raw` (the raw loop, its own process),
+`medical` and `contributions` (each flow's measurement), `peers` (runs the raw loop and the Quix
+Streams hop, each its own process: `raw`, `quix`),
 `processes` (what the run started, and the services' state), `machine` (this machine's cores,
 memory and processes), `figures` (what is measured, and its medians), `report` (what is
 printed and written), `run` (start, measure, stop), `state` (Redis's bytes per service and

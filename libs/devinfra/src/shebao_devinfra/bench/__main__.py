@@ -46,6 +46,13 @@ g.add_argument(
 g.add_argument(
     "--layout", action="append", choices=LAYOUTS, help="measure this layout (default: all)"
 )
+g.add_argument(
+    "--no-quix",
+    dest="quix",
+    action="store_false",
+    help="do not run the Quix Streams hop (the `bench` dependency group, which `make bench` "
+    "installs into .bench-venv)",
+)
 g = p.add_argument_group("contributions")
 g.add_argument("--employers", type=int, default=200, help="employers (default 200)")
 g.add_argument("--employees", type=int, default=50, help="employees per employer (default 50)")

@@ -19,6 +19,10 @@ class Figures:
     """Per process role: time in garbage collection over a run (backlog and latency), ms."""
     gc_longest: dict[str, list[float]] = field(default_factory=dict)
     """Per process role: upper bound of the longest collection's histogram bucket, ms."""
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+    """CPU µs per record (every thread of the process, /proc or process_time) while a backlog is
+    worked off, per process (a peer's: "process"; the platform's: by roles, and "Redis" for
+    redis-server's share)."""
 
 
 def med(values: list[float], digits: int = 0) -> str:
@@ -62,6 +66,8 @@ class ContributionFigures:
 @dataclass
 class Medical:
     raw: Figures
+    quix: Figures | None
+    """The Quix Streams hop, exactly-once (None with --no-quix)."""
     results: dict[str, Figures]
     saturation: tuple[float, float, float] | None
     best: float

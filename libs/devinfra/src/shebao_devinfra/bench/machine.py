@@ -6,6 +6,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..testing import cpu_seconds
 
@@ -41,6 +42,21 @@ def infra_pids() -> dict[str, list[int]]:
             out["broker"].append(int(d.name))
         elif cmd.startswith(b"redis-server") or b"/redis-server" in cmd.split(b"\0")[0]:
             out["Redis"].append(int(d.name))
+    return out
+
+
+def redis_pids(redis_url: str) -> list[int]:
+    """The redis-server processes serving `redis_url` (its port in their process title), not the
+    other Redis servers of this machine (another run's, a test suite's)."""
+    port = urlsplit(redis_url).port
+    out = []
+    for pid in infra_pids()["Redis"]:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if f":{port}".encode() in cmd:
+            out.append(pid)
     return out
 
 

@@ -22,16 +22,19 @@ from ..infra import Infra
 from ..kit import PARTITIONS, Offsets, medical_membership
 from ..testing import (
     ServiceProcess,
+    cpu_seconds,
     create_topics,
+    http_get,
     message_record,
     producer,
     read_all,
     recreate_topics,
     wait_until,
 )
+from . import peers
 from .claims import claim_json, claim_records, headers, paced, patient
 from .figures import Figures, Medical, gc_pauses, longest_gc_ms
-from .machine import CoreUse, peak_rss_mb
+from .machine import CoreUse, cpu_of, peak_rss_mb, redis_pids
 from .processes import drop_service_state, launch
 from .report import say
 from .setting import HOSPITALS, LAYOUTS
@@ -174,16 +177,17 @@ class MedicalBench:
 
     # -------------------------------------------------------------------------------------------
 
-    async def raw(self, figures: Figures) -> None:
+    async def peer(self, name: str, figures: Figures) -> None:
+        """A peer (`peers.raw` or `peers.quix`) on `--claims` claims in topics of its own."""
         count = self.args.claims
         # New topics of their own: recreating them would empty the platform's topics too, under
         # the offsets the service keeps (its first claims after this were skipped).
         stamp = time.time_ns()
-        src, dst = f"bench.raw.in.{stamp}", f"bench.raw.out.{stamp}"
+        src, dst = f"bench.{name}.in.{stamp}", f"bench.{name}.out.{stamp}"
         await create_topics(self.infra.kafka_bootstrap, [src, dst], partitions=PARTITIONS)
         for i in range(count):
             code, _ = HOSPITALS[i % len(HOSPITALS)]
-            cid = f"raw-{self.run_id}-{i}"
+            cid = f"{name}-{self.run_id}-{i}"
             await self.prod.send(
                 src,
                 key=cid.encode(),
@@ -192,35 +196,36 @@ class MedicalBench:
             )
         await self.prod.flush()
         self.run_id += 1
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "shebao_devinfra.bench.raw",
-            "--bootstrap",
-            self.infra.kafka_bootstrap,
-            "--source",
-            src,
-            "--sink",
-            dst,
-            "--count",
-            str(count),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"the raw loop failed with {proc.returncode}")
-        result = json.loads(out.decode().strip().splitlines()[-1])
-        figures.throughput.append(result["records"] / result["seconds"])
+        run = {"raw": peers.raw, "quix": peers.quix}[name]
+        await run(self.infra.kafka_bootstrap, src, dst, count, figures)
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
+        # CPU per claim: each process's (every thread, /proc) from its first HTTP answer (its
+        # imports done, before it connects: it consumes only once start-up is done, /readyz) to
+        # the last settlement, less what the same start costs with nothing to do; Redis's (the
+        # redis-server serving the run) from the services' start likewise. Over the claims: each
+        # claim goes through each hop once, instances of the same roles sharing them.
+        idle = await self.start_up_cpu(layout)
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
         launch(*procs)
+        started = await asyncio.gather(*(serving(p) for p in procs))
+        for p, (records, _) in zip(procs, started, strict=True):
+            if records:  # the figure would miss their CPU
+                say(f"  {layout}: {p.name} consumed {records:.0f} records before its CPU was read")
         for p in procs:
             await p.wait_ready()
         spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
         await self.wait_settled(ids, timeout=600)
+        used = {"Redis": cpu_of(redis) - redis0}
+        for p, (_, c0) in zip(procs, started, strict=True):
+            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
+        for name, seconds in used.items():
+            figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
@@ -234,13 +239,7 @@ class MedicalBench:
             before = [gc_pauses(await p.metrics()) for p in procs]
             if self.args.profile_phase == "latency":
                 spies = await self.profile(layout, procs)
-            named: dict[str, int] = {}
-            instances: Counter[str] = Counter()
-            for p in procs:  # two instances of the same roles are told apart by a number
-                roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
-                instances[roles] += 1
-                n = instances[roles]
-                named[roles if n == 1 else f"{roles} #{n}"] = p.pid
+            named = process_names(procs)
             say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
             cores = CoreUse(named)
             ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
@@ -298,6 +297,30 @@ class MedicalBench:
         for p in procs:
             p.terminate()
 
+    async def start_up_cpu(self, layout: str) -> dict[str, float]:
+        """CPU seconds the layout's processes (by roles, instances together) and Redis spend on
+        a start with nothing to consume: from each process's first HTTP answer to a second after
+        all are ready."""
+        procs = self.services(layout)
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
+        launch(*procs)
+        started = await asyncio.gather(*(serving(p) for p in procs))
+        for p in procs:
+            await p.wait_ready()
+        await asyncio.sleep(1.0)
+        used = {"Redis": cpu_of(redis) - redis0}
+        for p, (_, c0) in zip(procs, started, strict=True):
+            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
+        for p in procs:
+            p.terminate()
+        say(
+            f"  {layout}: start-up with nothing to consume, CPU ms: "
+            + ", ".join(f"{n} {1000 * v:.0f}" for n, v in used.items())
+        )
+        return used
+
     async def profile(
         self, layout: str, procs: list[ServiceProcess]
     ) -> list[asyncio.subprocess.Process]:
@@ -334,6 +357,40 @@ class MedicalBench:
         return q[49], q[94], q[98]
 
 
+async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
+    """(records the process's first hop, ingest or else adjudicate, has consumed, CPU seconds of
+    the process) so far."""
+    roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"].split(",")
+    hop = "ingest" if "ingest" in roles else "adjudicate"
+    records = (await p.metrics()).sum("shebao_records_total", subscription=hop)
+    return records, cpu_seconds(p.pid) or 0.0
+
+
+async def serving(p: ServiceProcess, timeout: float = 60.0) -> tuple[float, float]:
+    """hop_progress(p) as soon as the process answers HTTP (/healthz), polled every 20 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = await http_get(f"{p.url}/healthz")
+        if status == 200:
+            cpu = cpu_seconds(p.pid) or 0.0  # read first: the scrape below costs the process CPU
+            records, _ = await hop_progress(p)
+            return records, cpu
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{p.name} never answered:\n{p.log_tail()}")
+
+
+def process_names(procs: list[ServiceProcess]) -> dict[str, int]:
+    """Each process's roles (two instances of the same roles told apart by a number) -> pid."""
+    named: dict[str, int] = {}
+    instances: Counter[str] = Counter()
+    for p in procs:
+        roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+        instances[roles] += 1
+        n = instances[roles]
+        named[roles if n == 1 else f"{roles} #{n}"] = p.pid
+    return named
+
+
 async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical:
     bench = MedicalBench(args, infra, logs)
     await bench.setup()
@@ -355,20 +412,33 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         warm.terminate()
 
         raw = Figures()
+        quix = Figures() if args.quix else None
         layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
-            await bench.raw(raw)
-            say(f"run {run}: raw loop {raw.throughput[-1]:,.0f} records/s")
+            await bench.peer("raw", raw)
+            say(
+                f"run {run}: raw loop {raw.throughput[-1]:,.0f} records/s, "
+                f"{raw.cpu_us['process'][-1]:.0f} µs CPU per record"
+            )
+            if quix is not None:
+                await bench.peer("quix", quix)
+                say(
+                    f"run {run}: Quix Streams hop (exactly-once, RocksDB state) "
+                    f"{quix.throughput[-1]:,.0f} records/s, "
+                    f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record"
+                )
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
+                cpu = ", ".join(f"{n} {v[-1]:.0f}" for n, v in f.cpu_us.items())
                 say(
                     f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
                     + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")
+                    + f"; µs CPU per claim: {cpu}"
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
-        return Medical(raw, results, saturation, best)
+        return Medical(raw, quix, results, saturation, best)
     finally:
         await bench.prod.stop()

@@ -5,7 +5,8 @@ Run by the benchmark as its own process: `python -m shebao_devinfra.bench.raw --
 No validation, no state, no exactly-once: what any Python consumer on this machine can do at
 best. Reads `--source` from the beginning until `--count` records are forwarded to `--sink`
 (keyed as they came), then prints one JSON line with the count and the seconds it took, from
-the first record consumed to the last send acknowledged.
+the first record consumed to the last send acknowledged, and the CPU seconds of the process (every
+thread) over the same span.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
     await consumer.start()
     await producer.start()
     done = 0
-    started = None
+    started = cpu0 = None
     pending: list[asyncio.Future[object]] = []
     try:
         while done < count:
             batch = await consumer.getmany(timeout_ms=200, max_records=2000)
             for records in batch.values():
                 if started is None:
-                    started = time.perf_counter()
+                    started, cpu0 = time.perf_counter(), time.process_time()
                 for r in records:
                     body = orjson.loads(r.value)
                     body["forwarded"] = True
@@ -59,10 +60,11 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
                 pending.clear()
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - (started or time.perf_counter())
+        cpu = time.process_time() - (cpu0 or time.process_time())
     finally:
         await producer.stop()
         await consumer.stop()
-    print(json.dumps({"records": done, "seconds": elapsed}))
+    print(json.dumps({"records": done, "seconds": elapsed, "cpu_seconds": cpu}))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..kit import PARTITIONS
-from .figures import ContributionFigures, Medical, med, med_ms
+from .figures import ContributionFigures, Figures, Medical, med, med_ms
 from .machine import machine
 from .setting import CONTRIB_REGIONS, HOSPITALS
 
@@ -34,7 +34,15 @@ def command_line(args: argparse.Namespace) -> str:
         )
     if not args.latency:
         parts.append("--no-latency")
+    if args.only in (None, "medical") and not args.quix:
+        parts.append("--no-quix")
     return "python -m shebao_devinfra.bench " + " ".join(parts)
+
+
+def process_cpu(f: Figures) -> list[float]:
+    """Per run, the CPU µs per claim of the layout's Python processes together."""
+    runs = [v for n, v in f.cpu_us.items() if n != "Redis"]
+    return [sum(per_run) for per_run in zip(*runs, strict=True)] if runs else []
 
 
 def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
@@ -46,16 +54,42 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         f"hospital topics of {PARTITIONS} partitions, {args.persons:,} insured persons; "
         f"internal topics of {PARTITIONS} partitions. Median of {args.runs} runs (min–max).",
         "",
-        f"| what | claims/s | ratio to raw | p50 ms @{args.rate:,.0f}/s | p95 | p99 |",
-        "|---|---|---|---|---|---|",
-        f"| raw aiokafka consume → decode → produce | {med(r.raw.throughput)} | 1.00 | | | |",
+        f"| what | claims/s | ratio to raw | CPU µs per claim: Python processes | Redis "
+        f"| p50 ms @{args.rate:,.0f}/s | p95 | p99 |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| raw aiokafka consume → decode → produce | {med(r.raw.throughput)} | 1.00 "
+        f"| {med(r.raw.cpu_us.get('process', []))} | | | | |",
     ]
+    if r.quix is not None:
+        ratio = statistics.median(r.quix.throughput) / raw_med
+        lines.append(
+            "| Quix Streams, exactly-once: decode → sum lines → RocksDB state → produce "
+            f"| {med(r.quix.throughput)} | {ratio:.2f} | {med(r.quix.cpu_us.get('process', []))} "
+            "| | | | |"
+        )
     for name, f in r.results.items():
         ratio = statistics.median(f.throughput) / raw_med
         lines.append(
-            f"| platform: {name} | {med(f.throughput)} | {ratio:.2f} | "
+            f"| platform: {name} | {med(f.throughput)} | {ratio:.2f} | {med(process_cpu(f))} | "
+            f"{med(f.cpu_us.get('Redis', []))} | "
             f"{med_ms(f.p50)} | {med_ms(f.p95)} | {med_ms(f.p99)} |"
         )
+    lines += [
+        "",
+        "CPU per claim: CPU seconds of every thread of a process over the backlog's run, divided "
+        "by the records (the peers: from their first record consumed to their last output, "
+        "`time.process_time()`; each settlement process: from its first HTTP answer, before it "
+        "connects, to the last settlement, /proc, less what the same start costs with nothing "
+        "to consume, over the claims, instances of the same roles together; the layout's Python "
+        "processes: the sum over its hops; Redis: the redis-server serving the run, from the "
+        "services' start, likewise). Per hop, µs: "
+        + "; ".join(
+            f"{name} / {n}: {med(v)}"
+            for name, f in r.results.items()
+            for n, v in f.cpu_us.items()
+            if n != "Redis"
+        ),
+    ]
     lines.append("")
     if r.saturation is not None:
         lines += [

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..infra import Infra, provision
 from .contributions import contributions
 from .medical import medical
+from .peers import MISSING_QUIX, quix_installed
 from .processes import STARTED
 from .report import say, write_report
 
@@ -33,6 +34,9 @@ async def measure(args: argparse.Namespace, infra: Infra, logs: Path, started: f
 
 def main(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    if args.only in (None, "medical") and args.quix and not quix_installed():
+        say(MISSING_QUIX)
+        return 2
     # Kafka and Redis start with Ctrl-C held back, so that they are never left half-started.
     held: list[int] = []
     old = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))

@@ -1,0 +1,75 @@
+"""The platform's peers, each run as a process of its own on claims in fresh topics: the raw
+aiokafka loop (`raw`, the limit of this stack) and a Quix Streams hop (`quix`, what a team would
+pick instead). Each reports records, seconds and its CPU seconds (every thread) over the same span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from shebao_common.settings import KafkaConnection
+
+from .figures import Figures
+from .quix import KAFKA_ENV
+
+BENCH_PYTHON = Path(__file__).resolve().parents[5] / ".bench-venv" / "bin" / "python"
+"""The `bench` dependency group's interpreter (`scripts/bootstrap.sh --bench`, what `make bench`
+runs): Quix Streams lives there, never in the workspace's .venv."""
+
+MISSING_QUIX = (
+    f"Quix Streams (the `bench` dependency group) is not installed: {BENCH_PYTHON} is missing. "
+    "`make bench` installs it (scripts/bootstrap.sh --bench); or pass --no-quix to measure "
+    "without it."
+)
+
+
+def quix_installed() -> bool:
+    return BENCH_PYTHON.exists()
+
+
+def librdkafka_config(bootstrap: str, conn: KafkaConnection | None = None) -> dict[str, str]:
+    """The connection `shebao_common.kafka_security.client_options` gives aiokafka (the
+    environment's identity), as librdkafka (confluent-kafka, Quix Streams) takes it."""
+    c = KafkaConnection() if conn is None else conn
+    cfg = {"bootstrap.servers": bootstrap, "security.protocol": c.kafka_security_protocol}
+    if c.kafka_security_protocol.startswith("SASL"):
+        cfg["sasl.mechanism"] = c.kafka_sasl_mechanism
+        cfg["sasl.username"] = c.kafka_username or ""
+        cfg["sasl.password"] = c.kafka_password_value() or ""
+    if c.kafka_security_protocol in ("SSL", "SASL_SSL") and c.kafka_ssl_cafile is not None:
+        cfg["ssl.ca.location"] = str(c.kafka_ssl_cafile)
+    return cfg
+
+
+async def run_peer(name: str, command: list[str], env: dict[str, str] | None = None) -> Any:
+    """Run a peer's process; its last line of output, as JSON."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, env=None if env is None else {**os.environ, **env}
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the {name} failed with {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def record(figures: Figures, result: dict[str, float]) -> None:
+    figures.throughput.append(result["records"] / result["seconds"])
+    figures.cpu_us.setdefault("process", []).append(1e6 * result["cpu_seconds"] / result["records"])
+
+
+async def raw(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
+    module = ["-m", "shebao_devinfra.bench.raw"]
+    args = ["--bootstrap", bootstrap, "--source", source, "--sink", sink, "--count", str(count)]
+    record(figures, await run_peer("raw loop", [sys.executable, *module, *args]))
+
+
+async def quix(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
+    script = str(Path(__file__).with_name("quix.py"))  # a file: the bench venv has no shebao
+    args = ["--source", source, "--sink", sink, "--count", str(count)]
+    env = {KAFKA_ENV: json.dumps(librdkafka_config(bootstrap))}
+    record(figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env))
