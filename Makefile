@@ -27,9 +27,9 @@ help:
 bootstrap:
 	@scripts/bootstrap.sh $(BOOTSTRAP_ARGS)
 
-# the browser test of the demo's report needs Chromium, the image tests a container engine:
-# `make test` has bootstrap install them
-test: BOOTSTRAP_ARGS = --browser --containers
+# the browser test of the demo's report needs Chromium, the image tests a container engine, the
+# benchmark's Quix Streams peer its `bench` group: `make test` has bootstrap install them
+test: BOOTSTRAP_ARGS = --browser --containers --bench
 # the benchmark runs Quix Streams beside the platform: `make bench` has bootstrap install the
 # `bench` dependency group (into .bench-venv, apart from the workspace's .venv)
 bench: BOOTSTRAP_ARGS = --bench

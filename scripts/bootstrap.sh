@@ -7,7 +7,7 @@
 # of the demo's HTML report. With --containers (also from `make test`), a container engine when no
 # Docker engine answers: podman, runc and debootstrap (Debian packages), for the image tests;
 # shebao_devinfra.containers configures podman from the project's .infra/containers, never /etc.
-# With --bench (what `make bench` passes), also the `bench` dependency group (Quix Streams, the
+# With --bench (what `make bench` and `make test` pass), also the `bench` dependency group (Quix Streams, the
 # peer the benchmark measures) from uv.lock, alone into .bench-venv: it pins an older pydantic
 # than the platform's, so it never goes into the workspace's .venv (pyproject.toml: conflicts).
 set -euo pipefail

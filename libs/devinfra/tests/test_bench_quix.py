@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.skipif(
         not quix_installed(),
         reason=f"the `bench` dependency group (Quix Streams) is not installed: no {BENCH_PYTHON} "
-        "(`scripts/bootstrap.sh --bench`, which `make bench` runs)",
+        "(`scripts/bootstrap.sh --bench`, which `make bench` and `make test` run)",
     ),
     pytest.mark.timeout(120),
 ]
