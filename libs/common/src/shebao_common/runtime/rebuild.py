@@ -463,12 +463,12 @@ class Rebuild:
     ) -> tuple[dict[str, Slot], set[str]]:
         """The working state of partition `p` with the keys `it` declared: a key another
         partition owns (`Layout.home`) read-only (version -1), as that partition's working
-        state holds it when it does (what this rebuild wrote there and has not written out),
-        else as its slot stores it."""
+        state holds it now when it does (what this rebuild wrote there, in the log's order, and
+        has not written out), else as its slot stores it."""
         working = self.working.setdefault(p, {})
         layout = self.store.layout
         for k in it.needs:
-            if k.name in working or k.entity.counters:
+            if k.entity.counters:
                 continue
             home = layout.home(k, p)
             if home != p:
