@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from ledger_app import Deposit, Deposited, LedgerSettings, ledger, runtime
 from ledger_harness import (
     LEDGER_PARTITIONS,
@@ -32,6 +33,7 @@ from ledger_harness import (
     read_all,
 )
 
+from shebao_common.kafka_security import client_options
 from shebao_common.runtime import (
     Context,
     Decision,
@@ -310,6 +312,54 @@ async def test_a_partitioned_rebuild_refuses_what_it_cannot_place(infra: Any) ->
         await prod.stop()
         for s in (two, four):
             await _delete_all(client, s.prefix)
+        await client.aclose()
+
+
+async def test_decisions_made_with_another_partition_count_are_refused(infra: Any) -> None:
+    """A deposit was produced (Kafka's default partitioner) and decided while the topics had 2
+    partitions; they have 4 now. Its account goes to another partition with 4, whose slot a
+    rebuild keeping the decision where it was made would not fill: refused before the wipe it
+    was told to do, nothing changed."""
+    lg = ledger(uuid.uuid4().hex[:8])
+    await create_topics(infra.kafka_bootstrap, [lg.commands.name, lg.events.name], partitions=2)
+    account = next(f"acct-{i}" for i in range(100) if default_partition(f"acct-{i}", N) >= 2)
+    prod = await producer(infra.kafka_bootstrap)
+    k, v, h = message_record(
+        Deposit(account=account, amount="1.00"), message_id="cmd-0", time=T0, key=account
+    )
+    sent = await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
+    assert sent.partition == default_partition(account, 2) != default_partition(account, N)
+    ev = Deposited(account=account, amount="1.00", balance="1.00", applied=1)
+    k, v, h = message_record(ev, message_id="ev-0", time=T0, source="/shebao/ledger", key=account)
+    origin = f"commands|{lg.commands.name}|{sent.partition}|{sent.offset}|fp"
+    h = [*h, ("causation-id", b"cmd-0"), (H_FROM, origin.encode())]
+    await prod.send_and_wait(lg.events.name, key=k, value=v, headers=h)
+    await prod.stop()
+    admin = AIOKafkaAdminClient(**client_options(bootstrap=infra.kafka_bootstrap))
+    await admin.start()
+    try:
+        await admin.create_partitions(
+            {t: NewPartitions(total_count=N) for t in (lg.commands.name, lg.events.name)}
+        )
+    finally:
+        await admin.close()
+    client = redis_for(str(infra.redis_url))
+    store = Store(client, lg.service, Layout(lg.service, N))
+    sub = Subscription(
+        "commands",
+        (lg.commands,),
+        _quiet_handlers(),
+        rebuild=FromDecisions(log=(lg.events,), fold=fold_table()),
+    )
+    kept = store.state_key("kept", 0)
+    try:
+        await client.set(kept, b"1|{}")
+        at = f"{lg.commands.name}:{sent.partition} offset {sent.offset}"
+        with pytest.raises(RebuildError, match=f"{at} sits on another partition.*not supported"):
+            await _job(lg, infra.kafka_bootstrap, store, sub).run(wipe=True)
+        assert await _keys(client, store.prefix) == {kept}
+    finally:
+        await _delete_all(client, store.prefix)
         await client.aclose()
 
 

@@ -37,6 +37,30 @@ the time it had left. A deciding subscription's are read from its inputs, from t
 start (`offsets_for_times`) to its position, with the causes of its publications still within
 the TTL whose records the broker no longer holds.
 
+Every value goes where the live processor would have written it. In a one-slot layout that is
+the service's one slot. In a partitioned layout (`store.Layout`, one slot per input partition):
+
+- a record read from a subscription's own inputs (a projection's replay, the marks before the
+  position, the roll forward) belongs to its input partition; a record of a log of record to the
+  input partition whose record decided it, named in its `shebao-from` header (the log topic may
+  be keyed otherwise): a log record the fold applies that names none is refused;
+- each key a handler declares is read and written in its partition's slot, except a key another
+  partition owns (`Entity.owner`, `Layout.home`): that one is read-only for the record (version
+  -1, a write refused, as live), read as its owner's working state holds it now, else from its
+  owner's slot; a fold meets the others' writes in the order of its log partition (across log
+  partitions, in the order the broker hands them over);
+- dedupe marks, counters and offsets go to the slot of the record's partition (a publication's
+  cause: the partition it was read from); a handler reading a counter set sees the sum over
+  every slot, with what the rebuild has counted and not written yet;
+- input topics of another partition count than the layout's are refused before anything is
+  wiped, and a record of a partition the layout has no slot for is refused in words.
+
+A decision belongs to the partition that decided it: this serves a lost keyspace, or a move from
+one slot to partitions, with the partition count the decisions were made with. After a change of
+the input topics' count many keys belong to another partition than the one that decided them,
+and the state would land in slots their new owners never read: not supported yet
+(docs/CAPACITY.md#changing-partition-counts).
+
 Nothing is published and no consumer group is touched; the state, counters, offsets and marks
 are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
 on from where its published decisions, and the quiet records after them, end. Run it with the
@@ -68,7 +92,7 @@ from ..kafka_security import client_options
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
 from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
-from .store import OutboxEntry, Store, tag_in
+from .store import OutboxEntry, Store, default_partition, tag_in
 
 log = logging.getLogger("shebao.rebuild")
 
@@ -348,6 +372,69 @@ class Rebuild:
                 f"(SHEBAO_TOPIC_PARTITIONS) and {', '.join(wrong)}: rebuild with the topics' "
                 "partition count (docs/CAPACITY.md#changing-partition-counts); nothing was changed"
             )
+
+    async def _check_count_unchanged(
+        self, consumer: AIOKafkaConsumer, topics: _Topics, found: Mapping[str, Found]
+    ) -> None:
+        """Refuse, before anything is wiped or written, to rebuild a partitioned layout from
+        decisions made with another partition count: the first record of each input partition
+        and each partition's last decided record must sit on the partition their key goes to
+        with the layout's count (Kafka's default partitioner, which the layout relies on).
+        After a change of the count they sit where the old count put them, the rebuild would
+        keep their state in those partitions' slots, and the keys' new owners would never read
+        it (docs/CAPACITY.md#changing-partition-counts)."""
+        n = self.store.layout.partitions
+        if n is None:
+            return
+        probe: dict[TopicPartition, set[int]] = {}
+        for sub in self.subscriptions:
+            tps = [
+                TopicPartition(t, p)
+                for t in topics.concrete(sub.topics)
+                for p in self.partitions.get(t, [])
+            ]
+            if not tps:
+                continue
+            consumer.assign(tps)
+            begins = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                last = found[sub.name].positions.get((tp.topic, tp.partition))
+                for at in (begins[tp], last):
+                    if at is not None and begins[tp] <= at < ends[tp]:
+                        probe.setdefault(tp, set()).add(at)
+        wrong = [
+            f"{r.topic}:{r.partition} offset {r.offset}"
+            for tp, offsets in probe.items()
+            for r in await self._records_at(consumer, tp, sorted(offsets))
+            if r.key is not None and default_partition(r.key, n) != r.partition
+        ]
+        if wrong:
+            raise RebuildError(
+                f"{self.service}: the record at {', '.join(wrong[:5])} sits on another "
+                f"partition than its key goes to with {n} partitions: its topic's partition "
+                "count was changed after it, and a rebuild keeps each decision in the slot of "
+                "the partition that made it, which its key's new owner never reads; a rebuild "
+                "into a changed partition count is not supported yet "
+                "(docs/CAPACITY.md#changing-partition-counts); nothing was changed"
+            )
+
+    async def _records_at(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offsets: Sequence[int]
+    ) -> list[Any]:
+        """The records of `tp` at `offsets` (each still on the broker), read one by one."""
+        consumer.assign([tp])
+        out = []
+        for at in offsets:
+            consumer.seek(tp, at)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+                rs = [r for r in got.get(tp, []) if r.offset >= at]
+                if rs:
+                    out.append(rs[0])
+                    break
+        return out
 
     # the published decisions -------------------------------------------------------------------
 
@@ -744,6 +831,7 @@ class Rebuild:
                         "reading its inputs again would decide again; nothing was changed"
                     )
             self._check_partitions(topics)
+            await self._check_count_unchanged(consumer, topics, found)
             if wipe:
                 log.info("wiping the service's keys", extra={"keys": await self.wipe()})
             elif (n := await self.existing_keys()) > 0:
