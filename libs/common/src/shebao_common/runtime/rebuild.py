@@ -377,9 +377,11 @@ class Rebuild:
         self, consumer: AIOKafkaConsumer, topics: _Topics, found: Mapping[str, Found]
     ) -> None:
         """Refuse, before anything is wiped or written, to rebuild a partitioned layout from
-        decisions made with another partition count: the first record of each input partition
-        and each partition's last decided record must sit on the partition their key goes to
-        with the layout's count (Kafka's default partitioner, which the layout relies on).
+        decisions made with another partition count: the first record of each partition of the
+        service's own input topics (not a partner's template topic, whose producers may
+        partition otherwise, as the live service's check leaves them out too) and each
+        partition's last decided record must sit on the partition their key goes to with the
+        layout's count (Kafka's default partitioner, which the layout relies on).
         After a change of the count they sit where the old count put them, the rebuild would
         keep their state in those partitions' slots, and the keys' new owners would never read
         it (docs/CAPACITY.md#changing-partition-counts)."""
@@ -390,7 +392,7 @@ class Rebuild:
         for sub in self.subscriptions:
             tps = [
                 TopicPartition(t, p)
-                for t in topics.concrete(sub.topics)
+                for t in topics.concrete([t for t in sub.topics if not t.is_template])
                 for p in self.partitions.get(t, [])
             ]
             if not tps:
