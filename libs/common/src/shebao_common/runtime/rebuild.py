@@ -520,31 +520,32 @@ class Rebuild:
     async def _snapshot(self, items: Sequence[tuple[int, Item]]) -> dict[int, Snapshot]:
         """By partition, the batch's keys not in that partition's working state, as a record
         of the partition sees them (`Store.snapshot`: a key another partition owns read from
-        its slot, version -1); counter sets summed over every slot, with what this rebuild
-        has counted and not written out yet."""
+        its slot, version -1; one MGET per slot, the partitions' at once); counter sets, read
+        once for the batch, summed over every slot with what this rebuild has counted and not
+        written out yet."""
         missing: dict[int, dict[str, Any]] = {}
+        tallies: dict[str, list[int]] = {}
         for p, it in items:
             held = self.working.get(p, {})
             for k in it.needs:
-                if k.name not in held:
+                if k.name in held:
+                    continue
+                if k.entity.counters:
+                    tallies.setdefault(k.name, []).append(p)
+                else:
                     missing.setdefault(p, {})[k.name] = k
-        if not missing:
-            return {}
         parts = list(missing)
         got = await asyncio.gather(*(self.store.snapshot(missing[p], p) for p in parts))
-        out: dict[int, Snapshot] = {}
-        for p, snapshot in zip(parts, got, strict=True):
-            for name, (version, value) in snapshot.items():
-                if version < 0 and isinstance(value, Counters):
-                    mine: dict[str, int] = {}
-                    for (_, c, f), by in self.counts.items():
-                        if c == name:
-                            mine[f] = mine.get(f, 0) + by
-                    values = {
-                        f: value.values.get(f, 0) + mine.get(f, 0) for f in {*value.values, *mine}
-                    }
-                    snapshot[name] = (-1, Counters(values=values))
-            out[p] = snapshot
+        out: dict[int, Snapshot] = dict(zip(parts, got, strict=True))
+        if tallies:
+            names = list(tallies)
+            for name, stored in zip(names, await self.store.load_counters(names), strict=True):
+                values = dict(stored)
+                for (_, c, f), by in self.counts.items():
+                    if c == name:
+                        values[f] = values.get(f, 0) + by
+                for p in tallies[name]:
+                    out.setdefault(p, {})[name] = (-1, Counters(values=values))
         return out
 
     def _open(
