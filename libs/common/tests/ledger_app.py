@@ -17,6 +17,7 @@ from shebao_common.runtime import (
     Decision,
     Emit,
     Entity,
+    FromDecisions,
     HandlerTable,
     RejectedRecord,
     ServiceRuntime,
@@ -115,6 +116,23 @@ def handlers_for(lg: Ledger) -> HandlerTable:
     return handlers
 
 
+def fold_for(lg: Ledger) -> HandlerTable:
+    """How a rebuild gets the ledger's state back from its events (its log of record): each
+    account as its last deposit left it, and the counters the deposits added to."""
+    fold = HandlerTable()
+
+    @fold.on(Deposited, needs=lambda ev, ctx: [ACCOUNT.key(ev.account)])
+    def deposited(state: State, ev: Deposited, ctx: Context) -> Decision:
+        return (
+            Decision()
+            .put(ACCOUNT.key(ev.account), Account(balance=ev.balance, applied=ev.applied))
+            .incr("ledger", "deposits")
+            .incr("ledger", "fen", int(ev.amount * 100))
+        )
+
+    return fold
+
+
 class LedgerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SHEBAO_LEDGER_", extra="ignore", frozen=True)
 
@@ -129,7 +147,16 @@ def runtime(lg: Ledger, settings: ServiceSettings | None = None) -> ServiceRunti
         name=lg.service,
         settings=settings or LedgerSettings(),
         registry=lg.registry,
-        subscriptions=[Subscription("commands", (lg.commands,), handlers_for(lg), reject=reject)],
+        subscriptions=[
+            Subscription(
+                "commands",
+                (lg.commands,),
+                handlers_for(lg),
+                reject=reject,
+                # read by a rebuild only (rebuild.py): nothing changes live
+                rebuild=FromDecisions(log=(lg.events,), fold=fold_for(lg)),
+            )
+        ],
         produces=[lg.events],
         # an account's deposits are keyed by the account: each partition owns its accounts
         partitioned_state=os.environ.get("LEDGER_LAYOUT", "partitioned") == "partitioned",

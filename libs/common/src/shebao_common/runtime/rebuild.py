@@ -37,6 +37,30 @@ the time it had left. A deciding subscription's are read from its inputs, from t
 start (`offsets_for_times`) to its position, with the causes of its publications still within
 the TTL whose records the broker no longer holds.
 
+Every value goes where the live processor would have written it. In a one-slot layout that is
+the service's one slot. In a partitioned layout (`store.Layout`, one slot per input partition):
+
+- a record read from a subscription's own inputs (a projection's replay, the marks before the
+  position, the roll forward) belongs to its input partition; a record of a log of record to the
+  input partition whose record decided it, named in its `shebao-from` header (the log topic may
+  be keyed otherwise): a log record the fold applies that names none is refused;
+- each key a handler declares is read and written in its partition's slot, except a key another
+  partition owns (`Entity.owner`, `Layout.home`): that one is read-only for the record (version
+  -1, a write refused, as live), read as its owner's working state holds it now, else from its
+  owner's slot; a fold meets the others' writes in the order of its log partition (across log
+  partitions, in the order the broker hands them over);
+- dedupe marks, counters and offsets go to the slot of the record's partition (a publication's
+  cause: the partition it was read from); a handler reading a counter set sees the sum over
+  every slot, with what the rebuild has counted and not written yet;
+- input topics of another partition count than the layout's are refused before anything is
+  wiped, and a record of a partition the layout has no slot for is refused in words.
+
+A decision belongs to the partition that decided it: this serves a lost keyspace, or a move from
+one slot to partitions, with the partition count the decisions were made with. After a change of
+the input topics' count many keys belong to another partition than the one that decided them,
+and the state would land in slots their new owners never read: not supported yet
+(docs/CAPACITY.md#changing-partition-counts).
+
 Nothing is published and no consumer group is touched; the state, counters, offsets and marks
 are written to the service's (empty) Redis keyspace, and the service then starts as usual, going
 on from where its published decisions, and the quiet records after them, end. Run it with the
@@ -68,7 +92,7 @@ from ..kafka_security import client_options
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
 from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
-from .store import OutboxEntry, Store
+from .store import OutboxEntry, Store, default_partition, tag_in
 
 log = logging.getLogger("shebao.rebuild")
 
@@ -81,8 +105,11 @@ follows its original closely, so a window this long holds both."""
 TP = tuple[str, int]
 At = tuple[str, int, int]
 """A record: topic, partition, offset."""
-Marks = dict[str, tuple[str, int]]
-"""Event id → body fingerprint and when it was applied (ms): the dedupe marks to restore."""
+Marks = dict[tuple[int, str], tuple[str, int]]
+"""(partition, event id) → body fingerprint and when it was applied (ms): the dedupe marks to
+restore, each in the slot of the input partition whose record it marks (partition 0 in a
+one-slot layout, which has one slot for them all)."""
+Snapshot = dict[str, tuple[int, StateModel | None]]
 
 
 class RebuildError(RuntimeError):
@@ -190,8 +217,12 @@ class Rebuild:
         self.env = env
         self.max_record_bytes = max_record_bytes
         self.dedupe_ttl = dedupe_ttl
-        self.working: dict[str, Slot] = {}
-        self.counts: dict[tuple[str, str], int] = {}
+        self.working: dict[int, dict[str, Slot]] = {}
+        """The state held in memory, by the partition whose slot holds it, then by name (one
+        partition, 0, in a one-slot layout); a value another partition owns, read-only there,
+        has version -1 and is forgotten after its batch, as counter sets are."""
+        self.counts: dict[tuple[int, str, str], int] = {}
+        """What was counted and not written out yet: (partition, counter, field) → by."""
         self.report = Report()
         self.partitions: dict[str, list[int]] = {}
         """Every topic on the broker and its partitions, as found when the rebuild starts."""
@@ -216,14 +247,19 @@ class Rebuild:
         return n
 
     async def wipe(self) -> int:
+        """Delete every key of the service: one DEL per hash tag and 1,000 keys, so that each
+        is one slot (a cluster refuses a DEL across slots; redis-py's cluster client would split
+        it by slot itself, this says so where it is done)."""
         n = 0
-        batch: list[bytes] = []
+        groups: dict[str, list[bytes]] = {}
         async for k in self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=1000):
+            name = k.decode() if isinstance(k, bytes) else k
+            tag = tag_in(name) if "{" in name else name
+            batch = groups.setdefault(tag, [])
             batch.append(k)
             if len(batch) >= 1000:
-                n += await self.store.client.delete(*batch)
-                batch = []
-        if batch:
+                n += await self.store.client.delete(*groups.pop(tag))
+        for batch in groups.values():
             n += await self.store.client.delete(*batch)
         return n
 
@@ -312,6 +348,96 @@ class Rebuild:
                 del todo[tp]
                 consumer.pause(tp)
 
+    def _check_partitions(self, topics: _Topics) -> None:
+        """Refuse, before anything is wiped or written, a partitioned layout the inputs do not
+        fit: a topic the service names with another partition count than the layout's (as the
+        live service refuses it), or any input with more (its records would have no slot). A
+        log of record may have any count: its records go to the partitions that decided them."""
+        n = self.store.layout.partitions
+        if n is None:
+            return
+        wrong = sorted(
+            {
+                f"{name} has {len(self.partitions.get(name, []))}"
+                for sub in self.subscriptions
+                for t in sub.topics
+                for name in topics.concrete([t])
+                if len(self.partitions.get(name, [])) > n
+                or (not t.is_template and len(self.partitions.get(name, [])) != n)
+            }
+        )
+        if wrong:
+            raise RebuildError(
+                f"{self.service}: its state is laid out for {n} partitions "
+                f"(SHEBAO_TOPIC_PARTITIONS) and {', '.join(wrong)}: rebuild with the topics' "
+                "partition count (docs/CAPACITY.md#changing-partition-counts); nothing was changed"
+            )
+
+    async def _check_count_unchanged(
+        self, consumer: AIOKafkaConsumer, topics: _Topics, found: Mapping[str, Found]
+    ) -> None:
+        """Refuse, before anything is wiped or written, to rebuild a partitioned layout from
+        decisions made with another partition count: the first record of each partition of the
+        service's own input topics (not a partner's template topic, whose producers may
+        partition otherwise, as the live service's check leaves them out too) and each
+        partition's last decided record must sit on the partition their key goes to with the
+        layout's count (Kafka's default partitioner, which the layout relies on).
+        After a change of the count they sit where the old count put them, the rebuild would
+        keep their state in those partitions' slots, and the keys' new owners would never read
+        it (docs/CAPACITY.md#changing-partition-counts)."""
+        n = self.store.layout.partitions
+        if n is None:
+            return
+        probe: dict[TopicPartition, set[int]] = {}
+        for sub in self.subscriptions:
+            tps = [
+                TopicPartition(t, p)
+                for t in topics.concrete([t for t in sub.topics if not t.is_template])
+                for p in self.partitions.get(t, [])
+            ]
+            if not tps:
+                continue
+            consumer.assign(tps)
+            begins = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                last = found[sub.name].positions.get((tp.topic, tp.partition))
+                for at in (begins[tp], last):
+                    if at is not None and begins[tp] <= at < ends[tp]:
+                        probe.setdefault(tp, set()).add(at)
+        wrong = [
+            f"{r.topic}:{r.partition} offset {r.offset}"
+            for tp, offsets in probe.items()
+            for r in await self._records_at(consumer, tp, sorted(offsets))
+            if r.key is not None and default_partition(r.key, n) != r.partition
+        ]
+        if wrong:
+            raise RebuildError(
+                f"{self.service}: the record at {', '.join(wrong[:5])} sits on another "
+                f"partition than its key goes to with {n} partitions: its topic's partition "
+                "count was changed after it, and a rebuild keeps each decision in the slot of "
+                "the partition that made it, which its key's new owner never reads; a rebuild "
+                "into a changed partition count is not supported yet "
+                "(docs/CAPACITY.md#changing-partition-counts); nothing was changed"
+            )
+
+    async def _records_at(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offsets: Sequence[int]
+    ) -> list[Any]:
+        """The records of `tp` at `offsets` (each still on the broker), read one by one."""
+        consumer.assign([tp])
+        out = []
+        for at in offsets:
+            consumer.seek(tp, at)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+                rs = [r for r in got.get(tp, []) if r.offset >= at]
+                if rs:
+                    out.append(rs[0])
+                    break
+        return out
+
     # the published decisions -------------------------------------------------------------------
 
     async def scan(self, consumer: AIOKafkaConsumer, topics: _Topics) -> dict[str, Found]:
@@ -352,19 +478,94 @@ class Rebuild:
 
     # folding ----------------------------------------------------------------------------------
 
-    async def _snapshot(self, items: list[Item]) -> dict[str, tuple[int, StateModel | None]]:
-        """The batch's keys not in the working state, as stored; counter sets with what this
-        rebuild has counted and not written out yet."""
-        missing = {k.name: k for it in items for k in it.needs if k.name not in self.working}
-        snapshot = await self.store.snapshot(missing)
-        for name, (version, value) in snapshot.items():
-            if version < 0 and isinstance(value, Counters):
-                mine = {f: by for (c, f), by in self.counts.items() if c == name}
-                values = {
-                    f: value.values.get(f, 0) + mine.get(f, 0) for f in {*value.values, *mine}
-                }
-                snapshot[name] = (-1, Counters(values=values))
-        return snapshot
+    def _slot(self, topic: str, partition: int, offset: int | None = None) -> int:
+        """The partition whose slot holds what a record of `partition` of `topic` writes: its
+        own in a partitioned layout, 0 in a one-slot layout. A partition the layout has no slot
+        for is refused in words (the topics have more partitions than the state's layout)."""
+        n = self.store.layout.partitions
+        if n is None:
+            return 0
+        if not 0 <= partition < n:
+            at = f"{topic}:{partition}" + ("" if offset is None else f" offset {offset}")
+            raise RebuildError(
+                f"{self.service}: a record of {at}, and the state is laid out for {n} "
+                "partitions (SHEBAO_TOPIC_PARTITIONS): rebuild with the topics' partition count "
+                "(docs/CAPACITY.md#changing-partition-counts); the keyspace may hold part of "
+                "the rebuild: run it again with --wipe"
+            )
+        return partition
+
+    def _origin(self, it: Item) -> int:
+        """The partition a record of a log of record belongs to: the input partition of the
+        record that decided it, named in its `shebao-from` header (the log topic may be keyed
+        otherwise than the inputs, or have another partition count). 0 in a one-slot layout."""
+        r = it.record
+        if not self.store.layout.partitioned:
+            return 0
+        origin = it.headers.get(H_FROM)
+        parts = origin.split("|") if origin else []
+        if len(parts) != 5 or not parts[2].isdigit():
+            raise RebuildError(
+                f"{self.service}: the record at {r.topic}:{r.partition} offset {r.offset} of its "
+                f"log of record names no input partition that decided it ({H_FROM} header "
+                f"{origin!r}): a partitioned layout keeps what it decided in that partition's "
+                "slot and cannot tell which; the keyspace may hold part of the rebuild: run it "
+                "again with --wipe once the log is mended"
+            )
+        return self._slot(parts[1], int(parts[2]))
+
+    def _held(self) -> int:
+        return sum(len(w) for w in self.working.values())
+
+    async def _snapshot(self, items: Sequence[tuple[int, Item]]) -> dict[int, Snapshot]:
+        """By partition, the batch's keys not in that partition's working state, as a record
+        of the partition sees them (`Store.snapshot`: a key another partition owns read from
+        its slot, version -1; one MGET per slot, the partitions' at once); counter sets, read
+        once for the batch, summed over every slot with what this rebuild has counted and not
+        written out yet."""
+        missing: dict[int, dict[str, Any]] = {}
+        tallies: dict[str, list[int]] = {}
+        for p, it in items:
+            held = self.working.get(p, {})
+            for k in it.needs:
+                if k.name in held:
+                    continue
+                if k.entity.counters:
+                    tallies.setdefault(k.name, []).append(p)
+                else:
+                    missing.setdefault(p, {})[k.name] = k
+        parts = list(missing)
+        got = await asyncio.gather(*(self.store.snapshot(missing[p], p) for p in parts))
+        out: dict[int, Snapshot] = dict(zip(parts, got, strict=True))
+        if tallies:
+            names = list(tallies)
+            for name, stored in zip(names, await self.store.load_counters(names), strict=True):
+                values = dict(stored)
+                for (_, c, f), by in self.counts.items():
+                    if c == name:
+                        values[f] = values.get(f, 0) + by
+                for p in tallies[name]:
+                    out.setdefault(p, {})[name] = (-1, Counters(values=values))
+        return out
+
+    def _open(
+        self, p: int, it: Item, snapshots: Mapping[int, Snapshot]
+    ) -> tuple[dict[str, Slot], set[str]]:
+        """The working state of partition `p` with the keys `it` declared: a key another
+        partition owns (`Layout.home`) read-only (version -1), as that partition's working
+        state holds it now when it does (what this rebuild wrote there, in the log's order, and
+        has not written out), else as its slot stores it."""
+        working = self.working.setdefault(p, {})
+        layout = self.store.layout
+        for k in it.needs:
+            if k.entity.counters:
+                continue
+            home = layout.home(k, p)
+            if home != p:
+                held = self.working.get(home, {}).get(k.name)
+                if held is not None and held.version >= 0:
+                    working[k.name] = Slot(-1, held.value, k.entity.cached)
+        return working, open_slots(it.needs, working, snapshots.get(p, {}))
 
     def _decoder(self, table: HandlerTable[Any], sub: Subscription | None = None) -> Decoder:
         """A decoder for `table`: the live processor's of `sub` (its ids, fingerprints and
@@ -387,14 +588,16 @@ class Rebuild:
         )
 
     def _forget_counters(self) -> None:
-        """Counter sets are read afresh for every batch, as the live processor reads them (with
-        what this rebuild has counted since), never kept in the working state."""
-        for name in [n for n, slot in self.working.items() if slot.version < 0]:
-            del self.working[name]
+        """Counter sets, and values another partition owns, are read afresh for every batch, as
+        the live processor reads them (with what this rebuild has counted or written since),
+        never kept in the working state."""
+        for working in self.working.values():
+            for name in [n for n, slot in working.items() if slot.version < 0]:
+                del working[name]
 
-    def _count(self, decision: Decision) -> None:
+    def _count(self, p: int, decision: Decision) -> None:
         for inc in decision.increments:
-            key = (inc.counter, inc.field)
+            key = (p, inc.counter, inc.field)
             self.counts[key] = self.counts.get(key, 0) + inc.by
 
     async def fold(
@@ -406,17 +609,21 @@ class Rebuild:
         *,
         marks: Marks | None = None,
         dead: set[At] | frozenset[At] = frozenset(),
+        of_record: bool = False,
     ) -> dict[TP, int]:
         """Run `decoder`'s handlers over `topics` as they stand, keeping what they write; each
         event once when the decoder trusts event ids (a producer's resend carries the same id).
         Records in `dead` are passed over (the live service dead-lettered them); `marks` gets
-        the mark of each record applied within the dedupe TTL. The last offsets read."""
-        seen: OrderedDict[str, None] = OrderedDict()
+        the mark of each record applied within the dedupe TTL. The last offsets read.
+
+        Each record belongs to a partition, as the live processor's: its own for an input, and
+        for a log of record (`of_record`) the input partition that decided it (`_origin`)."""
+        seen: OrderedDict[tuple[int, str], None] = OrderedDict()
         since = self._marks_from(name)
         ends: dict[TP, int] = {}
         n = 0
         async for records in self._read(consumer, topics):
-            items = []
+            items: list[tuple[int, Item]] = []
             for r in records:
                 ends[(r.topic, r.partition)] = r.offset
                 if (r.topic, r.partition, r.offset) in dead:
@@ -424,26 +631,28 @@ class Rebuild:
                 it = decoder.decode(r)
                 if it.reason is not None or it.skip is not None or it.handler is None:
                     continue  # refused (dead-lettered) or not of interest when first read
+                p = self._origin(it) if of_record else self._slot(r.topic, r.partition, r.offset)
                 if decoder.trust_event_ids:
-                    if it.event_id in seen:
+                    # the live processor keeps a slot's marks: an id is a duplicate in its slot
+                    if (p, it.event_id) in seen:
                         continue  # a resend, or an id reused for another body (dead-lettered)
-                    seen[it.event_id] = None
+                    seen[(p, it.event_id)] = None
                     if len(seen) > SEEN_IDS:
                         seen.popitem(last=False)
-                items.append(it)
-            snapshot = await self._snapshot(items)
-            for it in items:
+                items.append((p, it))
+            snapshots = await self._snapshot(items)
+            for p, it in items:
                 assert it.handler is not None and it.ctx is not None and it.message is not None
-                names = open_slots(it.needs, self.working, snapshot)
+                working, names = self._open(p, it, snapshots)
                 decision, _ = decide(
-                    it.handler, it.message, it.ctx, names, self.working, _no_emit, _no_encode
+                    it.handler, it.message, it.ctx, names, working, _no_emit, _no_encode
                 )
-                self._count(decision)
+                self._count(p, decision)
                 if marks is not None and it.record.timestamp >= since:
-                    marks[it.event_id] = (it.fingerprint, it.record.timestamp)
+                    marks[(p, it.event_id)] = (it.fingerprint, it.record.timestamp)
                 n += 1
             self._forget_counters()
-            if len(self.working) >= FLUSH_KEYS:
+            if self._held() >= FLUSH_KEYS:
                 await self.flush()
         self.report.folded[name] = self.report.folded.get(name, 0) + n
         return ends
@@ -472,37 +681,43 @@ class Rebuild:
                 it = decoder.decode(r)
                 if it.reason is not None or it.skip is not None or it.handler is None:
                     continue  # dead-lettered, or valid but of no interest: never marked
-                if it.event_id not in marks:
-                    marks[it.event_id] = (it.fingerprint, r.timestamp)
+                key = (self._slot(r.topic, r.partition, r.offset), it.event_id)
+                if key not in marks:
+                    marks[key] = (it.fingerprint, r.timestamp)
         for eid, named in f.causes.items():
             # a rejection's answer names a record that was dead-lettered and never marked (an id
-            # reused for another body keeps its first body's mark)
-            applied = [(fp, at) for fp, at, cause in named if cause not in f.dead]
-            if not applied:
-                continue
-            fp, at = max(applied, key=lambda x: x[1])
-            if eid in marks:  # applied when its decision was published, not when it arrived
-                marks[eid] = (marks[eid][0], max(marks[eid][1], at))
-            else:  # every cause is before `until`: its position is after it
-                marks[eid] = (fp, at)
+            # reused for another body keeps its first body's mark); each in the slot of the
+            # partition its cause was read from
+            applied: dict[int, list[tuple[str, int]]] = {}
+            for fp, at, cause in named:
+                if cause not in f.dead:
+                    applied.setdefault(self._slot(*cause), []).append((fp, at))
+            for p, rows in applied.items():
+                fp, at = max(rows, key=lambda x: x[1])
+                key = (p, eid)
+                if key in marks:  # applied when its decision was published, not when it arrived
+                    marks[key] = (marks[key][0], max(marks[key][1], at))
+                else:  # every cause is before `until`: its position is after it
+                    marks[key] = (fp, at)
         return marks
 
-    def _quietly(self, it: Item, snapshot: Mapping[str, tuple[int, StateModel | None]]) -> bool:
-        """Run the live handler of `it` on the working state, keeping what it writes and counts
-        only if it emits nothing. False, nothing written, if it would emit, or fail (which the
-        live service answers with a dead letter): it decides something."""
+    def _quietly(self, p: int, it: Item, snapshots: Mapping[int, Snapshot]) -> bool:
+        """Run the live handler of `it` (a record of partition `p`) on the working state, keeping
+        what it writes and counts only if it emits nothing. False, nothing written, if it would
+        emit, or fail (which the live service answers with a dead letter): it decides
+        something."""
         assert it.handler is not None and it.ctx is not None and it.message is not None
-        names = open_slots(it.needs, self.working, snapshot)
+        working, names = self._open(p, it, snapshots)
         try:
             # `decide` checks every emit before it applies a write: the first raises, and the
             # working state is left as the record found it
             decision, _ = decide(
-                it.handler, it.message, it.ctx, names, self.working, _would_emit, _no_encode
+                it.handler, it.message, it.ctx, names, working, _would_emit, _no_encode
             )
         except Exception as exc:
             it.detail = f"{type(exc).__name__}: {exc}"
             return False
-        self._count(decision)
+        self._count(p, decision)
         return True
 
     async def roll_forward(
@@ -524,33 +739,37 @@ class Rebuild:
         would publish for it (an event, a dead letter, an answer), and had not."""
         decoder = self._decoder(sub.handlers, sub)
         since = self._marks_from(sub.name)
-        known = {eid: fp for eid, (fp, _) in (marks or {}).items()}
+        known = {key: fp for key, (fp, _) in (marks or {}).items()}
         out = dict(start)
         stopped: set[TP] = set()
         n = 0
         async for records in self._read(consumer, topics, start):
-            items = [decoder.decode(r) for r in records if (r.topic, r.partition) not in stopped]
-            snapshot = await self._snapshot(
-                [it for it in items if it.reason is None and it.skip is None]
+            items = [
+                (self._slot(r.topic, r.partition, r.offset), decoder.decode(r))
+                for r in records
+                if (r.topic, r.partition) not in stopped
+            ]
+            snapshots = await self._snapshot(
+                [(p, it) for p, it in items if it.reason is None and it.skip is None]
             )
-            for it in items:
+            for p, it in items:
                 tp, r = it.tp, it.record
                 if tp in stopped:
                     continue
                 decided = it.reason is not None
                 if not decided and it.skip is None and decoder.trust_event_ids:
-                    fp = known.get(it.event_id)
+                    fp = known.get((p, it.event_id))
                     if fp is not None:
                         decided = fp != it.fingerprint  # an id conflict, else a duplicate
                         it.skip = "duplicate"
                 if not decided and it.skip is None:
-                    decided = not self._quietly(it, snapshot)
+                    decided = not self._quietly(p, it, snapshots)
                     if not decided:
                         n += 1
                         if decoder.trust_event_ids:
-                            known[it.event_id] = it.fingerprint
+                            known[(p, it.event_id)] = it.fingerprint
                             if marks is not None and r.timestamp >= since:
-                                marks[it.event_id] = (it.fingerprint, r.timestamp)
+                                marks[(p, it.event_id)] = (it.fingerprint, r.timestamp)
                 if decided:
                     stopped.add(tp)
                     self.report.stopped.setdefault(sub.name, {})[f"{tp[0]}:{tp[1]}"] = r.offset
@@ -568,28 +787,31 @@ class Rebuild:
                 else:
                     out[tp] = r.offset + 1
             self._forget_counters()
-            if len(self.working) >= FLUSH_KEYS:
+            if self._held() >= FLUSH_KEYS:
                 await self.flush()
         self.report.rolled[sub.name] = self.report.rolled.get(sub.name, 0) + n
         return out
 
     async def flush(self) -> None:
-        """Write the dirty values out and forget them; counters too."""
+        """Write the dirty values out, each in its partition's slot, and forget them; counters
+        too. Single-key commands, pipelined: a cluster's pipeline sends each to its slot's node."""
         pipe = self.store.client.pipeline(transaction=False)
         n = 0
-        for name, slot in self.working.items():
-            if not slot.dirty or slot.version < 0:
-                continue
-            key = self.store.state_key(name)
-            if slot.value is None:
-                pipe.set(key, f"{slot.version + 1}|", ex=self.dedupe_ttl)
-            else:
-                data = slot.value.model_dump_json().encode()
-                pipe.set(key, f"{slot.version + 1}|".encode() + data)
-            n += 1
-        for (counter, f), by in self.counts.items():
-            pipe.hincrby(self.store.counter_key(counter), f, by)
-        await pipe.execute()
+        for p, working in self.working.items():
+            for name, slot in working.items():
+                if not slot.dirty or slot.version < 0:
+                    continue
+                key = self.store.state_key(name, p)
+                if slot.value is None:
+                    pipe.set(key, f"{slot.version + 1}|", ex=self.dedupe_ttl)
+                else:
+                    data = slot.value.model_dump_json().encode()
+                    pipe.set(key, f"{slot.version + 1}|".encode() + data)
+                n += 1
+        for (p, counter, f), by in self.counts.items():
+            pipe.hincrby(self.store.counter_key(counter, p), f, by)
+        if n or self.counts:
+            await pipe.execute()
         self.report.keys_written += n
         self.working.clear()
         self.counts.clear()
@@ -611,6 +833,8 @@ class Rebuild:
                         "declares no log of record (Subscription.rebuild=FromDecisions(...)): "
                         "reading its inputs again would decide again; nothing was changed"
                     )
+            self._check_partitions(topics)
+            await self._check_count_unchanged(consumer, topics, found)
             if wipe:
                 log.info("wiping the service's keys", extra={"keys": await self.wipe()})
             elif (n := await self.existing_keys()) > 0:
@@ -627,7 +851,11 @@ class Rebuild:
                 if isinstance(how, FromDecisions):
                     if how.fold is not None:
                         await self.fold(
-                            consumer, sub.name, self._decoder(how.fold), topics.concrete(how.log)
+                            consumer,
+                            sub.name,
+                            self._decoder(how.fold),
+                            topics.concrete(how.log),
+                            of_record=True,
                         )
                 else:
                     got: Marks | None = {} if sub.trust_event_ids else None
@@ -669,23 +897,25 @@ class Rebuild:
     async def _finish(
         self,
         offsets: Mapping[str, dict[TP, int]],
-        marks: Mapping[str, dict[str, tuple[str, int]]],
+        marks: Mapping[str, Marks],
     ) -> None:
+        """Offsets, the layout record and the dedupe marks, each in its partition's slot."""
         pipe = self.store.client.pipeline(transaction=False)
         for sub, offs in offsets.items():
-            if offs:
-                pipe.hset(
-                    self.store.offsets_key(sub),
-                    mapping={f"{t}:{p}": str(o) for (t, p), o in offs.items()},
-                )
+            by_key: dict[str, dict[str, str]] = {}
+            for (t, p), o in offs.items():
+                key = self.store.offsets_key(sub, self._slot(t, p))
+                by_key.setdefault(key, {})[f"{t}:{p}"] = str(o)
+            for key, mapping in by_key.items():
+                pipe.hset(key, mapping=mapping)
         pipe.hset(self.store.layout_key, "partitions", str(self.store.layout.partitions or 0))
         now_ms = int(time.time() * 1000)
         for sub, got in marks.items():
             ttl = self._ttl(sub)
-            for eid, (fp, at) in got.items():
+            for (p, eid), (fp, at) in got.items():
                 left = ttl - (now_ms - at) // 1000  # what the mark had left when it was lost
                 if left > 0:
-                    pipe.set(self.store.mark_key(eid), fp, ex=left)
+                    pipe.set(self.store.mark_key(eid, p), fp, ex=left)
         await pipe.execute()
 
 
@@ -694,11 +924,6 @@ async def rebuild(runtime: Any, *, wipe: bool = False) -> Report:
     from ..redis_client import redis_client
 
     s = runtime.settings
-    if runtime.layout.partitioned:
-        raise RebuildError(
-            f"{runtime.name}: its state is partitioned ({runtime.layout.describe()}) and the "
-            "rebuild writes one slot only, so far; nothing was changed (docs/CAPACITY.md)"
-        )
     client = redis_client(s)
     try:
         job = Rebuild(
