@@ -42,8 +42,9 @@ the service's one slot. In a partitioned layout (`store.Layout`, one slot per in
 
 - a record read from a subscription's own inputs (a projection's replay, the marks before the
   position, the roll forward) belongs to its input partition; a record of a log of record to the
-  input partition whose record decided it, named in its `shebao-from` header (the log topic may
-  be keyed otherwise): a log record the fold applies that names none is refused;
+  partition owning the keys it declares, when they name their owner (`Entity.owner`), else to
+  the input partition whose record decided it, named in its `shebao-from` header (the log topic
+  may be keyed otherwise): a log record the fold applies that names neither is refused;
 - each key a handler declares is read and written in its partition's slot, except a key another
   partition owns (`Entity.owner`, `Layout.home`): that one is read-only for the record (version
   -1, a write refused, as live), read as its owner's working state holds it now, else from its
@@ -496,12 +497,21 @@ class Rebuild:
         return partition
 
     def _origin(self, it: Item) -> int:
-        """The partition a record of a log of record belongs to: the input partition of the
-        record that decided it, named in its `shebao-from` header (the log topic may be keyed
-        otherwise than the inputs, or have another partition count). 0 in a one-slot layout."""
+        """The partition a record of a log of record belongs to: the owner's of the keys it
+        declares that name one (`Entity.owner`: a fold may then rebuild state that another
+        subscription's decisions are the record of, e.g. ingest's from adjudication's events),
+        else the input partition of the record that decided it, named in its `shebao-from`
+        header (the log topic may be keyed otherwise than the inputs, or have another partition
+        count). 0 in a one-slot layout."""
         r = it.record
-        if not self.store.layout.partitioned:
+        layout = self.store.layout
+        if not layout.partitioned:
             return 0
+        owned = {
+            layout.home(k) for k in it.needs if k.entity.owner is not None and not k.entity.counters
+        }
+        if len(owned) == 1:
+            return owned.pop()
         origin = it.headers.get(H_FROM)
         parts = origin.split("|") if origin else []
         if len(parts) != 5 or not parts[2].isdigit():
@@ -854,7 +864,7 @@ class Rebuild:
                             consumer,
                             sub.name,
                             self._decoder(how.fold),
-                            topics.concrete(how.log),
+                            topics.concrete((*how.log, *how.tail)),
                             of_record=True,
                         )
                 else:
