@@ -105,14 +105,31 @@ def receive_cancellation(state: State, c: m.ClaimCancellation, ctx: Context[Env]
     return Decision().apply(fx)
 
 
-# ingest's log of record: the claims it forwarded, each naming its id's holder
+# ingest's state, the holder of each claim id, folded from the claims it forwarded: those
+# adjudication decided (its events, kept for ever) and those it has not yet (the commands)
 ingest_log: HandlerTable[Env] = HandlerTable()
+Forwarded = m.ClaimReceived | m.ClaimSettled | m.ClaimRefused | m.ClaimCancelled
 
 
-@ingest_log.on(m.ClaimReceived, needs=lambda c, ctx: [CLAIM_HOLDER.key(c.hospital, c.claim_id)])
-def fold_forwarded(state: State, c: m.ClaimReceived, ctx: Context[Env]) -> Decision:
+def _holder(c: Forwarded, ctx: Context[Env]) -> list[StateKey[Any]]:
+    return [CLAIM_HOLDER.key(c.hospital, c.claim_id)]
+
+
+def fold_forwarded(state: State, c: Forwarded, ctx: Context[Env]) -> Decision:
     key = CLAIM_HOLDER.key(c.hospital, c.claim_id)
-    return NOTHING if state.get(key) is not None else Decision().put(key, intake.held(c))
+    if state.get(key) is not None or not state.owns(key):
+        return NOTHING  # held already; or a claim keyed otherwise, whose id ingest never held
+    return Decision().put(key, intake.held(c.person))
+
+
+FORWARDED: tuple[type[Forwarded], ...] = (
+    m.ClaimReceived,
+    m.ClaimSettled,
+    m.ClaimRefused,
+    m.ClaimCancelled,
+)
+for _forwarded in FORWARDED:
+    ingest_log.on(_forwarded, needs=_holder)(fold_forwarded)
 
 
 def reject_hospital_record(r: RejectedRecord) -> Emit | None:

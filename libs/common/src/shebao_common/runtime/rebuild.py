@@ -42,9 +42,10 @@ the service's one slot. In a partitioned layout (`store.Layout`, one slot per in
 
 - a record read from a subscription's own inputs (a projection's replay, the marks before the
   position, the roll forward) belongs to its input partition; a record of a log of record to the
-  partition owning the keys it declares, when they name their owner (`Entity.owner`), else to
-  the input partition whose record decided it, named in its `shebao-from` header (the log topic
-  may be keyed otherwise): a log record the fold applies that names neither is refused;
+  input partition whose record decided it, named in its `shebao-from` header (the log topic may
+  be keyed otherwise), or, decided by another subscription of the service, to the owner of the
+  keys it declares (`Entity.owner`): a log record the fold applies that names neither is
+  refused;
 - each key a handler declares is read and written in its partition's slot, except a key another
   partition owns (`Entity.owner`, `Layout.home`): that one is read-only for the record (version
   -1, a write refused, as live), read as its owner's working state holds it now, else from its
@@ -496,22 +497,18 @@ class Rebuild:
             )
         return partition
 
-    def _origin(self, it: Item) -> int:
-        """The partition a record of a log of record belongs to: the owner's of the keys it
-        declares that name one (`Entity.owner`: a fold may then rebuild state that another
-        subscription's decisions are the record of, e.g. ingest's from adjudication's events),
-        else the input partition of the record that decided it, named in its `shebao-from`
-        header (the log topic may be keyed otherwise than the inputs, or have another partition
-        count). 0 in a one-slot layout."""
+    def _origin(self, it: Item, subscription: str) -> int:
+        """The partition a record of `subscription`'s log of record belongs to: the input
+        partition of the record that decided it, named in its `shebao-from` header (the log
+        topic may be keyed otherwise than the inputs, or have another partition count), when
+        `subscription` decided it. A record another subscription of the service decided (a
+        fold may rebuild state of its own from another's decisions, e.g. medical settlement's
+        ingest from adjudication's events) belongs to the owner of the keys it declares
+        (`Entity.owner`), which must name one. 0 in a one-slot layout."""
         r = it.record
         layout = self.store.layout
         if not layout.partitioned:
             return 0
-        owned = {
-            layout.home(k) for k in it.needs if k.entity.owner is not None and not k.entity.counters
-        }
-        if len(owned) == 1:
-            return owned.pop()
         origin = it.headers.get(H_FROM)
         parts = origin.split("|") if origin else []
         if len(parts) != 5 or not parts[2].isdigit():
@@ -522,7 +519,19 @@ class Rebuild:
                 "slot and cannot tell which; the keyspace may hold part of the rebuild: run it "
                 "again with --wipe once the log is mended"
             )
-        return self._slot(parts[1], int(parts[2]))
+        if parts[0] == subscription:
+            return self._slot(parts[1], int(parts[2]))
+        owned = {
+            layout.home(k) for k in it.needs if k.entity.owner is not None and not k.entity.counters
+        }
+        if len(owned) != 1:
+            raise RebuildError(
+                f"{self.service}: the record at {r.topic}:{r.partition} offset {r.offset} was "
+                f"decided by {parts[0]!r}, and {subscription!r} folds it into keys that name "
+                f"{'no owner' if not owned else 'several owners'} (Entity.owner): a partitioned "
+                "layout cannot tell which slot holds what it writes; nothing it wrote is complete"
+            )
+        return owned.pop()
 
     def _held(self) -> int:
         return sum(len(w) for w in self.working.values())
@@ -641,7 +650,11 @@ class Rebuild:
                 it = decoder.decode(r)
                 if it.reason is not None or it.skip is not None or it.handler is None:
                     continue  # refused (dead-lettered) or not of interest when first read
-                p = self._origin(it) if of_record else self._slot(r.topic, r.partition, r.offset)
+                p = (
+                    self._origin(it, name)
+                    if of_record
+                    else self._slot(r.topic, r.partition, r.offset)
+                )
                 if decoder.trust_event_ids:
                     # the live processor keeps a slot's marks: an id is a duplicate in its slot
                     if (p, it.event_id) in seen:

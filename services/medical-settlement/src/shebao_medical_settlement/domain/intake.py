@@ -58,13 +58,13 @@ def accept_claim(
         lines=claim.lines,
         total=claim.total,
     )
-    return (None if holder else held(forward)), Effects().emit(m.COMMANDS, person, forward)
+    return (None if holder else held(person)), Effects().emit(m.COMMANDS, person, forward)
 
 
-def held(forwarded: m.ClaimReceived) -> ClaimHolder:
+def held(person: str) -> ClaimHolder:
     """The holder of a claim id as its first forwarded claim makes it: deciding and folding the
     log of record alike."""
-    return ClaimHolder(person=forwarded.person)
+    return ClaimHolder(person=person)
 
 
 def accept_cancellation(cancellation: ClaimCancellation, topic_code: str, env: Env) -> Effects:
