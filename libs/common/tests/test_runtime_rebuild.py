@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from ledger_app import ACCOUNT, Account, Deposit, Deposited, DepositRejected, ledger
+from ledger_app import ACCOUNT, Account, Deposit, Deposited, DepositRejected, fold_for, ledger
 
 from shebao_common.runtime import (
     Context,
@@ -39,18 +39,7 @@ T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
 
 
 def fold_table() -> HandlerTable:
-    fold = HandlerTable()
-
-    @fold.on(Deposited, needs=lambda ev, ctx: [ACCOUNT.key(ev.account)])
-    def deposited(state: State, ev: Deposited, ctx: Context) -> Decision:
-        return (
-            Decision()
-            .put(ACCOUNT.key(ev.account), Account(balance=ev.balance, applied=ev.applied))
-            .incr("ledger", "deposits")
-            .incr("ledger", "fen", int(ev.amount * 100))
-        )
-
-    return fold
+    return fold_for(ledger("fold"))  # the ledger's own log of record (its events)
 
 
 async def test_the_log_is_folded_once_per_event_and_positions_follow_it(infra: Any) -> None:

@@ -128,3 +128,27 @@ def test_running_some_subscriptions_checks_all_of_them() -> None:
             subscriptions=complete()[1:],
             running={"pings"},
         )
+
+
+@pytest.mark.parametrize(
+    ("layout", "url", "allowed", "partitions"),
+    [
+        ("auto", "redis://127.0.0.1:6379/0", True, None),  # one node: spreading buys nothing
+        ("auto", "redis+cluster://a:6379,b:6379", True, 12),
+        ("auto", "redis+cluster://a:6379,b:6379", False, None),
+        ("one-slot", "redis+cluster://a:6379,b:6379", True, None),
+        ("partitioned", "redis://127.0.0.1:6379/0", True, 12),
+    ],
+)
+def test_the_state_layout_is_the_settings_choice_where_the_rules_allow_it(
+    layout: str, url: str, allowed: bool, partitions: int | None
+) -> None:
+    settings = ServiceSettings(STATE_LAYOUT=layout, REDIS_URL=url)
+    rt = runtime_for(CONTRACT, settings=settings, subscriptions=complete(), partitionable=allowed)
+    assert rt.layout.partitions == partitions
+
+
+def test_a_partitioned_layout_is_refused_to_rules_that_do_not_allow_it() -> None:
+    settings = ServiceSettings(STATE_LAYOUT="partitioned")
+    with pytest.raises(WiringError, match="STATE_LAYOUT=partitioned, and its rules"):
+        runtime_for(CONTRACT, settings=settings, subscriptions=complete())
