@@ -942,6 +942,14 @@ async def test_medical_settlement_moves_to_a_partitioned_layout_by_a_rebuild(
         assert later["outcome"] == "settled"
         year = D(settled["ytd_fund_paid"]) + D(later["amounts"]["fund_payment"])
         assert D(later["ytd_fund_paid"]) == year
+        # the read side finds each from its key: a person's from the person's partition, a
+        # hospital's from its code's, a claim's by asking every partition
+        status, totals = await med.get_json(f"/accumulators?person={person}")
+        assert status == 200 and D(totals["2025"]["fund"]) == year
+        status, record = await med.get_json(f"/claims?hospital={hospital}&claim_id=LIFE-P2")
+        assert status == 200 and record["status"] == "settled" and record["person"] == person
+        status, registered = await med.get_json(f"/hospitals?code={hospital}")
+        assert status == 200 and registered["code"] == hospital
         other = citizen_id("320102", date(1990, 2, 3), 77)
         body = claim_body(
             hospital,
