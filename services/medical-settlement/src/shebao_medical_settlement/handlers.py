@@ -42,6 +42,7 @@ from .domain.model import (
     HOSPITAL,
     HOSPITAL_INDEX,
     HOSPITALS,
+    ClaimHolder,
 )
 from .domain.statements import months_to_date, statement
 
@@ -87,12 +88,17 @@ def receive_claim(state: State, claim: m.ClaimSubmitted, ctx: Context[Env]) -> D
         )
     except Refused as refused:
         return _refused_claim(code, claim.claim_id, refused)
-    if taken is not None and not state.owns(holder_key):
-        # keyed by something else than its claim id (tolerated): the id's partition holds the
-        # id, this one cannot write it there (contracts/HOSPITALS.md, "A claim id is one
-        # patient's"); one slot for the service holds every id anyway
-        taken = None
-    return _put(Decision(), holder_key, taken).apply(fx)
+    return _hold(state, holder_key, taken).apply(fx)
+
+
+def _hold(state: State, key: StateKey[ClaimHolder], holder: ClaimHolder | None) -> Decision:
+    """A claim id's new holder kept, deciding and folding alike. Not when the id is held
+    already, nor by a record that does not own the key: a claim keyed by something else than
+    its claim id (tolerated) is on another partition than its id's, which this one cannot
+    write (contracts/HOSPITALS.md, "A claim id is one patient's"); one slot holds every id."""
+    if holder is None or state.get(key) is not None or not state.owns(key):
+        return Decision()
+    return Decision().put(key, holder)
 
 
 @ingest.on(m.ClaimCancellation)
@@ -116,10 +122,7 @@ def _holder(c: Forwarded, ctx: Context[Env]) -> list[StateKey[Any]]:
 
 
 def fold_forwarded(state: State, c: Forwarded, ctx: Context[Env]) -> Decision:
-    key = CLAIM_HOLDER.key(c.hospital, c.claim_id)
-    if state.get(key) is not None or not state.owns(key):
-        return NOTHING  # held already; or a claim keyed otherwise, whose id ingest never held
-    return Decision().put(key, intake.held(c.person))
+    return _hold(state, CLAIM_HOLDER.key(c.hospital, c.claim_id), intake.held(c.person))
 
 
 FORWARDED: tuple[type[Forwarded], ...] = (
