@@ -144,6 +144,25 @@ class Story:
         """The service has read everything on `topics` and published what it decided."""
         await caught_up(self.services[name], topics, self.offsets, what, timeout=90)
 
+    async def decided_all(self, redis: Any, name: str, topics: list[str]) -> bool:
+        """Whether the service has committed every partition of `topics` up to its end (the
+        lowest of its subscriptions' stored offsets, where several read one) and emptied its
+        outbox: it decided everything sent so far and published what it decided. Read from the
+        offsets and outbox the runtime keeps in Redis, whatever the process counted since its
+        start."""
+        ends = {(t, p): n for t in topics for p, n in (await self.offsets.ends(t)).items()}
+        stored: dict[tuple[str, int], list[int]] = {}
+        async for key in redis.scan_iter(f"shebao:{name}:*:off:*"):
+            for f, v in (await redis.hgetall(key)).items():
+                topic, _, part = f.decode().rpartition(":")
+                stored.setdefault((topic, int(part)), []).append(int(v))
+        if any(n > min(stored.get(tp, [0])) for tp, n in ends.items()):
+            return False
+        async for key in redis.scan_iter(f"shebao:{name}:*:ob:*"):
+            if await redis.xlen(key):
+                return False
+        return True
+
 
 def story_redis_url(url: str, db: int) -> str:
     """The Redis a story runs on: database `db` of one node, or a whole Redis Cluster (which

@@ -299,21 +299,6 @@ class Settled:
     def __init__(self, story: Story, redis: aioredis.Redis) -> None:
         self.story, self.redis = story, redis
 
-    async def _idle(self, name: str, topics: list[str]) -> bool:
-        r = self.redis
-        ends = {(t, p): n for t in topics for p, n in (await self.story.offsets.ends(t)).items()}
-        stored: dict[tuple[str, int], list[int]] = defaultdict(list)
-        async for key in r.scan_iter(f"shebao:{name}:*:off:*"):
-            for f, v in (await r.hgetall(key)).items():
-                topic, _, part = f.decode().rpartition(":")
-                stored[(topic, int(part))].append(int(v))
-        if any(n > min(stored.get(tp, [0])) for tp, n in ends.items()):
-            return False
-        async for key in r.scan_iter(f"shebao:{name}:*:ob:*"):
-            if await r.xlen(key):
-                return False
-        return True
-
     async def __call__(self, name: str, topics: list[str] | None = None) -> None:
         topics = topics or READS[name]
         calm, deadline = 0, time.monotonic() + WAIT
@@ -322,7 +307,7 @@ class Settled:
                 raise AssertionError(f"{name} did not catch up with {topics} in {WAIT:.0f}s")
             try:
                 async with asyncio.timeout(10):
-                    calm = calm + 1 if await self._idle(name, topics) else 0
+                    calm = calm + 1 if await self.story.decided_all(self.redis, name, topics) else 0
             except Exception:  # Kafka or Redis being restarted
                 calm = 0
             await asyncio.sleep(0.25)

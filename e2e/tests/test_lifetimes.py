@@ -839,28 +839,6 @@ def _one_slot_view(state: dict[str, Any], name: str) -> dict[str, Any]:
     return out
 
 
-async def _committed_to_the_ends(
-    p: Story, r: aioredis.Redis, prefix: str, topics: list[str]
-) -> None:
-    """Every partition of `topics` committed up to its end in the service's stored offsets
-    (each topic read by one subscription) and its outbox empty: it decided and published all."""
-
-    async def done() -> bool:
-        stored: dict[str, int] = {}
-        async for key in r.scan_iter(match=f"{prefix}:off:*"):
-            stored |= {f.decode(): int(v) for f, v in (await r.hgetall(key)).items()}
-        for t in topics:
-            for part, end in (await p.offsets.ends(t)).items():
-                if end and stored.get(f"{t}:{part}", 0) < end:
-                    return False
-        async for key in r.scan_iter(match=f"{prefix}:ob:*"):
-            if await r.xlen(key):
-                return False
-        return True
-
-    await wait_until(done, timeout=90)
-
-
 def _partition_of(key: str) -> int:
     """The partition whose hash tag a key carries (`{<service>/<p>}`)."""
     return int(key[key.index("/") + 1 : key.index("}")])
@@ -896,7 +874,12 @@ async def test_medical_settlement_moves_to_a_partitioned_layout_by_a_rebuild(
     r = aioredis.Redis.from_url(med.redis_url)
     try:
         # (not p.followed: the service was restarted by the test before, its counts begin there)
-        await _committed_to_the_ends(p, r, MEDICAL, [*inputs, m.COMMANDS.name, m.EVENTS.name])
+        topics = [*inputs, m.COMMANDS.name, m.EVENTS.name]
+
+        async def decided() -> bool:
+            return await p.decided_all(r, name, topics)
+
+        await wait_until(decided, timeout=90)
         med.terminate()
         one_slot = await _state(r, MEDICAL)
         ends = await _ends(p.bootstrap, published)
