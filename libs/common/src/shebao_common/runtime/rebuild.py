@@ -94,7 +94,7 @@ from ..kafka_security import client_options
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
 from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
-from .store import OutboxEntry, Store, default_partition, tag_in
+from .store import OutboxEntry, Store, default_partition
 
 log = logging.getLogger("shebao.rebuild")
 
@@ -249,19 +249,16 @@ class Rebuild:
         return n
 
     async def wipe(self) -> int:
-        """Delete every key of the service: one DEL per hash tag and 1,000 keys, so that each
-        is one slot (a cluster refuses a DEL across slots; redis-py's cluster client would split
-        it by slot itself, this says so where it is done)."""
+        """Delete every key of the service, 1,000 at a time (a cluster client sends each key to
+        its slot's node: redis-py's `RedisCluster.delete` splits the keys by slot)."""
         n = 0
-        groups: dict[str, list[bytes]] = {}
+        batch: list[bytes] = []
         async for k in self.store.client.scan_iter(match=f"{self.store.prefix}:*", count=1000):
-            name = k.decode() if isinstance(k, bytes) else k
-            tag = tag_in(name) if "{" in name else name
-            batch = groups.setdefault(tag, [])
             batch.append(k)
             if len(batch) >= 1000:
-                n += await self.store.client.delete(*groups.pop(tag))
-        for batch in groups.values():
+                n += await self.store.client.delete(*batch)
+                batch = []
+        if batch:
             n += await self.store.client.delete(*batch)
         return n
 
