@@ -23,7 +23,7 @@ from shebao_contracts.topics import Registry
 from .apply import EmitCheck, Slot, Snapshot, decide, open_slots
 from .codec import Encoder, Item
 from .model import Context, Counters, E, Emit, HandlerTable, StateKey, StateModel
-from .store import OutboxEntry, StreamId
+from .store import Layout, OutboxEntry, StreamId, default_partition
 
 _ids = itertools.count(1)
 
@@ -36,7 +36,18 @@ def _catalog() -> Registry:
 
 
 class HandlerRunner(Generic[E]):
-    def __init__(self, table: HandlerTable[E], env: E, *, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        table: HandlerTable[E],
+        env: E,
+        *,
+        registry: Registry | None = None,
+        partitions: int | None = None,
+    ) -> None:
+        """`partitions`: run as a partitioned layout of that many partitions does: a message
+        belongs to its key's partition (Kafka's default partitioner; 0 without a key), and state
+        another partition owns (`Entity.owner`) is read-only to it."""
+        self.partitions = partitions
         self.table = table
         self.env = env
         self.store: dict[str, Any] = {}
@@ -65,11 +76,12 @@ class HandlerRunner(Generic[E]):
             when = datetime.combine(when, time(9), UTC)
         env = Envelope(id=f"msg-{n}", type=message.TYPE, source="/test", time=when)
         fields = dict(topic_fields or {})
+        partition = self._partition(key)
         ctx = Context(
             env,
             env.id,
             topic,
-            0,
+            partition,
             n,
             key,
             self.env,
@@ -78,7 +90,7 @@ class HandlerRunner(Generic[E]):
         )
         needs = list(handler.needs(message, ctx))
         working: dict[str, Slot] = {}
-        names = open_slots(needs, working, self._snapshot(needs))
+        names = open_slots(needs, working, self._snapshot(needs, partition))
         cause = Item(record=None, headers={}, event_id=env.id, topic_fields=fields, envelope=env)
         stream = f"test:{topic}"
 
@@ -94,13 +106,20 @@ class HandlerRunner(Generic[E]):
         self.emitted += decision.emits
         return list(decision.emits)
 
-    def _snapshot(self, needs: list[StateKey[Any]]) -> Snapshot:
+    def _partition(self, key: str | None) -> int:
+        if self.partitions is None or key is None:
+            return 0
+        return default_partition(key, self.partitions)
+
+    def _snapshot(self, needs: list[StateKey[Any]], partition: int = 0) -> Snapshot:
         snapshot: dict[str, tuple[int, StateModel | None]] = {}
+        layout = Layout("test", self.partitions)
         for k in needs:
             if k.entity.counters:
                 snapshot[k.name] = (-1, Counters(values=self.counter_values(k.name)))
             else:
-                snapshot[k.name] = (0, self.store.get(k.name))
+                mine = layout.home(k, partition) == partition
+                snapshot[k.name] = (0 if mine else -1, self.store.get(k.name))
         return snapshot
 
     def get(self, key: StateKey[Any]) -> Any:
