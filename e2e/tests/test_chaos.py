@@ -424,17 +424,21 @@ async def run(
                 assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
-            # on a cluster medical settlement's state is spread by input partition (STATE_LAYOUT
-            # auto), every other service's is one slot, as on one node
+            # on a cluster medical settlement's and contributions' state is spread by input
+            # partition (STATE_LAYOUT auto), every other service's is one slot, as on one node
             clustered = hasattr(redis_server, "cluster")
             for name in NAMES:
-                spread = PARTITIONS if clustered and name == "medical-settlement" else 0
+                spread = PARTITIONS if clustered and name in PARTITIONABLE else 0
                 layout = await r.hget(f"shebao:{name}:layout", "partitions")
                 assert layout == str(spread).encode(), (name, layout)
             return await outcome(kafka.bootstrap)
         finally:
             await watch.stop()
             await r.aclose()
+
+
+PARTITIONABLE = {"medical-settlement", "contributions"}
+"""The services whose rules allow their state spread by input partition (`partitionable`)."""
 
 
 def command_id(kind: str, citizen_id: str) -> str:
@@ -560,7 +564,7 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
                 lambda month=month: watch.of(ASSESSMENTS, cc.TaxAssessmentIssued, period=month),
                 len(EMPLOYERS),
             )
-            for due in sorted(dues, key=lambda d: d["employer"]):
+            for i, due in enumerate(sorted(dues, key=lambda d: d["employer"])):
                 paid = cc.EmployerContributionsCollected(
                     collection_id=f"CH-{due['employer'][-4:]}-{month}",
                     employer=due["employer"],
@@ -568,9 +572,10 @@ async def drive(load: Workload, story: Story, watch: Watch, settled: Settled, ch
                     amount=D(due["amount_due"]),
                 )
                 at = closed + timedelta(days=4)
-                await send(
-                    COLLECTIONS, due["employer"], paid, at, f"chaos-col-{n}-{due['employer']}"
-                )
+                # every other report keyed by its collection id, not the employer code: where
+                # contributions' state is partitioned, handed to the employer's partition
+                key = due["employer"] if i % 2 == 0 else paid.collection_id
+                await send(COLLECTIONS, key, paid, at, f"chaos-col-{n}-{due['employer']}")
             await watch.until(
                 f"the credits of {month}",
                 lambda month=month: watch.of(cc.EVENTS.name, cc.ContributionCredited, period=month),

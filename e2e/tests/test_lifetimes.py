@@ -1351,6 +1351,100 @@ async def test_contributions_rebuilt_from_its_decisions(platform: Story, infra: 
         await r.aclose()
 
 
+async def test_contributions_moves_to_a_partitioned_layout_by_a_rebuild(
+    platform: Story, infra: Any
+) -> None:
+    """Contributions, the service with the most state, from one slot to a state partitioned by
+    input partition (for a Redis Cluster): the rebuild, told STATE_LAYOUT=partitioned, writes
+    the same state, offsets and marks, each value in the slot of its owner (a person's with his
+    reference, an employer's, its wage sheets' and assessments' with its code, a directory
+    shard's with "region:shard", a clock's with its region). Started partitioned, it reads
+    nothing again, and decides on: a month closed, its assessment paid by a report keyed by the
+    collection id (so handed to the employer's partition), the worker credited."""
+    p = platform
+    name = "contributions"
+    svc = p.services[name]
+    nj, later = "320100", "91320100MA00000102"  # as in the test before
+    collections = [cc.COLLECTIONS.named(code=c) for c in TAX_BUREAUS]
+    inputs = [en.EVENTS.name, en.EVENTS.name, cc.COMMANDS.name, cc.WORK.name]
+    inputs += [u.EVENTS.name, w.EVENTS.name, *collections]
+    published = [
+        cc.EVENTS.name,
+        cc.WORK.name,
+        *(cc.ASSESSMENTS.named(code=c) for c in TAX_BUREAUS),
+        dlq_name(cc.COMMANDS.name),
+        *(dlq_name(t) for t in collections),
+    ]
+    r = aioredis.Redis.from_url(svc.redis_url)
+    try:
+        svc.terminate()  # left running by the test before, which read nothing since
+        prefix = _keys(name)
+        one_slot = await _state(r, prefix)
+        ends = await _ends(p.bootstrap, published)
+        async for key in r.scan_iter(match=f"shebao:{name}:*", count=1000):
+            await r.delete(key)
+        svc.env["STATE_LAYOUT"] = "partitioned"
+        done = svc.command("rebuild")
+        assert done.returncode == 0, done.stderr[-3000:]
+        spread = await _state(r, f"shebao:{name}:{{{name}/*}}")
+        assert not await _state(r, prefix)
+        assert _one_slot_view(spread, name) == one_slot
+        assert await r.hget(f"shebao:{name}:layout", "partitions") == str(PARTITIONS).encode()
+        assert await _ends(p.bootstrap, published) == ends
+
+        def where(kind: str, ident: str) -> int:
+            (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
+            return _partition_of(key)
+
+        worker = ref(WORKER)
+        assert where("person", worker) == default_partition(worker, PARTITIONS)
+        assert where("account", worker) == default_partition(worker, PARTITIONS)
+        for kind, ident in (("employer", later), ("ledger", later), ("wages", f"{later}:2025-03")):
+            assert where(kind, ident) == default_partition(later, PARTITIONS), kind
+        assert where("clock", nj) == default_partition(nj, PARTITIONS)
+        shards = [k for k in spread if f":s:directory:{nj}:" in k]
+        assert shards and all(
+            _partition_of(k) == default_partition(k.split(":s:directory:")[1], PARTITIONS)
+            for k in shards
+        )
+        assert len({_partition_of(k) for k in spread if ":s:" in k}) > PARTITIONS // 2
+
+        await _resumed_quietly(p, name, inputs, published, ends)
+        # decides on partitioned: April closed and assessed, paid by a report keyed by its
+        # collection id (not the employer code: the employer's partition books it)
+        await p.send(
+            cc.COMMANDS.name, nj, cc.ClosePeriod(region=nj, month="2025-04"), day(2025, 5, 1)
+        )
+        (issued,) = await p.until(
+            cc.EVENTS.name, cc.AssessmentIssued, bool, employer=later, period="2025-04"
+        )
+        paid = cc.EmployerContributionsCollected(
+            collection_id="LIFE-PART-2025-04",
+            employer=later,
+            month="2025-04",
+            amount=D(issued["amount_due"]),
+        )
+        bureau = issued["bureau"]
+        await p.send(cc.COLLECTIONS.named(code=bureau), paid.collection_id, paid, day(2025, 5, 6))
+        (booked,) = await p.until(
+            cc.EVENTS.name, cc.PaymentBooked, bool, collection_id="LIFE-PART-2025-04"
+        )
+        assert booked["outcome"] == "settled"
+        await p.until(
+            cc.EVENTS.name, cc.ContributionCredited, bool, person=worker, period="2025-04"
+        )
+        # the read side finds the worker and the employer from their keys
+        status, person = await svc.get_json(f"/persons?ref={worker}")
+        assert status == 200 and person["last_credited"] == "2025-04"
+        status, employer = await svc.get_json(f"/employers?code={later}")
+        (april,) = [a for a in employer["assessments"] if a["period"] == "2025-04"]
+        assert status == 200 and april["paid"] == issued["amount_due"]
+        status, clock = await svc.get_json(f"/regions?region={nj}")
+        assert status == 200 and clock["last_closed"] == "2025-04"
+    finally:
+        await r.aclose()
+
+
 async def test_no_citizen_id_outside_its_place(platform: Story) -> None:
     """Issue 18's scan, after every story and rebuild above, with the platform still up: every
     internal topic, the services' captured logs, their metrics pages and the Redis keys hold

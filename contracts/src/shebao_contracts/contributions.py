@@ -99,6 +99,8 @@ class Rejection(StrEnum):
     NOT_INTERRUPTED = "not_interrupted"
     ADVANCE_ID_IN_USE = "advance_id_in_use"
     NOTHING_TO_ADVANCE = "nothing_to_advance"
+    # a command keyed otherwise than its contract says, where the state is partitioned
+    COMMAND_KEY_MISMATCH = "command_key_mismatch"
 
 
 class PayerKind(StrEnum):
@@ -125,6 +127,7 @@ _EMPLOYER = "91320100MA1XXXXX0Y"
 _REF = "9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f"
 _REF2 = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 _CITIZEN = "11010519491231002X"
+_SEALED = "v1.yISbZO1eAkKbiGdegO7dES8eihlaBaVJLpMM_qtVDuyFBA"
 
 
 class Part(BaseModel):
@@ -942,6 +945,94 @@ class RosterLeave(Message):
     on: date
 
 
+class SealedShare(Part):
+    """One person's share of a forwarded employer report: his reference and his citizen ID
+    sealed, as the bureau's `PersonAmount` named him."""
+
+    person: PersonRef
+    sealed_citizen_id: SealedCitizenId
+    amount: NonNegativeMoney
+
+
+class EmployerCollectionForwarded(Message):
+    """A bureau's `EmployerContributionsCollected` handed to the partition that keeps the
+    employer, when the service's state is partitioned and the report was keyed otherwise (a key
+    that is not the employer code): decided there as if it had come in keyed right. `partition`
+    and `offset` name the report on the bureau's collections topic; the persons' citizen IDs are
+    sealed (raw IDs stay on the partner topics)."""
+
+    TYPE = "shebao.contributions.EmployerCollectionForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "bureau": "t320100",
+        "partition": 3,
+        "offset": 1042,
+        "collection_id": "SWJ-320100-20250415-000123",
+        "employer": _EMPLOYER,
+        "month": "2025-03",
+        "amount": "4301.25",
+    }
+    bureau: PartnerCode
+    partition: int
+    offset: int
+    collection_id: CollectionId
+    employer: EmployerCode
+    month: Month
+    amount: PositiveMoney
+    persons: list[SealedShare] | None = None
+
+
+class PersonCollectionForwarded(Message):
+    """A bureau's `PersonContributionsCollected` handed to the partition that keeps the person
+    (keyed by his reference), when the service's state is partitioned: decided there. The
+    citizen ID is sealed; the bureau's answer names it again."""
+
+    TYPE = "shebao.contributions.PersonCollectionForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "bureau": "t320100",
+        "partition": 3,
+        "offset": 1043,
+        "collection_id": "SWJ-320100-20250410-004711",
+        "person": _REF,
+        "sealed_citizen_id": _SEALED,
+        "period": "2025",
+        "amount": "820.00",
+    }
+    bureau: PartnerCode
+    partition: int
+    offset: int
+    collection_id: CollectionId
+    person: PersonRef
+    sealed_citizen_id: SealedCitizenId
+    period: Period
+    amount: PositiveMoney
+
+
+class RosterChanged(Message):
+    """An employment enrollment reported (exactly one of `started`, `ended`), handed to the
+    partition that keeps the employer, when the service's state is partitioned: the person's
+    partition follows the person, this record the employer's roster. `sealed_citizen_id` is the
+    person's, as the person's file held it, for the assessment's lines."""
+
+    TYPE = "shebao.contributions.RosterChanged"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "employer": _EMPLOYER,
+        "person": _REF,
+        "started": {
+            "person": _REF,
+            "employer": _EMPLOYER,
+            "region": "320100",
+            "start_date": "2024-03-01",
+            "monthly_wage": "8500.00",
+            "risk_class": 2,
+        },
+    }
+    employer: EmployerCode
+    person: PersonRef
+    started: enrollment.EmploymentStarted | None = None
+    ended: enrollment.EmploymentEnded | None = None
+    sealed_citizen_id: SealedCitizenId | None = None
+
+
 class AssessedLine(Part):
     """One person's line of an employer's assessment as the service keeps it (its parts follow
     from the base and the employer's risk class)."""
@@ -1158,6 +1249,9 @@ WORK = Topic(
         PersonFollowed,
         RosterFollowed,
         EmployerFollowed,
+        EmployerCollectionForwarded,
+        PersonCollectionForwarded,
+        RosterChanged,
     ),
     description="Private fan-out of the contributions service; nobody else reads or writes it.",
 )

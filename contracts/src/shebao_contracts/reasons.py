@@ -213,6 +213,12 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOT_INTERRUPTED: ("the person has no interrupted contributions to advance", A.GIVE_UP),
     C.ADVANCE_ID_IN_USE: ("the advance id was recorded before", A.CORRECT),
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
+    C.COMMAND_KEY_MISMATCH: (
+        "the record key is not the employer code (DeclareWages), the region code (ClosePeriod)"
+        " or the person reference (AdvanceContributions) the command names: the service's state"
+        " is partitioned by key",
+        A.CORRECT,
+    ),
     C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
     # -- enrollment commands ------------------------------------------------------------------
     W.INCOME_NOT_BELOW_STANDARD: (

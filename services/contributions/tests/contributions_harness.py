@@ -125,14 +125,36 @@ def employer_code(n: int, region: str = "320100") -> str:
     return partners.employer_code(region, n)
 
 
+def contract_key(topic: str, message: Message) -> str:
+    """The record key the topic's contract gives the message (what a partner or a service
+    keys it by): the key Kafka's partitioner places it with."""
+    if cc.COLLECTIONS.match(topic) is not None:
+        employer = getattr(message, "employer", None)
+        return employer if employer is not None else message.collection_id  # type: ignore[attr-defined]
+    for field in ("person", "employer", "region"):
+        value = getattr(message, field, None)
+        if isinstance(value, str):
+            return value
+    raise AssertionError(f"no contract key for {message.TYPE} on {topic}")
+
+
 class Service:
-    def __init__(self, shards: int = 4, policy: Policy = POLICY) -> None:
+    PARTITIONS: int | None = None
+    """Every Service partitioned so (a test may set it for a whole module's scenarios)."""
+
+    def __init__(
+        self, shards: int = 4, policy: Policy = POLICY, partitions: int | None = None
+    ) -> None:
+        """`partitions`: the state partitioned as on a Redis Cluster, each record of a
+        partition reading and writing only what its partition owns (`HandlerRunner`); records
+        are keyed as their topics' contracts say."""
+        self.partitions = partitions if partitions is not None else Service.PARTITIONS
         self.env = Env(Params(policy), IDS, shards=shards)
         self.registered: set[str] = set()
         self.store: dict[str, Any] = {}
         # one runner per subscription, all over one store, as one Redis holds the service's state
         self.runners = {
-            name: HandlerRunner(table, self.env)
+            name: HandlerRunner(table, self.env, partitions=self.partitions)
             for name, table in (
                 *TABLES.items(),
                 ("collections", collection_handlers),
@@ -152,26 +174,33 @@ class Service:
     # sending ---------------------------------------------------------------------------------
 
     def send(
-        self, topic: str, message: Message, when: date | datetime | None = None
+        self,
+        topic: str,
+        message: Message,
+        when: date | datetime | None = None,
+        *,
+        key: str | None = None,
     ) -> list[Message]:
         """Run a message and everything it fans out; the events and bureau records it caused.
         `when` is its ce_time (a date: 09:00 UTC that day), by default 2025-01-01."""
         start_events, start_bureau = len(self.events), len(self.bureau)
         self.sends += 1
-        queue: deque[tuple[str, Message]] = deque([(topic, message)])
+        queue: deque[tuple[str, str, Message]] = deque(
+            [(topic, key if key is not None else contract_key(topic, message), message)]
+        )
         if isinstance(when, datetime):
             moment = when
         else:
             moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         while queue:
-            t, m = queue.popleft()
-            for source, out_topic, key, out in self._run(t, m, moment):
+            t, k, m = queue.popleft()
+            for source, out_topic, key, out in self._run(t, k, m, moment):
                 if out_topic in (cc.WORK.name, cc.EVENTS.name):
                     published = Published(out_topic, key, out, moment, source, self.sends)
                     self.published.append(published)
                 if out_topic == cc.WORK.name:
                     self.work_count += 1
-                    queue.append((out_topic, out))
+                    queue.append((out_topic, key, out))
                 elif out_topic == cc.EVENTS.name:
                     self.events.append((key, out))
                 else:
@@ -183,7 +212,7 @@ class Service:
         ]
 
     def _run(
-        self, topic: str, message: Message, moment: datetime
+        self, topic: str, key: str, message: Message, moment: datetime
     ) -> list[tuple[str, str, str, Message]]:
         """What each subscription reading `topic` emitted: (subscription, topic, key, message)."""
         fields = cc.COLLECTIONS.match(topic)
@@ -192,13 +221,16 @@ class Service:
             names.append("transfers")  # a second subscription on enrollment's events
         out = []
         for name in names:
-            out += [(name, *emit) for emit in self._run_one(name, topic, fields, message, moment)]
+            out += [
+                (name, *emit) for emit in self._run_one(name, topic, key, fields, message, moment)
+            ]
         return out
 
     def _run_one(
         self,
         name: str,
         topic: str,
+        key: str,
         fields: dict[str, str] | None,
         message: Message,
         moment: datetime,
@@ -217,7 +249,7 @@ class Service:
                 fields or {},
             )
             self.max_keys = max(self.max_keys, len(list(handler.needs(message, ctx))))
-        emits = runner.send(message, topic=topic, topic_fields=fields, when=moment)
+        emits = runner.send(message, topic=topic, topic_fields=fields, when=moment, key=key)
         return [(e.topic, e.key, e.message) for e in emits]
 
     def enrol(self, event: Message, when: date | datetime | None = None) -> list[Message]:
@@ -243,13 +275,21 @@ class Service:
             sealed_citizen_id=IDS.sealed(person),
         )
 
-    def command(self, cmd: Message, when: date | datetime | None = None) -> list[Message]:
-        return self.send(cc.COMMANDS.name, cmd, when)
+    def command(
+        self, cmd: Message, when: date | datetime | None = None, *, key: str | None = None
+    ) -> list[Message]:
+        """`key`: the record key, if not the one the contract gives (`contract_key`)."""
+        return self.send(cc.COMMANDS.name, cmd, when, key=key)
 
     def collect(
-        self, bureau: str, report: Message, when: date | datetime | None = None
+        self,
+        bureau: str,
+        report: Message,
+        when: date | datetime | None = None,
+        *,
+        key: str | None = None,
     ) -> list[Message]:
-        return self.send(cc.COLLECTIONS.named(code=bureau), report, when)
+        return self.send(cc.COLLECTIONS.named(code=bureau), report, when, key=key)
 
     def close(self, region: str, month: str, when: date | datetime | None = None) -> list[Message]:
         return self.command(cc.ClosePeriod(region=region, month=month), when)

@@ -8,6 +8,7 @@ assessments topic as a CollectionRejected (and to the events topic), keyed by th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -151,20 +152,40 @@ def _person_and_employer(m: Any, ctx: Context[Env]) -> list[StateKey[Any]]:
     return [*_person_keys(m.person), EMPLOYER.key(m.employer)]
 
 
-def _employment(state: State, event: Message, ctx: Context[Env]) -> Decision:
+Employment = ce.EmploymentStarted | ce.EmploymentEnded
+
+
+def _employment(state: State, event: Employment, ctx: Context[Env]) -> Decision:
+    """The person's file and the employer's roster. Where the state is partitioned and the
+    employer lives in another partition, the roster is handed to it (`RosterChanged`)."""
     env = ctx.env
-    ekey = EMPLOYER.key(event.employer)  # type: ignore[attr-defined]
-    person = _load(state, event.person)  # type: ignore[attr-defined]
+    person = _load(state, event.person)
     sealed = person.sealed_id if person is not None else None
     p, pfx = persons.apply_enrollment(person, event, env)
+    d = _kept(Decision(), person, p).apply(pfx)
+    if state.owns(EMPLOYER.key(event.employer)):
+        return _roster(d, state, event, sealed, env)
+    started = event if isinstance(event, ce.EmploymentStarted) else None
+    ended = event if isinstance(event, ce.EmploymentEnded) else None
+    change = cc.RosterChanged(
+        employer=event.employer,
+        person=event.person,
+        started=started,
+        ended=ended,
+        sealed_citizen_id=sealed,
+    )
+    return d.emit(cc.WORK, event.employer, change)
+
+
+def _roster(d: Decision, state: State, event: Employment, sealed: str | None, env: Env) -> Decision:
+    """An employment on the employer's roster (its file is created by whichever comes first)."""
+    ekey = EMPLOYER.key(event.employer)
     held = state.get(ekey)
     e, efx = employers.apply_enrollment(held, event, env, sealed_id=sealed)
-    employers.followed(held, e, event.person, efx)  # type: ignore[attr-defined]
-    d = _kept(Decision(), person, p)
+    employers.followed(held, e, event.person, efx)
     if e is not None:
         d.put(ekey, e)
-    pfx.extend(efx)
-    return d.apply(pfx)
+    return d.apply(efx)
 
 
 enrollment_handlers.on(ce.EmploymentStarted, needs=_person_and_employer)(_employment)
@@ -198,9 +219,26 @@ def command_rejected(ctx: Context[Env], cmd: Message, refused: Refused) -> Decis
     )
 
 
+def _misrouted(
+    state: State, key: StateKey[Any], ctx: Context[Env], cmd: Message
+) -> Decision | None:
+    """A command keyed otherwise than its contract says, where the state is partitioned: the
+    partition it came to does not keep what it changes, so it is refused by name (in one slot
+    every partition keeps everything, and the key does not matter)."""
+    if state.owns(key):
+        return None
+    refused = Refused(
+        cc.Rejection.COMMAND_KEY_MISMATCH,
+        f"keyed {ctx.key!r}: a {type(cmd).__name__} is keyed {key.id.partition(':')[0]!r}",
+    )
+    return command_rejected(ctx, cmd, refused)
+
+
 @command_handlers.on(cc.DeclareWages, needs=_employer_month)
 def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context[Env]) -> Decision:
     keys = _employer_month_keys(cmd.employer, cmd.month)
+    if (wrong := _misrouted(state, keys[1], ctx, cmd)) is not None:
+        return wrong
     ledger = state.get(keys[3])
     try:
         sheet, assessment, ledger, fx = employers.declare_wages(
@@ -225,6 +263,8 @@ def declare_wages(state: State, cmd: cc.DeclareWages, ctx: Context[Env]) -> Deci
 @command_handlers.on(cc.ClosePeriod, needs=lambda m, ctx: [CLOCK.key(m.region)])
 def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context[Env]) -> Decision:
     key = CLOCK.key(cmd.region)
+    if (wrong := _misrouted(state, key, ctx, cmd)) is not None:
+        return wrong
     try:
         clock, fx = regions.close_period(state.get(key), cmd, ctx.env, ctx.time)
     except Refused as refused:
@@ -236,6 +276,8 @@ def close_period(state: State, cmd: cc.ClosePeriod, ctx: Context[Env]) -> Decisi
 def advance_contributions(
     state: State, cmd: cc.AdvanceContributions, ctx: Context[Env]
 ) -> Decision:
+    if (wrong := _misrouted(state, ACCOUNT.key(cmd.person), ctx, cmd)) is not None:
+        return wrong
     before = _load(state, cmd.person)
     try:
         p, fx = persons.advance(before, cmd, ctx.env)
@@ -335,6 +377,14 @@ def directory_watch(state: State, msg: cc.DirectoryWatchSet, ctx: Context[Env]) 
     return Decision().put(key, regions.set_watch(state.get(key), msg))
 
 
+@work_handlers.on(cc.RosterChanged, needs=lambda m, ctx: [EMPLOYER.key(m.employer)])
+def roster_changed(state: State, msg: cc.RosterChanged, ctx: Context[Env]) -> Decision:
+    """An employment the person's partition handed on (partitioned state, `_employment`)."""
+    event = msg.started or msg.ended
+    assert event is not None, "a RosterChanged carries an employment"
+    return _roster(Decision(), state, event, msg.sealed_citizen_id, ctx.env)
+
+
 @work_handlers.on(cc.RosterLeave, needs=lambda m, ctx: [LEDGER.key(m.employer)])
 def roster_leave(state: State, msg: cc.RosterLeave, ctx: Context[Env]) -> Decision:
     """A leave enrollment did not report (a death): the employer's ledger keeps it, as the
@@ -351,15 +401,29 @@ def _bureau(ctx: Context[Env]) -> str:
     return ctx.topic_fields["code"]
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Where a bureau's report came from: the bureau, and its place on the bureau's topic
+    (the record itself, or the one a forward names)."""
+
+    bureau: str
+    partition: int
+    offset: int
+
+    @staticmethod
+    def of(ctx: Context[Env]) -> Report:
+        return Report(_bureau(ctx), ctx.partition, ctx.offset)
+
+
 def collection_rejected(
-    ctx: Context[Env],
+    report: Report,
     msg: cc.EmployerContributionsCollected | cc.PersonContributionsCollected,
     refused: Refused,
     *,
     person: str | None = None,
 ) -> Decision:
     """The event names the person by reference, the answer to the bureau by the ID it sent."""
-    code = _bureau(ctx)
+    code = report.bureau
     rejection = cc.CollectionRejected(
         bureau=code,
         reason=refused.reason.value,
@@ -368,8 +432,8 @@ def collection_rejected(
         employer=getattr(msg, "employer", None),
         person=person,
         period=msg.month if isinstance(msg, cc.EmployerContributionsCollected) else msg.period,
-        partition=ctx.partition,
-        offset=ctx.offset,
+        partition=report.partition,
+        offset=report.offset,
     )
     key = msg.collection_id
     answer = tax.rejection(rejection, getattr(msg, "citizen_id", None))
@@ -404,15 +468,47 @@ def reject_invalid_collection(r: RejectedRecord) -> Emit | None:
     needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month), LEDGER.key(m.employer)],
 )
 def employer_collected(
-    state: State, msg: cc.EmployerContributionsCollected, ctx: Context
+    state: State, msg: cc.EmployerContributionsCollected, ctx: Context[Env]
+) -> Decision:
+    """Booked here, or, where the state is partitioned and the report was not keyed by the
+    employer code, handed to the employer's partition (the citizen IDs sealed)."""
+    report = Report.of(ctx)
+    if state.owns(LEDGER.key(msg.employer)):
+        return _book_employer(state, msg, report, ctx)
+    ids = ctx.env.ids
+    shares = None
+    if msg.persons is not None:
+        shares = [
+            cc.SealedShare(
+                person=ids.person_ref(x.citizen_id),
+                sealed_citizen_id=ids.seal(x.citizen_id),
+                amount=x.amount,
+            )
+            for x in msg.persons
+        ]
+    forward = cc.EmployerCollectionForwarded(
+        bureau=report.bureau,
+        partition=report.partition,
+        offset=report.offset,
+        collection_id=msg.collection_id,
+        employer=msg.employer,
+        month=msg.month,
+        amount=msg.amount,
+        persons=shares,
+    )
+    return Decision().emit(cc.WORK, msg.employer, forward)
+
+
+def _book_employer(
+    state: State, msg: cc.EmployerContributionsCollected, report: Report, ctx: Context[Env]
 ) -> Decision:
     akey, lkey = ASSESSMENT.key(msg.employer, msg.month), LEDGER.key(msg.employer)
     try:
         ledger, fx = employers.book_employer_collection(
-            state.get(akey), state.get(lkey), msg, _bureau(ctx), ctx.time, ctx.env
+            state.get(akey), state.get(lkey), msg, report.bureau, ctx.time, ctx.env
         )
     except Refused as refused:
-        return collection_rejected(ctx, msg, refused)
+        return collection_rejected(report, msg, refused)
     return Decision().put(lkey, ledger).apply(fx)
 
 
@@ -424,14 +520,80 @@ def _collected_person(m: cc.PersonContributionsCollected, ctx: Context[Env]) -> 
 def person_collected(
     state: State, msg: cc.PersonContributionsCollected, ctx: Context[Env]
 ) -> Decision:
-    """The bureau names the person by citizen ID: pseudonymised here, at the boundary."""
-    ref = ctx.env.ids.person_ref(msg.citizen_id)
+    """The bureau names the person by citizen ID: pseudonymised here, at the boundary. Where
+    the state is partitioned the report (keyed by its collection id) is handed to the person's
+    partition, the ID sealed."""
+    ids = ctx.env.ids
+    ref = ids.person_ref(msg.citizen_id)
+    report = Report.of(ctx)
+    if state.owns(ACCOUNT.key(ref)):
+        return _book_person(state, msg, ref, report, ctx)
+    forward = cc.PersonCollectionForwarded(
+        bureau=report.bureau,
+        partition=report.partition,
+        offset=report.offset,
+        collection_id=msg.collection_id,
+        person=ref,
+        sealed_citizen_id=ids.seal(msg.citizen_id),
+        period=msg.period,
+        amount=msg.amount,
+    )
+    return Decision().emit(cc.WORK, ref, forward)
+
+
+def _book_person(
+    state: State,
+    msg: cc.PersonContributionsCollected,
+    ref: str,
+    report: Report,
+    ctx: Context[Env],
+) -> Decision:
     before = _load(state, ref)
     try:
-        p, fx = persons.book_person_collection(before, msg, _bureau(ctx), ctx.time, ctx.env)
+        p, fx = persons.book_person_collection(before, msg, report.bureau, ctx.time, ctx.env)
     except Refused as refused:
-        return collection_rejected(ctx, msg, refused, person=ref)
+        return collection_rejected(report, msg, refused, person=ref)
     return _kept(Decision(), before, p).apply(fx)
+
+
+@work_handlers.on(
+    cc.EmployerCollectionForwarded,
+    needs=lambda m, ctx: [ASSESSMENT.key(m.employer, m.month), LEDGER.key(m.employer)],
+)
+def employer_collection_forwarded(
+    state: State, msg: cc.EmployerCollectionForwarded, ctx: Context[Env]
+) -> Decision:
+    """A bureau's report another partition handed on: booked as if it had come keyed right."""
+    ids = ctx.env.ids
+    shares = None
+    if msg.persons is not None:
+        shares = [
+            cc.PersonAmount(citizen_id=ids.open(x.sealed_citizen_id, x.person), amount=x.amount)
+            for x in msg.persons
+        ]
+    report = cc.EmployerContributionsCollected(
+        collection_id=msg.collection_id,
+        employer=msg.employer,
+        month=msg.month,
+        amount=msg.amount,
+        persons=shares,
+    )
+    return _book_employer(state, report, Report(msg.bureau, msg.partition, msg.offset), ctx)
+
+
+@work_handlers.on(cc.PersonCollectionForwarded, needs=lambda m, ctx: _person_keys(m.person))
+def person_collection_forwarded(
+    state: State, msg: cc.PersonCollectionForwarded, ctx: Context[Env]
+) -> Decision:
+    """A person's report the collection's partition handed on, booked here."""
+    report = cc.PersonContributionsCollected(
+        collection_id=msg.collection_id,
+        citizen_id=ctx.env.ids.open(msg.sealed_citizen_id, msg.person),
+        period=msg.period,
+        amount=msg.amount,
+    )
+    origin = Report(msg.bureau, msg.partition, msg.offset)
+    return _book_person(state, report, msg.person, origin, ctx)
 
 
 # ---------------------------------------------------------------------------------------------

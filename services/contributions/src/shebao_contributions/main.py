@@ -113,6 +113,9 @@ def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRunt
         ],
         env=env,
         routes=ReadSide().routes(),
+        # every kind names its owner (domain/model.py), and what a record keyed otherwise
+        # changes is handed to the owner's partition on the work topic (handlers.py)
+        partitionable=True,
     )
 
 

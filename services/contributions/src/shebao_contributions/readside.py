@@ -150,8 +150,8 @@ class ReadSide:
             return 400, {"error": "invalid_person_ref"}
         about("person", ref)
         assert rt.store is not None
-        raw_f = await rt.store.get_state(PERSON.key(ref).name)
-        raw_a = await rt.store.get_state(ACCOUNT.key(ref).name)
+        raw_f = await rt.store.get_state(PERSON.key(ref))
+        raw_a = await rt.store.get_state(ACCOUNT.key(ref))
         if raw_f is None and raw_a is None:
             return 404, {"error": "person_not_known"}
         facts = PersonFacts.model_validate_json(raw_f) if raw_f else None
@@ -168,8 +168,8 @@ class ReadSide:
             return 400, {"error": "invalid_employer_code"}
         about("employer", code)
         assert rt.store is not None
-        raw_e = await rt.store.get_state(EMPLOYER.key(code).name)
-        raw_l = await rt.store.get_state(LEDGER.key(code).name)
+        raw_e = await rt.store.get_state(EMPLOYER.key(code))
+        raw_l = await rt.store.get_state(LEDGER.key(code))
         if raw_e is None and raw_l is None:
             return 404, {"error": "employer_not_known"}
         facts = EmployerFacts.model_validate_json(raw_e) if raw_e else None
@@ -186,6 +186,6 @@ class ReadSide:
             return 400, {"error": "invalid_region"}
         about("region", region, [region])
         assert rt.store is not None
-        raw = await rt.store.get_state(CLOCK.key(region).name)
+        raw = await rt.store.get_state(CLOCK.key(region))
         clock = RegionClock.model_validate_json(raw) if raw else RegionClock()
         return 200, {"region": region, "last_closed": clock.last_closed}

@@ -229,8 +229,10 @@ class Account(StateModel):
     transfers: tuple[TransferRecord, ...] = ()
 
 
-PERSON = Entity("person", PersonFacts)
-ACCOUNT = Entity("account", Account)
+# Where each kind lives when the state is partitioned (`Entity.owner`): with the record key the
+# work topic gives it, the person reference, the employer code, "region:shard", the region.
+PERSON = Entity("person", PersonFacts, owner=lambda ref: ref)
+ACCOUNT = Entity("account", Account, owner=lambda ref: ref)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,12 +348,17 @@ class EmployerAssessment(StateModel):
         return next((ln for ln in self.lines if ln.person == person), None)
 
 
-EMPLOYER = Entity("employer", EmployerFacts)
+def _employer_of(ident: str) -> str:
+    """The employer code of an "<employer>:<month>" key (a code has no colon)."""
+    return ident.partition(":")[0]
+
+
+EMPLOYER = Entity("employer", EmployerFacts, owner=lambda code: code)
 # A month's wage sheet and assessment are written at the close and read again once or twice (a
 # correction, the collection): large (a line per employee) and not worth keeping decoded.
-WAGES = Entity("wages", WageSheet, cached=False)
-ASSESSMENT = Entity("assessment", EmployerAssessment, cached=False)
-LEDGER = Entity("ledger", EmployerLedger)
+WAGES = Entity("wages", WageSheet, cached=False, owner=_employer_of)
+ASSESSMENT = Entity("assessment", EmployerAssessment, cached=False, owner=_employer_of)
+LEDGER = Entity("ledger", EmployerLedger, owner=lambda code: code)
 
 
 def employer_assessment_id(employer: str, month: str) -> str:
@@ -391,5 +398,5 @@ class RegionClock(StateModel):
     last_closed: str | None = None
 
 
-DIRECTORY = Entity("directory", Directory)
-CLOCK = Entity("clock", RegionClock)
+DIRECTORY = Entity("directory", Directory, owner=lambda shard: shard)
+CLOCK = Entity("clock", RegionClock, owner=lambda region: region)
