@@ -134,19 +134,56 @@ def _password(path: str | None, default: Path) -> tuple[str, Path | None]:
 
 
 async def apply(
-    admin: AIOKafkaAdminClient, secrets_dir: Path, partners: Iterable[access.Partner]
+    admin: AIOKafkaAdminClient,
+    secrets_dir: Path,
+    partners: Iterable[access.Partner],
+    login_timeout: float = 60.0,
 ) -> list[str]:
     """Every service's principal and every listed partner, with the passwords in `secrets_dir`
-    (a missing file is an error: nobody is given a password drawn here); the users granted."""
-    users = []
+    (a missing file is an error: nobody is given a password drawn here); the users granted, once
+    each can log in (`until_they_log_in`)."""
+    granted: dict[str, str] = {}
     for contract in CONTRACTS:
         pw = (secrets_dir / f"{access.service_user(contract.service)}.password").read_text()
-        users.append(await grant_service(admin, contract, pw.strip()))
+        granted[await grant_service(admin, contract, pw.strip())] = pw.strip()
     for partner in partners:
         pw = (secrets_dir / f"{partner.user}.password").read_text()
         await onboard_partner(admin, partner, pw.strip())
-        users.append(partner.user)
-    return users
+        granted[partner.user] = pw.strip()
+    await until_they_log_in(granted, login_timeout)
+    return list(granted)
+
+
+async def until_they_log_in(users: dict[str, str], timeout: float) -> None:
+    """Wait until the broker takes each user's password. A credential is written to the
+    controller and reaches the brokers a moment later (KRaft's metadata log): a client that
+    connects at once, e.g. a service compose starts as soon as `kafka-init` exits, is refused
+    until then. Nothing to wait for on a listener without SASL."""
+    base = client_options()
+    if not str(base.get("security_protocol", "")).startswith("SASL"):
+        return
+    for user, password in users.items():
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            opts = {
+                **base,
+                "sasl_mechanism": "SCRAM-SHA-512",  # the credential `grant` writes
+                "sasl_plain_username": user,
+                "sasl_plain_password": password,
+            }
+            client = AIOKafkaAdminClient(**opts, client_id="shebao-onboard-check")
+            try:
+                await client.start()
+                break
+            except Exception as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(
+                        f"{user} was granted but cannot log in after {timeout:.0f}s: {exc}"
+                    ) from exc
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
 
 async def _main(args: argparse.Namespace) -> int:
