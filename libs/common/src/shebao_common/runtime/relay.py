@@ -34,10 +34,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kerr
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ..kafka_security import client_options
 from ..metrics import RuntimeMetrics
-from .store import OutboxEntry, Store, StreamId
+from .store import OutboxEntry, Store, StreamId, default_partition
 
 log = logging.getLogger("shebao.relay")
 
@@ -178,6 +179,70 @@ def _back_off_failed_metadata(producer: AIOKafkaProducer) -> None:
         return ok
 
     client._metadata_update = backed_off
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Records bound for one topic-partition, handed to the producer whole (`send_batch`): one
+    future acknowledges them all."""
+
+    builder: Any = None
+    future: asyncio.Future[Any] | None = None
+
+    @staticmethod
+    def done() -> _Batch:
+        """What stands for a record found on the broker already: acknowledged."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return _Batch(future=fut)
+
+
+class _Batches:
+    """A job's records in batches per topic-partition, partitioned as the producer would
+    (Kafka's default partitioner: murmur2 of the key, a random available partition without
+    one), each batch handed over when full and the rest at `flush`, so that records keep their
+    order per partition. aiokafka's `send` per record costs about twice its `send_batch` per
+    record in CPU (issue 20: 35 against 16 µs)."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.open: dict[tuple[str, int], _Batch] = {}
+        self.limit: int = getattr(producer, "_max_request_size", 1_048_576)
+
+    async def add(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> _Batch:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        if size > self.limit:  # as the producer's `send` refuses it, before any batch
+            raise kerr.MessageSizeTooLargeError(
+                f"the record is {size} bytes, more than the producer's max_request_size"
+            )
+        tp = (topic, await self._partition(topic, key))
+        batch = self.open.get(tp)
+        if batch is None:
+            batch = self.open[tp] = _Batch(self.producer.create_batch())
+        if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            await self._hand_over(tp)  # full: the record starts the next one
+            batch = self.open[tp] = _Batch(self.producer.create_batch())
+            appended = batch.builder.append(timestamp=None, key=key, value=value, headers=headers)
+            assert appended is not None, "an empty batch takes any record"
+        return batch
+
+    async def flush(self) -> None:
+        for tp in list(self.open):
+            await self._hand_over(tp)
+
+    async def _hand_over(self, tp: tuple[str, int]) -> None:
+        batch = self.open.pop(tp)
+        batch.builder.close()
+        batch.future = await self.producer.send_batch(batch.builder, tp[0], partition=tp[1])
+
+    async def _partition(self, topic: str, key: bytes | None) -> int:
+        every: list[int] = sorted(await self.producer.partitions_for(topic))
+        if key is not None:
+            return every[default_partition(key, len(every))]
+        available: set[int] = self.producer.client.cluster.available_partitions_for_topic(topic)
+        return random.choice(sorted(available or every))
 
 
 @dataclass(slots=True)
@@ -372,8 +437,9 @@ class Relay:
         producer = self._producer
         assert producer is not None
         counted = 0 if from_store else len(entries)
-        by_stream: dict[str, tuple[list[asyncio.Future[Any]], list[OutboxEntry]]] = {}
-        last: dict[str, StreamId] = {}
+        # sent entries in order, each with its batch (a future once the batch is handed over)
+        sent_in_order: list[tuple[OutboxEntry, _Batch]] = []
+        batches = _Batches(producer)
         there = 0
         try:
             for e in entries:
@@ -383,15 +449,12 @@ class Relay:
                 headers = _entry_headers(e)
                 try:
                     if on_broker and record_digest(e.key, e.value, headers) in on_broker:
-                        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                        fut.set_result(None)
+                        batch = _Batch.done()
                         there += 1
                     elif self._known_missing(e.topic):
                         raise kerr.UnknownTopicOrPartitionError(e.topic)
                     else:
-                        fut = await producer.send(
-                            e.topic, value=e.value, key=e.key or None, headers=headers
-                        )
+                        batch = await batches.add(e.topic, e.key or None, e.value, headers)
                 except Exception as exc:
                     reason = await self._parking_reason(producer, e.topic, exc)
                     if reason is None:
@@ -399,16 +462,22 @@ class Relay:
                     await self._park(e, reason, f"{type(exc).__name__}: {exc}")
                     self._published[e.stream] = e.id
                     continue
-                futs, sent = by_stream.setdefault(e.stream, ([], []))
-                futs.append(fut)
-                sent.append(e)
-                last[e.stream] = e.id
+                sent_in_order.append((e, batch))
                 self._published[e.stream] = e.id
+            await batches.flush()
         except BaseException:
             # Nothing of this job is tracked: the reset republishes it from Redis.
             self._release(counted)
             raise
-        sent_count = sum(len(f) for f, _ in by_stream.values())
+        by_stream: dict[str, tuple[list[asyncio.Future[Any]], list[OutboxEntry]]] = {}
+        last: dict[str, StreamId] = {}
+        for e, batch in sent_in_order:
+            futs, sent = by_stream.setdefault(e.stream, ([], []))
+            assert batch.future is not None
+            futs.append(batch.future)
+            sent.append(e)
+            last[e.stream] = e.id
+        sent_count = len(sent_in_order)
         if not from_store:
             self._release(counted - sent_count)
         for s, (futs, sent) in by_stream.items():
