@@ -844,6 +844,37 @@ def _partition_of(key: str) -> int:
     return int(key[key.index("/") + 1 : key.index("}")])
 
 
+async def _moved_to_partitions(
+    p: Story, r: aioredis.Redis, name: str, published: list[str]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Stops the service, wipes its one-slot keyspace and rebuilds it told STATE_LAYOUT=
+    partitioned: the same state, counters, offsets and marks once the partition tags are folded
+    back (`_one_slot_view`), the layout recorded, nothing published. The service is left
+    stopped, to start partitioned; the spread keyspace and the published topics' ends are
+    returned."""
+    svc, prefix = p.services[name], _keys(name)
+    svc.terminate()
+    one_slot = await _state(r, prefix)
+    ends = await _ends(p.bootstrap, published)
+    async for key in r.scan_iter(match=f"shebao:{name}:*", count=1000):
+        await r.delete(key)
+    svc.env["STATE_LAYOUT"] = "partitioned"
+    done = svc.command("rebuild")
+    assert done.returncode == 0, done.stderr[-3000:]
+    spread = await _state(r, f"shebao:{name}:{{{name}/*}}")
+    assert not await _state(r, prefix)
+    assert _one_slot_view(spread, name) == one_slot
+    assert await r.hget(f"shebao:{name}:layout", "partitions") == str(PARTITIONS).encode()
+    assert await _ends(p.bootstrap, published) == ends
+    return spread, ends
+
+
+def _where(spread: dict[str, Any], kind: str, ident: str) -> int:
+    """The partition whose slot holds the one state value of `kind` and `ident`."""
+    (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
+    return _partition_of(key)
+
+
 async def test_medical_settlement_moves_to_a_partitioned_layout_by_a_rebuild(
     platform: Story, infra: Any
 ) -> None:
@@ -880,24 +911,11 @@ async def test_medical_settlement_moves_to_a_partitioned_layout_by_a_rebuild(
             return await p.decided_all(r, name, topics)
 
         await wait_until(decided, timeout=90)
-        med.terminate()
-        one_slot = await _state(r, MEDICAL)
-        ends = await _ends(p.bootstrap, published)
-        async for key in r.scan_iter(match=f"shebao:{name}:*", count=1000):
-            await r.delete(key)
-        med.env["STATE_LAYOUT"] = "partitioned"
-        done = med.command("rebuild")
-        assert done.returncode == 0, done.stderr[-3000:]
-        spread = await _state(r, f"shebao:{name}:{{{name}/*}}")
-        assert not await _state(r, MEDICAL)
-        assert _one_slot_view(spread, name) == one_slot
-        assert await r.hget(f"shebao:{name}:layout", "partitions") == str(PARTITIONS).encode()
-        assert await _ends(p.bootstrap, published) == ends
+        spread, ends = await _moved_to_partitions(p, r, name, published)
 
         # each value in the slot of its owner, and the state over many slots
         def where(kind: str, ident: str) -> int:
-            (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
-            return _partition_of(key)
+            return _where(spread, kind, ident)
 
         person = ref(WORKER)
         assert where("accumulators", person) == default_partition(person, PARTITIONS)
@@ -1377,24 +1395,11 @@ async def test_contributions_moves_to_a_partitioned_layout_by_a_rebuild(
     ]
     r = aioredis.Redis.from_url(svc.redis_url)
     try:
-        svc.terminate()  # left running by the test before, which read nothing since
-        prefix = _keys(name)
-        one_slot = await _state(r, prefix)
-        ends = await _ends(p.bootstrap, published)
-        async for key in r.scan_iter(match=f"shebao:{name}:*", count=1000):
-            await r.delete(key)
-        svc.env["STATE_LAYOUT"] = "partitioned"
-        done = svc.command("rebuild")
-        assert done.returncode == 0, done.stderr[-3000:]
-        spread = await _state(r, f"shebao:{name}:{{{name}/*}}")
-        assert not await _state(r, prefix)
-        assert _one_slot_view(spread, name) == one_slot
-        assert await r.hget(f"shebao:{name}:layout", "partitions") == str(PARTITIONS).encode()
-        assert await _ends(p.bootstrap, published) == ends
+        # (left running by the test before, which read nothing since)
+        spread, ends = await _moved_to_partitions(p, r, name, published)
 
         def where(kind: str, ident: str) -> int:
-            (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
-            return _partition_of(key)
+            return _where(spread, kind, ident)
 
         worker = ref(WORKER)
         assert where("person", worker) == default_partition(worker, PARTITIONS)

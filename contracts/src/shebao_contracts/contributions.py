@@ -954,7 +954,16 @@ class SealedShare(Part):
     amount: NonNegativeMoney
 
 
-class EmployerCollectionForwarded(Message):
+class _Forwarded(Message):
+    """A bureau's report handed on: the bureau, and where its record is on its topic."""
+
+    bureau: PartnerCode
+    partition: int
+    offset: int
+    collection_id: CollectionId
+
+
+class EmployerCollectionForwarded(_Forwarded):
     """A bureau's `EmployerContributionsCollected` handed to the partition that keeps the
     employer, when the service's state is partitioned and the report was keyed otherwise (a key
     that is not the employer code): decided there as if it had come in keyed right. `partition`
@@ -971,17 +980,13 @@ class EmployerCollectionForwarded(Message):
         "month": "2025-03",
         "amount": "4301.25",
     }
-    bureau: PartnerCode
-    partition: int
-    offset: int
-    collection_id: CollectionId
     employer: EmployerCode
     month: Month
     amount: PositiveMoney
     persons: list[SealedShare] | None = None
 
 
-class PersonCollectionForwarded(Message):
+class PersonCollectionForwarded(_Forwarded):
     """A bureau's `PersonContributionsCollected` handed to the partition that keeps the person
     (keyed by his reference), when the service's state is partitioned: decided there. The
     citizen ID is sealed; the bureau's answer names it again."""
@@ -997,10 +1002,6 @@ class PersonCollectionForwarded(Message):
         "period": "2025",
         "amount": "820.00",
     }
-    bureau: PartnerCode
-    partition: int
-    offset: int
-    collection_id: CollectionId
     person: PersonRef
     sealed_citizen_id: SealedCitizenId
     period: Period
@@ -1015,16 +1016,9 @@ class RosterChanged(Message):
 
     TYPE = "shebao.contributions.RosterChanged"
     EXAMPLE: ClassVar[dict[str, Any]] = {
-        "employer": _EMPLOYER,
-        "person": _REF,
-        "started": {
-            "person": _REF,
-            "employer": _EMPLOYER,
-            "region": "320100",
-            "start_date": "2024-03-01",
-            "monthly_wage": "8500.00",
-            "risk_class": 2,
-        },
+        "employer": enrollment.EmploymentStarted.EXAMPLE["employer"],
+        "person": enrollment.EmploymentStarted.EXAMPLE["person"],
+        "started": enrollment.EmploymentStarted.EXAMPLE,
     }
     employer: EmployerCode
     person: PersonRef

@@ -27,6 +27,7 @@ from shebao_devinfra.testing import (  # re-exported for the runtime tests
     http_get,
     producer,
     read_all,
+    wait_until,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "assert_applied_exactly_once",
     "cpu_seconds",
     "create_topics",
+    "deposit_all",
     "deposit_record",
     "http_get",
     "ledger_counter",
@@ -150,6 +152,19 @@ def random_deposits(rng: random.Random, n: int, accounts: int) -> Deposits:
         d.count[account] += 1
         d.records.append((cmd_id, deposit_record(cmd_id, account, amount, i)))
     return d
+
+
+async def deposit_all(prod: Any, r: Any, lg: Ledger, deposits: Deposits) -> None:
+    """Send every deposit to the running ledger and wait until it applied them all (its
+    deposits counter, summed over its slots)."""
+    for _, (k, v, h) in deposits.records:
+        await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
+    n = len(deposits.records)
+
+    async def applied() -> bool:
+        return await ledger_counter(r, lg) == n
+
+    await wait_until(applied, timeout=60)
 
 
 async def assert_applied_exactly_once(

@@ -23,6 +23,7 @@ from ledger_harness import (
     LEDGER_PARTITIONS,
     Deposits,
     LedgerProcess,
+    deposit_all,
     ledger_counter,
     ledger_store,
     new_ledger,
@@ -71,13 +72,7 @@ async def _deposited(
     try:
         proc.start()
         await proc.wait_ready()
-        for _, (k, v, h) in deposits.records:
-            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
-
-        async def applied() -> bool:
-            return await ledger_counter(r, lg) == n
-
-        await wait_until(applied, timeout=60)
+        await deposit_all(prod, r, lg, deposits)
         yield Run(lg, deposits, proc, r, prod)
     finally:
         proc.stop()

@@ -26,7 +26,7 @@ from ledger_app import Deposit, Deposited, LedgerSettings, ledger, runtime
 from ledger_harness import (
     LEDGER_PARTITIONS,
     LedgerProcess,
-    ledger_counter,
+    deposit_all,
     new_ledger,
     producer,
     random_deposits,
@@ -413,13 +413,7 @@ async def test_a_partitioned_ledger_rebuilt_from_its_events_is_the_live_one_key_
     try:
         proc.start()
         await proc.wait_ready()
-        for _, (k, v, h) in deposits.records:
-            await prod.send_and_wait(lg.commands.name, key=k, value=v, headers=h)
-
-        async def applied() -> bool:
-            return await ledger_counter(client, lg) == n
-
-        await wait_until(applied, timeout=60)
+        await deposit_all(prod, client, lg, deposits)
 
         async def published() -> bool:
             return len(await read_all(infra.kafka_bootstrap, lg.events.name)) >= n
