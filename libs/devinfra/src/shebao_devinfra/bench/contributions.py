@@ -23,10 +23,17 @@ from shebao_partners import citizen_id_in_region, employer_code, employer_collec
 
 from ..infra import Infra
 from ..kit import PARTITIONS, Offsets, caught_up, employee_memberships, kind_of
-from ..testing import ServiceProcess, message_record, producer, recreate_topics, wait_until
+from ..testing import (
+    ServiceProcess,
+    cpu_seconds,
+    message_record,
+    producer,
+    recreate_topics,
+    wait_until,
+)
 from .figures import ContributionFigures
-from .machine import peak_rss_mb
-from .processes import drop_service_state, launch
+from .machine import cpu_of, peak_rss_mb, redis_pids
+from .processes import answering_cpu, drop_service_state, launch
 from .report import say
 from .setting import CONTRIB_REGIONS
 
@@ -291,16 +298,40 @@ class Contributions:
             )
         return booked, credited
 
+    async def start_up_cpu(self) -> tuple[float, float]:
+        """CPU seconds of the service (from its first HTTP answer) and of Redis on a start with
+        nothing to consume, to a second after it is ready; the service is left stopped."""
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
+        self.start()
+        assert self.svc is not None
+        cpu0 = await answering_cpu(self.svc)
+        await self.svc.wait_ready()
+        await asyncio.sleep(1.0)
+        used = (cpu_seconds(self.svc.pid) or 0.0) - cpu0, cpu_of(redis) - redis0
+        self.svc.terminate()
+        return used
+
     async def backlog(self, figures: ContributionFigures) -> None:
+        """Throughput, and the CPU per credited person-month of the service and of Redis: from
+        the service's first HTTP answer (Redis: from its start) to the month's last credit, less
+        what the same start costs with nothing to consume."""
         period, dues = await self.next_month()
         assert self.svc is not None
         self.svc.terminate()  # the reports queue up while the service is down
+        idle, idle_redis = await self.start_up_cpu()
         events = await self.offsets.ends(cc.EVENTS.name)
         await self.collect(period, dues)
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
         self.start()
         assert self.svc is not None
+        cpu0 = await answering_cpu(self.svc)
         await self.svc.wait_ready()
         booked, credited = await self.flow(period, events, timeout=900)
+        used = (cpu_seconds(self.svc.pid) or 0.0) - cpu0 - idle
+        figures.cpu_us.append(1e6 * used / len(credited))
+        figures.redis_us.append(1e6 * (cpu_of(redis) - redis0 - idle_redis) / len(credited))
         first = min(t for _, t in booked)
         span = (max(t for _, t in credited) - first) / 1000
         booking = (max(t for _, t in booked) - first) / 1000
@@ -344,7 +375,8 @@ async def contributions(args: argparse.Namespace, infra: Infra, logs: Path) -> C
             await bench.backlog(figures)
             line = (
                 f"run {run}: contributions backlog {figures.collections[-1]:,.1f} collections/s, "
-                f"{figures.credits[-1]:,.0f} credits/s"
+                f"{figures.credits[-1]:,.0f} credits/s; µs CPU per credit: service "
+                f"{figures.cpu_us[-1]:,.0f}, Redis {figures.redis_us[-1]:,.0f}"
             )
             if args.latency:
                 await bench.latency(figures)

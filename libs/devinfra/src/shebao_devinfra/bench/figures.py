@@ -61,6 +61,10 @@ class ContributionFigures:
     p95: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     rss: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    """CPU µs of the contributions process per credited person-month, over the backlog."""
+    redis_us: list[float] = field(default_factory=list)
+    """The same of the redis-server serving the run."""
 
 
 @dataclass

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import redis.asyncio as aioredis
 
 from shebao_common.runtime.store import Store
 
-from ..testing import ServiceProcess
+from ..testing import ServiceProcess, cpu_seconds, http_get
 
 
 async def drop_service_state(redis_url: str, service: str) -> None:
@@ -38,3 +41,15 @@ def launch(*procs: ServiceProcess) -> None:
     for p in procs:
         STARTED.append(p)
         p.start()
+
+
+async def answering_cpu(p: ServiceProcess, timeout: float = 60.0) -> float:
+    """The process's CPU seconds (every thread) when it first answers HTTP (/healthz, polled
+    every 20 ms): its imports done, before it has connected or consumed anything."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = await http_get(f"{p.url}/healthz")
+        if status == 200:
+            return cpu_seconds(p.pid) or 0.0
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{p.name} never answered:\n{p.log_tail()}")

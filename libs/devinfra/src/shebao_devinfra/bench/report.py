@@ -152,6 +152,11 @@ def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> li
         "",
         f"Peak RSS (VmHWM) of the contributions process, MB: {med(r.rss)}",
         "",
+        "CPU µs per credited person-month over the backlog (every thread, /proc, from the "
+        "process's first HTTP answer to the month's last credit, less what the same start "
+        f"costs with nothing to consume): the contributions process {med(r.cpu_us)}, Redis "
+        f"{med(r.redis_us)}",
+        "",
     ]
     return lines
 
