@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .local import InfraError, _tail, ensure_redis_server, free_port, stop_pid, write_secret
+from .local import (
+    InfraError,
+    _tail,
+    ensure_redis_server,
+    ephemeral_low,
+    free_port,
+    stop_pid,
+    write_secret,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -385,14 +393,18 @@ def _text(value: Any) -> str:
 
 def _distinct_free_ports(count: int) -> list[int]:
     """`count` different free ports. A cluster node also listens on its port + 10000 (the
-    cluster bus), so that one must be free as well, and below 65536."""
+    cluster bus), so that one must be free as well, below 65536, and, like the port itself
+    (`free_port`), below the kernel's ephemeral range where that leaves room."""
     import socket
 
+    low = ephemeral_low()
     ports: list[int] = []
     while len(ports) < count:
         p = free_port()
         taken = {*ports, *(q + 10000 for q in ports)}
         if p in taken or p + 10000 > 65535 or p + 10000 in taken:
+            continue
+        if low > 21_000 and p + 10000 >= low:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
