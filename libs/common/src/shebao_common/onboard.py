@@ -144,12 +144,13 @@ async def apply(
     each can log in (`until_they_log_in`)."""
     granted: dict[str, str] = {}
     for contract in CONTRACTS:
-        pw = (secrets_dir / f"{access.service_user(contract.service)}.password").read_text()
-        granted[await grant_service(admin, contract, pw.strip())] = pw.strip()
+        path = secrets_dir / f"{access.service_user(contract.service)}.password"
+        pw = path.read_text().strip()
+        granted[await grant_service(admin, contract, pw)] = pw
     for partner in partners:
-        pw = (secrets_dir / f"{partner.user}.password").read_text()
-        await onboard_partner(admin, partner, pw.strip())
-        granted[partner.user] = pw.strip()
+        pw = (secrets_dir / f"{partner.user}.password").read_text().strip()
+        await onboard_partner(admin, partner, pw)
+        granted[partner.user] = pw
     await until_they_log_in(granted, login_timeout)
     return list(granted)
 
@@ -164,13 +165,13 @@ async def until_they_log_in(users: dict[str, str], timeout: float) -> None:
         return
     for user, password in users.items():
         deadline = asyncio.get_running_loop().time() + timeout
+        opts = {
+            **base,
+            "sasl_mechanism": "SCRAM-SHA-512",  # the credential `grant` writes
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
         while True:
-            opts = {
-                **base,
-                "sasl_mechanism": "SCRAM-SHA-512",  # the credential `grant` writes
-                "sasl_plain_username": user,
-                "sasl_plain_password": password,
-            }
             client = AIOKafkaAdminClient(**opts, client_id="shebao-onboard-check")
             try:
                 await client.start()

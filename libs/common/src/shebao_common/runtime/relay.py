@@ -207,6 +207,8 @@ class _Batches:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
         self.open: dict[tuple[str, int], _Batch] = {}
+        self.partitions: dict[str, list[int]] = {}
+        """Each topic's partitions, asked once a job (the producer's metadata)."""
         self.limit: int = getattr(producer, "_max_request_size", 1_048_576)
 
     async def add(
@@ -238,7 +240,9 @@ class _Batches:
         batch.future = await self.producer.send_batch(batch.builder, tp[0], partition=tp[1])
 
     async def _partition(self, topic: str, key: bytes | None) -> int:
-        every: list[int] = sorted(await self.producer.partitions_for(topic))
+        every = self.partitions.get(topic)
+        if every is None:
+            every = self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
         if key is not None:
             return every[default_partition(key, len(every))]
         available: set[int] = self.producer.client.cluster.available_partitions_for_topic(topic)

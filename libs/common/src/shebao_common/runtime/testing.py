@@ -48,6 +48,7 @@ class HandlerRunner(Generic[E]):
         belongs to its key's partition (Kafka's default partitioner; 0 without a key), and state
         another partition owns (`Entity.owner`) is read-only to it."""
         self.partitions = partitions
+        self.layout = Layout("test", partitions)
         self.table = table
         self.env = env
         self.store: dict[str, Any] = {}
@@ -113,12 +114,11 @@ class HandlerRunner(Generic[E]):
 
     def _snapshot(self, needs: list[StateKey[Any]], partition: int = 0) -> Snapshot:
         snapshot: dict[str, tuple[int, StateModel | None]] = {}
-        layout = Layout("test", self.partitions)
         for k in needs:
             if k.entity.counters:
                 snapshot[k.name] = (-1, Counters(values=self.counter_values(k.name)))
             else:
-                mine = layout.home(k, partition) == partition
+                mine = self.layout.home(k, partition) == partition
                 snapshot[k.name] = (0 if mine else -1, self.store.get(k.name))
         return snapshot
 

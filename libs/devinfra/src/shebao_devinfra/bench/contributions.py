@@ -9,6 +9,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -298,17 +299,25 @@ class Contributions:
             )
         return booked, credited
 
-    async def start_up_cpu(self) -> tuple[float, float]:
-        """CPU seconds of the service (from its first HTTP answer) and of Redis on a start with
-        nothing to consume, to a second after it is ready; the service is left stopped."""
+    async def started(self) -> Callable[[], tuple[float, float]]:
+        """Start the service and wait until it is ready; what it returns tells the CPU seconds
+        the service (from its first HTTP answer) and Redis (from the start) spent since."""
         redis = redis_pids(self.infra.redis_url)
         redis0 = cpu_of(redis)
         self.start()
-        assert self.svc is not None
-        cpu0 = await answering_cpu(self.svc)
-        await self.svc.wait_ready()
+        svc = self.svc
+        assert svc is not None
+        cpu0 = await answering_cpu(svc)
+        await svc.wait_ready()
+        return lambda: ((cpu_seconds(svc.pid) or 0.0) - cpu0, cpu_of(redis) - redis0)
+
+    async def start_up_cpu(self) -> tuple[float, float]:
+        """What `started` tells of a start with nothing to consume, a second after it is ready;
+        the service is left stopped."""
+        spent = await self.started()
         await asyncio.sleep(1.0)
-        used = (cpu_seconds(self.svc.pid) or 0.0) - cpu0, cpu_of(redis) - redis0
+        used = spent()
+        assert self.svc is not None
         self.svc.terminate()
         return used
 
@@ -322,16 +331,11 @@ class Contributions:
         idle, idle_redis = await self.start_up_cpu()
         events = await self.offsets.ends(cc.EVENTS.name)
         await self.collect(period, dues)
-        redis = redis_pids(self.infra.redis_url)
-        redis0 = cpu_of(redis)
-        self.start()
-        assert self.svc is not None
-        cpu0 = await answering_cpu(self.svc)
-        await self.svc.wait_ready()
+        spent = await self.started()
         booked, credited = await self.flow(period, events, timeout=900)
-        used = (cpu_seconds(self.svc.pid) or 0.0) - cpu0 - idle
-        figures.cpu_us.append(1e6 * used / len(credited))
-        figures.redis_us.append(1e6 * (cpu_of(redis) - redis0 - idle_redis) / len(credited))
+        used, used_redis = spent()
+        figures.cpu_us.append(1e6 * (used - idle) / len(credited))
+        figures.redis_us.append(1e6 * (used_redis - idle_redis) / len(credited))
         first = min(t for _, t in booked)
         span = (max(t for _, t in credited) - first) / 1000
         booking = (max(t for _, t in booked) - first) / 1000

@@ -24,7 +24,6 @@ from ..testing import (
     ServiceProcess,
     cpu_seconds,
     create_topics,
-    http_get,
     message_record,
     producer,
     read_all,
@@ -35,7 +34,7 @@ from . import peers
 from .claims import claim_json, claim_records, headers, paced, patient
 from .figures import Figures, Medical, gc_pauses, longest_gc_ms
 from .machine import CoreUse, cpu_of, peak_rss_mb, redis_pids
-from .processes import drop_service_state, launch
+from .processes import answering_cpu, drop_service_state, launch
 from .report import say
 from .setting import HOSPITALS, LAYOUTS
 
@@ -367,16 +366,11 @@ async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
 
 
 async def serving(p: ServiceProcess, timeout: float = 60.0) -> tuple[float, float]:
-    """hop_progress(p) as soon as the process answers HTTP (/healthz), polled every 20 ms."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, _ = await http_get(f"{p.url}/healthz")
-        if status == 200:
-            cpu = cpu_seconds(p.pid) or 0.0  # read first: the scrape below costs the process CPU
-            records, _ = await hop_progress(p)
-            return records, cpu
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"{p.name} never answered:\n{p.log_tail()}")
+    """hop_progress(p) as soon as the process answers HTTP: the CPU when it answered (read
+    first: the scrape of its records costs the process CPU)."""
+    cpu = await answering_cpu(p, timeout)
+    records, _ = await hop_progress(p)
+    return records, cpu
 
 
 def process_names(procs: list[ServiceProcess]) -> dict[str, int]:
