@@ -4,7 +4,9 @@ a rebuild reads, vanish before it. `ServiceRuntime.ensure_topics` against a real
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,6 +35,20 @@ async def configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]
         return out
     finally:
         await admin.close()
+
+
+async def configs_settled(
+    bootstrap: str, topics: list[str], wanted: Callable[[dict[str, dict[str, str]]], bool]
+) -> dict[str, dict[str, str]]:
+    """`configs`, once `wanted` holds of them, or at a 10 s deadline (the asserts then say what
+    differs). A change the controller took is answered before the broker's copy of the
+    metadata has it, so a describe right after may still show the old value."""
+    deadline = time.monotonic() + 10
+    while True:
+        got = await configs(bootstrap, topics)
+        if wanted(got) or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.2)
 
 
 async def create(bootstrap: str, topics: dict[str, dict[str, str]]) -> None:
@@ -69,7 +85,8 @@ async def test_dead_letters_are_created_with_their_topics_retention(infra: Any) 
     # the commands exist already, kept an hour (as a partner's topic may be)
     await create(bootstrap, {commands: {"retention.ms": HOUR}})
     await rt.ensure_topics()
-    got = await configs(bootstrap, [commands, commands + ".dlq", events, events + ".dlq"])
+    topics = [commands, commands + ".dlq", events, events + ".dlq"]
+    got = await configs_settled(bootstrap, topics, lambda c: all(c[t] for t in topics))
     retention = {name: c["retention.ms"] for name, c in got.items()}
     assert retention == {
         commands: HOUR,
@@ -95,7 +112,12 @@ async def test_a_dead_letter_topic_that_differs_is_brought_into_line(infra: Any)
         },
     )
     await rt.ensure_topics()
-    got = await configs(bootstrap, [commands, commands + ".dlq", events, events + ".dlq"])
+    dlq, events_dlq = commands + ".dlq", events + ".dlq"
+    got = await configs_settled(
+        bootstrap,
+        [commands, dlq, events, events_dlq],
+        lambda c: c[dlq]["retention.ms"] != "60000" and c[events_dlq]["retention.ms"] == "-1",
+    )
     assert got[commands + ".dlq"]["retention.ms"] == got[commands]["retention.ms"]
     assert got[commands + ".dlq"]["retention.ms"] != "60000"  # back to the broker's default
     assert got[commands + ".dlq"]["max.message.bytes"] == "2000000"

@@ -34,7 +34,11 @@ from shebao_devinfra.local import free_port
 
 pytestmark = pytest.mark.integration
 
-HEALTHZ_WITHIN = 3.0  # seconds from spawn; the interpreter's imports take ~1.3 s of it
+# Seconds from spawn. /healthz answering at all is what is asserted: while Kafka is unreachable
+# start-up never ends, so an answer (with /readyz naming Kafka, `started` false) shows HTTP does
+# not wait for it. How fast it answers is start-up speed, which a loaded machine stretches (the
+# interpreter's imports take ~1.3 s here when idle, over 3 s in a busy CI run): not asserted.
+HEALTHZ_WITHIN = 30.0
 STOP_WITHIN = 5.0  # seconds from SIGTERM (or SIGINT) to exit while Kafka is unreachable
 READY_WITHIN = 30.0  # seconds to ready against a broker that answers
 APPLIED_WITHIN = 30.0

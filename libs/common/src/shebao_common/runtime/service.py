@@ -49,6 +49,9 @@ from .store import Layout, LayoutError, Store
 
 log = logging.getLogger("shebao.service")
 
+_TOPIC_PASSES = 3
+_TOPIC_ALREADY_EXISTS = 36  # Kafka's error code
+
 JsonHandler = Callable[[dict[str, str], "ServiceRuntime"], Awaitable[tuple[int, Any]]]
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -412,36 +415,52 @@ class ServiceRuntime:
         admin = AIOKafkaAdminClient(**client_options(s))
         try:
             await admin.start()
-            existing = set(await admin.list_topics())
-            kept = self.logs_of_record()
-            # a dead-letter topic keeps its records as long as the topic it mirrors (retention.py)
-            mirrored = {n: n.removesuffix(".dlq") for n in names if n.endswith(".dlq")}
-            try:
-                own = await topic_configs(admin, {*mirrored, *mirrored.values()} & existing)
-            except (KafkaError, RuntimeError) as exc:  # e.g. not allowed to describe them
-                log.warning("topics' retention unknown, dead letters get the runtime's: %s", exc)
-                own = {}
-            # the audit trail is kept like the logs of record
-            planned = {n: "-1" if n in kept or n.endswith(".audit.v1") else None for n in names}
-            planned |= dead_letter_retention(mirrored, own, planned)
-            new = [
-                NewTopic(
-                    n,
-                    num_partitions=s.topic_partitions,
-                    replication_factor=s.topic_replication,
-                    topic_configs={RETENTION: r} if (r := planned[n]) is not None else {},
-                )
-                for n in sorted(names - existing)
-            ]
-            if new:
-                with contextlib.suppress(Exception):
-                    await admin.create_topics(new)
-            try:
-                await align_dead_letters(admin, {d: planned[d] for d in mirrored}, own)
-            except (KafkaError, RuntimeError) as exc:
-                log.warning("dead-letter topics' retention not aligned: %s", exc)
+            # a topic created a moment ago may be missing from the broker's metadata yet: its
+            # creation then answers "exists", and a second pass sees it and its settings
+            for _ in range(_TOPIC_PASSES):
+                if not await self._topics_pass(admin, names):
+                    break
+                await asyncio.sleep(0.5)
         finally:
             await admin.close()
+
+    async def _topics_pass(self, admin: AIOKafkaAdminClient, names: set[str]) -> set[str]:
+        """Create the missing topics and align the dead letters' retention; the topics whose
+        creation answered that they exist although the broker did not list them."""
+        s = self.settings
+        existing = set(await admin.list_topics())
+        kept = self.logs_of_record()
+        # a dead-letter topic keeps its records as long as the topic it mirrors (retention.py)
+        mirrored = {n: n.removesuffix(".dlq") for n in names if n.endswith(".dlq")}
+        try:
+            own = await topic_configs(admin, {*mirrored, *mirrored.values()} & existing)
+        except (KafkaError, RuntimeError) as exc:  # e.g. not allowed to describe them
+            log.warning("topics' retention unknown, dead letters get the runtime's: %s", exc)
+            own = {}
+        # the audit trail is kept like the logs of record
+        planned = {n: "-1" if n in kept or n.endswith(".audit.v1") else None for n in names}
+        planned |= dead_letter_retention(mirrored, own, planned)
+        new = [
+            NewTopic(
+                n,
+                num_partitions=s.topic_partitions,
+                replication_factor=s.topic_replication,
+                topic_configs={RETENTION: r} if (r := planned[n]) is not None else {},
+            )
+            for n in sorted(names - existing)
+        ]
+        unlisted: set[str] = set()
+        if new:
+            try:
+                response = await admin.create_topics(new)
+                unlisted = {t[0] for t in response.topic_errors if t[1] == _TOPIC_ALREADY_EXISTS}
+            except KafkaError as exc:  # not allowed to create them: someone else does
+                log.warning("topics not created: %s", exc)
+        try:
+            await align_dead_letters(admin, {d: planned[d] for d in mirrored}, own)
+        except (KafkaError, RuntimeError) as exc:
+            log.warning("dead-letter topics' retention not aligned: %s", exc)
+        return unlisted
 
     # HTTP ----------------------------------------------------------------------------------------
 
