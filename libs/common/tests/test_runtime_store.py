@@ -88,6 +88,36 @@ async def test_conflict_when_a_read_key_changed(store: Store) -> None:
     assert await store.load_state([k]) == [(1, b"{}")]
 
 
+async def test_a_batch_larger_than_one_command_reads_and_writes_every_key(store: Store) -> None:
+    """The script reads and writes a batch's keys a thousand to a command: 2,500 of each take
+    three, and the last of each is checked and written like the first."""
+    n = 2500
+    keys = [store.state_key(f"acct:big{i}") for i in range(n)]
+    marks = [(store.mark_key(f"big{i}"), f"f{i}") for i in range(n)]
+    first = _plan(
+        store,
+        "",
+        "1",
+        marks=marks,
+        reads=[(k, 0) for k in keys],
+        writes=[(k, 1, b'{"i":%d}' % i) for i, k in enumerate(keys)],
+    )
+    assert (await store.commit(first)).status == "OK"
+    assert await store.load_state(keys) == [(1, b'{"i":%d}' % i) for i in range(n)]
+    assert all(await store.client.mget([m for m, _ in marks]))
+    assert 0 < await store.client.ttl(marks[-1][0]) <= 60
+
+    # the last key of the last chunk changed since it was read: a conflict naming it alone
+    stale = [(k, 1) for k in keys[:-1]] + [(keys[-1], 0)]
+    result = await store.commit(_plan(store, "1", "2", reads=stale, writes=[(keys[0], 2, b"{}")]))
+    assert (result.status, result.items) == ("CONFLICT", (keys[-1],))
+    # the last mark of the last chunk seen before: a duplicate naming it
+    fresh = [(store.mark_key(f"new{i}"), "f") for i in range(n - 1)]
+    result = await store.commit(_plan(store, "1", "2", marks=[*fresh, marks[-1]]))
+    assert (result.status, result.items) == ("DUPLICATE", marks[-1])
+    assert await store.load_state([keys[0]]) == [(1, b'{"i":0}')]
+
+
 async def test_trim_removes_only_acknowledged_entries(store: Store) -> None:
     stream = store.outbox_key("s", "t", 0)
     entries = [

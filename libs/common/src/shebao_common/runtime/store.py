@@ -50,53 +50,76 @@ return redis.call('XLEN', KEYS[2])
 COMMIT_LUA = r"""
 local p = cmsgpack.unpack(ARGV[1])
 local ttl = p[1]
+-- The batch's rows come flat (a list of keys and values, not a table per row: unpacking builds
+-- no table per record), and whole lists of keys are read and written with one command (MGET,
+-- MSET), not one each (issue 20: Redis CPU per claim; BENCHMARKS.md).
+local CHUNK = 1000  -- keys per command, under Lua's limit of values unpacked at once
+local function mget(flat, width)  -- the value of the first column of each row of `flat`
+  local out, rows = {}, #flat / width
+  for i = 1, rows, CHUNK do
+    local names = {}
+    for j = i, math.min(i + CHUNK - 1, rows) do names[#names + 1] = flat[(j - 1) * width + 1] end
+    local got = redis.call('MGET', unpack(names))
+    for j = 1, #names do out[#out + 1] = got[j] end
+  end
+  return out
+end
 -- 1. fencing: each partition's stored offset must be the one we started from
+local o = p[2]  -- rows of 4: offsets key, field, expected, new
 local already = 0
-for _, o in ipairs(p[2]) do
-  local cur = redis.call('HGET', o[1], o[2])
+for i = 1, #o, 4 do
+  local cur = redis.call('HGET', o[i], o[i + 1])
   if cur == false then cur = '' end
-  if cur ~= o[3] then
-    if cur == o[4] then
+  if cur ~= o[i + 2] then
+    if cur == o[i + 3] then
       already = already + 1
     else
-      return {'FENCED', o[2], cur}
+      return {'FENCED', o[i + 1], cur}
     end
   end
 end
 if already > 0 then
-  if already == #p[2] then return {'ALREADY'} end
+  if already == #o / 4 then return {'ALREADY'} end
   return {'FENCED', '', ''}
 end
 -- 2. dedupe marks: an event id seen before returns its stored body fingerprint
+local m = p[3]  -- rows of 2: mark key, fingerprint
 local dups = {'DUPLICATE'}
-for _, m in ipairs(p[3]) do
-  local seen = redis.call('GET', m[1])
-  if seen and #dups < 2000 then dups[#dups + 1] = m[1]; dups[#dups + 1] = seen end
+local seen = mget(m, 2)
+for i = 1, #m / 2 do
+  if seen[i] and #dups < 2000 then dups[#dups + 1] = m[2 * i - 1]; dups[#dups + 1] = seen[i] end
 end
 if #dups > 1 then return dups end
 -- 3. read-set validation: every key read still has the version read
+local r = p[4]  -- rows of 2: state key, version read
 local conflicts = {'CONFLICT'}
-for _, r in ipairs(p[4]) do
-  local cur = redis.call('GET', r[1])
+local current = mget(r, 2)
+for i = 1, #r / 2 do
   local ver = '0'
-  if cur then ver = string.match(cur, '^(%d+)|') or '0' end
-  if ver ~= r[2] and #conflicts < 1000 then conflicts[#conflicts + 1] = r[1] end
+  if current[i] then ver = string.match(current[i], '^(%d+)|') or '0' end
+  if ver ~= r[2 * i] and #conflicts < 1000 then conflicts[#conflicts + 1] = r[2 * i - 1] end
 end
 if #conflicts > 1 then return conflicts end
 -- every check passed: from here on only writes, which cannot fail on valid arguments
-for _, o in ipairs(p[2]) do redis.call('HSET', o[1], o[2], o[4]) end
-for _, m in ipairs(p[3]) do redis.call('SET', m[1], m[2], 'EX', ttl) end
--- 4. state writes: version|data; a delete is a tombstone "version|" that expires
-for _, w in ipairs(p[5]) do
-  if w[3] == '' then
-    redis.call('SET', w[1], w[2] .. '|', 'EX', ttl)
+for i = 1, #o, 4 do redis.call('HSET', o[i], o[i + 1], o[i + 3]) end
+for i = 1, #m, 2 do redis.call('SET', m[i], m[i + 1], 'EX', ttl) end
+-- 4. state writes: version|data, in MSETs; a delete is a tombstone "version|" that expires
+local w = p[5]  -- rows of 3: state key, version, data ('' to delete)
+local kv = {}
+for i = 1, #w, 3 do
+  if w[i + 2] == '' then
+    redis.call('SET', w[i], w[i + 1] .. '|', 'EX', ttl)
   else
-    redis.call('SET', w[1], w[2] .. '|' .. w[3])
+    kv[#kv + 1] = w[i]; kv[#kv + 1] = w[i + 1] .. '|' .. w[i + 2]
+    if #kv >= 2 * CHUNK then redis.call('MSET', unpack(kv)); kv = {} end
   end
 end
+if #kv > 0 then redis.call('MSET', unpack(kv)) end
 -- 5. outbox entries
-for _, e in ipairs(p[6]) do
-  redis.call('XADD', e[1], e[2], 't', e[3], 'k', e[4], 'v', e[5], 'h', e[6], 'c', p[9])
+local e = p[6]  -- rows of 6: stream, id, topic, key, value, headers
+for i = 1, #e, 6 do
+  redis.call('XADD', e[i], e[i + 1], 't', e[i + 2], 'k', e[i + 3], 'v', e[i + 4], 'h', e[i + 5],
+    'c', p[9])
 end
 -- 6. counters
 for _, c in ipairs(p[7]) do redis.call('HINCRBY', c[1], c[2], c[3]) end
@@ -179,20 +202,30 @@ class CommitPlan:
         return next(iter(self.increments), (None, ""))[0]
 
     def packed(self) -> bytes:
-        """The whole batch as one MessagePack argument of the commit script."""
+        """The whole batch as one MessagePack argument of the commit script, each kind of row
+        flattened into one list (the script reads them by position)."""
+        marks: list[str] = []
+        for mark in self.marks:
+            marks += mark
+        reads: list[str] = []
+        for k, v in self.reads:
+            reads += (k, str(v))
+        writes: list[str | bytes] = []
+        for k, v, d in self.writes:
+            writes += (k, str(v), d)
+        outbox: list[str | bytes] = []
+        for e in self.outbox:
+            outbox += (e.stream, str(e.id), e.topic, e.key, e.value, e.headers)
         return cast(
             bytes,
             msgpack.packb(
                 [
                     self.ttl,
-                    self.offsets,
-                    self.marks,
-                    [(k, str(v)) for k, v in self.reads],
-                    [(k, str(v), d) for k, v, d in self.writes],
-                    [
-                        (e.stream, str(e.id), e.topic, e.key, e.value, e.headers)
-                        for e in self.outbox
-                    ],
+                    [x for row in self.offsets for x in row],
+                    marks,
+                    reads,
+                    writes,
+                    outbox,
                     [(k, f, by) for (k, f), by in self.increments.items()],
                     [(s, str(last.next())) for s, last in self.trims],
                     str(time.time_ns() // 1_000_000),  # the outbox entries' commit time
