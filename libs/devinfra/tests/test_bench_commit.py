@@ -1,0 +1,28 @@
+"""`scripts/bench_commit.py`, the commit script's Redis CPU per record, runs and reports both
+batch shapes (a smoke run: one round of two small batches on a redis-server of its own)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "bench_commit.py"
+
+
+def test_bench_commit_reports_redis_time_per_record_for_each_shape() -> None:
+    ran = subprocess.run(
+        [sys.executable, str(SCRIPT), "--rounds", "1", "--batch", "20", "--batches", "2"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    figures = re.findall(r"^(\w[\w-]*)-like .*: Redis µs per record ([\d.]+) ", ran.stdout, re.M)
+    assert [shape for shape, _ in figures] == ["adjudication", "ingest"], ran.stdout
+    assert all(float(us) > 0 for _, us in figures), ran.stdout
