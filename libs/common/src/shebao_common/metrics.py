@@ -48,6 +48,12 @@ class RuntimeMetrics:
             ["subscription", "phase"],
             registry=r,
         )
+        self.batch_parts = Counter(
+            "shebao_batch_parts_total",
+            "Commits of a batch after its first: its outputs passed commit_max_output_bytes",
+            ["subscription"],
+            registry=r,
+        )
         self.commit_retries = Counter(
             "shebao_commit_retries_total",
             "Batch commits retried, by reason: fenced, duplicate, conflict, transient",

@@ -222,6 +222,13 @@ class ServiceSettings(KafkaConnection, RedisConnection):
     tracing_exporter: Literal["none", "console", "otlp"] = "none"
 
     batch_max_records: int = Field(500, ge=1, le=10_000)
+    commit_max_output_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="a batch whose outputs grow past this many bytes is committed in parts:"
+        " records that fan out (an employer's month assessed, one output per employee) would"
+        " otherwise hold a whole batch's outputs and new state in memory at once",
+    )
     batch_timeout_ms: int = Field(100, ge=1)
     max_record_bytes: int = Field(
         MAX_VALUE_BYTES, description="larger records are refused (record_too_large)"

@@ -164,6 +164,11 @@ class Planned:
     """Cached keys' values once the commit succeeds."""
     last_offsets: dict[TP, int]
     """Each partition's last record in the batch."""
+    count: int
+    """How many of the batch's items the commit holds: all, or the first ones whose outputs
+    reached the planner's `max_output_bytes` (the rest are planned after it commits)."""
+    written: set[str]
+    """The names of the state the commit writes (the rest of the snapshot stays valid)."""
 
 
 class Planner:
@@ -178,24 +183,37 @@ class Planner:
         encoder: Encoder,
         registry: Registry,
         dedupe_ttl: int,
+        max_output_bytes: int | None = None,
     ) -> None:
         self.sub = subscription
         self.store = store  # its key names only
         self.encoder = encoder
         self.check = EmitCheck(registry)
         self.dedupe_ttl = dedupe_ttl
+        self.max_output_bytes = max_output_bytes
 
     def stream_of(self, tp: TP) -> str:
         return self.store.outbox_key(self.sub.name, tp[0], tp[1])
 
     def plan(self, items: list[Item], snapshot: Snapshot, partition: int = 0) -> Planned:
         """The commit of `items`, all of one slot: records of input partition `partition` in a
-        partitioned layout (`store.Layout`), any records in a one-slot layout."""
+        partitioned layout (`store.Layout`), any records in a one-slot layout.
+
+        Its first items only, when their outputs pass `max_output_bytes`: a batch of records
+        that fan out would hold every output and every new state value at once until its one
+        commit (an employer's month assessed is an output per employee), so it is committed in
+        parts, each at least one record, each with its partitions' offsets."""
         plan = CommitPlan(ttl=self.sub.dedupe_ttl or self.dedupe_ttl)
         working: dict[str, Slot] = {}
         entries: list[OutboxEntry] = []
         last_offsets: dict[TP, int] = {}
+        budget = self.max_output_bytes
+        size = 0
+        count = 0
         for it in items:
+            if budget is not None and size >= budget:
+                break
+            count += 1
             r = it.record
             tp = it.tp
             last_offsets[tp] = r.offset
@@ -213,6 +231,8 @@ class Planner:
                     n += len(encoded)
                     for inc in decision.increments:
                         plan.incr(self.store.counter_key(inc.counter, partition), inc.field, inc.by)
+                    if budget is not None:
+                        size += sum(len(e.value) + len(e.headers) for e in encoded)
                     if self.sub.trust_event_ids:
                         plan.marks.append(
                             (self.store.mark_key(it.event_id, partition), it.fingerprint)
@@ -225,6 +245,7 @@ class Planner:
                     entries.extend(answers)
                     n += len(answers)
         updates: dict[str, tuple[int, StateModel | None]] = {}
+        written: set[str] = set()
         for name, slot in working.items():
             if slot.version < 0:
                 continue  # a counter snapshot: read without a version check
@@ -233,10 +254,11 @@ class Planner:
             if slot.dirty:
                 data = b"" if slot.value is None else slot.value.model_dump_json().encode()
                 plan.writes.append((key, slot.version + 1, data))
+                written.add(name)
                 if slot.cached:
                     updates[name] = (slot.version + 1, slot.value)
         plan.outbox = entries
-        return Planned(plan, entries, updates, last_offsets)
+        return Planned(plan, entries, updates, last_offsets, count, written)
 
     def _run(
         self,

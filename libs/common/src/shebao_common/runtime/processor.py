@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shebao_contracts.topics import Registry
 
 from ..metrics import RuntimeMetrics
-from .apply import TP, Planner, UndeclaredState
+from .apply import TP, Planned, Planner, UndeclaredState
 from .codec import R_ID_CONFLICT, Decoder, Encoder, Item
 from .model import StateKey, StateModel, Subscription
 from .partitions import Partitions
@@ -85,6 +85,7 @@ class Processor:
         commit_kafka_every: float = 5.0,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        commit_max_output_bytes: int | None = None,
     ) -> None:
         """`env` is what handlers get as `ctx.env`."""
         self.service = service
@@ -108,6 +109,7 @@ class Processor:
             encoder=self.encoder,
             registry=registry,
             dedupe_ttl=dedupe_ttl,
+            max_output_bytes=commit_max_output_bytes,
         )
         self.partitions = Partitions(store, subscription.name)
         self.cache = StateCache(state_cache_entries)
@@ -234,6 +236,7 @@ class Processor:
         """Decide and commit `items`, all of one slot (`store.Layout`), until committed."""
         within = self.store.slot_prefix(partition) + ":"
         delay = 0.05
+        carried: dict[str, tuple[int, StateModel | None]] = {}
         while items:
             plan: CommitPlan | None = None
             try:
@@ -241,9 +244,11 @@ class Processor:
                 snapshot = await self._load(
                     [k for it in items if not it.skip and it.reason is None for k in it.needs],
                     partition,
+                    carried,
                 )
+                carried = {}  # used once: a retry (conflict, fence, outage) reads afresh
                 t1 = time.perf_counter()
-                plan, entries, updates = self._plan(items, snapshot, partition, within)
+                plan, planned = self._plan(items, snapshot, partition, within)
                 t2 = time.perf_counter()
                 result = await self.store.commit(plan)
                 if result.status in ("OK", "ALREADY") and self.wait_replicas > 0:
@@ -282,11 +287,21 @@ class Processor:
                 delay = min(delay * 2, 5.0)
                 continue
             if result.status in ("OK", "ALREADY"):
-                self._committed(items, plan, entries, updates, partition)
+                done, items = items[: planned.count], items[planned.count :]
+                self._committed(done, plan, planned.entries, planned.updates, partition)
                 t0 = time.perf_counter()
-                await self.relay.submit(entries)
+                await self.relay.submit(planned.entries)
                 self._phase["handover"].inc(time.perf_counter() - t0)
-                return
+                if items:  # the rest of the batch: its outputs were too many for one commit
+                    self.metrics.batch_parts.labels(self.sub.name).inc()
+                    # what the part did not write is as it was read: not read and decoded again
+                    carried = {
+                        name: value
+                        for name, value in snapshot.items()
+                        if name not in planned.written and value[0] >= 0  # counters: fresh
+                    }
+                delay = 0.05
+                continue
             self.relay.return_trims(dict(plan.trims))
             self.metrics.commit_retries.labels(self.sub.name, result.status.lower()).inc()
             if result.status == "DUPLICATE":
@@ -346,16 +361,22 @@ class Processor:
         return f"{partition}|{name}" if self.store.layout.partitioned else name
 
     async def _load(
-        self, keys: list[StateKey[Any]], partition: int = 0
+        self,
+        keys: list[StateKey[Any]],
+        partition: int = 0,
+        carried: dict[str, tuple[int, StateModel | None]] | None = None,
     ) -> dict[str, tuple[int, StateModel | None]]:
-        """The batch's snapshot of every declared key: cache hits, misses in one round trip."""
+        """The batch's snapshot of every declared key: what `carried` holds (read for this
+        batch's earlier part, and not written since), cache hits, misses in one round trip."""
         snapshot: dict[str, tuple[int, StateModel | None]] = {}
         missing: dict[str, StateKey[Any]] = {}
         for k in keys:
             name = k.name
             if name in snapshot or name in missing:
                 continue
-            hit = self.cache.get(self._cached(partition, name))
+            hit = carried.get(name) if carried else None
+            if hit is None:
+                hit = self.cache.get(self._cached(partition, name))
             if hit is None:
                 missing[name] = k
             else:
@@ -374,12 +395,14 @@ class Processor:
         snapshot: dict[str, tuple[int, StateModel | None]],
         partition: int,
         within: str,
-    ) -> tuple[CommitPlan, list[OutboxEntry], dict[str, tuple[int, StateModel | None]]]:
+    ) -> tuple[CommitPlan, Planned]:
+        """The commit of the first items (all of them, unless their outputs outgrew
+        `commit_max_output_bytes`: `Planned.count` says how many)."""
         planned = self.planner.plan(items, snapshot, partition)
         plan = planned.plan
         plan.offsets = self.partitions.fence(planned.last_offsets)
         plan.trims = list(self.relay.take_trims(within).items())
-        return plan, planned.entries, planned.updates
+        return plan, planned
 
     def _committed(
         self,

@@ -244,6 +244,7 @@ class ServiceRuntime:
             state_cache_entries=s.state_cache_entries,
             wait_replicas=s.wait_replicas(),
             wait_timeout_ms=s.redis_wait_timeout_ms,
+            commit_max_output_bytes=s.commit_max_output_bytes,
         )
         self.processors.append(proc)
         common: dict[str, Any] = {
