@@ -65,6 +65,11 @@ class ContributionsSettings(ServiceSettings):
     """Bureau reports per batch. A settled employer report fans out to a credit per employee and
     its batch holds every assessment and outbox entry at once (~0.7 MB per report of 50
     employees): ~190 reports in one batch took the process from 71 to 260 MB."""
+    commit_max_output_bytes: int = Field(1024 * 1024, ge=1024)
+    """A month's close assesses each employer on the work topic, an output per employee: its
+    decoded assessments, ~25 times the size of their outputs, filled a batch of 200 employers
+    (50 employees each) to a peak of 291 MB. Committed in parts of about a megabyte of outputs
+    it peaks at 196 MB (BENCHMARKS.md, 2026-12-02)."""
 
 
 def create_runtime(settings: ContributionsSettings | None = None) -> ServiceRuntime:
