@@ -1,11 +1,12 @@
 """Redis CPU per record of the commit script, and the Python cost of packing its argument.
 
-Starts a `redis-server` of its own (no persistence), commits batches of synthetic records through
-the real `Store.commit` (each record: a dedupe mark, state keys read and written, outbox
-entries), and prints the microseconds Redis spent inside the script per record (INFO
-commandstats, which counts Redis's own time, not the wall clock: other load on the machine matters
-less) and the process time of `CommitPlan.packed()`. The figure to watch while changing the commit
-script (issue 20, point 3); `make bench` gives the end-to-end Redis CPU per claim.
+Starts a `redis-server` of its own (`LocalRedis`, append-only file on, as `make bench`'s),
+commits batches of synthetic records through the real `Store.commit` (each record: a dedupe
+mark, state keys read and written, outbox entries), and prints the microseconds Redis spent
+inside the script per record (INFO commandstats, which counts Redis's own time, not the wall
+clock: other load on the machine matters less) and the process time of `CommitPlan.packed()`.
+The figure to watch while changing the commit script (issue 20, point 3); `make bench` gives the
+end-to-end Redis CPU per claim.
 
 Compare two versions by running this on each, interleaved (`--rounds` interleaves nothing by
 itself: swap the tree between runs and run each more than once).
@@ -17,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from shebao_common.runtime.store import CommitPlan, OutboxEntry, Store, StreamId
-from shebao_devinfra.local import free_port
+from shebao_devinfra.local import LocalRedis
 
 SHAPES = {
     "adjudication-like (3 reads, 2 writes, 2 outputs)": (3, 2, 2),
@@ -53,15 +53,9 @@ def plan(store: Store, batch: int, k: int, reads: int, writes: int, outputs: int
     return p
 
 
-async def measure(port: int, rounds: int, batch: int, batches: int) -> None:
-    r = aioredis.Redis(port=port)
+async def measure(url: str, rounds: int, batch: int, batches: int) -> None:
+    r = aioredis.Redis.from_url(url)
     try:
-        for _ in range(100):
-            try:
-                await r.ping()
-                break
-            except Exception:
-                await asyncio.sleep(0.05)
         store = Store(r, "bench-commit")
         for name, shape in SHAPES.items():
             in_redis, packing = [], []
@@ -94,20 +88,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=100, help="records per commit")
     p.add_argument("--batches", type=int, default=50, help="commits per round")
     args = p.parse_args()
-    server = shutil.which("redis-server")
-    if server is None:
-        raise SystemExit("redis-server is not installed (scripts/bootstrap.sh installs it)")
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )
+        redis = LocalRedis(Path(tmp), open_access=True).start()  # as `make bench`'s, AOF on
         try:
-            asyncio.run(measure(port, args.rounds, args.batch, args.batches))
+            asyncio.run(measure(redis.url, args.rounds, args.batch, args.batches))
         finally:
-            proc.terminate()
-            proc.wait()
+            redis.stop()
 
 
 if __name__ == "__main__":
