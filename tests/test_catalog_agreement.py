@@ -452,6 +452,7 @@ def no_writes_section(root: Path) -> None:
     edit(
         root / BASE / "enrollment/enrollment.yaml",
         "# Writes:\n#   shebao.enrollment.events.v1\n"
+        "#   shebao.enrollment.work.v1 (where the state is partitioned: its own hand-offs)\n"
         "#   shebao.enrollment.audit.v1 (every read-side request, audited)\n",
         "",
     )
@@ -465,9 +466,10 @@ def missing_readme_row(root: Path) -> None:
 def readme_writes_too_much(root: Path) -> None:
     edit(
         root / "README.md",
-        "| `shebao.enrollment.events.v1`, `shebao.enrollment.audit.v1` |\n",
-        "| `shebao.enrollment.events.v1`, `shebao.enrollment.audit.v1`, "
-        "`shebao.enrollment.commands.v1` |\n",
+        "| `shebao.enrollment.events.v1`, `shebao.enrollment.work.v1`, "
+        "`shebao.enrollment.audit.v1` |\n",
+        "| `shebao.enrollment.events.v1`, `shebao.enrollment.work.v1`, "
+        "`shebao.enrollment.audit.v1`, `shebao.enrollment.commands.v1` |\n",
     )
 
 
@@ -550,7 +552,8 @@ DRIFTS: list[tuple[Callable[[Path], None], list[str]]] = [
         no_writes_section,
         [
             "deploy/k8s/base/enrollment/enrollment.yaml: no '# Writes' section in the header "
-            "comment; add\n#   shebao.enrollment.events.v1\n#   shebao.enrollment.audit.v1"
+            "comment; add\n#   shebao.enrollment.events.v1\n#   shebao.enrollment.work.v1\n"
+            "#   shebao.enrollment.audit.v1"
         ],
     ),
     (missing_readme_row, ["README.md, What runs where: has no row for 'medical-settlement'"]),

@@ -113,7 +113,7 @@ PARTNER_TOPICS = [ASSESSMENTS, COLLECTIONS, CPI, CPI_ANSWERS, *CLAIMS.values(), 
 WATCHED = [en.EVENTS.name, cc.EVENTS.name, u.EVENTS.name, w.EVENTS.name, ASSESSMENTS]
 WATCHED += list(ANSWERS.values())
 READS = {  # what each service reads: caught up on all of it, it has decided everything sent
-    "enrollment": [en.COMMANDS.name],
+    "enrollment": [en.COMMANDS.name, en.WORK.name],
     "contributions": [
         en.EVENTS.name,
         cc.COMMANDS.name,
@@ -424,8 +424,9 @@ async def run(
                 assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
-            # on a cluster medical settlement's and contributions' state is spread by input
-            # partition (STATE_LAYOUT auto), every other service's is one slot, as on one node
+            # on a cluster medical settlement's, contributions' and enrollment's state is spread
+            # by input partition (STATE_LAYOUT auto), every other service's is one slot, as on
+            # one node
             clustered = hasattr(redis_server, "cluster")
             for name in NAMES:
                 spread = PARTITIONS if clustered and name in PARTITIONABLE else 0
@@ -437,7 +438,7 @@ async def run(
             await r.aclose()
 
 
-PARTITIONABLE = {"medical-settlement", "contributions"}
+PARTITIONABLE = {"medical-settlement", "contributions", "enrollment"}
 """The services whose rules allow their state spread by input partition (`partitionable`)."""
 
 

@@ -756,6 +756,102 @@ class CommandRejected(Message):
 
 
 # --------------------------------------------------------------------------------------------
+# The service's own work topic: where a partitioned state hands a record to the partition that
+# keeps what it changes (`STATE_LAYOUT`), and the card numbers' holders in every layout
+
+CardNumber = Annotated[str, Field(pattern=r"^[A-Z0-9]{6,20}$")]
+_SEALED_ID = "v1.yISbZO1eAkKbiGdegO7dES8eihlaBaVJLpMM_qtVDuyFBA"
+
+
+class CommandForwarded(Message):
+    """A command handed to the partition that keeps what it changes, when the service's state is
+    partitioned and the command arrived keyed otherwise: a person's command (keyed by citizen
+    ID) to the partition of his reference, an employer's to its code's. Decided there as if it
+    had come keyed right, and answered under its own `command_id`. `command` holds the command's
+    fields but the citizen ID and the name, which travel sealed (raw IDs stay on the commands
+    topic)."""
+
+    TYPE = "shebao.enrollment.CommandForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "0b8f0a52-3c4d-4b7e-9d0a-2f6c1e8a7b31",
+        "command_type": "shebao.enrollment.StartEmployment",
+        "person": _REF,
+        "sealed_citizen_id": _SEALED_ID,
+        "command": {
+            "employer": _EMPLOYER,
+            "start_date": "2024-03-01",
+            "monthly_wage": "8000.00",
+        },
+    }
+    command_id: str = Field(min_length=1, max_length=200)
+    command_type: str
+    person: PersonRef | None = None
+    employer: EmployerCode | None = None
+    sealed_citizen_id: SealedCitizenId | None = None
+    sealed_name: SealedName | None = None
+    command: dict[str, Any]
+
+
+class _CardClaim(Message):
+    """A card command's number on its way between the person's partition and the number's: a
+    number is issued to one person ever, and the number's holder is kept with the number."""
+
+    card_number: CardNumber
+    person: PersonRef
+    command_id: str = Field(min_length=1, max_length=200)
+    command_type: str
+    issued_on: date
+    reason: CardReplacement | None = None
+    """The replacement's reason (a ReplaceCard); None for an IssueCard."""
+
+
+_CLAIM: dict[str, Any] = {
+    "card_number": "A32010977",
+    "person": _REF,
+    "command_id": "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "command_type": "shebao.enrollment.ReplaceCard",
+    "issued_on": "2025-02-01",
+    "reason": "lost",
+}
+
+
+class CardNumberHeld(Message):
+    """A card was issued at once, the number's holder kept with the person (in one slot, or on
+    the person's partition): the number's holder, on the record of the holders a rebuild folds
+    (keyed by the card number). Nothing acts on it live."""
+
+    TYPE = "shebao.enrollment.CardNumberHeld"
+    EXAMPLE: ClassVar[dict[str, Any]] = {"card_number": "A32010977", "person": _REF}
+    card_number: CardNumber
+    person: PersonRef
+
+
+class CardNumberClaimed(_CardClaim):
+    """The person's partition found the person may have the card and asks the number's partition
+    (keyed by the card number) to hold the number for him."""
+
+    TYPE = "shebao.enrollment.CardNumberClaimed"
+    EXAMPLE: ClassVar[dict[str, Any]] = _CLAIM
+
+
+class CardNumberGranted(_CardClaim):
+    """The number is now held for the person (keyed by his reference): his partition issues the
+    card, or refuses the command if he changed meanwhile (the number then stays his, unissued,
+    as every number once held does: docs/CAPACITY.md)."""
+
+    TYPE = "shebao.enrollment.CardNumberGranted"
+    EXAMPLE: ClassVar[dict[str, Any]] = _CLAIM
+
+
+class CardNumberRefused(_CardClaim):
+    """The number was held before (keyed by the claimant's reference): his partition refuses the
+    command (`card_number_in_use`)."""
+
+    TYPE = "shebao.enrollment.CardNumberRefused"
+    EXAMPLE: ClassVar[dict[str, Any]] = _CLAIM
+
+
+# --------------------------------------------------------------------------------------------
 # Topics and contract
 
 COMMANDS: Topic = Topic(
@@ -790,6 +886,22 @@ EVENTS: Topic = Topic(
     description="Everything that happened to persons, employers and memberships.",
 )
 
+WORK: Topic = Topic(
+    "shebao.enrollment.work.v1",
+    owner=SERVICE,
+    key="person reference, employer code (a RegisterEmployer keyed otherwise) or card number "
+    "(CardNumberHeld, CardNumberClaimed)",
+    messages=(
+        CommandForwarded,
+        CardNumberHeld,
+        CardNumberClaimed,
+        CardNumberGranted,
+        CardNumberRefused,
+    ),
+    description="Private hand-offs of the enrollment service (where its state is partitioned) and "
+    "the card numbers' holders; nobody else reads or writes it.",
+)
+
 # Imported here, not at the top: the other contracts read this module's schemes and events, and
 # the lifetime record reads theirs. The package imports this module first (`__init__`), so each
 # of them finds it complete up to here.
@@ -803,11 +915,12 @@ CONTRACT = ServiceContract(
     description=__doc__ or "",
     consumes=(
         COMMANDS,
+        WORK,
         EVENTS,  # with every other service's events: a person's lifetime record (记录一生)
         contributions.EVENTS,
         medical.EVENTS,
         unemployment.EVENTS,
         welfare.EVENTS,
     ),
-    produces=(EVENTS, AUDIT),
+    produces=(EVENTS, WORK, AUDIT),
 )

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from enrollment_harness import citizen_id
 
 from shebao_contracts import enrollment as c
+from shebao_devinfra.kit.offsets import Offsets
 from shebao_devinfra.testing import (
     ServiceProcess,
     message_record,
@@ -286,7 +287,9 @@ async def test_a_thousand_persons_enrol_transfer_and_replay(infra, tmp_path: Pat
     redis_url = infra.redis_url.rsplit("/", 1)[0] + "/3"
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
-    await recreate_topics(infra.kafka_bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.COMMANDS.dlq])
+    await recreate_topics(
+        infra.kafka_bootstrap, [c.COMMANDS.name, c.WORK.name, c.EVENTS.name, c.COMMANDS.dlq]
+    )
     svc = ServiceProcess(
         "enrollment",
         "shebao_enrollment",
@@ -327,6 +330,24 @@ async def test_a_thousand_persons_enrol_transfer_and_replay(infra, tmp_path: Pat
             return check
 
         await wait_until(await consumed(total), timeout=120)
+        # and a card's round trip on the work topic done: all of it read, nothing left to send
+        offsets = Offsets(infra.kafka_bootstrap)
+        await offsets.start()
+        try:
+            quiet = 0
+
+            async def work_done() -> bool:
+                nonlocal quiet
+                seen = await svc.metrics()
+                read = seen.sum("shebao_records_total", subscription="work")
+                pending = seen.sum("shebao_outbox_pending")
+                on_work = await offsets.total(c.WORK.name)
+                quiet = quiet + 1 if (on_work and read >= on_work and not pending) else 0
+                return quiet >= 3
+
+            await wait_until(work_done, timeout=120)
+        finally:
+            await offsets.stop()
         svc.terminate()  # flush the outbox, then read everything it published
         events = await read_all(infra.kafka_bootstrap, c.EVENTS.name)
         by_type = Counter(dict(e.headers)["ce_type"].decode().rsplit(".", 1)[1] for e in events)
@@ -416,7 +437,9 @@ async def test_a_transfer_moves_every_insurance_and_a_refusal_names_the_transfer
     redis_url = infra.redis_url.rsplit("/", 1)[0] + "/3"
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
-    await recreate_topics(infra.kafka_bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.COMMANDS.dlq])
+    await recreate_topics(
+        infra.kafka_bootstrap, [c.COMMANDS.name, c.WORK.name, c.EVENTS.name, c.COMMANDS.dlq]
+    )
     svc = ServiceProcess(
         "enrollment",
         "shebao_enrollment",
@@ -566,7 +589,9 @@ async def test_a_command_dating_an_event_after_its_ce_time_is_refused_by_name(
     redis_url = infra.redis_url.rsplit("/", 1)[0] + "/3"
     r = aioredis.Redis.from_url(redis_url)
     await r.flushdb()
-    await recreate_topics(infra.kafka_bootstrap, [c.COMMANDS.name, c.EVENTS.name, c.COMMANDS.dlq])
+    await recreate_topics(
+        infra.kafka_bootstrap, [c.COMMANDS.name, c.WORK.name, c.EVENTS.name, c.COMMANDS.dlq]
+    )
     svc = ServiceProcess(
         "enrollment",
         "shebao_enrollment",

@@ -198,14 +198,15 @@ everything = st.one_of(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(everything, min_size=1, max_size=40))
 def test_the_published_decisions_rebuild_the_same_state(sequence: list) -> None:
-    """A rebuild folds what the commands published (as it reads it back from the topic, JSON)
-    into persons, employers, card numbers and coverage counters equal, value by value and
-    field by field, to what deciding wrote; the citizen IDs and names come back from their
-    seals, and no event carries either in clear."""
+    """A rebuild folds what the commands published (as it reads it back from the topics, JSON:
+    the events, and the card numbers' holders on the work topic) into persons, employers, card
+    numbers and coverage counters equal, value by value and field by field, to what deciding
+    wrote; the citizen IDs and names come back from their seals, and no record carries either
+    in clear."""
     d = setup()
     for cmd in sequence:
         d.send(cmd)
-    log = [e for e in d.emitted if e.topic == c.EVENTS.name]
+    log = d.log
     fold = HandlerRunner(enrollment_log, d.env)
     for e in log:
         wire = e.message.model_dump_json()

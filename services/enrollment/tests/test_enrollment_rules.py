@@ -22,9 +22,11 @@ ALICE = citizen_id(date(1990, 3, 7), male=False)
 BOB = citizen_id(date(1985, 6, 1), male=True, n=1)
 
 
-@pytest.fixture
-def d() -> Domain:
-    dom = Domain()
+@pytest.fixture(params=[None, 3], ids=["one-slot", "partitioned"])
+def d(request: pytest.FixtureRequest) -> Domain:
+    """The rules hold alike in one slot and partitioned (each record reads and writes only what
+    its partition keeps; a command keyed by citizen ID is handed to its person's partition)."""
+    dom = Domain(partitions=request.param)
     for code, region in ((EMP_NJ, NJ), (EMP_SZ, SZ)):
         dom.send(
             c.RegisterEmployer(

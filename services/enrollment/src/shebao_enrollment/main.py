@@ -20,7 +20,7 @@ from shebao_contracts import enrollment as c
 
 from .domain.env import Env, name_seal
 from .domain.params import Params
-from .handlers import enrollment_log, handlers, lifetime_table
+from .handlers import enrollment_log, handlers, lifetime_table, work_handlers
 from .readside import ReadSide
 
 
@@ -39,8 +39,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
         c.CONTRACT,
         settings=settings,
         subscriptions=[
-            # people type these: a resend differing only in layout is the same command; what
-            # they decided is rebuilt from the events they published (`enrollment_log`)
+            # people type these: a resend differing only in layout is the same command
             command_subscription(
                 c.COMMANDS,
                 handlers,
@@ -48,7 +47,16 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                 c.EVENTS,
                 ttl_days=settings.command_id_ttl_days,
                 canonical_fingerprints=True,
-                rebuild=FromDecisions(log=(c.EVENTS,), fold=enrollment_log),
+                rebuild=FromDecisions(),
+            ),
+            # where the state is partitioned: commands handed to the partition that keeps what
+            # they change, and a card number's round trip (handlers.py). It folds the decisions
+            # of both, whichever subscription made them (`enrollment_log`)
+            Subscription(
+                "work",
+                (c.WORK,),
+                work_handlers,
+                rebuild=FromDecisions(log=(c.EVENTS, c.WORK), fold=enrollment_log),
             ),
             # a projection (it emits nothing): a rebuild reads its topics again from the start
             Subscription(
@@ -66,6 +74,9 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
         ],
         env=env,
         routes=ReadSide(env).routes(),
+        # every kind names its owner (domain/model.py), and a command keyed otherwise is handed
+        # to the owner's partition on the work topic (handlers.py)
+        partitionable=True,
     )
 
 

@@ -54,7 +54,7 @@ class ReadSide:
         assert rt.store is not None
         ref = self.env.ids.person_ref(citizen_id)
         about("person", ref)
-        raw = await rt.store.get_state(PERSON.key(ref).name)
+        raw = await rt.store.get_state(PERSON.key(ref))
         if raw is None:
             return 404, {"error": "person_not_registered"}
         p = Person.model_validate_json(raw)
@@ -93,10 +93,10 @@ class ReadSide:
         assert rt.store is not None
         ref = self.env.ids.person_ref(citizen_id)
         about("person", ref)
-        raw = await rt.store.get_state(LIFETIME.key(ref).name)
+        raw = await rt.store.get_state(LIFETIME.key(ref))
         if raw is None:
             return 404, {"error": "no_record", "detail": "nothing recorded about this person"}
-        person = await rt.store.get_state(PERSON.key(ref).name)
+        person = await rt.store.get_state(PERSON.key(ref))
         if person is not None:  # without, the record is for province-wide roles only
             about("person", ref, person_regions(Person.model_validate_json(person)))
         record = Lifetime.model_validate_json(raw)
@@ -112,7 +112,7 @@ class ReadSide:
         assert rt.store is not None
         code = query.get("code", "")
         about("employer", code[:128] or None)
-        raw = await rt.store.get_state(EMPLOYER.key(code).name)
+        raw = await rt.store.get_state(EMPLOYER.key(code))
         if raw is None:
             return 404, {"error": "employer_not_registered"}
         employer = Employer.model_validate_json(raw)

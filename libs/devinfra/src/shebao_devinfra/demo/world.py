@@ -65,7 +65,7 @@ class World:
         hospitals = [h for h, _, _ in (*HOSPITALS, WUXI_HOSPITAL, *CITY_HOSPITALS)]
         claims = [m.CLAIMS.named(code=h) for h in hospitals]
         self.inputs = {
-            "enrollment": [c.COMMANDS.name],
+            "enrollment": [c.COMMANDS.name, c.WORK.name],
             "contributions": [
                 c.EVENTS.name,
                 cc.COMMANDS.name,

@@ -39,7 +39,8 @@ class Lifetime(StateModel):
     entries: tuple[Entry, ...] = ()
 
 
-LIFETIME = Entity("lifetime", Lifetime)
+LIFETIME = Entity("lifetime", Lifetime, owner=lambda ref: ref)
+"""Kept with the person's reference, by which every event it follows is keyed."""
 
 
 def _month(text: str) -> date:

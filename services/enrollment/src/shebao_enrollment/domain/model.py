@@ -114,9 +114,13 @@ class CardOwner(StateModel):
     person: str
 
 
-PERSON = Entity("person", Person)
-EMPLOYER = Entity("employer", Employer)
-CARD = Entity("card", CardOwner)
+# Each kind is kept with the partition of the key its records come keyed by where the state is
+# partitioned (`Entity.owner`): a person with his reference (the events and the work topic are
+# keyed by it; his commands, keyed by citizen ID, are handed there), an employer with its code, a
+# card number's holder with the number.
+PERSON = Entity("person", Person, owner=lambda ref: ref)
+EMPLOYER = Entity("employer", Employer, owner=lambda code: code)
+CARD = Entity("card", CardOwner, owner=lambda number: number)
 COVERAGE = counter_set("coverage")
 """Per region (`COVERAGE.key(region)`): persons insured per insurance, and per scheme as
 `scheme:<scheme>`, moved by every membership that becomes (in)active."""
