@@ -1009,6 +1009,18 @@ async def _passed_on(p: Story) -> None:
             await wait_until(done, timeout=90)
 
 
+ENROLLMENT_INPUTS = [
+    en.COMMANDS.name,
+    en.WORK.name,  # the card numbers' holders (and, partitioned, the hand-offs)
+    en.EVENTS.name,
+    cc.EVENTS.name,
+    m.EVENTS.name,
+    u.EVENTS.name,
+    w.EVENTS.name,
+]
+ENROLLMENT_PUBLISHED = [en.EVENTS.name, en.WORK.name, dlq_name(en.COMMANDS.name)]
+
+
 async def test_enrollment_rebuilt_from_its_decisions(platform: Story, infra: Any) -> None:
     """Enrollment's Redis wiped and rebuilt from what its commands published (and its lifetime
     record replayed from every service's events): persons (their citizen IDs and names opened
@@ -1080,17 +1092,10 @@ async def test_enrollment_rebuilt_from_its_decisions(platform: Story, infra: Any
     # publish (so nothing new reaches the lifetime record while it is rebuilt), then enrollment
     # done with everything
     await _passed_on(p)
-    inputs = [
-        en.COMMANDS.name,
-        en.EVENTS.name,
-        cc.EVENTS.name,
-        m.EVENTS.name,
-        u.EVENTS.name,
-        w.EVENTS.name,
-    ]
+    inputs = ENROLLMENT_INPUTS
     await p.followed("enrollment", inputs, "its commands and every service's events")
 
-    published = [en.EVENTS.name, dlq_name(en.COMMANDS.name)]
+    published = ENROLLMENT_PUBLISHED
     r = aioredis.Redis.from_url(enr.redis_url)
     try:
         before, ends = await _rebuilt(p, r, "enrollment", published)
@@ -1450,6 +1455,118 @@ async def test_contributions_moves_to_a_partitioned_layout_by_a_rebuild(
         await r.aclose()
 
 
+async def test_enrollment_moves_to_a_partitioned_layout_by_a_rebuild(
+    platform: Story, infra: Any
+) -> None:
+    """Enrollment, whose commands come keyed by citizen ID and whose persons are kept by their
+    reference, from one slot to a state partitioned by input partition (for a Redis Cluster):
+    the rebuild, told STATE_LAYOUT=partitioned, writes the same persons, employers, card
+    numbers' holders, lifetime records, counters, offsets and marks, each value in the slot of
+    its owner (a person's and his lifetime record's with his reference, an employer's with its
+    code, a card number's holder with the number). Started partitioned, it reads nothing again
+    and decides on: a person registered by citizen ID is handed to his reference's partition,
+    hired by an employer kept on another, issued a card whose number is kept on a third (the
+    number claimed and granted), and refused a number the rebuild holds for someone else."""
+    p = platform
+    name = "enrollment"
+    svc = p.services[name]
+    r = aioredis.Redis.from_url(svc.redis_url)
+    try:
+        # enrollment done with everything, and nothing more coming for three checks in a row
+        # (the lifetime record follows every service's events; the others were restarted by
+        # their rebuilds' tests, so not _passed_on, which counts since each process started)
+        quiet = 0
+
+        async def decided() -> bool:
+            nonlocal quiet
+            quiet = quiet + 1 if await p.decided_all(r, name, ENROLLMENT_INPUTS) else 0
+            await asyncio.sleep(1)
+            return quiet >= 3
+
+        await wait_until(decided, timeout=90)
+        spread, ends = await _moved_to_partitions(p, r, name, ENROLLMENT_PUBLISHED)
+
+        def where(kind: str, ident: str) -> int:
+            return _where(spread, kind, ident)
+
+        elder, employer = ref(citizen_id("320106", date(1958, 6, 6), 73)), "91320100MA00000101"
+        for kind, ident in (("person", elder), ("lifetime", elder), ("person", ref(WORKER))):
+            assert where(kind, ident) == default_partition(ident, PARTITIONS), (kind, ident)
+        assert where("employer", employer) == default_partition(employer, PARTITIONS)
+        for number in ("E32010673", "E32010675"):
+            assert where("card", number) == default_partition(number, PARTITIONS)
+        assert len({_partition_of(k) for k in spread if ":s:" in k}) > PARTITIONS // 2
+
+        await _resumed_quietly(p, name, ENROLLMENT_INPUTS, ENROLLMENT_PUBLISHED, ends)
+
+        # a newcomer whose citizen ID, employer and card number each go to another partition
+        # than his reference
+        def apart(cid: str) -> bool:
+            return default_partition(cid, PARTITIONS) != default_partition(ref(cid), PARTITIONS)
+
+        newcomer = next(
+            cid
+            for n in range(80, 200)
+            if apart(cid := citizen_id("320104", date(1992, 8, 8), n))
+            and default_partition(ref(cid), PARTITIONS) != default_partition(employer, PARTITIONS)
+        )
+        home = default_partition(ref(newcomer), PARTITIONS)
+        number = next(
+            f"P{i:08d}" for i in range(100) if default_partition(f"P{i:08d}", PARTITIONS) != home
+        )
+        at, nj = day(2025, 6, 2), "320100"
+        for n, cmd in enumerate(
+            [
+                en.RegisterPerson(
+                    citizen_id=newcomer,
+                    name="周新",
+                    hukou_region=nj,
+                    residence=en.Residence.URBAN,
+                    registered_on=date(2025, 6, 1),
+                ),
+                en.StartEmployment(
+                    citizen_id=newcomer,
+                    employer=employer,
+                    start_date=date(2025, 6, 1),
+                    monthly_wage=D("7200.00"),
+                ),
+                en.IssueCard(citizen_id=newcomer, card_number=number, issued_on=date(2025, 6, 2)),
+            ]
+        ):
+            await p.send(en.COMMANDS.name, newcomer, cmd, at, ce_id=f"enrollment-partitioned-{n}")
+        who = ref(newcomer)
+        (issued,) = await p.until(en.EVENTS.name, en.CardIssued, bool, person=who)
+        assert issued["card_number"] == number
+        # (once issued: a card's round trip is not ordered with his commands sent meanwhile)
+        replace = en.ReplaceCard(
+            citizen_id=newcomer,
+            card_number="E32010673",  # the elder's, held for him by the rebuild
+            issued_on=date(2025, 6, 2),
+            reason=en.CardReplacement.DAMAGED,
+        )
+        await p.send(en.COMMANDS.name, newcomer, replace, at, ce_id="enrollment-partitioned-3")
+        (refused,) = await p.until(
+            en.EVENTS.name, en.CommandRejected, bool, command_id="enrollment-partitioned-3"
+        )
+        assert refused["reason"] == "card_number_in_use" and refused["person"] == who
+        (hired,) = await p.of(en.EVENTS.name, en.EmploymentStarted, person=who)
+        assert hired["employer"] == employer
+        on_work = await read_all(p.bootstrap, en.WORK.name)
+        kinds = {dict(x.headers)["ce_type"].decode().rsplit(".", 1)[1] for x in on_work}
+        assert {"CommandForwarded", "CardNumberClaimed", "CardNumberGranted"} <= kinds
+        # the read side finds each from its key; no hand-off carried the ID or the name
+        status, person = await svc.get_json(f"/persons?citizen_id={newcomer}")
+        assert status == 200 and person["card"]["number"] == number
+        assert person["employment"]["employer"] == employer
+        status, known = await svc.get_json(f"/employers?code={employer}")
+        assert status == 200 and known["code"] == employer
+        assert not [
+            x for x in on_work if newcomer.encode() in x.value or "周新".encode() in x.value
+        ]
+    finally:
+        await r.aclose()
+
+
 async def test_no_citizen_id_outside_its_place(platform: Story) -> None:
     """Issue 18's scan, after every story and rebuild above, with the platform still up: every
     internal topic, the services' captured logs, their metrics pages and the Redis keys hold
@@ -1477,7 +1594,10 @@ async def test_no_citizen_id_outside_its_place(platform: Story) -> None:
     logs = scan_text("logs", {s.name: s.log_text() for s in p.services.values()})
     metrics = await scan_metrics({s.name: s.url for s in p.services.values()})
     redis_url = p.services["enrollment"].redis_url
-    keys, register = await scan_redis(redis_url, registry, values_exempt=[f"{ENROLLMENT}:s:"])
+    # (enrollment's state in one slot, or partitioned by the test before)
+    register_keys = [f"{ENROLLMENT}:s:"]
+    register_keys += [f"shebao:enrollment:{{enrollment/{n}}}:s:" for n in range(PARTITIONS)]
+    keys, register = await scan_redis(redis_url, registry, values_exempt=register_keys)
     # the dead letters keep the partners' records as they came, but never an ID in the headers
     dead = await scan_topics(
         p.bootstrap,
