@@ -1,6 +1,7 @@
 """Onboard and offboard partners, and give services their principals, on a running cluster.
 
-    python -m shebao_common.onboard partner add hospital h320102001 --password-file h.pw
+    python -m shebao_common.onboard partner add hospital h320102001 --password-file h.pw \
+        [--partitions 64]
     python -m shebao_common.onboard partner remove hospital h320102001 [--delete-topics]
     python -m shebao_common.onboard service grant medical-settlement --password-file m.pw
     python -m shebao_common.onboard acls [--partners deploy/partners.toml]
@@ -85,12 +86,18 @@ async def onboard_partner(
     *,
     registry: Registry | None = None,
     replication: int = 1,
+    partitions: int | None = None,
 ) -> list[str]:
-    """The partner's topics, credential and ACLs; the topics it was given."""
+    """The partner's topics, credential and ACLs; the topics it was given. `partitions`: the
+    topics' partition count, by default the registry's; where a service reading them keeps its
+    state partitioned, it must be that service's (`SHEBAO_<SERVICE>_TOPIC_PARTITIONS`), which
+    refuses or leaves unread a topic of another count (docs/CAPACITY.md)."""
     reg = all_topics() if registry is None else registry
     topics = access.partner_topics(partner, reg)
     await create_topics(
-        admin, [(name, t.partitions, partner_topic_configs(t)) for t, name in topics], replication
+        admin,
+        [(name, partitions or t.partitions, partner_topic_configs(t)) for t, name in topics],
+        replication,
     )
     await grant(admin, partner.user, password, access.partner_acls(partner, reg))
     return [name for _, name in topics]
@@ -205,7 +212,9 @@ async def _main(args: argparse.Namespace) -> int:
             partner = access.Partner(args.kind, args.code)
             if args.action == "add":
                 pw, written = _password(args.password_file, Path(f"{partner.user}.password"))
-                names = await onboard_partner(admin, partner, pw, replication=args.replication)
+                names = await onboard_partner(
+                    admin, partner, pw, replication=args.replication, partitions=args.partitions
+                )
                 print(f"{partner.user}: may write/read {', '.join(names)}")
                 if written is not None:
                     print(f"its password is in {written}: hand it to the partner, then delete it")
@@ -234,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("code")
     p.add_argument("--password-file")
     p.add_argument("--replication", type=int, default=1)
+    p.add_argument(
+        "--partitions",
+        type=int,
+        help="the topics' partition count (default: the registry's); the services' "
+        "SHEBAO_<SERVICE>_TOPIC_PARTITIONS where their state is partitioned",
+    )
     p.add_argument("--delete-topics", action="store_true")
     s = sub.add_parser("service", help="a service's principal and ACLs")
     s.add_argument("action", choices=("grant",))

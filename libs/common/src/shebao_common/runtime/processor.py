@@ -114,6 +114,8 @@ class Processor:
         self.partitions = Partitions(store, subscription.name)
         self.cache = StateCache(state_cache_entries)
         self.lock = asyncio.Lock()
+        self.held: set[str] = set()
+        """Topics whose partition count differs from the partitioned layout's: never read."""
         self.stopping = False
         self.commit_kafka_every = commit_kafka_every
         self.wait_replicas = wait_replicas
@@ -140,6 +142,7 @@ class Processor:
 
     async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in assigned]
+        tps = self._hold_miscounted(tps)
         async with self.lock:
             self.cache.clear()
             stored = await self._retry("load offsets", self.partitions.load, tps)
@@ -155,6 +158,35 @@ class Processor:
                         "offsets": stored,
                     },
                 )
+
+    def _hold_miscounted(self, tps: list[TP]) -> list[TP]:
+        """Where the state is partitioned, a topic of another partition count than the layout's
+        (a partner's topic created after the start's check, `ServiceRuntime._check_layout`)
+        would have its records decided in slots that do not own their keys: its partitions are
+        paused, never read, and said so in the log; the others go on."""
+        layout, consumer = self.store.layout, self.partitions.consumer_getter()
+        if not layout.partitioned or consumer is None:
+            return tps
+        kept = []
+        for topic, part in tps:
+            count = len(consumer.partitions_for_topic(topic) or ()) or layout.partitions
+            if count == layout.partitions and topic not in self.held:
+                kept.append((topic, part))
+                continue
+            consumer.pause(TopicPartition(topic, part))
+            if topic not in self.held:
+                self.held.add(topic)
+                log.error(
+                    "%s has %s partitions and the state is laid out for %s: its records are "
+                    "not read (docs/CAPACITY.md#changing-partition-counts); recreate it with %s "
+                    "partitions",
+                    topic,
+                    count,
+                    layout.partitions,
+                    layout.partitions,
+                    extra={"subscription": self.sub.name},
+                )
+        return kept
 
     async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in revoked]
@@ -173,6 +205,8 @@ class Processor:
         if not records or self.stopping:
             return
         started = time.perf_counter()
+        if self.held:  # fetched before their partitions were paused: not read
+            records = [r for r in records if r.topic not in self.held]
         async with self.lock:
             kept, stale = self.partitions.admit(records)
             if stale:

@@ -325,13 +325,19 @@ class ServiceRuntime:
         count moves the ownership of keys (docs/CAPACITY.md#changing-partition-counts)."""
         assert self.store is not None
         if self.layout.partitioned:
-            names = sorted(
-                {t.name for sub in self.subscriptions for t in sub.topics if not t.is_template}
-            )
+            topics = [t for sub in self.subscriptions for t in sub.topics]
+            names = {t.name for t in topics if not t.is_template}
+            templates = [t for t in topics if t.is_template]
             admin = AIOKafkaAdminClient(**client_options(self.settings))
             try:
                 await admin.start()
-                found = await admin.describe_topics(names)
+                if templates:  # the partners' topics there are now (a later one: `Processor`)
+                    names |= {
+                        n
+                        for n in await admin.list_topics()
+                        if any(t.match(n) is not None for t in templates)
+                    }
+                found = await admin.describe_topics(sorted(names))
             finally:
                 await admin.close()
             wrong = sorted(
