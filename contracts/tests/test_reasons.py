@@ -38,8 +38,10 @@ def test_one_code_one_meaning() -> None:
     codes = [str(m) for e in reasons.REASON_ENUMS for m in e]
     shared = {c for c in codes if codes.count(c) > 1}
     # Two services' word for the same fact (enrollment's, and that of contributions, medical
-    # settlement or unemployment subsidies; a payment run's, of unemployment and welfare).
+    # settlement or unemployment subsidies; a payment run's, of unemployment and welfare; a
+    # command keyed otherwise than its contract says, of contributions and unemployment).
     assert shared <= {
+        "command_key_mismatch",
         "employer_not_registered",
         "month_already_closed",
         "person_deceased",

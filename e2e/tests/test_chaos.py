@@ -424,9 +424,8 @@ async def run(
                 assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
-            # on a cluster medical settlement's, contributions' and enrollment's state is spread
-            # by input partition (STATE_LAYOUT auto), every other service's is one slot, as on
-            # one node
+            # on a cluster every service's state but welfare's is spread by input partition
+            # (STATE_LAYOUT auto); welfare's is one slot, as on one node
             clustered = hasattr(redis_server, "cluster")
             for name in NAMES:
                 spread = PARTITIONS if clustered and name in PARTITIONABLE else 0
@@ -438,7 +437,7 @@ async def run(
             await r.aclose()
 
 
-PARTITIONABLE = {"medical-settlement", "contributions", "enrollment"}
+PARTITIONABLE = {"medical-settlement", "contributions", "enrollment", "unemployment-subsidies"}
 """The services whose rules allow their state spread by input partition (`partitionable`)."""
 
 

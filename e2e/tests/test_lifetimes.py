@@ -869,6 +869,21 @@ async def _moved_to_partitions(
     return spread, ends
 
 
+async def _quiet(p: Story, r: aioredis.Redis, name: str, inputs: list[str]) -> None:
+    """The service has decided everything on its inputs, three checks in a row a second apart
+    (so nothing more is on its way from the others). Not `_passed_on`, which counts since each
+    process started: the services were restarted by their rebuilds' tests."""
+    quiet = 0
+
+    async def decided() -> bool:
+        nonlocal quiet
+        quiet = quiet + 1 if await p.decided_all(r, name, inputs) else 0
+        await asyncio.sleep(1)
+        return quiet >= 3
+
+    await wait_until(decided, timeout=90)
+
+
 def _where(spread: dict[str, Any], kind: str, ident: str) -> int:
     """The partition whose slot holds the one state value of `kind` and `ident`."""
     (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
@@ -1222,6 +1237,21 @@ async def test_welfare_rebuilt_from_its_decisions(platform: Story, infra: Any) -
 
 
 UNEMPLOYMENT = _keys("unemployment-subsidies")
+STATS_BUREAUS = ("s320100", "s321300")
+UNEMPLOYMENT_INPUTS = [
+    en.EVENTS.name,
+    cc.EVENTS.name,
+    w.EVENTS.name,
+    u.COMMANDS.name,
+    u.WORK.name,
+    u.WORK.name,  # read by two subscriptions: the payment runs', and the commands handed on
+    *(u.CPI.named(code=c) for c in STATS_BUREAUS),
+]
+UNEMPLOYMENT_PUBLISHED = [
+    u.EVENTS.name,
+    u.WORK.name,
+    *(u.ANSWERS.named(code=c) for c in STATS_BUREAUS),
+]
 
 
 async def test_unemployment_subsidies_rebuilt_from_its_decisions(
@@ -1261,17 +1291,8 @@ async def test_unemployment_subsidies_rebuilt_from_its_decisions(
     (stopped,) = await p.until(u.EVENTS.name, u.BenefitStopped, bool, person=ref(mover))
     assert (stopped["cause"], stopped["months_left"]) == ("emigrated", 11)
 
-    bureaus = ("s320100", "s321300")
-    inputs = [
-        en.EVENTS.name,
-        cc.EVENTS.name,
-        w.EVENTS.name,
-        u.COMMANDS.name,
-        u.WORK.name,
-        *(u.CPI.named(code=c) for c in bureaus),
-    ]
+    inputs, published = UNEMPLOYMENT_INPUTS, UNEMPLOYMENT_PUBLISHED
     await p.followed("unemployment-subsidies", inputs, "every input")
-    published = [u.EVENTS.name, u.WORK.name, *(u.ANSWERS.named(code=c) for c in bureaus)]
     r = aioredis.Redis.from_url(p.services["unemployment-subsidies"].redis_url)
     try:
         before, ends = await _rebuilt(p, r, "unemployment-subsidies", published)
@@ -1472,18 +1493,8 @@ async def test_enrollment_moves_to_a_partitioned_layout_by_a_rebuild(
     svc = p.services[name]
     r = aioredis.Redis.from_url(svc.redis_url)
     try:
-        # enrollment done with everything, and nothing more coming for three checks in a row
-        # (the lifetime record follows every service's events; the others were restarted by
-        # their rebuilds' tests, so not _passed_on, which counts since each process started)
-        quiet = 0
-
-        async def decided() -> bool:
-            nonlocal quiet
-            quiet = quiet + 1 if await p.decided_all(r, name, ENROLLMENT_INPUTS) else 0
-            await asyncio.sleep(1)
-            return quiet >= 3
-
-        await wait_until(decided, timeout=90)
+        # enrollment done with everything (the lifetime record follows every service's events)
+        await _quiet(p, r, name, ENROLLMENT_INPUTS)
         spread, ends = await _moved_to_partitions(p, r, name, ENROLLMENT_PUBLISHED)
 
         def where(kind: str, ident: str) -> int:
@@ -1563,6 +1574,69 @@ async def test_enrollment_moves_to_a_partitioned_layout_by_a_rebuild(
         assert not [
             x for x in on_work if newcomer.encode() in x.value or "周新".encode() in x.value
         ]
+    finally:
+        await r.aclose()
+
+
+async def test_unemployment_subsidies_moves_to_a_partitioned_layout_by_a_rebuild(
+    platform: Story, infra: Any
+) -> None:
+    """Unemployment subsidies from one slot to a state partitioned by input partition (for a
+    Redis Cluster, as a nation's insured persons need): the rebuild, told STATE_LAYOUT=
+    partitioned, writes the same state, counters, offsets and marks, each value in the slot of
+    its owner (a person's file and benefit with his reference, a region and its prices with
+    the region code, a directory shard with "region:shard", the directory entries a person's
+    records published among them). Started partitioned, it reads nothing again and decides on:
+    a job centre's command keyed by citizen ID is handed to the person's partition and answered
+    under its own id, and a close keyed otherwise than by its region is refused by name."""
+    p = platform
+    name = "unemployment-subsidies"
+    svc = p.services[name]
+    nj, wx = "320100", "320200"
+    mover = citizen_id("320502", date(1990, 9, 9), 51)  # granted in Wuxi, stopped since
+    r = aioredis.Redis.from_url(svc.redis_url)
+    try:
+        await _quiet(p, r, name, UNEMPLOYMENT_INPUTS)
+        spread, ends = await _moved_to_partitions(p, r, name, UNEMPLOYMENT_PUBLISHED)
+
+        def where(kind: str, ident: str) -> int:
+            return _where(spread, kind, ident)
+
+        who = ref(mover)
+        for kind in ("person", "benefit"):
+            assert where(kind, who) == default_partition(who, PARTITIONS), kind
+        for kind, region in (("region", wx), ("prices", nj)):
+            assert where(kind, region) == default_partition(region, PARTITIONS), kind
+        shards = [k for k in spread if ":s:directory:" in k]
+        assert shards and all(
+            _partition_of(k) == default_partition(k.split(":s:directory:")[1], PARTITIONS)
+            for k in shards
+        )
+
+        await _resumed_quietly(p, name, UNEMPLOYMENT_INPUTS, UNEMPLOYMENT_PUBLISHED, ends)
+        # the mover's benefit was stopped: a second stop, keyed by his citizen ID, is handed
+        # to his reference's partition (when the ID's is another) and refused there by name
+        stop = u.StopBenefit(citizen_id=mover, on=date(2025, 6, 2), cause=u.RecordedCause.EMIGRATED)
+        await p.send(u.COMMANDS.name, mover, stop, day(2025, 6, 2), ce_id="unemployment-part-1")
+        (refused,) = await p.until(
+            u.EVENTS.name, u.CommandRejected, bool, command_id="unemployment-part-1"
+        )
+        assert (refused["reason"], refused["person"]) == ("not_receiving", who)
+        assert refused["command_type"] == u.StopBenefit.TYPE
+        close = u.ClosePaymentMonth(region=nj, month="2025-05")
+        other = next(
+            k
+            for i in range(100)
+            if default_partition(k := f"K-{i}", PARTITIONS) != default_partition(nj, PARTITIONS)
+        )
+        await p.send(u.COMMANDS.name, other, close, day(2025, 6, 2), ce_id="unemployment-part-2")
+        (misrouted,) = await p.until(
+            u.EVENTS.name, u.CommandRejected, bool, command_id="unemployment-part-2"
+        )
+        assert misrouted["reason"] == "command_key_mismatch"
+        # the read side finds the person's file and benefit from the key alone
+        status, benefit = await svc.get_json(f"/persons?ref={who}")
+        assert status == 200 and benefit["person"] == who and not benefit["receiving"]
     finally:
         await r.aclose()
 

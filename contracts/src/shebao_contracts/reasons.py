@@ -213,10 +213,11 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOT_INTERRUPTED: ("the person has no interrupted contributions to advance", A.GIVE_UP),
     C.ADVANCE_ID_IN_USE: ("the advance id was recorded before", A.CORRECT),
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
-    C.COMMAND_KEY_MISMATCH: (
-        "the record key is not the employer code (DeclareWages), the region code (ClosePeriod)"
-        " or the person reference (AdvanceContributions) the command names: the service's state"
-        " is partitioned by key",
+    C.COMMAND_KEY_MISMATCH: (  # contributions' and unemployment subsidies' (the same fact)
+        "the record key is not the one the commands topic's contract gives the command (the"
+        " employer code of a DeclareWages, the region code of a ClosePeriod or a"
+        " ClosePaymentMonth, the person reference of an AdvanceContributions): the service's"
+        " state is partitioned by key",
         A.CORRECT,
     ),
     C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
@@ -271,6 +272,11 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     ),
     U.WRONG_REGION: ("another statistics bureau releases that region's index", A.GIVE_UP),
     U.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
+    U.RELEASE_KEY_MISMATCH: (
+        "the record key is not the region code the release names: the service's state is"
+        " partitioned by key",
+        A.CORRECT,
+    ),
     E.PERSON_NOT_REGISTERED: ("the person is not registered", A.CORRECT),
     E.PERSON_ALREADY_REGISTERED: ("the person is registered already", A.GIVE_UP),
     E.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
@@ -353,7 +359,7 @@ _COLLECTION_ONLY = (
     C.BREAKDOWN_MISMATCH,
 )
 
-_RELEASE_ONLY = (U.PERIOD_ALREADY_PAID, U.WRONG_REGION)
+_RELEASE_ONLY = (U.PERIOD_ALREADY_PAID, U.WRONG_REGION, U.RELEASE_KEY_MISMATCH)
 
 TOPIC_REFUSALS: Mapping[str, tuple[StrEnum, ...]] = {
     md.CLAIMS.name: (

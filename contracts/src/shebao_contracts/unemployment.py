@@ -68,6 +68,8 @@ class Rejection(StrEnum):
     PERIOD_ALREADY_PAID = "period_already_paid"
     WRONG_REGION = "wrong_region"
     SERVICE_DATE_IN_FUTURE = "service_date_in_future"
+    COMMAND_KEY_MISMATCH = "command_key_mismatch"
+    RELEASE_KEY_MISMATCH = "release_key_mismatch"
 
 
 class StopCause(StrEnum):
@@ -437,6 +439,41 @@ class DirectorySet(Message):
     )
 
 
+class RegistrationForwarded(Message):
+    """A job centre's `RegisterUnemployed` (keyed by citizen ID) handed to the partition that
+    keeps the person (keyed by his reference), when the service's state is partitioned: decided
+    there, and answered under its own `command_id`. The citizen ID does not travel: the service
+    keeps none."""
+
+    TYPE = "shebao.unemployment.RegistrationForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "person": _REF,
+        "region": "320100",
+        "registered_on": "2025-03-03",
+    }
+    command_id: str = Field(min_length=1, max_length=200)
+    person: PersonRef
+    region: RegionCode
+    registered_on: date
+
+
+class StopForwarded(Message):
+    """A job centre's `StopBenefit` handed to the person's partition, as `RegistrationForwarded`."""
+
+    TYPE = "shebao.unemployment.StopForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "1b4e28ba-2fa1-41d2-883f-0016d3cca427",
+        "person": _REF,
+        "on": "2025-06-15",
+        "cause": "refused_suitable_work",
+    }
+    command_id: str = Field(min_length=1, max_length=200)
+    person: PersonRef
+    on: date
+    cause: RecordedCause
+
+
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
@@ -451,9 +488,19 @@ COMMANDS = Topic(
 WORK = Topic(
     "shebao.unemployment-subsidies.work.v1",
     owner=SERVICE,
-    key="region:shard (shard work), person reference (a recipient's payment)",
-    messages=(PayShard, PayRecipient, SubsidyShard, PaySubsidy, DirectorySet),
-    description="Private fan-out of the payment runs; nobody else reads or writes it.",
+    key="region:shard (shard work), person reference (a recipient's payment, a command handed "
+    "to the person's partition)",
+    messages=(
+        PayShard,
+        PayRecipient,
+        SubsidyShard,
+        PaySubsidy,
+        DirectorySet,
+        RegistrationForwarded,
+        StopForwarded,
+    ),
+    description="Private fan-out of the payment runs, and a job centre's command handed to its "
+    "person's partition where the state is partitioned; nobody else reads or writes it.",
 )
 
 EVENTS: Topic = Topic(

@@ -22,4 +22,7 @@ def test_every_subscription_that_decides_declares_its_log() -> None:
     rebuild = {s.name: s.rebuild for s in create_runtime().every_subscription}
     projections = {name for name, how in rebuild.items() if how is None}
     assert projections == {"contributions", "welfare"}
+    # the commands handed to a person's partition decide benefits, which the commands' fold of
+    # the events topic rebuilds, whichever subscription decided them: it has no fold of its own
+    assert rebuild.pop("handed") == FromDecisions()
     assert all(isinstance(how, FromDecisions) and how.fold for how in rebuild.values() if how)

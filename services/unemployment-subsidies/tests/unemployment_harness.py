@@ -38,6 +38,7 @@ from shebao_unemployment_subsidies.handlers import (
     contributions_handlers,
     cpi_handlers,
     enrollment_handlers,
+    handed_handlers,
     welfare_handlers,
     work_handlers,
 )
@@ -66,10 +67,32 @@ def months_between(first: str, count: int) -> list[str]:
     return out
 
 
+def contract_key(topic: str, message: Message) -> str:
+    """The record key the topic's contract gives the message (a job centre's command by the
+    citizen ID, a close and a release by the region, the followed events by the person)."""
+    for name in ("citizen_id", "person", "region"):
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            return value
+    raise AssertionError(f"no contract key for {message.TYPE} on {topic}")
+
+
 class Service:
-    def __init__(self, policy: Policy = POLICY, extra: list[Path] | None = None) -> None:
+    PARTITIONS: int | None = None
+    """Every Service partitioned so (a test may set it for a whole module's scenarios)."""
+
+    def __init__(
+        self,
+        policy: Policy = POLICY,
+        extra: list[Path] | None = None,
+        partitions: int | None = None,
+    ) -> None:
+        """`partitions`: the state partitioned as on a Redis Cluster, each record of a
+        partition reading and writing only what its partition keeps (`HandlerRunner`); records
+        are keyed as their topics' contracts say."""
         if extra:
             policy = Policy.of("shebao_unemployment_subsidies", extra)
+        self.partitions = partitions if partitions is not None else Service.PARTITIONS
         self.env = Env(Params(policy), REFS, shards=4)
         self.store: dict[str, Any] = {}
         tables: dict[str, HandlerTable[Env]] = {
@@ -78,9 +101,13 @@ class Service:
             w.EVENTS.name: welfare_handlers,
             u.COMMANDS.name: command_handlers,
             u.WORK.name: work_handlers,
+            "handed": handed_handlers,  # the work topic's second subscription
             "cpi": cpi_handlers,
         }
-        self.runners = {t: HandlerRunner(h, self.env, registry=REGISTRY) for t, h in tables.items()}
+        self.runners = {
+            t: HandlerRunner(h, self.env, registry=REGISTRY, partitions=self.partitions)
+            for t, h in tables.items()
+        }
         for r in self.runners.values():
             r.store = self.store
             r.counters = self.runners[ce.EVENTS.name].counters
@@ -94,25 +121,39 @@ class Service:
     # sending -------------------------------------------------------------------------------
 
     def send(
-        self, topic: str, message: Message, when: date | datetime | None = None
+        self,
+        topic: str,
+        message: Message,
+        when: date | datetime | None = None,
+        *,
+        key: str | None = None,
     ) -> list[Message]:
+        """Run a message (keyed as its topic's contract says, or by `key`) and everything it
+        fans out on the work topic; the events and answers it caused."""
         if isinstance(when, datetime):
             moment = when
         else:
             moment = datetime.combine(when or date(2025, 1, 1), time(9), UTC)
         start = len(self.events), len(self.answers)
-        queue: deque[tuple[str, Message]] = deque([(topic, message)])
+        first = (topic, key if key is not None else contract_key(topic, message), message)
+        queue: deque[tuple[str, str, Message]] = deque([first])
         while queue:
-            t, m = queue.popleft()
+            t, k, m = queue.popleft()
             fields = u.CPI.match(t)
-            runner = self.runners["cpi" if fields is not None else t]
-            emitted = runner.send(m, topic=t, topic_fields=fields, when=moment)
-            if runner.table.get(m.TYPE) is not None:
-                self.read.append((t, m, moment, bool(emitted)))
+            names = ["cpi"] if fields is not None else [t]
+            if t == u.WORK.name:
+                names.append("handed")
+            emitted = []
+            for name in names:
+                runner = self.runners[name]
+                out = runner.send(m, topic=t, topic_fields=fields, when=moment, key=k)
+                if runner.table.get(m.TYPE) is not None:
+                    self.read.append((t, m, moment, bool(out)))
+                emitted += out
             for e in emitted:
                 self.published.append((e.topic, e.message, e.time or moment))
                 if e.topic == u.WORK.name:
-                    queue.append((e.topic, e.message))
+                    queue.append((e.topic, e.key, e.message))
                 elif e.topic == u.EVENTS.name:
                     self.events.append(e.message)
                 else:

@@ -14,6 +14,7 @@ events into the followed facts, as the enrollment subscription's projection part
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from shebao_common.domain import Refused, StateKey
@@ -36,6 +37,9 @@ contributions_handlers: HandlerTable[Env] = HandlerTable()
 welfare_handlers: HandlerTable[Env] = HandlerTable()
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
+handed_handlers: HandlerTable[Env] = HandlerTable()
+"""The work topic's commands handed to their person's partition (a subscription of its own: its
+records are deduplicated by event id, the payment runs' are not)."""
 cpi_handlers: HandlerTable[Env] = HandlerTable()
 
 enrollment_log: HandlerTable[Env] = HandlerTable()
@@ -96,11 +100,22 @@ welfare_handlers.on(w.RecipientStatusChanged, needs=_person)(_follow)
 
 
 def command_rejected(
-    ctx: Context[Env], cmd: Message, refused: Refused, person: str | None = None
+    ctx: Context[Env],
+    cmd: Message,
+    refused: Refused,
+    person: str | None = None,
+    command_type: str | None = None,
 ) -> Decision:
     region = getattr(cmd, "region", None)
     return answer_refused(
-        u.CommandRejected, u.EVENTS, ctx, cmd, refused, person=person, region=region
+        u.CommandRejected,
+        u.EVENTS,
+        ctx,
+        cmd,
+        refused,
+        command_type=command_type,
+        person=person,
+        region=region,
     )
 
 
@@ -109,14 +124,32 @@ def _named(cmd: u.RegisterUnemployed | u.StopBenefit, ctx: Context[Env]) -> str:
     return ctx.env.refs.person_ref(cmd.citizen_id)
 
 
-def _registration_keys(cmd: u.RegisterUnemployed, ctx: Context[Env]) -> Keys:
-    ref = _named(cmd, ctx)
-    return [PERSON.key(ref), BENEFIT.key(ref), REGION.key(cmd.region)]
+def _registration_keys(ref: str, region: str) -> Keys:
+    return [PERSON.key(ref), BENEFIT.key(ref), REGION.key(region)]
 
 
-@command_handlers.on(u.RegisterUnemployed, needs=_registration_keys)
+@command_handlers.on(
+    u.RegisterUnemployed, needs=lambda cmd, ctx: _registration_keys(_named(cmd, ctx), cmd.region)
+)
 def register_unemployed(state: State, cmd: u.RegisterUnemployed, ctx: Context[Env]) -> Decision:
+    """Decided here, or, where the state is partitioned and the citizen ID's partition does not
+    keep the person, handed to his reference's (`registration_forwarded`)."""
     ref = _named(cmd, ctx)
+    if state.owns(BENEFIT.key(ref)):
+        return _register(state, cmd, ref, ctx)
+    forward = u.RegistrationForwarded(
+        command_id=ctx.event_id, person=ref, region=cmd.region, registered_on=cmd.registered_on
+    )
+    return Decision().emit(u.WORK, ref, forward)
+
+
+def _register(
+    state: State,
+    cmd: u.RegisterUnemployed | u.RegistrationForwarded,
+    ref: str,
+    ctx: Context[Env],
+    command_type: str | None = None,
+) -> Decision:
     try:
         b, fx = registration.register(
             state.get(PERSON.key(ref)),
@@ -127,28 +160,68 @@ def register_unemployed(state: State, cmd: u.RegisterUnemployed, ctx: Context[En
             ctx.env,
         )
     except Refused as refused:
-        return command_rejected(ctx, cmd, refused, ref)
+        return command_rejected(ctx, cmd, refused, ref, command_type)
     return Decision().put(BENEFIT.key(ref), b).apply(fx)
 
 
 @command_handlers.on(u.StopBenefit, needs=lambda cmd, ctx: [BENEFIT.key(_named(cmd, ctx))])
 def stop_benefit(state: State, cmd: u.StopBenefit, ctx: Context[Env]) -> Decision:
     key = BENEFIT.key(_named(cmd, ctx))
+    if state.owns(key):
+        return _stop(state, cmd, key, ctx)
+    forward = u.StopForwarded(command_id=ctx.event_id, person=key.id, on=cmd.on, cause=cmd.cause)
+    return Decision().emit(u.WORK, key.id, forward)
+
+
+def _stop(
+    state: State,
+    cmd: u.StopBenefit | u.StopForwarded,
+    key: StateKey[Benefit],
+    ctx: Context[Env],
+    command_type: str | None = None,
+) -> Decision:
     try:
         b, fx = registration.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
-        return command_rejected(ctx, cmd, refused, key.id)
+        return command_rejected(ctx, cmd, refused, key.id, command_type)
     return Decision().put(key, b).apply(fx)
 
 
 @command_handlers.on(u.ClosePaymentMonth, needs=lambda cmd, ctx: [REGION.key(cmd.region)])
 def close_month(state: State, cmd: u.ClosePaymentMonth, ctx: Context[Env]) -> Decision:
     key = REGION.key(cmd.region)
+    if not state.owns(key):  # keyed otherwise than by the region, where the state is partitioned
+        refused = Refused(
+            u.Rejection.COMMAND_KEY_MISMATCH,
+            f"keyed {ctx.key!r}: a ClosePaymentMonth is keyed by its region {cmd.region!r}",
+        )
+        return command_rejected(ctx, cmd, refused)
     try:
         region, fx = payments.close(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
         return command_rejected(ctx, cmd, refused)
     return Decision().put(key, region).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.unemployment-subsidies.work.v1: a job centre's command handed to its person's partition
+
+
+@handed_handlers.on(
+    u.RegistrationForwarded, needs=lambda m, ctx: _registration_keys(m.person, m.region)
+)
+def registration_forwarded(
+    state: State, msg: u.RegistrationForwarded, ctx: Context[Env]
+) -> Decision:
+    """Decided as if it had come keyed by the person, answered under its command id."""
+    command = dataclasses.replace(ctx, event_id=msg.command_id)
+    return _register(state, msg, msg.person, command, u.RegisterUnemployed.TYPE)
+
+
+@handed_handlers.on(u.StopForwarded, needs=lambda m, ctx: [BENEFIT.key(m.person)])
+def stop_forwarded(state: State, msg: u.StopForwarded, ctx: Context[Env]) -> Decision:
+    command = dataclasses.replace(ctx, event_id=msg.command_id)
+    return _stop(state, msg, BENEFIT.key(msg.person), command, u.StopBenefit.TYPE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +298,11 @@ def _bureau(ctx: Context[Env]) -> str:
 def cpi_released(state: State, msg: u.CpiReleased, ctx: Context[Env]) -> Decision:
     key = PRICES.key(msg.region)
     try:
+        if not state.owns(key):  # keyed otherwise than by the region, the state partitioned
+            raise Refused(
+                u.Rejection.RELEASE_KEY_MISMATCH,
+                f"keyed {ctx.key!r}: a release is keyed by its region {msg.region!r}",
+            )
         prices, fx = subsidy.release(state.get(key), msg, _bureau(ctx), ctx.time, ctx.env)
     except Refused as refused:
         code = _bureau(ctx)
@@ -290,7 +368,7 @@ def fold_paid(state: State, ev: u.BenefitPaid, ctx: Context[Env]) -> Decision:
     return Decision().put(BENEFIT.key(ev.person), b).apply(fx)
 
 
-@benefit_log.on(u.MedicalContributionPaid)
+@benefit_log.on(u.MedicalContributionPaid, needs=_benefit)  # (where it counts, partitioned)
 def fold_medical_paid(state: State, ev: u.MedicalContributionPaid, ctx: Context[Env]) -> Decision:
     return Decision().apply(payments.medical_paid(ev))
 

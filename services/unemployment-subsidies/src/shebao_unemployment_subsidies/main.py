@@ -7,7 +7,7 @@ How each subscription is rebuilt from the log of record (`rebuild.py`, deploy/RE
   it, which decide what they decided before: nothing (`following.decisions`, by the events'
   days);
 - contributions and welfare only follow: read again from the start;
-- commands, work and cpi decide, each decision published: a benefit's spells, payments and
+- commands, work, handed and cpi decide, each decision published: a benefit's spells, payments and
   subsidies, the regions' closes and the paid totals are the fold of the events topic
   (`benefit_log`, declared once, on commands: a benefit is one sequence of events, decided by
   commands, enrollment and work alike), the directory the fold of the work topic, the prices the
@@ -49,6 +49,7 @@ from .handlers import (
     directory_log,
     enrollment_handlers,
     enrollment_log,
+    handed_handlers,
     prices_log,
     reject_invalid_release,
     welfare_handlers,
@@ -90,6 +91,9 @@ def subscriptions(settings: UnemploymentSettings) -> list[Subscription]:
             trust_event_ids=False,
             rebuild=FromDecisions(log=(u.WORK,), fold=directory_log),
         ),
+        # a job centre's command handed to its person's partition (a partitioned state): read
+        # from the work topic by a subscription of its own, whose records are deduplicated
+        Subscription("handed", (u.WORK,), handed_handlers, rebuild=FromDecisions()),
         Subscription(
             "cpi",
             (u.CPI,),
@@ -112,6 +116,9 @@ def create_runtime(settings: UnemploymentSettings | None = None) -> ServiceRunti
         subscriptions=subscriptions(settings),
         env=env,
         routes=ReadSide(env).routes(),
+        # every kind names its owner (domain/model.py); a command keyed by citizen ID is handed
+        # to the person's partition, a close or a release keyed otherwise is refused by name
+        partitionable=True,
     )
 
 

@@ -46,8 +46,8 @@ class ReadSide:
             except PydanticCustomError as exc:
                 return 400, {"error": exc.type, "detail": exc.message()}
         about("person", ref[:128] or None)
-        raw = await rt.store.get_state(PERSON.key(ref).name)
-        decided = await rt.store.get_state(BENEFIT.key(ref).name)
+        raw = await rt.store.get_state(PERSON.key(ref))
+        decided = await rt.store.get_state(BENEFIT.key(ref))
         if raw is None and decided is None:
             return 404, {"error": "person_not_known"}
         p = Person(ref=ref) if raw is None else Person.model_validate_json(raw)

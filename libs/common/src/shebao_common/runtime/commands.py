@@ -34,16 +34,19 @@ def command_rejected(
     ctx: Context[Any],
     cmd: Message,
     refused: Refused,
+    *,
+    command_type: str | None = None,
     **names: str | None,
 ) -> Decision:
     """The answer to a command a rule refused: `answer` (the service's CommandRejected) on its
-    `events` topic, keyed by the command id; `names` are the fields naming what it is about."""
+    `events` topic, keyed by the command id; `names` are the fields naming what it is about.
+    `command_type`: the command's, where `cmd` is what carried it (a command handed on)."""
     return Decision().emit(
         events,
         ctx.event_id,
         answer(
             command_id=ctx.event_id,
-            command_type=cmd.TYPE,
+            command_type=command_type or cmd.TYPE,
             reason=refused.reason.value,
             detail=refused.detail,
             **names,

@@ -43,9 +43,10 @@ the service's one slot. In a partitioned layout (`store.Layout`, one slot per in
 - a record read from a subscription's own inputs (a projection's replay, the marks before the
   position, the roll forward) belongs to its input partition; a record of a log of record to the
   input partition whose record decided it, named in its `shebao-from` header (the log topic may
-  be keyed otherwise), or, decided by another subscription of the service, to the owner of the
-  keys it declares (`Entity.owner`): a log record the fold applies that names neither is
-  refused;
+  be keyed otherwise) unless the keys it declares all name one owner (`Entity.owner`: then that
+  owner's, where the live service wrote them), or, decided by another subscription of the
+  service, to the owner of the keys it declares: a log record the fold applies that names
+  neither is refused;
 - each key a handler declares is read and written in its partition's slot, except a key another
   partition owns (`Entity.owner`, `Layout.home`): that one is read-only for the record (version
   -1, a write refused, as live), read as its owner's working state holds it now, else from its
@@ -498,10 +499,12 @@ class Rebuild:
         """The partition a record of `subscription`'s log of record belongs to: the input
         partition of the record that decided it, named in its `shebao-from` header (the log
         topic may be keyed otherwise than the inputs, or have another partition count), when
-        `subscription` decided it. A record another subscription of the service decided (a
-        fold may rebuild state of its own from another's decisions, e.g. medical settlement's
-        ingest from adjudication's events) belongs to the owner of the keys it declares
-        (`Entity.owner`), which must name one. 0 in a one-slot layout."""
+        `subscription` decided it, unless every key its fold declares names one owner
+        (`Entity.owner`): that owner's, the one partition whose records write them live. A
+        record another subscription of the service decided (a fold may rebuild state of its own
+        from another's decisions, e.g. medical settlement's ingest from adjudication's events)
+        belongs to the owner of the keys it declares, which must name one. 0 in a one-slot
+        layout."""
         r = it.record
         layout = self.store.layout
         if not layout.partitioned:
@@ -516,11 +519,15 @@ class Rebuild:
                 "slot and cannot tell which; the keyspace may hold part of the rebuild: run it "
                 "again with --wipe once the log is mended"
             )
+        kept = [k for k in it.needs if not k.entity.counters]
+        owned = {layout.home(k) for k in kept if k.entity.owner is not None}
         if parts[0] == subscription:
+            if len(owned) == 1 and all(k.entity.owner is not None for k in kept):
+                # every key it folds names one owner: the live service wrote them there, as
+                # it can write a key nowhere else (a record of its work topic that another
+                # partition decided, e.g. a directory entry a person's partition published)
+                return owned.pop()
             return self._slot(parts[1], int(parts[2]))
-        owned = {
-            layout.home(k) for k in it.needs if k.entity.owner is not None and not k.entity.counters
-        }
         if len(owned) != 1:
             raise RebuildError(
                 f"{self.service}: the record at {r.topic}:{r.partition} offset {r.offset} was "

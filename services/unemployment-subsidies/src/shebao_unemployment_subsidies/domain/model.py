@@ -170,11 +170,16 @@ class Directory(StateModel):
         return [person for person, first in self.recipients if first <= last_month]
 
 
-PERSON = Entity("person", Person)
-BENEFIT = Entity("benefit", Benefit)
-REGION = Entity("region", Region)
-PRICES = Entity("prices", Prices)
-DIRECTORY = Entity("directory", Directory)
+# Each kind is kept with the partition of the key its records come keyed by where the state is
+# partitioned (`Entity.owner`): a person's file and benefit with his reference (the followed
+# events and a recipient's payment are keyed by it; a job centre's command, keyed by citizen ID,
+# is handed there), a region and its prices with the region code (closes, releases), a directory
+# shard with "region:shard" (shard work).
+PERSON = Entity("person", Person, owner=lambda ref: ref)
+BENEFIT = Entity("benefit", Benefit, owner=lambda ref: ref)
+REGION = Entity("region", Region, owner=lambda region: region)
+PRICES = Entity("prices", Prices, owner=lambda region: region)
+DIRECTORY = Entity("directory", Directory, owner=lambda shard: shard)
 PAID = counter_set("paid")
 """Totals per region and period (`paid:<region>:<period>`), in fen: benefit_fen, medical_fen,
 recipients; subsidy_fen, subsidy_recipients."""

@@ -51,7 +51,7 @@ def register(
     p: Person | None,
     b: Benefit | None,
     region: Region | None,
-    cmd: u.RegisterUnemployed,
+    cmd: u.RegisterUnemployed | u.RegistrationForwarded,
     received: datetime,
     env: Env,
 ) -> tuple[Benefit, Effects]:
@@ -123,7 +123,7 @@ def granted(b: Benefit | None, ev: u.BenefitGranted) -> Benefit:
 
 
 def stop_recorded(
-    b: Benefit | None, cmd: u.StopBenefit, received: datetime, env: Env
+    b: Benefit | None, cmd: u.StopBenefit | u.StopForwarded, received: datetime, env: Env
 ) -> tuple[Benefit, Effects]:
     """A job centre's record that a recipient refused suitable work or emigrated."""
     if b is None or not b.receiving or b.spell is None:

@@ -1,0 +1,151 @@
+"""Unemployment subsidies with its state partitioned, as on a Redis Cluster (`STATE_LAYOUT`).
+
+Each record reads and writes only what its partition keeps (`Entity.owner`, domain/model.py): a
+person's file and benefit with his reference, a region and its prices with the region code, a
+directory shard with "region:shard". A job centre's command (keyed by citizen ID) is handed to
+the person's partition on the work topic; a close or a release keyed otherwise than by its
+region is refused by name. The rules' scenarios run here again, partitioned, and must hold and
+say what they say in one slot.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+import test_unemployment_rules as rules
+import unemployment_harness as harness
+from unemployment_harness import NJ, Service, citizen, reason, ref
+
+from shebao_common.runtime.store import default_partition
+from shebao_contracts import unemployment as u
+
+N = 3
+
+
+def _scenarios() -> Iterator[Any]:
+    for name, fn in sorted(vars(rules).items()):
+        if name.startswith("test_") and callable(fn) and not inspect.signature(fn).parameters:
+            yield pytest.param(fn, id=name)
+
+
+def _said(scenario: Any, partitions: int | None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run a scenario (its own assertions hold or it fails); what each Service it made
+    published on the events topic and to the bureaus, as multisets, and what it handed on."""
+    made: list[Service] = []
+    init = harness.Service.__init__
+
+    def recording(self: Service, *args: Any, **kw: Any) -> None:
+        init(self, *args, **kw)
+        made.append(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(harness.Service, "PARTITIONS", partitions)
+        m.setattr(harness.Service, "__init__", recording)
+        scenario()
+    said = [
+        Counter(
+            _unnumbered(f"{t} {msg.model_dump_json()}")
+            for t, msg, _ in s.published
+            if t != u.WORK.name
+        )
+        for s in made
+    ]
+    handed = Counter(
+        type(msg).__name__
+        for s in made
+        for t, msg, _ in s.published
+        if isinstance(msg, (u.RegistrationForwarded, u.StopForwarded))
+    )
+    return said, handed
+
+
+def _unnumbered(text: str) -> str:
+    """The runner numbers every message it runs (`msg-<n>`, its offset): a hand-off shifts the
+    numbers, and a bureau's answer names the release's partition (its key's) and offset."""
+    text = re.sub(r"msg-[0-9]+", "msg-*", text)
+    return re.sub(r'"partition":[0-9]+,"offset":[0-9]+', '"partition":*,"offset":*', text)
+
+
+SEEN: Counter[str] = Counter()
+
+
+@pytest.mark.parametrize("partitions", [N, 12])
+@pytest.mark.parametrize("scenario", list(_scenarios()))
+def test_every_rules_scenario_holds_and_says_the_same_with_the_state_partitioned(
+    scenario: Any, partitions: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scenario's assertions hold partitioned, and it publishes the same events and tells
+    the bureaus the same, record for record (a command id is the runner's, renumbered)."""
+    one_slot, none = _said(scenario, None, monkeypatch)
+    partitioned, handed = _said(scenario, partitions, monkeypatch)
+    assert not none, "one slot keeps everything: nothing is handed on"
+    assert partitioned == one_slot
+    SEEN.update(handed)
+
+
+def test_the_scenarios_hand_registrations_to_their_persons_partition() -> None:
+    """The scenarios above did take the partitioned path (this runs after them)."""
+    assert SEEN["RegistrationForwarded"] > 10
+
+
+def _elsewhere(owner: str) -> str:
+    """A record key whose partition is not `owner`'s."""
+    home = default_partition(owner, N)
+    return next(k for i in range(100) if default_partition(k := f"K-{i}", N) != home)
+
+
+def test_a_registration_is_decided_where_the_person_is_kept_and_names_the_command() -> None:
+    s = Service(partitions=N)
+    cid = next(
+        c
+        for n in range(1, 50)
+        if default_partition(c := citizen(n), N) != default_partition(ref(c), N)
+    )
+    n = next(i for i in range(1, 50) if citizen(i) == cid)
+    s.laid_off(n, 24, date(2019, 2, 28))
+    out = s.register(cid, date(2019, 3, 4))
+    assert [type(m).__name__ for m in out] == ["BenefitGranted"]
+    (handed,) = [m for t, m, _ in s.published if isinstance(m, u.RegistrationForwarded)]
+    assert handed.person == ref(cid) and cid not in handed.model_dump_json()
+    # refused there, the answer names the job centre's command, not the hand-off
+    again = s.register(cid, date(2019, 3, 5))
+    (refused,) = [m for m in again if isinstance(m, u.CommandRejected)]
+    assert (refused.command_type, refused.reason) == (
+        u.RegisterUnemployed.TYPE,
+        "already_receiving",
+    )
+    assert refused.person == ref(cid)
+    stopped = s.command(
+        u.StopBenefit(citizen_id=cid, on=date(2019, 6, 15), cause=u.RecordedCause.EMIGRATED),
+        date(2019, 6, 16),
+    )
+    assert [type(m).__name__ for m in stopped if not isinstance(m, u.DirectorySet)] == [
+        "BenefitStopped"
+    ]
+
+
+@pytest.mark.parametrize("partitions", [None, N])
+def test_a_close_or_a_release_keyed_otherwise_is_refused_by_name_where_partitioned(
+    partitions: int | None,
+) -> None:
+    s = Service(partitions=partitions)
+    close = u.ClosePaymentMonth(region=NJ, month="2019-03")
+    out = s.send(u.COMMANDS.name, close, date(2019, 4, 1), key=_elsewhere(NJ))
+    if partitions is None:  # one slot keeps everything: the key does not matter
+        assert [type(m).__name__ for m in out] == ["PaymentMonthClosed"]
+        return
+    assert reason(out) == "command_key_mismatch"
+    assert [type(m).__name__ for m in s.close("2019-03")] == ["PaymentMonthClosed"]
+    released = s.send(
+        u.CPI.named(code=f"s{NJ}"),
+        harness.cpi_release(NJ, "2019-03", "3.5", "0.0"),
+        date(2019, 4, 10),
+        key=_elsewhere(NJ),
+    )
+    assert reason(released) == "release_key_mismatch"
