@@ -102,7 +102,7 @@ def _on_card(state: State, cmd: Any, ctx: Context[Env], rule: CardRule) -> Decis
     def decide() -> Decision:
         person, new_owner, fx = rule(before, owner)
         if not state.owns(number):
-            claim = _card_claim(c.CardNumberClaimed, cmd, person.ref, ctx.event_id)
+            claim = _card_claim(cmd, person.ref, ctx.event_id)
             return Decision().emit(c.WORK, cmd.card_number, claim)
         held = c.CardNumberHeld(card_number=cmd.card_number, person=person.ref)
         decision = Decision().put(number, new_owner).put(key, person).apply(fx)
@@ -162,13 +162,13 @@ def _opened(msg: c.CommandForwarded, env: Env) -> Message:
     return kind.model_validate(fields)
 
 
-def _card_claim(kind: type[Any], cmd: Any, ref: str, command_id: str) -> Any:
-    """`kind` of claim of `cmd`'s number: a card command, or the claim it answers."""
-    return kind(
+def _card_claim(cmd: c.IssueCard | c.ReplaceCard, ref: str, command_id: str) -> c.CardNumberClaimed:
+    """The claim of a card command's number, for `ref`."""
+    return c.CardNumberClaimed(
         card_number=cmd.card_number,
         person=ref,
         command_id=command_id,
-        command_type=cmd.command_type if isinstance(cmd, c.CardNumberClaimed) else cmd.TYPE,
+        command_type=cmd.TYPE,
         issued_on=cmd.issued_on,
         reason=getattr(cmd, "reason", None),
     )
@@ -363,10 +363,8 @@ def card_number_claimed(state: State, msg: c.CardNumberClaimed, ctx: Context[Env
     """The number held for the claimant if no one held it; he is told either way."""
     key = CARD.key(msg.card_number)
     if state.get(key) is not None:
-        return Decision().emit(
-            c.WORK, msg.person, _card_claim(c.CardNumberRefused, msg, msg.person, msg.command_id)
-        )
-    granted = _card_claim(c.CardNumberGranted, msg, msg.person, msg.command_id)
+        return Decision().emit(c.WORK, msg.person, c.CardNumberRefused(**dict(msg)))
+    granted = c.CardNumberGranted(**dict(msg))  # the same fields: the answer names the claim
     return Decision().put(key, CardOwner(person=msg.person)).emit(c.WORK, msg.person, granted)
 
 
