@@ -8,11 +8,8 @@ The rules' scenarios run here again, partitioned, and must hold as they do in on
 
 from __future__ import annotations
 
-import inspect
 import itertools
-import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal as D
 from typing import Any
@@ -23,33 +20,19 @@ import test_contributions_rules as rules
 from contributions_harness import IDS, Service, citizen, employer_code, ref
 
 from shebao_common.runtime.store import default_partition
+from shebao_common.runtime.testing import made_partitioned, scenarios, unnumbered
 from shebao_contracts import contributions as cc
-
-
-def _scenarios() -> Iterator[Any]:
-    for name, fn in sorted(vars(rules).items()):
-        if name.startswith("test_") and callable(fn) and not inspect.signature(fn).parameters:
-            yield pytest.param(fn, id=name)
 
 
 def _published(scenario: Any, partitions: int | None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run a scenario (its own assertions hold or it fails); what each Service it made
     published on the events topic and to the bureaus, as multisets, and its forwards."""
-    made: list[Service] = []
-    init = harness.Service.__init__
-
-    def recording(self: Service, *args: Any, **kw: Any) -> None:
-        init(self, *args, **kw)
-        made.append(self)
-
-    with monkeypatch.context() as m:
-        m.setattr(harness.Service, "PARTITIONS", partitions)
-        m.setattr(harness.Service, "__init__", recording)
+    with monkeypatch.context() as m, made_partitioned(Service, partitions) as made:
         m.setattr(harness, "_ids", itertools.count(1))  # the collection ids it makes up
         scenario()
     said = [
         Counter(
-            _unnumbered(text)
+            unnumbered(text)
             for text in [f"{k} {e.model_dump_json()}" for k, e in s.events]
             + [f"{c} {k} {e.model_dump_json()}" for c, k, e in s.bureau]
         )
@@ -64,20 +47,12 @@ def _published(scenario: Any, partitions: int | None, monkeypatch: pytest.Monkey
     return said, forwards
 
 
-def _unnumbered(text: str) -> str:
-    """The runner numbers every message it runs (`msg-<n>`, its offset) and a rejection names
-    the command's id, or the report's partition and offset: a forward shifts the numbers, and
-    the partition is the key's (checked below), not what is said."""
-    text = re.sub(r"msg-[0-9]+", "msg-*", text)
-    return re.sub(r'"partition":[0-9]+,"offset":[0-9]+', '"partition":*,"offset":*', text)
-
-
 FORWARDS = (cc.RosterChanged, cc.EmployerCollectionForwarded, cc.PersonCollectionForwarded)
 SEEN: Counter[str] = Counter()
 
 
 @pytest.mark.parametrize("partitions", [3, 12])
-@pytest.mark.parametrize("scenario", list(_scenarios()))
+@pytest.mark.parametrize("scenario", [pytest.param(f, id=n) for n, f in scenarios(rules)])
 def test_every_rules_scenario_holds_and_says_the_same_with_the_state_partitioned(
     scenario: Any, partitions: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,10 +10,7 @@ say what they say in one slot.
 
 from __future__ import annotations
 
-import inspect
-import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -23,34 +20,20 @@ import unemployment_harness as harness
 from unemployment_harness import NJ, Service, citizen, reason, ref
 
 from shebao_common.runtime.store import default_partition
+from shebao_common.runtime.testing import made_partitioned, scenarios, unnumbered
 from shebao_contracts import unemployment as u
 
 N = 3
 
 
-def _scenarios() -> Iterator[Any]:
-    for name, fn in sorted(vars(rules).items()):
-        if name.startswith("test_") and callable(fn) and not inspect.signature(fn).parameters:
-            yield pytest.param(fn, id=name)
-
-
-def _said(scenario: Any, partitions: int | None, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _said(scenario: Any, partitions: int | None) -> Any:
     """Run a scenario (its own assertions hold or it fails); what each Service it made
     published on the events topic and to the bureaus, as multisets, and what it handed on."""
-    made: list[Service] = []
-    init = harness.Service.__init__
-
-    def recording(self: Service, *args: Any, **kw: Any) -> None:
-        init(self, *args, **kw)
-        made.append(self)
-
-    with monkeypatch.context() as m:
-        m.setattr(harness.Service, "PARTITIONS", partitions)
-        m.setattr(harness.Service, "__init__", recording)
+    with made_partitioned(Service, partitions) as made:
         scenario()
     said = [
         Counter(
-            _unnumbered(f"{t} {msg.model_dump_json()}")
+            unnumbered(f"{t} {msg.model_dump_json()}")
             for t, msg, _ in s.published
             if t != u.WORK.name
         )
@@ -65,25 +48,18 @@ def _said(scenario: Any, partitions: int | None, monkeypatch: pytest.MonkeyPatch
     return said, handed
 
 
-def _unnumbered(text: str) -> str:
-    """The runner numbers every message it runs (`msg-<n>`, its offset): a hand-off shifts the
-    numbers, and a bureau's answer names the release's partition (its key's) and offset."""
-    text = re.sub(r"msg-[0-9]+", "msg-*", text)
-    return re.sub(r'"partition":[0-9]+,"offset":[0-9]+', '"partition":*,"offset":*', text)
-
-
 SEEN: Counter[str] = Counter()
 
 
 @pytest.mark.parametrize("partitions", [N, 12])
-@pytest.mark.parametrize("scenario", list(_scenarios()))
+@pytest.mark.parametrize("scenario", [pytest.param(f, id=n) for n, f in scenarios(rules)])
 def test_every_rules_scenario_holds_and_says_the_same_with_the_state_partitioned(
-    scenario: Any, partitions: int, monkeypatch: pytest.MonkeyPatch
+    scenario: Any, partitions: int
 ) -> None:
     """The scenario's assertions hold partitioned, and it publishes the same events and tells
     the bureaus the same, record for record (a command id is the runner's, renumbered)."""
-    one_slot, none = _said(scenario, None, monkeypatch)
-    partitioned, handed = _said(scenario, partitions, monkeypatch)
+    one_slot, none = _said(scenario, None)
+    partitioned, handed = _said(scenario, partitions)
     assert not none, "one slot keeps everything: nothing is handed on"
     assert partitioned == one_slot
     SEEN.update(handed)

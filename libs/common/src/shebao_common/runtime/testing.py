@@ -11,11 +11,15 @@ elsewhere.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
-from typing import Any, Generic
+from types import ModuleType
+from typing import Any, Generic, TypeVar
 
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contracts.topics import Registry
@@ -127,3 +131,49 @@ class HandlerRunner(Generic[E]):
 
     def counter_values(self, name: str) -> dict[str, int]:
         return {f: v for (c, f), v in self.counters.items() if c == name}
+
+
+# ---------------------------------------------------------------------------------------------
+# A service's rules scenarios run again partitioned (each service's *_partitioned tests)
+
+
+def scenarios(module: ModuleType) -> list[tuple[str, Callable[[], object]]]:
+    """The module's tests that take no argument (a rules module's scenarios), by name."""
+    return [
+        (name, fn)
+        for name, fn in sorted(vars(module).items())
+        if name.startswith("test_") and callable(fn) and not inspect.signature(fn).parameters
+    ]
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def made_partitioned(harness: type[T], partitions: int | None) -> Iterator[list[T]]:
+    """Within, every `harness` made is partitioned so (its class attribute `PARTITIONS`, which
+    its constructor reads); yields the list of those made, filled as they are."""
+    made: list[T] = []
+    init = harness.__init__
+    before = vars(harness).get("PARTITIONS")
+
+    def recording(self: T, *args: Any, **kw: Any) -> None:
+        init(self, *args, **kw)
+        made.append(self)
+
+    patched: dict[str, Any] = {"PARTITIONS": partitions, "__init__": recording}
+    for name, value in patched.items():
+        setattr(harness, name, value)
+    try:
+        yield made
+    finally:
+        for name, value in {"PARTITIONS": before, "__init__": init}.items():
+            setattr(harness, name, value)
+
+
+def unnumbered(text: str) -> str:
+    """A published message's text without what a hand-off shifts: the runner numbers every
+    message it runs (`msg-<n>`, its offset), and an answer to a partner names the record's
+    partition (its key's) and offset."""
+    text = re.sub(r"msg-[0-9]+", "msg-*", text)
+    return re.sub(r'"partition":[0-9]+,"offset":[0-9]+', '"partition":*,"offset":*', text)
