@@ -110,7 +110,8 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     t1 = time.process_time()
     # hospitals from the cache; each claim id's holder not there yet (a new claim), as loaded
     snapshot = {k.name: ingest.cache.get(k.name) or (0, None) for it in items for k in it.needs}
-    plan, entries, _ = ingest._plan(items, snapshot, 0, "")
+    plan, planned = ingest._plan(items, snapshot, 0, "")
+    entries = planned.entries
     t2 = time.process_time()
     plan.packed()
     t3 = time.process_time()
@@ -136,7 +137,7 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
                 hit = (1, covered) if k.entity is COVERAGE else (0, None)
             snapshot[k.name] = hit
     t2 = time.process_time()
-    plan, _, _ = adjudicate._plan(items, snapshot, 0, "")
+    plan, _ = adjudicate._plan(items, snapshot, 0, "")
     t3 = time.process_time()
     plan.packed()
     t4 = time.process_time()
