@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from shebao_contracts import welfare as w
 from shebao_contracts.types import (
     NON_NEGATIVE_MONEY_PATTERN,
     POSITIVE_MONEY_PATTERN,
@@ -282,3 +283,16 @@ def test_bounded_money_accepts_exactly_its_published_pattern(text: str) -> None:
         assert accepted == published, (text, pattern)
         schema = adapter.json_schema(mode="validation")
         assert schema["pattern"] == pattern
+
+
+@pytest.mark.parametrize(
+    "kind", [w.ApplyForAllowance, w.ReviewHousehold, w.StopAllowance, w.GrantTemporaryAssistance]
+)
+def test_a_household_id_naming_a_persons_support_is_refused_by_name(kind: Any) -> None:
+    """A 特困 person's support is kept as the case `support:<reference>`: an office's household
+    id so named would read, review or stop that person's support (found 2026-12-02)."""
+    body = {**kind.EXAMPLE, "household_id": "support:9f2c4e0b7a1d3c5e8f6a0b2d4c6e8a1f"}
+    with pytest.raises(ValidationError) as caught:
+        kind.model_validate(body)
+    assert [e["type"] for e in caught.value.errors()] == ["household_id_reserved"]
+    assert kind.model_validate({**body, "household_id": "NJ-support:1"})

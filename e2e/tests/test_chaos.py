@@ -424,21 +424,17 @@ async def run(
                 assert starts == {**dict.fromkeys(NAMES, 2), "medical-settlement": 3}, starts
             for name, svc in story.services.items():
                 assert svc.alive, f"{name} exited:\n{svc.log_tail()}"
-            # on a cluster every service's state but welfare's is spread by input partition
-            # (STATE_LAYOUT auto); welfare's is one slot, as on one node
+            # on a cluster every service's state is spread by input partition (STATE_LAYOUT
+            # auto); on one node it is one slot
             clustered = hasattr(redis_server, "cluster")
             for name in NAMES:
-                spread = PARTITIONS if clustered and name in PARTITIONABLE else 0
+                spread = PARTITIONS if clustered else 0
                 layout = await r.hget(f"shebao:{name}:layout", "partitions")
                 assert layout == str(spread).encode(), (name, layout)
             return await outcome(kafka.bootstrap)
         finally:
             await watch.stop()
             await r.aclose()
-
-
-PARTITIONABLE = {"medical-settlement", "contributions", "enrollment", "unemployment-subsidies"}
-"""The services whose rules allow their state spread by input partition (`partitionable`)."""
 
 
 def command_id(kind: str, citizen_id: str) -> str:

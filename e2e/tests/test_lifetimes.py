@@ -649,7 +649,7 @@ async def _state(r: aioredis.Redis, prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async for raw in r.scan_iter(match=f"{prefix}:*", count=1000):
         key = raw.decode()
-        kind = key[len(prefix) + 1 :].split(":", 1)[0]
+        kind = key[key.index("}") + 2 :].split(":", 1)[0]  # after the hash tag, whatever it is
         if kind == "s":
             value = await r.get(key)
             out[key] = value.split(b"|", 1)[1]
@@ -661,16 +661,17 @@ async def _state(r: aioredis.Redis, prefix: str) -> dict[str, Any]:
 
 
 async def _rebuilt(
-    p: Story, r: aioredis.Redis, name: str, published: list[str]
+    p: Story, r: aioredis.Redis, name: str, published: list[str], prefix: str | None = None
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Stops the service, wipes its keyspace and rebuilds it from the log of record: the state
     equals the original key by key and nothing was published. The service is left stopped; the
-    state and the published topics' ends are returned."""
-    svc, prefix = p.services[name], _keys(name)
+    state and the published topics' ends are returned. `prefix`: its keys' (a pattern for a
+    partitioned keyspace), one slot's by default."""
+    svc, prefix = p.services[name], prefix or _keys(name)
     svc.terminate()
     before = await _state(r, prefix)
     ends = await _ends(p.bootstrap, published)
-    assert any(k.startswith(f"{prefix}:s:") for k in before)
+    assert any(":s:" in k for k in before)
     n = 0
     async for key in r.scan_iter(match=f"{prefix}:*", count=1000):
         n += await r.delete(key)
@@ -882,6 +883,12 @@ async def _quiet(p: Story, r: aioredis.Redis, name: str, inputs: list[str]) -> N
         return quiet >= 3
 
     await wait_until(decided, timeout=90)
+
+
+def _spread_key(spread: dict[str, Any], kind: str, ident: str) -> str:
+    """The key of the one state value of `kind` and `ident` in a partitioned keyspace."""
+    (key,) = [k for k in spread if k.endswith(f":s:{kind}:{ident}")]
+    return key
 
 
 def _where(spread: dict[str, Any], kind: str, ident: str) -> int:
@@ -1637,6 +1644,116 @@ async def test_unemployment_subsidies_moves_to_a_partitioned_layout_by_a_rebuild
         # the read side finds the person's file and benefit from the key alone
         status, benefit = await svc.get_json(f"/persons?ref={who}")
         assert status == 200 and benefit["person"] == who and not benefit["receiving"]
+    finally:
+        await r.aclose()
+
+
+WELFARE_INPUTS = [w.COMMANDS.name, w.WORK.name, u.EVENTS.name]
+WELFARE_PUBLISHED = [w.EVENTS.name, w.WORK.name]
+
+
+async def test_welfare_moves_to_a_partitioned_layout_by_a_rebuild(
+    platform: Story, infra: Any
+) -> None:
+    """Welfare from one slot to a state partitioned by input partition (for a Redis Cluster,
+    as a nation's recipients need): the rebuild, told STATE_LAYOUT=partitioned, writes the same
+    state, counters, offsets and marks, each value in the slot of its owner (a household's case
+    with its id, a 特困 person's support and every person with the person's reference, a region
+    with its code, a directory shard with "region:shard"). Started partitioned, it reads
+    nothing again and decides on: a household whose members are kept on other partitions has
+    them claimed there and is decided at its own; a support application keyed by citizen ID is
+    handed to the person's partition; a close keyed otherwise than by its region is refused by
+    name; the read side finds a household from its id alone."""
+    p = platform
+    name = "welfare"
+    svc = p.services[name]
+    nj = "320100"
+    z = citizen_id("320102", date(1960, 3, 1), 63)  # supported in Nanjing, deceased since
+    r = aioredis.Redis.from_url(svc.redis_url)
+    try:
+        await _quiet(p, r, name, WELFARE_INPUTS)
+        spread, ends = await _moved_to_partitions(p, r, name, WELFARE_PUBLISHED)
+
+        def where(kind: str, ident: str) -> int:
+            return _where(spread, kind, ident)
+
+        assert where("case", "NJ-LIFE-1") == default_partition("NJ-LIFE-1", PARTITIONS)
+        assert where("case", f"support:{ref(z)}") == default_partition(ref(z), PARTITIONS)
+        assert where("person", ref(z)) == default_partition(ref(z), PARTITIONS)
+        assert where("region", nj) == default_partition(nj, PARTITIONS)
+        shards = [k for k in spread if ":s:directory:" in k]
+        assert shards and all(
+            _partition_of(k) == default_partition(k.split(":s:directory:")[1], PARTITIONS)
+            for k in shards
+        )
+
+        await _resumed_quietly(p, name, WELFARE_INPUTS, WELFARE_PUBLISHED, ends)
+        # a household of two whose members are kept on other partitions than its own
+        home = default_partition("NJ-PART-1", PARTITIONS)
+        members = [
+            c
+            for n in range(70, 400)
+            if default_partition(ref(c := citizen_id("320102", date(1962, 5, 1), n)), PARTITIONS)
+            != home
+        ][:2]
+        apply = w.ApplyForAllowance(
+            household_id="NJ-PART-1",
+            region=nj,
+            residence=w.Residence.URBAN,
+            members=members,
+            monthly_income=D("500.00"),
+            assets_within_limit=True,
+            applied_on=date(2025, 5, 10),
+        )
+        await p.send(w.COMMANDS.name, "NJ-PART-1", apply, day(2025, 5, 10), ce_id="welfare-part-1")
+        (decided,) = await p.until(
+            w.EVENTS.name, w.AllowanceDecided, bool, household_id="NJ-PART-1"
+        )
+        assert decided["monthly_allowance"] == "1700.00"  # (1100 - 250) x 2
+        claims = await p.of(w.WORK.name, w.ApplicationClaim, household_id="NJ-PART-1")
+        (back,) = [c for c in claims if not c["claim"]]  # to the household, both held
+        assert len(claims) == 3 and back["held"] == [ref(c) for c in members]
+        # one of them applies for support in another household's stead: refused, he is in one
+        taken = members[0]
+        support = w.ApplyForSupport(
+            citizen_id=taken,
+            region=nj,
+            residence=w.Residence.URBAN,
+            unable_to_work=True,
+            no_income=True,
+            no_supporter=True,
+            self_care=w.SelfCare.FULL,
+            applied_on=date(2025, 5, 12),
+        )
+        await p.send(w.COMMANDS.name, taken, support, day(2025, 5, 12), ce_id="welfare-part-2")
+        (refused,) = await p.until(
+            w.EVENTS.name, w.CommandRejected, bool, command_id="welfare-part-2"
+        )
+        assert (refused["reason"], refused["person"]) == (
+            "member_in_another_household",
+            ref(taken),
+        )
+        assert refused["command_type"] == w.ApplyForSupport.TYPE
+        close = w.ClosePaymentMonth(region=nj, month="2025-05")
+        other = next(
+            k
+            for i in range(100)
+            if default_partition(k := f"K-{i}", PARTITIONS) != default_partition(nj, PARTITIONS)
+        )
+        await p.send(w.COMMANDS.name, other, close, day(2025, 6, 2), ce_id="welfare-part-3")
+        (misrouted,) = await p.until(
+            w.EVENTS.name, w.CommandRejected, bool, command_id="welfare-part-3"
+        )
+        assert misrouted["reason"] == "command_key_mismatch"
+        # the read side finds the household from its id alone
+        status, household = await svc.get_json("/households?id=NJ-PART-1")
+        assert status == 200 and household["members"] == [ref(c) for c in members]
+        # and the partitioned state, claims and holds among it, rebuilds from its log alike
+        await _quiet(p, r, name, WELFARE_INPUTS)
+        partitioned = f"shebao:{name}:{{{name}/*}}"
+        after, ends = await _rebuilt(p, r, name, WELFARE_PUBLISHED, partitioned)
+        assert b'"case":"NJ-PART-1"' in after[_spread_key(after, "person", ref(members[1]))]
+        await _resumed_quietly(p, name, WELFARE_INPUTS, WELFARE_PUBLISHED, ends)
     finally:
         await r.aclose()
 

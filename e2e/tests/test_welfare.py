@@ -27,6 +27,7 @@ from shebao_contracts import medical as m
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_devinfra.kit import caught_up
+from shebao_devinfra.testing import read_all
 from shebao_partners import (
     citizen_id,
     claim_body,
@@ -164,6 +165,21 @@ async def test_households_paid_reviewed_stopped_and_medical_assistance(
             day(2025, 3, 20),
         )
         await office.until(w.EVENTS.name, w.AllowanceStopped, bool)
+        # an office's household id that names a person's support (`support:<reference>`, the
+        # case a 特困 person's support is kept as) is refused by name and dead-lettered, never
+        # read as that case
+        reserved = w.StopAllowance.model_construct(
+            household_id=f"support:{ref(P3)}", on=date(2025, 3, 21), reason=w.StopReason.MOVED_AWAY
+        )
+        await office.send(
+            w.COMMANDS.name, "support", reserved, day(2025, 3, 21), ce_id="welfare-reserved-1"
+        )
+        (bad,) = await office.until(
+            w.EVENTS.name, w.CommandRejected, bool, command_id="welfare-reserved-1"
+        )
+        assert bad["reason"] == "household_id_reserved"
+        dead = await read_all(infra.kafka_bootstrap, w.COMMANDS.dlq)
+        assert [dict(d.headers)["dlq-reason"].decode() for d in dead] == ["household_id_reserved"]
         await close("2025-03", day(2025, 4, 1))
         await close("2025-04", day(2025, 5, 1))
         await close("2025-04", day(2025, 5, 2))  # a second close of the month: refused
@@ -189,8 +205,11 @@ async def test_households_paid_reviewed_stopped_and_medical_assistance(
         assert sorted((x["person"], x["year"], x["amount"]) for x in pensions) == sorted(
             (ref(cid), 2025, "100.00") for cid in (P1, P2, P3)
         )
-        (refused,) = await office.of(w.EVENTS.name, w.CommandRejected)
-        assert refused["reason"] == "month_already_closed"
+        refused = await office.of(w.EVENTS.name, w.CommandRejected)
+        assert sorted(r["reason"] for r in refused) == [
+            "household_id_reserved",
+            "month_already_closed",
+        ]
         _, february = await welfare.get_json(f"/regions?code={NJ}&period=2025-02")
         assert (february["allowance"], february["households"], february["subsidy"]) == (
             "2700.00",

@@ -213,11 +213,12 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     C.NOT_INTERRUPTED: ("the person has no interrupted contributions to advance", A.GIVE_UP),
     C.ADVANCE_ID_IN_USE: ("the advance id was recorded before", A.CORRECT),
     C.NOTHING_TO_ADVANCE: ("no pension membership with missing months", A.GIVE_UP),
-    C.COMMAND_KEY_MISMATCH: (  # contributions' and unemployment subsidies' (the same fact)
+    C.COMMAND_KEY_MISMATCH: (  # contributions', unemployment subsidies', welfare's (one fact)
         "the record key is not the one the commands topic's contract gives the command (the"
         " employer code of a DeclareWages, the region code of a ClosePeriod or a"
-        " ClosePaymentMonth, the person reference of an AdvanceContributions): the service's"
-        " state is partitioned by key",
+        " ClosePaymentMonth, the person reference of an AdvanceContributions, the household id"
+        " of a household's application, review, stop or grant): the service's state is"
+        " partitioned by key",
         A.CORRECT,
     ),
     C.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,  # commands and collections
@@ -246,6 +247,10 @@ _DESCRIBED: dict[StrEnum, tuple[str, Action]] = {
     ),
     W.AMOUNT_ABOVE_CAP: ("the grant is above the cap (months of the 低保 standard)", A.CORRECT),
     W.MONTH_ALREADY_CLOSED: ("the region's payment month was closed already", A.GIVE_UP),
+    W.HOUSEHOLD_ID_RESERVED: (
+        "a household id begins with support:, which names a person's extreme-poverty support",
+        A.CORRECT,
+    ),
     W.SERVICE_DATE_IN_FUTURE: _IN_FUTURE,
     U.PERSON_DECEASED: ("the person is recorded as deceased", A.GIVE_UP),
     U.RETIRED: ("the person is of pension age on the date of registration", A.GIVE_UP),

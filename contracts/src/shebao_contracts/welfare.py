@@ -18,7 +18,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from .audit import audit_topic
 from .envelope import Message
@@ -40,12 +41,32 @@ Month = Annotated[
     StringConstraints(pattern=r"^[12][0-9]{3}-(0[1-9]|1[0-2])$"),
     Field(description="A calendar month, YYYY-MM", examples=["2025-03"]),
 ]
+SUPPORT_CASE_PREFIX = "support:"
+"""A 特困 person's support is the case `support:<person reference>`: no household's id."""
+
+
+def _not_a_support_case(value: Any) -> Any:
+    if type(value) is str and value.startswith(SUPPORT_CASE_PREFIX):
+        raise PydanticCustomError(
+            "household_id_reserved",
+            "a household id must not begin with support:, which names a person's support",
+        )
+    return value
+
+
 HouseholdId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
     NotACitizenId,
     Field(description="The civil-affairs office's id of the household", examples=["NJ-DB-00017"]),
 ]
+"""In events also a 特困 person's support case, `support:<person reference>`."""
+OfficeHouseholdId = Annotated[
+    HouseholdId,
+    AfterValidator(_not_a_support_case),
+    Field(description="The civil-affairs office's id of the household (not beginning support:)"),
+]
+"""A household id as an office sends it: never one that names a person's support."""
 Shard = Annotated[int, Field(ge=0, lt=4096)]
 
 _ID = "320102199003071220"
@@ -95,6 +116,11 @@ class Rejection(StrEnum):
     AMOUNT_ABOVE_CAP = "amount_above_cap"
     MONTH_ALREADY_CLOSED = "month_already_closed"
     SERVICE_DATE_IN_FUTURE = "service_date_in_future"
+    HOUSEHOLD_ID_RESERVED = "household_id_reserved"
+    """A household id beginning with support: would name a 特困 person's support case."""
+    COMMAND_KEY_MISMATCH = "command_key_mismatch"
+    """Keyed otherwise than the topic says (a household's command by its id, a close by its
+    region): where the state is partitioned it reached a partition that does not keep it."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +142,7 @@ class ApplyForAllowance(Message):
         "assets_within_limit": True,
         "applied_on": "2025-02-10",
     }
-    household_id: HouseholdId
+    household_id: OfficeHouseholdId
     region: RegionCode
     residence: Residence
     members: Annotated[list[CitizenId], Field(min_length=1, max_length=20)]
@@ -136,7 +162,7 @@ class ReviewHousehold(Message):
         "monthly_income": "900.00",
         "on": "2025-05-20",
     }
-    household_id: HouseholdId
+    household_id: OfficeHouseholdId
     members: Annotated[list[CitizenId], Field(min_length=1, max_length=20)]
     monthly_income: NonNegativeMoney
     on: date
@@ -151,7 +177,7 @@ class StopAllowance(Message):
         "on": "2025-06-30",
         "reason": "moved_away",
     }
-    household_id: HouseholdId
+    household_id: OfficeHouseholdId
     on: date
     reason: StopReason
 
@@ -208,7 +234,7 @@ class GrantTemporaryAssistance(Message):
         "on": "2025-03-15",
         "reason": "house fire",
     }
-    household_id: HouseholdId
+    household_id: OfficeHouseholdId
     grant_id: HouseholdId
     amount: PositiveMoney
     on: date
@@ -531,6 +557,111 @@ class DirectorySet(Message):
     active: bool
 
 
+class ApplicationClaim(Message):
+    """A household's application, where the state is partitioned and members are kept on other
+    partitions than the household: handed from member to member (`claim`, the first keys the
+    record), each held for the household unless in another one, then back to the household's
+    partition (keyed by its id once `claim` is empty or `refused`), which decides it. The members
+    by reference only; the answer goes out under `command_id`."""
+
+    TYPE = "shebao.welfare.ApplicationClaim"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "c-7f3a",
+        "household_id": "NJ-DB-00017",
+        "region": "320100",
+        "residence": "urban",
+        "members": [_REF],
+        "claim": [_REF],
+        "held": [],
+        "refused": False,
+        "monthly_income": "600.00",
+        "assets_within_limit": True,
+        "applied_on": "2025-02-10",
+    }
+    command_id: str
+    household_id: HouseholdId
+    region: RegionCode
+    residence: Residence
+    members: Annotated[list[PersonRef], Field(min_length=1, max_length=20)]
+    """Every member, in the application's order."""
+    claim: list[PersonRef]
+    """The members still to hold, kept on other partitions than the household."""
+    held: list[PersonRef] = []
+    """The members held for the household by this claim (in no case before it)."""
+    refused: bool = False
+    """A member is in another household: back to the household, to refuse and release."""
+    monthly_income: NonNegativeMoney
+    assets_within_limit: bool
+    applied_on: date
+
+
+class ReviewClaim(Message):
+    """A household's review handed through its members' partitions, as `ApplicationClaim`."""
+
+    TYPE = "shebao.welfare.ReviewClaim"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "c-7f3b",
+        "household_id": "NJ-DB-00017",
+        "members": [_REF],
+        "claim": [],
+        "held": [_REF],
+        "refused": False,
+        "monthly_income": "900.00",
+        "on": "2025-05-20",
+    }
+    command_id: str
+    household_id: HouseholdId
+    members: Annotated[list[PersonRef], Field(min_length=1, max_length=20)]
+    claim: list[PersonRef]
+    held: list[PersonRef] = []
+    refused: bool = False
+    monthly_income: NonNegativeMoney
+    on: date
+
+
+class SupportForwarded(Message):
+    """A person's application for extreme-poverty support (keyed by citizen ID), handed to the
+    partition that keeps the person, by reference; the answer goes out under `command_id`."""
+
+    TYPE = "shebao.welfare.SupportForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "c-7f3c",
+        "person": _REF,
+        "region": "321300",
+        "residence": "rural",
+        "unable_to_work": True,
+        "no_income": True,
+        "no_supporter": True,
+        "self_care": "partial",
+        "applied_on": "2025-02-10",
+    }
+    command_id: str
+    person: PersonRef
+    region: RegionCode
+    residence: Residence
+    unable_to_work: bool
+    no_income: bool
+    no_supporter: bool
+    self_care: SelfCare
+    applied_on: date
+
+
+class SupportStopForwarded(Message):
+    """A stop of a person's support (keyed by citizen ID), handed to the person's partition."""
+
+    TYPE = "shebao.welfare.SupportStopForwarded"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "command_id": "c-7f3d",
+        "person": _REF,
+        "on": "2025-06-30",
+        "reason": "deceased",
+    }
+    command_id: str
+    person: PersonRef
+    on: date
+    reason: StopReason
+
+
 # --------------------------------------------------------------------------------------------
 # Topics and contract
 
@@ -571,7 +702,10 @@ EVENTS: Topic = Topic(
 WORK = Topic(
     "shebao.welfare.work.v1",
     owner=SERVICE,
-    key="region:shard (shard work), household id or person reference (a payment)",
+    key=(
+        "region:shard (shard work), household id or person reference (a payment, a member's "
+        "claim or release, a command handed to the partition that keeps it)"
+    ),
     messages=(
         PayShard,
         PayCase,
@@ -580,8 +714,15 @@ WORK = Topic(
         PaySubsidy,
         MemberSet,
         DirectorySet,
+        ApplicationClaim,
+        ReviewClaim,
+        SupportForwarded,
+        SupportStopForwarded,
     ),
-    description="Private fan-out of the payment runs; nobody else reads or writes it.",
+    description=(
+        "Private: the payment runs' fan-out, and (state partitioned) commands handed to the "
+        "partition that keeps what they change; nobody else reads or writes it."
+    ),
 )
 
 # Imported here, not at the top: the unemployment contract reads this module's statuses, and this

@@ -103,8 +103,8 @@ def action(draw: st.DrawFn) -> tuple[str, Message, date]:
     return kind, m, on
 
 
-def _run(actions: list[tuple[str, Message, date]]) -> Service:
-    s = Service()
+def _run(actions: list[tuple[str, Message, date]], partitions: int | None = None) -> Service:
+    s = Service(partitions=partitions)
     for kind, m, on in sorted(actions, key=lambda a: a[2]):  # the offices' days go forward
         if kind == "trigger":
             s.send(u.EVENTS.name, m, on)
@@ -153,6 +153,11 @@ def test_the_published_decisions_rebuild_the_same_state(
         event(kind)
     assert _values(fold.store) == _values(s.store)
     assert +fold.counters == +s.runners[w.COMMANDS.name].counters
+    # the state partitioned (members claimed from their partitions, support handed to the
+    # person's) decides the same: the same values and totals
+    spread = _run(actions, partitions=PARTITIONS)
+    assert _values(spread.store) == _values(s.store)
+    assert +spread.runners[w.COMMANDS.name].counters == +s.runners[w.COMMANDS.name].counters
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,7 +1,8 @@
 """Runs the welfare handlers over an in-memory store, the way the runtime does per record.
 
 Unit-level only: what a handler emits on the service's own work topic runs next (in order, like
-one partition); its events are collected to read.
+one partition); its events are collected to read. Records are keyed as their topics' contracts
+say; with `partitions`, the state is partitioned as on a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
 from shebao_partners import citizen_id
 from shebao_welfare.domain.env import Env
-from shebao_welfare.domain.model import CASE, PERSON, Case, Person
+from shebao_welfare.domain.model import CASE, PERSON, Case, Person, case_owner
 from shebao_welfare.domain.params import Params
 from shebao_welfare.handlers import command_handlers, unemployment_handlers, work_handlers
 
@@ -37,8 +38,32 @@ def ref(c: str) -> str:
     return REFS.person_ref(c)
 
 
+def contract_key(message: Message) -> str:
+    """The record key the topic's contract gives a message: a household's command by its id, a
+    person's support by the citizen ID, a close and a trigger by the region; on the work topic
+    as the service keys it (a shard's work by "region:shard", a case's as the case is kept, a
+    claim by the member it goes to, else by the household)."""
+    if isinstance(message, w.PayShard | w.SubsidyShard | w.DirectorySet):
+        return f"{message.region}:{message.shard}"
+    if isinstance(message, w.PayCase | w.PayCaseSubsidy):
+        return case_owner(message.case)
+    if isinstance(message, w.ApplicationClaim | w.ReviewClaim):
+        return message.claim[0] if message.claim and not message.refused else message.household_id
+    for name in ("person", "household_id", "citizen_id", "region"):
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            return value
+    raise AssertionError(f"no contract key for {message.TYPE}")
+
+
 class Service:
-    def __init__(self, policy: Policy = POLICY) -> None:
+    PARTITIONS: int | None = None
+    """Every Service partitioned so (a test may set it for a whole module's scenarios)."""
+
+    def __init__(self, policy: Policy = POLICY, partitions: int | None = None) -> None:
+        """`partitions`: the state partitioned as on a Redis Cluster, each record of a
+        partition reading and writing only what its partition keeps (`HandlerRunner`)."""
+        self.partitions = partitions if partitions is not None else Service.PARTITIONS
         self.env = Env(Params(policy), REFS, shards=4)
         self.store: dict[str, Any] = {}
         tables: dict[str, HandlerTable[Env]] = {
@@ -46,7 +71,9 @@ class Service:
             w.WORK.name: work_handlers,
             u.EVENTS.name: unemployment_handlers,
         }
-        self.runners = {t: HandlerRunner(h, self.env) for t, h in tables.items()}
+        self.runners = {
+            t: HandlerRunner(h, self.env, partitions=self.partitions) for t, h in tables.items()
+        }
         counters = self.runners[w.COMMANDS.name].counters
         for r in self.runners.values():
             r.store = self.store
@@ -58,18 +85,23 @@ class Service:
         self.inputs: list[tuple[str, Message, datetime, bool]] = []
         """Every record the handlers read: (topic, message, time, whether it decided nothing)."""
 
-    def send(self, topic: str, message: Message, when: date | datetime) -> list[Message]:
+    def send(
+        self, topic: str, message: Message, when: date | datetime, *, key: str | None = None
+    ) -> list[Message]:
+        """Run a message (keyed as its topic's contract says, or by `key`) and everything it
+        hands on on the work topic; the events it caused."""
         moment = when if isinstance(when, datetime) else datetime.combine(when, time(9), UTC)
         start = len(self.events)
-        queue: deque[tuple[str, Message]] = deque([(topic, message)])
+        first = (topic, key if key is not None else contract_key(message), message)
+        queue: deque[tuple[str, str, Message]] = deque([first])
         while queue:
-            t, m = queue.popleft()
-            out = self.runners[t].send(m, topic=t, when=moment)
+            t, k, m = queue.popleft()
+            out = self.runners[t].send(m, topic=t, when=moment, key=k)
             self.inputs.append((t, m, moment, not out))
             for e in out:
                 self.log.append((e.topic, e.key, e.message, e.time or moment))
                 if e.topic == w.WORK.name:
-                    queue.append((e.topic, e.message))
+                    queue.append((e.topic, e.key, e.message))
                 else:
                     self.events.append(e.message)
         return self.events[start:]

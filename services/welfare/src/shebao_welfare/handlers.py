@@ -12,9 +12,11 @@ published, by the function the live rule computed it with.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
-from shebao_common.domain import Refused, StateKey
+from shebao_common.domain import Effects, Refused, StateKey
 from shebao_common.runtime import Context, Decision, HandlerTable, State, command_rejected
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
@@ -22,18 +24,50 @@ from shebao_contracts.envelope import Message
 
 from .domain import decisions, payments
 from .domain.env import Env
-from .domain.model import CASE, DIRECTORY, PERSON, REGION, Person, support_case
+from .domain.model import CASE, DIRECTORY, PERSON, REGION, Case, CaseKey, Person, support_case
 
 command_handlers: HandlerTable[Env] = HandlerTable()
 work_handlers: HandlerTable[Env] = HandlerTable()
 unemployment_handlers: HandlerTable[Env] = HandlerTable()
 
 Keys = list[StateKey[Any]]
+R = w.Rejection
 
 
-def rejected(ctx: Context[Env], cmd: Message, refused: Refused, **names: str | None) -> Decision:
+def rejected(
+    ctx: Context[Env],
+    cmd: Message,
+    refused: Refused,
+    command_type: str | None = None,
+    **names: str | None,
+) -> Decision:
+    """The sender's CommandRejected (`command_type`: the command's, where `cmd` carried it on)."""
     region = getattr(cmd, "region", None)
-    return command_rejected(w.CommandRejected, w.EVENTS, ctx, cmd, refused, region=region, **names)
+    return command_rejected(
+        w.CommandRejected,
+        w.EVENTS,
+        ctx,
+        cmd,
+        refused,
+        command_type=command_type,
+        region=region,
+        **names,
+    )
+
+
+class NotKeptHere(RuntimeError):
+    """A record handed on reached a partition that does not keep what it names: the work topic
+    and the commands topic disagree about partitions (a bug or a misconfiguration,
+    dead-lettered rather than handed on again)."""
+
+
+def _mismatch(ctx: Context[Env], cmd: Message, what: str, value: str) -> Decision:
+    """Keyed otherwise than its topic says, where the state is partitioned: it reached a
+    partition that does not keep what it changes."""
+    refused = Refused(
+        R.COMMAND_KEY_MISMATCH, f"keyed {ctx.key!r}: a {type(cmd).__name__} is keyed by {what}"
+    )
+    return rejected(ctx, cmd, refused, household_id=value if what == "its household id" else None)
 
 
 def _refs(cmd: w.ApplyForAllowance | w.ReviewHousehold, ctx: Context[Env]) -> list[str]:
@@ -45,22 +79,65 @@ def _household(cmd: w.ApplyForAllowance | w.ReviewHousehold, ctx: Context[Env]) 
     return [CASE.key(cmd.household_id), *(PERSON.key(r) for r in _refs(cmd, ctx))]
 
 
+HouseholdRule = Callable[..., tuple[Case, dict[str, Person], Effects]]
+"""decisions.apply_allowance or decisions.review: (case, persons, command, time, env)."""
+
+
 def _decide(
     state: State,
     cmd: w.ApplyForAllowance | w.ReviewHousehold,
     ctx: Context[Env],
-    rule: Any,
+    rule: HouseholdRule,
 ) -> Decision:
+    """Decided here when every member it joins is kept here (one slot, or the household's
+    partition) or in the household already. Else, the members read where they are kept (so one
+    in another household is refused at once), the claim handed from member to member
+    (`ApplicationClaim`, `ReviewClaim`), each held for the household, and decided when it comes
+    back (`_claimed`)."""
     key = CASE.key(cmd.household_id)
-    persons: dict[str, Person | None] = {r: state.get(PERSON.key(r)) for r in _refs(cmd, ctx)}
+    if not state.owns(key):
+        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
+    refs = _refs(cmd, ctx)
+    persons: dict[str, Person | None] = {r: state.get(PERSON.key(r)) for r in refs}
     try:
         case, joined, fx = rule(state.get(key), persons, cmd, ctx.time, ctx.env)
     except Refused as refused:
         return rejected(ctx, cmd, refused, household_id=cmd.household_id)
+    away = [
+        r
+        for r, p in persons.items()
+        if r in joined and not state.owns(PERSON.key(r)) and (p is None or p.case != case.id)
+    ]
+    if away:
+        return Decision().emit(w.WORK, away[0], _claim(cmd, refs, away, ctx.event_id))
+    return _decided(state, key, case, joined, fx)
+
+
+def _decided(
+    state: State, key: CaseKey, case: Case, joined: dict[str, Person], fx: Effects
+) -> Decision:
+    """The case and its members written; a member kept on another partition was held there."""
     d = Decision().put(key, case)
     for ref, p in joined.items():
-        d.put(PERSON.key(ref), p)
+        if state.owns(PERSON.key(ref)):
+            d.put(PERSON.key(ref), p)
     return d.apply(fx)
+
+
+def _claim(
+    cmd: w.ApplyForAllowance | w.ReviewHousehold, refs: list[str], away: list[str], cid: str
+) -> w.ApplicationClaim | w.ReviewClaim:
+    """The command handed on by its members' references, never their citizen IDs."""
+    if isinstance(cmd, w.ApplyForAllowance):
+        return w.ApplicationClaim(
+            command_id=cid,
+            members=refs,
+            claim=away,
+            **cmd.model_dump(exclude={"members"}),
+        )
+    return w.ReviewClaim(
+        command_id=cid, members=refs, claim=away, **cmd.model_dump(exclude={"members"})
+    )
 
 
 @command_handlers.on(w.ApplyForAllowance, needs=_household)
@@ -76,6 +153,8 @@ def review_household(state: State, cmd: w.ReviewHousehold, ctx: Context[Env]) ->
 @command_handlers.on(w.StopAllowance, needs=lambda cmd, ctx: [CASE.key(cmd.household_id)])
 def stop_allowance(state: State, cmd: w.StopAllowance, ctx: Context[Env]) -> Decision:
     key = CASE.key(cmd.household_id)
+    if not state.owns(key):
+        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
     try:
         case, fx = decisions.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
@@ -90,14 +169,30 @@ def _supported(cmd: w.ApplyForSupport | w.StopSupport, ctx: Context[Env]) -> Key
 
 @command_handlers.on(w.ApplyForSupport, needs=_supported)
 def apply_support(state: State, cmd: w.ApplyForSupport, ctx: Context[Env]) -> Decision:
+    """Decided here, or, where the state is partitioned and the citizen ID's partition does not
+    keep the person, handed to his reference's (`support_forwarded`)."""
     ref = ctx.env.refs.person_ref(cmd.citizen_id)
+    if state.owns(PERSON.key(ref)):
+        return _support(state, cmd, ref, ctx)
+    fields = cmd.model_dump(exclude={"citizen_id"})
+    forward = w.SupportForwarded(command_id=ctx.event_id, person=ref, **fields)
+    return Decision().emit(w.WORK, ref, forward)
+
+
+def _support(
+    state: State,
+    cmd: w.ApplyForSupport | w.SupportForwarded,
+    ref: str,
+    ctx: Context[Env],
+    command_type: str | None = None,
+) -> Decision:
     ckey, pkey = CASE.key(support_case(ref)), PERSON.key(ref)
     try:
         case, person, fx = decisions.apply_support(
             state.get(ckey), state.get(pkey), ref, cmd, ctx.time, ctx.env
         )
     except Refused as refused:
-        return rejected(ctx, cmd, refused, person=ref)
+        return rejected(ctx, cmd, refused, command_type, person=ref)
     return Decision().put(ckey, case).put(pkey, person).apply(fx)
 
 
@@ -105,10 +200,26 @@ def apply_support(state: State, cmd: w.ApplyForSupport, ctx: Context[Env]) -> De
 def stop_support(state: State, cmd: w.StopSupport, ctx: Context[Env]) -> Decision:
     ref = ctx.env.refs.person_ref(cmd.citizen_id)
     key = CASE.key(support_case(ref))
+    if state.owns(key):
+        return _stop_support(state, cmd, ref, ctx)
+    forward = w.SupportStopForwarded(
+        command_id=ctx.event_id, person=ref, on=cmd.on, reason=cmd.reason
+    )
+    return Decision().emit(w.WORK, ref, forward)
+
+
+def _stop_support(
+    state: State,
+    cmd: w.StopSupport | w.SupportStopForwarded,
+    ref: str,
+    ctx: Context[Env],
+    command_type: str | None = None,
+) -> Decision:
+    key = CASE.key(support_case(ref))
     try:
         case, fx = decisions.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
-        return rejected(ctx, cmd, refused, person=ref)
+        return rejected(ctx, cmd, refused, command_type, person=ref)
     return Decision().put(key, case).apply(fx)
 
 
@@ -117,6 +228,8 @@ def stop_support(state: State, cmd: w.StopSupport, ctx: Context[Env]) -> Decisio
 )
 def grant(state: State, cmd: w.GrantTemporaryAssistance, ctx: Context[Env]) -> Decision:
     key = CASE.key(cmd.household_id)
+    if not state.owns(key):
+        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
     try:
         case, fx = payments.grant(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
@@ -127,11 +240,117 @@ def grant(state: State, cmd: w.GrantTemporaryAssistance, ctx: Context[Env]) -> D
 @command_handlers.on(w.ClosePaymentMonth, needs=lambda cmd, ctx: [REGION.key(cmd.region)])
 def close_month(state: State, cmd: w.ClosePaymentMonth, ctx: Context[Env]) -> Decision:
     key = REGION.key(cmd.region)
+    if not state.owns(key):
+        return _mismatch(ctx, cmd, "its region", cmd.region)
     try:
         region, fx = payments.close(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
         return rejected(ctx, cmd, refused)
     return Decision().put(key, region).apply(fx)
+
+
+# ---------------------------------------------------------------------------------------------
+# shebao.welfare.work.v1: commands handed to the partition that keeps what they change
+
+
+Claim = w.ApplicationClaim | w.ReviewClaim
+
+
+def _claim_keys(m: Claim, ctx: Context[Env]) -> Keys:
+    if m.claim and not m.refused:
+        return [PERSON.key(m.claim[0])]
+    return [CASE.key(m.household_id), *(PERSON.key(r) for r in m.members)]
+
+
+def _on_claim(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) -> Decision:
+    """At a member's partition, held; back at the household's, decided."""
+    if msg.claim and not msg.refused:
+        return _hold(state, msg)
+    return _claimed(state, msg, ctx, rule)
+
+
+def _hold(state: State, msg: Claim) -> Decision:
+    """The member held for the household unless in another one (then the claim goes back,
+    refused); handed on to the next member, or back to the household after the last."""
+    ref, rest = msg.claim[0], msg.claim[1:]
+    key = PERSON.key(ref)
+    if not state.owns(key):
+        raise NotKeptHere(f"a {msg.TYPE} of {ref} reached a partition that does not keep him")
+    p = state.get(key)
+    if p is not None and p.case not in (None, msg.household_id):
+        back = msg.model_copy(update={"claim": [], "refused": True})
+        return Decision().emit(w.WORK, msg.household_id, back)
+    d, held = Decision(), msg.held
+    if p is None or p.case != msg.household_id:
+        d.put(key, decisions.joined(p, ref, msg.household_id))
+        held = [*held, ref]
+    on = msg.model_copy(update={"claim": rest, "held": held})
+    return d.emit(w.WORK, rest[0] if rest else msg.household_id, on)
+
+
+def _claimed(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) -> Decision:
+    """Decided as if it had come keyed by the household, every member held (those kept on
+    other partitions as their partitions hold them: in this household), answered under its
+    command id. Refused, the members it held are released."""
+    key = CASE.key(msg.household_id)
+    if not state.owns(key):
+        raise NotKeptHere(f"a {msg.TYPE} of {msg.household_id} reached another partition")
+    answer = dataclasses.replace(ctx, event_id=msg.command_id)
+    kind = w.ApplyForAllowance if isinstance(msg, w.ApplicationClaim) else w.ReviewHousehold
+    persons: dict[str, Person | None] = {
+        r: state.get(PERSON.key(r))
+        if state.owns(PERSON.key(r))
+        else Person(ref=r, case=msg.household_id)
+        for r in msg.members
+    }
+    try:
+        if msg.refused:
+            raise Refused(
+                R.MEMBER_IN_ANOTHER_HOUSEHOLD,
+                "a member belongs to another household; it must change or stop first",
+            )
+        case, joined, fx = rule(state.get(key), persons, msg, ctx.time, ctx.env)
+    except Refused as refused:
+        d = rejected(answer, msg, refused, kind.TYPE, household_id=msg.household_id)
+        for ref in msg.held:
+            d.emit(w.WORK, ref, w.MemberSet(person=ref, case=None, left=msg.household_id))
+        return d
+    return _decided(state, key, case, joined, fx)
+
+
+@work_handlers.on(w.ApplicationClaim, needs=_claim_keys)
+def application_claim(state: State, msg: w.ApplicationClaim, ctx: Context[Env]) -> Decision:
+    return _on_claim(state, msg, ctx, decisions.apply_allowance)
+
+
+@work_handlers.on(w.ReviewClaim, needs=_claim_keys)
+def review_claim(state: State, msg: w.ReviewClaim, ctx: Context[Env]) -> Decision:
+    return _on_claim(state, msg, ctx, decisions.review)
+
+
+def _kept(state: State, key: StateKey[Any]) -> None:
+    if not state.owns(key):
+        raise NotKeptHere(f"a command about {key.name} handed to a partition that does not keep it")
+
+
+@work_handlers.on(
+    w.SupportForwarded,
+    needs=lambda m, ctx: [CASE.key(support_case(m.person)), PERSON.key(m.person)],
+)
+def support_forwarded(state: State, msg: w.SupportForwarded, ctx: Context[Env]) -> Decision:
+    """Decided as if it had come keyed by the person, answered under its command id."""
+    _kept(state, PERSON.key(msg.person))
+    answer = dataclasses.replace(ctx, event_id=msg.command_id)
+    return _support(state, msg, msg.person, answer, w.ApplyForSupport.TYPE)
+
+
+@work_handlers.on(w.SupportStopForwarded, needs=lambda m, ctx: [CASE.key(support_case(m.person))])
+def support_stop_forwarded(
+    state: State, msg: w.SupportStopForwarded, ctx: Context[Env]
+) -> Decision:
+    _kept(state, CASE.key(support_case(msg.person)))
+    answer = dataclasses.replace(ctx, event_id=msg.command_id)
+    return _stop_support(state, msg, msg.person, answer, w.StopSupport.TYPE)
 
 
 # ---------------------------------------------------------------------------------------------

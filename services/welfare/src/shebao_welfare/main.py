@@ -54,6 +54,10 @@ def create_runtime(settings: WelfareSettings | None = None) -> ServiceRuntime:
         ],
         env=env,
         routes=ReadSide(env).routes(),
+        # every kind names its owner (domain/model.py); a support command keyed by citizen ID
+        # is handed to the person's partition, a household's members are claimed from theirs,
+        # a command keyed otherwise than its topic says is refused by name (handlers.py)
+        partitionable=True,
     )
 
 

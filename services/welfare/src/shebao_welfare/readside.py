@@ -30,7 +30,8 @@ class ReadSide:
         assert rt.store is not None
         case_id = query.get("id") or f"support:{query.get('support', '')}"
         about("household", case_id[:128])
-        raw = await rt.store.get_state(CASE.key(case_id).name)
+        # by the key's owner where the state is partitioned (a household's id, a person's reference)
+        raw = await rt.store.get_state(CASE.key(case_id))
         if raw is None:
             return 404, {"error": "unknown_household"}
         case = Case.model_validate_json(raw)

@@ -20,6 +20,7 @@ from shebao_contracts.limits import (
     MAX_KEY_BYTES,
     RecordRefusal,
 )
+from shebao_contracts.reasons import REASONS
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..logging import mask_ids
@@ -44,7 +45,6 @@ R_HANDLER_ERROR = RecordRefusal.HANDLER_ERROR
 R_ID_CONFLICT = RecordRefusal.ID_CONFLICT  # an event or command id reused for a different body
 
 # Value types of the contracts name their own reasons (citizen_id_checksum, money_format, ...).
-_NAMED_VALUE_ERRORS = {"citizen", "money", "text"}
 _BUILTIN_JSON_ERRORS = {"json_invalid", "json_type"}
 
 
@@ -97,8 +97,10 @@ def classify_validation_error(exc: ValidationError) -> tuple[str, str]:
     first = errors[0]["type"] if errors else R_SCHEMA
     if first in _BUILTIN_JSON_ERRORS:
         reason: str = R_MALFORMED_JSON
-    elif "_" in first and first.split("_", 1)[0] in _NAMED_VALUE_ERRORS:
-        reason = first  # a named reason of a shebao value type, e.g. citizen_id_checksum
+    elif first in REASONS:
+        # a named reason of a contract's value type (citizen_id_checksum, money_format,
+        # household_id_reserved...): every one is described to the senders (REASONS.md)
+        reason = first
     else:
         reason = R_SCHEMA
     parts = []

@@ -503,8 +503,8 @@ class Rebuild:
         (`Entity.owner`): that owner's, the one partition whose records write them live. A
         record another subscription of the service decided (a fold may rebuild state of its own
         from another's decisions, e.g. medical settlement's ingest from adjudication's events)
-        belongs to the owner of the keys it declares, which must name one. 0 in a one-slot
-        layout."""
+        belongs to the owner of the keys it declares, which must name one (or, declaring none,
+        to the partition that decided it). 0 in a one-slot layout."""
         r = it.record
         layout = self.store.layout
         if not layout.partitioned:
@@ -527,6 +527,10 @@ class Rebuild:
                 # it can write a key nowhere else (a record of its work topic that another
                 # partition decided, e.g. a directory entry a person's partition published)
                 return owned.pop()
+            return self._slot(parts[1], int(parts[2]))
+        if not kept:
+            # it folds into no state (welfare's payment shard but the first stands for nothing):
+            # whatever it counts, the partition that decided it counted live
             return self._slot(parts[1], int(parts[2]))
         if len(owned) != 1:
             raise RebuildError(

@@ -119,7 +119,7 @@ def _eligible(
 def apply_allowance(
     case: Case | None,
     persons: dict[str, Person | None],
-    cmd: w.ApplyForAllowance,
+    cmd: w.ApplyForAllowance | w.ApplicationClaim,
     received: datetime,
     env: Env,
 ) -> tuple[Case, dict[str, Person], Effects]:
@@ -186,7 +186,7 @@ def decided(case: Case | None, ev: w.AllowanceDecided) -> Case:
 def review(
     case: Case | None,
     persons: dict[str, Person | None],
-    cmd: w.ReviewHousehold,
+    cmd: w.ReviewHousehold | w.ReviewClaim,
     received: datetime,
     env: Env,
 ) -> tuple[Case, dict[str, Person], Effects]:
@@ -249,7 +249,10 @@ def stopped(case: Case, ev: w.AllowanceStopped) -> Case:
 
 
 def stop_recorded(
-    case: Case | None, cmd: w.StopAllowance | w.StopSupport, received: datetime, env: Env
+    case: Case | None,
+    cmd: w.StopAllowance | w.StopSupport | w.SupportStopForwarded,
+    received: datetime,
+    env: Env,
 ) -> tuple[Case, Effects]:
     if case is None:
         what = cmd.household_id if isinstance(cmd, w.StopAllowance) else "support of the person"
@@ -264,7 +267,7 @@ def apply_support(
     case: Case | None,
     person: Person | None,
     ref: str,
-    cmd: w.ApplyForSupport,
+    cmd: w.ApplyForSupport | w.SupportForwarded,
     received: datetime,
     env: Env,
 ) -> tuple[Case, Person, Effects]:

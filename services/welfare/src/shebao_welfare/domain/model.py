@@ -14,7 +14,13 @@ import zlib
 from decimal import Decimal
 
 from shebao_common.domain import Entity, StateKey, StateModel, counter_set
-from shebao_contracts.welfare import AssistanceStatus, Residence, SelfCare, StopReason
+from shebao_contracts.welfare import (
+    SUPPORT_CASE_PREFIX,
+    AssistanceStatus,
+    Residence,
+    SelfCare,
+    StopReason,
+)
 
 DIRECTORY_SHARDS = 16
 
@@ -91,10 +97,28 @@ class Directory(StateModel):
     cases: tuple[str, ...] = ()
 
 
-CASE = Entity("case", Case)
-PERSON = Entity("person", Person)
-REGION = Entity("region", Region)
-DIRECTORY = Entity("directory", Directory)
+SUPPORT = SUPPORT_CASE_PREFIX
+"""No household's id begins so (the contract refuses it: household_id_reserved)."""
+
+
+def support_case(person: str) -> str:
+    """The case id of a 特困 person's support."""
+    return f"{SUPPORT}{person}"
+
+
+def case_owner(case: str) -> str:
+    """The record key a case is kept with, partitioned (`Entity.owner`): a household's id, a
+    特困 person's reference (the support is kept with the person)."""
+    return case.removeprefix(SUPPORT)
+
+
+# partitioned (`Entity.owner`): a household with its id, a support and a person with the person
+# reference, a region with its code, a directory shard with "region:shard", each the record key
+# its own commands and work come keyed by
+CASE = Entity("case", Case, owner=case_owner)
+PERSON = Entity("person", Person, owner=lambda ref: ref)
+REGION = Entity("region", Region, owner=lambda code: code)
+DIRECTORY = Entity("directory", Directory, owner=lambda shard: shard)
 PAID = counter_set("paid")
 """Totals per region and period, in fen: allowance_fen, households; support_fen, supported;
 temporary_fen, grants; subsidy_fen, subsidy_recipients."""
@@ -104,8 +128,3 @@ PersonKey = StateKey[Person]
 
 def shard_of(case: str, shards: int = DIRECTORY_SHARDS) -> int:
     return zlib.crc32(case.encode()) % shards
-
-
-def support_case(person: str) -> str:
-    """The case id of a 特困 person's support."""
-    return f"support:{person}"

@@ -26,7 +26,7 @@ from shebao_contracts.types import money
 from . import months
 from .decisions import allowance, support
 from .env import Env
-from .model import PAID, Case, Directory, Person, Region, Subsidy, support_case
+from .model import PAID, Case, Directory, Person, Region, Subsidy, case_owner, support_case
 
 R = w.Rejection
 S = w.AssistanceStatus
@@ -63,9 +63,11 @@ def set_directory(d: Directory | None, msg: w.DirectorySet) -> Directory:
 
 
 def pay_shard(d: Directory | None, msg: w.PayShard) -> Effects:
+    """One PayCase a case of the shard, keyed as the case is kept (`case_owner`)."""
     fx = Effects()
     for case in d.cases if d is not None else ():
-        fx.emit(w.WORK, case, w.PayCase(case=case, region=msg.region, month=msg.month))
+        pay = w.PayCase(case=case, region=msg.region, month=msg.month)
+        fx.emit(w.WORK, case_owner(case), pay)
     return fx
 
 
@@ -238,7 +240,7 @@ def subsidy_shard(d: Directory | None, msg: w.SubsidyShard) -> Effects:
     for case in d.cases if d is not None else ():
         fx.emit(
             w.WORK,
-            case,
+            case_owner(case),
             w.PayCaseSubsidy(
                 case=case,
                 region=msg.region,
