@@ -515,7 +515,8 @@ class PayCaseSubsidy(Message):
 
 
 class MemberSet(Message):
-    """A person joins a case, or leaves it (`case` None): one active case a person."""
+    """A person joins a case, or leaves it (`case` None): one active case a person. Naming a
+    claim (`command_id`), it ends the claim's hold; the case as it stands then decides."""
 
     TYPE = "shebao.welfare.MemberSet"
     EXAMPLE: ClassVar[dict[str, Any]] = {"person": _REF, "case": None, "left": "NJ-DB-00017"}
@@ -523,6 +524,9 @@ class MemberSet(Message):
     case: str | None
     left: str | None = None
     """The case the person leaves: the membership is cleared only if it is still that one."""
+    command_id: str | None = None
+    """Partitioned: the household's claim whose hold on the person this ends, decided (`case`
+    the household) or refused (`left` the household)."""
 
 
 class PaySubsidy(Message):

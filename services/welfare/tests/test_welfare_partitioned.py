@@ -134,7 +134,7 @@ def test_a_member_found_in_another_household_on_the_way_refuses_and_releases_tho
     assert of_type(s.apply("H1", [a], "0.00", JUNE), w.AllowanceDecided)
 
 
-def test_a_review_claims_only_the_members_it_adds() -> None:
+def test_a_review_claims_the_members_it_keeps_and_adds_and_ends_every_hold() -> None:
     s = Service(partitions=N)
     a, b, c = _away("H1", 3)
     s.apply("H1", [a, b], "0.00", JUNE)
@@ -145,9 +145,78 @@ def test_a_review_claims_only_the_members_it_adds() -> None:
         date(2019, 7, 1),
     )
     assert of_type(out, w.AllowanceDecided)
-    (first, back) = [m for t, _, m, _ in s.log if isinstance(m, w.ReviewClaim)]
-    assert (first.claim, back.held) == ([ref(c)], [ref(c)])
+    claims = [m for t, _, m, _ in s.log if isinstance(m, w.ReviewClaim)]
+    assert [m.claim for m in claims] == [[ref(a), ref(c)], [ref(c)], []]
+    assert claims[-1].held == [ref(a), ref(c)]
     assert (s.person(a).case, s.person(b).case, s.person(c).case) == ("H1", None, "H1")
+    assert all(s.person(x).held == () and s.person(x).member for x in (a, c))
+
+
+def _review(cmd: str, members: list[str], on: date, claim: list[str]) -> w.ReviewClaim:
+    return w.ReviewClaim(
+        command_id=cmd,
+        household_id="H1",
+        members=[ref(m) for m in members],
+        claim=[ref(m) for m in claim],
+        monthly_income=Decimal("0"),
+        on=on,
+    )
+
+
+def test_a_refused_claims_release_crossing_a_later_claim_keeps_the_member_held() -> None:
+    """Two reviews of H1 claim b in turn; the first is refused at the household (its date is in
+    the future) and its release reaches b after the second has held him: b stays held for
+    H1, and the second's decision makes him its member. (Released by the first alone, b was
+    free for another household while H1 counted him.)"""
+    s = Service(partitions=N)
+    a, b = _away("H1", 2)
+    s.apply("H1", [a], "0.00", JUNE)
+    work = s.runners[w.WORK.name]
+    later = date(2019, 9, 1)  # in the future of the review's day: refused at the household
+    (first,) = work.send(_review("c1", [a, b], later, [b]), topic=w.WORK.name, key=ref(b))
+    (second,) = work.send(
+        _review("c2", [a, b], date(2019, 7, 1), [b]), topic=w.WORK.name, key=ref(b)
+    )
+    assert s.person(b).held == ("c1", "c2") and not s.person(b).member
+    refused = work.send(first.message, topic=w.WORK.name, key="H1", when=date(2019, 7, 1))
+    (release,) = [e.message for e in refused if isinstance(e.message, w.MemberSet)]
+    assert (release.left, release.command_id) == ("H1", "c1")
+    work.send(release, topic=w.WORK.name, key=ref(b))
+    assert (s.person(b).case, s.person(b).held) == ("H1", ("c2",))
+    assert reason(s.apply("H2", [b], "0.00", JUNE)) == "member_in_another_household"
+    out = s.send(w.WORK.name, second.message, date(2019, 7, 1), key="H1")
+    assert of_type(out, w.AllowanceDecided)
+    assert (s.person(b).case, s.person(b).member, s.person(b).held) == ("H1", True, ())
+
+
+def test_a_claims_decision_reaching_a_member_after_the_households_stop_clears_him() -> None:
+    s = Service(partitions=N)
+    (a,) = _away("H1", 1)
+    work = s.runners[w.WORK.name]
+    apply = w.ApplyForAllowance(
+        household_id="H1",
+        region=NJ,
+        residence=w.Residence.URBAN,
+        members=[a],
+        monthly_income=Decimal("0.00"),
+        assets_within_limit=True,
+        applied_on=JUNE,
+    )
+    (claim,) = s.runners[w.COMMANDS.name].send(apply, topic=w.COMMANDS.name, key="H1", when=JUNE)
+    (back,) = work.send(claim.message, topic=w.WORK.name, key=ref(a), when=JUNE)
+    decided = work.send(back.message, topic=w.WORK.name, key="H1", when=JUNE)
+    (confirm,) = [e.message for e in decided if isinstance(e.message, w.MemberSet)]
+    assert (confirm.case, confirm.command_id) == ("H1", claim.message.command_id)
+    # the household stops, and its leave reaches a before the application's decision does
+    stop = w.StopAllowance(household_id="H1", on=date(2019, 7, 31), reason=w.StopReason.MOVED_AWAY)
+    stopped = s.runners[w.COMMANDS.name].send(
+        stop, topic=w.COMMANDS.name, key="H1", when=date(2019, 8, 1)
+    )
+    (leave,) = [e.message for e in stopped if isinstance(e.message, w.MemberSet)]
+    work.send(leave, topic=w.WORK.name, key=ref(a))
+    assert (s.person(a).case, s.person(a).member) == ("H1", False)  # still held by the claim
+    work.send(confirm, topic=w.WORK.name, key=ref(a))
+    assert (s.person(a).case, s.person(a).held) == (None, ())
 
 
 def test_support_is_decided_where_the_person_is_kept_and_names_the_command() -> None:

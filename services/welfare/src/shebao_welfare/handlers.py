@@ -103,11 +103,9 @@ def _decide(
         case, joined, fx = rule(state.get(key), persons, cmd, ctx.time, ctx.env)
     except Refused as refused:
         return rejected(ctx, cmd, refused, household_id=cmd.household_id)
-    away = [
-        r
-        for r, p in persons.items()
-        if r in joined and not state.owns(PERSON.key(r)) and (p is None or p.case != case.id)
-    ]
+    # every member kept elsewhere is claimed, a member already too: his hold keeps him from
+    # being cleared by a leave of this household still on its way to him
+    away = [r for r in persons if r in joined and not state.owns(PERSON.key(r))]
     if away:
         return Decision().emit(w.WORK, away[0], _claim(cmd, refs, away, ctx.event_id))
     return _decided(state, key, case, joined, fx)
@@ -270,8 +268,9 @@ def _on_claim(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) 
 
 
 def _hold(state: State, msg: Claim) -> Decision:
-    """The member held for the household unless in another one (then the claim goes back,
-    refused); handed on to the next member, or back to the household after the last."""
+    """The member held for the household by this claim unless in another one (then the claim
+    goes back, refused); handed on to the next member, or back to the household after the
+    last. The decision's `MemberSet` ends the hold."""
     ref, rest = msg.claim[0], msg.claim[1:]
     key = PERSON.key(ref)
     if not state.owns(key):
@@ -280,18 +279,15 @@ def _hold(state: State, msg: Claim) -> Decision:
     if p is not None and p.case not in (None, msg.household_id):
         back = msg.model_copy(update={"claim": [], "refused": True})
         return Decision().emit(w.WORK, msg.household_id, back)
-    d, held = Decision(), msg.held
-    if p is None or p.case != msg.household_id:
-        d.put(key, decisions.joined(p, ref, msg.household_id))
-        held = [*held, ref]
-    on = msg.model_copy(update={"claim": rest, "held": held})
+    d = Decision().put(key, decisions.held(p, ref, msg.household_id, msg.command_id))
+    on = msg.model_copy(update={"claim": rest, "held": [*msg.held, ref]})
     return d.emit(w.WORK, rest[0] if rest else msg.household_id, on)
 
 
 def _claimed(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) -> Decision:
     """Decided as if it had come keyed by the household, every member held (those kept on
     other partitions as their partitions hold them: in this household), answered under its
-    command id. Refused, the members it held are released."""
+    command id. Either way each member it held is told (`_holds_ended`)."""
     key = CASE.key(msg.household_id)
     if not state.owns(key):
         raise NotKeptHere(f"a {msg.TYPE} of {msg.household_id} reached another partition")
@@ -312,10 +308,22 @@ def _claimed(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) -
         case, joined, fx = rule(state.get(key), persons, msg, ctx.time, ctx.env)
     except Refused as refused:
         d = rejected(answer, msg, refused, kind.TYPE, household_id=msg.household_id)
-        for ref in msg.held:
-            d.emit(w.WORK, ref, w.MemberSet(person=ref, case=None, left=msg.household_id))
-        return d
-    return _decided(state, key, case, joined, fx)
+        return _holds_ended(d, msg, None)
+    return _holds_ended(_decided(state, key, case, joined, fx), msg, msg.household_id)
+
+
+def _holds_ended(d: Decision, msg: Claim, decided: str | None) -> Decision:
+    """Each member the claim held told its decision (`decided`, the household) or its refusal:
+    the household as it stands then decides whether he is its member (`member_set`)."""
+    for ref in msg.held:
+        end = w.MemberSet(
+            person=ref,
+            case=decided,
+            left=None if decided else msg.household_id,
+            command_id=msg.command_id,
+        )
+        d.emit(w.WORK, ref, end)
+    return d
 
 
 @work_handlers.on(w.ApplicationClaim, needs=_claim_keys)
@@ -401,15 +409,22 @@ def pay_subsidy(state: State, msg: w.PaySubsidy, ctx: Context[Env]) -> Decision:
     return Decision().put(key, p).apply(fx)
 
 
+def _named(m: w.MemberSet) -> str | None:
+    """The case a MemberSet is about: the one left, or the one whose claim it decided."""
+    return m.left or (m.case if m.command_id is not None else None)
+
+
 def _member(m: w.MemberSet, ctx: Context[Env]) -> Keys:
-    return [PERSON.key(m.person), *([CASE.key(m.left)] if m.left else [])]
+    named = _named(m)
+    return [PERSON.key(m.person), *([CASE.key(named)] if named else [])]
 
 
 @work_handlers.on(w.MemberSet, needs=_member)
 def member_set(state: State, msg: w.MemberSet, ctx: Context[Env]) -> Decision:
     key = PERSON.key(msg.person)
-    left = state.get(CASE.key(msg.left)) if msg.left else None
-    return Decision().put(key, decisions.member_set(state.get(key), msg, left))
+    named = _named(msg)
+    case = state.get(CASE.key(named)) if named else None
+    return Decision().put(key, decisions.member_set(state.get(key), msg, case))
 
 
 # ---------------------------------------------------------------------------------------------

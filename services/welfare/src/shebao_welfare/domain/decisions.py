@@ -63,7 +63,15 @@ def status(
 
 def joined(p: Person | None, ref: str, case: str) -> Person:
     """The person once a decision of `case` made them its member."""
-    return (p or Person(ref=ref)).model_copy(update={"case": case})
+    return (p or Person(ref=ref)).model_copy(update={"case": case, "member": True})
+
+
+def held(p: Person | None, ref: str, case: str, claim: str) -> Person:
+    """The person held for `case` by its claim `claim` (partitioned: `handlers._hold`), until
+    the decision comes back (`member_set`); a member of it already stays one."""
+    p = p or Person(ref=ref)
+    member = p.member if p.case == case else False
+    return p.model_copy(update={"case": case, "member": member, "held": (*p.held, claim)})
 
 
 def left(p: Person | None, ref: str, case: str | None) -> Person:
@@ -72,7 +80,7 @@ def left(p: Person | None, ref: str, case: str | None) -> Person:
     p = p or Person(ref=ref)
     if p.case not in (None, case):
         return p
-    return p.model_copy(update={"case": None})
+    return p.model_copy(update={"case": None, "member": True, "held": ()})
 
 
 def membership(p: Person | None, ev: w.RecipientStatusChanged) -> Person:
@@ -324,13 +332,22 @@ def supported(ev: w.SupportDecided) -> Case:
     return _support_case(ev.person, ev.region, ev.residence, ev.self_care, ev.from_month)
 
 
-def member_set(p: Person | None, msg: w.MemberSet, left_case: Case | None) -> Person:
-    """A leave decided by a review or a stop (`left_case` is the case as it stands now): the
-    person is cleared unless that case counts them as its member again (a later review took
-    them back). So the rule depends on what was decided, not on when the record is read: read
-    again after a rebuild, it changes nothing."""
-    if msg.case is not None:
+def member_set(p: Person | None, msg: w.MemberSet, named: Case | None) -> Person:
+    """A leave decided by a review or a stop, or (partitioned) the end of a claim's hold: its
+    decision (`command_id` and `case`) or its refusal (`command_id` and `left`). `named` is the
+    case it names as it stands now, and decides: a member of it when it counts the person
+    (active, among its members: a later review took them back, or the claim's decision did),
+    else cleared from it, unless still held for it by another claim on its way. So the rule
+    depends on what was decided, not on when the record is read or in which order the
+    household's records arrive: read again after a rebuild, it changes nothing."""
+    if msg.case is not None and msg.command_id is None:
         return joined(p, msg.person, msg.case)
-    if left_case is not None and left_case.active and msg.person in left_case.members:
-        return p or Person(ref=msg.person, case=left_case.id)
-    return left(p, msg.person, msg.left)
+    p = p or Person(ref=msg.person)
+    still = tuple(c for c in p.held if c != msg.command_id)
+    if named is not None and named.active and msg.person in named.members:
+        return p.model_copy(update={"case": named.id, "member": True, "held": still})
+    if p.case is not None and p.case == (msg.case or msg.left):
+        if still:
+            return p.model_copy(update={"member": False, "held": still})
+        return p.model_copy(update={"case": None, "member": True, "held": ()})
+    return p.model_copy(update={"held": still})

@@ -74,7 +74,12 @@ class Case(StateModel):
 class Person(StateModel):
     ref: str
     case: str | None = None
-    """The active case the person belongs to."""
+    """The active case the person belongs to, or is held for (`held`)."""
+    member: bool = True
+    """Whether `case` counts the person by a decision; False while only held for it."""
+    held: tuple[str, ...] = ()
+    """Partitioned: the command ids of the household's claims holding the person for `case`
+    whose decision has not come back yet (each ends with a `MemberSet` naming it)."""
     subsidies: dict[str, Decimal] = {}
     """Price subsidies paid: period -> amount."""
 
