@@ -166,6 +166,17 @@ def compose_command(engine: Engine) -> list[str]:
     return ["podman-compose", "--podman-path", engine.cli]
 
 
+def infra_images(engine: Engine) -> dict[str, str]:
+    """What compose.yaml names besides the services' images, built or pulled where missing:
+    Kafka, Redis and the services' Python base, by compose.yaml's variables. A `Platform` given
+    these (`images`) and the services' images built does not build again on `up`."""
+    return {
+        "SHEBAO_KAFKA_IMAGE": kafka_image(engine),
+        "SHEBAO_REDIS_IMAGE": redis_image(engine),
+        "SHEBAO_PYTHON_IMAGE": python_base(engine),
+    }
+
+
 @dataclass(frozen=True)
 class Ran:
     code: int
@@ -180,6 +191,7 @@ class Platform:
     ports: Ports = field(default_factory=Ports)
     root: Path = field(default_factory=repo_root)
     images: dict[str, str] = field(default_factory=dict)
+    """compose.yaml's image variables (`infra_images`); empty, `up` builds every image first."""
     project: str = PROJECT
     settings: dict[str, str] = field(default_factory=dict)
     """More of compose.yaml's variables (the simulator's size)."""
@@ -235,11 +247,7 @@ class Platform:
 
     def build(self) -> None:
         """Every image compose.yaml names, so that `up` builds and pulls nothing."""
-        self.images = {
-            "SHEBAO_KAFKA_IMAGE": kafka_image(self.engine),
-            "SHEBAO_REDIS_IMAGE": redis_image(self.engine),
-            "SHEBAO_PYTHON_IMAGE": python_base(self.engine),
-        }
+        self.images = infra_images(self.engine)
         build_services(self.engine)
 
     def up(self, timeout: float = 300, before_apps: Callable[[], None] | None = None) -> None:
