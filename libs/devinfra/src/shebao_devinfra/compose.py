@@ -281,8 +281,8 @@ class Platform:
         if not ids:
             raise EngineError(f"compose ran no {INIT}")
         for cid in ids:
-            code = self.engine.run("wait", cid, timeout=timeout).stdout.decode().split()
-            if code != ["0"]:
+            code = self.exit_code(cid, timeout)
+            if code != 0:
                 log = self.engine.run("logs", cid, check=False)
                 raise EngineError(
                     f"{INIT} exited {code}:\n"
@@ -308,10 +308,26 @@ class Platform:
         if follow:
             env = {**os.environ, **self.engine.env}
             subprocess.run([self.engine.cli, "logs", "-f", cid], env=env, check=False)
-        code = self.engine.run("wait", cid, timeout=3600).stdout.decode().strip()
+        code = self.exit_code(cid, 3600)
         logs = self.engine.run("logs", cid, check=False)
         self.engine.run("rm", cid, check=False)
-        return Ran(int(code or 1), (logs.stdout + logs.stderr).decode(errors="replace"))
+        return Ran(code, (logs.stdout + logs.stderr).decode(errors="replace"))
+
+    def exit_code(self, container: str, timeout: float) -> int:
+        """The container's exit code once it has exited. Read from `inspect` rather than
+        `wait`: without systemd, podman (4.3) leaves an exited container "stopped" until its
+        clean-up, and `podman wait` answered only about 20 s after the exit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.engine.run(
+                "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container
+            )
+            state, _, code = proc.stdout.decode().strip().partition(" ")
+            if state in ("exited", "stopped", "dead"):
+                return int(code or 1)
+            if time.monotonic() > deadline:
+                raise EngineError(f"{container} still {state} after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def down(self) -> None:
         # The services first, while Kafka and Redis still answer: each then finishes its batch,
