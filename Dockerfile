@@ -15,6 +15,9 @@ RUN find . -type f ! -name pyproject.toml ! -name uv.lock -delete \
 
 # --- builder: uv from PyPI, the locked dependencies, then the workspace packages themselves.
 FROM ${PYTHON_IMAGE} AS builder
+# uv before any build argument: a RUN with an ARG in scope is cached per value of it, and every
+# image (each service's and the simulator's) would install the same uv again.
+RUN PIP_ROOT_USER_ACTION=ignore pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
 ARG SERVICE
 # The partners' simulator (compose's profile `partners`) is built the same way from the workspace
 # package shebao-devinfra, which runs the services' code and reads their policy data:
@@ -22,7 +25,6 @@ ARG SERVICE
 ARG PACKAGE_DIR=services/${SERVICE}
 ARG SCRIPT=shebao-${SERVICE}
 RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<service>" >&2; exit 1; }
-RUN PIP_ROOT_USER_ACTION=ignore pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
 # Compile bytecode now: at run time the root filesystem is read-only and writes are disabled.
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -47,11 +49,12 @@ RUN test -x "/app/.venv/bin/${SCRIPT}" \
 
 # --- runtime
 FROM ${PYTHON_IMAGE}
-ARG SERVICE
-LABEL org.opencontainers.image.title="shebao-${SERVICE}"
 # Bytecode for the standard library too, where the base image left it out (the root filesystem
 # is read-only at run time); up-to-date files are skipped, and a few are not meant to compile.
+# Before the service's ARG and LABEL, so that every image shares this layer.
 RUN python -m compileall -q -j 0 /usr/local/lib/python3.11 >/dev/null || true
+ARG SERVICE
+LABEL org.opencontainers.image.title="shebao-${SERVICE}"
 COPY --from=builder /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -15,7 +15,7 @@ import pytest
 import test_medical_settlement_hospitals as hospitals
 
 from shebao_devinfra.compose import Platform, Ports
-from shebao_devinfra.containers import find_engine, no_engine_reason
+from shebao_devinfra.containers import Engine
 from shebao_devinfra.images import services
 from shebao_devinfra.local import free_port
 from shebao_devinfra.testing import RunningService, create_topics
@@ -23,13 +23,13 @@ from shebao_devinfra.testing import RunningService, create_topics
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-@pytest.fixture(scope="module")
-def composed() -> Iterator[Platform]:
-    engine = find_engine()
-    if engine is None:
-        pytest.skip(no_engine_reason())
+@pytest.fixture
+def composed(container_engine: Engine, compose_images: dict[str, str]) -> Iterator[Platform]:
+    """The platform of the hospitals' test, from the session's images. Its own test's only: it
+    is down before the partners' simulator brings up its platform, so that two platforms never
+    share the machine's two cores."""
     ports = Ports(free_port(), free_port(), {s: free_port() for s in services()})
-    platform = Platform(engine, ports, project="shebao-e2e")
+    platform = Platform(container_engine, ports, project="shebao-e2e", images=dict(compose_images))
     platform.down()  # what an interrupted run left
     try:
         # the platform team creates a hospital's topics when it joins, before it sends
@@ -54,15 +54,16 @@ async def test_three_hospitals_two_regions_on_compose(composed: Platform, tmp_pa
     await hospitals.three_hospitals_two_regions(infra, tmp_path, running=running)
 
 
-def test_the_partners_simulator_against_a_fresh_platform(tmp_path: Path) -> None:
+def test_the_partners_simulator_against_a_fresh_platform(
+    container_engine: Engine, compose_images: dict[str, str], tmp_path: Path
+) -> None:
     """compose's profile `partners` (`make partners`): the demo's city as a container against a
     platform of its own, fresh from `up`; every figure the platform gives agrees with what the
     city's partners sent."""
-    engine = find_engine()
-    if engine is None:
-        pytest.skip(no_engine_reason())
     ports = Ports(free_port(), free_port(), {s: free_port() for s in services()})
-    platform = Platform(engine, ports, project="shebao-e2e-partners")
+    platform = Platform(
+        container_engine, ports, project="shebao-e2e-partners", images=dict(compose_images)
+    )
     platform.down()
     try:
         platform.up()

@@ -14,24 +14,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from shebao_devinfra.containers import Engine, find_engine, no_engine_reason
-from shebao_devinfra.images import build_services, services
+from shebao_devinfra.containers import Engine
+from shebao_devinfra.images import services
 from shebao_devinfra.local import free_port
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    found = find_engine()
-    if found is None:
-        pytest.skip(no_engine_reason())
-    return found
+def engine(container_engine: Engine) -> Engine:
+    return container_engine
 
 
 @pytest.fixture(scope="module")
-def images(engine: Engine) -> dict[str, str]:
-    return build_services(engine)
+def images(service_images: dict[str, str]) -> dict[str, str]:
+    """`images.build_services`, run once for the session (the compose tests run these images)."""
+    return service_images
 
 
 def _healthz(port: int) -> dict[str, str] | None:

@@ -166,6 +166,17 @@ def compose_command(engine: Engine) -> list[str]:
     return ["podman-compose", "--podman-path", engine.cli]
 
 
+def infra_images(engine: Engine) -> dict[str, str]:
+    """What compose.yaml names besides the services' images, built or pulled where missing:
+    Kafka, Redis and the services' Python base, by compose.yaml's variables. A `Platform` given
+    these (`images`) and the services' images built does not build again on `up`."""
+    return {
+        "SHEBAO_KAFKA_IMAGE": kafka_image(engine),
+        "SHEBAO_REDIS_IMAGE": redis_image(engine),
+        "SHEBAO_PYTHON_IMAGE": python_base(engine),
+    }
+
+
 @dataclass(frozen=True)
 class Ran:
     code: int
@@ -180,6 +191,7 @@ class Platform:
     ports: Ports = field(default_factory=Ports)
     root: Path = field(default_factory=repo_root)
     images: dict[str, str] = field(default_factory=dict)
+    """compose.yaml's image variables (`infra_images`); empty, `up` builds every image first."""
     project: str = PROJECT
     settings: dict[str, str] = field(default_factory=dict)
     """More of compose.yaml's variables (the simulator's size)."""
@@ -235,11 +247,7 @@ class Platform:
 
     def build(self) -> None:
         """Every image compose.yaml names, so that `up` builds and pulls nothing."""
-        self.images = {
-            "SHEBAO_KAFKA_IMAGE": kafka_image(self.engine),
-            "SHEBAO_REDIS_IMAGE": redis_image(self.engine),
-            "SHEBAO_PYTHON_IMAGE": python_base(self.engine),
-        }
+        self.images = infra_images(self.engine)
         build_services(self.engine)
 
     def up(self, timeout: float = 300, before_apps: Callable[[], None] | None = None) -> None:
@@ -273,8 +281,8 @@ class Platform:
         if not ids:
             raise EngineError(f"compose ran no {INIT}")
         for cid in ids:
-            code = self.engine.run("wait", cid, timeout=timeout).stdout.decode().split()
-            if code != ["0"]:
+            code = self.exit_code(cid, timeout)
+            if code != 0:
                 log = self.engine.run("logs", cid, check=False)
                 raise EngineError(
                     f"{INIT} exited {code}:\n"
@@ -300,12 +308,35 @@ class Platform:
         if follow:
             env = {**os.environ, **self.engine.env}
             subprocess.run([self.engine.cli, "logs", "-f", cid], env=env, check=False)
-        code = self.engine.run("wait", cid, timeout=3600).stdout.decode().strip()
+        code = self.exit_code(cid, 3600)
         logs = self.engine.run("logs", cid, check=False)
         self.engine.run("rm", cid, check=False)
-        return Ran(int(code or 1), (logs.stdout + logs.stderr).decode(errors="replace"))
+        return Ran(code, (logs.stdout + logs.stderr).decode(errors="replace"))
+
+    def exit_code(self, container: str, timeout: float) -> int:
+        """The container's exit code once it has exited. Read from `inspect` rather than
+        `wait`: without systemd, podman (4.3) leaves an exited container "stopped" until its
+        clean-up, and `podman wait` answered only about 20 s after the exit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.engine.run(
+                "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container
+            )
+            state, _, code = proc.stdout.decode().strip().partition(" ")
+            if state in ("exited", "stopped", "dead"):
+                return int(code or 1)
+            if time.monotonic() > deadline:
+                raise EngineError(f"{container} still {state} after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def down(self) -> None:
+        # The services first, while Kafka and Redis still answer: each then finishes its batch,
+        # flushes and leaves its groups in about a second. podman-compose's `down` stops every
+        # container at once, and a service whose broker went away with it waited for it until
+        # the stop timeout killed it (Docker stops in depends_on order by itself).
+        running = [c for s in (*self.ports.services, "partners") for c in self.containers(s)]
+        if running:
+            self.engine.run("stop", "-t", "40", *running, check=False, timeout=120)
         self._compose("--profile", "apps", "down", "-v", "-t", "40")
         shutil.rmtree(self.secrets, ignore_errors=True)
 

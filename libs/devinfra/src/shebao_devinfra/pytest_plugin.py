@@ -6,6 +6,12 @@ restart, for crash-recovery tests; `restartable_kafka` likewise a broker of the 
 it may take down and bring back on the same port with the same data, for broker-outage tests.
 `redis_cluster` gives one local Redis Cluster for the session (redis+cluster://), and
 `own_redis_cluster` one of the test's own, whose nodes it may kill.
+
+`container_engine` is the session's Docker or podman (a test asking for it is skipped, with the
+reason, where neither answers); `service_images` every service's image, built once for the
+session (the image tests start them, the compose tests run them); `compose_images` the rest of
+what compose.yaml names (Kafka, Redis, the Python base), for a `compose.Platform` that then builds
+nothing again.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +30,9 @@ from .docker import DockerKafka, DockerRedis
 from .infra import Infra, choose_mode, provision
 from .local import InfraError, LocalKafka, LocalRedis
 from .redis_cluster import LocalRedisCluster
+
+if TYPE_CHECKING:
+    from .containers import Engine
 
 
 @pytest.fixture(scope="session")
@@ -217,3 +227,34 @@ def own_redis_cluster() -> Iterator[RedisClusterHandle]:
     """A Redis Cluster of the test's own, which it may kill nodes of and revive."""
     with _local_cluster() as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> Engine:
+    """Docker or podman (`containers.find_engine`); skipped, with the reason, where neither is
+    installed or answers."""
+    from .containers import find_engine, no_engine_reason
+
+    found = find_engine()
+    if found is None:
+        pytest.skip(no_engine_reason())
+    return found
+
+
+@pytest.fixture(scope="session")
+def service_images(container_engine: Engine) -> dict[str, str]:
+    """Every service's image (`images.build_services`), built once for the session: each build
+    of the same sources again only checked the engine's cache, about 6 s an image, and the image
+    test and both compose tests built all five."""
+    from .images import build_services
+
+    return build_services(container_engine)
+
+
+@pytest.fixture(scope="session")
+def compose_images(container_engine: Engine, service_images: dict[str, str]) -> dict[str, str]:
+    """compose.yaml's image variables (`compose.infra_images`), once the services' images are
+    built: a `compose.Platform` given them as its `images` builds nothing on `up`."""
+    from .compose import infra_images
+
+    return infra_images(container_engine)
