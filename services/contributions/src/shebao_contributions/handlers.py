@@ -21,6 +21,7 @@ from shebao_common.runtime import (
     RejectedRecord,
     State,
     StateKey,
+    key_mismatch,
 )
 from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
@@ -227,9 +228,8 @@ def _misrouted(
     every partition keeps everything, and the key does not matter)."""
     if state.owns(key):
         return None
-    refused = Refused(
-        cc.Rejection.COMMAND_KEY_MISMATCH,
-        f"keyed {ctx.key!r}: a {type(cmd).__name__} is keyed {key.id.partition(':')[0]!r}",
+    refused = key_mismatch(
+        cc.Rejection.COMMAND_KEY_MISMATCH, ctx, cmd, repr(key.id.partition(":")[0])
     )
     return command_rejected(ctx, cmd, refused)
 

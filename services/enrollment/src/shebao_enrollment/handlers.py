@@ -28,7 +28,15 @@ from collections.abc import Callable
 from typing import Any
 
 from shebao_common.domain import Effects, Refused
-from shebao_common.runtime import Context, Decision, HandlerTable, State, StateKey, command_rejected
+from shebao_common.runtime import (
+    Context,
+    Decision,
+    HandlerTable,
+    NotKeptHere,
+    State,
+    StateKey,
+    command_rejected,
+)
 from shebao_contracts import enrollment as c
 from shebao_contracts.envelope import Message
 
@@ -113,12 +121,6 @@ def _on_card(state: State, cmd: Any, ctx: Context[Env], rule: CardRule) -> Decis
 
 _COMMANDS: tuple[type[Message], ...] = (c.RegisterEmployer, *c.PERSON_COMMANDS)
 COMMAND_TYPES: dict[str, type[Message]] = {t.TYPE: t for t in _COMMANDS}
-
-
-class NotKeptHere(RuntimeError):
-    """A forwarded record reached a partition that does not keep its person or employer: the
-    work topic and the commands topic disagree about partitions (a bug or a misconfiguration,
-    dead-lettered rather than handed on again)."""
 
 
 def _forward(cmd: Any, ctx: Context[Env]) -> Decision:

@@ -18,7 +18,15 @@ import dataclasses
 from typing import Any
 
 from shebao_common.domain import Refused, StateKey
-from shebao_common.runtime import Context, Decision, Emit, HandlerTable, RejectedRecord, State
+from shebao_common.runtime import (
+    Context,
+    Decision,
+    Emit,
+    HandlerTable,
+    RejectedRecord,
+    State,
+    key_mismatch,
+)
 from shebao_common.runtime import command_rejected as answer_refused
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
@@ -191,9 +199,8 @@ def _stop(
 def close_month(state: State, cmd: u.ClosePaymentMonth, ctx: Context[Env]) -> Decision:
     key = REGION.key(cmd.region)
     if not state.owns(key):  # keyed otherwise than by the region, where the state is partitioned
-        refused = Refused(
-            u.Rejection.COMMAND_KEY_MISMATCH,
-            f"keyed {ctx.key!r}: a ClosePaymentMonth is keyed by its region {cmd.region!r}",
+        refused = key_mismatch(
+            u.Rejection.COMMAND_KEY_MISMATCH, ctx, cmd, f"its region {cmd.region!r}"
         )
         return command_rejected(ctx, cmd, refused)
     try:

@@ -17,7 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 from shebao_common.domain import Effects, Refused, StateKey
-from shebao_common.runtime import Context, Decision, HandlerTable, State, command_rejected
+from shebao_common.runtime import (
+    Context,
+    Decision,
+    HandlerTable,
+    NotKeptHere,
+    State,
+    command_rejected,
+    key_mismatch,
+)
 from shebao_contracts import unemployment as u
 from shebao_contracts import welfare as w
 from shebao_contracts.envelope import Message
@@ -32,6 +40,9 @@ unemployment_handlers: HandlerTable[Env] = HandlerTable()
 
 Keys = list[StateKey[Any]]
 R = w.Rejection
+HouseholdCommand = (
+    w.ApplyForAllowance | w.ReviewHousehold | w.StopAllowance | w.GrantTemporaryAssistance
+)
 
 
 def rejected(
@@ -55,19 +66,19 @@ def rejected(
     )
 
 
-class NotKeptHere(RuntimeError):
-    """A record handed on reached a partition that does not keep what it names: the work topic
-    and the commands topic disagree about partitions (a bug or a misconfiguration,
-    dead-lettered rather than handed on again)."""
-
-
-def _mismatch(ctx: Context[Env], cmd: Message, what: str, value: str) -> Decision:
-    """Keyed otherwise than its topic says, where the state is partitioned: it reached a
-    partition that does not keep what it changes."""
-    refused = Refused(
-        R.COMMAND_KEY_MISMATCH, f"keyed {ctx.key!r}: a {type(cmd).__name__} is keyed by {what}"
+def _misrouted(ctx: Context[Env], cmd: HouseholdCommand) -> Decision:
+    """A household's command keyed otherwise than by its id, where the state is partitioned:
+    the partition it reached does not keep the household."""
+    refused = key_mismatch(
+        R.COMMAND_KEY_MISMATCH, ctx, cmd, f"its household id {cmd.household_id!r}"
     )
-    return rejected(ctx, cmd, refused, household_id=value if what == "its household id" else None)
+    return rejected(ctx, cmd, refused, household_id=cmd.household_id)
+
+
+def _kept(state: State, key: StateKey[Any]) -> None:
+    """A record handed on here must find what it names kept here (`NotKeptHere`)."""
+    if not state.owns(key):
+        raise NotKeptHere(f"a record about {key.name} handed to a partition that does not keep it")
 
 
 def _refs(cmd: w.ApplyForAllowance | w.ReviewHousehold, ctx: Context[Env]) -> list[str]:
@@ -90,13 +101,13 @@ def _decide(
     rule: HouseholdRule,
 ) -> Decision:
     """Decided here when every member it joins is kept here (one slot, or the household's
-    partition) or in the household already. Else, the members read where they are kept (so one
+    partition). Else, the members read where they are kept (so one
     in another household is refused at once), the claim handed from member to member
     (`ApplicationClaim`, `ReviewClaim`), each held for the household, and decided when it comes
     back (`_claimed`)."""
     key = CASE.key(cmd.household_id)
     if not state.owns(key):
-        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
+        return _misrouted(ctx, cmd)
     refs = _refs(cmd, ctx)
     persons: dict[str, Person | None] = {r: state.get(PERSON.key(r)) for r in refs}
     try:
@@ -126,16 +137,8 @@ def _claim(
     cmd: w.ApplyForAllowance | w.ReviewHousehold, refs: list[str], away: list[str], cid: str
 ) -> w.ApplicationClaim | w.ReviewClaim:
     """The command handed on by its members' references, never their citizen IDs."""
-    if isinstance(cmd, w.ApplyForAllowance):
-        return w.ApplicationClaim(
-            command_id=cid,
-            members=refs,
-            claim=away,
-            **cmd.model_dump(exclude={"members"}),
-        )
-    return w.ReviewClaim(
-        command_id=cid, members=refs, claim=away, **cmd.model_dump(exclude={"members"})
-    )
+    kind = w.ApplicationClaim if isinstance(cmd, w.ApplyForAllowance) else w.ReviewClaim
+    return kind(command_id=cid, members=refs, claim=away, **cmd.model_dump(exclude={"members"}))
 
 
 @command_handlers.on(w.ApplyForAllowance, needs=_household)
@@ -152,7 +155,7 @@ def review_household(state: State, cmd: w.ReviewHousehold, ctx: Context[Env]) ->
 def stop_allowance(state: State, cmd: w.StopAllowance, ctx: Context[Env]) -> Decision:
     key = CASE.key(cmd.household_id)
     if not state.owns(key):
-        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
+        return _misrouted(ctx, cmd)
     try:
         case, fx = decisions.stop_recorded(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
@@ -227,7 +230,7 @@ def _stop_support(
 def grant(state: State, cmd: w.GrantTemporaryAssistance, ctx: Context[Env]) -> Decision:
     key = CASE.key(cmd.household_id)
     if not state.owns(key):
-        return _mismatch(ctx, cmd, "its household id", cmd.household_id)
+        return _misrouted(ctx, cmd)
     try:
         case, fx = payments.grant(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
@@ -239,7 +242,8 @@ def grant(state: State, cmd: w.GrantTemporaryAssistance, ctx: Context[Env]) -> D
 def close_month(state: State, cmd: w.ClosePaymentMonth, ctx: Context[Env]) -> Decision:
     key = REGION.key(cmd.region)
     if not state.owns(key):
-        return _mismatch(ctx, cmd, "its region", cmd.region)
+        refused = key_mismatch(R.COMMAND_KEY_MISMATCH, ctx, cmd, f"its region {cmd.region!r}")
+        return rejected(ctx, cmd, refused)
     try:
         region, fx = payments.close(state.get(key), cmd, ctx.time, ctx.env)
     except Refused as refused:
@@ -273,8 +277,7 @@ def _hold(state: State, msg: Claim) -> Decision:
     last. The decision's `MemberSet` ends the hold."""
     ref, rest = msg.claim[0], msg.claim[1:]
     key = PERSON.key(ref)
-    if not state.owns(key):
-        raise NotKeptHere(f"a {msg.TYPE} of {ref} reached a partition that does not keep him")
+    _kept(state, key)
     p = state.get(key)
     if p is not None and p.case not in (None, msg.household_id):
         back = msg.model_copy(update={"claim": [], "refused": True})
@@ -289,8 +292,7 @@ def _claimed(state: State, msg: Claim, ctx: Context[Env], rule: HouseholdRule) -
     other partitions as their partitions hold them: in this household), answered under its
     command id. Either way each member it held is told (`_holds_ended`)."""
     key = CASE.key(msg.household_id)
-    if not state.owns(key):
-        raise NotKeptHere(f"a {msg.TYPE} of {msg.household_id} reached another partition")
+    _kept(state, key)
     answer = dataclasses.replace(ctx, event_id=msg.command_id)
     kind = w.ApplyForAllowance if isinstance(msg, w.ApplicationClaim) else w.ReviewHousehold
     persons: dict[str, Person | None] = {
@@ -334,11 +336,6 @@ def application_claim(state: State, msg: w.ApplicationClaim, ctx: Context[Env]) 
 @work_handlers.on(w.ReviewClaim, needs=_claim_keys)
 def review_claim(state: State, msg: w.ReviewClaim, ctx: Context[Env]) -> Decision:
     return _on_claim(state, msg, ctx, decisions.review)
-
-
-def _kept(state: State, key: StateKey[Any]) -> None:
-    if not state.owns(key):
-        raise NotKeptHere(f"a command about {key.name} handed to a partition that does not keep it")
 
 
 @work_handlers.on(

@@ -1,7 +1,13 @@
 """The shared service runtime: exactly-once effects for Kafka handlers, via Redis."""
 
 from ..domain import Counters, Effects, Entity, Refused, StateKey, StateModel, counter_set
-from .commands import command_rejected, command_rejecter, command_subscription
+from .commands import (
+    NotKeptHere,
+    command_rejected,
+    command_rejecter,
+    command_subscription,
+    key_mismatch,
+)
 from .model import (
     NOTHING,
     Context,
@@ -28,6 +34,7 @@ __all__ = [
     "FromDecisions",
     "HandlerTable",
     "Increment",
+    "NotKeptHere",
     "Refused",
     "RejectedRecord",
     "ServiceRuntime",
@@ -40,6 +47,7 @@ __all__ = [
     "command_rejecter",
     "command_subscription",
     "counter_set",
+    "key_mismatch",
     "run",
     "serve",
 ]

@@ -10,6 +10,7 @@ could not read. Every service builds these answers here, so none of them can dri
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from shebao_contracts.envelope import Message
@@ -52,6 +53,19 @@ def command_rejected(
             **names,
         ),
     )
+
+
+def key_mismatch(reason: StrEnum, ctx: Context[Any], cmd: Message, keyed_by: str) -> Refused:
+    """The refusal of a command keyed otherwise than its topic's contract says, where the state
+    is partitioned: the partition it reached does not keep what it changes (`reason`: the
+    service's `command_key_mismatch`; `keyed_by`: what the contract keys it by)."""
+    return Refused(reason, f"keyed {ctx.key!r}: a {type(cmd).__name__} is keyed by {keyed_by}")
+
+
+class NotKeptHere(RuntimeError):
+    """A record a service handed to another partition on its work topic reached one that does
+    not keep what it names: the work topic and the topic it came from disagree about
+    partitions (a bug or a misconfiguration, dead-lettered rather than handed on again)."""
 
 
 def command_rejecter(answer: type[Message], events: Topic) -> Rejecter:
