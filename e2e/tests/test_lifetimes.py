@@ -26,6 +26,7 @@ from platform_story import platform as start
 from shebao_common.kafka_security import client_options
 from shebao_common.pseudonym import Pseudonymizer
 from shebao_common.runtime.store import default_partition
+from shebao_common.runtime.testing import key_elsewhere
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as en
 from shebao_contracts import medical as m
@@ -1631,11 +1632,7 @@ async def test_unemployment_subsidies_moves_to_a_partitioned_layout_by_a_rebuild
         assert (refused["reason"], refused["person"]) == ("not_receiving", who)
         assert refused["command_type"] == u.StopBenefit.TYPE
         close = u.ClosePaymentMonth(region=nj, month="2025-05")
-        other = next(
-            k
-            for i in range(100)
-            if default_partition(k := f"K-{i}", PARTITIONS) != default_partition(nj, PARTITIONS)
-        )
+        other = key_elsewhere(nj, PARTITIONS)
         await p.send(u.COMMANDS.name, other, close, day(2025, 6, 2), ce_id="unemployment-part-2")
         (misrouted,) = await p.until(
             u.EVENTS.name, u.CommandRejected, bool, command_id="unemployment-part-2"
@@ -1735,11 +1732,7 @@ async def test_welfare_moves_to_a_partitioned_layout_by_a_rebuild(
         )
         assert refused["command_type"] == w.ApplyForSupport.TYPE
         close = w.ClosePaymentMonth(region=nj, month="2025-05")
-        other = next(
-            k
-            for i in range(100)
-            if default_partition(k := f"K-{i}", PARTITIONS) != default_partition(nj, PARTITIONS)
-        )
+        other = key_elsewhere(nj, PARTITIONS)
         await p.send(w.COMMANDS.name, other, close, day(2025, 6, 2), ce_id="welfare-part-3")
         (misrouted,) = await p.until(
             w.EVENTS.name, w.CommandRejected, bool, command_id="welfare-part-3"

@@ -20,7 +20,7 @@ import test_contributions_rules as rules
 from contributions_harness import IDS, Service, citizen, employer_code, ref
 
 from shebao_common.runtime.store import default_partition
-from shebao_common.runtime.testing import made_partitioned, scenarios, unnumbered
+from shebao_common.runtime.testing import key_elsewhere, made_partitioned, scenarios, unnumbered
 from shebao_contracts import contributions as cc
 
 
@@ -80,9 +80,7 @@ E1 = employer_code(1)
 
 
 def _elsewhere(owner: str) -> str:
-    """A record key whose partition is not `owner`'s."""
-    home = default_partition(owner, N)
-    return next(k for i in range(100) if default_partition(k := f"K-{i}", N) != home)
+    return key_elsewhere(owner, N)
 
 
 def _one_employee(partitions: int | None) -> Service:

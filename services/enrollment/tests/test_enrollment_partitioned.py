@@ -15,6 +15,7 @@ import pytest
 from enrollment_harness import Domain, citizen_id, rejection, types
 
 from shebao_common.runtime.store import default_partition
+from shebao_common.runtime.testing import key_elsewhere
 from shebao_contracts import enrollment as c
 from shebao_enrollment.domain.model import CARD, PERSON
 from shebao_enrollment.handlers import NotKeptHere
@@ -82,9 +83,7 @@ def test_an_employer_command_keyed_otherwise_is_handed_to_its_code(d: Domain) ->
         risk_class=3,
         registered_on=date(2020, 1, 1),
     )
-    other = next(
-        k for i in range(100) if default_partition(k := f"K{i}", N) != default_partition(EMP, N)
-    )
+    other = key_elsewhere(EMP, N)
     assert types(d.send(register, key=other)) == ["EmployerRegistered"]
     assert [type(m).__name__ for m in d.handed] == ["CommandForwarded"]
 
@@ -178,9 +177,7 @@ def test_a_forward_that_reaches_a_partition_not_keeping_its_person_is_refused(
         sealed_citizen_id=d.env.ids.seal(cid),
         command=death.model_dump(mode="json", exclude={"citizen_id"}),
     )
-    wrong = next(
-        k for i in range(100) if default_partition(k := f"K{i}", N) != default_partition(ref, N)
-    )
+    wrong = key_elsewhere(ref, N)
     with pytest.raises(NotKeptHere):
         d.work.send(forward, topic=c.WORK.name, key=wrong)
     assert d.person(cid).deceased_on is None

@@ -20,7 +20,7 @@ import unemployment_harness as harness
 from unemployment_harness import NJ, Service, citizen, reason, ref
 
 from shebao_common.runtime.store import default_partition
-from shebao_common.runtime.testing import made_partitioned, scenarios, unnumbered
+from shebao_common.runtime.testing import key_elsewhere, made_partitioned, scenarios, unnumbered
 from shebao_contracts import unemployment as u
 
 N = 3
@@ -71,9 +71,7 @@ def test_the_scenarios_hand_registrations_to_their_persons_partition() -> None:
 
 
 def _elsewhere(owner: str) -> str:
-    """A record key whose partition is not `owner`'s."""
-    home = default_partition(owner, N)
-    return next(k for i in range(100) if default_partition(k := f"K-{i}", N) != home)
+    return key_elsewhere(owner, N)
 
 
 def test_a_registration_is_decided_where_the_person_is_kept_and_names_the_command() -> None:

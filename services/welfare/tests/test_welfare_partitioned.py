@@ -22,7 +22,7 @@ import test_welfare_rules as rules
 from welfare_harness import NJ, Service, cid, of_type, reason, ref
 
 from shebao_common.runtime.store import default_partition
-from shebao_common.runtime.testing import made_partitioned, scenarios, unnumbered
+from shebao_common.runtime.testing import key_elsewhere, made_partitioned, scenarios, unnumbered
 from shebao_contracts import welfare as w
 from shebao_welfare.handlers import NotKeptHere
 
@@ -80,9 +80,7 @@ def _away(household: str, n: int, start: int = 1) -> list[str]:
 
 
 def _elsewhere(owner: str) -> str:
-    """A record key whose partition is not `owner`'s."""
-    home = default_partition(owner, N)
-    return next(k for i in range(100) if default_partition(k := f"K-{i}", N) != home)
+    return key_elsewhere(owner, N)
 
 
 def test_members_kept_elsewhere_are_claimed_and_the_household_decided_at_its_partition() -> None:

@@ -177,3 +177,10 @@ def unnumbered(text: str) -> str:
     partition (its key's) and offset."""
     text = re.sub(r"msg-[0-9]+", "msg-*", text)
     return re.sub(r'"partition":[0-9]+,"offset":[0-9]+', '"partition":*,"offset":*', text)
+
+
+def key_elsewhere(owner: str, partitions: int) -> str:
+    """A record key whose partition (Kafka's default partitioner) is not `owner`'s: a record
+    keyed otherwise than its topic's contract says."""
+    home = default_partition(owner, partitions)
+    return next(k for i in range(100) if default_partition(k := f"K-{i}", partitions) != home)
