@@ -63,15 +63,14 @@ def status(
 
 def joined(p: Person | None, ref: str, case: str) -> Person:
     """The person once a decision of `case` made them its member."""
-    return (p or Person(ref=ref)).model_copy(update={"case": case, "member": True})
+    return (p or Person(ref=ref)).model_copy(update={"case": case})
 
 
 def held(p: Person | None, ref: str, case: str, claim: str) -> Person:
     """The person held for `case` by its claim `claim` (partitioned: `handlers._hold`), until
-    the decision comes back (`member_set`); a member of it already stays one."""
+    the decision comes back (`member_set`)."""
     p = p or Person(ref=ref)
-    member = p.member if p.case == case else False
-    return p.model_copy(update={"case": case, "member": member, "held": (*p.held, claim)})
+    return p.model_copy(update={"case": case, "held": (*p.held, claim)})
 
 
 def left(p: Person | None, ref: str, case: str | None) -> Person:
@@ -80,7 +79,7 @@ def left(p: Person | None, ref: str, case: str | None) -> Person:
     p = p or Person(ref=ref)
     if p.case not in (None, case):
         return p
-    return p.model_copy(update={"case": None, "member": True, "held": ()})
+    return p.model_copy(update={"case": None, "held": ()})
 
 
 def membership(p: Person | None, ev: w.RecipientStatusChanged) -> Person:
@@ -345,9 +344,7 @@ def member_set(p: Person | None, msg: w.MemberSet, named: Case | None) -> Person
     p = p or Person(ref=msg.person)
     still = tuple(c for c in p.held if c != msg.command_id)
     if named is not None and named.active and msg.person in named.members:
-        return p.model_copy(update={"case": named.id, "member": True, "held": still})
-    if p.case is not None and p.case == (msg.case or msg.left):
-        if still:
-            return p.model_copy(update={"member": False, "held": still})
-        return p.model_copy(update={"case": None, "member": True, "held": ()})
+        return p.model_copy(update={"case": named.id, "held": still})
+    if p.case is not None and p.case == (msg.case or msg.left) and not still:
+        return left(p, msg.person, p.case)
     return p.model_copy(update={"held": still})

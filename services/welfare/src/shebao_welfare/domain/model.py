@@ -74,9 +74,8 @@ class Case(StateModel):
 class Person(StateModel):
     ref: str
     case: str | None = None
-    """The active case the person belongs to, or is held for (`held`)."""
-    member: bool = True
-    """Whether `case` counts the person by a decision; False while only held for it."""
+    """The active case the person belongs to, or is held for (`held`): whether it counts them
+    is the case's to say (its members)."""
     held: tuple[str, ...] = ()
     """Partitioned: the command ids of the household's claims holding the person for `case`
     whose decision has not come back yet (each ends with a `MemberSet` naming it)."""
