@@ -23,6 +23,7 @@ from shebao_contracts.topics import Registry, Topic
 
 from .. import tracing
 from ..logging import mask_ids, trace_id_var
+from . import compiled
 from .codec import R_HANDLER_ERROR, Encoder, Item, record_time
 from .model import (
     Context,
@@ -252,7 +253,7 @@ class Planner:
             key = self.store.state_key(name, partition)
             plan.reads.append((key, slot.version))
             if slot.dirty:
-                data = b"" if slot.value is None else slot.value.model_dump_json().encode()
+                data = b"" if slot.value is None else compiled.encode(slot.value)
                 plan.writes.append((key, slot.version + 1, data))
                 written.add(name)
                 if slot.cached:

@@ -24,6 +24,7 @@ from shebao_contracts.reasons import REASONS
 from shebao_contracts.topics import Registry, Topic, dlq_name
 
 from ..logging import mask_ids
+from . import compiled
 from .model import Context, Emit, Handler, HandlerTable, StateKey
 from .store import OutboxEntry, StreamId
 
@@ -211,14 +212,14 @@ class Decoder:
         if not value:
             return self._fail(item, R_EMPTY, "the record has no body")
         try:
-            item.message = mtype.model_validate_json(value)
+            item.message = compiled.read(mtype, value)
         except ValidationError as exc:
             reason, detail = classify_validation_error(exc)
             return self._fail(item, reason, detail)
         if self.trust_event_ids:
             # Commands from people and portals are compared by content (a resend may be
             # formatted differently); events from our own producers by their bytes.
-            body = item.message.model_dump_json().encode() if self.canonical_fingerprints else value
+            body = compiled.encode(item.message) if self.canonical_fingerprints else value
             item.fingerprint = hashlib.blake2b(
                 env.type.encode() + b"\n" + body, digest_size=12
             ).hexdigest()
@@ -317,7 +318,7 @@ class Encoder:
             id=stream_id,
             topic=emit.topic,
             key=emit.key.encode(),
-            value=emit.message.model_dump_json().encode(),
+            value=compiled.encode(emit.message),
             headers=_headers_json(pairs),
             header_list=[(k, v.encode()) for k, v in pairs],
         )

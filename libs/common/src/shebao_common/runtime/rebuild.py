@@ -92,6 +92,7 @@ from shebao_contracts.topics import Topic, dlq_name
 
 from ..domain import Counters
 from ..kafka_security import client_options
+from . import compiled
 from .apply import Slot, decide, open_slots
 from .codec import H_FROM, Decoder, Item
 from .model import Decision, Emit, FromDecisions, HandlerTable, StateModel, Subscription
@@ -836,7 +837,7 @@ class Rebuild:
                 if slot.value is None:
                     pipe.set(key, f"{slot.version + 1}|", ex=self.dedupe_ttl)
                 else:
-                    data = slot.value.model_dump_json().encode()
+                    data = compiled.encode(slot.value)
                     pipe.set(key, f"{slot.version + 1}|".encode() + data)
                 n += 1
         for (p, counter, f), by in self.counts.items():

@@ -37,6 +37,7 @@ from aiokafka.partitioner import murmur2
 
 from ..domain import Counters, StateKey, StateModel
 from ..redis_acl import key_prefix
+from . import compiled
 
 # An outbox entry that can never be published moves to the parked stream in one step, so it is
 # neither lost nor published twice; the relay then goes on with the entries behind it.
@@ -470,7 +471,7 @@ class Store:
             )
             for name, home, (version, data) in zip(names, homes, rows, strict=True):
                 model = keys[name].entity.model
-                value = None if data is None else model.model_validate_json(data)
+                value = None if data is None else compiled.read(model, data)
                 out[name] = (version if home == partition else -1, value)
         return out
 

@@ -21,9 +21,12 @@ from datetime import UTC, date, datetime, time
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
 from shebao_contracts.envelope import Envelope, Message
 from shebao_contracts.topics import Registry
 
+from . import compiled
 from .apply import EmitCheck, Slot, Snapshot, decide, open_slots
 from .codec import Encoder, Item
 from .model import Context, Counters, E, Emit, HandlerTable, StateKey, StateModel
@@ -37,6 +40,17 @@ def _catalog() -> Registry:
     from shebao_contracts.catalog import all_topics
 
     return all_topics()
+
+
+def same_as_pydantic(value: BaseModel) -> None:
+    """The compiled codec writes the value as pydantic does, and reads it back as pydantic
+    does (issue 20): every message and state value the rule tests produce is a case."""
+    body = value.model_dump_json().encode()
+    assert compiled.encode(value) == body, f"{type(value).__name__}: {body!r}"
+    fast = compiled.decode(type(value), body)
+    if fast is not None:
+        slow = type(value).model_validate_json(body)
+        assert fast == slow and compiled.encode(fast) == body, f"{type(value).__name__}: {body!r}"
 
 
 class HandlerRunner(Generic[E]):
@@ -106,6 +120,10 @@ class HandlerRunner(Generic[E]):
         for name, slot in working.items():
             if slot.dirty:
                 self.store[name] = slot.value
+                if slot.value is not None:
+                    same_as_pydantic(slot.value)
+        for emit in decision.emits:
+            same_as_pydantic(emit.message)
         for inc in decision.increments:
             self.counters[(inc.counter, inc.field)] += inc.by
         self.emitted += decision.emits
