@@ -6,7 +6,7 @@ wall time, so other load on the machine matters less) per record of each phase. 
 figure to watch while optimising the runtime or the rules; `make bench` gives the end-to-end
 picture on the real broker.
 
-    uv run python scripts/bench_cpu.py [--claims 5000] [--repeat 3]
+    uv run python scripts/bench_cpu.py [--claims 5000] [--repeat 3] [--compare-codec]
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import statistics
 import sys
 import time
 from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import orjson
 
 from shebao_common.metrics import RuntimeMetrics
+from shebao_common.runtime import compiled
 from shebao_common.runtime.processor import Processor
 from shebao_common.runtime.service import tune_gc
 from shebao_common.runtime.store import Layout, Store
@@ -153,18 +156,48 @@ def main() -> int:
     p.add_argument(
         "--gc-gen0", type=int, default=ServiceSettings().gc_gen0_threshold, help="as the services"
     )
+    p.add_argument(
+        "--compare-codec",
+        action="store_true",
+        help="interleave runs with pydantic reading and writing every message (as before the"
+        " compiled codec) and print both",
+    )
     a = p.parse_args()
     tune_gc(a.gc_gen0)
     rng = random.Random(7)
-    runs = [run(a.claims, rng) for _ in range(a.repeat)]
+    codecs = ["compiled", "pydantic"] if a.compare_codec else ["compiled"]
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in codecs}
+    for _ in range(a.repeat):
+        for codec in codecs:  # interleaved: the machine's speed drifts between runs
+            with _codec(codec):
+                runs[codec].append(run(a.claims, rng))
     print(f"CPU microseconds per claim, median of {a.repeat} runs of {a.claims:,} claims:")
-    total = 0.0
-    for phase in runs[0]:
-        value = statistics.median(r[phase] for r in runs)
-        total += value
-        print(f"  {phase:<18} {value:7.1f}")
-    print(f"  {'total':<18} {total:7.1f}")
+    print(f"  {'':<18} " + " ".join(f"{c:>9}" for c in codecs))
+    totals = dict.fromkeys(codecs, 0.0)
+    for phase in runs["compiled"][0]:
+        values = []
+        for c in codecs:
+            value = statistics.median(r[phase] for r in runs[c])
+            totals[c] += value
+            values.append(f"{value:9.1f}")
+        print(f"  {phase:<18} " + " ".join(values))
+    print(f"  {'total':<18} " + " ".join(f"{totals[c]:9.1f}" for c in codecs))
     return 0
+
+
+@contextmanager
+def _codec(name: str) -> Iterator[None]:
+    """`pydantic`: every message and state value read and written by pydantic alone."""
+    if name == "compiled":
+        yield
+        return
+    read, encode = compiled.read, compiled.encode
+    compiled.read = lambda cls, body: cls.model_validate_json(body)  # type: ignore[assignment]
+    compiled.encode = lambda m: m.model_dump_json().encode()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        compiled.read, compiled.encode = read, encode
 
 
 if __name__ == "__main__":

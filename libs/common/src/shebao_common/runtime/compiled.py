@@ -475,6 +475,7 @@ def _generate(
             ns[f"_enc_{i}"] = sp.encode
             out.append(f"{name!r}: _enc_{i}(d[{name!r}])")
     code.append(f"    return {{{', '.join(out)}}}")
+    ns["__source__"] = "\n".join(code)
     exec(compile("\n".join(code), f"<compiled {cls.__name__}>", "exec"), ns)  # noqa: S102
     return ns["build"], ns["builtins"]
 
