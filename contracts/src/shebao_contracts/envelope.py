@@ -67,6 +67,9 @@ _CHAR_LIMITS = {
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
 
 
+_ID_IN_HEADER = "{} holds a citizen ID number: an id names a message, never a person"
+
+
 class Message(BaseModel):
     """Base of every message on a shebao topic: an immutable pydantic model with a CloudEvents type.
 
@@ -148,11 +151,7 @@ class Envelope:
         if find_citizen_ids(" ".join([headers.get(name) or "" for name in _ID_HEADERS])):
             for name in _ID_HEADERS:
                 if find_citizen_ids(headers.get(name) or ""):
-                    raise EnvelopeError(
-                        "citizen_id_in_header",
-                        f"{name} holds a citizen ID number: an id names a message, never a"
-                        " person",
-                    )
+                    raise EnvelopeError("citizen_id_in_header", _ID_IN_HEADER.format(name))
         try:
             when = parse_time(headers[H_TIME])
         except ValueError:
