@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shebao_common.runtime import compiled
 from shebao_contracts import contributions as cc
@@ -198,3 +198,33 @@ def test_a_model_it_cannot_compile_is_left_to_pydantic() -> None:
     assert compiled.decode(Odd, body) is None
     assert compiled.read(Odd, body) == Odd(when={})
     assert compiled.encode(Odd(when={})) == b'{"when":{}}'
+
+
+def test_patterns_that_cannot_join_are_matched_each_on_its_own() -> None:
+    """A pattern anchored at one end or at neither is a search, not a whole-text match: it is
+    left to msgspec's own match of that field, and still answers as pydantic."""
+
+    class Odd(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="ignore")
+        starts: Annotated[str, Field(pattern=r"^[a-z]+")]
+        anywhere: Annotated[str, Field(pattern=r"[0-9]{2}")]
+        plain: Annotated[str, Field(pattern=r"^[a-z]+$")]
+
+    c = compiled.compiled(Odd)
+    assert c is not None
+    outcomes = [
+        _same(Odd, json.dumps({"starts": b, "anywhere": a, "plain": p}).encode())  # type: ignore[arg-type]
+        for b in ("abc", "abc\n", "1abc", "", "a\nb")
+        for a in ("x12y", "12", "1", "x1\n2")
+        for p in ("abc", "abc\n", "\nabc")
+    ]
+    assert "fast" in outcomes and "refused" in outcomes
+
+
+def test_a_configuration_it_does_not_know_is_left_to_pydantic() -> None:
+    class Valued(BaseModel):
+        model_config = ConfigDict(use_enum_values=True)
+        outcome: m.Outcome
+
+    assert compiled.compiled(Valued) is None
+    assert compiled.read(Valued, b'{"outcome":"settled"}').outcome == "settled"

@@ -12,10 +12,11 @@ field it understands into a msgspec struct with the same checks (issue 20, point
   which pydantic uses, does not).
 - `encode(model)` gives exactly the bytes of `model.model_dump_json()`.
 
-A model with a field of any other kind (an alias, a validator or type not listed in `_ANNOTATED`
-below, a dict, a bare Decimal) is not compiled: pydantic does all its work, as before. The
-equivalence tests (`tests/test_compiled.py`) feed both every published example, a generated
-corpus of valid and invalid bodies, and every message the services' rule tests emit.
+A model with a configuration or a field of any other kind (an alias, a validator not in
+`_PARSERS` or `_CHECKS` below, a datetime, a union of two types) is not compiled: pydantic does
+all its work, as before. The equivalence tests (`tests/test_compiled.py`) feed both every
+published example and a generated corpus of valid and invalid bodies; the unit runner
+(`testing.py`) checks every message and state value the services' rule tests produce.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import dataclasses
 import enum
 import inspect
 import re
+import re._constants as re_constants  # type: ignore[import-not-found]
+import re._parser as re_parser  # type: ignore[import-not-found]
 import types
 import typing
 from collections.abc import Callable
@@ -112,7 +115,6 @@ _CHECKS: dict[Any, tuple[str | None, Check]] = {
     ct._no_control_characters: (None, _no_control),
     ct._not_a_citizen_id: (None, _not_an_id),
 }
-_ANNOTATED = (*_PARSERS, *_CHECKS)
 
 
 def _or_none(check: Check) -> Check:
@@ -225,7 +227,7 @@ def _annotated(
             raise Unsupported(f"{tp!r} with {other!r}")
         write = typing.cast(Conv, serializer.func)
         pattern, parse = _PARSERS[other[0].func]
-        if combine:
+        if combine and _combinable(_whole(pattern)):
             spec = _Spec(str, parse, write)
             spec.pattern = _whole(pattern)
             return spec
@@ -243,7 +245,7 @@ def _annotated(
                 raise Unsupported("two patterns")
             meta["pattern"] = _whole(own)
         checks.append(check)
-    if combine and tp is str and "pattern" in meta:
+    if combine and tp is str and _combinable(meta.get("pattern")):
         spec.pattern = meta.pop("pattern")
         if _no_control in checks and not _may_hold_control(spec.pattern):
             checks.remove(_no_control)  # the pattern refuses them already
@@ -256,6 +258,22 @@ def _annotated(
 _CLASS_ONLY = re.compile(r"\^?(\[(?:[^\]\\]|\\.)*\])[*+]\\Z", re.DOTALL)
 
 
+def _controls() -> list[str]:
+    """Every character CONTROL_CHARACTERS names, read from its class (one class of ranges)."""
+    (op, items), *rest = re_parser.parse(CONTROL_CHARACTERS.pattern)
+    if rest or op is not re_constants.IN:
+        raise Unsupported("CONTROL_CHARACTERS is not one class")
+    chars: list[str] = []
+    for kind, value in items:
+        if kind is re_constants.RANGE:
+            chars += map(chr, range(value[0], value[1] + 1))
+        elif kind is re_constants.LITERAL:
+            chars.append(chr(value))
+        else:
+            raise Unsupported("CONTROL_CHARACTERS is not one class of ranges")
+    return chars
+
+
 def _may_hold_control(pattern: str) -> bool:
     """False where the pattern is one character class repeated and no control or bidi
     character is in that class: such a text needs no separate control check."""
@@ -263,7 +281,7 @@ def _may_hold_control(pattern: str) -> bool:
     if m is None:
         return True
     cls = re.compile(m.group(1))
-    return any(cls.fullmatch(c) for c in map(chr, range(0x3000)) if CONTROL_CHARACTERS.match(c))
+    return any(cls.fullmatch(c) for c in _controls())
 
 
 def _spec(tp: Any, structs: dict[type, Any]) -> _Spec:
@@ -314,6 +332,18 @@ def _spec(tp: Any, structs: dict[type, Any]) -> _Spec:
     raise Unsupported(repr(tp))
 
 
+def _combinable(pattern: str | None) -> bool:
+    """A pattern that may join the message's combined one: anchored at both ends, and nothing
+    that looks past its own text (lookarounds, which would see the joining newline) or refers
+    to groups (backreferences, flags). Any other is matched by msgspec, on its own."""
+    return (
+        pattern is not None
+        and pattern.endswith(r"\Z")
+        and pattern.startswith("^")
+        and re.search(r"\(\?(?!:)|\\[1-9ZAbB]|\$", pattern[:-2]) is None
+    )
+
+
 def _optional(tp: Any, spec_of: Callable[[Any], _Spec]) -> _Spec:
     """`X | None`: X's spec (constraints on the union are X's, as pydantic applies them)."""
     args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -331,18 +361,12 @@ class Compiled:
     def __init__(self, cls: type[BaseModel], structs: dict[type, Any]) -> None:
         config = cls.model_config
         if (
-            config.get("extra") not in (None, "ignore", "forbid")
+            not config.keys() <= {"extra", "frozen", "str_strip_whitespace", "title"}
+            or config.get("extra") not in (None, "ignore", "forbid")
+            or config.get("str_strip_whitespace")
             or cls.__pydantic_post_init__ is not None
             or cls.__private_attributes__
             or any(dataclasses.astuple(cls.__pydantic_decorators__))
-            or config.get("strict")
-            or config.get("str_strip_whitespace")
-            or config.get("str_to_upper")
-            or config.get("str_to_lower")
-            or config.get("str_max_length") is not None
-            or config.get("str_min_length")
-            or config.get("validate_default")
-            or config.get("alias_generator") is not None
         ):
             raise Unsupported(f"{cls.__name__}'s configuration")
         self.cls = cls
@@ -386,12 +410,8 @@ class Compiled:
 
 
 def _body(pattern: str) -> str:
-    """A whole-text pattern as a group of the combined pattern."""
-    if pattern.startswith("^"):
-        pattern = pattern[1:]
-    if not pattern.endswith(r"\Z") or re.search(r"\(\?(?![:=!]|<[=!])|\\[1-9]", pattern):
-        raise Unsupported(f"pattern {pattern!r}")  # groups of its own, backreferences, flags
-    return f"(?:{pattern[:-2]})"
+    """A whole-text pattern (`_combinable`) as a group of the combined pattern."""
+    return f"(?:{pattern.removeprefix('^')[:-2]})"
 
 
 def _generate(
@@ -414,7 +434,7 @@ def _generate(
         # One pattern for every patterned text, joined by newlines: a text holding a newline
         # itself would shift the others, so the count of newlines must be theirs exactly.
         ns["_whole"] = re.compile(
-            "\n".join(_body(specs[n].pattern or "") for n in patterned), re.DOTALL
+            "\n".join(_body(specs[n].pattern or "") for n in patterned)
         ).fullmatch
         texts = ", ".join(f"s.{n}" for n in patterned)
         if len(patterned) == 1:
