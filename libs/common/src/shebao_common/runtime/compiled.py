@@ -404,6 +404,9 @@ class Compiled:
             kw_only=True,
             forbid_unknown_fields=config.get("extra") == "forbid",
             module=__name__,
+            # a decoded struct holds texts, numbers and other structs, never itself: untracked,
+            # it does not count toward the young generation's collections
+            gc=False,
         )
         self.decoder = msgspec.json.Decoder(self.struct)
         self.build, self.builtins = _generate(cls, specs)
