@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -228,3 +229,35 @@ def test_a_configuration_it_does_not_know_is_left_to_pydantic() -> None:
 
     assert compiled.compiled(Valued) is None
     assert compiled.read(Valued, b'{"outcome":"settled"}').outcome == "settled"
+
+
+def test_state_shapes_read_and_written_alike() -> None:
+    """Shapes only the services' states have: maps keyed by an enumeration or a number, fixed
+    tuples, bare decimals (the rule tests check every state they produce as well)."""
+
+    class Shapes(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="ignore")
+        by_outcome: dict[m.Outcome, tuple[str, ...]]
+        by_year: dict[int, m.Amounts]
+        pair: tuple[date, bool]
+        share: Decimal
+
+    amounts = m.SettlementResult.EXAMPLE["amounts"]  # type: ignore[index]
+    good = {
+        "by_outcome": {"settled": ["a", "b"], "rejected": []},
+        "by_year": {"2025": amounts},
+        "pair": ["2025-01-08", True],
+        "share": "0.0755",
+    }
+    assert compiled.compiled(Shapes) is not None
+    assert _same(Shapes, json.dumps(good).encode()) == "fast"  # type: ignore[arg-type]
+    outcomes = [_same(Shapes, body) for body in _variants(good)]  # type: ignore[arg-type]
+    for field, values in {
+        "by_outcome": [{"SETTLED": []}, {"settled": [1]}, {"": []}],
+        "by_year": [{"x": amounts}, {" 1": amounts}, {"+1": amounts}, {"1": {}}],
+        "pair": [["2025-01-08"], ["2025-01-08", True, 1], ["2025-01-08", 1], [None, True]],
+        "share": ["1e2", "1E+2", " 1", "1_0", 1.5, "NaN", "-0", "0.000", "Infinity"],
+    }.items():
+        for v in values:
+            outcomes.append(_same(Shapes, json.dumps({**good, field: v}).encode()))  # type: ignore[arg-type]
+    assert outcomes.count("fast") > 10 and "refused" in outcomes

@@ -29,7 +29,7 @@ import re._constants as re_constants  # type: ignore[import-not-found]
 import re._parser as re_parser  # type: ignore[import-not-found]
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -135,6 +135,12 @@ def _items(conv: Conv, container: Callable[[Any], Any]) -> Conv:
 
 def _unless_none(conv: Conv) -> Conv:
     return None if conv is None else lambda v: None if v is None else conv(v)
+
+
+def _fields(convs: list[Conv], values: Any) -> Iterator[Any]:
+    """Each value of a fixed tuple converted by its position's conversion, if it has one."""
+    for conv, v in zip(convs, values, strict=True):
+        yield v if conv is None else conv(v)
 
 
 def _each_value(check: Check) -> Check:
@@ -305,7 +311,7 @@ def _spec(tp: Any, structs: dict[type, Any]) -> _Spec:
         return _Spec(text, Decimal)  # written back as pydantic does: str(d), msgspec's way
     if origin is dict:
         key, value = typing.get_args(tp)
-        if key not in (int, str):
+        if key not in (int, str) and not (isinstance(key, type) and issubclass(key, enum.StrEnum)):
             raise Unsupported(repr(tp))
         inner = _spec(value, structs)
         spec = _Spec(
@@ -315,10 +321,19 @@ def _spec(tp: Any, structs: dict[type, Any]) -> _Spec:
         )
         spec.checks = [_each_value(c) for c in inner.checks]
         return spec
+    if origin is tuple and not (len(typing.get_args(tp)) == 2 and typing.get_args(tp)[1] is ...):
+        parts = [_spec(a, structs) for a in typing.get_args(tp)]
+        if not parts or any(p.checks for p in parts):
+            raise Unsupported(repr(tp))
+        decs, encs = [p.decode for p in parts], [p.encode for p in parts]
+        spec = _Spec(
+            tuple.__class_getitem__(tuple(p.type for p in parts)),
+            None if not any(decs) else lambda v: tuple(_fields(decs, v)),
+            None if not any(encs) else lambda v: list(_fields(encs, v)),
+        )
+        return spec
     if origin in (list, tuple):
         args = typing.get_args(tp)
-        if origin is tuple and (len(args) != 2 or args[1] is not Ellipsis):
-            raise Unsupported(repr(tp))
         inner = _spec(args[0], structs)
         spec = _Spec(
             list.__class_getitem__(inner.type)
