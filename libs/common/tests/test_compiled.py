@@ -25,6 +25,7 @@ from shebao_common.runtime import compiled
 from shebao_contracts import contributions as cc
 from shebao_contracts import medical as m
 from shebao_contracts.envelope import Message
+from shebao_contracts.types import NonNegativeMoney
 
 _HOSTILE: list[Any] = [
     *("", "a", "A" * 41, "A" * 65, "x" * 201, "x\n", "\nx", "x\x00", "x\u202e", "x\u2028"),
@@ -107,7 +108,8 @@ def _variants(example: dict[str, Any]) -> Iterator[bytes]:
 def _same(cls: type[Message], body: bytes) -> str:
     """'fast' where the compiled decoder read the body, 'pydantic' where only pydantic did,
     'refused' where neither: and the first two agree on the model and its bytes."""
-    fast = compiled.decode(cls, body)
+    c = compiled.compiled(cls)
+    fast = None if c is None else c.decode(body)  # whether or not a service reads it compiled
     try:
         slow = cls.model_validate_json(body)
     except ValidationError as exc:
@@ -126,6 +128,8 @@ def _same(cls: type[Message], body: bytes) -> str:
     assert _typed(fast) == _typed(slow), body
     assert compiled.encode(fast) == slow.model_dump_json().encode(), body
     assert compiled.encode(slow) == slow.model_dump_json().encode(), body
+    if c is not None and c.reads:
+        assert compiled.read(cls, body) is not slow and compiled.read(cls, body) == slow
     return "fast"
 
 
@@ -261,3 +265,24 @@ def test_state_shapes_read_and_written_alike() -> None:
         for v in values:
             outcomes.append(_same(Shapes, json.dumps({**good, field: v}).encode()))  # type: ignore[arg-type]
     assert outcomes.count("fast") > 10 and "refused" in outcomes
+
+
+def test_only_what_a_service_names_is_read_compiled() -> None:
+    """Reading compiled costs more than pydantic for most messages and states (nested models
+    without amounts); a service names those where it pays, and each must compile."""
+
+    class Line(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="ignore")
+        amount: NonNegativeMoney
+
+    body = b'{"amount":"1.50"}'
+    assert compiled.decode(Line, body) is None  # pydantic reads it: not named
+    compiled.read_compiled(Line)
+    fast = compiled.decode(Line, body)
+    assert fast == Line(amount=Decimal("1.50")) and compiled.read(Line, body) == fast
+
+    class Odd(BaseModel):
+        when: dict[tuple[int, int], str]
+
+    with pytest.raises(ValueError, match="Odd does not compile"):
+        compiled.read_compiled(Odd)

@@ -708,3 +708,18 @@ def test_an_interruption_of_contributions_refuses_claims_after_the_grace(med: Me
         )
     )
     assert med.submit(claim()).outcome == m.Outcome.SETTLED
+
+
+def test_claims_and_decisions_are_read_compiled() -> None:
+    """The composition root names the messages whose reading the compiled codec pays for (a
+    claim's lines, a decision's amounts): they come back as pydantic reads them."""
+    from shebao_common.runtime import compiled
+    from shebao_medical_settlement.main import MedicalSettings, create_runtime
+
+    create_runtime(MedicalSettings())
+    for model in (m.ClaimSubmitted, m.ClaimReceived, m.ClaimSettled, m.ClaimCancelled):
+        c = compiled.compiled(model)
+        assert c is not None and c.reads, model.__name__
+    body = m.ClaimSubmitted.model_validate(m.ClaimSubmitted.EXAMPLE).model_dump_json().encode()
+    fast = compiled.decode(m.ClaimSubmitted, body)
+    assert fast is not None and fast == m.ClaimSubmitted.model_validate_json(body)

@@ -4,13 +4,17 @@ The pydantic models stay the contracts of record; this module compiles each one 
 field it understands into a msgspec struct with the same checks (issue 20, point 1):
 
 - `decode(Model, body)` gives the model as pydantic would have read it, or None where msgspec
-  refused the body: the caller then asks pydantic, whose answer, and reason, is the one given.
+  refused the body, or where the model is not read compiled: reading compiled pays only for
+  some messages (a claim with its lines, a settlement's amounts), so a service names those it
+  reads so (`read_compiled`, through `runtime_for`). After None the caller asks pydantic, whose
+  answer, and reason, is the one given.
   So a refusal always has pydantic's reason, and the compiled checks need only never be looser
   than pydantic's. They are at most stricter: a value pydantic would coerce (a number where a
   money string belongs, "7" for an int, a 15-digit legacy id) goes to pydantic; a pattern must
   match the whole text (`\\Z`: Python's `$` would also match before a final newline, Rust's,
   which pydantic uses, does not).
-- `encode(model)` gives exactly the bytes of `model.model_dump_json()`.
+- `encode(model)` gives exactly the bytes of `model.model_dump_json()`, for every model that
+  compiles: writing compiled pays almost everywhere.
 
 A model with a configuration or a field of any other kind (an alias, a validator not in
 `_PARSERS` or `_CHECKS` below, a datetime, a union of two types) is not compiled: pydantic does
@@ -237,8 +241,7 @@ def _annotated(
             spec = _Spec(str, parse, write)
             spec.pattern = _whole(pattern)
             return spec
-        text = Annotated[str, msgspec.Meta(pattern=_whole(pattern))]
-        return _Spec(text, parse, write)
+        return _Spec(Annotated[str, msgspec.Meta(pattern=_whole(pattern))], parse, write)
     spec = _spec(tp, structs)
     validators = [getattr(v, "func", None) for v in other]
     checks = []
@@ -425,6 +428,23 @@ class Compiled:
         )
         self.decoder = msgspec.json.Decoder(self.struct)
         self.build, self.builtins = _generate(cls, specs)
+        # Read compiled only where a service asked (`read_compiled`): measured per message and
+        # state, the compiled reader pays where pydantic calls Python for many values (a claim's
+        # lines and amounts) and costs more elsewhere, up to twice pydantic's time for a state
+        # of nested models and no money, which pydantic-core builds in Rust and this module in
+        # Python (BENCHMARKS.md, 2026-12-02). Writing compiled pays almost everywhere.
+        self.reads = False
+
+    def decode(self, body: bytes) -> BaseModel | None:
+        """The message as pydantic reads it, or None: then ask pydantic (and give its reason)."""
+        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+            # pydantic's parser refuses a body nested deeper than MAX_JSON_DEPTH, even in a
+            # field it ignores, where msgspec goes deeper: such bodies go to pydantic
+            return None
+        try:
+            return self.build(self.decoder.decode(body))
+        except Exception:  # msgspec's refusal, a check's: pydantic answers, with the reason
+            return None
 
 
 def _body(pattern: str) -> str:
@@ -547,17 +567,23 @@ def compiled(cls: type[BaseModel]) -> Compiled | None:
     return c
 
 
+def read_compiled(*models: type[BaseModel]) -> None:
+    """Read these messages or states compiled from now on (a service's composition root names
+    those its measurements show it pays for). Each must compile."""
+    for cls in models:
+        c = compiled(cls)
+        if c is None:
+            raise ValueError(f"{cls.__name__} does not compile: pydantic reads it")
+        c.reads = True
+
+
 def decode(cls: type[M], body: bytes) -> M | None:
-    """The message as pydantic reads it, or None: then ask pydantic (and give its reason)."""
+    """The message as pydantic reads it, where it is read compiled (`read_compiled`); else
+    None: then ask pydantic (and give its reason)."""
     c = _compiled.get(cls) or compiled(cls)
-    if c is None or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
-        # pydantic's parser refuses a body nested deeper than MAX_JSON_DEPTH, even in a field
-        # it ignores, where msgspec goes deeper: a body with that many brackets goes to pydantic
+    if c is None or not c.reads:
         return None
-    try:
-        return c.build(c.decoder.decode(body))  # type: ignore[return-value]
-    except Exception:  # msgspec's refusal, a check's: pydantic answers, with the reason
-        return None
+    return c.decode(body)  # type: ignore[return-value]
 
 
 def read(cls: type[M], body: bytes) -> M:
@@ -575,4 +601,4 @@ def encode(m: BaseModel) -> bytes:
     return _encode(c.builtins(m))
 
 
-__all__ = ["Compiled", "compiled", "decode", "encode", "read"]
+__all__ = ["Compiled", "compiled", "decode", "encode", "read", "read_compiled"]

@@ -14,10 +14,13 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from shebao_contracts.catalog import all_topics
 from shebao_contracts.topics import ServiceContract
 
 from ..settings import ServiceSettings
+from . import compiled
 from .model import Subscription
 from .service import JsonHandler, ServiceRuntime
 
@@ -80,6 +83,7 @@ def runtime_for(
     env: Any = None,
     routes: Sequence[tuple[str, JsonHandler]] = (),
     partitionable: bool = False,
+    compiled_reads: Collection[type[BaseModel]] = (),
 ) -> ServiceRuntime:
     """The runtime of the service `contract` describes, reading through `subscriptions`.
 
@@ -91,7 +95,13 @@ def runtime_for(
     each input partition owns the state its records touch, spread over the slots of a Redis
     Cluster); the settings' `STATE_LAYOUT` chooses (`ServiceSettings.partitioned_state`). A
     service that does not allow it is refused `STATE_LAYOUT=partitioned` here.
+    `compiled_reads`: the messages and states the service reads through the compiled codec
+    (`runtime.compiled`), those its measurements show it pays for; pydantic reads the others.
     """
+    try:
+        compiled.read_compiled(*compiled_reads)
+    except ValueError as exc:
+        raise WiringError(f"{contract.service}: compiled_reads: {exc}") from None
     if settings.state_layout == "partitioned" and not partitionable:
         raise WiringError(
             f"{contract.service}: STATE_LAYOUT=partitioned, and its rules write or read state "
