@@ -289,10 +289,14 @@ class Platform:
                     + (log.stdout + log.stderr).decode(errors="replace")[-3000:]
                 )
 
-    def partners(self, *, follow: bool = True, people: int = 1000, months: int = 3) -> Ran:
+    def partners(
+        self, *, follow: bool = True, people: int = 1000, months: int = 3, build: bool = True
+    ) -> Ran:
         """The partners' simulator (profile `partners`) against the platform that is up, until
-        it exits: its exit code and its log (followed here as it runs, with `follow`)."""
-        build_simulator(self.engine)
+        it exits: its exit code and its log (followed here as it runs, with `follow`). Its image
+        is built first unless `build` is False (built already: the tests' `partners_image`)."""
+        if build:
+            build_simulator(self.engine)
         profiles = ("--profile", "apps", "--profile", "partners")
         self.settings.update(
             {
