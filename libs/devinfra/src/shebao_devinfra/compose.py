@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -289,10 +290,14 @@ class Platform:
                     + (log.stdout + log.stderr).decode(errors="replace")[-3000:]
                 )
 
-    def partners(self, *, follow: bool = True, people: int = 1000, months: int = 3) -> Ran:
+    def partners(
+        self, *, follow: bool = True, people: int = 1000, months: int = 3, build: bool = True
+    ) -> Ran:
         """The partners' simulator (profile `partners`) against the platform that is up, until
-        it exits: its exit code and its log (followed here as it runs, with `follow`)."""
-        build_simulator(self.engine)
+        it exits: its exit code and its log (followed here as it runs, with `follow`). Its image
+        is built first unless `build` is False (built already: the tests' `partners_image`)."""
+        if build:
+            build_simulator(self.engine)
         profiles = ("--profile", "apps", "--profile", "partners")
         self.settings.update(
             {
@@ -356,25 +361,36 @@ class Platform:
         return health if state == "running" else state
 
     def wait_healthy(self, names: Sequence[str], timeout: float) -> None:
+        """Every container of `names` healthy. The pending ones are asked at once, each in a
+        thread, half a second after the last round: a health check (podman runs it when asked)
+        starts a JVM for Kafka and a Python for a service, a second or more each, and asked one
+        after another, then two seconds apart, they held `up` ~15 s past the last one ready."""
         deadline = time.monotonic() + timeout
         pending = list(names)
-        while pending:
-            for name in list(pending):
-                ids = self.containers(name)
-                if ids and all(self._healthy(c) for c in ids):
-                    pending.remove(name)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                logs = {
-                    n: self.engine.run("logs", "--tail", "30", c, check=False).stderr.decode(
-                        errors="replace"
-                    )
-                    for n in pending
-                    for c in self.containers(n)
-                }
-                raise EngineError(f"not healthy after {timeout:.0f} s: {pending}\n{logs}")
-            time.sleep(2)
+
+        def healthy(name: str) -> bool:
+            ids = self.containers(name)
+            return bool(ids) and all(self._healthy(c) for c in ids)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
+            while pending:
+                answers = list(pool.map(healthy, pending))
+                pending = [n for n, ok in zip(pending, answers, strict=True) if not ok]
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        if not pending:
+            return
+        logs = {
+            n: self.engine.run("logs", "--tail", "30", c, check=False).stderr.decode(
+                errors="replace"
+            )
+            for n in pending
+            for c in self.containers(n)
+        }
+        raise EngineError(f"not healthy after {timeout:.0f} s: {pending}\n{logs}")
 
     def _healthy(self, container: str) -> bool:
         status = self.health(container)

@@ -11,7 +11,12 @@ it may take down and bring back on the same port with the same data, for broker-
 reason, where neither answers); `service_images` every service's image, built once for the
 session (the image tests start them, the compose tests run them); `compose_images` the rest of
 what compose.yaml names (Kafka, Redis, the Python base), for a `compose.Platform` that then builds
-nothing again.
+nothing again; `partners_image` the partners' simulator (compose's profile `partners`).
+
+The images are built in a thread from the end of collection on, when a collected test asks for
+any of them: a build waits on the engine, the network and the disk (about three minutes from an
+empty image store, half a minute to find every layer cached) while the tests before the image
+tests run. A test asking for an image waits for its build, and a failed build fails it as before.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -229,13 +235,70 @@ def own_redis_cluster() -> Iterator[RedisClusterHandle]:
         yield handle
 
 
+_IMAGE_FIXTURES = ("service_images", "compose_images", "partners_image")
+_builds: dict[str, Future[Any]] = {}
+_pool: ThreadPoolExecutor | None = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the images the collected tests ask for, in order, in one thread."""
+    global _pool
+    if session.config.option.collectonly:
+        return
+    wanted = {
+        name
+        for item in session.items
+        for name in getattr(item, "fixturenames", ())
+        if name in _IMAGE_FIXTURES
+    }
+    if not wanted:
+        return
+    from .compose import infra_images
+    from .containers import find_engine
+    from .images import build_services, build_simulator
+
+    _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shebao-images")
+    engine = _pool.submit(find_engine)
+    _builds["container_engine"] = engine
+
+    def with_engine(build: Callable[[Engine], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            found = engine.result()
+            return None if found is None else build(found)
+
+        return run
+
+    # what every one of the three fixtures needs first (compose_images asks for service_images)
+    _builds["service_images"] = _pool.submit(with_engine(build_services))
+    if "compose_images" in wanted:
+        _builds["compose_images"] = _pool.submit(with_engine(infra_images))
+    if "partners_image" in wanted:
+        _builds["partners_image"] = _pool.submit(with_engine(build_simulator))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A session that ends before its image tests (-x, ^C) waits for the build under way only."""
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+
+
+T = TypeVar("T")
+
+
+def _built(name: str, build: Callable[[], T]) -> T:
+    """The background build's result (`pytest_collection_finish`), or `build()` now where
+    there was none."""
+    started = _builds.get(name)
+    return build() if started is None else cast("T", started.result())
+
+
 @pytest.fixture(scope="session")
 def container_engine() -> Engine:
     """Docker or podman (`containers.find_engine`); skipped, with the reason, where neither is
     installed or answers."""
     from .containers import find_engine, no_engine_reason
 
-    found = find_engine()
+    found = _built("container_engine", find_engine)
     if found is None:
         pytest.skip(no_engine_reason())
     return found
@@ -248,7 +311,7 @@ def service_images(container_engine: Engine) -> dict[str, str]:
     test and both compose tests built all five."""
     from .images import build_services
 
-    return build_services(container_engine)
+    return _built("service_images", lambda: build_services(container_engine))
 
 
 @pytest.fixture(scope="session")
@@ -257,4 +320,13 @@ def compose_images(container_engine: Engine, service_images: dict[str, str]) -> 
     built: a `compose.Platform` given them as its `images` builds nothing on `up`."""
     from .compose import infra_images
 
-    return infra_images(container_engine)
+    return _built("compose_images", lambda: infra_images(container_engine))
+
+
+@pytest.fixture(scope="session")
+def partners_image(container_engine: Engine) -> str:
+    """The partners' simulator's image (`images.build_simulator`): `Platform.partners(build=
+    False)` then runs it as it is."""
+    from .images import build_simulator
+
+    return _built("partners_image", lambda: build_simulator(container_engine))
