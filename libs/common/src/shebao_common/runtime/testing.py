@@ -47,7 +47,8 @@ def same_as_pydantic(value: BaseModel) -> None:
     does (issue 20): every message and state value the rule tests produce is a case."""
     body = value.model_dump_json().encode()
     assert compiled.encode(value) == body, f"{type(value).__name__}: {body!r}"
-    fast = compiled.decode(type(value), body)
+    c = compiled.compiled(type(value))
+    fast = None if c is None else c.decode(body)  # whether or not a service reads it compiled
     if fast is not None:
         slow = type(value).model_validate_json(body)
         assert fast == slow and compiled.encode(fast) == body, f"{type(value).__name__}: {body!r}"
