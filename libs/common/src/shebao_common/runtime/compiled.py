@@ -54,11 +54,9 @@ from pydantic_core import PydanticUndefined
 from shebao_contracts import types as ct
 from shebao_contracts.limits import CONTROL_CHARACTERS, MAX_JSON_DEPTH
 from shebao_contracts.medical import _QUANTITY_TEXT, _parse_quantity
+from shebao_contracts.trusted import built
 
 M = TypeVar("M", bound=BaseModel)
-
-_new = object.__new__
-_set = object.__setattr__
 
 
 class Unsupported(Exception):
@@ -459,8 +457,7 @@ def _generate(
     a call per check cost more than msgspec's whole decoding."""
     ns: dict[str, Any] = {
         "_cls": cls,
-        "_new": _new,
-        "_set": _set,
+        "_built": built,
         "_Refused": Refused,
         "_required": frozenset(n for n, sp in specs.items() if sp.default is None),
         "_control": CONTROL_CHARACTERS.search,
@@ -509,18 +506,13 @@ def _generate(
             value = f"_default_{i}() if s.{name} is _UNSET else {value}"
         values.append(f"{name!r}: {value}")
     code += [
-        "    m = _new(_cls)",
-        f"    _set(m, '__dict__', {{{', '.join(values)}}})",
         "    fields = set(_required)",
         *(
             f"    if s.{n} is not _UNSET: fields.add({n!r})"
             for n, sp in specs.items()
             if sp.default is not None
         ),
-        "    _set(m, '__pydantic_fields_set__', fields)",
-        "    _set(m, '__pydantic_extra__', None)",
-        "    _set(m, '__pydantic_private__', None)",
-        "    return m",
+        f"    return _built(_cls, {{{', '.join(values)}}}, fields)",
         "",
         "def builtins(m):",
         "    d = m.__dict__",
@@ -533,8 +525,8 @@ def _generate(
             ns[f"_enc_{i}"] = sp.encode
             out.append(f"{name!r}: _enc_{i}(d[{name!r}])")
     code.append(f"    return {{{', '.join(out)}}}")
-    ns["__source__"] = "\n".join(code)
-    exec(compile("\n".join(code), f"<compiled {cls.__name__}>", "exec"), ns)  # noqa: S102
+    source = ns["__source__"] = "\n".join(code)  # kept for whoever debugs it
+    exec(compile(source, f"<compiled {cls.__name__}>", "exec"), ns)  # noqa: S102
     return ns["build"], ns["builtins"]
 
 
