@@ -1,18 +1,19 @@
 """Thirteen months of contributions for 5,000 employees, through real Kafka and Redis.
 
-Enrollment and contributions run as processes. The test is the service counters (it enrols 200
-employers and 5,000 employees through enrollment commands), the employers' portal (wage
-declarations, a correction before a close and one after), the scheduler (a period close per
-region and month) and four tax bureaus: it reads their assessments topics and reports what they
-collected, including an underpayment (paid later), an overpayment (held and applied), an employer
-that pays nothing for three months (its employees are interrupted, then the arrears are paid),
-a payment that matches no assessment, one from the wrong bureau and one it cannot read.
+Enrollment runs as a process, and contributions as two sharing its partitions, as production runs
+two replicas of each service. The test is the service counters (it enrols 200 employers and 5,000
+employees through enrollment commands), the employers' portal (wage declarations, a correction
+before a close and one after), the scheduler (a period close per region and month) and four tax
+bureaus: it reads their assessments topics and reports what they collected, including an
+underpayment (paid later), an overpayment (held and applied), an employer that pays nothing for
+three months (its employees are interrupted, then the arrears are paid), a payment that matches no
+assessment, one from the wrong bureau and one it cannot read.
 
 The months run from 2018-10 to 2019-10, across the employer pension cut from 20% to 16% on
 2019-05-01 and a new year of average wages. Every expected amount is computed here with plain
 arithmetic from the scenario and the parameter values (checked against the policy file), not by
-calling the service's rules: each assessment's total to the fen, then every person's credited
-months and pension and medical account balances.
+calling the service's rules: each assessment's total to the fen, then every person's credited months
+and pension and medical account balances.
 """
 
 from __future__ import annotations
@@ -295,8 +296,9 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
     topics += [cc.COMMANDS.name, cc.COMMANDS.dlq, cc.WORK.name, cc.WORK.dlq, cc.EVENTS.name]
     await recreate_topics(infra.kafka_bootstrap, topics + partner)
     env = {"SHEBAO_PSEUDONYM_KEY": PSEUDONYM_KEY}
-    services = {
-        name: ServiceProcess(
+
+    def process(name: str) -> ServiceProcess:
+        return ServiceProcess(
             name,
             f"shebao_{name}",
             kafka=infra.kafka_bootstrap,
@@ -304,9 +306,13 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
             log_dir=tmp_path,
             env=env,
         )
-        for name in ("enrollment", "contributions")
-    }
-    enrollment, contributions = services["enrollment"], services["contributions"]
+
+    # Contributions runs as two instances sharing its partitions, as production runs two
+    # replicas of every service (deploy/k8s/overlays/production): the load uses both cores.
+    enrollment = process("enrollment")
+    replicas = [process("contributions"), process("contributions")]
+    contributions = replicas[0]
+    services = [enrollment, *replicas]
     prod = await producer(infra.kafka_bootstrap, linger_ms=10)
     listener = Listener(infra.kafka_bootstrap)
     model = Model()
@@ -322,10 +328,23 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
         return datetime(int(month[:4]), int(month[5:]), day, 9, tzinfo=UTC)
 
     try:
-        for svc in services.values():
+        for svc in services:
             svc.start()
-        for svc in services.values():
+        for svc in services:
             await svc.wait_ready()
+
+        async def shared() -> bool:
+            """Each replica holds a share of every subscription this test feeds (four
+            partitions a topic): the groups have settled before the load begins, so no
+            partition moves while it runs."""
+            for c in replicas:
+                page = await c.metrics()
+                for sub in ("enrollment", "transfers", "commands", "work", "collections"):
+                    if page.sum("shebao_assigned_partitions", subscription=sub) < 1:
+                        return False
+            return True
+
+        await wait_until(shared, timeout=60)
         await listener.start()
 
         # -- enrol 200 employers, then 5,000 employees -----------------------------------------
@@ -380,7 +399,12 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
         expected_enrollment_events = N_EMPLOYERS + N_PERSONS * 7
 
         async def heard() -> bool:
-            n = await contributions.metric("shebao_records_total", subscription="enrollment")
+            n = sum(
+                [
+                    await c.metric("shebao_records_total", subscription="enrollment")
+                    for c in replicas
+                ]
+            )
             return n >= expected_enrollment_events
 
         await wait_until(heard, timeout=240)
@@ -642,10 +666,10 @@ async def test_thirteen_months_of_contributions_with_four_tax_bureaus(
             f"\nenrolled in {enrolled_at:.0f}s, 13 months in {months_at - enrolled_at:.0f}s, "
             f"verified in {time.monotonic() - started - months_at:.0f}s"
         )
-        for svc in services.values():
+        for svc in services:
             assert "handler failed" not in svc.log_text()
     finally:
-        for svc in services.values():
+        for svc in services:
             svc.stop()
         await listener.stop()
         await prod.stop()
