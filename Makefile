@@ -54,8 +54,9 @@ k8s-check:
 k8s-users: bootstrap
 	$(UV) run python -m shebao_devinfra.k8s_users
 
+# the unit tests run in a session of their own beside the integration tests (scripts/test.sh)
 test: bootstrap lint contracts-check k8s-check
-	$(UV) run pytest $(PYTEST_ARGS)
+	UV=$(UV) scripts/test.sh $(PYTEST_ARGS)
 
 test-fast: bootstrap
 	$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
