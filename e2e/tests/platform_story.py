@@ -182,10 +182,12 @@ async def platform(
     key: str,
     partner_topics: list[str] = (),  # type: ignore[assignment]
     producer_options: dict[str, Any] | None = None,
+    service_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Story]:
     """The named services as processes on empty topics and an empty Redis database;
     `producer_options` go to the story's producer (e.g. a longer request timeout, for a story
-    that restarts the broker under it)."""
+    that restarts the broker under it), `service_env` to every service's environment, its
+    names without the service's prefix (e.g. SESSION_TIMEOUT_MS)."""
     redis_url = story_redis_url(infra.redis_url, redis_db)
     r = redis_for(redis_url)
     await (r.flushall() if is_cluster_url(redis_url) else r.flushdb())
@@ -203,6 +205,8 @@ async def platform(
         )
         for name in names
     }
+    for svc in services.values():
+        svc.env.update({svc.prefix + k: v for k, v in (service_env or {}).items()})
     prod = await producer(infra.kafka_bootstrap, **(producer_options or {}))
     story = Story(infra.kafka_bootstrap, prod, services, key)
     await story.offsets.start()

@@ -120,7 +120,13 @@ class RestartableKafka:
         self._server.restart(kill=kill)
 
 
-_QUICK_BROKER_SESSION = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
+_QUICK_BROKER_SESSION = {
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "500",
+    # consumers of a test that kills them may ask for sessions shorter than the default
+    # minimum (6 s), so that a SIGKILLed member's partitions move sooner: see test_chaos.py
+    "group.min.session.timeout.ms": "1000",
+}
 
 
 @contextlib.contextmanager
