@@ -56,3 +56,13 @@ def test_models_that_need_pydantic_are_refused() -> None:
 
     with pytest.raises(TypeError, match="pydantic's own construction"):
         trusted(WithPrivate, a=1)
+
+
+def test_the_fields_keep_the_models_order_whatever_order_they_are_given_in() -> None:
+    """pydantic writes a model's fields in the order it holds them: a trusted model given its
+    values in another order must still write the bytes a validated one writes."""
+    values = amounts()
+    backwards = dict(reversed(values.items()))
+    built = trusted(m.Amounts, **backwards)
+    assert list(built.__dict__) == list(m.Amounts.model_fields)
+    assert built.model_dump_json() == m.Amounts.model_validate(values).model_dump_json()

@@ -25,6 +25,7 @@ from shebao_common.policy import PROVINCE
 from shebao_contracts import contributions as cc
 from shebao_contracts import enrollment as ce
 from shebao_contracts.envelope import Message
+from shebao_contracts.trusted import trusted
 
 from . import ledger as lg
 from . import periods, tax
@@ -48,7 +49,7 @@ from .persons import arrears_booked, booking_events, payment_booked
 from .rates import ZERO, Rates, bureau, interruption_months
 
 R = cc.Rejection
-# Lines and amounts inside messages are built with model_construct from values this module
+# Lines and amounts inside messages are built with `trusted` from values this module
 # computed (quantised Decimals, enums): one close makes tens of thousands of them, and
 # validating them again cost more than the assessment itself. The runtime validates every
 # message it reads, so a mistake here would still be caught, by the reader.
@@ -362,7 +363,7 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env
         credit_applied=due.credit_applied,
         amount_due=due.amount_due,
         by_insurance=[
-            cc.InsuranceAmounts.model_construct(insurance=ins, employer_part=er, employee_part=ee)
+            trusted(cc.InsuranceAmounts, insurance=ins, employer_part=er, employee_part=ee)
             for ins, (er, ee) in by_insurance.items()
         ],
         person_count=len(a.lines),
@@ -390,7 +391,8 @@ def publish_assessment(a: EmployerAssessment, due: lg.Due, fx: Effects, env: Env
                 part=n,
                 parts=len(chunks),
                 lines=[
-                    cc.AssessedLine.model_construct(
+                    trusted(
+                        cc.AssessedLine,
                         person=ln.person,
                         wage=ln.wage,
                         base=ln.base,
@@ -415,7 +417,8 @@ def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
                 employer=a.employer,
                 assessment_id=due.assessment_id,
                 insurances=[
-                    cc.CreditedInsurance.model_construct(
+                    trusted(
+                        cc.CreditedInsurance,
                         insurance=p.insurance,
                         scheme=p.scheme,
                         base=p.base,
@@ -423,6 +426,7 @@ def fan_out_credits(a: EmployerAssessment, due: lg.Due, fx: Effects) -> None:
                         employee_part=p.employee_part,
                         subsidy=p.subsidy,
                         into_account=p.into_account,
+                        account_balance_after=None,
                     )
                     for p in line.parts
                 ],

@@ -25,6 +25,7 @@ from typing import Literal
 
 from shebao_common.domain import Entity, StateModel
 from shebao_contracts.enrollment import Basis, Insurance, Scheme
+from shebao_contracts.trusted import trusted
 
 from . import periods
 from .ledger import Ledger
@@ -179,15 +180,13 @@ class PersonFile(StateModel):
         a = account or Account(ref=ref)
         values = {n: getattr(f, n) for n in PersonFacts.model_fields}
         values |= {n: getattr(a, n) for n in Account.model_fields}
-        return cls.model_construct(**values)
+        return trusted(cls, **values)
 
     def facts(self) -> PersonFacts:
-        return PersonFacts.model_construct(
-            **{n: getattr(self, n) for n in PersonFacts.model_fields}
-        )
+        return trusted(PersonFacts, **{n: getattr(self, n) for n in PersonFacts.model_fields})
 
     def account(self) -> Account:
-        return Account.model_construct(**{n: getattr(self, n) for n in Account.model_fields})
+        return trusted(Account, **{n: getattr(self, n) for n in Account.model_fields})
 
 
 class PersonFacts(StateModel):

@@ -28,6 +28,7 @@ from shebao_contracts import enrollment as ce
 from shebao_contracts import unemployment as un
 from shebao_contracts import welfare as wf
 from shebao_contracts.envelope import Message
+from shebao_contracts.trusted import trusted
 from shebao_contracts.types import money
 
 from . import ledger as lg
@@ -456,7 +457,8 @@ def credit(
         elif part.insurance == ce.Insurance.MEDICAL:
             balance = p.medical_account
         lines.append(
-            cc.CreditedInsurance.model_construct(  # from a validated part (see employers.py)
+            trusted(  # from a validated part (see employers.py)
+                cc.CreditedInsurance,
                 insurance=part.insurance,
                 scheme=part.scheme,
                 base=part.base,

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from shebao_common.domain import StateModel
 from shebao_contracts.enrollment import Insurance, Scheme
+from shebao_contracts.trusted import trusted
 from shebao_contracts.types import money
 
 from . import periods
@@ -59,7 +60,8 @@ class Part(StateModel):
     ) -> Part:
         """A part from amounts quantised here. Built without re-validation: an assessment makes
         five per person, and validating them again was most of the CPU of a period close."""
-        return cls.model_construct(
+        return trusted(
+            cls,
             insurance=insurance,
             scheme=scheme,
             base=base,

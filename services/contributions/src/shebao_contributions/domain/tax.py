@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from shebao_common.pseudonym import CitizenIds
 from shebao_contracts import contributions as cc
+from shebao_contracts.trusted import trusted
 
 from .model import PersonFile, PersonLine
 
@@ -41,12 +42,14 @@ def assessment(
     part: int = 1,
     parts: int = 1,
 ) -> cc.TaxAssessmentIssued:
-    # model_construct: every value here was computed and checked by this service (see employers)
+    # trusted: every value here was computed and checked by this service (see employers)
     fields = summary.__dict__.copy()
     fields.pop("person", None)
+    fields.pop("insurances", None)  # the events' breakdown of a person's own; not the bureau's
     fields["citizen_id"] = citizen_id
     fields["persons"] = [
-        cc.TaxPersonAssessment.model_construct(
+        trusted(
+            cc.TaxPersonAssessment,
             citizen_id=_open(ids, ln.person, ln.sealed_id),
             base=ln.base,
             employer_part=ln.employer_part,
@@ -56,7 +59,7 @@ def assessment(
     ]
     fields["part"] = part
     fields["parts"] = parts
-    return cc.TaxAssessmentIssued.model_construct(**fields)
+    return trusted(cc.TaxAssessmentIssued, **fields)
 
 
 def booking(booked: cc.PaymentBooked, citizen_id: str | None) -> cc.TaxPaymentBooked:
