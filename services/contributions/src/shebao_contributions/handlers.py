@@ -77,16 +77,35 @@ def _load(state: State, ref: str) -> PersonFile | None:
     return PersonFile.of(ref, facts, account)
 
 
+_FACTS, _ACCOUNT = tuple(PersonFacts.model_fields), tuple(Account.model_fields)
+
+
+def _changed(names: tuple[str, ...], before: PersonFile, p: PersonFile) -> bool:
+    """Whether a half of the file differs: what comparing the two halves' models would say,
+    without building them (a rule's copy shares every value it did not change)."""
+    for n in names:
+        now, then = getattr(p, n), getattr(before, n)
+        if now is not then and now != then:
+            return True
+    return False
+
+
 def _kept(d: Decision, before: PersonFile | None, p: PersonFile | None) -> Decision:
     """Write the half of the person's file that changed (or that is new): the facts, the
     account, or both (only the enrollment subscription changes both, until it is split)."""
     if p is None:
         return d
-    facts, account = p.facts(), p.account()
-    if facts != (before.facts() if before else PersonFacts(ref=p.ref)):
-        d.put(PERSON.key(p.ref), facts)
-    if account != (before.account() if before else Account(ref=p.ref)):
-        d.put(ACCOUNT.key(p.ref), account)
+    if before is None:
+        facts, account = p.facts(), p.account()
+        if facts != PersonFacts(ref=p.ref):
+            d.put(PERSON.key(p.ref), facts)
+        if account != Account(ref=p.ref):
+            d.put(ACCOUNT.key(p.ref), account)
+        return d
+    if _changed(_FACTS, before, p):
+        d.put(PERSON.key(p.ref), p.facts())
+    if _changed(_ACCOUNT, before, p):
+        d.put(ACCOUNT.key(p.ref), p.account())
     return d
 
 
