@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from shebao_common.runtime import HandlerTable, Subscription
+from shebao_common.domain import StateModel
+from shebao_common.runtime import HandlerTable, Subscription, compiled
 from shebao_common.runtime.wiring import WiringError, runtime_for, wiring_problems
 from shebao_common.settings import ServiceSettings
 from shebao_contracts.envelope import Message
@@ -152,3 +153,19 @@ def test_a_partitioned_layout_is_refused_to_rules_that_do_not_allow_it() -> None
     settings = ServiceSettings(STATE_LAYOUT="partitioned")
     with pytest.raises(WiringError, match="STATE_LAYOUT=partitioned, and its rules"):
         runtime_for(CONTRACT, settings=settings, subscriptions=complete())
+
+
+class PingTally(StateModel):
+    pings: int = 0
+
+
+def test_the_codecs_are_compiled_before_the_first_batch() -> None:
+    """`run()` compiles every message of the service's topics and every state model before it
+    serves (and before the start-up objects are frozen), so no batch pays for it."""
+    for model in (Ping, Pong, PingTally):
+        compiled._compiled.pop(model, None)
+    rt = runtime_for(CONTRACT, settings=ServiceSettings(), subscriptions=complete())
+    assert rt.compile_codecs() >= 3
+    for model in (Ping, Pong, PingTally):
+        assert compiled._compiled[model] is not None, model
+    assert compiled.encode(Pong(n=3)) == Pong(n=3).model_dump_json().encode()
