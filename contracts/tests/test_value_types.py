@@ -21,6 +21,7 @@ from shebao_contracts.types import (
     NonNegativeMoney,
     PositiveMoney,
     citizen_id_check_char,
+    decimal_text,
     mask_citizen_id,
     money,
 )
@@ -296,3 +297,30 @@ def test_a_household_id_naming_a_persons_support_is_refused_by_name(kind: Any) -
         kind.model_validate(body)
     assert [e["type"] for e in caught.value.errors()] == ["household_id_reserved"]
     assert kind.model_validate({**body, "household_id": "NJ-support:1"})
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.builds(
+        lambda digits, exp, sign: Decimal(f"{sign}{digits}E{exp}"),
+        st.integers(min_value=0, max_value=10**18),
+        st.integers(min_value=-12, max_value=8),
+        st.sampled_from(["", "-"]),
+    )
+)
+def test_an_amounts_wire_text_is_format_f_whatever_the_decimal(value: Decimal) -> None:
+    """`decimal_text` takes `str()`'s cheaper path only where it writes what `format(d, "f")`
+    writes: an exponent in the value (1E+2, 1E-7) never reaches the wire."""
+    assert decimal_text(value) == format(value, "f")
+
+
+def test_amounts_on_the_wire_never_carry_an_exponent() -> None:
+    class Paid(BaseModel):
+        amount: Money
+
+    # built without validation, as a rule's results are (`trusted`): not quantised on the way
+    assert Paid.model_construct(amount=Decimal("1E+2")).model_dump_json() == '{"amount":"100"}'
+    assert Paid.model_construct(amount=Decimal("0E-7")).model_dump_json() == (
+        '{"amount":"0.0000000"}'
+    )
+    assert Paid(amount=money("12.3")).model_dump_json() == '{"amount":"12.30"}'

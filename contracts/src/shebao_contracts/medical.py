@@ -38,6 +38,7 @@ from .types import (
     PartnerCode,
     PersonRef,
     RegionCode,
+    decimal_text,
 )
 
 SERVICE = "medical-settlement"
@@ -146,7 +147,7 @@ def _parse_quantity(value: Any) -> Decimal:
 Quantity = Annotated[
     Decimal,
     PlainValidator(_parse_quantity),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    PlainSerializer(decimal_text, return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "anyOf": [
