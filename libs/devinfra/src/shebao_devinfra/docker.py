@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .local import admin_credentials, free_port, secured_properties, server_jaas
+from .local import (
+    BROKER_SESSION_MINIMUM_MS,
+    admin_credentials,
+    free_port,
+    secured_properties,
+    server_jaas,
+)
 from .probe import wait_for_kafka, wait_for_redis
 
 KAFKA_IMAGE = "apache/kafka:3.9.1"
@@ -117,6 +123,7 @@ class DockerKafka:
             "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
             "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
             "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+            "KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS": str(BROKER_SESSION_MINIMUM_MS),
             "KAFKA_NUM_PARTITIONS": "4",
             **kafka_env(self.properties),
         }

@@ -27,6 +27,11 @@ class Infra:
     _restart_redis: Callable[[], None] | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
     _tmp: Path | None = None
+    short_sessions: bool = False
+    """The broker is one this process started (`local.BROKER_SESSION_MINIMUM_MS`): its consumers may
+    ask for sessions shorter than Kafka's default minimum of 6 s (a test that SIGKILLs
+    consumers then waits less for their partitions to move). False for a broker given by
+    address, whose minimum is its operator's."""
 
     @property
     def redis_address(self) -> str:
@@ -131,7 +136,7 @@ def provision(data_dir: Path | None = None) -> Infra:
             stop()
         raise
     used = "env" if kafka_env and redis_env else mode
-    return Infra(bootstrap, redis_url, used, restart, stops, tmp)
+    return Infra(bootstrap, redis_url, used, restart, stops, tmp, short_sessions=not kafka_env)
 
 
 @contextmanager

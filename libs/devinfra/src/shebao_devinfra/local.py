@@ -24,6 +24,11 @@ from pathlib import Path
 
 from .probe import wait_for_kafka, wait_for_redis
 
+BROKER_SESSION_MINIMUM_MS = 1000
+"""`group.min.session.timeout.ms` of every broker devinfra starts (Kafka's default: 6,000):
+the services keep their own sessions (30 s, 6 s in tests), and a test that SIGKILLs consumers
+may ask for shorter ones, so that their partitions move sooner (`Infra.short_sessions`)."""
+
 KAFKA_VERSION = "3.9.2"
 
 
@@ -297,6 +302,7 @@ class LocalKafka:
                     "transaction.state.log.replication.factor=1",
                     "transaction.state.log.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    f"group.min.session.timeout.ms={BROKER_SESSION_MINIMUM_MS}",
                     "auto.create.topics.enable=true",
                     "log.retention.hours=168",
                     *(f"{k}={v}" for k, v in self.properties.items()),
