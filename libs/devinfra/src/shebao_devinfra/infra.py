@@ -28,10 +28,10 @@ class Infra:
     _stops: list[Callable[[], None]] = field(default_factory=list)
     _tmp: Path | None = None
     short_sessions: bool = False
-    """The broker is one this process started (`local.BROKER_SESSION_MINIMUM_MS`): its consumers may
-    ask for sessions shorter than Kafka's default minimum of 6 s (a test that SIGKILLs
-    consumers then waits less for their partitions to move). False for a broker given by
-    address, whose minimum is its operator's."""
+    """The broker is one this process started (`local.BROKER_SESSION_MINIMUM_MS`): its
+    consumers may ask for sessions shorter than Kafka's default minimum of 6 s (a test that
+    SIGKILLs consumers then waits less for their partitions to move). False for a broker given
+    by address, whose minimum is its operator's."""
 
     @property
     def redis_address(self) -> str:

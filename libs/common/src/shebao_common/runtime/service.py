@@ -393,15 +393,19 @@ class ServiceRuntime:
         self.metrics.unwatch_gc()
         log.info("service stopped")
 
+    @property
+    def topics(self) -> list[Topic]:
+        """Every topic the service produces or any of its subscriptions reads."""
+        return [*self.produces, *(t for sub in self.every_subscription for t in sub.topics)]
+
     def compile_codecs(self) -> int:
         """Compile, now, the codec (`compiled`) of every message its topics carry and of every
         state model loaded: each would otherwise be compiled by the first batch that reads or
         writes it (about a millisecond a model, some hundreds of milliseconds of the first
         batches after a start or a deploy). Called before the start-up objects are frozen
         (`tune_gc`), so the collector never scans them either. How many compiled."""
-        topics = [*self.produces, *(t for sub in self.every_subscription for t in sub.topics)]
         models: dict[type[Any], None] = {}
-        for topic in topics:
+        for topic in self.topics:
             models.update(dict.fromkeys(topic.messages))
         pending: list[type[Any]] = [StateModel]
         while pending:  # every state model the service's modules define, however deep
@@ -415,8 +419,7 @@ class ServiceRuntime:
         """The topics a rebuild reads from the start (`rebuild.py`), created with unlimited
         retention: every service's events topic (each is read by some projection, and is its
         service's record of what it decided) and the logs the subscriptions declare."""
-        topics = [*self.produces, *(t for sub in self.every_subscription for t in sub.topics)]
-        names = {t.name for t in topics if t.name.endswith(".events.v1")}
+        names = {t.name for t in self.topics if t.name.endswith(".events.v1")}
         for sub in self.every_subscription:
             if sub.rebuild is not None:
                 names |= {t.name for t in sub.rebuild.log if not t.is_template}
