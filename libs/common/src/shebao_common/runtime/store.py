@@ -27,13 +27,13 @@ more than the script. State is a plain string so that a batch's reads are one MG
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgpack
-from aiokafka.partitioner import murmur2
 
 from ..domain import Counters, StateKey, StateModel
 from ..redis_acl import key_prefix
@@ -240,6 +240,35 @@ class CommitPlan:
 class CommitResult:
     status: str  # OK, ALREADY, FENCED, DUPLICATE, CONFLICT
     items: tuple[str, ...] = ()
+
+
+_M = 0x5BD1E995  # murmur2's mixing constant
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of `data` (Java's `Utils.murmur2`) as an unsigned 32-bit integer:
+    the same value as aiokafka's `partitioner.murmur2`, computed four bytes at a time
+    (`struct.unpack_from`) rather than byte by byte, in about half its CPU. The relay hashes
+    every output record's key (issue 20: 2-3 % of a settlement hop's CPU was aiokafka's)."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    if words:
+        for k in struct.unpack_from(f"<{words}I", data):
+            k = (k * _M) & 0xFFFFFFFF
+            k ^= k >> 24
+            h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+    rest = length & 3
+    if rest:
+        tail = length - rest
+        if rest == 3:
+            h ^= data[tail + 2] << 16
+        if rest >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
 
 
 def default_partition(key: bytes | str, partitions: int) -> int:
