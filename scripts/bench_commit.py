@@ -11,7 +11,12 @@ end-to-end Redis CPU per claim.
 Compare two versions by running this on each, interleaved (`--rounds` interleaves nothing by
 itself: swap the tree between runs and run each more than once).
 
-    uv run python scripts/bench_commit.py [--rounds 10] [--batch 100] [--batches 50]
+`--stages` says where the script's time goes: the same batches committed by the script cut
+short after each of its steps (a cut script returns OK having done only the steps before the
+cut), each round running every cut once, so the differences between neighbouring lines are
+the steps' costs, measured side by side.
+
+    uv run python scripts/bench_commit.py [--rounds 10] [--batch 100] [--batches 50] [--stages]
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from shebao_common.runtime.store import CommitPlan, OutboxEntry, Store, StreamId
+from shebao_common.runtime.store import COMMIT_LUA, CommitPlan, OutboxEntry, Store, StreamId
 from shebao_devinfra.local import LocalRedis
 
 SHAPES = {
@@ -51,6 +56,62 @@ def plan(store: Store, batch: int, k: int, reads: int, writes: int, outputs: int
             for j in range(outputs)
         ]
     return p
+
+
+# The commit script cut before each of these steps (`--stages`), in the script's order.
+STEPS = {
+    "the argument only, not unpacked": None,
+    "unpacked": "-- 1. fencing",
+    "+ offsets checked": "-- 2. dedupe marks",
+    "+ marks looked up": "-- 3. read-set validation",
+    "+ reads validated": "-- every check passed",
+    "+ offsets and marks written": "-- 4. state writes",
+    "+ state written": "-- 5. outbox entries",
+    "+ outbox entries added": "-- 6. counters",
+    "the whole script": "",
+}
+
+
+def cut_script(before: str | None) -> str:
+    """The commit script up to the step `before` (None: not even unpacking), then OK."""
+    if before is None:
+        return "return {'OK'}"
+    if not before:
+        return COMMIT_LUA
+    return COMMIT_LUA[: COMMIT_LUA.index(before)] + "return {'OK'}\n"
+
+
+async def redis_usec(r: aioredis.Redis, store: Store, plans: list[CommitPlan]) -> float:
+    """Redis's own µs in the commit script for `plans`, on a flushed database."""
+    await r.flushall()
+    await r.config_resetstat()
+    for p in plans:
+        result = await store.commit(p)
+        assert result.status == "OK", result
+    stats = await r.info("commandstats")
+    return float(sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval")))
+
+
+async def stages(url: str, rounds: int, batch: int, batches: int) -> None:
+    r = aioredis.Redis.from_url(url)
+    try:
+        for name, shape in SHAPES.items():
+            stores = {}
+            for step, before in STEPS.items():
+                stores[step] = Store(r, "bench-commit")
+                stores[step]._commit = r.register_script(cut_script(before))
+            per: dict[str, list[float]] = {step: [] for step in STEPS}
+            for _ in range(rounds):
+                for step, store in stores.items():
+                    plans = [plan(store, batch, k, *shape) for k in range(batches)]
+                    for k, p in enumerate(plans):  # a cut script writes no offset to check
+                        p.offsets[:] = [(store.offsets_key("s"), f"t:{k}", "", "1")]
+                    per[step].append(await redis_usec(r, store, plans) / (batch * batches))
+            print(f"{name}: Redis µs per record, median of {rounds} (min–max)")
+            for step, got in per.items():
+                print(f"  {step:34} {statistics.median(got):6.1f} ({min(got):.1f}–{max(got):.1f})")
+    finally:
+        await r.aclose()
 
 
 async def measure(url: str, rounds: int, batch: int, batches: int) -> None:
@@ -87,11 +148,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--batch", type=int, default=100, help="records per commit")
     p.add_argument("--batches", type=int, default=50, help="commits per round")
+    p.add_argument(
+        "--stages", action="store_true", help="Redis µs per record after each step of the script"
+    )
     args = p.parse_args()
+    run = stages if args.stages else measure
     with tempfile.TemporaryDirectory() as tmp:
         redis = LocalRedis(Path(tmp), open_access=True).start()  # as `make bench`'s, AOF on
         try:
-            asyncio.run(measure(redis.url, args.rounds, args.batch, args.batches))
+            asyncio.run(run(redis.url, args.rounds, args.batch, args.batches))
         finally:
             redis.stop()
 
