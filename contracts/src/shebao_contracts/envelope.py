@@ -109,23 +109,9 @@ class Envelope:
     traceparent: str | None = None
 
     def header_pairs(self) -> list[tuple[str, str]]:
-        headers = [
-            (H_SPECVERSION, SPECVERSION),
-            (H_ID, self.id),
-            (H_TYPE, self.type),
-            (H_SOURCE, self.source),
-            (H_TIME, format_time(self.time)),
-            (H_CONTENT_TYPE, CONTENT_TYPE),
-        ]
-        if self.subject:
-            headers.append((H_SUBJECT, self.subject))
-        if self.correlation_id:
-            headers.append((H_CORRELATION, self.correlation_id))
-        if self.causation_id:
-            headers.append((H_CAUSATION, self.causation_id))
-        if self.traceparent:
-            headers.append((H_TRACEPARENT, self.traceparent))
-        return headers
+        return event_pairs(
+            self.id, self.type, self.source, format_time(self.time), self.subject
+        ) + cause_pairs(self.correlation_id, self.causation_id, self.traceparent)
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         """Kafka record headers (binary content mode)."""
@@ -173,6 +159,39 @@ class Envelope:
 
     def but(self, **changes: object) -> Envelope:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def event_pairs(
+    id: str, type: str, source: str, time: str, subject: str | None
+) -> list[tuple[str, str]]:
+    """The first of an envelope's headers, in their order: what each event has of its own (its
+    time is the formatted `ce_time`). `cause_pairs` follow them."""
+    headers = [
+        (H_SPECVERSION, SPECVERSION),
+        (H_ID, id),
+        (H_TYPE, type),
+        (H_SOURCE, source),
+        (H_TIME, time),
+        (H_CONTENT_TYPE, CONTENT_TYPE),
+    ]
+    if subject:
+        headers.append((H_SUBJECT, subject))
+    return headers
+
+
+def cause_pairs(
+    correlation_id: str | None, causation_id: str | None, traceparent: str | None
+) -> list[tuple[str, str]]:
+    """The last of an envelope's headers, after `event_pairs`: what every event caused by one
+    record shares, so a service that emits several builds them once (issue 20)."""
+    headers = []
+    if correlation_id:
+        headers.append((H_CORRELATION, correlation_id))
+    if causation_id:
+        headers.append((H_CAUSATION, causation_id))
+    if traceparent:
+        headers.append((H_TRACEPARENT, traceparent))
+    return headers
 
 
 def format_time(value: datetime) -> str:

@@ -11,7 +11,15 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from shebao_contracts.envelope import Envelope, EnvelopeError, Message, read_headers
+from shebao_contracts.envelope import (
+    Envelope,
+    EnvelopeError,
+    Message,
+    cause_pairs,
+    event_pairs,
+    format_time,
+    read_headers,
+)
 from shebao_contracts.limits import (
     MAX_CLOCK_SKEW_SECONDS,
     MAX_HEADER_NAME_CHARS,
@@ -285,6 +293,21 @@ def _copied_headers(raw: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(slots=True)
+class _Shared:
+    """What every event caused by one record shares: its `ce_time` (unless the handler gives an
+    event its own) and the envelope's headers after each event's own (`cause_pairs` and the
+    origin). A handler that emits several events (adjudication: the decision and the hospital's
+    answer) has them built once; the encoder keeps the last cause's only."""
+
+    cause: Item
+    when: datetime
+    traceparent: str | None
+    time: str
+    pairs: list[tuple[str, str]]
+    header_list: list[tuple[str, bytes]]
+
+
 class Encoder:
     """Builds outbox entries: events caused by a record, its dead letter, its rejection."""
 
@@ -293,6 +316,7 @@ class Encoder:
         self.source = f"/shebao/{service}"
         self.dlq_max_value_bytes = dlq_max_value_bytes
         self.subscription = subscription
+        self._shared: _Shared | None = None
 
     def event(
         self,
@@ -305,33 +329,44 @@ class Encoder:
     ) -> OutboxEntry:
         cause_env = cause.envelope
         when = emit.time or (cause_env.time if cause_env else record_time(cause.record.timestamp))
-        eid = derived_event_id(cause.event_id, index)
-        env = Envelope(
-            id=eid,
-            type=emit.message.TYPE,
-            source=self.source,
-            time=when,
-            subject=emit.subject,
-            correlation_id=(cause_env.correlation_id or cause_env.id)
-            if cause_env
-            else cause.event_id,
-            causation_id=cause_env.id if cause_env else cause.event_id,
-            traceparent=traceparent,
+        shared = self._shared
+        if (
+            shared is None
+            or shared.cause is not cause
+            or shared.when is not when
+            or shared.traceparent != traceparent
+        ):
+            shared = self._shared = self._shares(cause, when, traceparent)
+        head = event_pairs(
+            derived_event_id(cause.event_id, index),
+            emit.message.TYPE,
+            self.source,
+            shared.time,
+            emit.subject,
         )
-        pairs = env.header_pairs()
-        r = cause.record
-        if r is not None:  # None only in the unit-test runner, which has no log to rebuild from
-            origin = f"{self.subscription}|{r.topic}|{r.partition}|{r.offset}|{cause.fingerprint}"
-            pairs.append((H_FROM, origin))
         return OutboxEntry(
             stream=stream,
             id=stream_id,
             topic=emit.topic,
             key=emit.key.encode(),
             value=compiled.encode(emit.message),
-            headers=_headers_json(pairs),
-            header_list=[(k, v.encode()) for k, v in pairs],
+            headers=_headers_json(head + shared.pairs),
+            header_list=[(k, v.encode()) for k, v in head] + shared.header_list,
         )
+
+    def _shares(self, cause: Item, when: datetime, traceparent: str | None) -> _Shared:
+        cause_env = cause.envelope
+        pairs = cause_pairs(
+            (cause_env.correlation_id or cause_env.id) if cause_env else cause.event_id,
+            cause_env.id if cause_env else cause.event_id,
+            traceparent,
+        )
+        r = cause.record
+        if r is not None:  # None only in the unit-test runner, which has no log to rebuild from
+            origin = f"{self.subscription}|{r.topic}|{r.partition}|{r.offset}|{cause.fingerprint}"
+            pairs.append((H_FROM, origin))
+        header_list = [(k, v.encode()) for k, v in pairs]
+        return _Shared(cause, when, traceparent, format_time(when), pairs, header_list)
 
     def dead_letter(self, item: Item, stream: str, stream_id: StreamId) -> OutboxEntry:
         r = item.record
