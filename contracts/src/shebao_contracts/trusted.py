@@ -14,6 +14,7 @@ Anything that comes from outside the process is validated, never built this way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,31 +23,49 @@ M = TypeVar("M", bound=BaseModel)
 
 _new = object.__new__
 _set = object.__setattr__
-_field_names: dict[type[BaseModel], tuple[frozenset[str], tuple[str, ...]]] = {}
+_makers: dict[type[BaseModel], Callable[[dict[str, Any]], Any]] = {}
 
 
-def _names(cls: type[BaseModel]) -> tuple[frozenset[str], tuple[str, ...]]:
-    names = _field_names.get(cls)
-    if names is None:
-        if (
-            cls.model_config.get("extra") == "allow"
-            or cls.__pydantic_post_init__ is not None
-            or cls.__private_attributes__
-        ):
-            raise TypeError(f"{cls.__name__} needs pydantic's own construction")
-        order = tuple(cls.__pydantic_fields__)
-        names = _field_names[cls] = (frozenset(order), order)
-    return names
+def _maker(cls: type[BaseModel]) -> Callable[[dict[str, Any]], Any]:
+    """`cls`'s builder from a dict of its values: generated once per class, with the fields read
+    in the model's order by name, so that neither a check of the names nor a loop over them
+    runs per model (a settled claim builds eleven: 3.1 -> 2.3 us each, issue 20)."""
+    if (
+        cls.model_config.get("extra") == "allow"
+        or cls.__pydantic_post_init__ is not None
+        or cls.__private_attributes__
+    ):
+        raise TypeError(f"{cls.__name__} needs pydantic's own construction")
+    order = tuple(cls.__pydantic_fields__)
+    names = frozenset(order)
+
+    def refuse(values: dict[str, Any]) -> None:
+        missing = sorted(names - values.keys())
+        unknown = sorted(values.keys() - names)
+        raise TypeError(f"{cls.__name__}: missing {missing}, unknown {unknown}")
+
+    read = ", ".join(f"{n!r}: v[{n!r}]" for n in order)
+    source = (
+        "def make(v):\n"
+        "    try:\n"
+        f"        d = {{{read}}}\n"
+        "    except KeyError:\n"
+        "        d = None\n"
+        f"    if d is None or len(v) != {len(order)}:\n"
+        "        refuse(v)\n"
+        "    return built(cls, d, set(order))\n"
+    )
+    scope: dict[str, Any] = {"cls": cls, "order": order, "refuse": refuse, "built": built}
+    exec(compile(source, f"<trusted {cls.__name__}>", "exec"), scope)  # noqa: S102
+    make: Callable[[dict[str, Any]], Any] = scope["make"]
+    _makers[cls] = make
+    return make
 
 
 def trusted(cls: type[M], **values: Any) -> M:
     """A `cls` holding exactly these (already valid) values; every field must be given."""
-    names, order = _field_names.get(cls) or _names(cls)
-    if values.keys() != names:
-        missing = sorted(names - values.keys())
-        unknown = sorted(values.keys() - names)
-        raise TypeError(f"{cls.__name__}: missing {missing}, unknown {unknown}")
-    return built(cls, {n: values[n] for n in order}, set(order))
+    make = _makers.get(cls) or _maker(cls)
+    return make(values)  # type: ignore[no-any-return]
 
 
 def built(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
