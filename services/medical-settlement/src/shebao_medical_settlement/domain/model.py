@@ -75,7 +75,13 @@ class Accumulators(StateModel):
     years: dict[int, YearTotals] = {}
 
     def year(self, y: int) -> YearTotals:
-        return self.years.get(y, YearTotals())
+        totals = self.years.get(y)
+        return _NO_TOTALS if totals is None else totals
+
+
+_NO_TOTALS = YearTotals()
+"""A year with nothing counted yet: one shared value (state is immutable), not a model
+validated for each claim of a person's first in the year (issue 20)."""
 
 
 class ClaimRecord(StateModel):
