@@ -230,6 +230,17 @@ class ServiceSettings(KafkaConnection, RedisConnection):
         " otherwise hold a whole batch's outputs and new state in memory at once",
     )
     batch_timeout_ms: int = Field(100, ge=1)
+    fetch_busy_min_bytes: int = Field(
+        16 * 1024,
+        ge=1,
+        description="while records flow, a consumer's fetch is answered once the broker holds"
+        " this many bytes for it (or after fetch_busy_max_wait_ms): fewer, fuller fetches at a"
+        " trickle; an idle consumer's fetch is answered at its first record. 1: every fetch is"
+        " answered at its first record (aiokafka's default)",
+    )
+    fetch_busy_max_wait_ms: int = Field(
+        20, ge=1, le=500, description="how long the broker may hold a busy fetch for its bytes"
+    )
     max_record_bytes: int = Field(
         MAX_VALUE_BYTES, description="larger records are refused (record_too_large)"
     )

@@ -43,6 +43,7 @@ from ..settings import ServiceSettings
 from ..tracing import setup_tracing
 from . import compiled
 from .access import AuditLog, Lookup, Refused, purpose_of, record_of, roles_of, running
+from .fetching import adapt_fetches
 from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
@@ -59,13 +60,17 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, processor: Processor) -> None:
+    def __init__(self, processor: Processor, settings: ServiceSettings) -> None:
         self.processor = processor
+        self.settings = settings
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self.processor.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        s = self.settings
+        consumer = self.processor.partitions.consumer_getter()
+        adapt_fetches(consumer, s.fetch_busy_min_bytes, s.fetch_busy_max_wait_ms)  # (fetching.py)
         await self.processor.on_assigned(assigned)
 
 
@@ -256,7 +261,7 @@ class ServiceRuntime:
             "group_id": f"shebao.{self.name}.{sub.name}",
             "ack_policy": AckPolicy.MANUAL,
             "auto_offset_reset": "earliest",
-            "listener": _Rebalance(proc),
+            "listener": _Rebalance(proc, s),
             "parser": _raw_parser,
             "decoder": _raw_decoder,
             "session_timeout_ms": s.session_timeout_ms,
