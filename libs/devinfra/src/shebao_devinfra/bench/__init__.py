@@ -38,6 +38,7 @@ Streams hop, each its own process: `raw`, `quix`),
 memory and processes), `figures` (what is measured, and its medians), `report` (what is
 printed and written), `run` (start, measure, stop), `state` (Redis's bytes per service and
 key kind, `--state-bytes` or `scripts/state_bytes.py`). `producer` measures aiokafka's producer
-alone. The partners' messages (citizen IDs, claims, the bureaus' reports) come from
-`shebao_partners`, the memberships enrollment would publish from `shebao_devinfra.kit`.
+alone, `consumer` its consumer alone by fetch policy. The partners' messages (citizen IDs,
+claims, the bureaus' reports) come from `shebao_partners`, the memberships enrollment would
+publish from `shebao_devinfra.kit`.
 """
