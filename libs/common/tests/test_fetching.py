@@ -19,7 +19,7 @@ from shebao_common.kafka_security import client_options
 from shebao_common.runtime.fetching import AdaptiveFetch, adapt_fetches
 from shebao_common.runtime.service import _Rebalance
 from shebao_common.settings import ServiceSettings
-from shebao_devinfra.testing import create_topics, producer, wait_until
+from shebao_devinfra.testing import create_topics, fetches_asked, producer, wait_until
 
 
 class ScriptedFetcher:
@@ -105,15 +105,7 @@ async def test_against_the_broker_records_arrive_once_and_the_fetcher_goes_busy_
         await wait_until(assigned, timeout=30)
         adaptive = adapt_fetches(c, 16384, 20)
         assert adaptive is not None
-        asked: list[tuple[int, int]] = []
-        send = c._client.send
-
-        async def noting(node_id: Any, request: Any, *a: Any, **kw: Any) -> Any:
-            if type(request).__name__ == "FetchRequest":
-                asked.append((request._min_bytes, request._max_wait_ms))
-            return await send(node_id, request, *a, **kw)
-
-        c._client.send = noting
+        asked = fetches_asked(c)
         got: list[int] = []
         for step in range(5):  # a trickle: 4 records at a time, over every partition
             for i in range(4):

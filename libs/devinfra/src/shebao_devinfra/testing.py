@@ -468,6 +468,22 @@ def message_record(
     return (key.encode() if key else None, message.model_dump_json().encode(), headers)
 
 
+def fetches_asked(consumer: AIOKafkaConsumer) -> list[tuple[int, int]]:
+    """From now on, (min bytes, max wait ms) of each fetch the consumer sends, in order: how the
+    broker was asked to wait (`shebao_common.runtime.fetching`). Reads aiokafka's private client
+    and request attributes, as the feature itself does."""
+    asked: list[tuple[int, int]] = []
+    send = consumer._client.send
+
+    async def noting(node_id: Any, request: Any, *a: Any, **kw: Any) -> Any:
+        if type(request).__name__ == "FetchRequest":
+            asked.append((request._min_bytes, request._max_wait_ms))
+        return await send(node_id, request, *a, **kw)
+
+    consumer._client.send = noting
+    return asked
+
+
 async def read_all(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
     """Every record of a topic, from the beginning to its end offsets as of the call."""
     c = AIOKafkaConsumer(

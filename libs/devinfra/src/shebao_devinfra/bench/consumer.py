@@ -24,17 +24,17 @@ import os
 import random
 import sys
 import time
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shebao_common.kafka_security import client_options
 from shebao_common.runtime.fetching import adapt_fetches
 from shebao_common.settings import ServiceSettings
+from shebao_contracts import medical as m
 
 from ..infra import provision
 from ..kit import PARTITIONS
-from ..testing import create_topics
+from ..testing import create_topics, fetches_asked
 from .claims import claim_records, paced, patient
 from .setting import HOSPITALS
 
@@ -48,24 +48,17 @@ def topics(run: str) -> list[str]:
 
 async def produce(bootstrap: str, run: str, count: int, rate: float) -> None:
     """The hospitals' load, as the benchmark offers it (run in a process of its own)."""
-    names = topics(run)
+    ours = dict(zip((m.CLAIMS.named(code=code) for code, _ in HOSPITALS), topics(run), strict=True))
     prod = AIOKafkaProducer(**client_options(bootstrap=bootstrap), linger_ms=10)
     await prod.start()
     try:
         ids = [f"C{run}-{i}" for i in range(count)]
         records = claim_records(random.Random(1), ids, patient)
-        async for i, (_, key, value, hdrs) in _numbered(paced(records, rate)):
-            await prod.send(names[i % len(names)], key=key, value=value, headers=hdrs)
+        async for topic, key, value, hdrs in paced(records, rate):
+            await prod.send(ours[topic], key=key, value=value, headers=hdrs)
         await prod.flush()
     finally:
         await prod.stop()
-
-
-async def _numbered(items: Any) -> Any:
-    i = 0
-    async for item in items:
-        yield i, item
-        i += 1
 
 
 async def consume(
@@ -95,25 +88,18 @@ async def consume(
             await c.getmany(timeout_ms=100)
         if policy == "adaptive":
             adapt_fetches(c, s.fetch_busy_min_bytes, s.fetch_busy_max_wait_ms)
-        fetches = 0
-        send = c._client.send
-
-        async def counted(node_id: Any, request: Any, *a: Any, **kw: Any) -> Any:
-            nonlocal fetches
-            fetches += type(request).__name__ == "FetchRequest"
-            return await send(node_id, request, *a, **kw)
-
-        c._client.send = counted
+        asked = fetches_asked(c)
         got = 0
         cpu0, wall0 = time.process_time(), time.monotonic()
         while (got < count) if count is not None else (time.monotonic() - wall0 < seconds):
             if count is not None and not got:  # timed from the first claim on
-                cpu0, wall0, fetches = time.process_time(), time.monotonic(), 0
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                asked.clear()
             batch = await c.getmany(timeout_ms=100, max_records=500)
             got += sum(len(v) for v in batch.values())
             if not batch and producer is not None and producer.returncode:
                 raise RuntimeError(f"the producer failed (exit {producer.returncode})")
-        return time.process_time() - cpu0, time.monotonic() - wall0, got, fetches
+        return time.process_time() - cpu0, time.monotonic() - wall0, got, len(asked)
     finally:
         await c.stop()
 
