@@ -1,6 +1,7 @@
 """`scripts/bench_cpu.py`, the quick CPU figure per settlement stage, runs and reports every
 stage (a smoke run of a few claims: it drives the processors' private planning step, which
-changed shape once without it noticing)."""
+changed shape once without it noticing): both hops, and statements, which reads every claim's
+decision only to ignore it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "bench_cpu.py"
 STAGES = ["decode", "plan", "pack"]
 
 
-def test_bench_cpu_reports_every_stage_of_both_hops() -> None:
+def test_bench_cpu_reports_every_stage_of_both_hops_and_statements() -> None:
     ran = subprocess.run(
         [sys.executable, str(SCRIPT), "--claims", "50", "--repeat", "1"],
         capture_output=True,
@@ -27,6 +28,8 @@ def test_bench_cpu_reports_every_stage_of_both_hops() -> None:
     assert ran.returncode == 0, ran.stderr[-3000:]
     figures = re.findall(r"^  (\w+) (\w+) +([\d.]+)$", ran.stdout, re.M)
     assert [(hop, stage) for hop, stage, _ in figures] == [
-        (hop, stage) for hop in ("ingest", "adjudicate") for stage in STAGES
+        *((hop, stage) for hop in ("ingest", "adjudicate") for stage in STAGES),
+        ("statements", "decode"),
+        ("statements", "plan"),
     ], ran.stdout
     assert all(float(us) > 0 for *_, us in figures), ran.stdout
