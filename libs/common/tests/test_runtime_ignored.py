@@ -2,8 +2,9 @@
 
 An event of the platform's own producers that the subscription ignores is not read: nothing uses
 its body or its fingerprint, and the services that handle its type check it (issue 20: medical
-settlement's statements read every claim's events in full only to ignore them). A partner's
-record, and a command people typed, is read whatever its type: a malformed one is refused.
+settlement's statements read every claim's events in full only to ignore them). Its `ce_type` and
+its sizes tell it, so the rest of its envelope is not read either. A partner's record, and a
+command people typed, is read whatever its type: a malformed one is refused.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ import pytest
 from ledger_app import handlers_for, ledger
 from ledger_harness import deposit_record
 
-from shebao_common.runtime.codec import R_EMPTY, R_UNKNOWN_TYPE, Decoder
-from shebao_contracts.envelope import Envelope
+from shebao_common.runtime.codec import (
+    R_EMPTY,
+    R_INVALID_TIME,
+    R_KEY_TOO_LARGE,
+    R_TOO_LARGE,
+    R_UNKNOWN_TYPE,
+    Decoder,
+)
+from shebao_contracts.envelope import H_TIME, Envelope
+from shebao_contracts.limits import MAX_HEADERS, MAX_KEY_BYTES, RecordRefusal
 
 LG = ledger("ignored")
 MALFORMED = b'{"account": "a1", "amount": 12.5}'  # a float amount: refused when read
@@ -79,3 +88,38 @@ def test_an_unknown_type_or_an_empty_body_is_still_refused() -> None:
     assert it.reason == R_UNKNOWN_TYPE
     it = decoder().decode(record(LG.events.name, "test.ledger.Deposited", b""))
     assert it.reason == R_EMPTY
+
+
+def _with_time(r: Any, text: bytes) -> Any:
+    r.headers = [(k, text if k == H_TIME else v) for k, v in r.headers]
+    return r
+
+
+def test_an_ignored_events_envelope_is_not_read_either() -> None:
+    """Its readers refuse a bad ce_time; a subscription with no use for the event never reads it."""
+    it = decoder().decode(_with_time(record(LG.events.name, "test.ledger.Deposited", b"{}"), b"x"))
+    assert (it.skip, it.reason, it.envelope) == ("ignored", None, None)
+    handled = _with_time(record(LG.commands.name, "test.ledger.Deposit", b"{}"), b"x")
+    assert decoder().decode(handled).reason == R_INVALID_TIME
+
+
+def test_an_ignored_type_over_a_limit_is_still_refused() -> None:
+    def ignored(**changes: Any) -> Any:
+        r = record(LG.events.name, "test.ledger.Deposited", b"{}")
+        for k, v in changes.items():
+            setattr(r, k, v)
+        return r
+
+    small = Decoder(
+        LG.registry,
+        handlers_for(LG),
+        trust_event_ids=True,
+        max_record_bytes=100,
+        env=None,
+    )
+    assert small.decode(ignored(value=b" " * 101)).reason == R_TOO_LARGE
+    assert decoder().decode(ignored(key=b"k" * (MAX_KEY_BYTES + 1))).reason == R_KEY_TOO_LARGE
+    many = ignored()
+    many.headers = [*many.headers, *[("x-pad", b"")] * MAX_HEADERS]
+    assert decoder().decode(many).reason == RecordRefusal.TOO_MANY_HEADERS
+    assert decoder().decode(ignored()).skip == "ignored"
