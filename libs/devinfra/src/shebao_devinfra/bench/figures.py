@@ -64,7 +64,7 @@ class ContributionFigures:
     cpu_us: list[float] = field(default_factory=list)
     """CPU µs of the contributions process per credited person-month, over the backlog."""
     redis_us: list[float] = field(default_factory=list)
-    """The same of the redis-server serving the run."""
+    """The same of the redis-server serving the run, with the AOF rewrites it forks."""
 
 
 @dataclass

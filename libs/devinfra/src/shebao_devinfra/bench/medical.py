@@ -203,8 +203,9 @@ class MedicalBench:
         # CPU per claim: each process's (every thread, /proc) from its first HTTP answer (its
         # imports done, before it connects: it consumes only once start-up is done, /readyz) to
         # the last settlement, less what the same start costs with nothing to do; Redis's (the
-        # redis-server serving the run) from the services' start likewise. Over the claims: each
-        # claim goes through each hop once, instances of the same roles sharing them.
+        # redis-server serving the run, with the AOF rewrites it forks: `cpu_of`) from the
+        # services' start likewise. Over the claims: each claim goes through each hop once,
+        # instances of the same roles sharing them.
         idle = await self.start_up_cpu(layout)
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped

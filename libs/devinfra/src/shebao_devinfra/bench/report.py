@@ -81,8 +81,8 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         "`time.process_time()`; each settlement process: from its first HTTP answer, before it "
         "connects, to the last settlement, /proc, less what the same start costs with nothing "
         "to consume, over the claims, instances of the same roles together; the layout's Python "
-        "processes: the sum over its hops; Redis: the redis-server serving the run, from the "
-        "services' start, likewise). Per hop, µs: "
+        "processes: the sum over its hops; Redis: the redis-server serving the run with the "
+        "append-only-file rewrites it forks, from the services' start, likewise). Per hop, µs: "
         + "; ".join(
             f"{name} / {n}: {med(v)}"
             for name, f in r.results.items()
