@@ -47,6 +47,12 @@ g.add_argument(
     "--layout", action="append", choices=LAYOUTS, help="measure this layout (default: all)"
 )
 g.add_argument(
+    "--timeline",
+    action="store_true",
+    help="print each hop's latency per half second of the offered load (p50 and max): where in\n"
+    "the ten seconds a tail came from",
+)
+g.add_argument(
     "--no-quix",
     dest="quix",
     action="store_false",

@@ -75,3 +75,27 @@ class Medical:
     results: dict[str, Figures]
     saturation: tuple[float, float, float] | None
     best: float
+
+
+def timeline(
+    hops: dict[str, tuple[int, int, int]], step_ms: int = 500
+) -> list[tuple[float, int, list[tuple[int, int]]]]:
+    """Per `step_ms` of send time: (start, s; claims; each hop's (p50, max) ms) of claims given
+    as id -> (sent, received by the second hop, answered), epoch ms. A tail that comes from one
+    stretch of the load (a pause, a fork, the start) shows in its rows; one spread over the
+    whole load does not."""
+    if not hops:
+        return []
+    t0 = min(sent for sent, _, _ in hops.values())
+    rows: dict[int, list[tuple[int, int]]] = {}
+    for sent, received, answered in hops.values():
+        rows.setdefault((sent - t0) // step_ms, []).append((received - sent, answered - received))
+    out = []
+    for step in sorted(rows):
+        claims = rows[step]
+        per_hop = []
+        for i in range(2):
+            ms = sorted(c[i] for c in claims)
+            per_hop.append((ms[len(ms) // 2], ms[-1]))
+        out.append((step * step_ms / 1000, len(claims), per_hop))
+    return out

@@ -32,7 +32,7 @@ from ..testing import (
 )
 from . import peers
 from .claims import claim_json, claim_records, headers, paced, patient
-from .figures import Figures, Medical, gc_pauses, longest_gc_ms
+from .figures import Figures, Medical, gc_pauses, longest_gc_ms, timeline
 from .machine import CoreUse, cpu_of, peak_rss_mb, redis_pids
 from .processes import answering_cpu, drop_service_state, launch
 from .report import say
@@ -264,6 +264,11 @@ class MedicalBench:
             for name, hop in (("ingest", hop1), ("adjudicate", hop2)):
                 h = statistics.quantiles(hop, n=100, method="inclusive")
                 say(f"  {layout}: {name} hop p50 {h[49]:.0f} ms, p95 {h[94]:.0f}, p99 {h[98]:.0f}")
+            if self.args.timeline:
+                say(f"  {layout}: per half second sent: claims, ingest hop p50/max, adjudicate")
+                hops = {c: (t0, received[c], t1) for c, (t0, t1) in times.items() if c in received}
+                for start, n, ((i50, imax), (a50, amax)) in timeline(hops):
+                    say(f"    {start:4.1f} s {n:4d}  {i50:4d}/{imax:4d} ms  {a50:4d}/{amax:4d} ms")
             figures.p50.append(q[49])
             figures.p95.append(q[94])
             figures.p99.append(q[98])
