@@ -11,7 +11,8 @@ Medical settlement (`--only medical`), against the same broker in the same run:
 Throughput is measured on a backlog (claims produced first, services started after), from the
 Kafka timestamps of the first and last settlement, with the CPU per claim of each process (every
 thread, /proc) and of Redis over the backlog, beside the peers' CPU per record; latency from each
-claim's produce timestamp to its settlement's, at a fixed offered load of 1,000 claims/s and above
+claim's produce timestamp to its settlement's, at a fixed offered load of 1,000 claims/s (after a
+second's warm-up at that rate, whose first half second after idle is printed apart) and above
 saturation.
 
 Contributions collection (`--only contributions`): a synthetic population of employers and

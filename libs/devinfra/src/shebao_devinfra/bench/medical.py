@@ -31,7 +31,7 @@ from ..testing import (
     wait_until,
 )
 from . import peers
-from .claims import claim_json, claim_records, headers, paced, patient
+from .claims import ClaimRecord, claim_json, claim_records, headers, paced, patient
 from .figures import Figures, Medical, gc_pauses, longest_gc_ms, timeline
 from .machine import CoreUse, cpu_of, peak_rss_mb, redis_pids
 from .processes import answering_cpu, drop_service_state, launch
@@ -120,15 +120,22 @@ class MedicalBench:
         from the services while they are measured, and a paced run sends them in steps of
         PACE_STEP claims (5 ms at 1,000/s) rather than in bursts.
         """
+        ids, records = self.claims(count)
+        await self.send(records, rate)
+        return ids
+
+    def claims(self, count: int) -> tuple[list[str], list[ClaimRecord]]:
         self.run_id += 1
         ids = [f"R{self.run_id}-{i}" for i in range(count)]
         records = claim_records(
             self.rng, ids, lambda _: patient(self.rng.randrange(self.args.persons))
         )
+        return ids, records
+
+    async def send(self, records: list[ClaimRecord], rate: float | None) -> None:
         async for topic, key, value, hdrs in paced(records, rate):
             await self.prod.send(topic, key=key, value=value, headers=hdrs)
         await self.prod.flush()
-        return ids
 
     async def settlement_times(self, ids: list[str]) -> dict[str, tuple[int, int]]:
         """claim id -> (claim produce ms, settlement produce ms), for the given claims."""
@@ -236,14 +243,20 @@ class MedicalBench:
         figures.throughput.append(len(settled_at) / span if span else float("nan"))
 
         if self.args.latency:
+            named = process_names(procs)
+            say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
+            # The figures are of the load as it goes on: a warm-up at the same rate comes first,
+            # straight into the measured claims. The services sat idle since the backlog, and
+            # the first half second after that is said apart (BENCHMARKS.md, 2026-12-04).
+            warm, warm_records = self.claims(self.args.warmup_claims)
+            ids, to_send = self.claims(self.args.latency_claims)
+            await self.send(warm_records, self.args.rate)
             before = [gc_pauses(await p.metrics()) for p in procs]
             if self.args.profile_phase == "latency":
                 spies = await self.profile(layout, procs)
-            named = process_names(procs)
-            say(f"  {layout}: offering {self.args.rate:,.0f} claims/s (processes: {named})")
             cores = CoreUse(named)
-            ids = await self.produce_claims(self.args.latency_claims, rate=self.args.rate)
-            await self.wait_settled(ids, timeout=300)
+            await self.send(to_send, self.args.rate)
+            await self.wait_settled(warm + ids, timeout=300)
             say(f"  {layout}: while offered {self.args.rate:,.0f}/s, {cores.report()}")
             for spy in spies:
                 spy.send_signal(signal.SIGINT)
@@ -255,10 +268,25 @@ class MedicalBench:
                     f"{self.args.rate:,.0f}/s, {n1 - n0:.0f} garbage collections, "
                     f"{1000 * (s1 - s0):.0f} ms"
                 )
-            times = await self.settlement_times(ids)
+            both = await self.settlement_times(warm + ids)
+            received = await self.received_times(warm + ids)
+            times = {c: both[c] for c in ids if c in both}
             lat = sorted(t1 - t0 for t0, t1 in times.values())
             q = statistics.quantiles(lat, n=100, method="inclusive")
-            received = await self.received_times(ids)
+            cold = timeline(
+                {
+                    c: (both[c][0], received[c], both[c][1])
+                    for c in warm
+                    if c in both and c in received
+                }
+            )
+            if cold:
+                _, n, ((i50, imax), (a50, amax)) = cold[0]
+                say(
+                    f"  {layout}: the first half second after idle ({n} claims of the warm-up, not"
+                    f" in the figures): ingest hop p50 {i50} ms, max {imax}; adjudicate p50"
+                    f" {a50}, max {amax}"
+                )
             hop1 = sorted(received[c] - t0 for c, (t0, _) in times.items() if c in received)
             hop2 = sorted(t1 - received[c] for c, (_, t1) in times.items() if c in received)
             for name, hop in (("ingest", hop1), ("adjudicate", hop2)):

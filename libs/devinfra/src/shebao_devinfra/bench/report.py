@@ -34,6 +34,8 @@ def command_line(args: argparse.Namespace) -> str:
         )
     if not args.latency:
         parts.append("--no-latency")
+    elif args.only in (None, "medical") and args.warmup_claims != 1_000:
+        parts.append(f"--warmup-claims {args.warmup_claims}")
     if args.only in (None, "medical") and not args.quix:
         parts.append("--no-quix")
     return "python -m shebao_devinfra.bench " + " ".join(parts)
