@@ -8,6 +8,7 @@ aiokafka that renames them fails here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shebao_common.kafka_security import client_options
-from shebao_common.runtime.fetching import AdaptiveFetch, adapt_fetches
+from shebao_common.runtime.fetching import AdaptiveFetch, adapt_fetches, poll_without_blind_sleep
 from shebao_common.runtime.service import _Rebalance
 from shebao_common.settings import ServiceSettings
 from shebao_devinfra.testing import create_topics, fetches_asked, producer, wait_until
@@ -127,3 +128,76 @@ async def test_against_the_broker_records_arrive_once_and_the_fetcher_goes_busy_
     finally:
         await prod.stop()
         await c.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# polling: no blind sleep after an empty poll (poll_without_blind_sleep)
+
+
+class Polled:
+    """aiokafka's consumer as FastStream's batch subscriber polls it: `getmany` answers the
+    next of `answers`, after waiting as long as it says (a full timeout, or not at all)."""
+
+    def __init__(self, answers: list[tuple[bool, dict[Any, list[Any]]]]) -> None:
+        self.answers = list(answers)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+        waits, records = self.answers.pop(0)
+        if waits:  # nothing came within the timeout (not with asyncio.sleep: that is watched)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), timeout_ms / 1000)
+        return records
+
+
+def batch_subscriber(timeout_ms: int) -> Any:
+    """FastStream's own batch subscriber, as the runtime makes it (nothing connected)."""
+    from faststream.kafka import KafkaBroker
+
+    sub = KafkaBroker().subscriber("t.poll", batch=True, batch_timeout_ms=timeout_ms, max_records=7)
+    poll_without_blind_sleep(sub)
+    return sub
+
+
+async def test_an_empty_poll_that_waited_its_timeout_is_not_slept_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def watched(delay: float, *a: Any) -> Any:
+        slept.append(delay)
+        return await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", watched)
+    sub = batch_subscriber(timeout_ms=40)
+    tp = TopicPartition("t.poll", 0)
+    consumer = Polled([(True, {}), (False, {tp: ["r1", "r2"]}), (False, {})])
+    assert await sub.get_msg(consumer) == ()  # FastStream's own slept 40 ms more here
+    assert all(d < 0.001 for d in slept), slept
+    assert await sub.get_msg(consumer) == ("r1", "r2")
+    slept.clear()
+    # one that came back at once (nothing assigned yet) waits the rest: no busy loop
+    assert await sub.get_msg(consumer) == ()
+    assert len(slept) == 1 and 0.03 < slept[0] <= 0.04
+
+
+def test_every_subscription_of_a_service_polls_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger_app import LedgerSettings, handlers_for, ledger
+
+    from shebao_common.runtime import HandlerTable, ServiceRuntime, Subscription, service
+
+    monkeypatch.setattr(service, "setup_logging", lambda *args, **kwargs: None)
+    lg = ledger("polls")
+    rt = ServiceRuntime(
+        name=lg.service,
+        settings=LedgerSettings(),
+        registry=lg.registry,
+        subscriptions=[
+            Subscription("commands", (lg.commands,), handlers_for(lg)),
+            Subscription("events", (lg.events,), HandlerTable()),
+        ],
+    )
+    rt.build_app()  # connects nothing
+    assert rt.broker is not None and len(rt.broker.subscribers) == 2
+    for sub in rt.broker.subscribers:
+        assert sub.get_msg.__qualname__.startswith("poll_without_blind_sleep"), sub

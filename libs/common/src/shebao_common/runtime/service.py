@@ -43,7 +43,7 @@ from ..settings import ServiceSettings
 from ..tracing import setup_tracing
 from . import compiled
 from .access import AuditLog, Lookup, Refused, purpose_of, record_of, roles_of, running
-from .fetching import adapt_fetches
+from .fetching import adapt_fetches, poll_without_blind_sleep
 from .model import Subscription
 from .processor import Processor
 from .relay import Relay, published_since
@@ -276,6 +276,7 @@ class ServiceRuntime:
         else:
             subscriber = self.broker.subscriber(*[t.name for t in sub.topics], **common)
         proc.partitions.consumer_getter = lambda: subscriber.consumer
+        poll_without_blind_sleep(subscriber)  # (fetching.py)
 
         @subscriber  # type: ignore[untyped-decorator]
         async def handle(records: tuple[Any, ...]) -> None:
