@@ -360,13 +360,14 @@ class Metrics:
         return total
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU a process has used so far (Linux /proc); None once it is gone."""
+def cpu_seconds(pid: int, children: bool = False) -> float | None:
+    """User + system CPU a process has used so far (Linux /proc); None once it is gone. With
+    `children`, also that of the children it has waited for (cutime, cstime)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11 : 15 if children else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 async def http_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __doc__ as description
 from .run import main
-from .setting import LAYOUTS
+from .setting import LAYOUTS, WARMUP_CLAIMS
 
 p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
 p.add_argument("--runs", type=int, default=3)
@@ -43,7 +43,7 @@ g.add_argument("--latency-claims", type=int, default=10_000)
 g.add_argument(
     "--warmup-claims",
     type=int,
-    default=1_000,
+    default=WARMUP_CLAIMS,
     help="claims offered at the rate right before the latency is measured, not in its figures\n"
     "(default 1,000: a second at 1,000/s; the first half second after idle is printed apart)",
 )

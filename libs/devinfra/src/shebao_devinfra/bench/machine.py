@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..testing import cpu_seconds
+
 
 def peak_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
@@ -63,17 +65,7 @@ def cpu_of(pids: list[int]) -> float:
     once reaped: Redis rewrites its append-only file, and saves, in a forked child, and that
     work is Redis's. At 1,000 claims/s the benchmark's Redis rewrote it every ~7 s, ~0.05 of a
     core left out of its figures before (BENCHMARKS.md, 2026-12-04)."""
-    return sum(c for c in map(_with_children, pids) if c is not None)
-
-
-def _with_children(pid: int) -> float | None:
-    """User and system CPU of the process and of its children it has waited for (/proc's
-    utime, stime, cutime, cstime); None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return sum(int(x) for x in fields[11:15]) / _TICK
+    return sum(c for pid in pids if (c := cpu_seconds(pid, children=True)) is not None)
 
 
 def machine_busy() -> tuple[float, float]:

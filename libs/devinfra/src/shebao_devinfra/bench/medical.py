@@ -273,13 +273,17 @@ class MedicalBench:
             times = {c: both[c] for c in ids if c in both}
             lat = sorted(t1 - t0 for t0, t1 in times.values())
             q = statistics.quantiles(lat, n=100, method="inclusive")
-            cold = timeline(
-                {
+
+            def hops_of(claims: list[str]) -> dict[str, tuple[int, int, int]]:
+                """claim -> (sent, received by adjudication, answered), epoch ms."""
+                return {
                     c: (both[c][0], received[c], both[c][1])
-                    for c in warm
+                    for c in claims
                     if c in both and c in received
                 }
-            )
+
+            hops = hops_of(ids)
+            cold = timeline(hops_of(warm))
             if cold:
                 _, n, ((i50, imax), (a50, amax)) = cold[0]
                 say(
@@ -287,14 +291,13 @@ class MedicalBench:
                     f" in the figures): ingest hop p50 {i50} ms, max {imax}; adjudicate p50"
                     f" {a50}, max {amax}"
                 )
-            hop1 = sorted(received[c] - t0 for c, (t0, _) in times.items() if c in received)
-            hop2 = sorted(t1 - received[c] for c, (_, t1) in times.items() if c in received)
+            hop1 = sorted(r - t0 for t0, r, _ in hops.values())
+            hop2 = sorted(t1 - r for _, r, t1 in hops.values())
             for name, hop in (("ingest", hop1), ("adjudicate", hop2)):
                 h = statistics.quantiles(hop, n=100, method="inclusive")
                 say(f"  {layout}: {name} hop p50 {h[49]:.0f} ms, p95 {h[94]:.0f}, p99 {h[98]:.0f}")
             if self.args.timeline:
                 say(f"  {layout}: per half second sent: claims, ingest hop p50/max, adjudicate")
-                hops = {c: (t0, received[c], t1) for c, (t0, t1) in times.items() if c in received}
                 for start, n, ((i50, imax), (a50, amax)) in timeline(hops):
                     say(f"    {start:4.1f} s {n:4d}  {i50:4d}/{imax:4d} ms  {a50:4d}/{amax:4d} ms")
             figures.p50.append(q[49])

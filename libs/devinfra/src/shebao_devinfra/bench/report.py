@@ -10,7 +10,7 @@ from pathlib import Path
 from ..kit import PARTITIONS
 from .figures import ContributionFigures, Figures, Medical, med, med_ms
 from .machine import machine
-from .setting import CONTRIB_REGIONS, HOSPITALS
+from .setting import CONTRIB_REGIONS, HOSPITALS, WARMUP_CLAIMS
 
 
 def say(text: str) -> None:
@@ -34,7 +34,7 @@ def command_line(args: argparse.Namespace) -> str:
         )
     if not args.latency:
         parts.append("--no-latency")
-    elif args.only in (None, "medical") and args.warmup_claims != 1_000:
+    elif args.only in (None, "medical") and args.warmup_claims != WARMUP_CLAIMS:
         parts.append(f"--warmup-claims {args.warmup_claims}")
     if args.only in (None, "medical") and not args.quix:
         parts.append("--no-quix")
