@@ -1,12 +1,17 @@
-"""What a batch holds in memory, checked without a broker: batch sizes, outbox entry sizes."""
+"""What a batch holds in memory, and for how long, checked without a broker: batch sizes, outbox
+entry sizes, a processed batch freed."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import tracemalloc
+import weakref
+from typing import Any
 
 import orjson
 import pytest
-from ledger_app import LedgerSettings, handlers_for, ledger
+from ledger_app import LedgerSettings, handlers_for, ledger, runtime
 
 from shebao_common.runtime import HandlerTable, ServiceRuntime, Subscription, service
 from shebao_common.runtime.codec import _headers_json
@@ -67,3 +72,80 @@ def test_a_batch_sends_each_counter_field_once() -> None:
         ("c:hospital-month:h1:2025-03", "settled", 7),
         ("c:hospital-month:h2:2025-03", "settled", 1),
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# a batch's records are freed when it is processed (service.in_own_context)
+
+
+async def test_a_batch_is_freed_once_processed_though_its_timers_are_still_scheduled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FastStream's context holds the message, and so the batch of records, while the handler
+    runs; every timer made meanwhile (redis-py's socket timeout around each reply) copies that
+    context, and a cancelled timer stays in the loop's heap until its time comes. Processed in
+    FastStream's context, each batch stayed alive ~10 s after it was done, several batches at a
+    time, and every young garbage collection scanned them again."""
+    from faststream.kafka import TestKafkaBroker
+
+    monkeypatch.setattr(service, "setup_logging", lambda *args, **kwargs: None)
+    lg = ledger("freed")
+    rt = runtime(lg)
+    rt.build_app()  # connects nothing
+    assert rt.broker is not None
+    seen: list[weakref.ref[Any]] = []
+
+    async def process(records: Any) -> None:  # as the processor waits for Redis's reply
+        seen.append(weakref.ref(records[0]))
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0)
+
+    (proc,) = rt.processors
+    monkeypatch.setattr(proc, "process", process)
+    loop = asyncio.get_running_loop()
+    sooner = loop.call_later(5, lambda: None)  # as the test below says why
+    try:
+        async with TestKafkaBroker(rt.broker) as br:
+            await br.publish(b"{}", topic=lg.commands.name, key=b"a1")
+            await br.publish(b"{}", topic=lg.commands.name, key=b"a2")
+        assert len(seen) == 2
+        gc.collect()
+        assert sum(h.cancelled() for h in loop._scheduled) >= 2  # its timers are still there
+        assert [r() for r in seen] == [None, None]  # but the batches are gone
+    finally:
+        sooner.cancel()
+
+
+async def test_a_cancelled_timer_keeps_the_context_it_was_made_in() -> None:
+    """What the test above guards against, shown directly: a timer made in a context that holds
+    a batch keeps the batch after it is cancelled, unless the work ran in a context of its own."""
+    from contextvars import ContextVar
+
+    message: ContextVar[Any] = ContextVar("message")
+
+    class Batch(list[Any]):
+        pass
+
+    async def work() -> None:
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0)
+
+    async def handled(apart: bool) -> weakref.ref[Batch]:
+        batch = Batch([object()])
+        token = message.set(batch)
+        try:
+            await (service.in_own_context(work()) if apart else work())
+        finally:
+            message.reset(token)
+        return weakref.ref(batch)
+
+    # In a service other timers (heartbeats, fetch waits) are due sooner, so a cancelled one is
+    # not at the head of the loop's heap and is not swept at the loop's next turn.
+    sooner = asyncio.get_running_loop().call_later(5, lambda: None)
+    try:
+        kept, freed = await handled(apart=False), await handled(apart=True)
+        gc.collect()
+        assert kept() is not None
+        assert freed() is None
+    finally:
+        sooner.cancel()

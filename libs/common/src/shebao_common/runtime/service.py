@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -51,6 +52,7 @@ from .retention import RETENTION, align_dead_letters, dead_letter_retention, top
 from .store import Layout, LayoutError, Store
 
 log = logging.getLogger("shebao.service")
+T = TypeVar("T")
 
 _TOPIC_PASSES = 3
 _TOPIC_ALREADY_EXISTS = 36  # Kafka's error code
@@ -72,6 +74,22 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = self.processor.partitions.consumer_getter()
         adapt_fetches(consumer, s.fetch_busy_min_bytes, s.fetch_busy_max_wait_ms)  # (fetching.py)
         await self.processor.on_assigned(assigned)
+
+
+async def in_own_context(work: Coroutine[Any, Any, T]) -> T:
+    """Run a batch's processing in a context of its own, not in the handler's.
+
+    FastStream's context holds the message, and with it the batch's records, while the handler
+    runs. Every timer made meanwhile (redis-py's socket timeout around each reply, an
+    `asyncio.timeout`) copies the current context, and a cancelled timer keeps that copy in the
+    loop's heap until its time comes, 10 s for Redis's, or until the loop sweeps the heap. So
+    each batch's records outlived it by seconds, several batches at a time, and every young
+    garbage collection scanned them again: 1,500-6,000 ConsumerRecords and their header tuples
+    at each one, ~200 ms of collections a run in adjudication, pauses up to 50 ms
+    (BENCHMARKS.md, 2026-12-04). The processing reads nothing of FastStream's context; what it
+    needs in its own (the trace id of its logs, the read side's lookup) it sets itself.
+    """
+    return await asyncio.create_task(work, context=contextvars.Context())
 
 
 async def _raw_parser(records: tuple[Any, ...], original: Any) -> Any:
@@ -280,7 +298,7 @@ class ServiceRuntime:
 
         @subscriber  # type: ignore[untyped-decorator]
         async def handle(records: tuple[Any, ...]) -> None:
-            await proc.process(records)
+            await in_own_context(proc.process(records))
 
     # lifecycle -----------------------------------------------------------------------------------
 
