@@ -8,6 +8,7 @@ user runs in production, started without a container engine.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import secrets
@@ -146,11 +147,37 @@ def admin_credentials() -> tuple[str, str]:
         conn = KafkaConnection()  # the settings every client of this process reads
     except ValidationError as exc:
         raise InfraError(str(exc)) from exc
+    warn_plain_once()
     if conn.kafka_security_protocol.startswith("SASL"):
         return conn.kafka_username or ADMIN_USER, conn.kafka_password_value() or ""
     password = secrets.token_urlsafe(24)
     os.environ.update(operator_environment(KAFKA_PASSWORD=password))
     return ADMIN_USER, password
+
+
+PLAIN_WARNING = "Sending username and password in the clear"
+
+
+class _SaidOnce(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message, self.said = message, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.message:
+            return True
+        said, self.said = self.said, True
+        return not said
+
+
+def warn_plain_once() -> None:
+    """aiokafka warns on every connection it authenticates with SASL PLAIN over plaintext. The
+    operator of a broker started here is PLAIN (its password is in the broker's configuration),
+    and the benchmark and the demo open dozens of connections as the operator: the same line
+    dozens of times among their results. It is said once a process, as true as before."""
+    conn = logging.getLogger("aiokafka.conn")
+    if not any(isinstance(f, _SaidOnce) for f in conn.filters):
+        conn.addFilter(_SaidOnce(PLAIN_WARNING))
 
 
 def operator_environment(**password: str) -> dict[str, str]:

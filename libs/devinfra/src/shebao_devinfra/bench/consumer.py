@@ -34,6 +34,7 @@ from shebao_contracts import medical as m
 
 from ..infra import provision
 from ..kit import PARTITIONS
+from ..local import warn_plain_once
 from ..testing import create_topics, fetches_asked
 from .claims import claim_records, paced, patient
 from .setting import HOSPITALS
@@ -127,6 +128,7 @@ async def once(bootstrap: str, policy: str, args: argparse.Namespace) -> str:
 
 def main(args: argparse.Namespace) -> None:
     if args.produce:
+        warn_plain_once()  # as the operator, like its parent
         asyncio.run(
             produce(os.environ["KAFKA_BOOTSTRAP_SERVERS"], args.produce, args.claims, args.rate)
         )

@@ -21,6 +21,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shebao_common.kafka_security import client_options
 
+from ..local import warn_plain_once
+
 
 async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
     consumer = AIOKafkaConsumer(
@@ -74,4 +76,5 @@ if __name__ == "__main__":
     p.add_argument("--sink", required=True)
     p.add_argument("--count", type=int, required=True)
     a = p.parse_args()
+    warn_plain_once()  # it connects as the benchmark's operator
     asyncio.run(main(a.bootstrap, a.source, a.sink, a.count))
