@@ -52,6 +52,16 @@ class Infra:
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap, "REDIS_URL": self.redis_url}
 
+    def __enter__(self) -> Infra:
+        """`with provision() as infra:` stops what it started however the block ends. A local
+        broker and Redis run in sessions of their own (Ctrl-C is held back while they start, and
+        `make infra-up` keeps them after it exits), so a script that never stops them leaves them
+        running."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         for stop in reversed(self._stops):
             stop()
@@ -96,7 +106,8 @@ def _container_images(stops: list[Callable[[], None]]) -> tuple[str, str]:
 
 
 def provision(data_dir: Path | None = None) -> Infra:
-    """Kafka and Redis for a test session or a demo, stopped by Infra.stop()."""
+    """Kafka and Redis for a test session or a demo, stopped by Infra.stop() (or at the end of a
+    `with provision() as infra:` block)."""
     kafka_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     redis_env = os.environ.get("REDIS_URL")
     mode = choose_mode()
