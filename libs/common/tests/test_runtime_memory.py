@@ -7,6 +7,7 @@ import asyncio
 import gc
 import tracemalloc
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -78,8 +79,24 @@ def test_a_batch_sends_each_counter_field_once() -> None:
 # a batch's records are freed when it is processed (service.in_own_context)
 
 
+@pytest.fixture
+async def timer_due_sooner() -> AsyncIterator[None]:
+    """A timer due before the 10 s ones below, as a service always has (heartbeats, fetch
+    waits): a cancelled timer behind it is not at the head of the loop's heap, so the loop does
+    not sweep it at its next turn."""
+    sooner = asyncio.get_running_loop().call_later(5, lambda: None)
+    yield
+    sooner.cancel()
+
+
+async def waits_for_a_reply() -> None:
+    """As redis-py waits for each reply: inside an `asyncio.timeout`, whose timer is cancelled."""
+    async with asyncio.timeout(10):
+        await asyncio.sleep(0)
+
+
 async def test_a_batch_is_freed_once_processed_though_its_timers_are_still_scheduled(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, timer_due_sooner: None
 ) -> None:
     """FastStream's context holds the message, and so the batch of records, while the handler
     runs; every timer made meanwhile (redis-py's socket timeout around each reply) copies that
@@ -95,28 +112,23 @@ async def test_a_batch_is_freed_once_processed_though_its_timers_are_still_sched
     assert rt.broker is not None
     seen: list[weakref.ref[Any]] = []
 
-    async def process(records: Any) -> None:  # as the processor waits for Redis's reply
+    async def process(records: Any) -> None:
         seen.append(weakref.ref(records[0]))
-        async with asyncio.timeout(10):
-            await asyncio.sleep(0)
+        await waits_for_a_reply()
 
     (proc,) = rt.processors
     monkeypatch.setattr(proc, "process", process)
-    loop = asyncio.get_running_loop()
-    sooner = loop.call_later(5, lambda: None)  # as the test below says why
-    try:
-        async with TestKafkaBroker(rt.broker) as br:
-            await br.publish(b"{}", topic=lg.commands.name, key=b"a1")
-            await br.publish(b"{}", topic=lg.commands.name, key=b"a2")
-        assert len(seen) == 2
-        gc.collect()
-        assert sum(h.cancelled() for h in loop._scheduled) >= 2  # its timers are still there
-        assert [r() for r in seen] == [None, None]  # but the batches are gone
-    finally:
-        sooner.cancel()
+    async with TestKafkaBroker(rt.broker) as br:
+        await br.publish(b"{}", topic=lg.commands.name, key=b"a1")
+        await br.publish(b"{}", topic=lg.commands.name, key=b"a2")
+    assert len(seen) == 2
+    gc.collect()
+    scheduled = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+    assert sum(h.cancelled() for h in scheduled) >= 2  # its timers are still there
+    assert [r() for r in seen] == [None, None]  # but the batches are gone
 
 
-async def test_a_cancelled_timer_keeps_the_context_it_was_made_in() -> None:
+async def test_a_cancelled_timer_keeps_the_context_it_was_made_in(timer_due_sooner: None) -> None:
     """What the test above guards against, shown directly: a timer made in a context that holds
     a batch keeps the batch after it is cancelled, unless the work ran in a context of its own."""
     from contextvars import ContextVar
@@ -126,26 +138,16 @@ async def test_a_cancelled_timer_keeps_the_context_it_was_made_in() -> None:
     class Batch(list[Any]):
         pass
 
-    async def work() -> None:
-        async with asyncio.timeout(10):
-            await asyncio.sleep(0)
-
     async def handled(apart: bool) -> weakref.ref[Batch]:
         batch = Batch([object()])
         token = message.set(batch)
         try:
-            await (service.in_own_context(work()) if apart else work())
+            await (service.in_own_context(waits_for_a_reply()) if apart else waits_for_a_reply())
         finally:
             message.reset(token)
         return weakref.ref(batch)
 
-    # In a service other timers (heartbeats, fetch waits) are due sooner, so a cancelled one is
-    # not at the head of the loop's heap and is not swept at the loop's next turn.
-    sooner = asyncio.get_running_loop().call_later(5, lambda: None)
-    try:
-        kept, freed = await handled(apart=False), await handled(apart=True)
-        gc.collect()
-        assert kept() is not None
-        assert freed() is None
-    finally:
-        sooner.cancel()
+    kept, freed = await handled(apart=False), await handled(apart=True)
+    gc.collect()
+    assert kept() is not None
+    assert freed() is None
