@@ -163,6 +163,22 @@ def runtime(lg: Ledger, settings: ServiceSettings | None = None) -> ServiceRunti
     )
 
 
+def two_subscriptions(
+    lg: Ledger, settings: ServiceSettings | None = None, events_max_records: int | None = None
+) -> ServiceRuntime:
+    """The ledger's commands and, with no handlers, its events: a runtime of two subscriptions,
+    built by the tests of what every subscription gets (`build_app` connects nothing)."""
+    return ServiceRuntime(
+        name=lg.service,
+        settings=settings or LedgerSettings(),
+        registry=lg.registry,
+        subscriptions=[
+            Subscription("commands", (lg.commands,), handlers_for(lg)),
+            Subscription("events", (lg.events,), HandlerTable(), max_records=events_max_records),
+        ],
+    )
+
+
 if __name__ == "__main__":
     rt = runtime(ledger(os.environ.get("LEDGER_ID", "main")))
     serve(rt.build_app(), rt.settings)

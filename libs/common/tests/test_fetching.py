@@ -182,21 +182,12 @@ async def test_an_empty_poll_that_waited_its_timeout_is_not_slept_on(
 
 
 def test_every_subscription_of_a_service_polls_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ledger_app import LedgerSettings, handlers_for, ledger
+    from ledger_app import ledger, two_subscriptions
 
-    from shebao_common.runtime import HandlerTable, ServiceRuntime, Subscription, service
+    from shebao_common.runtime import service
 
     monkeypatch.setattr(service, "setup_logging", lambda *args, **kwargs: None)
-    lg = ledger("polls")
-    rt = ServiceRuntime(
-        name=lg.service,
-        settings=LedgerSettings(),
-        registry=lg.registry,
-        subscriptions=[
-            Subscription("commands", (lg.commands,), handlers_for(lg)),
-            Subscription("events", (lg.events,), HandlerTable()),
-        ],
-    )
+    rt = two_subscriptions(ledger("polls"))
     rt.build_app()  # connects nothing
     assert rt.broker is not None and len(rt.broker.subscribers) == 2
     for sub in rt.broker.subscribers:

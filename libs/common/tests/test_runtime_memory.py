@@ -12,24 +12,16 @@ from typing import Any
 
 import orjson
 import pytest
-from ledger_app import LedgerSettings, handlers_for, ledger, runtime
+from ledger_app import LedgerSettings, ledger, runtime, two_subscriptions
 
-from shebao_common.runtime import HandlerTable, ServiceRuntime, Subscription, service
+from shebao_common.runtime import service
 from shebao_common.runtime.codec import _headers_json
 
 
 def test_a_subscription_may_take_smaller_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "setup_logging", lambda *args, **kwargs: None)
     lg = ledger("batches")
-    rt = ServiceRuntime(
-        name=lg.service,
-        settings=LedgerSettings(batch_max_records=300),
-        registry=lg.registry,
-        subscriptions=[
-            Subscription("commands", (lg.commands,), handlers_for(lg)),
-            Subscription("events", (lg.events,), HandlerTable(), max_records=7),
-        ],
-    )
+    rt = two_subscriptions(lg, LedgerSettings(batch_max_records=300), events_max_records=7)
     rt.build_app()  # connects nothing
     assert rt.broker is not None
     sizes = {s.group_id: s.max_records for s in rt.broker.subscribers}
