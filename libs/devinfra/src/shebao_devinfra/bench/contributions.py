@@ -33,7 +33,7 @@ from ..testing import (
     wait_until,
 )
 from .figures import ContributionFigures
-from .machine import cpu_of, peak_rss_mb, redis_pids
+from .machine import cpu_of, forked_cpu_of, peak_rss_mb, redis_pids
 from .processes import answering_cpu, drop_service_state, launch
 from .report import say
 from .setting import CONTRIB_REGIONS
@@ -299,19 +299,24 @@ class Contributions:
             )
         return booked, credited
 
-    async def started(self) -> Callable[[], tuple[float, float]]:
+    async def started(self) -> Callable[[], tuple[float, float, float]]:
         """Start the service and wait until it is ready; what it returns tells the CPU seconds
-        the service (from its first HTTP answer) and Redis (from the start) spent since."""
+        the service (from its first HTTP answer) and Redis (from the start) spent since, and
+        of Redis's those of its forked children (its append-only-file rewrites)."""
         redis = redis_pids(self.infra.redis_url)
-        redis0 = cpu_of(redis)
+        redis0, forked0 = cpu_of(redis), forked_cpu_of(redis)
         self.start()
         svc = self.svc
         assert svc is not None
         cpu0 = await answering_cpu(svc)
         await svc.wait_ready()
-        return lambda: ((cpu_seconds(svc.pid) or 0.0) - cpu0, cpu_of(redis) - redis0)
+        return lambda: (
+            (cpu_seconds(svc.pid) or 0.0) - cpu0,
+            cpu_of(redis) - redis0,
+            forked_cpu_of(redis) - forked0,
+        )
 
-    async def start_up_cpu(self) -> tuple[float, float]:
+    async def start_up_cpu(self) -> tuple[float, float, float]:
         """What `started` tells of a start with nothing to consume, a second after it is ready;
         the service is left stopped."""
         spent = await self.started()
@@ -328,14 +333,15 @@ class Contributions:
         period, dues = await self.next_month()
         assert self.svc is not None
         self.svc.terminate()  # the reports queue up while the service is down
-        idle, idle_redis = await self.start_up_cpu()
+        idle, idle_redis, _ = await self.start_up_cpu()
         events = await self.offsets.ends(cc.EVENTS.name)
         await self.collect(period, dues)
         spent = await self.started()
         booked, credited = await self.flow(period, events, timeout=900)
-        used, used_redis = spent()
+        used, used_redis, forked = spent()
         figures.cpu_us.append(1e6 * (used - idle) / len(credited))
         figures.redis_us.append(1e6 * (used_redis - idle_redis) / len(credited))
+        figures.redis_forked_us.append(1e6 * forked / len(credited))
         first = min(t for _, t in booked)
         span = (max(t for _, t in credited) - first) / 1000
         booking = (max(t for _, t in booked) - first) / 1000
@@ -380,7 +386,8 @@ async def contributions(args: argparse.Namespace, infra: Infra, logs: Path) -> C
             line = (
                 f"run {run}: contributions backlog {figures.collections[-1]:,.1f} collections/s, "
                 f"{figures.credits[-1]:,.0f} credits/s; µs CPU per credit: service "
-                f"{figures.cpu_us[-1]:,.0f}, Redis {figures.redis_us[-1]:,.0f}"
+                f"{figures.cpu_us[-1]:,.0f}, Redis {figures.redis_us[-1]:,.0f} (its rewrites "
+                f"{figures.redis_forked_us[-1]:,.0f})"
             )
             if args.latency:
                 await bench.latency(figures)

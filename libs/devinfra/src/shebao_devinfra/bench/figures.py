@@ -23,6 +23,8 @@ class Figures:
     """CPU µs per record (every thread of the process, /proc or process_time) while a backlog is
     worked off, per process (a peer's: "process"; the platform's: by roles, and "Redis" for
     redis-server's share)."""
+    redis_forked_us: list[float] = field(default_factory=list)
+    """Of "Redis" above, what its forked children took: its append-only-file rewrites."""
 
 
 def med(values: list[float], digits: int = 0) -> str:
@@ -65,6 +67,8 @@ class ContributionFigures:
     """CPU µs of the contributions process per credited person-month, over the backlog."""
     redis_us: list[float] = field(default_factory=list)
     """The same of the redis-server serving the run, with the AOF rewrites it forks."""
+    redis_forked_us: list[float] = field(default_factory=list)
+    """Of `redis_us`, what its forked children took: its append-only-file rewrites."""
 
 
 @dataclass

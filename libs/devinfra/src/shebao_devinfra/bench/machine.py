@@ -68,6 +68,21 @@ def cpu_of(pids: list[int]) -> float:
     return sum(c for pid in pids if (c := cpu_seconds(pid, children=True)) is not None)
 
 
+def forked_cpu_of(pids: list[int]) -> float:
+    """The part of `cpu_of` that is their reaped children's: for Redis, its append-only-file
+    rewrites (and saves). A rewrite comes every few tens of MB appended, so whether one or three
+    fall inside a measured window moves Redis's figure a lot; reported apart, the rest of
+    Redis's CPU can be compared run to run."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone: as `cpu_of`, nothing
+        total += (int(fields[13]) + int(fields[14])) / _TICK  # cutime, cstime
+    return total
+
+
 def machine_busy() -> tuple[float, float]:
     """CPU seconds the whole machine has spent busy (every core) so far, and stolen by the host
     (time a virtual core was ready to run but not given a physical one)."""

@@ -33,7 +33,7 @@ from ..testing import (
 from . import peers
 from .claims import ClaimRecord, claim_json, claim_records, headers, paced, patient
 from .figures import Figures, Medical, gc_pauses, longest_gc_ms, timeline
-from .machine import CoreUse, cpu_of, peak_rss_mb, redis_pids
+from .machine import CoreUse, cpu_of, forked_cpu_of, peak_rss_mb, redis_pids
 from .processes import answering_cpu, drop_service_state, launch
 from .report import say
 from .setting import HOSPITALS, LAYOUTS
@@ -217,7 +217,7 @@ class MedicalBench:
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
         redis = redis_pids(self.infra.redis_url)
-        redis0 = cpu_of(redis)
+        redis0, forked0 = cpu_of(redis), forked_cpu_of(redis)
         launch(*procs)
         started = await asyncio.gather(*(serving(p) for p in procs))
         for p, (records, _) in zip(procs, started, strict=True):
@@ -228,11 +228,13 @@ class MedicalBench:
         spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
         await self.wait_settled(ids, timeout=600)
         used = {"Redis": cpu_of(redis) - redis0}
+        forked = forked_cpu_of(redis) - forked0
         for p, (_, c0) in zip(procs, started, strict=True):
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
         for name, seconds in used.items():
             figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
+        figures.redis_forked_us.append(1e6 * forked / len(ids))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
@@ -466,7 +468,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                 say(
                     f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
                     + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")
-                    + f"; µs CPU per claim: {cpu}"
+                    + f"; µs CPU per claim: {cpu} (Redis's rewrites {f.redis_forked_us[-1]:.0f})"
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None

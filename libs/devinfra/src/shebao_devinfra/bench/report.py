@@ -90,7 +90,10 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
             for name, f in r.results.items()
             for n, v in f.cpu_us.items()
             if n != "Redis"
-        ),
+        )
+        + ". Of Redis's, its append-only-file rewrites (the children it forks; how many fall "
+        "inside a run's window moves Redis's figure), µs: "
+        + "; ".join(f"{name}: {med(f.redis_forked_us)}" for name, f in r.results.items()),
     ]
     lines.append("")
     if r.saturation is not None:
@@ -157,7 +160,7 @@ def contributions_report(args: argparse.Namespace, r: ContributionFigures) -> li
         "CPU µs per credited person-month over the backlog (every thread, /proc, from the "
         "process's first HTTP answer to the month's last credit, less what the same start "
         f"costs with nothing to consume): the contributions process {med(r.cpu_us)}, Redis "
-        f"{med(r.redis_us)}",
+        f"{med(r.redis_us)}, of which its append-only-file rewrites {med(r.redis_forked_us)}",
         "",
     ]
     return lines
