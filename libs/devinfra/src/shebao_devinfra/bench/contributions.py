@@ -333,7 +333,7 @@ class Contributions:
         period, dues = await self.next_month()
         assert self.svc is not None
         self.svc.terminate()  # the reports queue up while the service is down
-        idle, idle_redis, _ = await self.start_up_cpu()
+        idle, idle_redis, idle_forked = await self.start_up_cpu()
         events = await self.offsets.ends(cc.EVENTS.name)
         await self.collect(period, dues)
         spent = await self.started()
@@ -341,7 +341,7 @@ class Contributions:
         used, used_redis, forked = spent()
         figures.cpu_us.append(1e6 * (used - idle) / len(credited))
         figures.redis_us.append(1e6 * (used_redis - idle_redis) / len(credited))
-        figures.redis_forked_us.append(1e6 * forked / len(credited))
+        figures.redis_forked_us.append(1e6 * (forked - idle_forked) / len(credited))
         first = min(t for _, t in booked)
         span = (max(t for _, t in credited) - first) / 1000
         booking = (max(t for _, t in booked) - first) / 1000

@@ -213,7 +213,7 @@ class MedicalBench:
         # redis-server serving the run, with the AOF rewrites it forks: `cpu_of`) from the
         # services' start likewise. Over the claims: each claim goes through each hop once,
         # instances of the same roles sharing them.
-        idle = await self.start_up_cpu(layout)
+        idle, idle_forked = await self.start_up_cpu(layout)
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
         redis = redis_pids(self.infra.redis_url)
@@ -234,7 +234,7 @@ class MedicalBench:
             used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
         for name, seconds in used.items():
             figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
-        figures.redis_forked_us.append(1e6 * forked / len(ids))
+        figures.redis_forked_us.append(1e6 * (forked - idle_forked) / len(ids))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
@@ -335,19 +335,21 @@ class MedicalBench:
         for p in procs:
             p.terminate()
 
-    async def start_up_cpu(self, layout: str) -> dict[str, float]:
+    async def start_up_cpu(self, layout: str) -> tuple[dict[str, float], float]:
         """CPU seconds the layout's processes (by roles, instances together) and Redis spend on
-        a start with nothing to consume: from each process's first HTTP answer to a second after
-        all are ready."""
+        a start with nothing to consume, from each process's first HTTP answer to a second after
+        all are ready; and of Redis's, those of its forked children (a rewrite, if one fell
+        there)."""
         procs = self.services(layout)
         redis = redis_pids(self.infra.redis_url)
-        redis0 = cpu_of(redis)
+        redis0, forked0 = cpu_of(redis), forked_cpu_of(redis)
         launch(*procs)
         started = await asyncio.gather(*(serving(p) for p in procs))
         for p in procs:
             await p.wait_ready()
         await asyncio.sleep(1.0)
         used = {"Redis": cpu_of(redis) - redis0}
+        forked = forked_cpu_of(redis) - forked0
         for p, (_, c0) in zip(procs, started, strict=True):
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
@@ -357,7 +359,7 @@ class MedicalBench:
             f"  {layout}: start-up with nothing to consume, CPU ms: "
             + ", ".join(f"{n} {1000 * v:.0f}" for n, v in used.items())
         )
-        return used
+        return used, forked
 
     async def profile(
         self, layout: str, procs: list[ServiceProcess]
