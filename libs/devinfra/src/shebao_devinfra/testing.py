@@ -360,14 +360,25 @@ class Metrics:
         return total
 
 
-def cpu_seconds(pid: int, children: bool = False) -> float | None:
-    """User + system CPU a process has used so far (Linux /proc); None once it is gone. With
-    `children`, also that of the children it has waited for (cutime, cstime)."""
+def cpu_times(pid: int) -> tuple[float, float] | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), and those of the
+    children it has waited for (cutime, cstime); None once it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
-    return sum(int(x) for x in fields[11 : 15 if children else 13]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float | None:
+    """User + system CPU a process has used so far (Linux /proc); None once it is gone. With
+    `children`, also that of the children it has waited for (cutime, cstime)."""
+    times = cpu_times(pid)
+    if times is None:
+        return None
+    own, reaped = times
+    return own + reaped if children else own
 
 
 async def http_get(url: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:

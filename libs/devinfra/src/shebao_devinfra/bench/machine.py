@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..testing import cpu_seconds
+from ..testing import cpu_seconds, cpu_times
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -73,14 +73,7 @@ def forked_cpu_of(pids: list[int]) -> float:
     rewrites (and saves). A rewrite comes every few tens of MB appended, so whether one or three
     fall inside a measured window moves Redis's figure a lot; reported apart, the rest of
     Redis's CPU can be compared run to run."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone: as `cpu_of`, nothing
-        total += (int(fields[13]) + int(fields[14])) / _TICK  # cutime, cstime
-    return total
+    return sum(t[1] for pid in pids if (t := cpu_times(pid)) is not None)
 
 
 def machine_busy() -> tuple[float, float]:
