@@ -46,6 +46,7 @@ def cache_home() -> Path:
 
 _PORTS = random.Random()  # its own generator: a test seeding `random` must not make two
 # processes draw the same ports
+_GIVEN: set[int] = set()  # every port handed out by this process: it may not listen there yet
 
 
 def ephemeral_low() -> int:
@@ -61,20 +62,31 @@ def free_port() -> int:
     """A port nothing listens on, below the kernel's ephemeral range. A process restarted on its
     port (a service, the broker or Redis in the crash and chaos tests) must find it free: a port
     from the ephemeral range can be given meanwhile to an outgoing connection, and the restart
-    fails with EADDRINUSE (the chaos run of 33e7b3a lost a restarted welfare that way)."""
+    fails with EADDRINUSE (the chaos run of 33e7b3a lost a restarted welfare that way).
+
+    Never the same port twice in one process: a port handed out is free until its process
+    starts, and a second caller in between (the benchmark picks every service's port before
+    starting them) would be given it too, and one of the two would fail with EADDRINUSE."""
     low = ephemeral_low()
     if low > 11_000:
         for _ in range(200):
             port = _PORTS.randrange(10_000, low)
+            if port in _GIVEN:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 try:
                     s.bind(("127.0.0.1", port))
                 except OSError:
                     continue
-                return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+            _GIVEN.add(port)
+            return port
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def _log(msg: str) -> None:
