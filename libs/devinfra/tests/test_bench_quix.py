@@ -1,5 +1,6 @@
 """The benchmark's Quix Streams hop (`bench.quix`, run by `bench.peers`) on a real broker: every
-claim is forwarded once, exactly-once, with its lines summed, and the CPU it took is reported."""
+claim is forwarded once, exactly-once, with its lines summed (or, as the ingest hop would, validated
+and pseudonymised), and the CPU it took is reported."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from shebao_devinfra.bench.claims import claim_json, patient
+from shebao_devinfra.bench.claims import claim_json, headers, patient
 from shebao_devinfra.bench.figures import Figures
-from shebao_devinfra.bench.peers import BENCH_PYTHON, quix, quix_installed
+from shebao_devinfra.bench.peers import BENCH_PYTHON, quix, quix_ingest, quix_installed
 from shebao_devinfra.testing import create_topics, producer, read_all
 
 pytestmark = [
@@ -54,4 +55,57 @@ async def test_quix_hop_forwards_every_claim_once(infra) -> None:
         assert Decimal(body["total"]) == sum(Decimal(line["amount"]) for line in lines)
         assert body["running_total"] == body["total"]  # one claim a key: the state was empty
     assert figures.throughput[0] > 0
+    assert figures.cpu_us["process"][0] > 0
+
+
+async def test_quix_ingest_hop_forwards_each_claim_pseudonymised_once(infra) -> None:
+    # the like-for-like peer (`--step ingest`): validated, pseudonymised, keyed by the person; a
+    # resend (the same event id) dropped, as are a claim whose lines do not add up and one whose
+    # sender is not the hospital it names
+    n = 60
+    stamp = time.time_ns()
+    src, dst = f"test.quixi.in.{stamp}", f"test.quixi.out.{stamp}"
+    await create_topics(infra.kafka_bootstrap, [src, dst], partitions=2)
+    rng = random.Random(7)
+    code = "h320100000"
+    sent: dict[str, bytes] = {}
+    prod = await producer(infra.kafka_bootstrap)
+    try:
+        # the refused ones first, the resend right after its original: the hop stops after n
+        # outputs, so each is read before the last good claim of its partition
+        bad = json.loads(claim_json(rng, "qi-bad", code, patient(n)))
+        bad["total"] = str(Decimal(bad["total"]) + 1)
+        bad_body = json.dumps(bad).encode()
+        await prod.send(src, key=b"qi-bad", value=bad_body, headers=headers("qi-bad", code))
+        other = claim_json(rng, "qi-other", code, patient(n + 1))
+        not_the_sender = headers("qi-other", "h320100001")
+        await prod.send(src, key=b"qi-other", value=other, headers=not_the_sender)
+        for i in range(n):
+            cid = f"qi-{i}"
+            sent[cid] = claim_json(rng, cid, code, patient(i))
+            for _ in range(2 if i == 0 else 1):  # the first one resent
+                await prod.send(src, key=cid.encode(), value=sent[cid], headers=headers(cid, code))
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+    figures = Figures()
+    await quix_ingest(infra.kafka_bootstrap, src, dst, n, figures)
+
+    out = await read_all(infra.kafka_bootstrap, dst)
+    assert len(out) == n
+    by_claim = {json.loads(r.value)["claim_id"]: r for r in out}
+    assert sorted(by_claim) == sorted(sent)
+    people = set()
+    for cid, r in by_claim.items():
+        body, claim = json.loads(r.value), json.loads(sent[cid])
+        assert r.key.decode() == body["person"] and len(body["person"]) == 32
+        assert (
+            "patient_citizen_id" not in body and claim["patient_citizen_id"] not in r.value.decode()
+        )
+        assert Decimal(body["total"]) == Decimal(claim["total"])
+        assert len(body["lines"]) == len(claim["lines"])
+        assert dict(r.headers)["ce_type"] == b"shebao.medical.ClaimReceived"
+        people.add(body["person"])
+    assert len(people) == n
     assert figures.cpu_us["process"][0] > 0

@@ -79,6 +79,8 @@ class Medical:
     results: dict[str, Figures]
     saturation: tuple[float, float, float] | None
     best: float
+    quix_ingest: Figures | None = None
+    """The Quix Streams hop doing ingest's work (`quix.ingest_step`; None with --no-quix)."""
 
 
 def timeline(

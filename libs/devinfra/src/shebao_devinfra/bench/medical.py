@@ -184,7 +184,8 @@ class MedicalBench:
     # -------------------------------------------------------------------------------------------
 
     async def peer(self, name: str, figures: Figures) -> None:
-        """A peer (`peers.raw` or `peers.quix`) on `--claims` claims in topics of its own."""
+        """A peer (`peers.raw`, `peers.quix`, `peers.quix_ingest`) on `--claims` claims in topics
+        of its own."""
         count = self.args.claims
         # New topics of their own: recreating them would empty the platform's topics too, under
         # the offsets the service keeps (its first claims after this were skipped).
@@ -202,7 +203,7 @@ class MedicalBench:
             )
         await self.prod.flush()
         self.run_id += 1
-        run = {"raw": peers.raw, "quix": peers.quix}[name]
+        run = {"raw": peers.raw, "quix": peers.quix, "quix-ingest": peers.quix_ingest}[name]
         await run(self.infra.kafka_bootstrap, src, dst, count, figures)
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
@@ -448,6 +449,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
 
         raw = Figures()
         quix = Figures() if args.quix else None
+        quix_ingest = Figures() if args.quix else None
         layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
@@ -463,6 +465,13 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f"{quix.throughput[-1]:,.0f} records/s, "
                     f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record"
                 )
+            if quix_ingest is not None:
+                await bench.peer("quix-ingest", quix_ingest)
+                say(
+                    f"run {run}: Quix Streams hop doing ingest's work (pydantic, pseudonym, "
+                    f"RocksDB state) {quix_ingest.throughput[-1]:,.0f} records/s, "
+                    f"{quix_ingest.cpu_us['process'][-1]:.0f} µs CPU per record"
+                )
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
@@ -474,6 +483,6 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
-        return Medical(raw, quix, results, saturation, best)
+        return Medical(raw, quix, results, saturation, best, quix_ingest)
     finally:
         await bench.prod.stop()

@@ -68,8 +68,16 @@ async def raw(bootstrap: str, source: str, sink: str, count: int, figures: Figur
     record(figures, await run_peer("raw loop", [sys.executable, *module, *args]))
 
 
-async def quix(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
+async def quix(
+    bootstrap: str, source: str, sink: str, count: int, figures: Figures, step: str = "sum"
+) -> None:
+    """The Quix Streams hop: `step` "sum" (decode, sum the lines, a state value) or "ingest"
+    (the ingest hop's own work, `quix.ingest_step`)."""
     script = str(Path(__file__).with_name("quix.py"))  # a file: the bench venv has no shebao
-    args = ["--source", source, "--sink", sink, "--count", str(count)]
+    args = ["--source", source, "--sink", sink, "--count", str(count), "--step", step]
     env = {KAFKA_ENV: json.dumps(librdkafka_config(bootstrap))}
     record(figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env))
+
+
+async def quix_ingest(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
+    await quix(bootstrap, source, sink, count, figures, step="ingest")
