@@ -3,11 +3,14 @@
 Medical settlement (`--only medical`), against the same broker in the same run:
 1. the limit: `raw`, a raw aiokafka consume -> JSON decode -> produce loop;
 2. the peer a team would pick instead: `quix`, a Quix Streams hop with exactly-once and a
-   RocksDB state step (decode, sum the lines, read and write a state value, produce), run from
-   the `bench` dependency group's own environment (.bench-venv; `--no-quix` without it);
+   RocksDB state step (decode, sum the lines, read and write a state value, produce), and the
+   same hop doing the ingest hop's own work (`quix.ingest_step`: the contract in pydantic, the
+   claim's checks, the pseudonym, the event id and claim id in state), both run from the `bench`
+   dependency group's own environment (.bench-venv; `--no-quix` without them);
 3. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
-   validation, state and exactly-once effects, in three layouts: one process with every stage,
-   ingest and adjudication in separate processes, and two adjudication instances.
+   validation, state and exactly-once effects, in four layouts: one process with every stage,
+   ingest and adjudication in separate processes, two adjudication instances, and two processes
+   with every stage.
 Throughput is measured on a backlog (claims produced first, services started after), from the
 Kafka timestamps of the first and last settlement, with the CPU per claim of each process (every
 thread, /proc) and of Redis over the backlog, beside the peers' CPU per record; latency from each
