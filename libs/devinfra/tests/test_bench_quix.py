@@ -13,7 +13,13 @@ import pytest
 
 from shebao_devinfra.bench.claims import claim_json, headers, patient
 from shebao_devinfra.bench.figures import Figures
-from shebao_devinfra.bench.peers import BENCH_PYTHON, quix, quix_ingest, quix_installed
+from shebao_devinfra.bench.peers import (
+    BENCH_PYTHON,
+    quix,
+    quix_adjudicate,
+    quix_ingest,
+    quix_installed,
+)
 from shebao_devinfra.testing import create_topics, producer, read_all
 
 pytestmark = [
@@ -108,4 +114,48 @@ async def test_quix_ingest_hop_forwards_each_claim_pseudonymised_once(infra) -> 
         assert dict(r.headers)["ce_type"] == b"shebao.medical.ClaimReceived"
         people.add(body["person"])
     assert len(people) == n
+    assert figures.cpu_us["process"][0] > 0
+
+
+async def test_quix_adjudicate_hop_settles_each_forwarded_claim_once(infra) -> None:
+    # the like-for-like peer of adjudication (`--step adjudicate`), on what the ingest peer
+    # forwarded: the service's own rules answer each claim once and publish its settlement
+    n = 40
+    stamp = time.time_ns()
+    src, fwd, answers = (f"test.quixa.{part}.{stamp}" for part in ("in", "fwd", "answers"))
+    await create_topics(
+        infra.kafka_bootstrap, [src, fwd, answers, f"{answers}.events"], partitions=2
+    )
+    rng = random.Random(7)
+    hospitals = {"h320100000": "secondary", "h320100001": "tertiary"}
+    sent = {}
+    prod = await producer(infra.kafka_bootstrap)
+    try:
+        for i in range(n):
+            cid, code = f"qa-{i}", sorted(hospitals)[i % 2]
+            sent[cid] = json.loads(claim_json(rng, cid, code, patient(i)))
+            body = json.dumps(sent[cid]).encode()
+            await prod.send(src, key=cid.encode(), value=body, headers=headers(cid, code))
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+    await quix_ingest(infra.kafka_bootstrap, src, fwd, n, Figures())
+    figures = Figures()
+    await quix_adjudicate(infra.kafka_bootstrap, fwd, answers, n, figures, hospitals)
+
+    results = {
+        r.key.decode(): json.loads(r.value) for r in await read_all(infra.kafka_bootstrap, answers)
+    }
+    events = [
+        json.loads(r.value) for r in await read_all(infra.kafka_bootstrap, f"{answers}.events")
+    ]
+    assert sorted(results) == sorted(sent)
+    assert sorted(e["claim_id"] for e in events) == sorted(sent)
+    for e in events:
+        answer = results[e["claim_id"]]
+        assert answer["outcome"] == "settled"
+        assert answer["amounts"] == e["amounts"]
+        assert Decimal(e["amounts"]["submitted"]) == Decimal(sent[e["claim_id"]]["total"])
+        assert e["person"] not in (c["patient_citizen_id"] for c in sent.values())
     assert figures.cpu_us["process"][0] > 0

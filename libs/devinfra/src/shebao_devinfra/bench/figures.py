@@ -81,6 +81,9 @@ class Medical:
     best: float
     quix_ingest: Figures | None = None
     """The Quix Streams hop doing ingest's work (`quix.ingest_step`; None with --no-quix)."""
+    quix_adjudicate: Figures | None = None
+    """The Quix Streams hop doing adjudication's work with the service's rules
+    (`quix.adjudicate_step`), on what `quix_ingest` forwarded (None with --no-quix)."""
 
 
 def timeline(

@@ -183,9 +183,10 @@ class MedicalBench:
 
     # -------------------------------------------------------------------------------------------
 
-    async def peer(self, name: str, figures: Figures) -> None:
+    async def peer(self, name: str, figures: Figures, adjudicated: Figures | None = None) -> None:
         """A peer (`peers.raw`, `peers.quix`, `peers.quix_ingest`) on `--claims` claims in topics
-        of its own."""
+        of its own; with `adjudicated`, `quix_ingest`'s output then goes through
+        `peers.quix_adjudicate`, whose figures it takes."""
         count = self.args.claims
         # New topics of their own: recreating them would empty the platform's topics too, under
         # the offsets the service keeps (its first claims after this were skipped).
@@ -205,6 +206,15 @@ class MedicalBench:
         self.run_id += 1
         run = {"raw": peers.raw, "quix": peers.quix, "quix-ingest": peers.quix_ingest}[name]
         await run(self.infra.kafka_bootstrap, src, dst, count, figures)
+        if adjudicated is not None:
+            answers = f"bench.{name}.answers.{stamp}"
+            await create_topics(
+                self.infra.kafka_bootstrap, [answers, f"{answers}.events"], partitions=PARTITIONS
+            )
+            hospitals = {code: str(level) for code, level in HOSPITALS}
+            await peers.quix_adjudicate(
+                self.infra.kafka_bootstrap, dst, answers, count, adjudicated, hospitals
+            )
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
@@ -450,6 +460,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         raw = Figures()
         quix = Figures() if args.quix else None
         quix_ingest = Figures() if args.quix else None
+        quix_adjudicate = Figures() if args.quix else None
         layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
@@ -465,12 +476,14 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f"{quix.throughput[-1]:,.0f} records/s, "
                     f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record"
                 )
-            if quix_ingest is not None:
-                await bench.peer("quix-ingest", quix_ingest)
+            if quix_ingest is not None and quix_adjudicate is not None:
+                await bench.peer("quix-ingest", quix_ingest, quix_adjudicate)
                 say(
                     f"run {run}: Quix Streams hop doing ingest's work (pydantic, pseudonym, "
                     f"RocksDB state) {quix_ingest.throughput[-1]:,.0f} records/s, "
-                    f"{quix_ingest.cpu_us['process'][-1]:.0f} µs CPU per record"
+                    f"{quix_ingest.cpu_us['process'][-1]:.0f} µs CPU per record; then "
+                    f"adjudication's (the service's rules) {quix_adjudicate.throughput[-1]:,.0f} "
+                    f"claims/s, {quix_adjudicate.cpu_us['process'][-1]:.0f} µs CPU per claim"
                 )
             for name in layouts:
                 await bench.platform_run(name, results[name])
@@ -483,6 +496,6 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
-        return Medical(raw, quix, results, saturation, best, quix_ingest)
+        return Medical(raw, quix, results, saturation, best, quix_ingest, quix_adjudicate)
     finally:
         await bench.prod.stop()

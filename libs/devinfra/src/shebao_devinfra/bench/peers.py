@@ -18,7 +18,8 @@ from shebao_common.settings import KafkaConnection
 from .figures import Figures
 from .quix import KAFKA_ENV
 
-BENCH_PYTHON = Path(__file__).resolve().parents[5] / ".bench-venv" / "bin" / "python"
+ROOT = Path(__file__).resolve().parents[5]
+BENCH_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
 """The `bench` dependency group's interpreter (`scripts/bootstrap.sh --bench`, what `make bench`
 runs): Quix Streams lives there, never in the workspace's .venv."""
 
@@ -82,3 +83,31 @@ async def quix(
 
 async def quix_ingest(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
     await quix(bootstrap, source, sink, count, figures, step="ingest")
+
+
+RULES_SOURCES = [
+    str(ROOT / d) for d in ("contracts/src", "libs/common/src", "services/medical-settlement/src")
+]
+"""Where the adjudicate step imports medical settlement's pure rules from: the source tree, as
+the bench venv has none of the workspace's packages (its pydantic is another)."""
+
+
+async def quix_adjudicate(
+    bootstrap: str,
+    source: str,
+    sink: str,
+    count: int,
+    figures: Figures,
+    hospitals: dict[str, str],
+) -> None:
+    """The Quix Streams hop doing adjudication's work on what `quix_ingest` forwarded (`source`),
+    with the service's own rules (`quix.adjudicate_step`): answers to `sink`, events to
+    `sink`.events; CPU per claim."""
+    script = str(Path(__file__).with_name("quix.py"))
+    args = ["--source", source, "--sink", sink, "--count", str(count), "--step", "adjudicate"]
+    args += ["--hospitals", json.dumps(hospitals)]
+    env = {
+        KAFKA_ENV: json.dumps(librdkafka_config(bootstrap)),
+        "PYTHONPATH": os.pathsep.join(RULES_SOURCES),
+    }
+    record(figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env))

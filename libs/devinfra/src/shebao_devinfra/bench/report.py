@@ -77,6 +77,15 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
             f"| {med(r.quix_ingest.throughput)} | {ratio:.2f} "
             f"| {med(r.quix_ingest.cpu_us.get('process', []))} | | | | |"
         )
+    if r.quix_adjudicate is not None:
+        ratio = statistics.median(r.quix_adjudicate.throughput) / raw_med
+        lines.append(
+            "| Quix Streams, exactly-once, adjudication's work on that hop's output: pydantic "
+            "contract → the service's own rules → RocksDB state (event id, claim record, year "
+            "totals) → answer and event produced (no hospital-month counters) "
+            f"| {med(r.quix_adjudicate.throughput)} | {ratio:.2f} "
+            f"| {med(r.quix_adjudicate.cpu_us.get('process', []))} | | | | |"
+        )
     for name, f in r.results.items():
         ratio = statistics.median(f.throughput) / raw_med
         lines.append(
