@@ -83,7 +83,10 @@ class Medical:
     """The Quix Streams hop doing ingest's work (`quix.ingest_step`; None with --no-quix)."""
     quix_adjudicate: Figures | None = None
     """The Quix Streams hop doing adjudication's work with the service's rules
-    (`quix.adjudicate_step`), on what `quix_ingest` forwarded (None with --no-quix)."""
+    (`quix.adjudicate_step`), on what `quix_ingest` forwarded, at the same time (None with
+    --no-quix)."""
+    quix_both: Figures | None = None
+    """Those two hops together: their throughput (first to last answer) and summed CPU."""
 
 
 def timeline(

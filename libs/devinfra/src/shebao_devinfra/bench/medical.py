@@ -183,10 +183,16 @@ class MedicalBench:
 
     # -------------------------------------------------------------------------------------------
 
-    async def peer(self, name: str, figures: Figures, adjudicated: Figures | None = None) -> None:
-        """A peer (`peers.raw`, `peers.quix`, `peers.quix_ingest`) on `--claims` claims in topics
-        of its own; with `adjudicated`, `quix_ingest`'s output then goes through
-        `peers.quix_adjudicate`, whose figures it takes."""
+    async def peer(self, name: str, figures: Figures) -> None:
+        """A peer (`peers.raw`, `peers.quix`) on `--claims` claims in topics of its own."""
+        src, dst = await self.peer_claims(name)
+        if name == "raw":
+            await peers.raw(self.infra.kafka_bootstrap, src, dst, self.args.claims, figures)
+        else:
+            await peers.quix(self.infra.kafka_bootstrap, src, dst, self.args.claims, figures)
+
+    async def peer_claims(self, name: str) -> tuple[str, str]:
+        """`--claims` claims in a new topic of the peer's own, and its output topic's name."""
         count = self.args.claims
         # New topics of their own: recreating them would empty the platform's topics too, under
         # the offsets the service keeps (its first claims after this were skipped).
@@ -204,17 +210,31 @@ class MedicalBench:
             )
         await self.prod.flush()
         self.run_id += 1
-        run = {"raw": peers.raw, "quix": peers.quix, "quix-ingest": peers.quix_ingest}[name]
-        await run(self.infra.kafka_bootstrap, src, dst, count, figures)
-        if adjudicated is not None:
-            answers = f"bench.{name}.answers.{stamp}"
-            await create_topics(
-                self.infra.kafka_bootstrap, [answers, f"{answers}.events"], partitions=PARTITIONS
-            )
-            hospitals = {code: str(level) for code, level in HOSPITALS}
-            await peers.quix_adjudicate(
-                self.infra.kafka_bootstrap, dst, answers, count, adjudicated, hospitals
-            )
+        return src, dst
+
+    async def like_for_like(self, ingest: Figures, adjudicate: Figures, both: Figures) -> None:
+        """The two Quix Streams hops doing the platform's work (`peers.quix_ingest`, then
+        `peers.quix_adjudicate` on its output) as two processes at once, as the platform's
+        ingest + adjudicate layout runs: each one's CPU per claim, and (`both`) the pair's
+        throughput (claims over the wall time from the first claim read to the last answer
+        committed) with the sum of their CPU."""
+        count = self.args.claims
+        src, forwarded = await self.peer_claims("quix-pair")
+        answers = f"{forwarded}.answers"
+        await create_topics(
+            self.infra.kafka_bootstrap, [answers, f"{answers}.events"], partitions=PARTITIONS
+        )
+        hospitals = {code: str(level) for code, level in HOSPITALS}
+        bootstrap = self.infra.kafka_bootstrap
+        first, last = await asyncio.gather(
+            peers.quix_ingest(bootstrap, src, forwarded, count, ingest),
+            peers.quix_adjudicate(bootstrap, forwarded, answers, count, adjudicate, hospitals),
+        )
+        # Wall time from the first claim read to the last answer committed: Quix Streams gives
+        # an output its input's timestamp, so the answers' Kafka timestamps are the claims'.
+        both.throughput.append(count / (last["last"] - first["first"]))
+        cpu = ingest.cpu_us["process"][-1] + adjudicate.cpu_us["process"][-1]
+        both.cpu_us.setdefault("process", []).append(cpu)
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
@@ -461,6 +481,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         quix = Figures() if args.quix else None
         quix_ingest = Figures() if args.quix else None
         quix_adjudicate = Figures() if args.quix else None
+        quix_both = Figures() if args.quix else None
         layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
@@ -476,14 +497,14 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f"{quix.throughput[-1]:,.0f} records/s, "
                     f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record"
                 )
-            if quix_ingest is not None and quix_adjudicate is not None:
-                await bench.peer("quix-ingest", quix_ingest, quix_adjudicate)
+            if quix_ingest is not None and quix_adjudicate is not None and quix_both is not None:
+                await bench.like_for_like(quix_ingest, quix_adjudicate, quix_both)
                 say(
-                    f"run {run}: Quix Streams hop doing ingest's work (pydantic, pseudonym, "
-                    f"RocksDB state) {quix_ingest.throughput[-1]:,.0f} records/s, "
-                    f"{quix_ingest.cpu_us['process'][-1]:.0f} µs CPU per record; then "
-                    f"adjudication's (the service's rules) {quix_adjudicate.throughput[-1]:,.0f} "
-                    f"claims/s, {quix_adjudicate.cpu_us['process'][-1]:.0f} µs CPU per claim"
+                    f"run {run}: Quix Streams doing the platform's work, two processes at once: "
+                    f"{quix_both.throughput[-1]:,.0f} claims/s; µs CPU per claim: ingest's work "
+                    f"(pydantic, pseudonym, RocksDB state) {quix_ingest.cpu_us['process'][-1]:.0f}"
+                    f", adjudication's (the service's rules) "
+                    f"{quix_adjudicate.cpu_us['process'][-1]:.0f}"
                 )
             for name in layouts:
                 await bench.platform_run(name, results[name])
@@ -496,6 +517,8 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                 )
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
-        return Medical(raw, quix, results, saturation, best, quix_ingest, quix_adjudicate)
+        return Medical(
+            raw, quix, results, saturation, best, quix_ingest, quix_adjudicate, quix_both
+        )
     finally:
         await bench.prod.stop()

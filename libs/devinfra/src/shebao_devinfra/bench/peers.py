@@ -59,9 +59,10 @@ async def run_peer(name: str, command: list[str], env: dict[str, str] | None = N
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def record(figures: Figures, result: dict[str, float]) -> None:
+def record(figures: Figures, result: dict[str, float]) -> dict[str, float]:
     figures.throughput.append(result["records"] / result["seconds"])
     figures.cpu_us.setdefault("process", []).append(1e6 * result["cpu_seconds"] / result["records"])
+    return result
 
 
 async def raw(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
@@ -72,17 +73,21 @@ async def raw(bootstrap: str, source: str, sink: str, count: int, figures: Figur
 
 async def quix(
     bootstrap: str, source: str, sink: str, count: int, figures: Figures, step: str = "sum"
-) -> None:
+) -> dict[str, float]:
     """The Quix Streams hop: `step` "sum" (decode, sum the lines, a state value) or "ingest"
     (the ingest hop's own work, `quix.ingest_step`)."""
     script = str(Path(__file__).with_name("quix.py"))  # a file: the bench venv has no shebao
     args = ["--source", source, "--sink", sink, "--count", str(count), "--step", step]
     env = {KAFKA_ENV: json.dumps(librdkafka_config(bootstrap))}
-    record(figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env))
+    return record(
+        figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env)
+    )
 
 
-async def quix_ingest(bootstrap: str, source: str, sink: str, count: int, figures: Figures) -> None:
-    await quix(bootstrap, source, sink, count, figures, step="ingest")
+async def quix_ingest(
+    bootstrap: str, source: str, sink: str, count: int, figures: Figures
+) -> dict[str, float]:
+    return await quix(bootstrap, source, sink, count, figures, step="ingest")
 
 
 RULES_SOURCES = [
@@ -99,7 +104,7 @@ async def quix_adjudicate(
     count: int,
     figures: Figures,
     hospitals: dict[str, str],
-) -> None:
+) -> dict[str, float]:
     """The Quix Streams hop doing adjudication's work on what `quix_ingest` forwarded (`source`),
     with the service's own rules (`quix.adjudicate_step`): answers to `sink`, events to
     `sink`.events; CPU per claim."""
@@ -110,4 +115,6 @@ async def quix_adjudicate(
         KAFKA_ENV: json.dumps(librdkafka_config(bootstrap)),
         "PYTHONPATH": os.pathsep.join(RULES_SOURCES),
     }
-    record(figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env))
+    return record(
+        figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env)
+    )
