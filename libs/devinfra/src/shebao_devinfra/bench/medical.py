@@ -226,13 +226,13 @@ class MedicalBench:
         )
         hospitals = {code: str(level) for code, level in HOSPITALS}
         bootstrap = self.infra.kafka_bootstrap
-        first, last = await asyncio.gather(
+        took, answered = await asyncio.gather(
             peers.quix_ingest(bootstrap, src, forwarded, count, ingest),
             peers.quix_adjudicate(bootstrap, forwarded, answers, count, adjudicate, hospitals),
         )
         # Wall time from the first claim read to the last answer committed: Quix Streams gives
         # an output its input's timestamp, so the answers' Kafka timestamps are the claims'.
-        both.throughput.append(count / (last["last"] - first["first"]))
+        both.throughput.append(count / (answered["last"] - took["first"]))
         cpu = ingest.cpu_us["process"][-1] + adjudicate.cpu_us["process"][-1]
         both.cpu_us.setdefault("process", []).append(cpu)
 

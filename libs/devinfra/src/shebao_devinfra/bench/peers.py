@@ -1,7 +1,7 @@
 """The platform's peers, each run as a process of its own on claims in fresh topics: the raw
 aiokafka loop (`raw`, the limit of this stack) and a Quix Streams hop (`quix`, what a team would
-pick instead; `quix_ingest`, the same doing the ingest hop's own work). Each reports records,
-seconds and its CPU seconds (every thread) over the same span.
+pick instead; `quix_ingest` and `quix_adjudicate`, the same doing the platform's own work, like
+for like). Each reports records, seconds and its CPU seconds (every thread) over the same span.
 """
 
 from __future__ import annotations

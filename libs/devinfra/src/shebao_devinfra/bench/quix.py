@@ -3,8 +3,9 @@
 Run by the benchmark as its own process, in the `bench` dependency group's environment
 (.bench-venv, `scripts/bootstrap.sh --bench`), never the workspace's: `python quix.py --source
 ... --sink ... --count N`, with the librdkafka connection settings as JSON in the environment
-variable SHEBAO_BENCH_KAFKA (the password stays off the command line). It imports nothing from the
-platform: only the standard library and Quix Streams.
+variable SHEBAO_BENCH_KAFKA (the password stays off the command line). The default and ingest steps
+import nothing from the platform, only the standard library, Quix Streams and its pydantic; the
+adjudicate step imports medical settlement's pure rules from the source tree (below).
 
 The step is the one issue 20 asks to compare a settlement hop with: decode the claim's JSON, sum
 its lines' amounts as Decimal, read and write a running total in Quix's RocksDB state (scoped by
@@ -12,8 +13,9 @@ the record key, the claim id as in the raw loop: in the benchmark's load each pa
 claim, so the key stands for the patient), produce one record to the sink. Processing guarantee
 exactly-once (Kafka transactions, state changelog), reading `--source` from the beginning, until
 `--count` records are produced; then one JSON line: records, seconds from the first record consumed
-to the last transaction committed and the state closed, and the CPU seconds of the whole process
-(every thread: librdkafka's and RocksDB's too) over the same span.
+to the last transaction committed and the state closed, the CPU seconds of the whole process
+(every thread: librdkafka's and RocksDB's too) over the same span, and the epochs of that span's
+start and end (`first`, `last`: the span of two hops run at once).
 
 `--step ingest` gives the peer the ingest hop's own work instead, as a team writing it with Quix
 Streams and pydantic would (`ingest_step`): read the CloudEvents headers and refuse a type other
@@ -25,6 +27,15 @@ fingerprint (a resend is dropped) and the claim id's holder (another patient's c
 id is refused); the claim forwarded keyed by the person, as pydantic writes it, with headers of its
 own. It is the platform's ingest hop, less what Quix Streams has no place for (the refusals'
 answers and dead letters, metrics, traces), so that the two compare like with like.
+
+`--step adjudicate` gives it adjudication's work, on what the ingest step forwarded (keyed by
+person): the claim read by the contract's own pydantic model; the service's own rules
+(`claims.settle`: the domain is pure and needs only pydantic and the standard library, so the
+benchmark puts the source tree on PYTHONPATH and this environment's pydantic runs it); in RocksDB
+state the event id's mark, the claim record and the person's year totals (pydantic JSON); the
+hospital's answer to `--sink` and the settlement event to `--sink`.events, with headers; `--count`
+is claims, two outputs each. The hospital-month counters the service also keeps are left out: in
+state keyed by person they would need another hop, keyed by hospital.
 """
 
 from __future__ import annotations
@@ -170,9 +181,10 @@ COVERED = (
 
 def adjudicate_step(hospitals: dict[str, str]) -> Callable[..., Any]:
     """The adjudication hop's work as a Quix Streams stateful step with metadata, keyed by person
-    (module docstring): (value, key, timestamp, headers, state) -> the outputs [(topic, key,
-    message)], none for a resend. It runs the service's own pure rules (`claims.settle`), from
-    the source tree (the benchmark puts it on PYTHONPATH), with this environment's pydantic."""
+    (module docstring): (value, key, timestamp, headers, state) -> the outputs [(an event of
+    the platform's own topic?, key, message)], none for a resend. It runs the service's own pure
+    rules (`claims.settle`), from the source tree (the benchmark puts it on PYTHONPATH), with
+    this environment's pydantic."""
     from shebao_common.domain import Published, Refused
     from shebao_common.policy import Policy
     from shebao_contracts import medical as m
@@ -234,7 +246,6 @@ def adjudicate_step(hospitals: dict[str, str]) -> Callable[..., Any]:
             state.set("accumulators", totals.model_dump_json())
         # the hospital-month counters (fx.counted) have no place in state keyed by person: a
         # Quix Streams team would need another hop, keyed by hospital; this peer leaves them out
-        # (an event of the platform's own topic, or the hospital's answer; key; message)
         return [(not isinstance(p.topic, str), p.key, p.message) for p in fx.published]
 
     return step
