@@ -32,7 +32,7 @@ async def test_a_large_batch_is_committed_in_parts_and_each_deposit_applied_once
 ) -> None:
     rng = random.Random(20261202)
     lg = await new_ledger(infra.kafka_bootstrap, "parts", rng)
-    deposits = random_deposits(rng, 600, 12)
+    deposits = random_deposits(rng, 2000, 12)  # a backlog long enough to be killed within
     prod = await producer(infra.kafka_bootstrap)
     r = aioredis.Redis.from_url(infra.redis_url)
     proc = LedgerProcess(lg.ledger_id, infra.kafka_bootstrap, infra.redis_url, tmp_path, PARTS)
@@ -43,15 +43,31 @@ async def test_a_large_batch_is_committed_in_parts_and_each_deposit_applied_once
         proc.start()
         await proc.wait_ready(60)
 
-        # killed once some parts of the backlog's first batches have committed, and not all. It
-        # looks every 5 ms: on a quick machine the whole backlog was applied within the 0.2 s
-        # between two looks of the default interval (2026-12-04).
-        async def some_applied() -> bool:
-            return await ledger_counter(r, lg) >= 50
+        # Killed once some parts of the backlog's first batches have committed, and not all.
+        # Nothing may come between the look and the kill: on a quick machine the whole backlog
+        # was applied within the 0.2 s between two looks of the default interval, and in a CI
+        # run beside the unit tests within one scrape of the metrics after the look
+        # (2026-12-04). So the parts are read in the background from the start, the look is
+        # every 5 ms, and the kill follows it at once.
+        parts = 0.0
 
-        await wait_until(some_applied, timeout=60, interval=0.005)
-        parts = await proc.metric("shebao_batch_parts_total", subscription="commands")
-        proc.kill()
+        async def read_parts() -> None:
+            nonlocal parts
+            while True:  # a counter: the highest read (a scrape that failed reads 0)
+                read = await proc.metric("shebao_batch_parts_total", subscription="commands")
+                parts = max(parts, read)
+                await asyncio.sleep(0.005)
+
+        reader = asyncio.create_task(read_parts())
+
+        async def some_applied_in_parts() -> bool:
+            return parts > 0 and await ledger_counter(r, lg) >= 50
+
+        try:
+            await wait_until(some_applied_in_parts, timeout=60, interval=0.005)
+            proc.kill()
+        finally:
+            reader.cancel()
         assert parts > 0, "no batch was committed in parts"
         assert await ledger_counter(r, lg) < len(deposits.records), "all applied before the kill"
 
