@@ -72,13 +72,22 @@ async def raw(bootstrap: str, source: str, sink: str, count: int, figures: Figur
 
 
 async def quix(
-    bootstrap: str, source: str, sink: str, count: int, figures: Figures, step: str = "sum"
+    bootstrap: str,
+    source: str,
+    sink: str,
+    count: int,
+    figures: Figures,
+    step: str = "sum",
+    more: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """The Quix Streams hop: `step` "sum" (decode, sum the lines, a state value) or "ingest"
-    (the ingest hop's own work, `quix.ingest_step`)."""
+    """The Quix Streams hop: `step` "sum" (decode, sum the lines, a state value), "ingest" or
+    "adjudicate" (the platform's own work, `quix_ingest` and `quix_adjudicate`), with `more`
+    arguments and `env` for the step."""
     script = str(Path(__file__).with_name("quix.py"))  # a file: the bench venv has no shebao
     args = ["--source", source, "--sink", sink, "--count", str(count), "--step", step]
-    env = {KAFKA_ENV: json.dumps(librdkafka_config(bootstrap))}
+    args += more or []
+    env = {KAFKA_ENV: json.dumps(librdkafka_config(bootstrap)), **(env or {})}
     return record(
         figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env)
     )
@@ -108,13 +117,13 @@ async def quix_adjudicate(
     """The Quix Streams hop doing adjudication's work on what `quix_ingest` forwarded (`source`),
     with the service's own rules (`quix.adjudicate_step`): answers to `sink`, events to
     `sink`.events; CPU per claim."""
-    script = str(Path(__file__).with_name("quix.py"))
-    args = ["--source", source, "--sink", sink, "--count", str(count), "--step", "adjudicate"]
-    args += ["--hospitals", json.dumps(hospitals)]
-    env = {
-        KAFKA_ENV: json.dumps(librdkafka_config(bootstrap)),
-        "PYTHONPATH": os.pathsep.join(RULES_SOURCES),
-    }
-    return record(
-        figures, await run_peer("Quix Streams hop", [str(BENCH_PYTHON), script, *args], env)
+    return await quix(
+        bootstrap,
+        source,
+        sink,
+        count,
+        figures,
+        step="adjudicate",
+        more=["--hospitals", json.dumps(hospitals)],
+        env={"PYTHONPATH": os.pathsep.join(RULES_SOURCES)},
     )

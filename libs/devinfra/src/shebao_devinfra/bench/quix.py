@@ -288,9 +288,28 @@ def main(
 
     started: list[float] = []  # wall and CPU seconds, and the epoch, at the first record
 
+    def timed(work: Callable[..., Any]) -> Callable[..., Any]:
+        """The step, noting when the first record reached it."""
+
+        def run(*args: Any) -> Any:
+            if not started:
+                started.extend((time.perf_counter(), time.process_time(), time.time()))
+            return work(*args)
+
+        return run
+
+    def ce_headers(ce_id: bytes, ce_type: str, ce_time: bytes) -> list[tuple[str, bytes]]:
+        """An output's CloudEvents headers, its id derived from `ce_id`."""
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", hashlib.blake2b(ce_id, digest_size=12).hexdigest().encode()),
+            ("ce_type", ce_type.encode()),
+            ("ce_source", b"/shebao/medical-settlement"),
+            ("ce_time", ce_time),
+            ("content-type", b"application/json"),
+        ]
+
     def settle(claim: dict[str, Any], state: Any) -> dict[str, Any]:
-        if not started:
-            started.extend((time.perf_counter(), time.process_time(), time.time()))
         total = sum((Decimal(line["amount"]) for line in claim["lines"]), Decimal(0))
         running = Decimal(state.get("total", "0")) + total
         state.set("total", str(running))
@@ -304,62 +323,35 @@ def main(
     if step == "ingest":
         claims = app.topic(source, key_deserializer="bytes", value_deserializer="bytes")
         forwarded = app.topic(sink, key_serializer="str", value_serializer=ModelJSON())
-        work = ingest_step(os.urandom(32))
-
-        def ingest(value: bytes, key: Any, timestamp: int, headers: Any, state: Any) -> Any:
-            if not started:
-                started.extend((time.perf_counter(), time.process_time(), time.time()))
-            return work(value, key, timestamp, headers, state)
-
+        ingest = timed(ingest_step(os.urandom(32)))
         sdf = app.dataframe(claims).apply(ingest, stateful=True, metadata=True)
         sdf = sdf.filter(lambda v: v is not None)
         sdf = sdf.set_headers(
-            lambda value, key, timestamp, headers: [
-                ("ce_specversion", b"1.0"),
-                ("ce_id", hashlib.blake2b(key + b"/forward", digest_size=12).hexdigest().encode()),
-                ("ce_type", FORWARD_TYPE.encode()),
-                ("ce_source", b"/shebao/medical-settlement"),
-                ("ce_time", dict(headers)["ce_time"]),
-                ("content-type", b"application/json"),
-            ]
+            lambda value, key, timestamp, headers: ce_headers(
+                key + b"/forward", FORWARD_TYPE, dict(headers)["ce_time"]
+            )
         )
         sdf.to_topic(forwarded, key=lambda v: v.person)
     elif step == "adjudicate":
         received = app.topic(source, key_deserializer="str", value_deserializer="bytes")
         answers = app.topic(sink, key_serializer="str", value_serializer=OutputJSON())
         events = app.topic(sink + ".events", key_serializer="str", value_serializer=OutputJSON())
-        decide = adjudicate_step(hospitals or {})
-
-        def adjudicate(value: bytes, key: Any, timestamp: int, headers: Any, state: Any) -> Any:
-            if not started:
-                started.extend((time.perf_counter(), time.process_time(), time.time()))
-            return decide(value, key, timestamp, headers, state)
-
+        adjudicate = timed(adjudicate_step(hospitals or {}))
         sdf = app.dataframe(received)
         sdf = sdf.apply(adjudicate, stateful=True, metadata=True, expand=True)
         sdf = sdf.set_headers(
-            lambda value, key, timestamp, headers: [
-                ("ce_specversion", b"1.0"),
-                (
-                    "ce_id",
-                    hashlib.blake2b(
-                        dict(headers)["ce_id"] + b"/" + value[2].TYPE.encode(), digest_size=12
-                    )
-                    .hexdigest()
-                    .encode(),
-                ),
-                ("ce_type", value[2].TYPE.encode()),
-                ("ce_source", b"/shebao/medical-settlement"),
-                ("ce_time", dict(headers)["ce_time"]),
-                ("content-type", b"application/json"),
-            ]
+            lambda value, key, timestamp, headers: ce_headers(
+                dict(headers)["ce_id"] + b"/" + value[2].TYPE.encode(),
+                value[2].TYPE,
+                dict(headers)["ce_time"],
+            )
         )
         sdf.to_topic(lambda value, *_: events if value[0] else answers, key=lambda v: v[1])
         outputs = 2 * count  # an answer and an event a claim
     else:
         claims = app.topic(source, key_deserializer="bytes", value_deserializer="json")
         settled = app.topic(sink, key_serializer="bytes", value_serializer="json")
-        sdf = app.dataframe(claims).apply(settle, stateful=True)
+        sdf = app.dataframe(claims).apply(timed(settle), stateful=True)
         sdf.to_topic(settled)
     try:
         # Stops after `count` outputs, commits the last checkpoint (transaction) and closes.
