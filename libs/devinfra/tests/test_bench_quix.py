@@ -33,22 +33,27 @@ pytestmark = [
 ]
 
 
+async def _send(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]] | None]]
+) -> None:
+    """(key, value, headers) records onto `topic`, in order."""
+    prod = await producer(bootstrap)
+    try:
+        for key, value, hdrs in records:
+            await prod.send(topic, key=key, value=value, headers=hdrs)
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
 async def test_quix_hop_forwards_every_claim_once(infra) -> None:
     n = 200
     stamp = time.time_ns()
     src, dst = f"test.quix.in.{stamp}", f"test.quix.out.{stamp}"
     await create_topics(infra.kafka_bootstrap, [src, dst], partitions=2)
     rng = random.Random(7)
-    sent = {}
-    prod = await producer(infra.kafka_bootstrap)
-    try:
-        for i in range(n):
-            cid = f"q-{i}"
-            sent[cid] = claim_json(rng, cid, "h320100000", patient(i))
-            await prod.send(src, key=cid.encode(), value=sent[cid])
-        await prod.flush()
-    finally:
-        await prod.stop()
+    sent = {f"q-{i}": claim_json(rng, f"q-{i}", "h320100000", patient(i)) for i in range(n)}
+    await _send(infra.kafka_bootstrap, src, [(c.encode(), v, None) for c, v in sent.items()])
 
     figures = Figures()
     await quix(infra.kafka_bootstrap, src, dst, n, figures)
@@ -75,25 +80,20 @@ async def test_quix_ingest_hop_forwards_each_claim_pseudonymised_once(infra) -> 
     rng = random.Random(7)
     code = "h320100000"
     sent: dict[str, bytes] = {}
-    prod = await producer(infra.kafka_bootstrap)
-    try:
-        # the refused ones first, the resend right after its original: the hop stops after n
-        # outputs, so each is read before the last good claim of its partition
-        bad = json.loads(claim_json(rng, "qi-bad", code, patient(n)))
-        bad["total"] = str(Decimal(bad["total"]) + 1)
-        bad_body = json.dumps(bad).encode()
-        await prod.send(src, key=b"qi-bad", value=bad_body, headers=headers("qi-bad", code))
-        other = claim_json(rng, "qi-other", code, patient(n + 1))
-        not_the_sender = headers("qi-other", "h320100001")
-        await prod.send(src, key=b"qi-other", value=other, headers=not_the_sender)
-        for i in range(n):
-            cid = f"qi-{i}"
-            sent[cid] = claim_json(rng, cid, code, patient(i))
-            for _ in range(2 if i == 0 else 1):  # the first one resent
-                await prod.send(src, key=cid.encode(), value=sent[cid], headers=headers(cid, code))
-        await prod.flush()
-    finally:
-        await prod.stop()
+    # the refused ones first, the resend right after its original: the hop stops after n
+    # outputs, so each is read before the last good claim of its partition
+    bad = json.loads(claim_json(rng, "qi-bad", code, patient(n)))
+    bad["total"] = str(Decimal(bad["total"]) + 1)
+    other = claim_json(rng, "qi-other", code, patient(n + 1))
+    records = [
+        (b"qi-bad", json.dumps(bad).encode(), headers("qi-bad", code)),
+        (b"qi-other", other, headers("qi-other", "h320100001")),  # not the sender
+    ]
+    for i in range(n):
+        cid = f"qi-{i}"
+        sent[cid] = claim_json(rng, cid, code, patient(i))
+        records += [(cid.encode(), sent[cid], headers(cid, code))] * (2 if i == 0 else 1)
+    await _send(infra.kafka_bootstrap, src, records)  # the first one resent
 
     figures = Figures()
     await quix_ingest(infra.kafka_bootstrap, src, dst, n, figures)
@@ -128,17 +128,13 @@ async def test_quix_adjudicate_hop_settles_each_forwarded_claim_once(infra) -> N
     )
     rng = random.Random(7)
     hospitals = {"h320100000": "secondary", "h320100001": "tertiary"}
-    sent = {}
-    prod = await producer(infra.kafka_bootstrap)
-    try:
-        for i in range(n):
-            cid, code = f"qa-{i}", sorted(hospitals)[i % 2]
-            sent[cid] = json.loads(claim_json(rng, cid, code, patient(i)))
-            body = json.dumps(sent[cid]).encode()
-            await prod.send(src, key=cid.encode(), value=body, headers=headers(cid, code))
-        await prod.flush()
-    finally:
-        await prod.stop()
+    sent, records = {}, []
+    for i in range(n):
+        cid, code = f"qa-{i}", sorted(hospitals)[i % 2]
+        body = claim_json(rng, cid, code, patient(i))
+        sent[cid] = json.loads(body)
+        records.append((cid.encode(), body, headers(cid, code)))
+    await _send(infra.kafka_bootstrap, src, records)
 
     await quix_ingest(infra.kafka_bootstrap, src, fwd, n, Figures())
     figures = Figures()
