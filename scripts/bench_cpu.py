@@ -1,8 +1,10 @@
 """CPU per claim of the settlement stages, without Kafka or Redis in the way.
 
 Decodes and plans batches of synthetic claims through the real ingest and adjudication
-processors (the commit itself is not sent anywhere) and prints the CPU time (process time, not
-wall time, so other load on the machine matters less) per record of each phase. This is the
+processors (the commit itself is not sent anywhere), and the same claims through the runtime
+alone (`sum_hop`: the benchmark's hop with the Quix Streams peer's step as its handler), and
+prints the CPU time (process time, not wall time, so other load on the machine matters less) per
+record of each phase. This is the
 figure to watch while optimising the runtime or the rules; `make bench` gives the end-to-end
 picture on the real broker.
 
@@ -32,6 +34,7 @@ from shebao_common.runtime.store import Layout, Store
 from shebao_common.settings import ServiceSettings
 from shebao_contracts import medical as m
 from shebao_contracts.catalog import all_topics
+from shebao_devinfra.bench import sum_hop
 from shebao_devinfra.bench.claims import claim_json, headers, patient
 from shebao_devinfra.bench.setting import HOSPITALS
 from shebao_medical_settlement.domain.model import (
@@ -59,11 +62,11 @@ class _Store(Store):
         self.layout = Layout("bench")
 
 
-def processor(subscription: Any, env: Any) -> Processor:
+def processor(subscription: Any, env: Any, registry: Any = None) -> Processor:
     return Processor(
         service="medical-settlement",
         subscription=subscription,
-        registry=all_topics(),
+        registry=all_topics() if registry is None else registry,
         store=_Store(),
         relay=_Relay(),
         metrics=RuntimeMetrics("bench"),  # type: ignore[arg-type]
@@ -151,6 +154,19 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     statements._plan(items, {}, 0, "")[0].packed()
     t2 = time.process_time()
     out["statements decode"], out["statements plan"] = t1 - t0, t2 - t1
+
+    # the runtime alone: the Quix Streams peer's step (decode, sum, a state value, produce)
+    hop = sum_hop.create_runtime(sum_hop.SumSettings())
+    summing = processor(hop.subscriptions[0], hop.env, hop.registry)
+    claims = [r._replace(topic=sum_hop.SumSettings().source) for r in records]
+    t0 = time.process_time()
+    items = [summing.decoder.decode(r) for r in claims]
+    t1 = time.process_time()
+    plan, _ = summing._plan(items, {k.name: (0, None) for it in items for k in it.needs}, 0, "")
+    t2 = time.process_time()
+    plan.packed()
+    t3 = time.process_time()
+    out["sum_hop decode"], out["sum_hop plan"], out["sum_hop pack"] = t1 - t0, t2 - t1, t3 - t2
     return {k: 1e6 * v / n for k, v in out.items()}
 
 

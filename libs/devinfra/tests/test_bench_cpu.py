@@ -1,7 +1,7 @@
 """`scripts/bench_cpu.py`, the quick CPU figure per settlement stage, runs and reports every
 stage (a smoke run of a few claims: it drives the processors' private planning step, which
-changed shape once without it noticing): both hops, and statements, which reads every claim's
-decision only to ignore it."""
+changed shape once without it noticing): both hops, statements, which reads every claim's
+decision only to ignore it, and the runtime alone (the benchmark's `sum_hop`)."""
 
 from __future__ import annotations
 
@@ -31,5 +31,6 @@ def test_bench_cpu_reports_every_stage_of_both_hops_and_statements() -> None:
         *((hop, stage) for hop in ("ingest", "adjudicate") for stage in STAGES),
         ("statements", "decode"),
         ("statements", "plan"),
+        *(("sum_hop", stage) for stage in STAGES),
     ], ran.stdout
     assert all(float(us) > 0 for *_, us in figures), ran.stdout

@@ -7,7 +7,10 @@ Medical settlement (`--only medical`), against the same broker in the same run:
    same hop doing the ingest hop's own work (`quix.ingest_step`: the contract in pydantic, the
    claim's checks, the pseudonym, the event id and claim id in state), both run from the `bench`
    dependency group's own environment (.bench-venv; `--no-quix` without them);
-3. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
+3. the platform's runtime alone: `sum_hop`, the shared runtime (exactly-once, Redis state) with
+   the Quix Streams hop's step as its handler, run as a service is, so that the runtime's own
+   cost a record sits beside Quix Streams' (the settlement hops do much more than that step);
+4. the platform: hospital claims topics -> ingest -> adjudicate -> settlements topics, with full
    validation, state and exactly-once effects, in four layouts: one process with every stage,
    ingest and adjudication in separate processes, two adjudication instances, and two processes
    with every stage.
@@ -37,9 +40,9 @@ Each figure is the median of several runs with the spread. Results go to BENCHMA
 `make bench` is `python -m shebao_devinfra.bench` (`--help` for the options). One module a
 concern: `setting` (the hospitals, regions and layouts), `claims` (the hospitals' load),
 `medical` and `contributions` (each flow's measurement), `peers` (runs the raw loop and the Quix
-Streams hop, each its own process: `raw`, `quix`),
-`processes` (what the run started, and the services' state), `machine` (this machine's cores,
-memory and processes), `figures` (what is measured, and its medians), `report` (what is
+Streams hop, each its own process: `raw`, `quix`), `sum_hop` (the runtime alone), `processes`
+(what the run started, and the services' state), `machine` (this machine's cores, memory and
+processes), `figures` (what is measured, and its medians), `report` (what is
 printed and written), `run` (start, measure, stop), `state` (Redis's bytes per service and
 key kind, `--state-bytes` or `scripts/state_bytes.py`). `producer` measures aiokafka's producer
 alone, `consumer` its consumer alone by fetch policy. The partners' messages (citizen IDs,

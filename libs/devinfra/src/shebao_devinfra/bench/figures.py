@@ -87,6 +87,9 @@ class Medical:
     --no-quix)."""
     quix_both: Figures | None = None
     """Those two hops together: their throughput (first to last answer) and summed CPU."""
+    runtime_sum: Figures | None = None
+    """The platform's runtime doing the Quix Streams hop's step (`sum_hop`): its process's CPU
+    and Redis's per record, its throughput (first to last output)."""
 
 
 def timeline(

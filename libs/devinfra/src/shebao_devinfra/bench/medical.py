@@ -30,7 +30,7 @@ from ..testing import (
     recreate_topics,
     wait_until,
 )
-from . import peers
+from . import peers, sum_hop
 from .claims import ClaimRecord, claim_json, claim_records, headers, paced, patient
 from .figures import Figures, Medical, gc_pauses, longest_gc_ms, timeline
 from .machine import CoreUse, cpu_of, forked_cpu_of, peak_rss_mb, redis_pids
@@ -235,6 +235,74 @@ class MedicalBench:
         both.throughput.append(count / (answered["last"] - took["first"]))
         cpu = ingest.cpu_us["process"][-1] + adjudicate.cpu_us["process"][-1]
         both.cpu_us.setdefault("process", []).append(cpu)
+
+    async def runtime_sum(self, figures: Figures) -> None:
+        """The platform's runtime doing the Quix Streams peer's step (`sum_hop`), a process of
+        its own on `--claims` claims in topics of its own: its CPU per claim (every thread, from
+        its first HTTP answer to its last output, less what a start with nothing to consume
+        costs, as a service's) and Redis's, and its throughput (first to last output)."""
+        await drop_service_state(self.infra.redis_url, sum_hop.SERVICE)
+        idle_src, idle_dst = await self.sum_hop_topics(None)
+        idle, idle_redis, _ = await self.sum_hop_run(idle_src, idle_dst, 0)
+        src, dst = await self.sum_hop_topics(await self.peer_claims("sum"))
+        used, used_redis, span = await self.sum_hop_run(src, dst, self.args.claims)
+        count = self.args.claims
+        figures.cpu_us.setdefault("process", []).append(1e6 * (used - idle) / count)
+        figures.cpu_us.setdefault("Redis", []).append(1e6 * (used_redis - idle_redis) / count)
+        figures.throughput.append(count / span if span else float("nan"))
+
+    async def sum_hop_topics(self, topics: tuple[str, str] | None) -> tuple[str, str]:
+        """`topics` (new empty ones where None), with the source's dead-letter topic."""
+        if topics is None:
+            stamp = time.time_ns()
+            topics = f"bench.sum.idle.in.{stamp}", f"bench.sum.idle.out.{stamp}"
+            await create_topics(self.infra.kafka_bootstrap, list(topics), partitions=PARTITIONS)
+        await create_topics(self.infra.kafka_bootstrap, [topics[0] + ".dlq"], partitions=PARTITIONS)
+        return topics
+
+    async def sum_hop_run(self, src: str, dst: str, count: int) -> tuple[float, float, float]:
+        """`sum_hop` on `src` until `count` outputs are on `dst` (with none, a second after it
+        is ready): its CPU seconds from its first HTTP answer, Redis's, and the seconds from
+        its first output to its last (Kafka timestamps)."""
+        p = ServiceProcess(
+            sum_hop.SERVICE,
+            "shebao_devinfra.bench.sum_hop",
+            kafka=self.infra.kafka_bootstrap,
+            redis_url=self.infra.redis_url,
+            log_dir=self.logs,
+            env={
+                "SHEBAO_BENCH_SUM_SOURCE": src,
+                "SHEBAO_BENCH_SUM_SINK": dst,
+                "SHEBAO_BENCH_SUM_TOPIC_PARTITIONS": str(PARTITIONS),
+            },
+        )
+        redis = redis_pids(self.infra.redis_url)
+        redis0 = cpu_of(redis)
+        launch(p)
+        try:
+            cpu0 = await answering_cpu(p)
+            await p.wait_ready()
+            if count:
+                offsets = Offsets(self.infra.kafka_bootstrap)
+                await offsets.start()
+                try:
+
+                    async def done() -> bool:
+                        return await offsets.total(dst) >= count
+
+                    await wait_until(done, timeout=600, interval=1.0)
+                finally:
+                    await offsets.stop()
+            else:
+                await asyncio.sleep(1.0)
+            used = (cpu_seconds(p.pid) or 0.0) - cpu0
+            used_redis = cpu_of(redis) - redis0
+        finally:
+            p.terminate()
+        if not count:
+            return used, used_redis, 0.0
+        stamps = sorted(r.timestamp for r in await read_all(self.infra.kafka_bootstrap, dst))
+        return used, used_redis, (stamps[-1] - stamps[0]) / 1000
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
@@ -482,6 +550,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         quix_ingest = Figures() if args.quix else None
         quix_adjudicate = Figures() if args.quix else None
         quix_both = Figures() if args.quix else None
+        runtime_sum = Figures()
         layouts = args.layout or LAYOUTS
         results = {name: Figures() for name in layouts}
         for run in range(1, args.runs + 1):
@@ -506,6 +575,13 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f", adjudication's (the service's rules) "
                     f"{quix_adjudicate.cpu_us['process'][-1]:.0f}"
                 )
+            await bench.runtime_sum(runtime_sum)
+            say(
+                f"run {run}: the platform's runtime doing the Quix Streams hop's step "
+                f"{runtime_sum.throughput[-1]:,.0f} records/s; µs CPU per record: process "
+                f"{runtime_sum.cpu_us['process'][-1]:.0f}, Redis "
+                f"{runtime_sum.cpu_us['Redis'][-1]:.0f}"
+            )
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
@@ -518,7 +594,15 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
         best = max(statistics.median(results[n].throughput) for n in layouts)
         saturation = await bench.saturation_latency(rate=best * 1.3) if args.latency else None
         return Medical(
-            raw, quix, results, saturation, best, quix_ingest, quix_adjudicate, quix_both
+            raw,
+            quix,
+            results,
+            saturation,
+            best,
+            quix_ingest,
+            quix_adjudicate,
+            quix_both,
+            runtime_sum,
         )
     finally:
         await bench.prod.stop()

@@ -83,6 +83,14 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
             f"| {med(r.quix_both.throughput)} | {ratio:.2f} "
             f"| {med(r.quix_both.cpu_us.get('process', []))} | | | | |",
         ]
+    if r.runtime_sum is not None:
+        f = r.runtime_sum
+        lines.append(
+            "| the platform's runtime doing that Quix Streams hop's step: contract (compiled "
+            "codec) → sum lines → Redis state → produce, exactly-once (`sum_hop`) "
+            f"| {med(f.throughput)} | {statistics.median(f.throughput) / raw_med:.2f} "
+            f"| {med(f.cpu_us.get('process', []))} | {med(f.cpu_us.get('Redis', []))} | | | |"
+        )
     for name, f in r.results.items():
         ratio = statistics.median(f.throughput) / raw_med
         lines.append(
