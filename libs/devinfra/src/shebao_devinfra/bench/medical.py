@@ -244,6 +244,10 @@ class MedicalBench:
         await drop_service_state(self.infra.redis_url, sum_hop.SERVICE)
         idle_src, idle_dst = await self.sum_hop_topics(None)
         idle, idle_redis, _ = await self.sum_hop_run(idle_src, idle_dst, 0)
+        say(
+            f"  sum_hop: start-up with nothing to consume, CPU ms: Redis {1000 * idle_redis:.0f}, "
+            f"process {1000 * idle:.0f}"
+        )
         src, dst = await self.sum_hop_topics(await self.peer_claims("sum"))
         used, used_redis, span = await self.sum_hop_run(src, dst, self.args.claims)
         count = self.args.claims

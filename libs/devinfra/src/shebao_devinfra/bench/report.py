@@ -104,7 +104,8 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         "by the records (the peers: from their first record consumed to their last output, "
         "`time.process_time()`; each settlement process: from its first HTTP answer, before it "
         "connects, to the last settlement, /proc, less what the same start costs with nothing "
-        "to consume, over the claims, instances of the same roles together; the layout's Python "
+        "to consume, over the claims, instances of the same roles together (the runtime alone, "
+        "`sum_hop`, likewise, on a run of its own); the layout's Python "
         "processes: the sum over its hops; Redis: the redis-server serving the run with the "
         "append-only-file rewrites it forks, from the services' start, likewise). Per hop, µs: "
         + "; ".join(
