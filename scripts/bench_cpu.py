@@ -156,9 +156,10 @@ def run(n: int, rng: random.Random) -> dict[str, float]:
     out["statements decode"], out["statements plan"] = t1 - t0, t2 - t1
 
     # the runtime alone: the Quix Streams peer's step (decode, sum, a state value, produce)
-    hop = sum_hop.create_runtime(sum_hop.SumSettings())
+    settings = sum_hop.SumSettings()
+    hop = sum_hop.create_runtime(settings)
     summing = processor(hop.subscriptions[0], hop.env, hop.registry)
-    claims = [r._replace(topic=sum_hop.SumSettings().source) for r in records]
+    claims = [r._replace(topic=settings.source) for r in records]
     t0 = time.process_time()
     items = [summing.decoder.decode(r) for r in claims]
     t1 = time.process_time()

@@ -15,13 +15,11 @@ import pytest
 
 from shebao_contracts.medical import ClaimSubmitted
 from shebao_contracts.topics import partner_source
-from shebao_devinfra.bench import sum_hop
 from shebao_devinfra.bench.claims import SENT, claim_json, headers, patient
 from shebao_devinfra.bench.figures import Figures
-from shebao_devinfra.bench.medical import MedicalBench
+from shebao_devinfra.bench.medical import MedicalBench, sum_hop_process
 from shebao_devinfra.kit import Offsets
 from shebao_devinfra.testing import (
-    ServiceProcess,
     create_topics,
     producer,
     read_all,
@@ -61,14 +59,7 @@ async def test_sum_hop_sums_each_claim_once_and_keeps_a_running_total(infra, tmp
     finally:
         await prod.stop()
 
-    hop = ServiceProcess(
-        sum_hop.SERVICE,
-        "shebao_devinfra.bench.sum_hop",
-        kafka=infra.kafka_bootstrap,
-        redis_url=infra.redis_url,
-        log_dir=tmp_path,
-        env={"SHEBAO_BENCH_SUM_SOURCE": src, "SHEBAO_BENCH_SUM_SINK": dst},
-    )
+    hop = sum_hop_process(infra, tmp_path, src, dst, partitions=2)
     hop.start()
     try:
         await hop.wait_ready()

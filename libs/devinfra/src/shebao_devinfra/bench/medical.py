@@ -166,20 +166,24 @@ class MedicalBench:
         return out
 
     async def wait_settled(self, ids: list[str], timeout: float) -> None:
-        # One consumer asks for the end offsets, once a second: starting a client per question
-        # (8 a second) took CPU from the services being measured.
+        topics = [m.SETTLEMENTS.named(code=code) for code, _ in HOSPITALS]
+        await self.wait_for(topics, self.expected_settlements + len(ids), timeout)
+        self.expected_settlements += len(ids)
+
+    async def wait_for(self, topics: list[str], count: int, timeout: float) -> None:
+        """Until `topics` hold `count` records in all. One consumer asks for the end offsets,
+        once a second: starting a client per question (8 a second) took CPU from the services
+        being measured."""
         offsets = Offsets(self.infra.kafka_bootstrap)
         await offsets.start()
         try:
-            topics = [m.SETTLEMENTS.named(code=code) for code, _ in HOSPITALS]
 
             async def done() -> bool:
-                return await offsets.total(*topics) >= self.expected_settlements + len(ids)
+                return await offsets.total(*topics) >= count
 
             await wait_until(done, timeout=timeout, interval=1.0)
         finally:
             await offsets.stop()
-        self.expected_settlements += len(ids)
 
     # -------------------------------------------------------------------------------------------
 
@@ -191,9 +195,10 @@ class MedicalBench:
         else:
             await peers.quix(self.infra.kafka_bootstrap, src, dst, self.args.claims, figures)
 
-    async def peer_claims(self, name: str) -> tuple[str, str]:
-        """`--claims` claims in a new topic of the peer's own, and its output topic's name."""
-        count = self.args.claims
+    async def peer_claims(self, name: str, count: int | None = None) -> tuple[str, str]:
+        """`count` (by default `--claims`) claims in a new topic of the peer's own, and its
+        output topic's name (created too)."""
+        count = self.args.claims if count is None else count
         # New topics of their own: recreating them would empty the platform's topics too, under
         # the offsets the service keeps (its first claims after this were skipped).
         stamp = time.time_ns()
@@ -242,44 +247,25 @@ class MedicalBench:
         its first HTTP answer to its last output, less what a start with nothing to consume
         costs, as a service's) and Redis's, and its throughput (first to last output)."""
         await drop_service_state(self.infra.redis_url, sum_hop.SERVICE)
-        idle_src, idle_dst = await self.sum_hop_topics(None)
-        idle, idle_redis, _ = await self.sum_hop_run(idle_src, idle_dst, 0)
+        idle, idle_redis, _ = await self.sum_hop_run(*await self.peer_claims("sum-idle", 0), 0)
         say(
             f"  sum_hop: start-up with nothing to consume, CPU ms: Redis {1000 * idle_redis:.0f}, "
             f"process {1000 * idle:.0f}"
         )
-        src, dst = await self.sum_hop_topics(await self.peer_claims("sum"))
-        used, used_redis, span = await self.sum_hop_run(src, dst, self.args.claims)
+        used, used_redis, span = await self.sum_hop_run(
+            *await self.peer_claims("sum"), self.args.claims
+        )
         count = self.args.claims
         figures.cpu_us.setdefault("process", []).append(1e6 * (used - idle) / count)
         figures.cpu_us.setdefault("Redis", []).append(1e6 * (used_redis - idle_redis) / count)
         figures.throughput.append(count / span if span else float("nan"))
 
-    async def sum_hop_topics(self, topics: tuple[str, str] | None) -> tuple[str, str]:
-        """`topics` (new empty ones where None), with the source's dead-letter topic."""
-        if topics is None:
-            stamp = time.time_ns()
-            topics = f"bench.sum.idle.in.{stamp}", f"bench.sum.idle.out.{stamp}"
-            await create_topics(self.infra.kafka_bootstrap, list(topics), partitions=PARTITIONS)
-        await create_topics(self.infra.kafka_bootstrap, [topics[0] + ".dlq"], partitions=PARTITIONS)
-        return topics
-
     async def sum_hop_run(self, src: str, dst: str, count: int) -> tuple[float, float, float]:
         """`sum_hop` on `src` until `count` outputs are on `dst` (with none, a second after it
         is ready): its CPU seconds from its first HTTP answer, Redis's, and the seconds from
         its first output to its last (Kafka timestamps)."""
-        p = ServiceProcess(
-            sum_hop.SERVICE,
-            "shebao_devinfra.bench.sum_hop",
-            kafka=self.infra.kafka_bootstrap,
-            redis_url=self.infra.redis_url,
-            log_dir=self.logs,
-            env={
-                "SHEBAO_BENCH_SUM_SOURCE": src,
-                "SHEBAO_BENCH_SUM_SINK": dst,
-                "SHEBAO_BENCH_SUM_TOPIC_PARTITIONS": str(PARTITIONS),
-            },
-        )
+        await create_topics(self.infra.kafka_bootstrap, [f"{src}.dlq"], partitions=PARTITIONS)
+        p = sum_hop_process(self.infra, self.logs, src, dst)
         redis = redis_pids(self.infra.redis_url)
         redis0 = cpu_of(redis)
         launch(p)
@@ -287,16 +273,7 @@ class MedicalBench:
             cpu0 = await answering_cpu(p)
             await p.wait_ready()
             if count:
-                offsets = Offsets(self.infra.kafka_bootstrap)
-                await offsets.start()
-                try:
-
-                    async def done() -> bool:
-                        return await offsets.total(dst) >= count
-
-                    await wait_until(done, timeout=600, interval=1.0)
-                finally:
-                    await offsets.stop()
+                await self.wait_for([dst], count, timeout=600)
             else:
                 await asyncio.sleep(1.0)
             used = (cpu_seconds(p.pid) or 0.0) - cpu0
@@ -507,6 +484,25 @@ async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
     hop = "ingest" if "ingest" in roles else "adjudicate"
     records = (await p.metrics()).sum("shebao_records_total", subscription=hop)
     return records, cpu_seconds(p.pid) or 0.0
+
+
+def sum_hop_process(
+    infra: Infra, logs: Path, src: str, dst: str, partitions: int = PARTITIONS
+) -> ServiceProcess:
+    """The runtime-alone hop (`sum_hop`) as a process reading `src` (of `partitions`
+    partitions; it and its dead-letter topic created first) and writing `dst`, not started."""
+    return ServiceProcess(
+        sum_hop.SERVICE,
+        "shebao_devinfra.bench.sum_hop",
+        kafka=infra.kafka_bootstrap,
+        redis_url=infra.redis_url,
+        log_dir=logs,
+        env={
+            "SHEBAO_BENCH_SUM_SOURCE": src,
+            "SHEBAO_BENCH_SUM_SINK": dst,
+            "SHEBAO_BENCH_SUM_TOPIC_PARTITIONS": str(partitions),
+        },
+    )
 
 
 async def serving(p: ServiceProcess, timeout: float = 60.0) -> tuple[float, float]:
