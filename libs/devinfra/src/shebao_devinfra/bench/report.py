@@ -47,6 +47,55 @@ def process_cpu(f: Figures) -> list[float]:
     return [sum(per_run) for per_run in zip(*runs, strict=True)] if runs else []
 
 
+MAIN_LAYOUT = "ingest + adjudicate"
+"""The layout the like-for-like peers run as: two hops, two processes."""
+INGEST_ROLES, ADJUDICATE_ROLES = "ingest,coverage,statements", "adjudicate"
+
+
+def per_run(num: list[float], den: list[float]) -> list[float]:
+    """num ÷ den run by run: one run's figures are measured minutes apart, in one hour of the
+    machine, whose speed moves more from one run to the next."""
+    return [a / b for a, b in zip(num, den, strict=True) if b]
+
+
+def plus(a: list[float], b: list[float]) -> list[float]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def same_run_ratios(r: Medical) -> list[str]:
+    """Issue 20's comparisons, each ratio within one run: the runtime alone, and each hop of
+    the main layout, against the Quix Streams decode-and-sum hop; each hop, and both with all
+    of Redis, against the Quix Streams hops doing the same work."""
+    out = []
+    decode_sum = r.quix.cpu_us.get("process", []) if r.quix is not None else []
+    alone = r.runtime_sum.cpu_us if r.runtime_sum is not None else {}
+    if decode_sum and alone.get("process"):
+        out.append(
+            "the runtime alone (`sum_hop`) ÷ the Quix Streams decode-and-sum hop "
+            f"{med(per_run(alone['process'], decode_sum), 2)}, with its Redis "
+            f"{med(per_run(plus(alone['process'], alone['Redis']), decode_sum), 2)}"
+        )
+    main = r.results.get(MAIN_LAYOUT)
+    if main is None or INGEST_ROLES not in main.cpu_us or ADJUDICATE_ROLES not in main.cpu_us:
+        return out
+    ingest, adjudicate = main.cpu_us[INGEST_ROLES], main.cpu_us[ADJUDICATE_ROLES]
+    if decode_sum:
+        out.append(
+            f"{MAIN_LAYOUT}'s processes ÷ the decode-and-sum hop: ingest "
+            f"{med(per_run(ingest, decode_sum), 2)}, adjudication "
+            f"{med(per_run(adjudicate, decode_sum), 2)}"
+        )
+    if r.quix_ingest is not None and r.quix_adjudicate is not None and r.quix_both is not None:
+        both = plus(process_cpu(main), main.cpu_us["Redis"])
+        out.append(
+            f"{MAIN_LAYOUT}'s processes ÷ the Quix Streams hops doing the same work: ingest "
+            f"{med(per_run(ingest, r.quix_ingest.cpu_us['process']), 2)}, adjudication "
+            f"{med(per_run(adjudicate, r.quix_adjudicate.cpu_us['process']), 2)}; both with all "
+            f"of Redis ÷ those two hops {med(per_run(both, r.quix_both.cpu_us['process']), 2)}"
+        )
+    return out
+
+
 def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
     raw_med = statistics.median(r.raw.throughput)
     lines = [
@@ -119,6 +168,13 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         + "; ".join(f"{name}: {med(f.redis_forked_us)}" for name, f in r.results.items()),
     ]
     lines.append("")
+    ratios = same_run_ratios(r)
+    if ratios:
+        lines += [
+            "Ratios of CPU per claim, each taken within one run (median (min–max) over the "
+            "runs): " + "; ".join(ratios) + ".",
+            "",
+        ]
     if r.saturation is not None:
         lines += [
             f"Latency above saturation (offered {r.best * 1.3:,.0f} claims/s for 10 s, ingest + "
