@@ -67,6 +67,7 @@ async def test_quix_hop_forwards_every_claim_once(infra) -> None:
         assert body["running_total"] == body["total"]  # one claim a key: the state was empty
     assert figures.throughput[0] > 0
     assert figures.cpu_us["process"][0] > 0
+    assert 0 <= figures.kernel_us["process"][0] <= figures.cpu_us["process"][0]
 
 
 async def test_quix_ingest_hop_forwards_each_claim_pseudonymised_once(infra) -> None:

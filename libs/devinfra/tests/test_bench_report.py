@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from shebao_devinfra.bench.figures import Figures, Medical
-from shebao_devinfra.bench.report import medical_report, same_run_ratios
+from shebao_devinfra.bench.report import kernel_parts, medical_report, same_run_ratios
 
 
 def figures(**cpu: list[float]) -> Figures:
@@ -69,3 +69,22 @@ def test_the_report_gives_them_after_its_table() -> None:
     assert len(ratios) == 1
     assert ratios[0].endswith("those two hops 1.33 (0.93–1.43).")
     assert lines.index(ratios[0]) > max(i for i, line in enumerate(lines) if line.startswith("|"))
+
+
+def test_the_kernels_part_of_each_process_is_given_by_name() -> None:
+    r = medical()
+    assert r.quix is not None and r.runtime_sum is not None
+    r.quix.kernel_us["process"] = [2.0, 3.0, 20.0]  # a slow run of the peer: its kernel's time
+    r.runtime_sum.kernel_us["process"] = [4.0, 4.0, 5.0]
+    r.results["ingest + adjudicate"].kernel_us["adjudicate"] = [6.0, 7.0, 6.0]
+    assert kernel_parts(r) == [
+        ("Quix Streams decode-and-sum", [2.0, 3.0, 20.0]),
+        ("the runtime alone", [4.0, 4.0, 5.0]),
+        ("ingest + adjudicate / adjudicate", [6.0, 7.0, 6.0]),
+    ]
+    args = argparse.Namespace(claims=20_000, persons=20_000, runs=3, rate=1000.0)
+    note = next(line for line in medical_report(args, r) if line.startswith("CPU per claim"))
+    assert note.endswith(
+        "µs: Quix Streams decode-and-sum: 3 (2–20); the runtime alone: 4 (4–5); "
+        "ingest + adjudicate / adjudicate: 6 (6–7)"
+    )

@@ -109,3 +109,4 @@ async def test_bench_measures_the_sum_hop(infra, tmp_path) -> None:
     assert figures.throughput[0] > 0
     assert figures.cpu_us["process"][0] > 0
     assert set(figures.cpu_us) == {"process", "Redis"}
+    assert len(figures.kernel_us["process"]) == 1  # the kernel's part, less the idle start's

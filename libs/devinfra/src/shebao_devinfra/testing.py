@@ -371,6 +371,15 @@ def cpu_times(pid: int) -> tuple[float, float] | None:
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
+def system_seconds(pid: int) -> float | None:
+    """Of `cpu_times(pid)`'s own, the kernel's (system time: page faults, system calls)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int, children: bool = False) -> float | None:
     """User + system CPU a process has used so far (Linux /proc); None once it is gone. With
     `children`, also that of the children it has waited for (cutime, cstime)."""

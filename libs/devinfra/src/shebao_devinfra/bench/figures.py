@@ -25,6 +25,10 @@ class Figures:
     redis-server's share)."""
     redis_forked_us: list[float] = field(default_factory=list)
     """Of "Redis" above, what its forked children took: its append-only-file rewrites."""
+    kernel_us: dict[str, list[float]] = field(default_factory=dict)
+    """Of `cpu_us`, the kernel's (system time: page faults, system calls), per process as there
+    (not Redis's). A process that faults in much new memory while measured pays most of its
+    slow runs here (BENCHMARKS.md, 2026-12-04: the Quix Streams peers' slow mode)."""
 
 
 def med(values: list[float], digits: int = 0) -> str:

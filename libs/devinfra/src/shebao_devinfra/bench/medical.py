@@ -28,6 +28,7 @@ from ..testing import (
     producer,
     read_all,
     recreate_topics,
+    system_seconds,
     wait_until,
 )
 from . import peers, sum_hop
@@ -247,23 +248,28 @@ class MedicalBench:
         its first HTTP answer to its last output, less what a start with nothing to consume
         costs, as a service's) and Redis's, and its throughput (first to last output)."""
         await drop_service_state(self.infra.redis_url, sum_hop.SERVICE)
-        idle, idle_redis, _ = await self.sum_hop_run(*await self.peer_claims("sum-idle", 0), 0)
+        idle, idle_redis, _, idle_kernel = await self.sum_hop_run(
+            *await self.peer_claims("sum-idle", 0), 0
+        )
         say(
             f"  sum_hop: start-up with nothing to consume, CPU ms: Redis {1000 * idle_redis:.0f}, "
             f"process {1000 * idle:.0f}"
         )
-        used, used_redis, span = await self.sum_hop_run(
+        used, used_redis, span, kernel = await self.sum_hop_run(
             *await self.peer_claims("sum"), self.args.claims
         )
         count = self.args.claims
         figures.cpu_us.setdefault("process", []).append(1e6 * (used - idle) / count)
         figures.cpu_us.setdefault("Redis", []).append(1e6 * (used_redis - idle_redis) / count)
+        figures.kernel_us.setdefault("process", []).append(1e6 * (kernel - idle_kernel) / count)
         figures.throughput.append(count / span if span else float("nan"))
 
-    async def sum_hop_run(self, src: str, dst: str, count: int) -> tuple[float, float, float]:
+    async def sum_hop_run(
+        self, src: str, dst: str, count: int
+    ) -> tuple[float, float, float, float]:
         """`sum_hop` on `src` until `count` outputs are on `dst` (with none, a second after it
-        is ready): its CPU seconds from its first HTTP answer, Redis's, and the seconds from
-        its first output to its last (Kafka timestamps)."""
+        is ready): its CPU seconds from its first HTTP answer, Redis's, the seconds from its
+        first output to its last (Kafka timestamps), and its system seconds since it started."""
         await create_topics(self.infra.kafka_bootstrap, [f"{src}.dlq"], partitions=PARTITIONS)
         p = sum_hop_process(self.infra, self.logs, src, dst)
         redis = redis_pids(self.infra.redis_url)
@@ -278,12 +284,13 @@ class MedicalBench:
                 await asyncio.sleep(1.0)
             used = (cpu_seconds(p.pid) or 0.0) - cpu0
             used_redis = cpu_of(redis) - redis0
+            kernel = system_seconds(p.pid) or 0.0
         finally:
             p.terminate()
         if not count:
-            return used, used_redis, 0.0
+            return used, used_redis, 0.0, kernel
         stamps = sorted(r.timestamp for r in await read_all(self.infra.kafka_bootstrap, dst))
-        return used, used_redis, (stamps[-1] - stamps[0]) / 1000
+        return used, used_redis, (stamps[-1] - stamps[0]) / 1000, kernel
 
     async def platform_run(self, layout: str, figures: Figures) -> None:
         """Throughput on a backlog, then latency at a fixed offered load, for one layout."""
@@ -293,7 +300,7 @@ class MedicalBench:
         # redis-server serving the run, with the AOF rewrites it forks: `cpu_of`) from the
         # services' start likewise. Over the claims: each claim goes through each hop once,
         # instances of the same roles sharing them.
-        idle, idle_forked = await self.start_up_cpu(layout)
+        idle, idle_forked, idle_kernel = await self.start_up_cpu(layout)
         procs = self.services(layout)
         ids = await self.produce_claims(self.args.claims)  # the backlog, services stopped
         redis = redis_pids(self.infra.redis_url)
@@ -309,11 +316,15 @@ class MedicalBench:
         await self.wait_settled(ids, timeout=600)
         used = {"Redis": cpu_of(redis) - redis0}
         forked = forked_cpu_of(redis) - forked0
+        kernel = kernel_by_roles(procs)
         for p, (_, c0) in zip(procs, started, strict=True):
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
         for name, seconds in used.items():
             figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
+        for name, seconds in kernel.items():
+            per_claim = 1e6 * (seconds - idle_kernel[name]) / len(ids)
+            figures.kernel_us.setdefault(name, []).append(per_claim)
         figures.redis_forked_us.append(1e6 * (forked - idle_forked) / len(ids))
         for spy in spies:
             spy.send_signal(signal.SIGINT)
@@ -415,11 +426,11 @@ class MedicalBench:
         for p in procs:
             p.terminate()
 
-    async def start_up_cpu(self, layout: str) -> tuple[dict[str, float], float]:
+    async def start_up_cpu(self, layout: str) -> tuple[dict[str, float], float, dict[str, float]]:
         """CPU seconds the layout's processes (by roles, instances together) and Redis spend on
         a start with nothing to consume, from each process's first HTTP answer to a second after
-        all are ready; and of Redis's, those of its forked children (a rewrite, if one fell
-        there)."""
+        all are ready; of Redis's, those of its forked children (a rewrite, if one fell there);
+        and the processes' system seconds from their start (`kernel_by_roles`)."""
         procs = self.services(layout)
         redis = redis_pids(self.infra.redis_url)
         redis0, forked0 = cpu_of(redis), forked_cpu_of(redis)
@@ -433,13 +444,14 @@ class MedicalBench:
         for p, (_, c0) in zip(procs, started, strict=True):
             roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
             used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
+        kernel = kernel_by_roles(procs)
         for p in procs:
             p.terminate()
         say(
             f"  {layout}: start-up with nothing to consume, CPU ms: "
             + ", ".join(f"{n} {1000 * v:.0f}" for n, v in used.items())
         )
-        return used, forked
+        return used, forked, kernel
 
     async def profile(
         self, layout: str, procs: list[ServiceProcess]
@@ -477,6 +489,12 @@ class MedicalBench:
         return q[49], q[94], q[98]
 
 
+def kernel(f: Figures, name: str = "process") -> str:
+    """The newest run's kernel part of a process's CPU per record, for a progress line."""
+    values = f.kernel_us.get(name)
+    return f" (kernel {values[-1]:.0f})" if values else ""
+
+
 async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
     """(records the process's first hop, ingest or else adjudicate, has consumed, CPU seconds of
     the process) so far."""
@@ -484,6 +502,17 @@ async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
     hop = "ingest" if "ingest" in roles else "adjudicate"
     records = (await p.metrics()).sum("shebao_records_total", subscription=hop)
     return records, cpu_seconds(p.pid) or 0.0
+
+
+def kernel_by_roles(procs: list[ServiceProcess]) -> dict[str, float]:
+    """The processes' system seconds (the kernel's CPU: page faults, system calls) since each
+    started, by roles, instances together. Less the same of an idle start, it is the kernel's
+    part of the work measured: both starts import the same code."""
+    out: dict[str, float] = {}
+    for p in procs:
+        roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+        out[roles] = out.get(roles, 0.0) + (system_seconds(p.pid) or 0.0)
+    return out
 
 
 def sum_hop_process(
@@ -557,14 +586,14 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
             await bench.peer("raw", raw)
             say(
                 f"run {run}: raw loop {raw.throughput[-1]:,.0f} records/s, "
-                f"{raw.cpu_us['process'][-1]:.0f} µs CPU per record"
+                f"{raw.cpu_us['process'][-1]:.0f} µs CPU per record{kernel(raw)}"
             )
             if quix is not None:
                 await bench.peer("quix", quix)
                 say(
                     f"run {run}: Quix Streams hop (exactly-once, RocksDB state) "
                     f"{quix.throughput[-1]:,.0f} records/s, "
-                    f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record"
+                    f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record{kernel(quix)}"
                 )
             if quix_ingest is not None and quix_adjudicate is not None and quix_both is not None:
                 await bench.like_for_like(quix_ingest, quix_adjudicate, quix_both)
@@ -572,20 +601,23 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f"run {run}: Quix Streams doing the platform's work, two processes at once: "
                     f"{quix_both.throughput[-1]:,.0f} claims/s; µs CPU per claim: ingest's work "
                     f"(pydantic, pseudonym, RocksDB state) {quix_ingest.cpu_us['process'][-1]:.0f}"
-                    f", adjudication's (the service's rules) "
-                    f"{quix_adjudicate.cpu_us['process'][-1]:.0f}"
+                    f"{kernel(quix_ingest)}, adjudication's (the service's rules) "
+                    f"{quix_adjudicate.cpu_us['process'][-1]:.0f}{kernel(quix_adjudicate)}"
                 )
             await bench.runtime_sum(runtime_sum)
             say(
                 f"run {run}: the platform's runtime doing the Quix Streams hop's step "
                 f"{runtime_sum.throughput[-1]:,.0f} records/s; µs CPU per record: process "
-                f"{runtime_sum.cpu_us['process'][-1]:.0f}, Redis "
+                f"{runtime_sum.cpu_us['process'][-1]:.0f}{kernel(runtime_sum)}, Redis "
                 f"{runtime_sum.cpu_us['Redis'][-1]:.0f}"
             )
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
-                cpu = ", ".join(f"{n} {v[-1]:.0f}" for n, v in f.cpu_us.items())
+                cpu = ", ".join(
+                    f"{n} {v[-1]:.0f}{kernel(f, n) if n != 'Redis' else ''}"
+                    for n, v in f.cpu_us.items()
+                )
                 say(
                     f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
                     + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")

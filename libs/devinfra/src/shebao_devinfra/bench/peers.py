@@ -62,6 +62,9 @@ async def run_peer(name: str, command: list[str], env: dict[str, str] | None = N
 def record(figures: Figures, result: dict[str, float]) -> dict[str, float]:
     figures.throughput.append(result["records"] / result["seconds"])
     figures.cpu_us.setdefault("process", []).append(1e6 * result["cpu_seconds"] / result["records"])
+    figures.kernel_us.setdefault("process", []).append(
+        1e6 * result["sys_seconds"] / result["records"]
+    )
     return result
 
 

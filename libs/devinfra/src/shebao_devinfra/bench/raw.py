@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 
 import orjson
@@ -44,7 +45,7 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
     await consumer.start()
     await producer.start()
     done = 0
-    started = cpu0 = None
+    started = cpu0 = sys0 = None
     pending: list[asyncio.Future[object]] = []
     try:
         while done < count:
@@ -52,6 +53,7 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
             for records in batch.values():
                 if started is None:
                     started, cpu0 = time.perf_counter(), time.process_time()
+                    sys0 = os.times().system
                 for r in records:
                     body = orjson.loads(r.value)
                     body["forwarded"] = True
@@ -63,10 +65,13 @@ async def main(bootstrap: str, source: str, sink: str, count: int) -> None:
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - (started or time.perf_counter())
         cpu = time.process_time() - (cpu0 or time.process_time())
+        kernel = os.times().system - (sys0 if sys0 is not None else os.times().system)
     finally:
         await producer.stop()
         await consumer.stop()
-    print(json.dumps({"records": done, "seconds": elapsed, "cpu_seconds": cpu}))
+    print(
+        json.dumps({"records": done, "seconds": elapsed, "cpu_seconds": cpu, "sys_seconds": kernel})
+    )
 
 
 if __name__ == "__main__":

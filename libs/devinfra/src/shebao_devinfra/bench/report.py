@@ -62,6 +62,21 @@ def plus(a: list[float], b: list[float]) -> list[float]:
     return [x + y for x, y in zip(a, b, strict=True)]
 
 
+def kernel_parts(r: Medical) -> list[tuple[str, list[float]]]:
+    """Each measured process's kernel µs per record, named as in the table."""
+    peers = {
+        "raw loop": r.raw,
+        "Quix Streams decode-and-sum": r.quix,
+        "Quix Streams ingest's work": r.quix_ingest,
+        "Quix Streams adjudication's work": r.quix_adjudicate,
+        "the runtime alone": r.runtime_sum,
+    }
+    out = [(what, f.kernel_us["process"]) for what, f in peers.items() if f and f.kernel_us]
+    for name, f in r.results.items():
+        out += [(f"{name} / {roles}", v) for roles, v in f.kernel_us.items()]
+    return out
+
+
 def same_run_ratios(r: Medical) -> list[str]:
     """Issue 20's comparisons, each ratio within one run: the runtime alone, and each hop of
     the main layout, against the Quix Streams decode-and-sum hop; each hop, and both with all
@@ -165,7 +180,10 @@ def medical_report(args: argparse.Namespace, r: Medical) -> list[str]:
         )
         + ". Of Redis's, its append-only-file rewrites (the children it forks; how many fall "
         "inside a run's window moves Redis's figure), µs: "
-        + "; ".join(f"{name}: {med(f.redis_forked_us)}" for name, f in r.results.items()),
+        + "; ".join(f"{name}: {med(f.redis_forked_us)}" for name, f in r.results.items())
+        + ". Of each process's, the kernel's (system time: page faults, system calls; a slow run "
+        "of a peer is mostly here, BENCHMARKS.md 2026-12-04), µs: "
+        + "; ".join(f"{what}: {med(v)}" for what, v in kernel_parts(r)),
     ]
     lines.append("")
     ratios = same_run_ratios(r)
