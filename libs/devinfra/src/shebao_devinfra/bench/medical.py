@@ -489,7 +489,7 @@ class MedicalBench:
         return q[49], q[94], q[98]
 
 
-def kernel(f: Figures, name: str = "process") -> str:
+def kernel_note(f: Figures, name: str = "process") -> str:
     """The newest run's kernel part of a process's CPU per record, for a progress line."""
     values = f.kernel_us.get(name)
     return f" (kernel {values[-1]:.0f})" if values else ""
@@ -586,14 +586,14 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
             await bench.peer("raw", raw)
             say(
                 f"run {run}: raw loop {raw.throughput[-1]:,.0f} records/s, "
-                f"{raw.cpu_us['process'][-1]:.0f} µs CPU per record{kernel(raw)}"
+                f"{raw.cpu_us['process'][-1]:.0f} µs CPU per record{kernel_note(raw)}"
             )
             if quix is not None:
                 await bench.peer("quix", quix)
                 say(
                     f"run {run}: Quix Streams hop (exactly-once, RocksDB state) "
                     f"{quix.throughput[-1]:,.0f} records/s, "
-                    f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record{kernel(quix)}"
+                    f"{quix.cpu_us['process'][-1]:.0f} µs CPU per record{kernel_note(quix)}"
                 )
             if quix_ingest is not None and quix_adjudicate is not None and quix_both is not None:
                 await bench.like_for_like(quix_ingest, quix_adjudicate, quix_both)
@@ -601,21 +601,21 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
                     f"run {run}: Quix Streams doing the platform's work, two processes at once: "
                     f"{quix_both.throughput[-1]:,.0f} claims/s; µs CPU per claim: ingest's work "
                     f"(pydantic, pseudonym, RocksDB state) {quix_ingest.cpu_us['process'][-1]:.0f}"
-                    f"{kernel(quix_ingest)}, adjudication's (the service's rules) "
-                    f"{quix_adjudicate.cpu_us['process'][-1]:.0f}{kernel(quix_adjudicate)}"
+                    f"{kernel_note(quix_ingest)}, adjudication's (the service's rules) "
+                    f"{quix_adjudicate.cpu_us['process'][-1]:.0f}{kernel_note(quix_adjudicate)}"
                 )
             await bench.runtime_sum(runtime_sum)
             say(
                 f"run {run}: the platform's runtime doing the Quix Streams hop's step "
                 f"{runtime_sum.throughput[-1]:,.0f} records/s; µs CPU per record: process "
-                f"{runtime_sum.cpu_us['process'][-1]:.0f}{kernel(runtime_sum)}, Redis "
+                f"{runtime_sum.cpu_us['process'][-1]:.0f}{kernel_note(runtime_sum)}, Redis "
                 f"{runtime_sum.cpu_us['Redis'][-1]:.0f}"
             )
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
                 cpu = ", ".join(
-                    f"{n} {v[-1]:.0f}{kernel(f, n) if n != 'Redis' else ''}"
+                    f"{n} {v[-1]:.0f}{kernel_note(f, n) if n != 'Redis' else ''}"
                     for n, v in f.cpu_us.items()
                 )
                 say(
