@@ -314,12 +314,9 @@ class MedicalBench:
             await p.wait_ready()
         spies = await self.profile(layout, procs) if self.args.profile_phase == "backlog" else []
         await self.wait_settled(ids, timeout=600)
-        used = {"Redis": cpu_of(redis) - redis0}
+        used = {"Redis": cpu_of(redis) - redis0, **cpu_by_roles(procs, started)}
         forked = forked_cpu_of(redis) - forked0
         kernel = kernel_by_roles(procs)
-        for p, (_, c0) in zip(procs, started, strict=True):
-            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
-            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
         for name, seconds in used.items():
             figures.cpu_us.setdefault(name, []).append(1e6 * (seconds - idle[name]) / len(ids))
         for name, seconds in kernel.items():
@@ -439,11 +436,8 @@ class MedicalBench:
         for p in procs:
             await p.wait_ready()
         await asyncio.sleep(1.0)
-        used = {"Redis": cpu_of(redis) - redis0}
+        used = {"Redis": cpu_of(redis) - redis0, **cpu_by_roles(procs, started)}
         forked = forked_cpu_of(redis) - forked0
-        for p, (_, c0) in zip(procs, started, strict=True):
-            roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
-            used[roles] = used.get(roles, 0.0) + (cpu_seconds(p.pid) or 0.0) - c0
         kernel = kernel_by_roles(procs)
         for p in procs:
             p.terminate()
@@ -504,15 +498,28 @@ async def hop_progress(p: ServiceProcess) -> tuple[float, float]:
     return records, cpu_seconds(p.pid) or 0.0
 
 
+def by_roles(procs: list[ServiceProcess], seconds: list[float]) -> dict[str, float]:
+    """Each process's seconds summed by its roles: instances of the same roles together."""
+    out: dict[str, float] = {}
+    for p, s in zip(procs, seconds, strict=True):
+        roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
+        out[roles] = out.get(roles, 0.0) + s
+    return out
+
+
+def cpu_by_roles(
+    procs: list[ServiceProcess], started: list[tuple[float, float]]
+) -> dict[str, float]:
+    """The processes' CPU seconds since each first answered HTTP (`serving`'s CPU), by roles."""
+    used = [(cpu_seconds(p.pid) or 0.0) - c0 for p, (_, c0) in zip(procs, started, strict=True)]
+    return by_roles(procs, used)
+
+
 def kernel_by_roles(procs: list[ServiceProcess]) -> dict[str, float]:
     """The processes' system seconds (the kernel's CPU: page faults, system calls) since each
-    started, by roles, instances together. Less the same of an idle start, it is the kernel's
-    part of the work measured: both starts import the same code."""
-    out: dict[str, float] = {}
-    for p in procs:
-        roles = p.env["SHEBAO_MEDICAL_SETTLEMENT_ROLES"]
-        out[roles] = out.get(roles, 0.0) + (system_seconds(p.pid) or 0.0)
-    return out
+    started, by roles. Less the same of an idle start, it is the kernel's part of the work
+    measured: both starts import the same code."""
+    return by_roles(procs, [system_seconds(p.pid) or 0.0 for p in procs])
 
 
 def sum_hop_process(
@@ -614,10 +621,7 @@ async def medical(args: argparse.Namespace, infra: Infra, logs: Path) -> Medical
             for name in layouts:
                 await bench.platform_run(name, results[name])
                 f = results[name]
-                cpu = ", ".join(
-                    f"{n} {v[-1]:.0f}{kernel_note(f, n) if n != 'Redis' else ''}"
-                    for n, v in f.cpu_us.items()
-                )
+                cpu = ", ".join(f"{n} {v[-1]:.0f}{kernel_note(f, n)}" for n, v in f.cpu_us.items())
                 say(
                     f"run {run}: platform ({name}) {f.throughput[-1]:,.0f} claims/s"
                     + (f", p99 {f.p99[-1]:.0f} ms at {args.rate:,.0f}/s" if f.p99 else "")

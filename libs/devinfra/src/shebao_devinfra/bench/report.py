@@ -71,7 +71,9 @@ def kernel_parts(r: Medical) -> list[tuple[str, list[float]]]:
         "Quix Streams adjudication's work": r.quix_adjudicate,
         "the runtime alone": r.runtime_sum,
     }
-    out = [(what, f.kernel_us["process"]) for what, f in peers.items() if f and f.kernel_us]
+    out = [
+        (what, f.kernel_us["process"]) for what, f in peers.items() if f is not None and f.kernel_us
+    ]
     for name, f in r.results.items():
         out += [(f"{name} / {roles}", v) for roles, v in f.kernel_us.items()]
     return out
