@@ -246,7 +246,8 @@ class MedicalBench:
         """The platform's runtime doing the Quix Streams peer's step (`sum_hop`), a process of
         its own on `--claims` claims in topics of its own: its CPU per claim (every thread, from
         its first HTTP answer to its last output, less what a start with nothing to consume
-        costs, as a service's) and Redis's, and its throughput (first to last output)."""
+        costs, as a service's) and Redis's, and its throughput (first to last output: not a
+        number when every output came from one batch, within one millisecond)."""
         await drop_service_state(self.infra.redis_url, sum_hop.SERVICE)
         idle, idle_redis, _, idle_kernel = await self.sum_hop_run(
             *await self.peer_claims("sum-idle", 0), 0
