@@ -13,12 +13,12 @@ from decimal import Decimal
 
 import pytest
 
-from shebao_common.settings import ServiceSettings
 from shebao_contracts.medical import ClaimSubmitted
 from shebao_contracts.topics import partner_source
 from shebao_devinfra.bench.claims import SENT, claim_json, headers, patient
 from shebao_devinfra.bench.figures import Figures
 from shebao_devinfra.bench.medical import MedicalBench, sum_hop_process
+from shebao_devinfra.bench.setting import MIN_CLAIMS
 from shebao_devinfra.kit import Offsets
 from shebao_devinfra.testing import (
     create_topics,
@@ -98,11 +98,9 @@ async def test_sum_hop_sums_each_claim_once_and_keeps_a_running_total(infra, tmp
 
 
 async def test_bench_measures_the_sum_hop(infra, tmp_path) -> None:
-    # what `make bench` runs: a start with nothing to consume, then the hop on its own claims.
-    # Its throughput spans its first output to its last: claims for several of the runtime's
-    # batches, as `make bench`'s 20,000 are; one batch's outputs can share a millisecond.
-    claims = 3 * ServiceSettings().batch_max_records
-    args = argparse.Namespace(claims=claims, persons=200)
+    # what `make bench` runs: a start with nothing to consume, then the hop on its own claims,
+    # as few as the benchmark takes (one batch's outputs can share a millisecond: MIN_CLAIMS)
+    args = argparse.Namespace(claims=MIN_CLAIMS, persons=200)
     bench = MedicalBench(args, infra, tmp_path)
     bench.prod = await producer(infra.kafka_bootstrap)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __doc__ as description
 from .run import main
-from .setting import LAYOUTS, WARMUP_CLAIMS
+from .setting import LAYOUTS, MIN_CLAIMS, WARMUP_CLAIMS
 
 p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
 p.add_argument("--runs", type=int, default=3)
@@ -75,4 +75,10 @@ g.add_argument(
     default=10.0,
     help="reports/s offered for the latency measurement (default 10)",
 )
-sys.exit(main(p.parse_args()))
+args = p.parse_args()
+if args.only != "contributions" and args.claims < MIN_CLAIMS:
+    p.error(
+        f"--claims {args.claims}: at least {MIN_CLAIMS:,}, three of the runtime's batches; with "
+        "fewer, a hop's outputs can all be sent at once and its throughput means nothing"
+    )
+sys.exit(main(args))
