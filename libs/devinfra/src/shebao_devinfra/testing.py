@@ -360,24 +360,32 @@ class Metrics:
         return total
 
 
-def cpu_times(pid: int) -> tuple[float, float] | None:
-    """User + system CPU seconds a process has used so far (Linux /proc), and those of the
-    children it has waited for (cutime, cstime); None once it is gone."""
+def _stat_seconds(pid: int) -> tuple[float, float, float, float] | None:
+    """A process's utime, stime, cutime and cstime in seconds (Linux /proc/PID/stat); None once
+    it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return None
     tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+    user, system, c_user, c_system = (int(f) / tick for f in fields[11:15])
+    return user, system, c_user, c_system
+
+
+def cpu_times(pid: int) -> tuple[float, float] | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), and those of the
+    children it has waited for (cutime, cstime); None once it is gone."""
+    times = _stat_seconds(pid)
+    if times is None:
+        return None
+    user, system, c_user, c_system = times
+    return user + system, c_user + c_system
 
 
 def system_seconds(pid: int) -> float | None:
     """Of `cpu_times(pid)`'s own, the kernel's (system time: page faults, system calls)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    times = _stat_seconds(pid)
+    return None if times is None else times[1]
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float | None:
