@@ -37,7 +37,7 @@ from .figures import Figures, Medical, gc_pauses, longest_gc_ms, timeline
 from .machine import CoreUse, cpu_of, forked_cpu_of, peak_rss_mb, redis_pids
 from .processes import answering_cpu, drop_service_state, launch
 from .report import say
-from .setting import HOSPITALS, LAYOUTS
+from .setting import ADJUDICATE_ROLES, HOSPITALS, INGEST_ROLES, LAYOUTS, MAIN_LAYOUT
 
 
 class MedicalBench:
@@ -107,12 +107,12 @@ class MedicalBench:
 
         if layout == "one process":
             return [svc("ingest,adjudicate,coverage,statements")]
-        if layout == "ingest + adjudicate":
-            return [svc("ingest,coverage,statements"), svc("adjudicate")]
+        if layout == MAIN_LAYOUT:
+            return [svc(INGEST_ROLES), svc(ADJUDICATE_ROLES)]
         if layout == "2 x one process":
             every = "ingest,adjudicate,coverage,statements"
             return [svc(every), svc(every)]
-        return [svc("ingest,coverage,statements"), svc("adjudicate"), svc("adjudicate")]
+        return [svc(INGEST_ROLES), svc(ADJUDICATE_ROLES), svc(ADJUDICATE_ROLES)]
 
     async def produce_claims(self, count: int, rate: float | None = None) -> list[str]:
         """Claims over the hospitals' topics, at a fixed rate (claims/s) or as fast as possible.
@@ -471,7 +471,7 @@ class MedicalBench:
         return spies
 
     async def saturation_latency(self, rate: float) -> tuple[float, float, float]:
-        procs = self.services("ingest + adjudicate")
+        procs = self.services(MAIN_LAYOUT)
         launch(*procs)
         for p in procs:
             await p.wait_ready()

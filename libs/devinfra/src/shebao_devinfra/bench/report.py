@@ -10,7 +10,14 @@ from pathlib import Path
 from ..kit import PARTITIONS
 from .figures import ContributionFigures, Figures, Medical, med, med_ms
 from .machine import machine
-from .setting import CONTRIB_REGIONS, HOSPITALS, WARMUP_CLAIMS
+from .setting import (
+    ADJUDICATE_ROLES,
+    CONTRIB_REGIONS,
+    HOSPITALS,
+    INGEST_ROLES,
+    MAIN_LAYOUT,
+    WARMUP_CLAIMS,
+)
 
 
 def say(text: str) -> None:
@@ -45,11 +52,6 @@ def process_cpu(f: Figures) -> list[float]:
     """Per run, the CPU µs per claim of the layout's Python processes together."""
     runs = [v for n, v in f.cpu_us.items() if n != "Redis"]
     return [sum(per_run) for per_run in zip(*runs, strict=True)] if runs else []
-
-
-MAIN_LAYOUT = "ingest + adjudicate"
-"""The layout the like-for-like peers run as: two hops, two processes."""
-INGEST_ROLES, ADJUDICATE_ROLES = "ingest,coverage,statements", "adjudicate"
 
 
 def per_run(num: list[float], den: list[float]) -> list[float]:

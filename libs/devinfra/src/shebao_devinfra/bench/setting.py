@@ -15,5 +15,9 @@ Each spans a hop's first output to its last (Kafka timestamps), and one batch's 
 at once, within a millisecond or two."""
 WARMUP_CLAIMS = 1_000
 """Claims offered at the latency's rate right before it is measured (a second at 1,000/s)."""
-LAYOUTS = ["one process", "ingest + adjudicate", "ingest + 2 x adjudicate", "2 x one process"]
+MAIN_LAYOUT = "ingest + adjudicate"
+"""Two hops in two processes: the layout the like-for-like peers run as, and the saturation's."""
+LAYOUTS = ["one process", MAIN_LAYOUT, "ingest + 2 x adjudicate", "2 x one process"]
 """How the medical settlement stages are spread over processes."""
+INGEST_ROLES, ADJUDICATE_ROLES = "ingest,coverage,statements", "adjudicate"
+"""The roles of each hop's process in the layouts that split them."""
